@@ -1,0 +1,142 @@
+//! The command line: parses arguments and wires the pipeline stages together.
+
+pub mod preflight;
+mod run;
+mod validate;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit_code::ExitCode;
+
+/// simrun: edge-versus-cloud ML inference experiments over a real MQTT broker.
+#[derive(Debug, Parser)]
+#[command(name = "simrun", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario's sweep and write samples, summary and report (the default).
+    Run(RunArgs),
+    /// Check a scenario, its models and the broker, and print the sweep plan; run nothing.
+    Validate(ValidateArgs),
+}
+
+/// Options shared by every command that reads a scenario.
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// The scenario file (YAML).
+    pub scenario: PathBuf,
+    /// Override a key before validation, by dotted path: --set load.duration=2s (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Results go to DIR/<scenario-name>/<run-id>/ (default: the scenario's `output`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress output on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Skip the check that the broker answers.
+    #[arg(long)]
+    pub no_broker: bool,
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: ExitCode,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(code: ExitCode, error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code,
+            error: error.into(),
+        }
+    }
+}
+
+const SUBCOMMANDS: [&str; 6] = ["run", "validate", "help", "--help", "-h", "--version"];
+
+/// Runs simrun with `args` (the program name first) and returns the process exit code.
+pub fn main(mut args: Vec<OsString>) -> i32 {
+    // `simrun scenario.yaml` means `simrun run scenario.yaml`.
+    if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
+        if !SUBCOMMANDS.contains(&first) && first != "-V" {
+            args.insert(1, "run".into());
+        }
+    }
+    let command_line = shell_words(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::BadInput.code()
+            } else {
+                ExitCode::Success.code()
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::Infrastructure.code();
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(a) => run::run(a, command_line).await,
+            Command::Validate(a) => validate::validate(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code.code(),
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            f.code.code()
+        }
+    }
+}
+
+fn shell_words(args: &[OsString]) -> String {
+    let words: Vec<String> = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let s = a.to_string_lossy();
+            let s = if i == 0 { "simrun".into() } else { s };
+            if s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+                && !s.is_empty()
+            {
+                s.into_owned()
+            } else {
+                format!("'{}'", s.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    words.join(" ")
+}

@@ -1,0 +1,135 @@
+//! Checks made before anything starts: models load and fit the devices, edge
+//! and cloud agree, the broker answers.
+
+use std::collections::BTreeSet;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::Failure;
+use crate::backend::{self, Inference};
+use crate::exit_code::ExitCode;
+use crate::plan::{Plan, Tier};
+use crate::report::{ModelRecord, Parity};
+use crate::run::broker::{probe, BrokerInfo};
+use crate::scenario::ScenarioError;
+
+/// Inputs used to hold edge and cloud to the same answers.
+pub const PARITY_INPUTS: usize = 256;
+
+/// What the model checks found.
+pub struct ModelCheck {
+    pub models: Vec<ModelRecord>,
+    pub parity: Option<Parity>,
+}
+
+fn bad_model(plan: &Plan, point: usize, tier: Tier, message: String) -> Failure {
+    let p = &plan.points[point];
+    let origin = (!p.params.is_empty()).then(|| format!("sweep point {point} ({})", p.label()));
+    let e = ScenarioError::at_key(
+        &plan.scenario_path,
+        &format!("tiers.{tier}.model"),
+        origin,
+        message,
+    );
+    Failure::new(ExitCode::BadInput, e)
+}
+
+/// Loads every model the plan uses once, checks its input width against
+/// `devices.features` at every point, and compares edge with cloud.
+pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
+    let mut seen = BTreeSet::new();
+    let mut models = Vec::new();
+    let mut loaded: Vec<(Tier, Box<dyn Inference>)> = Vec::new();
+    for point in &plan.points {
+        for t in &point.config.tiers {
+            let mut model = backend::load(t.tier, &t.model)
+                .map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
+            let info = model.info().clone();
+            let features = point.config.devices.features;
+            if info.input_width() != Some(features) {
+                let msg = format!(
+                    "model input `{}` is [{}] but devices.features is {features}",
+                    info.input_name,
+                    info.input_shape.join(", ")
+                );
+                return Err(bad_model(plan, point.index, t.tier, msg));
+            }
+            if !seen.insert((t.tier, t.model.clone())) {
+                continue;
+            }
+            let test = model
+                .infer(&vec![0.5; features])
+                .map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
+            models.push(ModelRecord {
+                tier: t.tier,
+                path: t.model.display().to_string(),
+                sha256: info.sha256.clone(),
+                bytes: info.bytes,
+                input: info.input_name.clone(),
+                input_shape: info.input_shape.clone(),
+                output: info.output_name.clone(),
+                output_shape: info.output_shape.clone(),
+                test_probability: test.first().copied().unwrap_or(f32::NAN),
+            });
+            loaded.push((t.tier, model));
+        }
+    }
+    let parity =
+        parity(&mut loaded).map_err(|e| Failure::new(ExitCode::BadInput, anyhow::anyhow!(e)))?;
+    Ok(ModelCheck { models, parity })
+}
+
+/// Max |edge − cloud| over seeded random inputs, for the first model of each tier.
+fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, String> {
+    let edge = loaded.iter().position(|(t, _)| *t == Tier::Edge);
+    let cloud = loaded.iter().position(|(t, _)| *t == Tier::Cloud);
+    let (Some(e), Some(c)) = (edge, cloud) else {
+        return Ok(None);
+    };
+    let width = loaded[e].1.info().input_width().unwrap_or(0);
+    if loaded[c].1.info().input_width() != Some(width) {
+        return Ok(None);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let inputs: Vec<f32> = (0..PARITY_INPUTS * width)
+        .map(|_| rng.gen_range(-3.0f32..3.0))
+        .collect();
+    let a = loaded[e].1.infer(&inputs).map_err(|x| x.to_string())?;
+    let b = loaded[c].1.infer(&inputs).map_err(|x| x.to_string())?;
+    let max = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    Ok(Some(Parity {
+        max_abs_diff: max,
+        inputs: PARITY_INPUTS,
+        live_max_abs_diff: None,
+        live_pairs: 0,
+    }))
+}
+
+/// Checks that every broker the plan uses answers, and asks its version.
+pub async fn check_brokers(plan: &Plan) -> Result<Vec<(String, BrokerInfo)>, Failure> {
+    let mut out: Vec<(String, BrokerInfo)> = Vec::new();
+    for point in &plan.points {
+        let b = &point.config.broker;
+        if out.iter().any(|(u, _)| *u == b.url) {
+            continue;
+        }
+        let id = format!("simrun-probe-{}", std::process::id());
+        let info = probe(b, &id).await.map_err(|e| {
+            let key = "broker.url";
+            let msg = format!(
+                "{e} (is the broker running? set broker.url or --set broker.url=mqtt://HOST:PORT)"
+            );
+            Failure::new(
+                ExitCode::BadInput,
+                ScenarioError::at_key(&plan.scenario_path, key, None, msg),
+            )
+        })?;
+        out.push((b.url.clone(), info));
+    }
+    Ok(out)
+}

@@ -1,0 +1,104 @@
+//! `simrun validate`: every check a run makes before it starts, and the plan.
+
+use std::fmt::Write;
+
+use super::preflight::{check_brokers, check_models};
+use super::{Failure, ValidateArgs};
+use crate::exit_code::ExitCode;
+use crate::plan::Plan;
+use crate::scenario;
+
+/// The sweep plan as text, one line per point.
+pub fn describe_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let per_point = plan
+        .points
+        .first()
+        .map(|p| p.config.load.warmup + p.config.load.duration)
+        .unwrap_or_default();
+    let total: f64 = plan
+        .points
+        .iter()
+        .map(|p| (p.config.load.warmup + p.config.load.duration).as_secs_f64())
+        .sum::<f64>()
+        * f64::from(plan.repetitions);
+    let _ = writeln!(
+        out,
+        "plan: {} point(s) × {} repetition(s), {:.1} s of load each, {:.1} s in all",
+        plan.points.len(),
+        plan.repetitions,
+        per_point.as_secs_f64(),
+        total
+    );
+    for p in &plan.points {
+        let c = &p.config;
+        let tiers: Vec<String> = c
+            .tiers
+            .iter()
+            .map(|t| format!("{} ×{} link {:?}", t.tier, t.workers, t.link.latency))
+            .collect();
+        let (warm, measured) = c.load.request_counts();
+        let _ = writeln!(
+            out,
+            "  point {:>3}  {:<40} {}; {} devices, {:.0}/s, {} warmup + {} measured requests",
+            p.index,
+            p.label(),
+            tiers.join(", "),
+            c.devices.count,
+            c.load.rate_hz,
+            warm,
+            measured
+        );
+    }
+    out
+}
+
+pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
+    let plan = scenario::load(&args.scenario.scenario, &args.scenario.set)
+        .map_err(|e| Failure::new(ExitCode::BadInput, e))?;
+    let models = check_models(&plan)?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "scenario: {} ({})",
+        plan.scenario_path.display(),
+        plan.name
+    );
+    for m in &models.models {
+        let _ = writeln!(
+            out,
+            "model: {:<5} {} {} [{}] -> {} [{}], sha256 {}",
+            m.tier.to_string(),
+            m.path,
+            m.input,
+            m.input_shape.join(", "),
+            m.output,
+            m.output_shape.join(", "),
+            m.sha256
+        );
+    }
+    if let Some(p) = models.parity {
+        let _ = writeln!(
+            out,
+            "parity: max |edge - cloud| = {:.2e} over {} inputs (limit 1e-5)",
+            p.max_abs_diff, p.inputs
+        );
+    }
+    if args.no_broker {
+        let _ = writeln!(out, "broker: not checked (--no-broker)");
+    } else {
+        for (url, info) in check_brokers(&plan).await? {
+            let _ = writeln!(
+                out,
+                "broker: {url} answers ({})",
+                info.version.as_deref().unwrap_or("version not reported")
+            );
+        }
+    }
+    out.push_str(&describe_plan(&plan));
+    out.push_str("ok\n");
+    use std::io::Write as _;
+    // A closed pipe (`simrun validate x | head`) is not an error.
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    Ok(ExitCode::Success)
+}

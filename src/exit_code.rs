@@ -1,0 +1,21 @@
+//! The documented process exit codes, in one place.
+
+/// Exit codes of the `simrun` binary. The README's table mirrors this list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything ran and every check passed.
+    Success = 0,
+    /// The run finished but a service-level objective failed, or `diff` found a regression.
+    CheckFailed = 1,
+    /// Bad input: scenario, command-line arguments, results folder, model file.
+    BadInput = 2,
+    /// Infrastructure failure: broker unreachable or lost, a worker died.
+    Infrastructure = 3,
+}
+
+impl ExitCode {
+    /// The numeric code handed to the operating system.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}

@@ -1,0 +1,82 @@
+//! The results folder of one run: `<out>/<scenario>/<run-id>/`.
+//!
+//! Whole files are written under a temporary name and renamed, so a file that
+//! exists is complete. Samples are appended point by point to
+//! `samples.csv.partial`, renamed to `samples.csv` when the run ends; an
+//! interrupted run keeps the points it finished there.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub const SAMPLES_PARTIAL: &str = "samples.csv.partial";
+
+/// A created results folder.
+#[derive(Debug)]
+pub struct ResultsDir {
+    dir: PathBuf,
+}
+
+impl ResultsDir {
+    /// Creates the folder (and its parents). Fails fast on an unwritable output.
+    pub fn create(dir: PathBuf) -> io::Result<Self> {
+        fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `name` atomically: a temporary file, synced, then renamed.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        let target = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        Ok(target)
+    }
+
+    /// Appends to the samples file in progress.
+    pub fn append_samples(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(SAMPLES_PARTIAL))?;
+        f.write_all(bytes)?;
+        f.sync_data()
+    }
+
+    /// Renames the samples in progress to `samples.csv`.
+    pub fn finish_samples(&self) -> io::Result<PathBuf> {
+        let target = self.dir.join("samples.csv");
+        fs::rename(self.dir.join(SAMPLES_PARTIAL), &target)?;
+        Ok(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_whole_files_and_appends_samples() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ResultsDir::create(tmp.path().join("a/b")).unwrap();
+        dir.write("x.txt", b"one").unwrap();
+        dir.write("x.txt", b"two").unwrap();
+        assert_eq!(fs::read(dir.path().join("x.txt")).unwrap(), b"two");
+        dir.append_samples(b"h\n").unwrap();
+        dir.append_samples(b"r\n").unwrap();
+        assert!(!dir.path().join("samples.csv").exists());
+        dir.finish_samples().unwrap();
+        assert_eq!(fs::read(dir.path().join("samples.csv")).unwrap(), b"h\nr\n");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
+    }
+}

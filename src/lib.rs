@@ -1,0 +1,19 @@
+//! simrun: run edge-versus-cloud inference experiments against a real MQTT broker.
+//!
+//! The pipeline runs one way: `scenario` (YAML → `ScenarioFile` → `Plan`), `run`
+//! (one sweep point → `Sample`s), `stats` (samples → `Summary`), `report`
+//! (summaries + manifest → `Report`) and `export` (report → bytes). `cli` wires
+//! them together; `main.rs` only maps errors to exit codes.
+
+pub mod backend;
+pub mod cli;
+pub mod exit_code;
+pub mod export;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod sample;
+pub mod scenario;
+pub mod stats;
+pub mod ui;
+pub mod wire;

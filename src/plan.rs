@@ -1,0 +1,142 @@
+//! The typed, validated experiment: sweep points with their full configuration.
+//!
+//! Nothing here knows about YAML; `scenario` builds these values.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Edge,
+    Cloud,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Edge, Tier::Cloud];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Edge => "edge",
+            Tier::Cloud => "cloud",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The whole validated experiment.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    pub scenario_path: PathBuf,
+    /// The scenario after `--set` overrides, with every default written out.
+    pub resolved_yaml: String,
+    pub seed: u64,
+    pub repetitions: u32,
+    pub output: PathBuf,
+    /// Swept keys in the order they were written.
+    pub swept_keys: Vec<String>,
+    pub points: Vec<SweepPoint>,
+}
+
+/// One cell of the sweep grid.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    pub index: usize,
+    /// `(dotted key, value as written in the scenario)` for each swept key.
+    pub params: Vec<(String, String)>,
+    pub config: PointConfig,
+}
+
+impl SweepPoint {
+    /// `tiers.cloud.link.latency=50ms, devices.count=4`, or `(base)` with no sweep.
+    pub fn label(&self) -> String {
+        if self.params.is_empty() {
+            return "(base)".into();
+        }
+        let parts: Vec<String> = self
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        parts.join(", ")
+    }
+}
+
+/// Everything one sweep point needs to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointConfig {
+    pub broker: BrokerConfig,
+    pub devices: DeviceConfig,
+    pub load: LoadConfig,
+    /// The tiers that receive requests, in `Tier` order.
+    pub tiers: Vec<TierConfig>,
+}
+
+impl PointConfig {
+    pub fn tier(&self, tier: Tier) -> Option<&TierConfig> {
+        self.tiers.iter().find(|t| t.tier == tier)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// MQTT QoS for requests and responses: 0 or 1.
+    pub qos: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfig {
+    pub count: u32,
+    pub features: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadConfig {
+    /// Total offered rate over all devices.
+    pub rate_hz: f64,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub timeout: Duration,
+}
+
+impl LoadConfig {
+    /// Requests in the warmup and in the measured window, on an evenly spaced schedule.
+    pub fn request_counts(&self) -> (u64, u64) {
+        let warm = (self.warmup.as_secs_f64() * self.rate_hz).round() as u64;
+        let total = ((self.warmup + self.duration).as_secs_f64() * self.rate_hz).round() as u64;
+        (warm, total.saturating_sub(warm))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierConfig {
+    pub tier: Tier,
+    pub model: PathBuf,
+    pub workers: u32,
+    pub link: LinkConfig,
+}
+
+/// The emulated network between a tier's workers and the broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkConfig {
+    /// One-way delay, applied in each direction.
+    pub latency: Duration,
+}

@@ -1,0 +1,181 @@
+//! MQTT connections: options every client shares, connecting, and probing the broker.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Packet, Publish, QoS};
+use tokio::net::lookup_host;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::RunError;
+use crate::plan::BrokerConfig;
+
+/// How long a client may take to connect and subscribe.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest MQTT packet a simrun client accepts.
+const MAX_PACKET: usize = 2 * 1024 * 1024;
+
+/// QoS 0 or 1 as rumqttc's type.
+pub fn qos(level: u8) -> QoS {
+    if level == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    }
+}
+
+/// Resolves the broker's host and port to one address.
+pub async fn resolve(broker: &BrokerConfig) -> Result<SocketAddr, RunError> {
+    let mut addrs = lookup_host((broker.host.as_str(), broker.port))
+        .await
+        .map_err(|e| RunError::broker(&broker.url, format!("cannot resolve host: {e}")))?;
+    addrs
+        .next()
+        .ok_or_else(|| RunError::broker(&broker.url, "host has no address"))
+}
+
+/// A client and its event loop, with Nagle's algorithm off: without
+/// `tcp_nodelay` a QoS 1 round trip takes ~44 ms instead of ~0.1 ms.
+pub fn client(id: &str, addr: SocketAddr) -> (AsyncClient, EventLoop) {
+    let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    opts.set_keep_alive(Duration::from_secs(10))
+        .set_clean_session(true)
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+        .set_inflight(1000)
+        .set_request_channel_capacity(10_000);
+    let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
+    let mut net = NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    net.set_connection_timeout(CONNECT_TIMEOUT.as_secs());
+    eventloop.set_network_options(net);
+    (client, eventloop)
+}
+
+/// A received publish and the instant its packet came out of the event loop.
+pub type Received = (Instant, Publish);
+
+/// A connected client whose event loop runs on its own task.
+pub struct Connection {
+    pub client: AsyncClient,
+    task: JoinHandle<()>,
+}
+
+impl Connection {
+    /// Connects, subscribes to `topics` and waits for every acknowledgement;
+    /// afterwards incoming publishes go to `sink` (if any).
+    pub async fn open(
+        id: &str,
+        addr: SocketAddr,
+        url: &str,
+        topics: &[(String, QoS)],
+        sink: Option<mpsc::UnboundedSender<Received>>,
+    ) -> Result<Connection, RunError> {
+        let (client, mut eventloop) = client(id, addr);
+        for (topic, q) in topics {
+            client
+                .subscribe(topic.clone(), *q)
+                .await
+                .map_err(|e| RunError::broker(url, format!("subscribe {topic}: {e}")))?;
+        }
+        let ready = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let mut acks = 0;
+            while acks < topics.len() || topics.is_empty() {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        if ack
+                            .return_codes
+                            .iter()
+                            .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                        {
+                            return Err("the broker refused a subscription".to_string());
+                        }
+                        acks += 1;
+                    }
+                    Ok(Event::Incoming(Packet::ConnAck(_))) if topics.is_empty() => return Ok(()),
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Some(sink) = &sink {
+                            let _ = sink.send((Instant::now(), p));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(())
+        })
+        .await;
+        match ready {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(RunError::broker(url, e)),
+            Err(_) => {
+                return Err(RunError::broker(
+                    url,
+                    format!("no answer within {CONNECT_TIMEOUT:?}"),
+                ))
+            }
+        }
+        let task = tokio::spawn(drive(eventloop, sink));
+        Ok(Connection { client, task })
+    }
+
+    /// Disconnects politely, then stops the event loop.
+    pub async fn close(self) {
+        let _ = self.client.try_disconnect();
+        // Give the DISCONNECT a moment to leave; the broker cleans up either way.
+        let mut this = self;
+        let _ = tokio::time::timeout(Duration::from_millis(200), &mut this.task).await;
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Polls the event loop for the connection's lifetime. rumqttc reconnects on
+/// the next poll after an error; the pause keeps a dead broker from spinning us.
+async fn drive(mut eventloop: EventLoop, sink: Option<mpsc::UnboundedSender<Received>>) {
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if let Some(sink) = &sink {
+                    let _ = sink.send((Instant::now(), p));
+                }
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// What the broker says about itself.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerInfo {
+    pub version: Option<String>,
+}
+
+/// Checks that the broker answers, and asks for its version (`$SYS/broker/version`,
+/// which Mosquitto publishes retained).
+pub async fn probe(broker: &BrokerConfig, client_id: &str) -> Result<BrokerInfo, RunError> {
+    let addr = resolve(broker).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let topic = "$SYS/broker/version".to_string();
+    let conn = Connection::open(
+        client_id,
+        addr,
+        &broker.url,
+        &[(topic, QoS::AtMostOnce)],
+        Some(tx),
+    )
+    .await?;
+    let version = tokio::time::timeout(Duration::from_millis(500), rx.recv())
+        .await
+        .ok()
+        .flatten()
+        .map(|(_, p)| String::from_utf8_lossy(&p.payload).into_owned());
+    conn.close().await;
+    Ok(BrokerInfo { version })
+}

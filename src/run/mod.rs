@@ -1,0 +1,59 @@
+//! Running one sweep point: links, workers, devices and collector against a
+//! real broker. Emits samples and events; prints nothing.
+
+pub mod broker;
+pub mod collector;
+pub mod link;
+pub mod loadgen;
+pub mod timer;
+pub mod worker;
+
+mod point;
+
+use thiserror::Error;
+
+pub use point::{run_point, PointOutcome, RunContext};
+
+/// A failure of the infrastructure a run depends on.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("broker {url}: {message}")]
+    Broker { url: String, message: String },
+    #[error("worker died: {0}")]
+    WorkerDied(String),
+    #[error("model: {0}")]
+    Backend(#[from] crate::backend::BackendError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl RunError {
+    pub fn broker(url: &str, message: impl Into<String>) -> Self {
+        RunError::Broker {
+            url: url.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a run reports while it goes, for progress bars and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    PointStarted {
+        index: usize,
+        repetition: u32,
+        label: String,
+        requests: u64,
+    },
+    Progress {
+        sent: u64,
+        requests: u64,
+    },
+    PointFinished {
+        index: usize,
+        repetition: u32,
+        ok: u64,
+        timeouts: u64,
+        errors: u64,
+    },
+}

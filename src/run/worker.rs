@@ -1,0 +1,179 @@
+//! A worker: subscribes to its tier's requests, infers, answers.
+//!
+//! The MQTT event loop runs on a tokio task; inference runs on a thread of its
+//! own so that a slow model queues requests (visible as `queue_us`) instead of
+//! stalling the connection.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use rumqttc::AsyncClient;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use super::broker::{qos, Connection, Received};
+use super::RunError;
+use crate::backend::Inference;
+use crate::plan::Tier;
+use crate::wire::{self, ErrorReply, Response};
+
+/// What a worker needs to know.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    pub run_id: String,
+    pub tier: Tier,
+    pub index: u32,
+    pub features: usize,
+    pub qos: u8,
+    /// Where to connect: the tier's link, or the broker itself.
+    pub addr: SocketAddr,
+    pub broker_url: String,
+}
+
+impl WorkerSpec {
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.tier, self.index)
+    }
+}
+
+/// Counters a worker keeps while it serves.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    pub served: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+/// A running worker.
+pub struct Worker {
+    conn: Connection,
+    thread: JoinHandle<()>,
+    pub counters: Arc<WorkerCounters>,
+    name: String,
+}
+
+impl Worker {
+    /// Connects, subscribes (shared among the tier's workers) and starts serving.
+    pub async fn start(spec: WorkerSpec, model: Box<dyn Inference>) -> Result<Worker, RunError> {
+        let name = spec.name();
+        let request = wire::topic(&spec.run_id, spec.tier, "request");
+        // A shared subscription: the broker hands each request to one worker of the tier.
+        let shared = format!(
+            "$share/simrun-{}-{}/{request}",
+            spec.run_id.replace('/', "_"),
+            spec.tier
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client_id = format!("simrun-{}-{name}", spec.run_id);
+        let conn = Connection::open(
+            &client_id,
+            spec.addr,
+            &spec.broker_url,
+            &[(shared, qos(spec.qos))],
+            Some(tx),
+        )
+        .await?;
+        let counters = Arc::new(WorkerCounters::default());
+        let serve = Serve {
+            spec: spec.clone(),
+            name: name.clone(),
+            model,
+            client: conn.client.clone(),
+            counters: counters.clone(),
+            runtime: Handle::current(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("simrun-{name}"))
+            .spawn(move || serve.run(rx))
+            .map_err(RunError::Io)?;
+        Ok(Worker {
+            conn,
+            thread,
+            counters,
+            name,
+        })
+    }
+
+    /// Stops serving. Fails if the inference thread died.
+    pub async fn stop(self) -> Result<(), RunError> {
+        self.conn.close().await;
+        // The connection's sink is gone, so the thread's queue ends and it returns.
+        let thread = self.thread;
+        let name = self.name;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| RunError::WorkerDied(format!("{name}: {e}")))?
+            .map_err(|_| RunError::WorkerDied(format!("{name}: inference thread panicked")))
+    }
+}
+
+struct Serve {
+    spec: WorkerSpec,
+    name: String,
+    model: Box<dyn Inference>,
+    client: AsyncClient,
+    counters: Arc<WorkerCounters>,
+    runtime: Handle,
+}
+
+impl Serve {
+    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
+        let response_topic = wire::topic(&self.spec.run_id, self.spec.tier, "response");
+        let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, "error");
+        while let Some((received_at, publish)) = rx.blocking_recv() {
+            let (topic, payload) = match self.answer(received_at, &publish.payload) {
+                Ok(response) => {
+                    self.counters.served.fetch_add(1, Ordering::Relaxed);
+                    (&response_topic, serde_json::to_vec(&response))
+                }
+                Err(reply) => {
+                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    (&error_topic, serde_json::to_vec(&reply))
+                }
+            };
+            let Ok(payload) = payload else { continue };
+            let publish = self
+                .client
+                .publish(topic.clone(), qos(self.spec.qos), false, payload);
+            if self.runtime.block_on(publish).is_err() {
+                return; // the connection is closing
+            }
+        }
+    }
+
+    fn answer(&mut self, received_at: Instant, payload: &[u8]) -> Result<Response, ErrorReply> {
+        let reply = |id: Option<String>, error: String| ErrorReply {
+            v: wire::VERSION,
+            id,
+            tier: self.spec.tier,
+            worker: self.name.clone(),
+            error,
+        };
+        let request = wire::decode_request(payload, self.spec.features)
+            .map_err(|(id, e)| reply(id, e.to_string()))?;
+        let started = Instant::now();
+        let result = self.model.infer(&request.features);
+        let infer_us = started.elapsed().as_micros() as u64;
+        let probability = match result {
+            Ok(p) if p.len() == 1 => p[0],
+            Ok(p) => {
+                return Err(reply(
+                    Some(request.id),
+                    format!("model returned {} values", p.len()),
+                ))
+            }
+            Err(e) => return Err(reply(Some(request.id), e.to_string())),
+        };
+        Ok(Response {
+            v: wire::VERSION,
+            id: request.id,
+            tier: self.spec.tier,
+            worker: self.name.clone(),
+            probability,
+            queue_us: started.duration_since(received_at).as_micros() as u64,
+            infer_us,
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! Scenario files: YAML in, a validated `Plan` out. The only user of serde_yaml.
+
+mod error;
+mod locate;
+mod parse;
+mod raw;
+mod units;
+mod validate;
+
+pub use error::ScenarioError;
+pub use parse::{load, load_str};
+pub use units::{parse_duration, parse_rate};

@@ -1,0 +1,332 @@
+//! Reads a scenario: YAML text, `--set` overrides, sweep expansion, validation.
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+use super::error::ScenarioError;
+use super::locate::locate;
+use super::raw::ScenarioFile;
+use super::validate::{point_config, KeyError};
+use crate::plan::{Plan, SweepPoint};
+
+/// Keys that describe the run as a whole and cannot vary between points.
+const UNSWEEPABLE: [&str; 5] = ["name", "sweep", "repetitions", "output", "seed"];
+/// A grid larger than this is almost certainly a mistake.
+const MAX_POINTS: usize = 10_000;
+
+/// Reads and validates the scenario at `path`, applying `--set KEY=VALUE` overrides.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Plan, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        location: None,
+        key: None,
+        origin: None,
+        message: format!("cannot read scenario: {e}"),
+    })?;
+    load_str(path, &text, overrides)
+}
+
+/// As `load`, with the file's text already in hand (`path` is used for messages
+/// and to resolve relative model paths).
+pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, ScenarioError> {
+    let mut source = Source {
+        path,
+        text,
+        overridden: Vec::new(),
+    };
+    // First from text, so that every type error carries a line and column.
+    let _: ScenarioFile = source.deserialize_text()?;
+    let mut value: Value = serde_yaml::from_str(text).map_err(|e| source.yaml_error(None, e))?;
+    for item in overrides {
+        source.apply_override(&mut value, item)?;
+    }
+    let base: ScenarioFile = source.deserialize_value(&value, None)?;
+    // The base scenario is checked on its own, so that an error in an unswept
+    // key points at the file (or the override) and not at a sweep point.
+    point_config(&base, path).map_err(|e| source.key_error(e, None))?;
+    let resolved_yaml =
+        serde_yaml::to_string(&base).map_err(|e| source.error(None, None, e.to_string()))?;
+
+    let axes = source.sweep_axes(&base.sweep)?;
+    let mut points = Vec::new();
+    for (index, combo) in grid(&axes).into_iter().enumerate() {
+        let mut point_value = value.clone();
+        let mut params = Vec::new();
+        for (axis, &choice) in axes.iter().zip(&combo) {
+            let v = axis.values[choice].clone();
+            set_path(&mut point_value, &axis.key, v)
+                .map_err(|m| source.sweep_error(&axis.key, m))?;
+            params.push((axis.key.clone(), scalar_text(&axis.values[choice])));
+        }
+        let origin = if params.is_empty() {
+            None
+        } else {
+            let label: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            Some(format!("sweep point {index} ({})", label.join(", ")))
+        };
+        let file: ScenarioFile = source.deserialize_value(&point_value, origin.as_deref())?;
+        let config =
+            point_config(&file, path).map_err(|e| source.key_error(e, origin.as_deref()))?;
+        points.push(SweepPoint {
+            index,
+            params,
+            config,
+        });
+    }
+
+    if base.repetitions == 0 {
+        return Err(source.error(Some("repetitions"), None, "must be at least 1".into()));
+    }
+    if !valid_name(&base.name) {
+        return Err(source.error(
+            Some("name"),
+            None,
+            format!("invalid name {:?} (use letters, digits, '.', '_' and '-'; it names the results folder)", base.name),
+        ));
+    }
+    Ok(Plan {
+        name: base.name,
+        description: base.description,
+        scenario_path: path.to_path_buf(),
+        resolved_yaml,
+        seed: base.seed,
+        repetitions: base.repetitions,
+        output: PathBuf::from(base.output),
+        swept_keys: axes.into_iter().map(|a| a.key).collect(),
+        points,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+struct Axis {
+    key: String,
+    values: Vec<Value>,
+}
+
+/// Every combination of axis indices, the first axis outermost.
+fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
+    let mut combos = vec![Vec::new()];
+    for axis in axes {
+        let mut next = Vec::with_capacity(combos.len() * axis.values.len());
+        for combo in &combos {
+            for i in 0..axis.values.len() {
+                let mut c = combo.clone();
+                c.push(i);
+                next.push(c);
+            }
+        }
+        combos = next;
+    }
+    combos
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".into(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+/// Writes `new` at the dotted `key`, creating mappings on the way.
+fn set_path(root: &mut Value, key: &str, new: Value) -> Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!(
+            "invalid key {key:?} (expected a dotted path such as load.rate)"
+        ));
+    }
+    let mut node = root;
+    for (i, part) in parts.iter().enumerate() {
+        if node.is_null() {
+            *node = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(map) = node else {
+            return Err(format!("{} is not a mapping", parts[..i].join(".")));
+        };
+        let k = Value::String(part.to_string());
+        if i + 1 == parts.len() {
+            map.insert(k, new);
+            return Ok(());
+        }
+        node = map.entry(k).or_insert(Value::Null);
+    }
+    Ok(())
+}
+
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+    /// `(key, "KEY=VALUE")` of each `--set`, to name it in errors.
+    overridden: Vec<(String, String)>,
+}
+
+impl Source<'_> {
+    fn error(&self, key: Option<&str>, origin: Option<&str>, message: String) -> ScenarioError {
+        let location = match (key, origin) {
+            (Some(k), None) => locate(self.text, &split_key(k)),
+            _ => None,
+        };
+        ScenarioError {
+            file: self.path.to_path_buf(),
+            location,
+            key: key.map(str::to_string),
+            origin: origin.map(str::to_string),
+            message,
+        }
+    }
+
+    fn yaml_error(&self, key: Option<String>, e: serde_yaml::Error) -> ScenarioError {
+        let location = e.location().map(|l| (l.line(), l.column()));
+        ScenarioError {
+            file: self.path.to_path_buf(),
+            location,
+            key: key.filter(|k| !k.is_empty() && k != "."),
+            origin: None,
+            message: strip_position(&e.to_string()),
+        }
+    }
+
+    fn deserialize_text(&self) -> Result<ScenarioFile, ScenarioError> {
+        let de = serde_yaml::Deserializer::from_str(self.text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            self.yaml_error(Some(key), e.into_inner())
+        })
+    }
+
+    fn deserialize_value(
+        &self,
+        value: &Value,
+        origin: Option<&str>,
+    ) -> Result<ScenarioFile, ScenarioError> {
+        serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+            let key = e.path().to_string();
+            let key = (!key.is_empty() && key != ".").then_some(key);
+            let message = strip_position(&e.into_inner().to_string());
+            self.error(key.as_deref(), origin, message)
+        })
+    }
+
+    fn apply_override(&mut self, value: &mut Value, item: &str) -> Result<(), ScenarioError> {
+        let origin = format!("--set {item}");
+        let Some((key, raw)) = item.split_once('=') else {
+            return Err(self.error(None, Some(&origin), "expected KEY=VALUE".into()));
+        };
+        let new: Value = serde_yaml::from_str(raw)
+            .map_err(|e| self.error(Some(key), Some(&origin), strip_position(&e.to_string())))?;
+        set_path(value, key, new).map_err(|m| self.error(Some(key), Some(&origin), m))?;
+        // Check now, so the message names the override rather than the file.
+        self.deserialize_value(value, Some(&origin))?;
+        self.overridden.push((key.to_string(), item.to_string()));
+        Ok(())
+    }
+
+    fn sweep_axes(&self, sweep: &Mapping) -> Result<Vec<Axis>, ScenarioError> {
+        let mut axes = Vec::new();
+        let mut total = 1usize;
+        for (k, v) in sweep {
+            let Value::String(key) = k else {
+                return Err(self.error(
+                    Some("sweep"),
+                    None,
+                    "sweep keys must be dotted key paths".into(),
+                ));
+            };
+            let at = format!("sweep.{key}");
+            if UNSWEEPABLE.contains(&key.split('.').next().unwrap_or_default()) {
+                return Err(self.sweep_error(key, format!("{key} cannot be swept")));
+            }
+            let values = match v {
+                Value::Sequence(seq) if !seq.is_empty() => seq.clone(),
+                Value::Sequence(_) => {
+                    return Err(self.sweep_error(key, "needs at least one value".into()))
+                }
+                _ => {
+                    return Err(self
+                        .sweep_error(key, "expected a list of values, e.g. [10ms, 50ms]".into()))
+                }
+            };
+            if let Some(bad) = values
+                .iter()
+                .find(|v| matches!(v, Value::Mapping(_) | Value::Sequence(_)))
+            {
+                return Err(self.error(
+                    Some(&at),
+                    None,
+                    format!("sweep values must be scalars, got {}", scalar_text(bad)),
+                ));
+            }
+            total = total.saturating_mul(values.len());
+            axes.push(Axis {
+                key: key.clone(),
+                values,
+            });
+        }
+        if total > MAX_POINTS {
+            return Err(self.error(
+                Some("sweep"),
+                None,
+                format!("the sweep has {total} points (at most {MAX_POINTS})"),
+            ));
+        }
+        Ok(axes)
+    }
+
+    fn sweep_error(&self, key: &str, message: String) -> ScenarioError {
+        let mut e = self.error(None, None, message);
+        e.location = locate(self.text, &["sweep", key]);
+        e.key = Some(format!("sweep.{key}"));
+        e
+    }
+
+    fn key_error(&self, e: KeyError, origin: Option<&str>) -> ScenarioError {
+        let set = self
+            .overridden
+            .iter()
+            .rev()
+            .find(|(k, _)| e.key == *k || e.key.starts_with(&format!("{k}.")))
+            .map(|(_, item)| format!("--set {item}"));
+        if origin.is_none() {
+            if let Some(set) = set {
+                return self.error(Some(&e.key), Some(&set), e.message);
+            }
+        }
+        let mut err = self.error(Some(&e.key), None, e.message);
+        if let Some(origin) = origin {
+            // The value came from the sweep; point at the sweep key if that is the one.
+            let swept = origin.contains(&format!("{}=", e.key));
+            if swept {
+                err.location = locate(self.text, &["sweep", &e.key]);
+            }
+            err.origin = Some(origin.to_string());
+        }
+        err
+    }
+}
+
+fn split_key(key: &str) -> Vec<&str> {
+    key.split('.').collect()
+}
+
+/// serde_yaml appends "at line L column C"; we print the position up front instead.
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}

@@ -1,0 +1,147 @@
+//! Raw serde structs that mirror the scenario file, defaults filled in.
+//!
+//! Durations and rates are parsed while deserializing so that a bad value is
+//! reported with the YAML parser's line and column.
+
+use serde::{Deserialize, Serialize};
+
+use super::units::{HumanDuration, Rate};
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_one() -> u32 {
+    1
+}
+fn default_output() -> String {
+    "results".into()
+}
+fn default_broker_url() -> String {
+    "mqtt://127.0.0.1:1883".into()
+}
+fn default_features() -> u32 {
+    32
+}
+fn zero_duration() -> HumanDuration {
+    HumanDuration::parse("0ms").expect("constant")
+}
+fn default_timeout() -> HumanDuration {
+    HumanDuration::parse("2s").expect("constant")
+}
+
+/// The whole scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub broker: BrokerFile,
+    #[serde(default)]
+    pub devices: DevicesFile,
+    pub load: LoadFile,
+    #[serde(default)]
+    pub placement: PlacementFile,
+    pub tiers: TiersFile,
+    /// Dotted key → values. Kept as YAML values: each point is built by
+    /// writing its values into the scenario and deserializing again.
+    #[serde(default)]
+    pub sweep: serde_yaml::Mapping,
+    #[serde(default = "default_one")]
+    pub repetitions: u32,
+    #[serde(default = "default_output")]
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerFile {
+    #[serde(default = "default_broker_url")]
+    pub url: String,
+    #[serde(default)]
+    pub qos: u8,
+}
+
+impl Default for BrokerFile {
+    fn default() -> Self {
+        Self {
+            url: default_broker_url(),
+            qos: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesFile {
+    #[serde(default = "default_one")]
+    pub count: u32,
+    #[serde(default = "default_features")]
+    pub features: u32,
+}
+
+impl Default for DevicesFile {
+    fn default() -> Self {
+        Self {
+            count: 1,
+            features: default_features(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadFile {
+    pub rate: Rate,
+    pub duration: HumanDuration,
+    #[serde(default = "zero_duration")]
+    pub warmup: HumanDuration,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PlacementFile {
+    Edge,
+    Cloud,
+    #[default]
+    Both,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TiersFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<TierFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<TierFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierFile {
+    pub model: String,
+    #[serde(default = "default_one")]
+    pub workers: u32,
+    #[serde(default)]
+    pub link: LinkFile,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkFile {
+    #[serde(default = "zero_duration")]
+    pub latency: HumanDuration,
+}
+
+impl Default for LinkFile {
+    fn default() -> Self {
+        Self {
+            latency: zero_duration(),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Human-readable durations (`50ms`, `2s`) and rates (`200/s`).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A duration as the user wrote it, with its parsed value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HumanDuration {
+    pub text: String,
+    pub value: Duration,
+}
+
+/// A rate in events per second as the user wrote it, with its parsed value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rate {
+    pub text: String,
+    pub per_second: f64,
+}
+
+const DURATION_UNITS: [(&str, f64); 6] = [
+    ("ns", 1e-9),
+    ("us", 1e-6),
+    ("µs", 1e-6),
+    ("ms", 1e-3),
+    ("s", 1.0),
+    ("m", 60.0),
+];
+
+/// Parses `250us`, `50ms`, `1.5s`, `2m`. No space between number and unit.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {text:?} (expected e.g. \"50ms\", \"2s\")");
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let scale = DURATION_UNITS
+        .iter()
+        .find(|(u, _)| *u == unit)
+        .map(|(_, s)| *s)
+        .ok_or_else(bad)?;
+    let seconds = number * scale;
+    if !seconds.is_finite() || seconds > 1e9 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses `200/s`, `12.5/s`, `600/min`.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let bad = || format!("invalid rate {text:?} (expected e.g. \"200/s\")");
+    let (number, unit) = text.split_once('/').ok_or_else(bad)?;
+    let number: f64 = number.trim().parse().map_err(|_| bad())?;
+    let per = match unit.trim() {
+        "s" => 1.0,
+        "min" => 60.0,
+        _ => return Err(bad()),
+    };
+    let rate = number / per;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(bad());
+    }
+    Ok(rate)
+}
+
+impl HumanDuration {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(Self {
+            text: text.to_string(),
+            value: parse_duration(text)?,
+        })
+    }
+}
+
+impl Rate {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(Self {
+            text: text.to_string(),
+            per_second: parse_rate(text)?,
+        })
+    }
+}
+
+struct TextVisitor(&'static str);
+
+impl Visitor<'_> for TextVisitor {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.0)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Err(E::custom(format!(
+            "invalid {} {v} (a unit is required)",
+            self.0
+        )))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Err(E::custom(format!(
+            "invalid {} {v} (a unit is required)",
+            self.0
+        )))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Err(E::custom(format!(
+            "invalid {} {v} (a unit is required)",
+            self.0
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = d.deserialize_any(TextVisitor("duration"))?;
+        HumanDuration::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = d.deserialize_any(TextVisitor("rate"))?;
+        Rate::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("50ms").unwrap(), Duration::from_millis(50));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
+        assert_eq!(parse_duration("0ms").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn durations_reject_bad_text() {
+        for bad in ["50 ms", "50", "ms", "", "-5ms", "5hours", "1e999s", "..s"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("invalid duration"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("200/s").unwrap(), 200.0);
+        assert_eq!(parse_rate("600/min").unwrap(), 10.0);
+        assert!(parse_rate("200").is_err());
+        assert!(parse_rate("200/h").is_err());
+        assert!(parse_rate("-3/s").is_err());
+        assert!(parse_rate("x/s").is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! Validation: a deserialized `ScenarioFile` into a typed `PointConfig`.
+
+use std::path::{Path, PathBuf};
+
+use super::raw::{PlacementFile, ScenarioFile, TierFile};
+use crate::plan::{
+    BrokerConfig, DeviceConfig, LinkConfig, LoadConfig, PointConfig, Tier, TierConfig,
+};
+
+/// A validation failure at a dotted key.
+#[derive(Debug)]
+pub struct KeyError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err<T>(key: &str, message: impl Into<String>) -> Result<T, KeyError> {
+    Err(KeyError {
+        key: key.to_string(),
+        message: message.into(),
+    })
+}
+
+/// Checks one fully substituted scenario and builds its point configuration.
+pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointConfig, KeyError> {
+    let broker = broker(&file.broker.url, file.broker.qos)?;
+    if file.devices.count == 0 {
+        return err("devices.count", "must be at least 1");
+    }
+    if file.devices.features == 0 {
+        return err("devices.features", "must be at least 1");
+    }
+    let load = &file.load;
+    if load.rate.per_second <= 0.0 {
+        return err(
+            "load.rate",
+            format!("must be positive, got {:?}", load.rate.text),
+        );
+    }
+    if load.duration.value.is_zero() {
+        return err("load.duration", "must be positive");
+    }
+    if load.timeout.value.is_zero() {
+        return err("load.timeout", "must be positive");
+    }
+    let load = LoadConfig {
+        rate_hz: load.rate.per_second,
+        duration: load.duration.value,
+        warmup: load.warmup.value,
+        timeout: load.timeout.value,
+    };
+    if load.request_counts().1 == 0 {
+        return err(
+            "load.rate",
+            "rate × duration is less than one request in the measured window",
+        );
+    }
+    let wanted: &[Tier] = match file.placement {
+        PlacementFile::Edge => &[Tier::Edge],
+        PlacementFile::Cloud => &[Tier::Cloud],
+        PlacementFile::Both => &[Tier::Edge, Tier::Cloud],
+    };
+    let mut tiers = Vec::new();
+    for &tier in wanted {
+        let raw = match tier {
+            Tier::Edge => file.tiers.edge.as_ref(),
+            Tier::Cloud => file.tiers.cloud.as_ref(),
+        };
+        let Some(raw) = raw else {
+            return err(
+                &format!("tiers.{tier}"),
+                format!("placement {tier:?} needs a tiers.{tier} section").to_lowercase(),
+            );
+        };
+        tiers.push(tier_config(tier, raw, scenario_path)?);
+    }
+    Ok(PointConfig {
+        broker,
+        devices: DeviceConfig {
+            count: file.devices.count,
+            features: file.devices.features as usize,
+        },
+        load,
+        tiers,
+    })
+}
+
+fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierConfig, KeyError> {
+    let key = |k: &str| format!("tiers.{tier}.{k}");
+    if raw.workers == 0 {
+        return err(&key("workers"), "must be at least 1");
+    }
+    let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError {
+        key: key("model"),
+        message: m,
+    })?;
+    let wanted_ext = match tier {
+        Tier::Edge => "onnx",
+        Tier::Cloud => "safetensors",
+    };
+    if model.extension().and_then(|e| e.to_str()) != Some(wanted_ext) {
+        return err(
+            &key("model"),
+            format!(
+                "the {tier} tier runs .{wanted_ext} models, got {:?}",
+                raw.model
+            ),
+        );
+    }
+    Ok(TierConfig {
+        tier,
+        model,
+        workers: raw.workers,
+        link: LinkConfig {
+            latency: raw.link.latency.value,
+        },
+    })
+}
+
+/// A relative model path is looked up from the working directory first, then
+/// next to the scenario file.
+fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    if path.is_absolute() {
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("model file {text:?} not found"))
+        };
+    }
+    if path.is_file() {
+        return Ok(path);
+    }
+    let beside = scenario_path.parent().unwrap_or(Path::new(".")).join(&path);
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    Err(format!(
+        "model file {text:?} not found (looked in the working directory and in {})",
+        scenario_path
+            .parent()
+            .map(|p| p.display().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| ".".into())
+    ))
+}
+
+/// `mqtt://host[:port]`, port 1883 by default.
+fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
+    let Some(rest) = url.strip_prefix("mqtt://") else {
+        return err(
+            "broker.url",
+            format!("unsupported broker url {url:?} (expected mqtt://host:port)"),
+        );
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => match p.parse::<u16>() {
+            Ok(port) if port > 0 => (h, port),
+            _ => return err("broker.url", format!("invalid port in broker url {url:?}")),
+        },
+        None => (rest, 1883),
+    };
+    if host.is_empty() {
+        return err("broker.url", format!("no host in broker url {url:?}"));
+    }
+    if qos > 1 {
+        return err("broker.qos", format!("must be 0 or 1, got {qos}"));
+    }
+    Ok(BrokerConfig {
+        url: url.to_string(),
+        host: host.to_string(),
+        port,
+        qos,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::broker;
+
+    #[test]
+    fn broker_urls() {
+        let b = broker("mqtt://127.0.0.1:18830", 1).unwrap();
+        assert_eq!((b.host.as_str(), b.port, b.qos), ("127.0.0.1", 18830, 1));
+        assert_eq!(broker("mqtt://localhost", 0).unwrap().port, 1883);
+        assert!(broker("http://x:1", 0).is_err());
+        assert!(broker("mqtt://x:0", 0).is_err());
+        assert!(broker("mqtt://:1883", 0).is_err());
+        assert!(broker("mqtt://x:1883", 2).is_err());
+    }
+}

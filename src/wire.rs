@@ -1,0 +1,178 @@
+//! The message schema on the wire (version 1): JSON requests, responses and errors.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::plan::Tier;
+
+/// The schema version this build speaks.
+pub const VERSION: u32 = 1;
+/// Requests larger than this are rejected without parsing.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// What a device publishes on `simrun/<run-id>/<tier>/request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub v: u32,
+    pub id: String,
+    pub device: String,
+    pub features: Vec<f32>,
+}
+
+/// What a worker publishes on `simrun/<run-id>/<tier>/response`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub v: u32,
+    pub id: String,
+    pub tier: Tier,
+    pub worker: String,
+    pub probability: f32,
+    /// Time between the worker receiving the request and starting inference.
+    pub queue_us: u64,
+    /// Time spent in the inference call.
+    pub infer_us: u64,
+}
+
+/// What a worker publishes on `simrun/<run-id>/<tier>/error` for a request it cannot serve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub v: u32,
+    /// The request's id when it could be read.
+    pub id: Option<String>,
+    pub tier: Tier,
+    pub worker: String,
+    pub error: String,
+}
+
+/// Why a request was rejected.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum DecodeError {
+    #[error("payload of {0} bytes is larger than {MAX_REQUEST_BYTES}")]
+    TooLarge(usize),
+    #[error("not a valid request: {0}")]
+    Malformed(String),
+    #[error("unsupported schema version {0} (expected {VERSION})")]
+    Version(u64),
+    #[error("features: expected {expected} values, got {got}")]
+    FeatureCount { expected: usize, got: usize },
+    #[error("features[{0}] is not a finite 32-bit number")]
+    NotFinite(usize),
+}
+
+/// The topic for one tier's requests, responses or errors.
+pub fn topic(run_id: &str, tier: Tier, kind: &str) -> String {
+    format!("simrun/{run_id}/{tier}/{kind}")
+}
+
+#[derive(Deserialize)]
+struct LooseRequest {
+    v: u64,
+    id: String,
+    #[serde(default)]
+    device: String,
+    features: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+/// Decodes and checks a request. On failure returns the request id where it
+/// could be read, so the error reply can name it.
+pub fn decode_request(
+    payload: &[u8],
+    features: usize,
+) -> Result<Request, (Option<String>, DecodeError)> {
+    if payload.len() > MAX_REQUEST_BYTES {
+        return Err((None, DecodeError::TooLarge(payload.len())));
+    }
+    let loose: LooseRequest = match serde_json::from_slice(payload) {
+        Ok(r) => r,
+        Err(e) => {
+            let id = serde_json::from_slice::<IdOnly>(payload).ok().map(|x| x.id);
+            return Err((id, DecodeError::Malformed(e.to_string())));
+        }
+    };
+    let id = Some(loose.id.clone());
+    if loose.v != u64::from(VERSION) {
+        return Err((id, DecodeError::Version(loose.v)));
+    }
+    if loose.features.len() != features {
+        return Err((
+            id,
+            DecodeError::FeatureCount {
+                expected: features,
+                got: loose.features.len(),
+            },
+        ));
+    }
+    let mut out = Vec::with_capacity(features);
+    for (i, x) in loose.features.iter().enumerate() {
+        let f = *x as f32;
+        if !f.is_finite() {
+            return Err((id, DecodeError::NotFinite(i)));
+        }
+        out.push(f);
+    }
+    Ok(Request {
+        v: VERSION,
+        id: loose.id,
+        device: loose.device,
+        features: out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_good_request() {
+        let r = decode_request(
+            br#"{"v":1,"id":"r/0.0/7","device":"dev-001","features":[0.5,1]}"#,
+            2,
+        )
+        .unwrap();
+        assert_eq!(r.id, "r/0.0/7");
+        assert_eq!(r.features, vec![0.5, 1.0]);
+    }
+
+    #[test]
+    fn rejects_bad_requests_and_keeps_the_id() {
+        let cases: [(&[u8], Option<&str>, &str); 6] = [
+            (b"\xff\x00garbage", None, "not a valid request"),
+            (
+                br#"{"v":2,"id":"a","features":[1,2]}"#,
+                Some("a"),
+                "unsupported schema version 2",
+            ),
+            (
+                br#"{"v":1,"id":"b","features":[1]}"#,
+                Some("b"),
+                "expected 2 values, got 1",
+            ),
+            (
+                br#"{"v":1,"id":"c","features":[1,1e300]}"#,
+                Some("c"),
+                "features[1] is not a finite",
+            ),
+            (
+                br#"{"v":1,"id":"d","features":"x"}"#,
+                Some("d"),
+                "not a valid request",
+            ),
+            (br#"{"v":1,"features":[1,2]}"#, None, "missing field `id`"),
+        ];
+        for (payload, id, text) in cases {
+            let (got_id, err) = decode_request(payload, 2).unwrap_err();
+            assert_eq!(got_id.as_deref(), id);
+            assert!(err.to_string().contains(text), "{err}");
+        }
+        let big = vec![b' '; MAX_REQUEST_BYTES + 1];
+        assert_eq!(
+            decode_request(&big, 2).unwrap_err().1,
+            DecodeError::TooLarge(MAX_REQUEST_BYTES + 1)
+        );
+    }
+}
