@@ -4,10 +4,7 @@ use std::process::Command;
 
 fn locked_version(lock: &str, name: &str) -> String {
     let needle = format!("name = \"{name}\"\nversion = \"");
-    lock.find(&needle)
-        .and_then(|i| lock[i + needle.len()..].split('"').next())
-        .unwrap_or("unknown")
-        .to_string()
+    lock.find(&needle).and_then(|i| lock[i + needle.len()..].split('"').next()).unwrap_or("unknown").to_string()
 }
 
 fn main() {
@@ -32,10 +29,7 @@ fn main() {
         .ok()
         .filter(|o| o.status.success() && !o.stdout.is_empty())
         .is_some();
-    println!(
-        "cargo:rustc-env=SIMRUN_GIT_COMMIT={commit}{}",
-        if dirty { "-dirty" } else { "" }
-    );
+    println!("cargo:rustc-env=SIMRUN_GIT_COMMIT={commit}{}", if dirty { "-dirty" } else { "" });
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");

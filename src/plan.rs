@@ -68,11 +68,7 @@ impl SweepPoint {
         if self.params.is_empty() {
             return "(base)".into();
         }
-        let parts: Vec<String> = self
-            .params
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let parts: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         parts.join(", ")
     }
 }

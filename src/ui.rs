@@ -32,11 +32,7 @@ impl ProgressMode {
 }
 
 /// Consumes run events until the sender is dropped.
-pub fn spawn(
-    mut rx: UnboundedReceiver<RunEvent>,
-    executions: usize,
-    mode: ProgressMode,
-) -> JoinHandle<()> {
+pub fn spawn(mut rx: UnboundedReceiver<RunEvent>, executions: usize, mode: ProgressMode) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut view = View::new(executions, mode);
         while let Some(event) = rx.recv().await {
@@ -74,25 +70,13 @@ impl View {
         } else {
             (None, None, None)
         };
-        View {
-            mode,
-            executions,
-            done: 0,
-            points,
-            requests,
-            _multi: multi,
-        }
+        View { mode, executions, done: 0, points, requests, _multi: multi }
     }
 
     fn show(&mut self, event: &RunEvent) {
         match (self.mode, event) {
             (ProgressMode::Quiet, _) => {}
-            (
-                ProgressMode::Bars,
-                RunEvent::PointStarted {
-                    label, requests, ..
-                },
-            ) => {
+            (ProgressMode::Bars, RunEvent::PointStarted { label, requests, .. }) => {
                 if let (Some(p), Some(r)) = (&self.points, &self.requests) {
                     p.set_message(label.clone());
                     r.set_length(*requests);
@@ -111,33 +95,19 @@ impl View {
                     p.set_position(self.done as u64);
                 }
             }
-            (
-                ProgressMode::Lines,
-                RunEvent::PointStarted {
-                    index,
-                    repetition,
-                    label,
-                    requests,
-                },
-            ) => {
+            (ProgressMode::Lines, RunEvent::PointStarted { index, repetition, label, requests, tiers }) => {
                 eprintln!(
-                    "[{}/{}] point {index} rep {repetition} ({label}): {requests} requests",
+                    "[{}/{}] point {index} rep {repetition} ({label}): {requests} requests to {tiers} tier(s)",
                     self.done + 1,
                     self.executions
                 );
             }
-            (
-                ProgressMode::Lines,
-                RunEvent::PointFinished {
-                    index,
-                    repetition,
-                    ok,
-                    timeouts,
-                    errors,
-                },
-            ) => {
+            (ProgressMode::Lines, RunEvent::PointFinished { index, repetition, ok, timeouts, errors }) => {
                 self.done += 1;
-                eprintln!("[{}/{}] point {index} rep {repetition} done: {ok} ok, {timeouts} timeouts, {errors} errors", self.done, self.executions);
+                eprintln!(
+                    "[{}/{}] point {index} rep {repetition} done: {ok} ok, {timeouts} timeouts, {errors} errors over all tiers",
+                    self.done, self.executions
+                );
             }
             (ProgressMode::Lines, RunEvent::Progress { .. }) => {}
         }

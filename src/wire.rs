@@ -80,10 +80,7 @@ struct IdOnly {
 
 /// Decodes and checks a request. On failure returns the request id where it
 /// could be read, so the error reply can name it.
-pub fn decode_request(
-    payload: &[u8],
-    features: usize,
-) -> Result<Request, (Option<String>, DecodeError)> {
+pub fn decode_request(payload: &[u8], features: usize) -> Result<Request, (Option<String>, DecodeError)> {
     if payload.len() > MAX_REQUEST_BYTES {
         return Err((None, DecodeError::TooLarge(payload.len())));
     }
@@ -99,13 +96,7 @@ pub fn decode_request(
         return Err((id, DecodeError::Version(loose.v)));
     }
     if loose.features.len() != features {
-        return Err((
-            id,
-            DecodeError::FeatureCount {
-                expected: features,
-                got: loose.features.len(),
-            },
-        ));
+        return Err((id, DecodeError::FeatureCount { expected: features, got: loose.features.len() }));
     }
     let mut out = Vec::with_capacity(features);
     for (i, x) in loose.features.iter().enumerate() {
@@ -115,12 +106,7 @@ pub fn decode_request(
         }
         out.push(f);
     }
-    Ok(Request {
-        v: VERSION,
-        id: loose.id,
-        device: loose.device,
-        features: out,
-    })
+    Ok(Request { v: VERSION, id: loose.id, device: loose.device, features: out })
 }
 
 #[cfg(test)]
@@ -129,11 +115,7 @@ mod tests {
 
     #[test]
     fn decodes_a_good_request() {
-        let r = decode_request(
-            br#"{"v":1,"id":"r/0.0/7","device":"dev-001","features":[0.5,1]}"#,
-            2,
-        )
-        .unwrap();
+        let r = decode_request(br#"{"v":1,"id":"r/0.0/7","device":"dev-001","features":[0.5,1]}"#, 2).unwrap();
         assert_eq!(r.id, "r/0.0/7");
         assert_eq!(r.features, vec![0.5, 1.0]);
     }
@@ -142,26 +124,10 @@ mod tests {
     fn rejects_bad_requests_and_keeps_the_id() {
         let cases: [(&[u8], Option<&str>, &str); 6] = [
             (b"\xff\x00garbage", None, "not a valid request"),
-            (
-                br#"{"v":2,"id":"a","features":[1,2]}"#,
-                Some("a"),
-                "unsupported schema version 2",
-            ),
-            (
-                br#"{"v":1,"id":"b","features":[1]}"#,
-                Some("b"),
-                "expected 2 values, got 1",
-            ),
-            (
-                br#"{"v":1,"id":"c","features":[1,1e300]}"#,
-                Some("c"),
-                "features[1] is not a finite",
-            ),
-            (
-                br#"{"v":1,"id":"d","features":"x"}"#,
-                Some("d"),
-                "not a valid request",
-            ),
+            (br#"{"v":2,"id":"a","features":[1,2]}"#, Some("a"), "unsupported schema version 2"),
+            (br#"{"v":1,"id":"b","features":[1]}"#, Some("b"), "expected 2 values, got 1"),
+            (br#"{"v":1,"id":"c","features":[1,1e300]}"#, Some("c"), "features[1] is not a finite"),
+            (br#"{"v":1,"id":"d","features":"x"}"#, Some("d"), "not a valid request"),
             (br#"{"v":1,"features":[1,2]}"#, None, "missing field `id`"),
         ];
         for (payload, id, text) in cases {
@@ -170,9 +136,6 @@ mod tests {
             assert!(err.to_string().contains(text), "{err}");
         }
         let big = vec![b' '; MAX_REQUEST_BYTES + 1];
-        assert_eq!(
-            decode_request(&big, 2).unwrap_err().1,
-            DecodeError::TooLarge(MAX_REQUEST_BYTES + 1)
-        );
+        assert_eq!(decode_request(&big, 2).unwrap_err().1, DecodeError::TooLarge(MAX_REQUEST_BYTES + 1));
     }
 }

@@ -36,11 +36,10 @@ impl CandleModel {
     pub fn load(path: &Path) -> Result<Self, BackendError> {
         let (bytes, sha256) = read(path)?;
         let bad = |m: String| invalid(path, m);
-        let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let (_, header) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         // Check the data section too; read_metadata only reads the header.
-        SafeTensors::deserialize(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
         match (meta.get("format").map(String::as_str), meta.get("architecture").map(String::as_str)) {
             (Some(FORMAT), Some(ARCHITECTURE)) => {}
@@ -52,12 +51,9 @@ impl CandleModel {
         }
         let width = meta_usize(&meta, "input_dim").map_err(bad)?;
         let hidden = meta_usize(&meta, "hidden_dim").map_err(bad)?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
-            .map_err(|e| bad(e.to_string()))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
         let take = |name: &str, shape: &[usize]| -> Result<Tensor, BackendError> {
-            let t = tensors
-                .get(name)
-                .ok_or_else(|| bad(format!("tensor {name:?} is missing")))?;
+            let t = tensors.get(name).ok_or_else(|| bad(format!("tensor {name:?} is missing")))?;
             if t.dims() != shape || t.dtype() != DType::F32 {
                 return Err(bad(format!(
                     "tensor {name:?} is {:?} {:?}; the metadata implies F32 {shape:?}",
@@ -67,11 +63,7 @@ impl CandleModel {
             }
             Ok(t.clone())
         };
-        let transpose = |t: Tensor| {
-            t.t()
-                .and_then(|t| t.contiguous())
-                .map_err(|e| bad(e.to_string()))
-        };
+        let transpose = |t: Tensor| t.t().and_then(|t| t.contiguous()).map_err(|e| bad(e.to_string()));
         let model = Self {
             fc1_wt: transpose(take("fc1.weight", &[hidden, width])?)?,
             fc1_b: take("fc1.bias", &[hidden])?,
@@ -82,15 +74,9 @@ impl CandleModel {
                 path: path.to_path_buf(),
                 sha256,
                 bytes: bytes.len() as u64,
-                input_name: meta
-                    .get("input")
-                    .cloned()
-                    .unwrap_or_else(|| "features".into()),
+                input_name: meta.get("input").cloned().unwrap_or_else(|| "features".into()),
                 input_shape: vec!["batch".into(), width.to_string()],
-                output_name: meta
-                    .get("output")
-                    .cloned()
-                    .unwrap_or_else(|| "probability".into()),
+                output_name: meta.get("output").cloned().unwrap_or_else(|| "probability".into()),
                 output_shape: vec!["batch".into(), "1".into()],
             },
         };
@@ -109,8 +95,7 @@ impl CandleModel {
 impl Inference for CandleModel {
     fn infer(&mut self, features: &[f32]) -> Result<Vec<f32>, BackendError> {
         let rows = check_rows(features, self.width)?;
-        self.forward(features, rows)
-            .map_err(|e| BackendError::Infer(e.to_string()))
+        self.forward(features, rows).map_err(|e| BackendError::Infer(e.to_string()))
     }
 
     fn info(&self) -> &ModelInfo {

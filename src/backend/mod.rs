@@ -18,10 +18,7 @@ use crate::plan::Tier;
 #[derive(Debug, Error)]
 pub enum BackendError {
     #[error("cannot read model {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid model {path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("ONNX Runtime library: {0}")]
@@ -66,29 +63,20 @@ pub fn load(tier: Tier, path: &Path) -> Result<Box<dyn Inference>, BackendError>
 }
 
 fn read(path: &Path) -> Result<(Vec<u8>, String), BackendError> {
-    let bytes = std::fs::read(path).map_err(|source| BackendError::Read {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| BackendError::Read { path: path.into(), source })?;
     let sha = Sha256::digest(&bytes);
     let hex = sha.iter().map(|b| format!("{b:02x}")).collect();
     Ok((bytes, hex))
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> BackendError {
-    BackendError::Invalid {
-        path: path.into(),
-        message: message.into(),
-    }
+    BackendError::Invalid { path: path.into(), message: message.into() }
 }
 
 /// Fails unless `features` is a whole number of rows of `width`.
 fn check_rows(features: &[f32], width: usize) -> Result<usize, BackendError> {
     if features.is_empty() || width == 0 || !features.len().is_multiple_of(width) {
-        return Err(BackendError::Infer(format!(
-            "{} values do not make rows of {width}",
-            features.len()
-        )));
+        return Err(BackendError::Infer(format!("{} values do not make rows of {width}", features.len())));
     }
     Ok(features.len() / width)
 }

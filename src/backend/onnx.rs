@@ -45,11 +45,7 @@ impl OnnxModel {
             (i, o) => {
                 return Err(invalid(
                     path,
-                    format!(
-                        "expected one input and one output, found {} and {}",
-                        i.len(),
-                        o.len()
-                    ),
+                    format!("expected one input and one output, found {} and {}", i.len(), o.len()),
                 ))
             }
         };
@@ -60,17 +56,10 @@ impl OnnxModel {
                     shape,
                     dimension_symbols,
                 } => {
-                    let names: Vec<String> =
-                        dimension_symbols.iter().map(|s| s.to_string()).collect();
+                    let names: Vec<String> = dimension_symbols.iter().map(|s| s.to_string()).collect();
                     Ok(dims(shape, &names))
                 }
-                other => Err(invalid(
-                    path,
-                    format!(
-                        "{}: expected a float32 tensor, found {other}",
-                        outlet.name()
-                    ),
-                )),
+                other => Err(invalid(path, format!("{}: expected a float32 tensor, found {other}", outlet.name()))),
             }
         };
         let input_shape = shape_of(input)?;
@@ -80,13 +69,7 @@ impl OnnxModel {
             _ => None,
         }
         .ok_or_else(|| {
-            invalid(
-                path,
-                format!(
-                    "input {}: expected shape [batch, width], found {input_shape:?}",
-                    input.name()
-                ),
-            )
+            invalid(path, format!("input {}: expected shape [batch, width], found {input_shape:?}", input.name()))
         })?;
         let info = ModelInfo {
             path: path.to_path_buf(),
@@ -97,11 +80,7 @@ impl OnnxModel {
             output_name: output.name().to_string(),
             output_shape,
         };
-        Ok(Self {
-            session,
-            width,
-            info,
-        })
+        Ok(Self { session, width, info })
     }
 }
 
@@ -110,18 +89,10 @@ impl Inference for OnnxModel {
         let rows = check_rows(features, self.width)?;
         let input = TensorRef::from_array_view(([rows, self.width], features))
             .map_err(|e| BackendError::Infer(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![input])
-            .map_err(|e| BackendError::Infer(e.to_string()))?;
-        let (_, data) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| BackendError::Infer(e.to_string()))?;
+        let outputs = self.session.run(ort::inputs![input]).map_err(|e| BackendError::Infer(e.to_string()))?;
+        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| BackendError::Infer(e.to_string()))?;
         if data.len() != rows {
-            return Err(BackendError::Infer(format!(
-                "expected {rows} outputs, got {}",
-                data.len()
-            )));
+            return Err(BackendError::Infer(format!("expected {rows} outputs, got {}", data.len())));
         }
         Ok(data.to_vec())
     }

@@ -15,8 +15,7 @@ use super::BackendError;
 const LIB_NAME: &str = "libonnxruntime.so.1.31.1";
 const DEPS_SUBDIR: &str = ".deps/onnxruntime/onnxruntime/capi";
 
-static ENVIRONMENT: OnceLock<Result<(PathBuf, ort::environment::Environment), String>> =
-    OnceLock::new();
+static ENVIRONMENT: OnceLock<Result<(PathBuf, ort::environment::Environment), String>> = OnceLock::new();
 
 fn candidates() -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -34,11 +33,7 @@ fn candidates() -> Vec<PathBuf> {
             out.push(up.join(DEPS_SUBDIR).join(LIB_NAME));
         }
     }
-    out.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(DEPS_SUBDIR)
-            .join(LIB_NAME),
-    );
+    out.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEPS_SUBDIR).join(LIB_NAME));
     if let Some(dir) = python_capi_dir() {
         out.push(dir.join(LIB_NAME));
     }
@@ -47,10 +42,7 @@ fn candidates() -> Vec<PathBuf> {
 
 fn python_capi_dir() -> Option<PathBuf> {
     let out = Command::new("python3")
-        .args([
-            "-c",
-            "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))",
-        ])
+        .args(["-c", "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))"])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -63,22 +55,17 @@ fn python_capi_dir() -> Option<PathBuf> {
 fn init() -> Result<(PathBuf, ort::environment::Environment), String> {
     let tried = candidates();
     // An explicit setting wins even when it is wrong, so a typo is reported, not skipped.
-    let explicit = ["SIMRUN_ORT_DYLIB", "ORT_DYLIB_PATH"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    let explicit =
+        ["SIMRUN_ORT_DYLIB", "ORT_DYLIB_PATH"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
     let path = if explicit {
         tried[0].clone()
     } else {
         tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
             let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-            format!(
-                "{LIB_NAME} not found; run scripts/setup or set SIMRUN_ORT_DYLIB (looked in: {})",
-                list.join(", ")
-            )
+            format!("{LIB_NAME} not found; run scripts/setup or set SIMRUN_ORT_DYLIB (looked in: {})", list.join(", "))
         })?
     };
-    let builder =
-        ort::init_from(&path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+    let builder = ort::init_from(&path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
     let env = builder
         .with_name("simrun")
         .build()
@@ -107,16 +94,10 @@ pub fn onnxruntime_library() -> Result<PathBuf, BackendError> {
 /// with the build's git commit from its build information.
 pub fn onnxruntime_version() -> Result<String, BackendError> {
     let path = onnxruntime_library()?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let version = name.split_once(".so.").map(|(_, v)| v.to_string());
     let info = ort::info();
-    let commit = info
-        .split([',', ' '])
-        .find_map(|part| part.strip_prefix("git-commit-id="))
-        .map(str::to_string);
+    let commit = info.split([',', ' ']).find_map(|part| part.strip_prefix("git-commit-id=")).map(str::to_string);
     Ok(match (version, commit) {
         (Some(v), Some(c)) => format!("{v} (git {c})"),
         (Some(v), None) => v,

@@ -67,10 +67,7 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: ExitCode, error: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            code,
-            error: error.into(),
-        }
+        Failure { code, error: error.into() }
     }
 }
 
@@ -89,17 +86,10 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::BadInput.code()
-            } else {
-                ExitCode::Success.code()
-            };
+            return if e.use_stderr() { ExitCode::BadInput.code() } else { ExitCode::Success.code() };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -128,10 +118,7 @@ fn shell_words(args: &[OsString]) -> String {
         .map(|(i, a)| {
             let s = a.to_string_lossy();
             let s = if i == 0 { "simrun".into() } else { s };
-            if s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
-                && !s.is_empty()
-            {
+            if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) && !s.is_empty() {
                 s.into_owned()
             } else {
                 format!("'{}'", s.replace('\'', r"'\''"))

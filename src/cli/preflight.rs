@@ -26,12 +26,7 @@ pub struct ModelCheck {
 fn bad_model(plan: &Plan, point: usize, tier: Tier, message: String) -> Failure {
     let p = &plan.points[point];
     let origin = (!p.params.is_empty()).then(|| format!("sweep point {point} ({})", p.label()));
-    let e = ScenarioError::at_key(
-        &plan.scenario_path,
-        &format!("tiers.{tier}.model"),
-        origin,
-        message,
-    );
+    let e = ScenarioError::at_key(&plan.scenario_path, &format!("tiers.{tier}.model"), origin, message);
     Failure::new(ExitCode::BadInput, e)
 }
 
@@ -43,8 +38,8 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
     let mut loaded: Vec<(Tier, Box<dyn Inference>)> = Vec::new();
     for point in &plan.points {
         for t in &point.config.tiers {
-            let mut model = backend::load(t.tier, &t.model)
-                .map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
+            let mut model =
+                backend::load(t.tier, &t.model).map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
             let info = model.info().clone();
             let features = point.config.devices.features;
             if info.input_width() != Some(features) {
@@ -58,9 +53,8 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
             if !seen.insert((t.tier, t.model.clone())) {
                 continue;
             }
-            let test = model
-                .infer(&vec![0.5; features])
-                .map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
+            let test =
+                model.infer(&vec![0.5; features]).map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
             models.push(ModelRecord {
                 tier: t.tier,
                 path: t.model.display().to_string(),
@@ -75,8 +69,7 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
             loaded.push((t.tier, model));
         }
     }
-    let parity =
-        parity(&mut loaded).map_err(|e| Failure::new(ExitCode::BadInput, anyhow::anyhow!(e)))?;
+    let parity = parity(&mut loaded).map_err(|e| Failure::new(ExitCode::BadInput, anyhow::anyhow!(e)))?;
     Ok(ModelCheck { models, parity })
 }
 
@@ -92,22 +85,11 @@ fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, S
         return Ok(None);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let inputs: Vec<f32> = (0..PARITY_INPUTS * width)
-        .map(|_| rng.gen_range(-3.0f32..3.0))
-        .collect();
+    let inputs: Vec<f32> = (0..PARITY_INPUTS * width).map(|_| rng.gen_range(-3.0f32..3.0)).collect();
     let a = loaded[e].1.infer(&inputs).map_err(|x| x.to_string())?;
     let b = loaded[c].1.infer(&inputs).map_err(|x| x.to_string())?;
-    let max = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    Ok(Some(Parity {
-        max_abs_diff: max,
-        inputs: PARITY_INPUTS,
-        live_max_abs_diff: None,
-        live_pairs: 0,
-    }))
+    let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    Ok(Some(Parity { max_abs_diff: max, inputs: PARITY_INPUTS, live_max_abs_diff: None, live_pairs: 0 }))
 }
 
 /// Checks that every broker the plan uses answers, and asks its version.
@@ -120,14 +102,8 @@ pub async fn check_brokers(plan: &Plan) -> Result<Vec<(String, BrokerInfo)>, Fai
         }
         let id = format!("simrun-probe-{}", std::process::id());
         let info = probe(b, &id).await.map_err(|e| {
-            let key = "broker.url";
-            let msg = format!(
-                "{e} (is the broker running? set broker.url or --set broker.url=mqtt://HOST:PORT)"
-            );
-            Failure::new(
-                ExitCode::BadInput,
-                ScenarioError::at_key(&plan.scenario_path, key, None, msg),
-            )
+            let hint = "is a broker running there? set broker.url, or --set broker.url=mqtt://HOST:PORT";
+            Failure::new(ExitCode::BadInput, anyhow::anyhow!("{e} ({hint})"))
         })?;
         out.push((b.url.clone(), info));
     }

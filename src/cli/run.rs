@@ -49,14 +49,7 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
         manifest,
         description: plan.description.clone(),
         swept_keys: plan.swept_keys.clone(),
-        points: plan
-            .points
-            .iter()
-            .map(|p| PointRow {
-                index: p.index,
-                params: p.params.clone(),
-            })
-            .collect(),
+        points: plan.points.iter().map(|p| PointRow { index: p.index, params: p.params.clone() }).collect(),
         summaries: Vec::new(),
         parity: models.parity,
         warnings: Vec::new(),
@@ -66,14 +59,9 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
         duplicate_responses: 0,
     };
     let io = |e: std::io::Error| {
-        Failure::new(
-            ExitCode::Infrastructure,
-            anyhow::anyhow!("writing results to {}: {e}", dir.display()),
-        )
+        Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
     };
-    results
-        .write("scenario.yaml", plan.resolved_yaml.as_bytes())
-        .map_err(io)?;
+    results.write("scenario.yaml", plan.resolved_yaml.as_bytes()).map_err(io)?;
     results.append_samples(&csv::samples_header()).map_err(io)?;
     write_report(&results, &report).map_err(io)?;
 
@@ -81,9 +69,7 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
     report.manifest.finished_at = Some(now_rfc3339());
     write_report(&results, &report).map_err(io)?;
     results.finish_samples().map_err(io)?;
-    let report_path = results
-        .write("report.md", markdown::report_md(&report).as_bytes())
-        .map_err(io)?;
+    let report_path = results.write("report.md", markdown::report_md(&report).as_bytes()).map_err(io)?;
     if let Err(f) = outcome {
         eprintln!("results so far: {}", report_path.display());
         return Err(f);
@@ -94,69 +80,44 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
 }
 
 /// Runs every point execution, interleaving repetitions, and updates the report after each.
-async fn sweep(
-    plan: &Plan,
-    results: &ResultsDir,
-    report: &mut Report,
-    quiet: bool,
-) -> Result<(), Failure> {
+async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bool) -> Result<(), Failure> {
     let timer = PreciseTimer::start().map_err(|e| Failure::new(ExitCode::Infrastructure, e))?;
     let (events, rx) = mpsc::unbounded_channel();
     let progress = ui::spawn(rx, report.executions_planned, ProgressMode::detect(quiet));
     let epoch = Instant::now();
-    let ctx = RunContext {
-        run_id: report.manifest.run_id.clone(),
-        epoch,
-        seed: plan.seed,
-        timer,
-        events,
-    };
+    let ctx = RunContext { run_id: report.manifest.run_id.clone(), epoch, seed: plan.seed, timer, events };
     let mut result = Ok(());
     'outer: for rep in 0..plan.repetitions {
         for point in &plan.points {
             let outcome = match run_point(&ctx, point, rep).await {
                 Ok(o) => o,
                 Err(e) => {
-                    report.warnings.push(format!(
-                        "run stopped at point {} rep {rep}: {e}",
-                        point.index
-                    ));
+                    report.warnings.push(format!("run stopped at point {} rep {rep}: {e}", point.index));
                     result = Err(Failure::new(ExitCode::Infrastructure, e));
                     break 'outer;
                 }
             };
             let rows = csv::sample_rows(&report.manifest.run_id, &outcome.samples);
-            results.append_samples(&rows).map_err(|e| {
-                Failure::new(
-                    ExitCode::Infrastructure,
-                    anyhow::anyhow!("writing samples: {e}"),
-                )
-            })?;
+            results
+                .append_samples(&rows)
+                .map_err(|e| Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing samples: {e}")))?;
             for (tier, rejected) in &outcome.rejected {
                 let window = point.config.load.duration;
-                if let Some(s) =
-                    stats::summarize(&outcome.samples, *tier, window, &point.params, *rejected)
-                {
+                if let Some(s) = stats::summarize(&outcome.samples, *tier, window, &point.params, *rejected) {
                     report.summaries.push(s);
                 }
             }
             report.unknown_responses += outcome.unknown_responses;
             report.duplicate_responses += outcome.duplicate_responses;
             // Live parity needs only this point's samples; keep the worst.
-            if let (Some(p), Some((diff, n))) =
-                (report.parity.as_mut(), stats::live_parity(&outcome.samples))
-            {
+            if let (Some(p), Some((diff, n))) = (report.parity.as_mut(), stats::live_parity(&outcome.samples)) {
                 p.live_max_abs_diff = Some(p.live_max_abs_diff.unwrap_or(0.0).max(diff));
                 p.live_pairs += n;
             }
             report.executions_done += 1;
             report.manifest.wall_time_s = Some(epoch.elapsed().as_secs_f64());
-            write_report(results, report).map_err(|e| {
-                Failure::new(
-                    ExitCode::Infrastructure,
-                    anyhow::anyhow!("writing results: {e}"),
-                )
-            })?;
+            write_report(results, report)
+                .map_err(|e| Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results: {e}")))?;
         }
     }
     drop(ctx);
@@ -178,21 +139,11 @@ fn manifest(
     run_id: &str,
     command: String,
 ) -> anyhow::Result<Manifest> {
-    let scheduled: f64 = plan
-        .points
-        .iter()
-        .map(|p| (p.config.load.warmup + p.config.load.duration).as_secs_f64())
-        .sum::<f64>()
-        * f64::from(plan.repetitions);
-    let (ort_version, ort_library) = if models
-        .models
-        .iter()
-        .any(|m| m.tier == crate::plan::Tier::Edge)
-    {
-        (
-            backend::onnxruntime_version()?,
-            backend::onnxruntime_library()?.display().to_string(),
-        )
+    let scheduled: f64 =
+        plan.points.iter().map(|p| (p.config.load.warmup + p.config.load.duration).as_secs_f64()).sum::<f64>()
+            * f64::from(plan.repetitions);
+    let (ort_version, ort_library) = if models.models.iter().any(|m| m.tier == crate::plan::Tier::Edge) {
+        (backend::onnxruntime_version()?, backend::onnxruntime_library()?.display().to_string())
     } else {
         ("not used".to_string(), String::new())
     };
@@ -206,11 +157,7 @@ fn manifest(
         seed: plan.seed,
         repetitions: plan.repetitions,
         host: HostInfo::detect(),
-        broker_url: brokers
-            .iter()
-            .map(|(u, _)| u.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        broker_url: brokers.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>().join(", "),
         broker_version: brokers.first().and_then(|(_, i)| i.version.clone()),
         onnxruntime_version: ort_version,
         onnxruntime_library: ort_library,

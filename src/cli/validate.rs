@@ -11,17 +11,10 @@ use crate::scenario;
 /// The sweep plan as text, one line per point.
 pub fn describe_plan(plan: &Plan) -> String {
     let mut out = String::new();
-    let per_point = plan
-        .points
-        .first()
-        .map(|p| p.config.load.warmup + p.config.load.duration)
-        .unwrap_or_default();
-    let total: f64 = plan
-        .points
-        .iter()
-        .map(|p| (p.config.load.warmup + p.config.load.duration).as_secs_f64())
-        .sum::<f64>()
-        * f64::from(plan.repetitions);
+    let per_point = plan.points.first().map(|p| p.config.load.warmup + p.config.load.duration).unwrap_or_default();
+    let total: f64 =
+        plan.points.iter().map(|p| (p.config.load.warmup + p.config.load.duration).as_secs_f64()).sum::<f64>()
+            * f64::from(plan.repetitions);
     let _ = writeln!(
         out,
         "plan: {} point(s) × {} repetition(s), {:.1} s of load each, {:.1} s in all",
@@ -32,11 +25,8 @@ pub fn describe_plan(plan: &Plan) -> String {
     );
     for p in &plan.points {
         let c = &p.config;
-        let tiers: Vec<String> = c
-            .tiers
-            .iter()
-            .map(|t| format!("{} ×{} link {:?}", t.tier, t.workers, t.link.latency))
-            .collect();
+        let tiers: Vec<String> =
+            c.tiers.iter().map(|t| format!("{} ×{} link {:?}", t.tier, t.workers, t.link.latency)).collect();
         let (warm, measured) = c.load.request_counts();
         let _ = writeln!(
             out,
@@ -54,16 +44,11 @@ pub fn describe_plan(plan: &Plan) -> String {
 }
 
 pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
-    let plan = scenario::load(&args.scenario.scenario, &args.scenario.set)
-        .map_err(|e| Failure::new(ExitCode::BadInput, e))?;
+    let plan =
+        scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(|e| Failure::new(ExitCode::BadInput, e))?;
     let models = check_models(&plan)?;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "scenario: {} ({})",
-        plan.scenario_path.display(),
-        plan.name
-    );
+    let _ = writeln!(out, "scenario: {} ({})", plan.scenario_path.display(), plan.name);
     for m in &models.models {
         let _ = writeln!(
             out,
@@ -78,21 +63,15 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
         );
     }
     if let Some(p) = models.parity {
-        let _ = writeln!(
-            out,
-            "parity: max |edge - cloud| = {:.2e} over {} inputs (limit 1e-5)",
-            p.max_abs_diff, p.inputs
-        );
+        let _ =
+            writeln!(out, "parity: max |edge - cloud| = {:.2e} over {} inputs (limit 1e-5)", p.max_abs_diff, p.inputs);
     }
     if args.no_broker {
         let _ = writeln!(out, "broker: not checked (--no-broker)");
     } else {
         for (url, info) in check_brokers(&plan).await? {
-            let _ = writeln!(
-                out,
-                "broker: {url} answers ({})",
-                info.version.as_deref().unwrap_or("version not reported")
-            );
+            let _ =
+                writeln!(out, "broker: {url} answers ({})", info.version.as_deref().unwrap_or("version not reported"));
         }
     }
     out.push_str(&describe_plan(&plan));

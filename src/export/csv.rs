@@ -118,13 +118,7 @@ pub fn summary_csv(report: &Report) -> Vec<u8> {
             opt(s.queue_p50_us),
         ];
         for key in &report.swept_keys {
-            row.push(
-                s.params
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default(),
-            );
+            row.push(s.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default());
         }
         row.push(s.rejected.to_string());
         let _ = w.write_record(&row);

@@ -15,17 +15,9 @@ fn opt_ms(us: Option<u64>) -> String {
 }
 
 fn point_label(report: &Report, point: usize) -> String {
-    let params = report
-        .points
-        .iter()
-        .find(|p| p.index == point)
-        .map(|p| &p.params);
+    let params = report.points.iter().find(|p| p.index == point).map(|p| &p.params);
     match params {
-        Some(p) if !p.is_empty() => p
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Some(p) if !p.is_empty() => p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
         _ => "the base scenario".into(),
     }
 }
@@ -36,11 +28,7 @@ fn pairs(report: &Report) -> Vec<(usize, u32, &Summary, &Summary)> {
         .summaries
         .iter()
         .filter(|s| s.tier == Tier::Edge)
-        .filter_map(|e| {
-            report
-                .summary(e.point, e.repetition, Tier::Cloud)
-                .map(|c| (e.point, e.repetition, e, c))
-        })
+        .filter_map(|e| report.summary(e.point, e.repetition, Tier::Cloud).map(|c| (e.point, e.repetition, e, c)))
         .filter(|(_, _, e, c)| e.latency.is_some() && c.latency.is_some())
         .collect()
 }
@@ -60,16 +48,9 @@ pub fn finding(report: &Report) -> String {
     let both = pairs(report);
     if !both.is_empty() {
         let edge_faster = both.iter().filter(|(_, _, e, c)| p50(e) < p50(c)).count();
-        let ratio =
-            |(_, _, e, c): &(usize, u32, &Summary, &Summary)| p50(c) as f64 / p50(e).max(1) as f64;
-        let lo = both
-            .iter()
-            .min_by(|a, b| ratio(a).total_cmp(&ratio(b)))
-            .expect("not empty");
-        let hi = both
-            .iter()
-            .max_by(|a, b| ratio(a).total_cmp(&ratio(b)))
-            .expect("not empty");
+        let ratio = |(_, _, e, c): &(usize, u32, &Summary, &Summary)| p50(c) as f64 / p50(e).max(1) as f64;
+        let lo = both.iter().min_by(|a, b| ratio(a).total_cmp(&ratio(b))).expect("not empty");
+        let hi = both.iter().max_by(|a, b| ratio(a).total_cmp(&ratio(b))).expect("not empty");
         let verdict = match edge_faster {
             n if n == both.len() => "the edge answered faster at every point".to_string(),
             0 => "the cloud answered faster at every point".to_string(),
@@ -85,10 +66,7 @@ pub fn finding(report: &Report) -> String {
             point_label(report, hi.0),
         );
     }
-    let tiers: Vec<Tier> = Tier::ALL
-        .into_iter()
-        .filter(|t| report.summaries.iter().any(|s| s.tier == *t))
-        .collect();
+    let tiers: Vec<Tier> = Tier::ALL.into_iter().filter(|t| report.summaries.iter().any(|s| s.tier == *t)).collect();
     match tiers.as_slice() {
         [tier] => format!(
             "Only the {tier} tier ran, with p50 latency {} over {} point executions. No edge-versus-cloud comparison was made.",
@@ -129,12 +107,7 @@ fn param_cells(report: &Report, s: &Summary) -> String {
     }
     let mut out = String::from("|");
     for k in &report.swept_keys {
-        let v = s
-            .params
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
+        let v = s.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or("");
         let _ = write!(out, " {v} |");
     }
     out
@@ -142,28 +115,16 @@ fn param_cells(report: &Report, s: &Summary) -> String {
 
 fn results_table(report: &Report, md: &mut String) {
     let (head, rule) = param_header(report);
-    let rep = if report.manifest.repetitions > 1 {
-        " rep |"
-    } else {
-        ""
-    };
-    let rep_rule = if report.manifest.repetitions > 1 {
-        "---|"
-    } else {
-        ""
-    };
-    let _ = writeln!(md, "{head}{rep} tier | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) | timeouts | errors |");
+    let rep = if report.manifest.repetitions > 1 { " rep |" } else { "" };
+    let rep_rule = if report.manifest.repetitions > 1 { "---|" } else { "" };
     let _ = writeln!(
         md,
-        "{rule}{rep_rule}---|---:|---:|---:|---:|---:|---:|---:|"
+        "{head}{rep} tier | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) | timeouts | errors |"
     );
+    let _ = writeln!(md, "{rule}{rep_rule}---|---:|---:|---:|---:|---:|---:|---:|");
     for s in &report.summaries {
         let l = s.latency;
-        let rep = if report.manifest.repetitions > 1 {
-            format!(" {} |", s.repetition)
-        } else {
-            String::new()
-        };
+        let rep = if report.manifest.repetitions > 1 { format!(" {} |", s.repetition) } else { String::new() };
         let _ = writeln!(
             md,
             "{}{rep} {} | {} | {} | {} | {} | {:.1} | {} | {} |",
@@ -191,11 +152,7 @@ fn comparison_table(report: &Report, md: &mut String) {
     let _ = writeln!(md, "{rule}---:|---:|---:|---:|---:|---:|---|");
     for (_, _, e, c) in both {
         let (el, cl) = (e.latency.expect("filtered"), c.latency.expect("filtered"));
-        let faster = if el.p50_us <= cl.p50_us {
-            "edge"
-        } else {
-            "cloud"
-        };
+        let faster = if el.p50_us <= cl.p50_us { "edge" } else { "cloud" };
         let _ = writeln!(
             md,
             "{} {} | {} | {:.1}× | {} | {} | {:.1}× | {faster} |",
@@ -211,10 +168,7 @@ fn comparison_table(report: &Report, md: &mut String) {
 }
 
 fn model_section(report: &Report, md: &mut String) {
-    let _ = writeln!(
-        md,
-        "| tier | model | input | output | test inference (all features 0.5) | SHA-256 |"
-    );
+    let _ = writeln!(md, "| tier | model | input | output | test inference (all features 0.5) | SHA-256 |");
     let _ = writeln!(md, "|---|---|---|---|---:|---|");
     for m in &report.manifest.models {
         let _ = writeln!(
@@ -258,15 +212,8 @@ pub fn report_md(report: &Report) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Results: {}\n", m.scenario);
     let _ = writeln!(md, "**Status:** {}  ", status(report));
-    let _ = writeln!(
-        md,
-        "**Completed:** {}  ",
-        m.finished_at.as_deref().unwrap_or("not yet")
-    );
-    let wall = m
-        .wall_time_s
-        .map(|w| format!("{w:.1} s"))
-        .unwrap_or_else(|| "–".into());
+    let _ = writeln!(md, "**Completed:** {}  ", m.finished_at.as_deref().unwrap_or("not yet"));
+    let wall = m.wall_time_s.map(|w| format!("{w:.1} s")).unwrap_or_else(|| "–".into());
     let _ = writeln!(
         md,
         "**Duration:** {wall} wall time for {:.1} s of scheduled load (warmup + measured)  ",
@@ -308,9 +255,7 @@ pub fn report_md(report: &Report) -> String {
     let _ = writeln!(
         md,
         "- **Broker:** {} at `{}`",
-        m.broker_version
-            .as_deref()
-            .unwrap_or("version not reported"),
+        m.broker_version.as_deref().unwrap_or("version not reported"),
         m.broker_url
     );
     let _ = writeln!(
@@ -325,14 +270,13 @@ pub fn report_md(report: &Report) -> String {
         m.rayon_num_threads.as_deref().unwrap_or("unset")
     );
     let _ = writeln!(md, "- **MQTT client:** rumqttc {}", m.rumqttc_version);
-    let _ = writeln!(
-        md,
-        "- **simrun:** {} (git {})",
-        m.simrun_version, m.git_commit
-    );
+    let _ = writeln!(md, "- **simrun:** {} (git {})", m.simrun_version, m.git_commit);
     let _ = writeln!(md, "- **Seed:** {}, repetitions: {}", m.seed, m.repetitions);
     md.push_str("\n## Reproduce\n\n");
     let _ = writeln!(md, "```\n{}\n```\n", m.command);
-    let _ = writeln!(md, "or, with every override and default written out, `simrun run scenario.yaml` from this folder's copy.");
+    let _ = writeln!(
+        md,
+        "or, with every override and default written out, `simrun run scenario.yaml` from this folder's copy."
+    );
     md
 }

@@ -41,10 +41,7 @@ impl ResultsDir {
 
     /// Appends to the samples file in progress.
     pub fn append_samples(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(SAMPLES_PARTIAL))?;
+        let mut f = OpenOptions::new().create(true).append(true).open(self.dir.join(SAMPLES_PARTIAL))?;
         f.write_all(bytes)?;
         f.sync_data()
     }
@@ -73,10 +70,7 @@ mod tests {
         assert!(!dir.path().join("samples.csv").exists());
         dir.finish_samples().unwrap();
         assert_eq!(fs::read(dir.path().join("samples.csv")).unwrap(), b"h\nr\n");
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
     }
 }

@@ -14,18 +14,14 @@ pub struct HostInfo {
 }
 
 fn read_trim(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
 
 impl HostInfo {
     pub fn detect() -> Self {
         let os = read_trim("/etc/os-release")
             .and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                    .map(|v| v.trim_matches('"').to_string())
+                t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_string())
             })
             .unwrap_or_else(|| std::env::consts::OS.to_string());
         let cpu = read_trim("/proc/cpuinfo")
@@ -42,9 +38,7 @@ impl HostInfo {
             kernel: read_trim("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
             arch: std::env::consts::ARCH.to_string(),
             cpu,
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         }
     }
 }

@@ -103,9 +103,7 @@ impl Report {
 
     /// The summary of `tier` at `point`, repetition `rep`.
     pub fn summary(&self, point: usize, rep: u32, tier: Tier) -> Option<&Summary> {
-        self.summaries
-            .iter()
-            .find(|s| s.point == point && s.repetition == rep && s.tier == tier)
+        self.summaries.iter().find(|s| s.point == point && s.repetition == rep && s.tier == tier)
     }
 
     /// Warnings derived from the numbers, plus those the run recorded.
@@ -114,35 +112,20 @@ impl Report {
         for s in &self.summaries {
             let where_ = format!("point {} rep {} {}", s.point, s.repetition, s.tier);
             if s.timeouts > 0 {
-                out.push(format!(
-                    "{where_}: {} of {} requests timed out",
-                    s.timeouts, s.requests
-                ));
+                out.push(format!("{where_}: {} of {} requests timed out", s.timeouts, s.requests));
             }
             if s.errors > 0 {
-                out.push(format!(
-                    "{where_}: {} of {} requests ended in an error",
-                    s.errors, s.requests
-                ));
+                out.push(format!("{where_}: {} of {} requests ended in an error", s.errors, s.requests));
             }
             if s.rejected > 0 {
-                out.push(format!(
-                    "{where_}: workers rejected {} malformed requests",
-                    s.rejected
-                ));
+                out.push(format!("{where_}: workers rejected {} malformed requests", s.rejected));
             }
         }
         if self.unknown_responses > 0 {
-            out.push(format!(
-                "{} responses matched no request of this run (ignored)",
-                self.unknown_responses
-            ));
+            out.push(format!("{} responses matched no request of this run (ignored)", self.unknown_responses));
         }
         if self.duplicate_responses > 0 {
-            out.push(format!(
-                "{} duplicate responses (ignored)",
-                self.duplicate_responses
-            ));
+            out.push(format!("{} duplicate responses (ignored)", self.duplicate_responses));
         }
         if let Some(p) = self.parity {
             if p.max_abs_diff > 1e-5 || p.live_max_abs_diff.is_some_and(|d| d > 1e-5) {

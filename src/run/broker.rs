@@ -30,9 +30,7 @@ pub async fn resolve(broker: &BrokerConfig) -> Result<SocketAddr, RunError> {
     let mut addrs = lookup_host((broker.host.as_str(), broker.port))
         .await
         .map_err(|e| RunError::broker(&broker.url, format!("cannot resolve host: {e}")))?;
-    addrs
-        .next()
-        .ok_or_else(|| RunError::broker(&broker.url, "host has no address"))
+    addrs.next().ok_or_else(|| RunError::broker(&broker.url, "host has no address"))
 }
 
 /// A client and its event loop, with Nagle's algorithm off: without
@@ -83,11 +81,7 @@ impl Connection {
             while acks < topics.len() || topics.is_empty() {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                        if ack
-                            .return_codes
-                            .iter()
-                            .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
-                        {
+                        if ack.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
                             return Err("the broker refused a subscription".to_string());
                         }
                         acks += 1;
@@ -108,12 +102,7 @@ impl Connection {
         match ready {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(RunError::broker(url, e)),
-            Err(_) => {
-                return Err(RunError::broker(
-                    url,
-                    format!("no answer within {CONNECT_TIMEOUT:?}"),
-                ))
-            }
+            Err(_) => return Err(RunError::broker(url, format!("no answer within {CONNECT_TIMEOUT:?}"))),
         }
         let task = tokio::spawn(drive(eventloop, sink));
         Ok(Connection { client, task })
@@ -163,14 +152,7 @@ pub async fn probe(broker: &BrokerConfig, client_id: &str) -> Result<BrokerInfo,
     let addr = resolve(broker).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let topic = "$SYS/broker/version".to_string();
-    let conn = Connection::open(
-        client_id,
-        addr,
-        &broker.url,
-        &[(topic, QoS::AtMostOnce)],
-        Some(tx),
-    )
-    .await?;
+    let conn = Connection::open(client_id, addr, &broker.url, &[(topic, QoS::AtMostOnce)], Some(tx)).await?;
     let version = tokio::time::timeout(Duration::from_millis(500), rx.recv())
         .await
         .ok()

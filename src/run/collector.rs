@@ -22,16 +22,8 @@ pub struct Sent {
 /// What came back for one request on one tier.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    Response {
-        received_us: u64,
-        queue_us: u64,
-        infer_us: u64,
-        probability: f32,
-    },
-    Error {
-        received_us: u64,
-        message: String,
-    },
+    Response { received_us: u64, queue_us: u64, infer_us: u64, probability: f32 },
+    Error { received_us: u64, message: String },
 }
 
 /// Answers of one execution of a point, keyed by tier and sequence number.
@@ -60,17 +52,7 @@ impl Answers {
     ) {
         let (id, answer) = if is_error {
             match serde_json::from_slice::<ErrorReply>(payload) {
-                Ok(ErrorReply {
-                    id: Some(id),
-                    error,
-                    ..
-                }) => (
-                    id,
-                    Answer::Error {
-                        received_us,
-                        message: error,
-                    },
-                ),
+                Ok(ErrorReply { id: Some(id), error, .. }) => (id, Answer::Error { received_us, message: error }),
                 Ok(_) => {
                     self.anonymous_errors += 1;
                     return;
@@ -97,10 +79,7 @@ impl Answers {
                 }
             }
         };
-        let seq = id
-            .strip_prefix(prefix)
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| *s < expected);
+        let seq = id.strip_prefix(prefix).and_then(|s| s.parse::<u64>().ok()).filter(|s| *s < expected);
         let Some(seq) = seq else {
             self.unknown += 1;
             return;
@@ -149,12 +128,7 @@ pub fn join(
                 sample.error = Some(format!("publish failed: {e}"));
             } else {
                 match answers.by_request.get(&(tier, s.seq)) {
-                    Some(Answer::Response {
-                        received_us,
-                        queue_us,
-                        infer_us,
-                        probability,
-                    }) => {
+                    Some(Answer::Response { received_us, queue_us, infer_us, probability }) => {
                         sample.received_us = Some(*received_us);
                         sample.queue_us = Some(*queue_us);
                         sample.infer_us = Some(*infer_us);
@@ -162,10 +136,7 @@ pub fn join(
                         let late = received_us.saturating_sub(s.intended_us) > timeout_us;
                         sample.status = if late { Status::Timeout } else { Status::Ok };
                     }
-                    Some(Answer::Error {
-                        received_us,
-                        message,
-                    }) => {
+                    Some(Answer::Error { received_us, message }) => {
                         sample.received_us = Some(*received_us);
                         sample.status = Status::Error;
                         sample.error = Some(message.clone());
@@ -200,37 +171,17 @@ mod tests {
     }
 
     fn response(id: &str, tier: &str) -> Vec<u8> {
-        format!(r#"{{"v":1,"id":"{id}","tier":"{tier}","worker":"w","probability":0.5,"queue_us":3,"infer_us":2}}"#).into_bytes()
+        format!(r#"{{"v":1,"id":"{id}","tier":"{tier}","worker":"w","probability":0.5,"queue_us":3,"infer_us":2}}"#)
+            .into_bytes()
     }
 
     #[test]
     fn every_request_ends_as_exactly_one_status() {
         let prefix = "run/0.0/";
         let mut answers = Answers::default();
-        answers.record(
-            Tier::Edge,
-            &response("run/0.0/0", "edge"),
-            false,
-            400,
-            prefix,
-            4,
-        );
-        answers.record(
-            Tier::Edge,
-            &response("run/0.0/0", "edge"),
-            false,
-            450,
-            prefix,
-            4,
-        ); // duplicate
-        answers.record(
-            Tier::Edge,
-            &response("run/0.0/1", "edge"),
-            false,
-            1000 + 3_000_000,
-            prefix,
-            4,
-        ); // too late
+        answers.record(Tier::Edge, &response("run/0.0/0", "edge"), false, 400, prefix, 4);
+        answers.record(Tier::Edge, &response("run/0.0/0", "edge"), false, 450, prefix, 4); // duplicate
+        answers.record(Tier::Edge, &response("run/0.0/1", "edge"), false, 1000 + 3_000_000, prefix, 4); // too late
         answers.record(
             Tier::Edge,
             br#"{"v":1,"id":"run/0.0/2","tier":"edge","worker":"w","error":"bad"}"#,
@@ -239,30 +190,13 @@ mod tests {
             prefix,
             4,
         );
-        answers.record(
-            Tier::Edge,
-            &response("run/1.0/3", "edge"),
-            false,
-            3100,
-            prefix,
-            4,
-        ); // other point
-        answers.record(
-            Tier::Edge,
-            &response("run/0.0/9", "edge"),
-            false,
-            3100,
-            prefix,
-            4,
-        ); // out of range
+        answers.record(Tier::Edge, &response("run/1.0/3", "edge"), false, 3100, prefix, 4); // other point
+        answers.record(Tier::Edge, &response("run/0.0/9", "edge"), false, 3100, prefix, 4); // out of range
         answers.record(Tier::Edge, b"garbage", false, 3100, prefix, 4);
         let sent: Vec<Sent> = (0..4).map(sent).collect();
         let samples = join(0, 0, &[Tier::Edge], &sent, &answers, Duration::from_secs(2));
         let statuses: Vec<Status> = samples.iter().map(|s| s.status).collect();
-        assert_eq!(
-            statuses,
-            [Status::Ok, Status::Timeout, Status::Error, Status::Timeout]
-        );
+        assert_eq!(statuses, [Status::Ok, Status::Timeout, Status::Error, Status::Timeout]);
         assert_eq!(samples[0].latency_us(), Some(400));
         assert_eq!(samples[2].error.as_deref(), Some("bad"));
         assert_eq!((answers.duplicates, answers.unknown), (1, 3));
@@ -272,14 +206,7 @@ mod tests {
     fn a_request_that_was_never_published_is_an_error_on_each_tier() {
         let mut s = sent(0);
         s.publish_error = Some("closed".into());
-        let samples = join(
-            0,
-            0,
-            &[Tier::Edge, Tier::Cloud],
-            &[s],
-            &Answers::default(),
-            Duration::from_secs(1),
-        );
+        let samples = join(0, 0, &[Tier::Edge, Tier::Cloud], &[s], &Answers::default(), Duration::from_secs(1));
         assert_eq!(samples.len(), 2);
         assert!(samples.iter().all(|s| s.status == Status::Error));
     }

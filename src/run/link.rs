@@ -28,11 +28,7 @@ pub struct Link {
 
 impl Link {
     /// Listens on an ephemeral port of 127.0.0.1 and forwards to `upstream`.
-    pub async fn start(
-        upstream: SocketAddr,
-        config: LinkConfig,
-        timer: PreciseTimer,
-    ) -> std::io::Result<Link> {
+    pub async fn start(upstream: SocketAddr, config: LinkConfig, timer: PreciseTimer) -> std::io::Result<Link> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let mut tasks = JoinSet::new();
@@ -50,12 +46,7 @@ impl Link {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    upstream: SocketAddr,
-    delay: Duration,
-    timer: PreciseTimer,
-) {
+async fn accept_loop(listener: TcpListener, upstream: SocketAddr, delay: Duration, timer: PreciseTimer) {
     let mut conns = JoinSet::new();
     loop {
         let Ok((client, _)) = listener.accept().await else {
@@ -85,12 +76,7 @@ struct Chunk {
     bytes: Option<Vec<u8>>,
 }
 
-async fn pipe(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    delay: Duration,
-    timer: PreciseTimer,
-) {
+async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration, timer: PreciseTimer) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Chunk>();
     let reader = async move {
         let mut buf = vec![0u8; CHUNK];

@@ -86,26 +86,16 @@ impl Device {
         let name = format!("dev-{:03}", self.index);
         let mut out = Vec::new();
         for seq in schedule.device_seqs(self.index) {
-            let features: Vec<f32> = (0..self.features)
-                .map(|_| self.rng.gen_range(-2.0f32..2.0))
-                .collect();
-            let request = Request {
-                v: wire::VERSION,
-                id: format!("{}{seq}", self.id_prefix),
-                device: name.clone(),
-                features,
-            };
+            let features: Vec<f32> = (0..self.features).map(|_| self.rng.gen_range(-2.0f32..2.0)).collect();
+            let request =
+                Request { v: wire::VERSION, id: format!("{}{seq}", self.id_prefix), device: name.clone(), features };
             let payload = serde_json::to_vec(&request).unwrap_or_default();
             let due = schedule.due(seq);
             timer.sleep_until(due).await;
             let sent_at = Instant::now();
             let mut publish_error = None;
             for topic in &self.topics {
-                if let Err(e) = self
-                    .client
-                    .publish(topic.clone(), self.qos, false, payload.clone())
-                    .await
-                {
+                if let Err(e) = self.client.publish(topic.clone(), self.qos, false, payload.clone()).await {
                     publish_error = Some(e.to_string());
                 }
             }
@@ -130,13 +120,7 @@ mod tests {
     #[test]
     fn schedule_is_evenly_spaced_and_split_round_robin() {
         let t0 = Instant::now();
-        let s = Schedule {
-            t0,
-            rate_hz: 200.0,
-            warmup: 3,
-            total: 10,
-            devices: 4,
-        };
+        let s = Schedule { t0, rate_hz: 200.0, warmup: 3, total: 10, devices: 4 };
         assert_eq!(s.due(0), t0);
         assert_eq!(s.due(200) - t0, Duration::from_secs(1));
         assert_eq!(s.device_seqs(1).collect::<Vec<_>>(), [1, 5, 9]);

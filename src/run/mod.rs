@@ -29,31 +29,14 @@ pub enum RunError {
 
 impl RunError {
     pub fn broker(url: &str, message: impl Into<String>) -> Self {
-        RunError::Broker {
-            url: url.to_string(),
-            message: message.into(),
-        }
+        RunError::Broker { url: url.to_string(), message: message.into() }
     }
 }
 
 /// What a run reports while it goes, for progress bars and logs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunEvent {
-    PointStarted {
-        index: usize,
-        repetition: u32,
-        label: String,
-        requests: u64,
-    },
-    Progress {
-        sent: u64,
-        requests: u64,
-    },
-    PointFinished {
-        index: usize,
-        repetition: u32,
-        ok: u64,
-        timeouts: u64,
-        errors: u64,
-    },
+    PointStarted { index: usize, repetition: u32, label: String, requests: u64, tiers: usize },
+    Progress { sent: u64, requests: u64 },
+    PointFinished { index: usize, repetition: u32, ok: u64, timeouts: u64, errors: u64 },
 }

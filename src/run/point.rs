@@ -51,11 +51,7 @@ struct TierRig {
 }
 
 /// Runs `point` once (`repetition`), from connecting to tearing down.
-pub async fn run_point(
-    ctx: &RunContext,
-    point: &SweepPoint,
-    repetition: u32,
-) -> Result<PointOutcome, RunError> {
+pub async fn run_point(ctx: &RunContext, point: &SweepPoint, repetition: u32) -> Result<PointOutcome, RunError> {
     let cfg = &point.config;
     let started_us = micros_since(ctx.epoch, Instant::now());
     let broker_addr = resolve(&cfg.broker).await?;
@@ -64,20 +60,10 @@ pub async fn run_point(
     let topics: Vec<(String, rumqttc::QoS)> = cfg
         .tiers
         .iter()
-        .flat_map(|t| {
-            ["response", "error"]
-                .map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos)))
-        })
+        .flat_map(|t| ["response", "error"].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos))))
         .collect();
     let collector_id = format!("simrun-{}-collector-{exec}", ctx.run_id);
-    let collector = Connection::open(
-        &collector_id,
-        broker_addr,
-        &cfg.broker.url,
-        &topics,
-        Some(tx),
-    )
-    .await?;
+    let collector = Connection::open(&collector_id, broker_addr, &cfg.broker.url, &topics, Some(tx)).await?;
     let rigs = start_tiers(ctx, cfg, broker_addr).await?;
     let devices = start_devices(ctx, point, repetition, broker_addr, &exec).await?;
 
@@ -94,6 +80,7 @@ pub async fn run_point(
         repetition,
         label: point.label(),
         requests: schedule.total,
+        tiers: cfg.tiers.len(),
     });
     let sent_count = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
@@ -106,33 +93,14 @@ pub async fn run_point(
     let prefix = format!("{}/{exec}/", ctx.run_id);
     let tiers: Vec<Tier> = cfg.tiers.iter().map(|t| t.tier).collect();
     let deadline = schedule.last_due() + cfg.load.timeout;
-    let answers = collect(
-        ctx,
-        &mut rx,
-        &tiers,
-        &prefix,
-        schedule,
-        deadline,
-        &sent_count,
-    )
-    .await;
+    let answers = collect(ctx, &mut rx, &tiers, &prefix, schedule, deadline, &sent_count).await;
 
     let mut sent: Vec<Sent> = Vec::with_capacity(schedule.total as usize);
     for task in senders {
-        sent.extend(
-            task.await
-                .map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?,
-        );
+        sent.extend(task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?);
     }
     sent.sort_by_key(|s| s.seq);
-    let samples = join(
-        point.index,
-        repetition,
-        &tiers,
-        &sent,
-        &answers,
-        cfg.load.timeout,
-    );
+    let samples = join(point.index, repetition, &tiers, &sent, &answers, cfg.load.timeout);
 
     for conn in device_conns {
         conn.close().await;
@@ -185,57 +153,34 @@ async fn collect(
     let response_topics: Vec<(String, Tier, bool)> = tiers
         .iter()
         .flat_map(|&t| {
-            [
-                (wire::topic(&ctx.run_id, t, "response"), t, false),
-                (wire::topic(&ctx.run_id, t, "error"), t, true),
-            ]
+            [(wire::topic(&ctx.run_id, t, "response"), t, false), (wire::topic(&ctx.run_id, t, "error"), t, true)]
         })
         .collect();
     while (answers.by_request.len() as u64) < expected {
-        let wait = tokio::time::timeout_at(
-            deadline.into(),
-            tokio::time::timeout(Duration::from_millis(100), rx.recv()),
-        );
+        let wait =
+            tokio::time::timeout_at(deadline.into(), tokio::time::timeout(Duration::from_millis(100), rx.recv()));
         match wait.await {
             Err(_) => break,
             Ok(Err(_)) => {}
             Ok(Ok(None)) => break,
             Ok(Ok(Some((at, publish)))) => {
-                if let Some((_, tier, is_error)) =
-                    response_topics.iter().find(|(t, _, _)| *t == publish.topic)
-                {
+                if let Some((_, tier, is_error)) = response_topics.iter().find(|(t, _, _)| *t == publish.topic) {
                     let received_us = micros_since(ctx.epoch, at);
-                    answers.record(
-                        *tier,
-                        &publish.payload,
-                        *is_error,
-                        received_us,
-                        prefix,
-                        schedule.total,
-                    );
+                    answers.record(*tier, &publish.payload, *is_error, received_us, prefix, schedule.total);
                 }
             }
         }
         if Instant::now() >= next_progress {
             next_progress = Instant::now() + Duration::from_millis(100);
-            let _ = ctx.events.send(RunEvent::Progress {
-                sent: sent.load(Ordering::Relaxed),
-                requests: schedule.total,
-            });
+            let _ =
+                ctx.events.send(RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: schedule.total });
         }
     }
-    let _ = ctx.events.send(RunEvent::Progress {
-        sent: sent.load(Ordering::Relaxed),
-        requests: schedule.total,
-    });
+    let _ = ctx.events.send(RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: schedule.total });
     answers
 }
 
-async fn start_tiers(
-    ctx: &RunContext,
-    cfg: &PointConfig,
-    broker_addr: SocketAddr,
-) -> Result<Vec<TierRig>, RunError> {
+async fn start_tiers(ctx: &RunContext, cfg: &PointConfig, broker_addr: SocketAddr) -> Result<Vec<TierRig>, RunError> {
     let mut rigs = Vec::new();
     for tier_cfg in &cfg.tiers {
         let link = if tier_cfg.link.latency.is_zero() {
@@ -258,11 +203,7 @@ async fn start_tiers(
             };
             workers.push(Worker::start(spec, model).await?);
         }
-        rigs.push(TierRig {
-            tier: tier_cfg.tier,
-            link,
-            workers,
-        });
+        rigs.push(TierRig { tier: tier_cfg.tier, link, workers });
     }
     Ok(rigs)
 }
@@ -275,11 +216,7 @@ async fn start_devices(
     exec: &str,
 ) -> Result<Vec<(Device, Connection)>, RunError> {
     let cfg = &point.config;
-    let topics: Vec<String> = cfg
-        .tiers
-        .iter()
-        .map(|t| wire::topic(&ctx.run_id, t.tier, "request"))
-        .collect();
+    let topics: Vec<String> = cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, "request")).collect();
     let mut out = Vec::new();
     for index in 0..cfg.devices.count {
         let id = format!("simrun-{}-dev{index}-{exec}", ctx.run_id);
@@ -291,11 +228,7 @@ async fn start_devices(
             qos: qos(cfg.broker.qos),
             features: cfg.devices.features,
             id_prefix: format!("{}/{exec}/", ctx.run_id),
-            rng: feature_rng(
-                ctx.seed.wrapping_add(u64::from(repetition)),
-                point.index,
-                index,
-            ),
+            rng: feature_rng(ctx.seed.wrapping_add(u64::from(repetition)), point.index, index),
         };
         out.push((device, conn));
     }

@@ -51,12 +51,10 @@ impl PreciseTimer {
     /// Starts the timer thread.
     pub fn start() -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("simrun-timer".into())
-            .spawn(move || {
-                set_fine_timer_slack();
-                timer_loop(rx)
-            })?;
+        std::thread::Builder::new().name("simrun-timer".into()).spawn(move || {
+            set_fine_timer_slack();
+            timer_loop(rx)
+        })?;
         Ok(Self { tx })
     }
 
@@ -79,14 +77,9 @@ fn timer_loop(rx: mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
     let mut heap: BinaryHeap<Reverse<Entry>> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut open = true;
-    let mut push = |heap: &mut BinaryHeap<Reverse<Entry>>,
-                    (deadline, wake): (Instant, oneshot::Sender<()>)| {
+    let mut push = |heap: &mut BinaryHeap<Reverse<Entry>>, (deadline, wake): (Instant, oneshot::Sender<()>)| {
         seq += 1;
-        heap.push(Reverse(Entry {
-            deadline,
-            seq,
-            wake,
-        }));
+        heap.push(Reverse(Entry { deadline, seq, wake }));
     };
     loop {
         let Some(next) = heap.peek().map(|e| e.0.deadline) else {
@@ -158,10 +151,7 @@ mod tests {
         for task in tasks {
             let (ms, late) = task.await.unwrap();
             // Loose bound: only a gross bug (a missed wake-up) breaks it.
-            assert!(
-                late < Duration::from_millis(500),
-                "{ms} ms deadline woke {late:?} late"
-            );
+            assert!(late < Duration::from_millis(500), "{ms} ms deadline woke {late:?} late");
         }
         assert!(start.elapsed() >= Duration::from_millis(30));
     }

@@ -60,21 +60,11 @@ impl Worker {
         let name = spec.name();
         let request = wire::topic(&spec.run_id, spec.tier, "request");
         // A shared subscription: the broker hands each request to one worker of the tier.
-        let shared = format!(
-            "$share/simrun-{}-{}/{request}",
-            spec.run_id.replace('/', "_"),
-            spec.tier
-        );
+        let shared = format!("$share/simrun-{}-{}/{request}", spec.run_id.replace('/', "_"), spec.tier);
         let (tx, rx) = mpsc::unbounded_channel();
         let client_id = format!("simrun-{}-{name}", spec.run_id);
-        let conn = Connection::open(
-            &client_id,
-            spec.addr,
-            &spec.broker_url,
-            &[(shared, qos(spec.qos))],
-            Some(tx),
-        )
-        .await?;
+        let conn =
+            Connection::open(&client_id, spec.addr, &spec.broker_url, &[(shared, qos(spec.qos))], Some(tx)).await?;
         let counters = Arc::new(WorkerCounters::default());
         let serve = Serve {
             spec: spec.clone(),
@@ -88,12 +78,7 @@ impl Worker {
             .name(format!("simrun-{name}"))
             .spawn(move || serve.run(rx))
             .map_err(RunError::Io)?;
-        Ok(Worker {
-            conn,
-            thread,
-            counters,
-            name,
-        })
+        Ok(Worker { conn, thread, counters, name })
     }
 
     /// Stops serving. Fails if the inference thread died.
@@ -134,9 +119,7 @@ impl Serve {
                 }
             };
             let Ok(payload) = payload else { continue };
-            let publish = self
-                .client
-                .publish(topic.clone(), qos(self.spec.qos), false, payload);
+            let publish = self.client.publish(topic.clone(), qos(self.spec.qos), false, payload);
             if self.runtime.block_on(publish).is_err() {
                 return; // the connection is closing
             }
@@ -151,19 +134,13 @@ impl Serve {
             worker: self.name.clone(),
             error,
         };
-        let request = wire::decode_request(payload, self.spec.features)
-            .map_err(|(id, e)| reply(id, e.to_string()))?;
+        let request = wire::decode_request(payload, self.spec.features).map_err(|(id, e)| reply(id, e.to_string()))?;
         let started = Instant::now();
         let result = self.model.infer(&request.features);
         let infer_us = started.elapsed().as_micros() as u64;
         let probability = match result {
             Ok(p) if p.len() == 1 => p[0],
-            Ok(p) => {
-                return Err(reply(
-                    Some(request.id),
-                    format!("model returned {} values", p.len()),
-                ))
-            }
+            Ok(p) => return Err(reply(Some(request.id), format!("model returned {} values", p.len()))),
             Err(e) => return Err(reply(Some(request.id), e.to_string())),
         };
         Ok(Response {

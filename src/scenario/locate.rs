@@ -29,11 +29,7 @@ pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
                 break;
             }
             let unquoted = trimmed.trim_start_matches(['"', '\'']);
-            if unquoted.starts_with(key)
-                && unquoted[key.len()..]
-                    .trim_start_matches(['"', '\''])
-                    .starts_with(':')
-            {
+            if unquoted.starts_with(key) && unquoted[key.len()..].trim_start_matches(['"', '\'']).starts_with(':') {
                 hit = Some((i, indent));
                 break;
             }
@@ -72,18 +68,12 @@ mod tests {
         assert_eq!(locate(TEXT, &["name"]), Some((1, 1)));
         assert_eq!(locate(TEXT, &["load", "duration"]), Some((5, 3)));
         assert_eq!(locate(TEXT, &["tiers", "cloud", "model"]), Some((11, 5)));
-        assert_eq!(
-            locate(TEXT, &["sweep", "tiers.cloud.link.latency"]),
-            Some((13, 3))
-        );
+        assert_eq!(locate(TEXT, &["sweep", "tiers.cloud.link.latency"]), Some((13, 3)));
     }
 
     #[test]
     fn finds_flow_keys() {
-        assert_eq!(
-            locate(TEXT, &["tiers", "edge", "link", "latency"]),
-            Some((9, 13))
-        );
+        assert_eq!(locate(TEXT, &["tiers", "edge", "link", "latency"]), Some((9, 13)));
     }
 
     #[test]

@@ -30,11 +30,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Plan, ScenarioError> {
 /// As `load`, with the file's text already in hand (`path` is used for messages
 /// and to resolve relative model paths).
 pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, ScenarioError> {
-    let mut source = Source {
-        path,
-        text,
-        overridden: Vec::new(),
-    };
+    let mut source = Source { path, text, overridden: Vec::new() };
     // First from text, so that every type error carries a line and column.
     let _: ScenarioFile = source.deserialize_text()?;
     let mut value: Value = serde_yaml::from_str(text).map_err(|e| source.yaml_error(None, e))?;
@@ -45,8 +41,7 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
     // The base scenario is checked on its own, so that an error in an unswept
     // key points at the file (or the override) and not at a sweep point.
     point_config(&base, path).map_err(|e| source.key_error(e, None))?;
-    let resolved_yaml =
-        serde_yaml::to_string(&base).map_err(|e| source.error(None, None, e.to_string()))?;
+    let resolved_yaml = serde_yaml::to_string(&base).map_err(|e| source.error(None, None, e.to_string()))?;
 
     let axes = source.sweep_axes(&base.sweep)?;
     let mut points = Vec::new();
@@ -55,8 +50,7 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         let mut params = Vec::new();
         for (axis, &choice) in axes.iter().zip(&combo) {
             let v = axis.values[choice].clone();
-            set_path(&mut point_value, &axis.key, v)
-                .map_err(|m| source.sweep_error(&axis.key, m))?;
+            set_path(&mut point_value, &axis.key, v).map_err(|m| source.sweep_error(&axis.key, m))?;
             params.push((axis.key.clone(), scalar_text(&axis.values[choice])));
         }
         let origin = if params.is_empty() {
@@ -66,13 +60,8 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
             Some(format!("sweep point {index} ({})", label.join(", ")))
         };
         let file: ScenarioFile = source.deserialize_value(&point_value, origin.as_deref())?;
-        let config =
-            point_config(&file, path).map_err(|e| source.key_error(e, origin.as_deref()))?;
-        points.push(SweepPoint {
-            index,
-            params,
-            config,
-        });
+        let config = point_config(&file, path).map_err(|e| source.key_error(e, origin.as_deref()))?;
+        points.push(SweepPoint { index, params, config });
     }
 
     if base.repetitions == 0 {
@@ -82,7 +71,10 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         return Err(source.error(
             Some("name"),
             None,
-            format!("invalid name {:?} (use letters, digits, '.', '_' and '-'; it names the results folder)", base.name),
+            format!(
+                "invalid name {:?} (use letters, digits, '.', '_' and '-'; it names the results folder)",
+                base.name
+            ),
         ));
     }
     Ok(Plan {
@@ -102,9 +94,7 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 struct Axis {
@@ -135,20 +125,20 @@ fn scalar_text(v: &Value) -> String {
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Null => "null".into(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
     }
 }
 
 /// Writes `new` at the dotted `key`, creating mappings on the way.
 fn set_path(root: &mut Value, key: &str, new: Value) -> Result<(), String> {
-    let parts: Vec<&str> = key.split('.').collect();
+    // Sweep keys are dotted paths themselves: `sweep.tiers.cloud.link.latency`
+    // names the entry `tiers.cloud.link.latency` of `sweep`.
+    let parts: Vec<&str> = match key.strip_prefix("sweep.") {
+        Some(rest) => vec!["sweep", rest],
+        None => key.split('.').collect(),
+    };
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(format!(
-            "invalid key {key:?} (expected a dotted path such as load.rate)"
-        ));
+        return Err(format!("invalid key {key:?} (expected a dotted path such as load.rate)"));
     }
     let mut node = root;
     for (i, part) in parts.iter().enumerate() {
@@ -178,7 +168,11 @@ struct Source<'a> {
 impl Source<'_> {
     fn error(&self, key: Option<&str>, origin: Option<&str>, message: String) -> ScenarioError {
         let location = match (key, origin) {
-            (Some(k), None) => locate(self.text, &split_key(k)),
+            (Some(k), None) => locate_nearest(self.text, k),
+            // A sweep point's bad value: point at the sweep entry that produced it.
+            (Some(k), Some(o)) if o.starts_with("sweep point") && o.contains(&format!("{k}=")) => {
+                locate(self.text, &["sweep", k])
+            }
             _ => None,
         };
         ScenarioError {
@@ -192,12 +186,13 @@ impl Source<'_> {
 
     fn yaml_error(&self, key: Option<String>, e: serde_yaml::Error) -> ScenarioError {
         let location = e.location().map(|l| (l.line(), l.column()));
+        let key = key.filter(|k| !k.is_empty() && k != "." && k != "?");
         ScenarioError {
             file: self.path.to_path_buf(),
             location,
-            key: key.filter(|k| !k.is_empty() && k != "."),
+            message: clean_message(&e.to_string(), key.as_deref()),
+            key,
             origin: None,
-            message: strip_position(&e.to_string()),
         }
     }
 
@@ -209,15 +204,11 @@ impl Source<'_> {
         })
     }
 
-    fn deserialize_value(
-        &self,
-        value: &Value,
-        origin: Option<&str>,
-    ) -> Result<ScenarioFile, ScenarioError> {
+    fn deserialize_value(&self, value: &Value, origin: Option<&str>) -> Result<ScenarioFile, ScenarioError> {
         serde_path_to_error::deserialize(value.clone()).map_err(|e| {
             let key = e.path().to_string();
-            let key = (!key.is_empty() && key != ".").then_some(key);
-            let message = strip_position(&e.into_inner().to_string());
+            let key = (!key.is_empty() && key != "." && key != "?").then_some(key);
+            let message = clean_message(&e.into_inner().to_string(), key.as_deref());
             self.error(key.as_deref(), origin, message)
         })
     }
@@ -228,7 +219,7 @@ impl Source<'_> {
             return Err(self.error(None, Some(&origin), "expected KEY=VALUE".into()));
         };
         let new: Value = serde_yaml::from_str(raw)
-            .map_err(|e| self.error(Some(key), Some(&origin), strip_position(&e.to_string())))?;
+            .map_err(|e| self.error(Some(key), Some(&origin), clean_message(&e.to_string(), Some(key))))?;
         set_path(value, key, new).map_err(|m| self.error(Some(key), Some(&origin), m))?;
         // Check now, so the message names the override rather than the file.
         self.deserialize_value(value, Some(&origin))?;
@@ -241,11 +232,7 @@ impl Source<'_> {
         let mut total = 1usize;
         for (k, v) in sweep {
             let Value::String(key) = k else {
-                return Err(self.error(
-                    Some("sweep"),
-                    None,
-                    "sweep keys must be dotted key paths".into(),
-                ));
+                return Err(self.error(Some("sweep"), None, "sweep keys must be dotted key paths".into()));
             };
             let at = format!("sweep.{key}");
             if UNSWEEPABLE.contains(&key.split('.').next().unwrap_or_default()) {
@@ -253,18 +240,10 @@ impl Source<'_> {
             }
             let values = match v {
                 Value::Sequence(seq) if !seq.is_empty() => seq.clone(),
-                Value::Sequence(_) => {
-                    return Err(self.sweep_error(key, "needs at least one value".into()))
-                }
-                _ => {
-                    return Err(self
-                        .sweep_error(key, "expected a list of values, e.g. [10ms, 50ms]".into()))
-                }
+                Value::Sequence(_) => return Err(self.sweep_error(key, "needs at least one value".into())),
+                _ => return Err(self.sweep_error(key, "expected a list of values, e.g. [10ms, 50ms]".into())),
             };
-            if let Some(bad) = values
-                .iter()
-                .find(|v| matches!(v, Value::Mapping(_) | Value::Sequence(_)))
-            {
+            if let Some(bad) = values.iter().find(|v| matches!(v, Value::Mapping(_) | Value::Sequence(_))) {
                 return Err(self.error(
                     Some(&at),
                     None,
@@ -272,10 +251,7 @@ impl Source<'_> {
                 ));
             }
             total = total.saturating_mul(values.len());
-            axes.push(Axis {
-                key: key.clone(),
-                values,
-            });
+            axes.push(Axis { key: key.clone(), values });
         }
         if total > MAX_POINTS {
             return Err(self.error(
@@ -301,32 +277,35 @@ impl Source<'_> {
             .rev()
             .find(|(k, _)| e.key == *k || e.key.starts_with(&format!("{k}.")))
             .map(|(_, item)| format!("--set {item}"));
-        if origin.is_none() {
-            if let Some(set) = set {
-                return self.error(Some(&e.key), Some(&set), e.message);
-            }
-        }
-        let mut err = self.error(Some(&e.key), None, e.message);
-        if let Some(origin) = origin {
-            // The value came from the sweep; point at the sweep key if that is the one.
-            let swept = origin.contains(&format!("{}=", e.key));
-            if swept {
-                err.location = locate(self.text, &["sweep", &e.key]);
-            }
-            err.origin = Some(origin.to_string());
-        }
-        err
+        self.error(Some(&e.key), origin.or(set.as_deref()), e.message)
     }
+}
+
+/// The location of `key`, or of its nearest enclosing key that the file has.
+fn locate_nearest(text: &str, key: &str) -> Option<(usize, usize)> {
+    let parts = split_key(key);
+    (1..=parts.len()).rev().find_map(|n| locate(text, &parts[..n]))
 }
 
 fn split_key(key: &str) -> Vec<&str> {
     key.split('.').collect()
 }
 
-/// serde_yaml appends "at line L column C"; we print the position up front instead.
-fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+/// serde_yaml appends "at line L column C" and may prefix the key path; the
+/// error prints both up front instead.
+fn clean_message(message: &str, key: Option<&str>) -> String {
+    let mut m = match message.find(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    if let (Some(key), Some((prefix, rest))) = (key, m.split_once(": ")) {
+        if key == prefix || key.starts_with(&format!("{prefix}.")) {
+            m = rest;
+        }
+    }
+    // "expected struct LoadFile" names our types, not the user's file.
+    match m.find("expected struct ") {
+        Some(i) => format!("{}expected a mapping", &m[..i]),
+        None => m.to_string(),
     }
 }

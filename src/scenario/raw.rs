@@ -67,10 +67,7 @@ pub struct BrokerFile {
 
 impl Default for BrokerFile {
     fn default() -> Self {
-        Self {
-            url: default_broker_url(),
-            qos: 0,
-        }
+        Self { url: default_broker_url(), qos: 0 }
     }
 }
 
@@ -85,10 +82,7 @@ pub struct DevicesFile {
 
 impl Default for DevicesFile {
     fn default() -> Self {
-        Self {
-            count: 1,
-            features: default_features(),
-        }
+        Self { count: 1, features: default_features() }
     }
 }
 
@@ -140,8 +134,6 @@ pub struct LinkFile {
 
 impl Default for LinkFile {
     fn default() -> Self {
-        Self {
-            latency: zero_duration(),
-        }
+        Self { latency: zero_duration() }
     }
 }

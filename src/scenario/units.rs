@@ -20,28 +20,16 @@ pub struct Rate {
     pub per_second: f64,
 }
 
-const DURATION_UNITS: [(&str, f64); 6] = [
-    ("ns", 1e-9),
-    ("us", 1e-6),
-    ("µs", 1e-6),
-    ("ms", 1e-3),
-    ("s", 1.0),
-    ("m", 60.0),
-];
+const DURATION_UNITS: [(&str, f64); 6] =
+    [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0)];
 
 /// Parses `250us`, `50ms`, `1.5s`, `2m`. No space between number and unit.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?} (expected e.g. \"50ms\", \"2s\")");
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(bad)?;
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().map_err(|_| bad())?;
-    let scale = DURATION_UNITS
-        .iter()
-        .find(|(u, _)| *u == unit)
-        .map(|(_, s)| *s)
-        .ok_or_else(bad)?;
+    let scale = DURATION_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, s)| *s).ok_or_else(bad)?;
     let seconds = number * scale;
     if !seconds.is_finite() || seconds > 1e9 {
         return Err(bad());
@@ -68,19 +56,13 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 
 impl HumanDuration {
     pub fn parse(text: &str) -> Result<Self, String> {
-        Ok(Self {
-            text: text.to_string(),
-            value: parse_duration(text)?,
-        })
+        Ok(Self { text: text.to_string(), value: parse_duration(text)? })
     }
 }
 
 impl Rate {
     pub fn parse(text: &str) -> Result<Self, String> {
-        Ok(Self {
-            text: text.to_string(),
-            per_second: parse_rate(text)?,
-        })
+        Ok(Self { text: text.to_string(), per_second: parse_rate(text)? })
     }
 }
 
@@ -95,22 +77,13 @@ impl Visitor<'_> for TextVisitor {
         Ok(v.to_string())
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        Err(E::custom(format!(
-            "invalid {} {v} (a unit is required)",
-            self.0
-        )))
+        Err(E::custom(format!("invalid {} {v} (a unit is required)", self.0)))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        Err(E::custom(format!(
-            "invalid {} {v} (a unit is required)",
-            self.0
-        )))
+        Err(E::custom(format!("invalid {} {v} (a unit is required)", self.0)))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-        Err(E::custom(format!(
-            "invalid {} {v} (a unit is required)",
-            self.0
-        )))
+        Err(E::custom(format!("invalid {} {v} (a unit is required)", self.0)))
     }
 }
 

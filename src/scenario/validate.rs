@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::raw::{PlacementFile, ScenarioFile, TierFile};
-use crate::plan::{
-    BrokerConfig, DeviceConfig, LinkConfig, LoadConfig, PointConfig, Tier, TierConfig,
-};
+use crate::plan::{BrokerConfig, DeviceConfig, LinkConfig, LoadConfig, PointConfig, Tier, TierConfig};
 
 /// A validation failure at a dotted key.
 #[derive(Debug)]
@@ -15,10 +13,7 @@ pub struct KeyError {
 }
 
 fn err<T>(key: &str, message: impl Into<String>) -> Result<T, KeyError> {
-    Err(KeyError {
-        key: key.to_string(),
-        message: message.into(),
-    })
+    Err(KeyError { key: key.to_string(), message: message.into() })
 }
 
 /// Checks one fully substituted scenario and builds its point configuration.
@@ -32,10 +27,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
     }
     let load = &file.load;
     if load.rate.per_second <= 0.0 {
-        return err(
-            "load.rate",
-            format!("must be positive, got {:?}", load.rate.text),
-        );
+        return err("load.rate", format!("must be positive, got {:?}", load.rate.text));
     }
     if load.duration.value.is_zero() {
         return err("load.duration", "must be positive");
@@ -50,10 +42,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
         timeout: load.timeout.value,
     };
     if load.request_counts().1 == 0 {
-        return err(
-            "load.rate",
-            "rate × duration is less than one request in the measured window",
-        );
+        return err("load.rate", "rate × duration is less than one request in the measured window");
     }
     let wanted: &[Tier] = match file.placement {
         PlacementFile::Edge => &[Tier::Edge],
@@ -76,10 +65,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
     }
     Ok(PointConfig {
         broker,
-        devices: DeviceConfig {
-            count: file.devices.count,
-            features: file.devices.features as usize,
-        },
+        devices: DeviceConfig { count: file.devices.count, features: file.devices.features as usize },
         load,
         tiers,
     })
@@ -90,31 +76,15 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierC
     if raw.workers == 0 {
         return err(&key("workers"), "must be at least 1");
     }
-    let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError {
-        key: key("model"),
-        message: m,
-    })?;
+    let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), message: m })?;
     let wanted_ext = match tier {
         Tier::Edge => "onnx",
         Tier::Cloud => "safetensors",
     };
     if model.extension().and_then(|e| e.to_str()) != Some(wanted_ext) {
-        return err(
-            &key("model"),
-            format!(
-                "the {tier} tier runs .{wanted_ext} models, got {:?}",
-                raw.model
-            ),
-        );
+        return err(&key("model"), format!("the {tier} tier runs .{wanted_ext} models, got {:?}", raw.model));
     }
-    Ok(TierConfig {
-        tier,
-        model,
-        workers: raw.workers,
-        link: LinkConfig {
-            latency: raw.link.latency.value,
-        },
-    })
+    Ok(TierConfig { tier, model, workers: raw.workers, link: LinkConfig { latency: raw.link.latency.value } })
 }
 
 /// A relative model path is looked up from the working directory first, then
@@ -122,11 +92,7 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierC
 fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, String> {
     let path = PathBuf::from(text);
     if path.is_absolute() {
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!("model file {text:?} not found"))
-        };
+        return if path.is_file() { Ok(path) } else { Err(format!("model file {text:?} not found")) };
     }
     if path.is_file() {
         return Ok(path);
@@ -137,21 +103,14 @@ fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, String> {
     }
     Err(format!(
         "model file {text:?} not found (looked in the working directory and in {})",
-        scenario_path
-            .parent()
-            .map(|p| p.display().to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| ".".into())
+        scenario_path.parent().map(|p| p.display().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ".".into())
     ))
 }
 
 /// `mqtt://host[:port]`, port 1883 by default.
 fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
     let Some(rest) = url.strip_prefix("mqtt://") else {
-        return err(
-            "broker.url",
-            format!("unsupported broker url {url:?} (expected mqtt://host:port)"),
-        );
+        return err("broker.url", format!("unsupported broker url {url:?} (expected mqtt://host:port)"));
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
@@ -167,12 +126,7 @@ fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
     if qos > 1 {
         return err("broker.qos", format!("must be 0 or 1, got {qos}"));
     }
-    Ok(BrokerConfig {
-        url: url.to_string(),
-        host: host.to_string(),
-        port,
-        qos,
-    })
+    Ok(BrokerConfig { url: url.to_string(), host: host.to_string(), port, qos })
 }
 
 #[cfg(test)]

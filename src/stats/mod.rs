@@ -74,16 +74,9 @@ pub fn summarize(
     params: &[(String, String)],
     rejected: u64,
 ) -> Option<Summary> {
-    let measured: Vec<&Sample> = samples
-        .iter()
-        .filter(|s| s.tier == tier && s.phase == Phase::Measure)
-        .collect();
+    let measured: Vec<&Sample> = samples.iter().filter(|s| s.tier == tier && s.phase == Phase::Measure).collect();
     let first = measured.first()?;
-    let ok: Vec<&Sample> = measured
-        .iter()
-        .copied()
-        .filter(|s| s.status == Status::Ok)
-        .collect();
+    let ok: Vec<&Sample> = measured.iter().copied().filter(|s| s.status == Status::Ok).collect();
     let count = |st: Status| measured.iter().filter(|s| s.status == st).count() as u64;
     let secs = window.as_secs_f64();
     Some(Summary {
@@ -96,11 +89,7 @@ pub fn summarize(
         timeouts: count(Status::Timeout),
         errors: count(Status::Error),
         rejected,
-        throughput_rps: if secs > 0.0 {
-            ok.len() as f64 / secs
-        } else {
-            0.0
-        },
+        throughput_rps: if secs > 0.0 { ok.len() as f64 / secs } else { 0.0 },
         latency: percentiles(ok.iter().filter_map(|s| s.latency_us())),
         infer_p50_us: percentiles(ok.iter().filter_map(|s| s.infer_us)).map(|p| p.p50_us),
         queue_p50_us: percentiles(ok.iter().filter_map(|s| s.queue_us)).map(|p| p.p50_us),
@@ -154,8 +143,7 @@ mod tests {
     fn percentiles_of_hand_computed_values() {
         // 1..=100 ms: p50 = 50 ms, p90 = 90 ms, p99 = 99 ms, within HDR's 0.1 %.
         let p = percentiles((1..=100).map(|ms| ms * 1000)).unwrap();
-        let close =
-            |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 * 0.001 + 1.0;
+        let close = |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 * 0.001 + 1.0;
         assert!(close(p.p50_us, 50_000), "{p:?}");
         assert!(close(p.p90_us, 90_000), "{p:?}");
         assert!(close(p.p99_us, 99_000), "{p:?}");
@@ -169,19 +157,12 @@ mod tests {
         let mut x = 12345u64;
         let values: Vec<u64> = (0..5000)
             .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 (x >> 40) % 1_000_000
             })
             .collect();
         let p = percentiles(values).unwrap();
-        assert!(
-            p.p50_us <= p.p90_us
-                && p.p90_us <= p.p95_us
-                && p.p95_us <= p.p99_us
-                && p.p99_us <= p.max_us
-        );
+        assert!(p.p50_us <= p.p90_us && p.p90_us <= p.p95_us && p.p95_us <= p.p99_us && p.p99_us <= p.max_us);
     }
 
     #[test]
@@ -194,10 +175,7 @@ mod tests {
             sample(4, 0, Status::Error, Phase::Measure),
         ];
         let s = summarize(&samples, Tier::Edge, Duration::from_secs(2), &[], 7).unwrap();
-        assert_eq!(
-            (s.requests, s.ok, s.timeouts, s.errors, s.rejected),
-            (4, 2, 1, 1, 7)
-        );
+        assert_eq!((s.requests, s.ok, s.timeouts, s.errors, s.rejected), (4, 2, 1, 1, 7));
         assert_eq!(s.requests, s.ok + s.timeouts + s.errors);
         assert_eq!(s.throughput_rps, 1.0);
         assert_eq!(s.latency.unwrap().max_us, 300);
