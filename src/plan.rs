@@ -53,6 +53,14 @@ pub struct Plan {
     pub points: Vec<SweepPoint>,
 }
 
+impl Plan {
+    /// Warmup plus measured time over every point execution: the least a sweep can take.
+    pub fn scheduled_load(&self) -> Duration {
+        let per_round: Duration = self.points.iter().map(|p| p.config.load.warmup + p.config.load.duration).sum();
+        per_round * self.repetitions
+    }
+}
+
 /// One cell of the sweep grid.
 #[derive(Debug, Clone)]
 pub struct SweepPoint {

@@ -62,7 +62,7 @@ impl View {
             );
             let requests = multi.add(ProgressBar::new(0));
             requests.set_style(
-                ProgressStyle::with_template("requests [{bar:30}] {pos}/{len} {per_sec}")
+                ProgressStyle::with_template("requests [{bar:30}] {pos}/{len} ({elapsed})")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             points.enable_steady_tick(Duration::from_millis(200));

@@ -139,9 +139,7 @@ fn manifest(
     run_id: &str,
     command: String,
 ) -> anyhow::Result<Manifest> {
-    let scheduled: f64 =
-        plan.points.iter().map(|p| (p.config.load.warmup + p.config.load.duration).as_secs_f64()).sum::<f64>()
-            * f64::from(plan.repetitions);
+    let scheduled = plan.scheduled_load().as_secs_f64();
     let (ort_version, ort_library) = if models.models.iter().any(|m| m.tier == crate::plan::Tier::Edge) {
         (backend::onnxruntime_version()?, backend::onnxruntime_library()?.display().to_string())
     } else {

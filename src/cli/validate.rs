@@ -12,9 +12,7 @@ use crate::scenario;
 pub fn describe_plan(plan: &Plan) -> String {
     let mut out = String::new();
     let per_point = plan.points.first().map(|p| p.config.load.warmup + p.config.load.duration).unwrap_or_default();
-    let total: f64 =
-        plan.points.iter().map(|p| (p.config.load.warmup + p.config.load.duration).as_secs_f64()).sum::<f64>()
-            * f64::from(plan.repetitions);
+    let total = plan.scheduled_load().as_secs_f64();
     let _ = writeln!(
         out,
         "plan: {} point(s) × {} repetition(s), {:.1} s of load each, {:.1} s in all",
