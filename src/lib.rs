@@ -6,6 +6,7 @@
 //! them together; `main.rs` only maps errors to exit codes.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod exit_code;
 pub mod export;

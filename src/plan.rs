@@ -106,10 +106,12 @@ pub struct BrokerConfig {
     pub qos: u8,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeviceConfig {
     pub count: u32,
     pub features: usize,
+    /// The hop between the devices (and the collector) and the broker.
+    pub link: LinkConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,9 +140,69 @@ pub struct TierConfig {
     pub link: LinkConfig,
 }
 
-/// The emulated network between a tier's workers and the broker.
-#[derive(Debug, Clone, PartialEq)]
+/// The emulated network of one hop (a tier's workers, or the devices, to the broker).
+/// Latency is one-way and applies in each direction.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LinkConfig {
-    /// One-way delay, applied in each direction.
+    /// One-way base delay.
     pub latency: Duration,
+    /// Spread; what it means depends on `distribution`.
+    pub jitter: Duration,
+    pub distribution: Distribution,
+    /// Per direction; `None` is unlimited.
+    pub bandwidth_bps: Option<f64>,
+    /// Times from the start of the measured window.
+    pub outages: Vec<Outage>,
+}
+
+impl LinkConfig {
+    /// A constant one-way delay and nothing else.
+    pub fn constant(latency: Duration) -> Self {
+        LinkConfig { latency, ..LinkConfig::default() }
+    }
+
+    /// True when the link changes nothing, so no proxy is needed.
+    pub fn is_transparent(&self) -> bool {
+        self.latency.is_zero() && self.jitter.is_zero() && self.bandwidth_bps.is_none() && self.outages.is_empty()
+    }
+}
+
+/// How a link draws each chunk's delay from `latency` and `jitter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    #[default]
+    Constant,
+    Uniform,
+    Normal,
+    Lognormal,
+    Pareto,
+}
+
+impl Distribution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Distribution::Constant => "constant",
+            Distribution::Uniform => "uniform",
+            Distribution::Normal => "normal",
+            Distribution::Lognormal => "lognormal",
+            Distribution::Pareto => "pareto",
+        }
+    }
+}
+
+/// A window in which a link stops delivering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    pub at: Duration,
+    pub duration: Duration,
+    pub mode: OutageMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutageMode {
+    /// Bytes are held, then delivered when the window ends.
+    Blackhole,
+    /// Connections are closed and refused for the window; clients reconnect after it.
+    Reset,
 }

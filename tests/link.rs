@@ -27,7 +27,8 @@ async fn delays_each_direction_keeps_order_and_never_serializes() {
     let upstream = echo_server().await;
     let timer = PreciseTimer::start().unwrap();
     let delay = Duration::from_millis(50);
-    let link = Link::start(upstream, LinkConfig { latency: delay }, timer).await.unwrap();
+    let mut link = Link::start(upstream, LinkConfig::constant(delay), 7, timer).await.unwrap();
+    link.arm(Instant::now());
     let stream = TcpStream::connect(link.addr()).await.unwrap();
     stream.set_nodelay(true).unwrap();
     let (mut r, mut w) = stream.into_split();
@@ -64,5 +65,45 @@ async fn delays_each_direction_keeps_order_and_never_serializes() {
         assert!(rtt < 2 * delay + Duration::from_millis(60), "message {i} came back after {rtt:?}");
     }
     assert!(start.elapsed() < Duration::from_millis(1000), "requests were serialized: {:?}", start.elapsed());
-    link.shutdown().await;
+    let record = link.shutdown().await;
+    // The link's own record agrees: every chunk at least 50 ms, in both directions.
+    assert!(!record.up.applied_us.is_empty() && !record.down.applied_us.is_empty());
+    assert!(record.up.applied_us.iter().chain(&record.down.applied_us).all(|&us| us >= 50_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bandwidth_cap_limits_throughput_to_within_10_percent() {
+    // A sink that counts bytes and notes when the first and last arrived.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let total = 250_000usize;
+    let sink = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let (mut got, mut first, mut last) = (0usize, None, Instant::now());
+        while got < total {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed after {got} bytes");
+            first.get_or_insert_with(Instant::now);
+            got += n;
+            last = Instant::now();
+        }
+        (first.unwrap(), last)
+    });
+    let timer = PreciseTimer::start().unwrap();
+    let bps = 2_000_000.0; // 250 kB/s: the transfer takes about a second
+    let config = LinkConfig { bandwidth_bps: Some(bps), ..LinkConfig::constant(Duration::from_millis(5)) };
+    let mut link = Link::start(upstream, config, 1, timer).await.unwrap();
+    link.arm(Instant::now());
+    let mut stream = TcpStream::connect(link.addr()).await.unwrap();
+    let start = Instant::now();
+    for _ in 0..total / 1000 {
+        stream.write_all(&[7u8; 1000]).await.unwrap();
+    }
+    let (first, last) = tokio::time::timeout(Duration::from_secs(10), sink).await.expect("delivered").unwrap();
+    let achieved = (total * 8) as f64 / last.duration_since(start).as_secs_f64();
+    assert!((achieved - bps).abs() / bps <= 0.10, "achieved {achieved:.0} bit/s against {bps} configured");
+    assert!(first.duration_since(start) >= Duration::from_millis(5), "the first byte may not beat the latency");
+    let record = link.shutdown().await;
+    assert_eq!(record.up.bytes, total as u64);
 }

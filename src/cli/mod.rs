@@ -25,6 +25,25 @@ enum Command {
     Run(RunArgs),
     /// Check a scenario, its models and the broker, and print the sweep plan; run nothing.
     Validate(ValidateArgs),
+    /// Measure simrun's own parts on this machine and print a markdown table.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Links: added delay against configured (1, 10, 50, 200 ms), release error,
+    /// timer CPU, and the rate delivered at 200 ms with 5,000 messages/s offered.
+    Link {
+        /// One second per case instead of three.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 /// Options shared by every command that reads a scenario.
@@ -71,7 +90,7 @@ impl Failure {
     }
 }
 
-const SUBCOMMANDS: [&str; 6] = ["run", "validate", "help", "--help", "-h", "--version"];
+const SUBCOMMANDS: [&str; 7] = ["run", "validate", "bench", "help", "--help", "-h", "--version"];
 
 /// Runs simrun with `args` (the program name first) and returns the process exit code.
 pub fn main(mut args: Vec<OsString>) -> i32 {
@@ -100,6 +119,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         match cli.command {
             Command::Run(a) => run::run(a, command_line).await,
             Command::Validate(a) => validate::validate(a).await,
+            Command::Bench(a) => bench(a).await,
         }
     });
     match result {
@@ -107,6 +127,19 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         Err(f) => {
             eprintln!("error: {:#}", f.error);
             f.code.code()
+        }
+    }
+}
+
+async fn bench(args: BenchArgs) -> Result<ExitCode, Failure> {
+    match args.what {
+        BenchWhat::Link { quick } => {
+            let cases = crate::bench::link::standard_cases(quick);
+            let results =
+                crate::bench::link::run(&cases).await.map_err(|e| Failure::new(ExitCode::Infrastructure, e))?;
+            use std::io::Write as _;
+            let _ = std::io::stdout().write_all(crate::bench::link::table(&results).as_bytes());
+            Ok(ExitCode::Success)
         }
     }
 }

@@ -51,6 +51,7 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
         swept_keys: plan.swept_keys.clone(),
         points: plan.points.iter().map(|p| PointRow { index: p.index, params: p.params.clone() }).collect(),
         summaries: Vec::new(),
+        links: Vec::new(),
         parity: models.parity,
         warnings: Vec::new(),
         executions_done: 0,
@@ -106,6 +107,9 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
                 if let Some(s) = stats::summarize(&outcome.samples, *tier, window, &point.params, *rejected) {
                     report.summaries.push(s);
                 }
+            }
+            for link in &outcome.links {
+                report.links.extend(stats::link_fidelity(point.index, rep, link));
             }
             report.unknown_responses += outcome.unknown_responses;
             report.duplicate_responses += outcome.duplicate_responses;

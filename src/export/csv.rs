@@ -1,7 +1,9 @@
 //! `samples.csv` and `summary.csv`. Columns are documented in the README.
 
 use crate::report::Report;
+use crate::run::link::Direction;
 use crate::sample::Sample;
+use crate::stats::LinkFidelity;
 
 /// The fixed columns of `samples.csv`, in order.
 pub const SAMPLE_COLUMNS: [&str; 16] = [
@@ -43,6 +45,36 @@ pub const SUMMARY_COLUMNS: [&str; 17] = [
     "infer_p50_us",
     "queue_p50_us",
 ];
+
+/// Per link and direction, after `rejected`: `link:<name>:<up|down>:<stat>`.
+pub const LINK_STATS: [&str; 10] = [
+    "delay_mean_us",
+    "delay_p50_us",
+    "delay_p99_us",
+    "configured_mean_us",
+    "configured_p50_us",
+    "configured_p99_us",
+    "release_error_p50_us",
+    "release_error_p99_us",
+    "chunks",
+    "achieved_bandwidth_bps",
+];
+
+fn link_cells(f: Option<&LinkFidelity>) -> Vec<String> {
+    let Some(f) = f else { return vec![String::new(); LINK_STATS.len()] };
+    vec![
+        opt(f.applied.map(|p| format!("{:.1}", p.mean_us))),
+        opt(f.applied.map(|p| p.p50_us)),
+        opt(f.applied.map(|p| p.p99_us)),
+        format!("{:.1}", f.configured.mean_us),
+        f.configured.p50_us.to_string(),
+        f.configured.p99_us.to_string(),
+        opt(f.release_error.map(|p| p.p50_us)),
+        opt(f.release_error.map(|p| p.p99_us)),
+        f.chunks.to_string(),
+        opt(f.achieved_bps.map(|b| format!("{b:.0}"))),
+    ]
+}
 
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
@@ -95,6 +127,12 @@ pub fn summary_csv(report: &Report) -> Vec<u8> {
     let mut header: Vec<String> = SUMMARY_COLUMNS.iter().map(|c| c.to_string()).collect();
     header.extend(report.swept_keys.iter().map(|k| format!("param:{k}")));
     header.push("rejected".into());
+    let links = report.link_names();
+    for name in &links {
+        for d in Direction::BOTH {
+            header.extend(LINK_STATS.iter().map(|stat| format!("link:{name}:{}:{stat}", d.as_str())));
+        }
+    }
     let _ = w.write_record(&header);
     for s in &report.summaries {
         let l = s.latency;
@@ -121,6 +159,14 @@ pub fn summary_csv(report: &Report) -> Vec<u8> {
             row.push(s.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default());
         }
         row.push(s.rejected.to_string());
+        for name in &links {
+            for d in Direction::BOTH {
+                let f = report.links.iter().find(|l| {
+                    l.point == s.point && l.repetition == s.repetition && &l.link == name && l.direction == d
+                });
+                row.extend(link_cells(f));
+            }
+        }
         let _ = w.write_record(&row);
     }
     finish(w)

@@ -167,6 +167,71 @@ fn comparison_table(report: &Report, md: &mut String) {
     }
 }
 
+fn describe_link(c: &crate::plan::LinkConfig) -> String {
+    let d = |x: std::time::Duration| format!("{} ms", x.as_secs_f64() * 1e3);
+    let mut parts = vec![format!("{} one-way", d(c.latency))];
+    if !c.jitter.is_zero() {
+        parts.push(format!("{} jitter {}", c.distribution.as_str(), d(c.jitter)));
+    }
+    if let Some(b) = c.bandwidth_bps {
+        parts.push(format!("{:.3} Mbit/s", b / 1e6));
+    }
+    for o in &c.outages {
+        let mode = match o.mode {
+            crate::plan::OutageMode::Blackhole => "blackhole",
+            crate::plan::OutageMode::Reset => "reset",
+        };
+        parts.push(format!("{mode} outage at {} for {}", d(o.at), d(o.duration)));
+    }
+    parts.join(", ")
+}
+
+fn fidelity_table(report: &Report, md: &mut String) {
+    if report.links.is_empty() {
+        md.push_str("No link was configured: every hop went straight to the broker.\n");
+        return;
+    }
+    md.push_str(
+        "Each link delays every chunk of bytes in each direction (up: towards the broker; down: from it). \
+         Delay is the time from reading a chunk to releasing it; release error is how late the timer released it. \
+         Configured values are drawn from the link's distribution before order, bandwidth and outages apply.\n\n",
+    );
+    let _ = writeln!(
+        md,
+        "| point | link | dir | configured | configured p50 / p99 (ms) | achieved mean / p50 / p99 (ms) | release error p50 / p99 (µs) | achieved bandwidth | chunks |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---:|---:|---:|---:|---:|");
+    for f in &report.links {
+        let applied = f
+            .applied
+            .map(|a| format!("{:.3} / {} / {}", a.mean_us / 1e3, ms(a.p50_us), ms(a.p99_us)))
+            .unwrap_or_else(|| "–".into());
+        let err = f.release_error.map(|e| format!("{} / {}", e.p50_us, e.p99_us)).unwrap_or_else(|| "–".into());
+        let bw = f.achieved_bps.map(|b| format!("{:.3} Mbit/s", b / 1e6)).unwrap_or_else(|| "–".into());
+        let rep = if report.manifest.repetitions > 1 { format!(" rep {}", f.repetition) } else { String::new() };
+        let _ = writeln!(
+            md,
+            "| {}{rep} | {} | {} | {} | {} / {} | {applied} | {err} | {bw} | {} |",
+            f.point,
+            f.link,
+            f.direction.as_str(),
+            describe_link(&f.config),
+            ms(f.configured.p50_us),
+            ms(f.configured.p99_us),
+            f.chunks
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nTolerances: a warning is raised when the achieved median delay differs from the configured one by more \
+         than {} µs + 5 % (links without bandwidth limit or outages), when the release error p99 exceeds {} µs, or \
+         when the achieved bandwidth is off by more than {:.0} %.",
+        crate::stats::DELAY_TOLERANCE.as_micros(),
+        crate::stats::RELEASE_ERROR_LIMIT.as_micros(),
+        crate::stats::BANDWIDTH_TOLERANCE * 100.0
+    );
+}
+
 fn model_section(report: &Report, md: &mut String) {
     let _ = writeln!(md, "| tier | model | input | output | test inference (all features 0.5) | SHA-256 |");
     let _ = writeln!(md, "|---|---|---|---|---:|---|");
@@ -239,6 +304,8 @@ pub fn report_md(report: &Report) -> String {
     results_table(report, &mut md);
     md.push_str("\n## Edge vs cloud\n\n");
     comparison_table(report, &mut md);
+    md.push_str("\n## Network fidelity\n\n");
+    fidelity_table(report, &mut md);
     md.push_str("\n## Warnings\n\n");
     let warnings = report.all_warnings();
     if warnings.is_empty() {

@@ -7,7 +7,7 @@ use serde::Serialize;
 pub use env::HostInfo;
 
 use crate::plan::Tier;
-use crate::stats::Summary;
+use crate::stats::{LinkFidelity, Summary};
 
 /// simrun's own version and build.
 pub const SIMRUN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -86,6 +86,8 @@ pub struct Report {
     pub swept_keys: Vec<String>,
     pub points: Vec<PointRow>,
     pub summaries: Vec<Summary>,
+    /// Each link direction at each point execution.
+    pub links: Vec<LinkFidelity>,
     pub parity: Option<Parity>,
     pub warnings: Vec<String>,
     /// Point executions finished out of those planned.
@@ -102,6 +104,17 @@ impl Report {
     }
 
     /// The summary of `tier` at `point`, repetition `rep`.
+    /// Names of the links that ran at any point, in first-seen order.
+    pub fn link_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for l in &self.links {
+            if !names.contains(&l.link) {
+                names.push(l.link.clone());
+            }
+        }
+        names
+    }
+
     pub fn summary(&self, point: usize, rep: u32, tier: Tier) -> Option<&Summary> {
         self.summaries.iter().find(|s| s.point == point && s.repetition == rep && s.tier == tier)
     }
@@ -120,6 +133,9 @@ impl Report {
             if s.rejected > 0 {
                 out.push(format!("{where_}: workers rejected {} malformed requests", s.rejected));
             }
+        }
+        for l in &self.links {
+            out.extend(l.warnings());
         }
         if self.unknown_responses > 0 {
             out.push(format!("{} responses matched no request of this run (ignored)", self.unknown_responses));

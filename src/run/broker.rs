@@ -104,7 +104,7 @@ impl Connection {
             Ok(Err(e)) => return Err(RunError::broker(url, e)),
             Err(_) => return Err(RunError::broker(url, format!("no answer within {CONNECT_TIMEOUT:?}"))),
         }
-        let task = tokio::spawn(drive(eventloop, sink));
+        let task = tokio::spawn(drive(eventloop, sink, client.clone(), topics.to_vec()));
         Ok(Connection { client, task })
     }
 
@@ -125,9 +125,20 @@ impl Drop for Connection {
 
 /// Polls the event loop for the connection's lifetime. rumqttc reconnects on
 /// the next poll after an error; the pause keeps a dead broker from spinning us.
-async fn drive(mut eventloop: EventLoop, sink: Option<mpsc::UnboundedSender<Received>>) {
+/// Sessions are clean, so a reconnect subscribes again.
+async fn drive(
+    mut eventloop: EventLoop,
+    sink: Option<mpsc::UnboundedSender<Received>>,
+    client: AsyncClient,
+    topics: Vec<(String, QoS)>,
+) {
     loop {
         match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                for (topic, q) in &topics {
+                    let _ = client.try_subscribe(topic.clone(), *q);
+                }
+            }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 if let Some(sink) = &sink {
                     let _ = sink.send((Instant::now(), p));

@@ -1,39 +1,121 @@
-//! A link: a TCP proxy on 127.0.0.1 that delays every byte by a one-way latency.
+//! A link: a TCP proxy on 127.0.0.1 that emulates the network of one hop.
 //!
-//! It sits between an MQTT client and the broker, so workers stay plain MQTT
-//! clients. Each direction of each connection has a reader that stamps chunks
-//! with their due time and a writer that releases them in order on the precise
-//! timer. The queue between them is unbounded: a link adds delay, never a
-//! throughput limit (200 ms at 5,000 requests/s keeps 1,000 in flight).
+//! It sits between MQTT clients and the broker, so workers and devices stay
+//! plain MQTT clients. Each direction of each connection has a reader that
+//! stamps chunks with their release time (`delay::Pacer`) and a writer that
+//! releases them in order on the precise timer. The queue between them is
+//! unbounded: latency never limits throughput (200 ms at 5,000 requests/s keeps
+//! 1,000 in flight); only a configured bandwidth does. Each direction records
+//! what it was asked and what it did, for the report's fidelity table.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::delay::{DelayModel, Pacer, Window};
 use super::timer::PreciseTimer;
-use crate::plan::LinkConfig;
+use crate::plan::{LinkConfig, OutageMode};
 
 const CHUNK: usize = 64 * 1024;
+
+/// Which way bytes travel through a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the clients to the broker.
+    Up,
+    /// From the broker to the clients.
+    Down,
+}
+
+impl Direction {
+    pub const BOTH: [Direction; 2] = [Direction::Up, Direction::Down];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+}
+
+/// What one direction of a link did, chunk by chunk, since it was armed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DirectionRecord {
+    /// Release minus read: the delay actually added, in µs.
+    pub applied_us: Vec<u64>,
+    /// Release minus due time: the timer's error, in µs.
+    pub release_error_us: Vec<u64>,
+    pub bytes: u64,
+    /// Bytes of chunks that waited behind earlier bytes, and the time between
+    /// their release and the previous release: the achieved bandwidth when backlogged.
+    pub backlogged_bytes: u64,
+    pub backlogged_span_us: u64,
+}
+
+/// A link's records for both directions, and how many connections it reset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkRecord {
+    pub up: DirectionRecord,
+    pub down: DirectionRecord,
+    pub connections: u64,
+    pub resets: u64,
+}
+
+struct Shared {
+    config: LinkConfig,
+    seed: u64,
+    timer: PreciseTimer,
+    upstream: SocketAddr,
+    /// Blackhole windows, set when the link is armed.
+    blackholes: OnceLock<Vec<Window>>,
+    /// True during a reset outage: connections are refused.
+    down: AtomicBool,
+    reset: watch::Sender<u64>,
+    armed: AtomicBool,
+    connections: AtomicU64,
+    record: Mutex<LinkRecord>,
+}
 
 /// A running link. Dropping it closes the listener and every proxied connection.
 pub struct Link {
     addr: SocketAddr,
     tasks: JoinSet<()>,
+    shared: Arc<Shared>,
 }
 
 impl Link {
     /// Listens on an ephemeral port of 127.0.0.1 and forwards to `upstream`.
-    pub async fn start(upstream: SocketAddr, config: LinkConfig, timer: PreciseTimer) -> std::io::Result<Link> {
+    /// `seed` makes the delay sequence of every connection reproducible.
+    pub async fn start(
+        upstream: SocketAddr,
+        config: LinkConfig,
+        seed: u64,
+        timer: PreciseTimer,
+    ) -> std::io::Result<Link> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            config,
+            seed,
+            timer,
+            upstream,
+            blackholes: OnceLock::new(),
+            down: AtomicBool::new(false),
+            reset: watch::channel(0).0,
+            armed: AtomicBool::new(false),
+            connections: AtomicU64::new(0),
+            record: Mutex::new(LinkRecord::default()),
+        });
         let mut tasks = JoinSet::new();
-        tasks.spawn(accept_loop(listener, upstream, config.latency, timer));
-        Ok(Link { addr, tasks })
+        tasks.spawn(accept_loop(listener, shared.clone()));
+        Ok(Link { addr, tasks, shared })
     }
 
     /// Where clients connect instead of the broker.
@@ -41,74 +123,157 @@ impl Link {
         self.addr
     }
 
-    pub async fn shutdown(mut self) {
+    pub fn config(&self) -> &LinkConfig {
+        &self.shared.config
+    }
+
+    /// Starts recording, and schedules the outages relative to `measure_start`.
+    pub fn arm(&mut self, measure_start: Instant) {
+        let windows: Vec<(Instant, Instant, OutageMode)> = self
+            .shared
+            .config
+            .outages
+            .iter()
+            .map(|o| (measure_start + o.at, measure_start + o.at + o.duration, o.mode))
+            .collect();
+        let blackholes = windows.iter().filter(|w| w.2 == OutageMode::Blackhole).map(|w| (w.0, w.1)).collect();
+        let _ = self.shared.blackholes.set(blackholes);
+        self.shared.armed.store(true, Ordering::Relaxed);
+        let resets: Vec<Window> = windows.iter().filter(|w| w.2 == OutageMode::Reset).map(|w| (w.0, w.1)).collect();
+        if !resets.is_empty() {
+            let shared = self.shared.clone();
+            self.tasks.spawn(async move {
+                for (start, end) in resets {
+                    shared.timer.sleep_until(start).await;
+                    shared.down.store(true, Ordering::SeqCst);
+                    shared.reset.send_modify(|g| *g += 1);
+                    if let Ok(mut r) = shared.record.lock() {
+                        r.resets += 1;
+                    }
+                    shared.timer.sleep_until(end).await;
+                    shared.down.store(false, Ordering::SeqCst);
+                }
+            });
+        }
+    }
+
+    /// Closes everything and returns what the link recorded.
+    pub async fn shutdown(mut self) -> LinkRecord {
         self.tasks.shutdown().await;
+        let mut record = self.shared.record.lock().map(|r| r.clone()).unwrap_or_default();
+        record.connections = self.shared.connections.load(Ordering::Relaxed);
+        record
     }
 }
 
-async fn accept_loop(listener: TcpListener, upstream: SocketAddr, delay: Duration, timer: PreciseTimer) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut conns = JoinSet::new();
     loop {
-        let Ok((client, _)) = listener.accept().await else {
+        let Ok((client, _)) = listener.accept().await else { continue };
+        if shared.down.load(Ordering::SeqCst) {
+            drop(client); // refused for the outage window
             continue;
-        };
-        let timer = timer.clone();
-        conns.spawn(async move {
-            let Ok(server) = TcpStream::connect(upstream).await else {
-                return;
-            };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            let (cr, cw) = client.into_split();
-            let (sr, sw) = server.into_split();
-            let up = pipe(cr, sw, delay, timer.clone());
-            let down = pipe(sr, cw, delay, timer);
-            tokio::join!(up, down);
-        });
+        }
+        let index = shared.connections.fetch_add(1, Ordering::Relaxed);
+        conns.spawn(proxy(client, index, shared.clone()));
         // Reap finished connections so the set does not grow without bound.
         while conns.try_join_next().is_some() {}
     }
 }
 
-/// A chunk read at one instant, due at `read_at + delay`; `None` bytes mean end of stream.
+async fn proxy(client: TcpStream, index: u64, shared: Arc<Shared>) {
+    let mut reset = shared.reset.subscribe();
+    let Ok(server) = TcpStream::connect(shared.upstream).await else { return };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    let up = pipe(cr, sw, Direction::Up, index, shared.clone());
+    let down = pipe(sr, cw, Direction::Down, index, shared.clone());
+    // A reset outage drops both halves of both sockets: the client sees the
+    // connection close and reconnects after the window.
+    tokio::select! {
+        _ = async { tokio::join!(up, down) } => {}
+        _ = reset.changed() => {}
+    }
+}
+
+/// A chunk read at `read_at`, due at `due`; `None` bytes mean end of stream.
 struct Chunk {
+    read_at: Instant,
     due: Instant,
+    backlogged: bool,
     bytes: Option<Vec<u8>>,
 }
 
-async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration, timer: PreciseTimer) {
+fn mix(seed: u64, index: u64, direction: Direction) -> u64 {
+    let d = match direction {
+        Direction::Up => 0x9e37_79b9_7f4a_7c15u64,
+        Direction::Down => 0xc2b2_ae3d_27d4_eb4fu64,
+    };
+    seed.wrapping_mul(0x0100_0000_01b3).wrapping_add(index.wrapping_mul(0xff51_afd7_ed55_8ccd)) ^ d
+}
+
+async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direction, index: u64, shared: Arc<Shared>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Chunk>();
+    let reader_shared = shared.clone();
     let reader = async move {
+        let shared = reader_shared;
+        let mut model = DelayModel::new(&shared.config, mix(shared.seed, index, direction));
+        let mut pacer = Pacer::new(shared.config.bandwidth_bps);
         let mut buf = vec![0u8; CHUNK];
         loop {
-            let n = match from.read(&mut buf).await {
-                Ok(0) | Err(_) => 0,
-                Ok(n) => n,
-            };
-            let due = Instant::now() + delay;
+            let n = from.read(&mut buf).await.unwrap_or(0);
+            let read_at = Instant::now();
+            let windows = shared.blackholes.get().map(Vec::as_slice).unwrap_or(&[]);
+            let release = pacer.schedule(read_at, n, model.sample(), windows);
             let bytes = (n > 0).then(|| buf[..n].to_vec());
             let end = bytes.is_none();
-            if tx.send(Chunk { due, bytes }).is_err() || end {
+            let chunk = Chunk { read_at, due: release.due, backlogged: release.backlogged, bytes };
+            if tx.send(chunk).is_err() || end {
                 return;
             }
         }
     };
     let writer = async move {
+        let mut previous_release: Option<Instant> = None;
         while let Some(chunk) = rx.recv().await {
-            // FIFO with a constant delay keeps due times in order, so order is kept.
-            timer.sleep_until(chunk.due).await;
-            match chunk.bytes {
-                Some(bytes) => {
-                    if to.write_all(&bytes).await.is_err() {
-                        return;
-                    }
-                }
-                None => {
-                    let _ = to.shutdown().await;
-                    return;
-                }
+            shared.timer.sleep_until(chunk.due).await;
+            let released = Instant::now();
+            let Some(bytes) = &chunk.bytes else {
+                let _ = to.shutdown().await;
+                return;
+            };
+            if to.write_all(bytes).await.is_err() {
+                return;
             }
+            if shared.armed.load(Ordering::Relaxed) {
+                record(&shared, direction, &chunk, bytes.len(), released, previous_release);
+            }
+            previous_release = Some(released);
         }
     };
     tokio::join!(reader, writer);
+}
+
+fn record(
+    shared: &Shared,
+    direction: Direction,
+    chunk: &Chunk,
+    n: usize,
+    released: Instant,
+    previous: Option<Instant>,
+) {
+    let Ok(mut r) = shared.record.lock() else { return };
+    let d = match direction {
+        Direction::Up => &mut r.up,
+        Direction::Down => &mut r.down,
+    };
+    d.applied_us.push(released.duration_since(chunk.read_at).as_micros() as u64);
+    d.release_error_us.push(released.saturating_duration_since(chunk.due).as_micros() as u64);
+    d.bytes += n as u64;
+    if let (true, Some(prev)) = (chunk.backlogged, previous) {
+        d.backlogged_bytes += n as u64;
+        d.backlogged_span_us += released.saturating_duration_since(prev).as_micros() as u64;
+    }
 }

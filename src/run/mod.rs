@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod collector;
+pub mod delay;
 pub mod link;
 pub mod loadgen;
 pub mod timer;
@@ -12,7 +13,7 @@ mod point;
 
 use thiserror::Error;
 
-pub use point::{run_point, PointOutcome, RunContext};
+pub use point::{run_point, LinkOutcome, PointOutcome, RunContext};
 
 /// A failure of the infrastructure a run depends on.
 #[derive(Debug, Error)]

@@ -9,13 +9,13 @@ use tokio::sync::mpsc;
 
 use super::broker::{qos, resolve, Connection, Received};
 use super::collector::{join, micros_since, Answers, Sent};
-use super::link::Link;
+use super::link::{Link, LinkRecord};
 use super::loadgen::{feature_rng, Device, Schedule};
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
 use crate::backend;
-use crate::plan::{PointConfig, SweepPoint, Tier};
+use crate::plan::{LinkConfig, SweepPoint, Tier};
 use crate::sample::{Sample, Status};
 use crate::wire;
 
@@ -32,40 +32,43 @@ pub struct RunContext {
     pub events: mpsc::UnboundedSender<RunEvent>,
 }
 
+/// What one link of a point execution was asked to do and did.
+#[derive(Debug, Clone)]
+pub struct LinkOutcome {
+    /// `edge`, `cloud` or `devices`.
+    pub name: String,
+    pub config: LinkConfig,
+    pub record: LinkRecord,
+}
+
 /// The samples and counters of one point execution.
 #[derive(Debug)]
 pub struct PointOutcome {
     pub samples: Vec<Sample>,
     /// Malformed requests each tier's workers rejected.
     pub rejected: Vec<(Tier, u64)>,
+    pub links: Vec<LinkOutcome>,
     pub unknown_responses: u64,
     pub duplicate_responses: u64,
     pub started_us: u64,
     pub finished_us: u64,
 }
 
-struct TierRig {
-    tier: Tier,
-    link: Option<Link>,
-    workers: Vec<Worker>,
+/// Everything one point execution connects: links, workers, devices, collector.
+struct Rig {
+    links: Vec<(String, Link)>,
+    workers: Vec<(Tier, Worker)>,
+    devices: Vec<Connection>,
+    collector: Connection,
 }
 
 /// Runs `point` once (`repetition`), from connecting to tearing down.
 pub async fn run_point(ctx: &RunContext, point: &SweepPoint, repetition: u32) -> Result<PointOutcome, RunError> {
     let cfg = &point.config;
     let started_us = micros_since(ctx.epoch, Instant::now());
-    let broker_addr = resolve(&cfg.broker).await?;
     let exec = format!("{}.{}", point.index, repetition);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let topics: Vec<(String, rumqttc::QoS)> = cfg
-        .tiers
-        .iter()
-        .flat_map(|t| ["response", "error"].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos))))
-        .collect();
-    let collector_id = format!("simrun-{}-collector-{exec}", ctx.run_id);
-    let collector = Connection::open(&collector_id, broker_addr, &cfg.broker.url, &topics, Some(tx)).await?;
-    let rigs = start_tiers(ctx, cfg, broker_addr).await?;
-    let devices = start_devices(ctx, point, repetition, broker_addr, &exec).await?;
+    let (mut rig, devices) = Rig::start(ctx, point, repetition, &exec, tx).await?;
 
     let (warm, measured) = cfg.load.request_counts();
     let schedule = Schedule {
@@ -75,6 +78,7 @@ pub async fn run_point(ctx: &RunContext, point: &SweepPoint, repetition: u32) ->
         total: warm + measured,
         devices: cfg.devices.count,
     };
+    rig.arm(schedule.due(warm));
     let _ = ctx.events.send(RunEvent::PointStarted {
         index: point.index,
         repetition,
@@ -83,13 +87,10 @@ pub async fn run_point(ctx: &RunContext, point: &SweepPoint, repetition: u32) ->
         tiers: cfg.tiers.len(),
     });
     let sent_count = Arc::new(AtomicU64::new(0));
-    let mut senders = Vec::new();
-    let mut device_conns = Vec::new();
-    for (device, conn) in devices {
-        let run = device.run(schedule, ctx.epoch, ctx.timer.clone(), sent_count.clone());
-        senders.push(tokio::spawn(run));
-        device_conns.push(conn);
-    }
+    let senders: Vec<_> = devices
+        .into_iter()
+        .map(|d| tokio::spawn(d.run(schedule, ctx.epoch, ctx.timer.clone(), sent_count.clone())))
+        .collect();
     let prefix = format!("{}/{exec}/", ctx.run_id);
     let tiers: Vec<Tier> = cfg.tiers.iter().map(|t| t.tier).collect();
     let deadline = schedule.last_due() + cfg.load.timeout;
@@ -101,23 +102,8 @@ pub async fn run_point(ctx: &RunContext, point: &SweepPoint, repetition: u32) ->
     }
     sent.sort_by_key(|s| s.seq);
     let samples = join(point.index, repetition, &tiers, &sent, &answers, cfg.load.timeout);
+    let (rejected, links) = rig.stop(point).await?;
 
-    for conn in device_conns {
-        conn.close().await;
-    }
-    collector.close().await;
-    let mut rejected = Vec::new();
-    for rig in rigs {
-        let mut count = 0;
-        for w in rig.workers {
-            count += w.counters.rejected.load(Ordering::Relaxed);
-            w.stop().await?;
-        }
-        if let Some(link) = rig.link {
-            link.shutdown().await;
-        }
-        rejected.push((rig.tier, count));
-    }
     let count = |s: Status| samples.iter().filter(|x| x.status == s).count() as u64;
     let _ = ctx.events.send(RunEvent::PointFinished {
         index: point.index,
@@ -129,11 +115,132 @@ pub async fn run_point(ctx: &RunContext, point: &SweepPoint, repetition: u32) ->
     Ok(PointOutcome {
         samples,
         rejected,
+        links,
         unknown_responses: answers.unknown,
         duplicate_responses: answers.duplicates,
         started_us,
         finished_us: micros_since(ctx.epoch, Instant::now()),
     })
+}
+
+/// A seed for one link of one point execution.
+fn link_seed(ctx: &RunContext, point: usize, repetition: u32, link: u64) -> u64 {
+    ctx.seed
+        .wrapping_add(u64::from(repetition))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add((point as u64) << 8 | link)
+}
+
+async fn maybe_link(
+    ctx: &RunContext,
+    broker: SocketAddr,
+    config: &LinkConfig,
+    seed: u64,
+) -> Result<Option<Link>, RunError> {
+    if config.is_transparent() {
+        return Ok(None);
+    }
+    Ok(Some(Link::start(broker, config.clone(), seed, ctx.timer.clone()).await?))
+}
+
+impl Rig {
+    async fn start(
+        ctx: &RunContext,
+        point: &SweepPoint,
+        repetition: u32,
+        exec: &str,
+        responses: mpsc::UnboundedSender<Received>,
+    ) -> Result<(Rig, Vec<Device>), RunError> {
+        let cfg = &point.config;
+        let broker = resolve(&cfg.broker).await?;
+        let url = &cfg.broker.url;
+        let mut links = Vec::new();
+        let device_link =
+            maybe_link(ctx, broker, &cfg.devices.link, link_seed(ctx, point.index, repetition, 0)).await?;
+        // The collector stands for the devices' receiving side: it sits behind their link.
+        let device_addr = device_link.as_ref().map_or(broker, Link::addr);
+        if let Some(l) = device_link {
+            links.push(("devices".to_string(), l));
+        }
+        let topics: Vec<(String, rumqttc::QoS)> = cfg
+            .tiers
+            .iter()
+            .flat_map(|t| ["response", "error"].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos))))
+            .collect();
+        let collector_id = format!("simrun-{}-collector-{exec}", ctx.run_id);
+        let collector = Connection::open(&collector_id, device_addr, url, &topics, Some(responses)).await?;
+
+        let mut workers = Vec::new();
+        for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
+            let seed = link_seed(ctx, point.index, repetition, 1 + i as u64);
+            let link = maybe_link(ctx, broker, &tier_cfg.link, seed).await?;
+            let addr = link.as_ref().map_or(broker, Link::addr);
+            if let Some(l) = link {
+                links.push((tier_cfg.tier.to_string(), l));
+            }
+            for index in 0..tier_cfg.workers {
+                let model = backend::load(tier_cfg.tier, &tier_cfg.model)?;
+                let spec = WorkerSpec {
+                    run_id: ctx.run_id.clone(),
+                    tier: tier_cfg.tier,
+                    index,
+                    features: cfg.devices.features,
+                    qos: cfg.broker.qos,
+                    addr,
+                    broker_url: url.clone(),
+                };
+                workers.push((tier_cfg.tier, Worker::start(spec, model).await?));
+            }
+        }
+
+        let request_topics: Vec<String> =
+            cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, "request")).collect();
+        let mut devices = Vec::new();
+        let mut conns = Vec::new();
+        for index in 0..cfg.devices.count {
+            let id = format!("simrun-{}-dev{index}-{exec}", ctx.run_id);
+            let conn = Connection::open(&id, device_addr, url, &[], None).await?;
+            devices.push(Device {
+                index,
+                client: conn.client.clone(),
+                topics: request_topics.clone(),
+                qos: qos(cfg.broker.qos),
+                features: cfg.devices.features,
+                id_prefix: format!("{}/{exec}/", ctx.run_id),
+                rng: feature_rng(ctx.seed.wrapping_add(u64::from(repetition)), point.index, index),
+            });
+            conns.push(conn);
+        }
+        Ok((Rig { links, workers, devices: conns, collector }, devices))
+    }
+
+    /// Starts the links' records and outage clocks.
+    fn arm(&mut self, measure_start: Instant) {
+        for (_, link) in &mut self.links {
+            link.arm(measure_start);
+        }
+    }
+
+    /// Disconnects everything; returns each tier's rejected count and the links' records.
+    async fn stop(self, point: &SweepPoint) -> Result<(Vec<(Tier, u64)>, Vec<LinkOutcome>), RunError> {
+        for conn in self.devices {
+            conn.close().await;
+        }
+        self.collector.close().await;
+        let mut rejected: Vec<(Tier, u64)> = point.config.tiers.iter().map(|t| (t.tier, 0)).collect();
+        for (tier, w) in self.workers {
+            if let Some(r) = rejected.iter_mut().find(|(t, _)| *t == tier) {
+                r.1 += w.counters.rejected.load(Ordering::Relaxed);
+            }
+            w.stop().await?;
+        }
+        let mut links = Vec::new();
+        for (name, link) in self.links {
+            let config = link.config().clone();
+            links.push(LinkOutcome { name, config, record: link.shutdown().await });
+        }
+        Ok((rejected, links))
+    }
 }
 
 /// Receives answers until every request of every tier has one, or the last
@@ -156,13 +263,14 @@ async fn collect(
             [(wire::topic(&ctx.run_id, t, "response"), t, false), (wire::topic(&ctx.run_id, t, "error"), t, true)]
         })
         .collect();
+    let progress =
+        |sent: &AtomicU64| RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: schedule.total };
     while (answers.by_request.len() as u64) < expected {
         let wait =
             tokio::time::timeout_at(deadline.into(), tokio::time::timeout(Duration::from_millis(100), rx.recv()));
         match wait.await {
-            Err(_) => break,
+            Err(_) | Ok(Ok(None)) => break,
             Ok(Err(_)) => {}
-            Ok(Ok(None)) => break,
             Ok(Ok(Some((at, publish)))) => {
                 if let Some((_, tier, is_error)) = response_topics.iter().find(|(t, _, _)| *t == publish.topic) {
                     let received_us = micros_since(ctx.epoch, at);
@@ -172,65 +280,9 @@ async fn collect(
         }
         if Instant::now() >= next_progress {
             next_progress = Instant::now() + Duration::from_millis(100);
-            let _ =
-                ctx.events.send(RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: schedule.total });
+            let _ = ctx.events.send(progress(sent));
         }
     }
-    let _ = ctx.events.send(RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: schedule.total });
+    let _ = ctx.events.send(progress(sent));
     answers
-}
-
-async fn start_tiers(ctx: &RunContext, cfg: &PointConfig, broker_addr: SocketAddr) -> Result<Vec<TierRig>, RunError> {
-    let mut rigs = Vec::new();
-    for tier_cfg in &cfg.tiers {
-        let link = if tier_cfg.link.latency.is_zero() {
-            None
-        } else {
-            Some(Link::start(broker_addr, tier_cfg.link.clone(), ctx.timer.clone()).await?)
-        };
-        let addr = link.as_ref().map_or(broker_addr, Link::addr);
-        let mut workers = Vec::new();
-        for index in 0..tier_cfg.workers {
-            let model = backend::load(tier_cfg.tier, &tier_cfg.model)?;
-            let spec = WorkerSpec {
-                run_id: ctx.run_id.clone(),
-                tier: tier_cfg.tier,
-                index,
-                features: cfg.devices.features,
-                qos: cfg.broker.qos,
-                addr,
-                broker_url: cfg.broker.url.clone(),
-            };
-            workers.push(Worker::start(spec, model).await?);
-        }
-        rigs.push(TierRig { tier: tier_cfg.tier, link, workers });
-    }
-    Ok(rigs)
-}
-
-async fn start_devices(
-    ctx: &RunContext,
-    point: &SweepPoint,
-    repetition: u32,
-    broker_addr: SocketAddr,
-    exec: &str,
-) -> Result<Vec<(Device, Connection)>, RunError> {
-    let cfg = &point.config;
-    let topics: Vec<String> = cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, "request")).collect();
-    let mut out = Vec::new();
-    for index in 0..cfg.devices.count {
-        let id = format!("simrun-{}-dev{index}-{exec}", ctx.run_id);
-        let conn = Connection::open(&id, broker_addr, &cfg.broker.url, &[], None).await?;
-        let device = Device {
-            index,
-            client: conn.client.clone(),
-            topics: topics.clone(),
-            qos: qos(cfg.broker.qos),
-            features: cfg.devices.features,
-            id_prefix: format!("{}/{exec}/", ctx.run_id),
-            rng: feature_rng(ctx.seed.wrapping_add(u64::from(repetition)), point.index, index),
-        };
-        out.push((device, conn));
-    }
-    Ok(out)
 }

@@ -45,17 +45,29 @@ impl Ord for Entry {
 #[derive(Clone)]
 pub struct PreciseTimer {
     tx: mpsc::Sender<(Instant, oneshot::Sender<()>)>,
+    tid: std::sync::Arc<std::sync::atomic::AtomicI32>,
 }
 
 impl PreciseTimer {
     /// Starts the timer thread.
     pub fn start() -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
+        let tid = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let tid_inner = tid.clone();
         std::thread::Builder::new().name("simrun-timer".into()).spawn(move || {
+            tid_inner.store(thread_id(), std::sync::atomic::Ordering::SeqCst);
             set_fine_timer_slack();
             timer_loop(rx)
         })?;
-        Ok(Self { tx })
+        Ok(Self { tx, tid })
+    }
+
+    /// CPU time the timer thread has used so far (Linux: from /proc), for benchmarks.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let tid = self.tid.load(std::sync::atomic::Ordering::SeqCst);
+        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+        let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+        Some(Duration::from_nanos(ns))
     }
 
     /// Resolves at `deadline`, give or take the timer's release error.
@@ -119,6 +131,14 @@ fn timer_loop(rx: mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
                 std::hint::spin_loop();
             }
         }
+    }
+}
+
+fn thread_id() -> i32 {
+    #[allow(unsafe_code)]
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe {
+        libc::gettid()
     }
 }
 

@@ -119,13 +119,20 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
     combos
 }
 
+/// A value as written, on one line: scalars bare, lists and mappings in flow style.
 fn scalar_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Null => "null".into(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        Value::Sequence(items) => format!("[{}]", items.iter().map(scalar_text).collect::<Vec<_>>().join(", ")),
+        Value::Mapping(map) => {
+            let pairs: Vec<String> =
+                map.iter().map(|(k, v)| format!("{}: {}", scalar_text(k), scalar_text(v))).collect();
+            format!("{{{}}}", pairs.join(", "))
+        }
+        Value::Tagged(t) => scalar_text(&t.value),
     }
 }
 
@@ -234,7 +241,6 @@ impl Source<'_> {
             let Value::String(key) = k else {
                 return Err(self.error(Some("sweep"), None, "sweep keys must be dotted key paths".into()));
             };
-            let at = format!("sweep.{key}");
             if UNSWEEPABLE.contains(&key.split('.').next().unwrap_or_default()) {
                 return Err(self.sweep_error(key, format!("{key} cannot be swept")));
             }
@@ -243,13 +249,6 @@ impl Source<'_> {
                 Value::Sequence(_) => return Err(self.sweep_error(key, "needs at least one value".into())),
                 _ => return Err(self.sweep_error(key, "expected a list of values, e.g. [10ms, 50ms]".into())),
             };
-            if let Some(bad) = values.iter().find(|v| matches!(v, Value::Mapping(_) | Value::Sequence(_))) {
-                return Err(self.error(
-                    Some(&at),
-                    None,
-                    format!("sweep values must be scalars, got {}", scalar_text(bad)),
-                ));
-            }
             total = total.saturating_mul(values.len());
             axes.push(Axis { key: key.clone(), values });
         }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::units::{HumanDuration, Rate};
+use super::units::{Bandwidth, HumanDuration, Rate};
 
 fn default_seed() -> u64 {
     42
@@ -78,11 +78,14 @@ pub struct DevicesFile {
     pub count: u32,
     #[serde(default = "default_features")]
     pub features: u32,
+    /// The hop between the devices (and the collector) and the broker.
+    #[serde(default)]
+    pub link: LinkFile,
 }
 
 impl Default for DevicesFile {
     fn default() -> Self {
-        Self { count: 1, features: default_features() }
+        Self { count: 1, features: default_features(), link: LinkFile::default() }
     }
 }
 
@@ -125,15 +128,59 @@ pub struct TierFile {
     pub link: LinkFile,
 }
 
+/// The emulated network of one hop. Every field is optional; all zero means no link.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkFile {
     #[serde(default = "zero_duration")]
     pub latency: HumanDuration,
+    #[serde(default = "zero_duration")]
+    pub jitter: HumanDuration,
+    #[serde(default)]
+    pub distribution: DistributionFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<Bandwidth>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outages: Vec<OutageFile>,
 }
 
 impl Default for LinkFile {
     fn default() -> Self {
-        Self { latency: zero_duration() }
+        Self {
+            latency: zero_duration(),
+            jitter: zero_duration(),
+            distribution: DistributionFile::Constant,
+            bandwidth: None,
+            outages: Vec::new(),
+        }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DistributionFile {
+    #[default]
+    Constant,
+    Uniform,
+    Normal,
+    Lognormal,
+    Pareto,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutageFile {
+    pub at: HumanDuration,
+    #[serde(rename = "for")]
+    pub duration: HumanDuration,
+    #[serde(default)]
+    pub mode: OutageModeFile,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OutageModeFile {
+    #[default]
+    Blackhole,
+    Reset,
 }

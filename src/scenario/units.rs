@@ -37,6 +37,38 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// A bandwidth as the user wrote it, with its value in bits per second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bandwidth {
+    pub text: String,
+    pub bits_per_second: f64,
+}
+
+const BANDWIDTH_UNITS: [(&str, f64); 8] = [
+    ("bit/s", 1.0),
+    ("kbit/s", 1e3),
+    ("Mbit/s", 1e6),
+    ("Gbit/s", 1e9),
+    ("B/s", 8.0),
+    ("kB/s", 8e3),
+    ("MB/s", 8e6),
+    ("GB/s", 8e9),
+];
+
+/// Parses `10Mbit/s`, `512kbit/s`, `1.5MB/s` (decimal prefixes; `B` is a byte).
+pub fn parse_bandwidth(text: &str) -> Result<f64, String> {
+    let bad = || format!("invalid bandwidth {text:?} (expected e.g. \"10Mbit/s\", \"512kbit/s\", \"1MB/s\")");
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let scale = BANDWIDTH_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, s)| *s).ok_or_else(bad)?;
+    let bps = number * scale;
+    if !bps.is_finite() || bps <= 0.0 {
+        return Err(bad());
+    }
+    Ok(bps)
+}
+
 /// Parses `200/s`, `12.5/s`, `600/min`.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     let bad = || format!("invalid rate {text:?} (expected e.g. \"200/s\")");
@@ -57,6 +89,25 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 impl HumanDuration {
     pub fn parse(text: &str) -> Result<Self, String> {
         Ok(Self { text: text.to_string(), value: parse_duration(text)? })
+    }
+}
+
+impl Bandwidth {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(Self { text: text.to_string(), bits_per_second: parse_bandwidth(text)? })
+    }
+}
+
+impl<'de> Deserialize<'de> for Bandwidth {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = d.deserialize_any(TextVisitor("bandwidth"))?;
+        Bandwidth::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Bandwidth {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
     }
 }
 
@@ -132,6 +183,16 @@ mod tests {
         for bad in ["50 ms", "50", "ms", "", "-5ms", "5hours", "1e999s", "..s"] {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains("invalid duration"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn bandwidths_parse() {
+        assert_eq!(parse_bandwidth("10Mbit/s").unwrap(), 10e6);
+        assert_eq!(parse_bandwidth("512kbit/s").unwrap(), 512e3);
+        assert_eq!(parse_bandwidth("1MB/s").unwrap(), 8e6);
+        for bad in ["10 Mbit/s", "10mbps", "0Mbit/s", "Mbit/s", "10"] {
+            assert!(parse_bandwidth(bad).is_err(), "{bad}");
         }
     }
 

@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::raw::{PlacementFile, ScenarioFile, TierFile};
-use crate::plan::{BrokerConfig, DeviceConfig, LinkConfig, LoadConfig, PointConfig, Tier, TierConfig};
+use super::raw::{DistributionFile, LinkFile, OutageModeFile, PlacementFile, ScenarioFile, TierFile};
+use crate::plan::{
+    BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Outage, OutageMode, PointConfig, Tier, TierConfig,
+};
 
 /// A validation failure at a dotted key.
 #[derive(Debug)]
@@ -65,7 +67,11 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
     }
     Ok(PointConfig {
         broker,
-        devices: DeviceConfig { count: file.devices.count, features: file.devices.features as usize },
+        devices: DeviceConfig {
+            count: file.devices.count,
+            features: file.devices.features as usize,
+            link: link_config(&file.devices.link, "devices.link")?,
+        },
         load,
         tiers,
     })
@@ -84,7 +90,57 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierC
     if model.extension().and_then(|e| e.to_str()) != Some(wanted_ext) {
         return err(&key("model"), format!("the {tier} tier runs .{wanted_ext} models, got {:?}", raw.model));
     }
-    Ok(TierConfig { tier, model, workers: raw.workers, link: LinkConfig { latency: raw.link.latency.value } })
+    Ok(TierConfig { tier, model, workers: raw.workers, link: link_config(&raw.link, &format!("tiers.{tier}.link"))? })
+}
+
+/// Checks a link block; `at` is its dotted key (`tiers.cloud.link`).
+fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
+    let distribution = match raw.distribution {
+        DistributionFile::Constant => Distribution::Constant,
+        DistributionFile::Uniform => Distribution::Uniform,
+        DistributionFile::Normal => Distribution::Normal,
+        DistributionFile::Lognormal => Distribution::Lognormal,
+        DistributionFile::Pareto => Distribution::Pareto,
+    };
+    let (latency, jitter) = (raw.latency.value, raw.jitter.value);
+    if distribution == Distribution::Constant && !jitter.is_zero() {
+        return err(
+            &format!("{at}.jitter"),
+            "jitter needs a distribution: uniform, normal, lognormal or pareto (set distribution)",
+        );
+    }
+    if matches!(distribution, Distribution::Lognormal | Distribution::Pareto) && (latency.is_zero() || jitter.is_zero())
+    {
+        return err(
+            &format!("{at}.distribution"),
+            format!(
+                "{} needs a positive latency (its mean) and jitter (its standard deviation)",
+                distribution.as_str()
+            ),
+        );
+    }
+    let mut outages = Vec::new();
+    for (i, o) in raw.outages.iter().enumerate() {
+        if o.duration.value.is_zero() {
+            return err(&format!("{at}.outages[{i}].for"), "must be positive");
+        }
+        let mode = match o.mode {
+            OutageModeFile::Blackhole => OutageMode::Blackhole,
+            OutageModeFile::Reset => OutageMode::Reset,
+        };
+        outages.push(Outage { at: o.at.value, duration: o.duration.value, mode });
+    }
+    outages.sort_by_key(|o| o.at);
+    if let Some(w) = outages.windows(2).find(|w| w[0].at + w[0].duration > w[1].at) {
+        return err(&format!("{at}.outages"), format!("outages at {:?} and {:?} overlap", w[0].at, w[1].at));
+    }
+    Ok(LinkConfig {
+        latency,
+        jitter,
+        distribution,
+        bandwidth_bps: raw.bandwidth.as_ref().map(|b| b.bits_per_second),
+        outages,
+    })
 }
 
 /// A relative model path is looked up from the working directory first, then

@@ -1,4 +1,9 @@
-//! Samples to summaries: HDR-histogram percentiles, counts and throughput.
+//! Samples to summaries: HDR-histogram percentiles, counts and throughput;
+//! link records to fidelity summaries.
+
+mod link;
+
+pub use link::{link_fidelity, LinkFidelity, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT};
 
 use std::time::Duration;
 

@@ -87,3 +87,51 @@ pub fn root() -> PathBuf {
 pub fn closed_port() -> u16 {
     free_port()
 }
+
+/// Runs `simrun run scenarios/smoke.yaml` against `broker` with extra `--set`s;
+/// returns the results folder. Panics with simrun's output if it fails.
+pub fn run_smoke(broker: &Mosquitto, sets: &[&str]) -> PathBuf {
+    let out = tempfile::tempdir().unwrap().keep();
+    let mut cmd = assert_cmd::Command::cargo_bin("simrun").unwrap();
+    cmd.current_dir(root()).args(["run", "scenarios/smoke.yaml", "--quiet", "--out"]).arg(&out);
+    cmd.args(["--set", &format!("broker.url={}", broker.url())]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&output.stderr));
+    let report = PathBuf::from(stdout.lines().last().expect("the report path"));
+    report.parent().unwrap().to_path_buf()
+}
+
+/// A CSV file as a header and rows of strings.
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn read(path: &Path) -> Table {
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let header = r.headers().unwrap().iter().map(str::to_string).collect();
+        let rows = r.records().map(|x| x.unwrap().iter().map(str::to_string).collect()).collect();
+        Table { header, rows }
+    }
+
+    pub fn col(&self, name: &str) -> usize {
+        self.header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}: {:?}", self.header))
+    }
+
+    /// The numeric value of `name` in `row`.
+    pub fn num(&self, row: &[String], name: &str) -> f64 {
+        row[self.col(name)].parse().unwrap_or_else(|_| panic!("{name} = {:?} is not a number", row[self.col(name)]))
+    }
+
+    /// Rows whose `column` equals `value`.
+    pub fn filter<'a>(&'a self, column: &str, value: &str) -> impl Iterator<Item = &'a Vec<String>> + 'a {
+        let c = self.col(column);
+        let value = value.to_string();
+        self.rows.iter().filter(move |r| r[c] == value)
+    }
+}

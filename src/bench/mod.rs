@@ -1,0 +1,3 @@
+//! Benchmarks that measure simrun's own parts on this machine (`simrun bench`).
+
+pub mod link;
