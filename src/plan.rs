@@ -114,17 +114,45 @@ pub struct DeviceConfig {
     pub link: LinkConfig,
 }
 
+/// How requests arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrival {
+    /// Evenly spaced at `rate_hz`.
+    #[default]
+    Constant,
+    /// A Poisson process at `rate_hz`: exponential gaps, seeded.
+    Poisson,
+    /// Each device keeps `concurrency` requests outstanding, `think` after each settles.
+    Closed,
+}
+
+impl Arrival {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arrival::Constant => "constant",
+            Arrival::Poisson => "poisson",
+            Arrival::Closed => "closed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadConfig {
-    /// Total offered rate over all devices.
+    pub arrival: Arrival,
+    /// Total offered rate over all devices (open loop).
     pub rate_hz: f64,
     pub duration: Duration,
     pub warmup: Duration,
     pub timeout: Duration,
+    /// Closed loop: requests outstanding per device.
+    pub concurrency: u32,
+    /// Closed loop: pause between a request settling and the next.
+    pub think: Duration,
 }
 
 impl LoadConfig {
-    /// Requests in the warmup and in the measured window, on an evenly spaced schedule.
+    /// Requests in the warmup and in the measured window, on an evenly spaced
+    /// schedule (the expected counts for Poisson arrivals; none for closed loop).
     pub fn request_counts(&self) -> (u64, u64) {
         let warm = (self.warmup.as_secs_f64() * self.rate_hz).round() as u64;
         let total = ((self.warmup + self.duration).as_secs_f64() * self.rate_hz).round() as u64;

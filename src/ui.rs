@@ -96,8 +96,9 @@ impl View {
                 }
             }
             (ProgressMode::Lines, RunEvent::PointStarted { index, repetition, label, requests, tiers }) => {
+                let load = if *requests > 0 { format!("{requests} requests") } else { "closed loop".to_string() };
                 eprintln!(
-                    "[{}/{}] point {index} rep {repetition} ({label}): {requests} requests to {tiers} tier(s)",
+                    "[{}/{}] point {index} rep {repetition} ({label}): {load} to {tiers} tier(s)",
                     self.done + 1,
                     self.executions
                 );

@@ -11,12 +11,14 @@ use super::{Failure, RunArgs};
 use crate::backend;
 use crate::exit_code::ExitCode;
 use crate::export::{self, csv, markdown, ResultsDir};
-use crate::plan::Plan;
+use crate::plan::{Plan, SweepPoint};
 use crate::report::{self, HostInfo, Manifest, PointRow, Report};
+use crate::run::collector::Unmatched;
 use crate::run::timer::PreciseTimer;
-use crate::run::{run_point, RunContext};
+use crate::run::{floor, run_point, PointOutcome, RunContext};
+use crate::sample::Sample;
 use crate::scenario;
-use crate::stats;
+use crate::stats::{self, PointStats};
 use crate::ui::{self, ProgressMode};
 
 fn now_rfc3339() -> String {
@@ -56,8 +58,8 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
         warnings: Vec::new(),
         executions_done: 0,
         executions_planned: plan.points.len() * plan.repetitions as usize,
-        unknown_responses: 0,
-        duplicate_responses: 0,
+        unmatched: Unmatched::default(),
+        floor: None,
     };
     let io = |e: std::io::Error| {
         Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
@@ -82,15 +84,30 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
 
 /// Runs every point execution, interleaving repetitions, and updates the report after each.
 async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bool) -> Result<(), Failure> {
-    let timer = PreciseTimer::start().map_err(|e| Failure::new(ExitCode::Infrastructure, e))?;
+    let infra = |e: anyhow::Error| Failure::new(ExitCode::Infrastructure, e);
+    let timer = PreciseTimer::start().map_err(|e| infra(e.into()))?;
     let (events, rx) = mpsc::unbounded_channel();
     let progress = ui::spawn(rx, report.executions_planned, ProgressMode::detect(quiet));
     let epoch = Instant::now();
     let ctx = RunContext { run_id: report.manifest.run_id.clone(), epoch, seed: plan.seed, timer, events };
+    if let Some(first) = plan.points.first() {
+        match floor::measure(&first.config.broker, &ctx.run_id, &ctx.timer).await {
+            Ok(f) => report.set_floor(f),
+            Err(e) => report.warnings.push(format!("the harness floor could not be measured: {e}")),
+        }
+    }
     let mut result = Ok(());
     'outer: for rep in 0..plan.repetitions {
         for point in &plan.points {
-            let outcome = match run_point(&ctx, point, rep).await {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let writer = results.samples_writer().map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
+            let run_id = report.manifest.run_id.clone();
+            let stats = PointStats::new(point.index, rep);
+            let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats));
+            let outcome = run_point(&ctx, point, rep, tx).await;
+            let (stats, written) = consumer.await.map_err(|e| infra(anyhow::anyhow!("sample writer: {e}")))?;
+            written.map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
+            let outcome = match outcome {
                 Ok(o) => o,
                 Err(e) => {
                     report.warnings.push(format!("run stopped at point {} rep {rep}: {e}", point.index));
@@ -98,35 +115,65 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
                     break 'outer;
                 }
             };
-            let rows = csv::sample_rows(&report.manifest.run_id, &outcome.samples);
-            results
-                .append_samples(&rows)
-                .map_err(|e| Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing samples: {e}")))?;
-            for (tier, rejected) in &outcome.rejected {
-                let window = point.config.load.duration;
-                if let Some(s) = stats::summarize(&outcome.samples, *tier, window, &point.params, *rejected) {
-                    report.summaries.push(s);
-                }
-            }
-            for link in &outcome.links {
-                report.links.extend(stats::link_fidelity(point.index, rep, link));
-            }
-            report.unknown_responses += outcome.unknown_responses;
-            report.duplicate_responses += outcome.duplicate_responses;
-            // Live parity needs only this point's samples; keep the worst.
-            if let (Some(p), Some((diff, n))) = (report.parity.as_mut(), stats::live_parity(&outcome.samples)) {
-                p.live_max_abs_diff = Some(p.live_max_abs_diff.unwrap_or(0.0).max(diff));
-                p.live_pairs += n;
-            }
-            report.executions_done += 1;
+            record_point(report, results, point, rep, &stats, &outcome)
+                .map_err(|e| infra(anyhow::anyhow!("writing results to {}: {e}", results.path().display())))?;
             report.manifest.wall_time_s = Some(epoch.elapsed().as_secs_f64());
-            write_report(results, report)
-                .map_err(|e| Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results: {e}")))?;
+            write_report(results, report).map_err(|e| infra(anyhow::anyhow!("writing results: {e}")))?;
         }
     }
     drop(ctx);
     let _ = progress.await;
     result
+}
+
+/// Writes each sample as it arrives and accumulates the point's statistics;
+/// ends when the run drops its sender.
+fn consume(
+    mut rx: mpsc::UnboundedReceiver<Sample>,
+    run_id: &str,
+    sink: std::io::BufWriter<std::fs::File>,
+    mut stats: PointStats,
+) -> (PointStats, std::io::Result<()>) {
+    let mut writer = csv::SampleWriter::new(run_id, sink);
+    let mut result = Ok(());
+    while let Some(sample) = rx.blocking_recv() {
+        stats.add(&sample);
+        if result.is_ok() {
+            result = writer.write(&sample);
+        }
+    }
+    let flushed = writer.into_inner().and_then(|mut w| {
+        use std::io::Write as _;
+        w.flush()?;
+        w.get_ref().sync_data()
+    });
+    (stats, result.and(flushed))
+}
+
+/// Folds one finished point execution into the report and saves its histograms.
+fn record_point(
+    report: &mut Report,
+    results: &ResultsDir,
+    point: &SweepPoint,
+    rep: u32,
+    stats: &PointStats,
+    outcome: &PointOutcome,
+) -> std::io::Result<()> {
+    let window = point.config.load.duration;
+    report.summaries.extend(stats.summaries(window, &point.params, &outcome.rejected));
+    for (tier, h) in stats.latency_histograms() {
+        results.write(&export::histogram_name(point.index, rep, tier), &export::histogram_bytes(h))?;
+    }
+    for link in &outcome.links {
+        report.links.extend(stats::link_fidelity(point.index, rep, link));
+    }
+    report.add_unmatched(outcome.unmatched);
+    if let (Some(p), Some((diff, n))) = (report.parity.as_mut(), stats.live_parity()) {
+        p.live_max_abs_diff = Some(p.live_max_abs_diff.unwrap_or(0.0).max(diff));
+        p.live_pairs += n;
+    }
+    report.executions_done += 1;
+    Ok(())
 }
 
 fn write_report(results: &ResultsDir, report: &Report) -> std::io::Result<()> {
@@ -171,6 +218,8 @@ fn manifest(
         started_at: now_rfc3339(),
         finished_at: None,
         wall_time_s: None,
+        floor_p50_us: None,
+        floor_p99_us: None,
         scheduled_time_s: scheduled,
     })
 }

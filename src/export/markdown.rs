@@ -141,6 +141,97 @@ fn results_table(report: &Report, md: &mut String) {
     }
 }
 
+fn aggregate_table(report: &Report, md: &mut String) {
+    md.push_str(
+        "Medians over repetitions, with distribution-free confidence intervals for the median (order statistics \
+         of the per-repetition values; the coverage column gives each interval's exact coverage, below 95 % when \
+         there are fewer than six repetitions).\n\n",
+    );
+    let (head, rule) = param_header(report);
+    let _ =
+        writeln!(md, "{head} tier | reps | p50 (ms) | p50 interval (ms) | p99 (ms) | p99 interval (ms) | coverage |");
+    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|---:|---:|");
+    for a in crate::stats::aggregate(&report.summaries) {
+        let v = |x: Option<f64>| x.map(|us| format!("{:.3}", us / 1e3)).unwrap_or_else(|| "–".into());
+        let i = |x: Option<crate::stats::Interval>| {
+            x.map(|i| format!("{:.3}–{:.3}", i.low / 1e3, i.high / 1e3)).unwrap_or_else(|| "–".into())
+        };
+        let cells = if report.swept_keys.is_empty() {
+            format!("| {} |", a.point)
+        } else {
+            let mut out = String::from("|");
+            for k in &report.swept_keys {
+                let val = a.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or("");
+                let _ = write!(out, " {val} |");
+            }
+            out
+        };
+        let _ = writeln!(
+            md,
+            "{cells} {} | {} | {} | {} | {} | {} | {} |",
+            a.tier,
+            a.repetitions,
+            v(a.p50_us),
+            i(a.p50_ci),
+            v(a.p99_us),
+            i(a.p99_ci),
+            a.p50_ci.map(|i| format!("{:.1} %", i.coverage * 100.0)).unwrap_or_else(|| "–".into())
+        );
+    }
+}
+
+fn breakdown_table(report: &Report, md: &mut String) {
+    md.push_str(
+        "Each answered request's latency splits into the worker's queue and inference times (it measures both) \
+         and the rest, network: links, broker and client stacks (`network = latency − queue − infer`). Dispatch \
+         is how late the load generator sent requests against their schedule (`sent − intended`).\n\n",
+    );
+    let (head, rule) = param_header(report);
+    let rep = if report.manifest.repetitions > 1 { " rep |" } else { "" };
+    let rep_rule = if report.manifest.repetitions > 1 { "---|" } else { "" };
+    let _ = writeln!(
+        md,
+        "{head}{rep} tier | network p50 / p99 (ms) | queue p50 / p99 (ms) | inference p50 / p99 (ms) | dispatch p50 / p99 (ms) |"
+    );
+    let _ = writeln!(md, "{rule}{rep_rule}---|---:|---:|---:|---:|");
+    let pair = |p: Option<crate::stats::Percentiles>| {
+        p.map(|p| format!("{} / {}", ms(p.p50_us), ms(p.p99_us))).unwrap_or_else(|| "–".into())
+    };
+    for s in &report.summaries {
+        let rep = if report.manifest.repetitions > 1 { format!(" {} |", s.repetition) } else { String::new() };
+        let _ = writeln!(
+            md,
+            "{}{rep} {} | {} | {} | {} | {} |",
+            param_cells(report, s),
+            s.tier,
+            pair(s.network),
+            pair(s.queue),
+            pair(s.infer),
+            pair(s.dispatch)
+        );
+    }
+}
+
+fn floor_section(report: &Report, md: &mut String) {
+    match report.floor {
+        Some(f) => {
+            let _ = writeln!(
+                md,
+                "Before the sweep, {} messages echoed through the same broker at QoS {} (no links, no inference) took \
+                 {} ms at the median and {} ms at p99, measured from their intended send time ({} of {} answered). \
+                 Every latency above includes at least this much.",
+                f.sent,
+                f.qos,
+                ms(f.round_trip.p50_us),
+                ms(f.round_trip.p99_us),
+                f.answered,
+                f.sent
+            );
+        }
+        None => md.push_str("Not measured (see the warnings).\n"),
+    }
+}
+
 fn comparison_table(report: &Report, md: &mut String) {
     let both = pairs(report);
     if both.is_empty() {
@@ -302,6 +393,14 @@ pub fn report_md(report: &Report) -> String {
          through a 50ms link adds 100 ms. Only the measured window counts; warmup requests are in samples.csv only.\n\n",
     );
     results_table(report, &mut md);
+    if report.manifest.repetitions > 1 {
+        md.push_str("\n### Over repetitions\n\n");
+        aggregate_table(report, &mut md);
+    }
+    md.push_str("\n### Where the time goes\n\n");
+    breakdown_table(report, &mut md);
+    md.push_str("\n## Harness floor\n\n");
+    floor_section(report, &mut md);
     md.push_str("\n## Edge vs cloud\n\n");
     comparison_table(report, &mut md);
     md.push_str("\n## Network fidelity\n\n");

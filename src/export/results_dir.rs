@@ -10,6 +10,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub const SAMPLES_PARTIAL: &str = "samples.csv.partial";
+/// Subfolder of serialized HDR histograms, one per (point, repetition, tier).
+pub const HISTOGRAMS: &str = "histograms";
 
 /// A created results folder.
 #[derive(Debug)]
@@ -20,8 +22,14 @@ pub struct ResultsDir {
 impl ResultsDir {
     /// Creates the folder (and its parents). Fails fast on an unwritable output.
     pub fn create(dir: PathBuf) -> io::Result<Self> {
-        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(dir.join(HISTOGRAMS))?;
         Ok(Self { dir })
+    }
+
+    /// Opens the samples file in progress for appending, buffered.
+    pub fn samples_writer(&self) -> io::Result<io::BufWriter<File>> {
+        let f = OpenOptions::new().create(true).append(true).open(self.dir.join(SAMPLES_PARTIAL))?;
+        Ok(io::BufWriter::with_capacity(256 * 1024, f))
     }
 
     pub fn path(&self) -> &Path {
@@ -31,7 +39,8 @@ impl ResultsDir {
     /// Writes `name` atomically: a temporary file, synced, then renamed.
     pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
         let target = self.dir.join(name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = target.with_file_name(format!(".{file_name}.tmp"));
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
@@ -71,6 +80,6 @@ mod tests {
         dir.finish_samples().unwrap();
         assert_eq!(fs::read(dir.path().join("samples.csv")).unwrap(), b"h\nr\n");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
+        assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
     }
 }

@@ -7,6 +7,8 @@ use serde::Serialize;
 pub use env::HostInfo;
 
 use crate::plan::Tier;
+use crate::run::collector::Unmatched;
+use crate::run::floor::Floor;
 use crate::stats::{LinkFidelity, Summary};
 
 /// simrun's own version and build.
@@ -56,6 +58,9 @@ pub struct Manifest {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub wall_time_s: Option<f64>,
+    /// The harness floor: a plain echo through the broker, round trip in µs.
+    pub floor_p50_us: Option<u64>,
+    pub floor_p99_us: Option<u64>,
     /// Sum of warmup + measured durations over all point executions.
     pub scheduled_time_s: f64,
 }
@@ -93,12 +98,30 @@ pub struct Report {
     /// Point executions finished out of those planned.
     pub executions_done: usize,
     pub executions_planned: usize,
-    /// Unknown and duplicate responses over the run (never matched).
-    pub unknown_responses: u64,
-    pub duplicate_responses: u64,
+    /// Answers that matched no pending request, over the run.
+    pub unmatched: Unmatched,
+    /// The harness floor measured before the sweep.
+    pub floor: Option<Floor>,
 }
 
+/// A harness floor median at or above this on loopback is the signature of Nagle's algorithm.
+pub const FLOOR_ALARM_US: u64 = 20_000;
+
 impl Report {
+    /// Records the harness floor in the report and the manifest.
+    pub fn set_floor(&mut self, floor: Option<Floor>) {
+        self.floor = floor;
+        self.manifest.floor_p50_us = floor.map(|f| f.round_trip.p50_us);
+        self.manifest.floor_p99_us = floor.map(|f| f.round_trip.p99_us);
+    }
+
+    pub fn add_unmatched(&mut self, u: Unmatched) {
+        self.unmatched.unknown += u.unknown;
+        self.unmatched.duplicates += u.duplicates;
+        self.unmatched.late += u.late;
+        self.unmatched.anonymous_errors += u.anonymous_errors;
+    }
+
     pub fn complete(&self) -> bool {
         self.executions_done == self.executions_planned
     }
@@ -137,11 +160,32 @@ impl Report {
         for l in &self.links {
             out.extend(l.warnings());
         }
-        if self.unknown_responses > 0 {
-            out.push(format!("{} responses matched no request of this run (ignored)", self.unknown_responses));
+        let u = self.unmatched;
+        if u.unknown > 0 {
+            out.push(format!("{} answers matched no request of this run (ignored)", u.unknown));
         }
-        if self.duplicate_responses > 0 {
-            out.push(format!("{} duplicate responses (ignored)", self.duplicate_responses));
+        if u.duplicates > 0 {
+            out.push(format!("{} duplicate answers (ignored, never matched twice)", u.duplicates));
+        }
+        if u.late > 0 {
+            out.push(format!("{} answers came after their request had timed out (counted as timeouts)", u.late));
+        }
+        if u.anonymous_errors > 0 {
+            out.push(format!("{} error replies named no request", u.anonymous_errors));
+        }
+        if let Some(f) = self.floor {
+            if f.round_trip.p50_us >= FLOOR_ALARM_US {
+                out.push(format!(
+                    "⚠️ HARNESS FLOOR IS {:.1} ms: a plain echo through this broker takes {:.1} ms at the median, \
+                     which on loopback means Nagle's algorithm is on. Every latency in this report carries it. \
+                     Add `set_tcp_nodelay true` to the Mosquitto config (simrun's clients already set TCP_NODELAY).",
+                    f.round_trip.p50_us as f64 / 1e3,
+                    f.round_trip.p50_us as f64 / 1e3
+                ));
+            }
+            if f.answered < f.sent {
+                out.push(format!("the harness floor echo lost {} of {} messages", f.sent - f.answered, f.sent));
+            }
         }
         if let Some(p) = self.parity {
             if p.max_abs_diff > 1e-5 || p.live_max_abs_diff.is_some_and(|d| d > 1e-5) {

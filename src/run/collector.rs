@@ -1,13 +1,15 @@
-//! The collector: matches responses to requests and turns them into samples.
+//! The collector: matches answers to requests as they arrive and emits one
+//! `Sample` per request and tier as soon as it is settled, so a run's memory
+//! is bounded by the requests in flight, not by its length.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use crate::plan::Tier;
 use crate::sample::{Phase, Sample, Status};
 use crate::wire::{ErrorReply, Response};
 
-/// A request as the load generator sent it (once per tier it went to).
+/// A request as a device sent it (to every tier of the point).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
     pub seq: u64,
@@ -15,139 +17,215 @@ pub struct Sent {
     pub phase: Phase,
     pub intended_us: u64,
     pub sent_us: u64,
-    /// Set when publishing failed: the request never left.
-    pub publish_error: Option<String>,
 }
 
-/// What came back for one request on one tier.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
-    Response { received_us: u64, queue_us: u64, infer_us: u64, probability: f32 },
-    Error { received_us: u64, message: String },
+struct Pending {
+    sent: Sent,
+    /// Tiers that have not answered yet.
+    waiting: Vec<Tier>,
 }
 
-/// Answers of one execution of a point, keyed by tier and sequence number.
-#[derive(Debug, Default)]
-pub struct Answers {
-    pub by_request: HashMap<(Tier, u64), Answer>,
-    /// Responses whose id belongs to no request of this point.
+/// Counters of answers that matched no pending request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unmatched {
+    /// Ids that belong to no request of this point execution.
     pub unknown: u64,
-    /// Second and later answers to the same request; never matched.
+    /// A second answer to a request already answered by that tier.
     pub duplicates: u64,
+    /// Answers that came after their request was settled as a timeout.
+    pub late: u64,
     /// Error replies without a readable request id.
     pub anonymous_errors: u64,
 }
 
-impl Answers {
-    /// Records a message from a response or error topic. `prefix` is
-    /// `<run-id>/<point>.<rep>/`; `expected` is the number of requests per tier.
-    pub fn record(
+/// Settles requests into samples. Feed it what devices sent (`sent`), what
+/// came back (`answer`) and the time (`expire`); it returns finished samples.
+pub struct Collector {
+    point: usize,
+    repetition: u32,
+    tiers: Vec<Tier>,
+    /// `<run-id>/<point>.<rep>/`
+    prefix: String,
+    timeout_us: u64,
+    pending: HashMap<u64, Pending>,
+    /// (intended_us, seq) of pending requests, to find timeouts in order.
+    deadlines: BTreeSet<(u64, u64)>,
+    /// One bit per sequence number: settled for every tier.
+    settled: Vec<u64>,
+    pub unmatched: Unmatched,
+}
+
+impl Collector {
+    pub fn new(point: usize, repetition: u32, tiers: &[Tier], prefix: String, timeout_us: u64) -> Self {
+        Collector {
+            point,
+            repetition,
+            tiers: tiers.to_vec(),
+            prefix,
+            timeout_us,
+            pending: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            settled: Vec::new(),
+            unmatched: Unmatched::default(),
+        }
+    }
+
+    /// Requests still waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn sample(&self, s: &Sent, tier: Tier, status: Status) -> Sample {
+        Sample {
+            point: self.point,
+            repetition: self.repetition,
+            tier,
+            device: s.device,
+            seq: s.seq,
+            phase: s.phase,
+            intended_us: s.intended_us,
+            sent_us: s.sent_us,
+            received_us: None,
+            queue_us: None,
+            infer_us: None,
+            status,
+            probability: None,
+            error: None,
+        }
+    }
+
+    fn mark_settled(&mut self, seq: u64) {
+        let (word, bit) = ((seq / 64) as usize, seq % 64);
+        if self.settled.len() <= word {
+            self.settled.resize(word + 1, 0);
+        }
+        self.settled[word] |= 1 << bit;
+    }
+
+    fn is_settled(&self, seq: u64) -> bool {
+        self.settled.get((seq / 64) as usize).is_some_and(|w| w & (1 << (seq % 64)) != 0)
+    }
+
+    /// A device is about to publish a request. It settles when every tier has
+    /// answered, or when its time runs out.
+    pub fn sent(&mut self, sent: Sent) {
+        self.deadlines.insert((sent.intended_us, sent.seq));
+        let waiting = self.tiers.clone();
+        self.pending.insert(sent.seq, Pending { sent, waiting });
+    }
+
+    /// Publishing request `seq` failed: it is an error on every tier still
+    /// waiting. Returns the device, now that the request is settled.
+    pub fn failed(&mut self, seq: u64, error: &str, out: &mut Vec<Sample>) -> Option<u32> {
+        let p = self.pending.remove(&seq)?;
+        self.deadlines.remove(&(p.sent.intended_us, seq));
+        for &tier in &p.waiting {
+            let mut s = self.sample(&p.sent, tier, Status::Error);
+            s.error = Some(format!("publish failed: {error}"));
+            out.push(s);
+        }
+        self.mark_settled(seq);
+        Some(p.sent.device)
+    }
+
+    /// Records a message from a tier's response or error topic. Returns the
+    /// device whose request is now settled on every tier, if any.
+    pub fn answer(
         &mut self,
         tier: Tier,
         payload: &[u8],
         is_error: bool,
         received_us: u64,
-        prefix: &str,
-        expected: u64,
-    ) {
-        let (id, answer) = if is_error {
+        out: &mut Vec<Sample>,
+    ) -> Option<u32> {
+        let parsed = if is_error {
             match serde_json::from_slice::<ErrorReply>(payload) {
-                Ok(ErrorReply { id: Some(id), error, .. }) => (id, Answer::Error { received_us, message: error }),
+                Ok(ErrorReply { id: Some(id), error, .. }) => Some((id, Err(error))),
                 Ok(_) => {
-                    self.anonymous_errors += 1;
-                    return;
+                    self.unmatched.anonymous_errors += 1;
+                    return None;
                 }
-                Err(_) => {
-                    self.unknown += 1;
-                    return;
-                }
+                Err(_) => None,
             }
         } else {
             match serde_json::from_slice::<Response>(payload) {
-                Ok(r) if r.tier == tier => (
-                    r.id,
-                    Answer::Response {
-                        received_us,
-                        queue_us: r.queue_us,
-                        infer_us: r.infer_us,
-                        probability: r.probability,
-                    },
-                ),
-                _ => {
-                    self.unknown += 1;
-                    return;
-                }
+                Ok(r) if r.tier == tier => Some((r.id.clone(), Ok(r))),
+                _ => None,
             }
         };
-        let seq = id.strip_prefix(prefix).and_then(|s| s.parse::<u64>().ok()).filter(|s| *s < expected);
-        let Some(seq) = seq else {
-            self.unknown += 1;
-            return;
+        let Some((id, result)) = parsed else {
+            self.unmatched.unknown += 1;
+            return None;
         };
-        match self.by_request.entry((tier, seq)) {
-            std::collections::hash_map::Entry::Occupied(_) => self.duplicates += 1,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(answer);
-            }
-        }
-    }
-}
-
-/// Turns what was sent and what came back into one sample per request and tier.
-/// Every sent request yields exactly one sample: `ok`, `timeout` or `error`.
-pub fn join(
-    point: usize,
-    repetition: u32,
-    tiers: &[Tier],
-    sent: &[Sent],
-    answers: &Answers,
-    timeout: Duration,
-) -> Vec<Sample> {
-    let timeout_us = timeout.as_micros() as u64;
-    let mut samples = Vec::with_capacity(sent.len() * tiers.len());
-    for &tier in tiers {
-        for s in sent {
-            let mut sample = Sample {
-                point,
-                repetition,
-                tier,
-                device: s.device,
-                seq: s.seq,
-                phase: s.phase,
-                intended_us: s.intended_us,
-                sent_us: s.sent_us,
-                received_us: None,
-                queue_us: None,
-                infer_us: None,
-                status: Status::Timeout,
-                probability: None,
-                error: None,
-            };
-            if let Some(e) = &s.publish_error {
-                sample.status = Status::Error;
-                sample.error = Some(format!("publish failed: {e}"));
+        let Some(seq) = id.strip_prefix(&self.prefix).and_then(|s| s.parse::<u64>().ok()) else {
+            self.unmatched.unknown += 1;
+            return None;
+        };
+        let Some(pending) = self.pending.get_mut(&seq) else {
+            if self.is_settled(seq) {
+                self.unmatched.late += 1;
             } else {
-                match answers.by_request.get(&(tier, s.seq)) {
-                    Some(Answer::Response { received_us, queue_us, infer_us, probability }) => {
-                        sample.received_us = Some(*received_us);
-                        sample.queue_us = Some(*queue_us);
-                        sample.infer_us = Some(*infer_us);
-                        sample.probability = Some(*probability);
-                        let late = received_us.saturating_sub(s.intended_us) > timeout_us;
-                        sample.status = if late { Status::Timeout } else { Status::Ok };
-                    }
-                    Some(Answer::Error { received_us, message }) => {
-                        sample.received_us = Some(*received_us);
-                        sample.status = Status::Error;
-                        sample.error = Some(message.clone());
-                    }
-                    None => {}
+                self.unmatched.unknown += 1;
+            }
+            return None;
+        };
+        let Some(pos) = pending.waiting.iter().position(|t| *t == tier) else {
+            self.unmatched.duplicates += 1;
+            return None;
+        };
+        pending.waiting.swap_remove(pos);
+        let sent = pending.sent.clone();
+        let done = pending.waiting.is_empty();
+        let mut sample = self.sample(&sent, tier, Status::Ok);
+        sample.received_us = Some(received_us);
+        match result {
+            Ok(r) => {
+                sample.queue_us = Some(r.queue_us);
+                sample.infer_us = Some(r.infer_us);
+                sample.probability = Some(r.probability);
+                if received_us.saturating_sub(sent.intended_us) > self.timeout_us {
+                    sample.status = Status::Timeout;
                 }
             }
-            samples.push(sample);
+            Err(message) => {
+                sample.status = Status::Error;
+                sample.error = Some(message);
+            }
         }
+        out.push(sample);
+        if done {
+            self.pending.remove(&seq);
+            self.deadlines.remove(&(sent.intended_us, seq));
+            self.mark_settled(seq);
+            return Some(sent.device);
+        }
+        None
     }
-    samples
+
+    /// Settles as timeouts the requests whose time ran out by `now_us`;
+    /// returns their devices.
+    pub fn expire(&mut self, now_us: u64, out: &mut Vec<Sample>) -> Vec<u32> {
+        let mut devices = Vec::new();
+        while let Some(&(intended, seq)) = self.deadlines.first() {
+            if intended + self.timeout_us > now_us {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(p) = self.pending.remove(&seq) {
+                for &tier in &p.waiting {
+                    out.push(self.sample(&p.sent, tier, Status::Timeout));
+                }
+                self.mark_settled(seq);
+                devices.push(p.sent.device);
+            }
+        }
+        devices
+    }
+
+    /// Settles everything still pending as a timeout (the run is ending).
+    pub fn expire_all(&mut self, out: &mut Vec<Sample>) {
+        self.expire(u64::MAX - self.timeout_us, out);
+    }
 }
 
 /// Microseconds from `epoch` to `at` (zero if `at` is earlier).
@@ -160,14 +238,7 @@ mod tests {
     use super::*;
 
     fn sent(seq: u64) -> Sent {
-        Sent {
-            seq,
-            device: 0,
-            phase: Phase::Measure,
-            intended_us: seq * 1000,
-            sent_us: seq * 1000 + 5,
-            publish_error: None,
-        }
+        Sent { seq, device: 0, phase: Phase::Measure, intended_us: seq * 1000, sent_us: seq * 1000 + 5 }
     }
 
     fn response(id: &str, tier: &str) -> Vec<u8> {
@@ -176,38 +247,55 @@ mod tests {
     }
 
     #[test]
-    fn every_request_ends_as_exactly_one_status() {
-        let prefix = "run/0.0/";
-        let mut answers = Answers::default();
-        answers.record(Tier::Edge, &response("run/0.0/0", "edge"), false, 400, prefix, 4);
-        answers.record(Tier::Edge, &response("run/0.0/0", "edge"), false, 450, prefix, 4); // duplicate
-        answers.record(Tier::Edge, &response("run/0.0/1", "edge"), false, 1000 + 3_000_000, prefix, 4); // too late
-        answers.record(
-            Tier::Edge,
-            br#"{"v":1,"id":"run/0.0/2","tier":"edge","worker":"w","error":"bad"}"#,
-            true,
-            2100,
-            prefix,
-            4,
-        );
-        answers.record(Tier::Edge, &response("run/1.0/3", "edge"), false, 3100, prefix, 4); // other point
-        answers.record(Tier::Edge, &response("run/0.0/9", "edge"), false, 3100, prefix, 4); // out of range
-        answers.record(Tier::Edge, b"garbage", false, 3100, prefix, 4);
-        let sent: Vec<Sent> = (0..4).map(sent).collect();
-        let samples = join(0, 0, &[Tier::Edge], &sent, &answers, Duration::from_secs(2));
-        let statuses: Vec<Status> = samples.iter().map(|s| s.status).collect();
-        assert_eq!(statuses, [Status::Ok, Status::Timeout, Status::Error, Status::Timeout]);
-        assert_eq!(samples[0].latency_us(), Some(400));
-        assert_eq!(samples[2].error.as_deref(), Some("bad"));
-        assert_eq!((answers.duplicates, answers.unknown), (1, 3));
+    fn every_request_ends_as_exactly_one_status_per_tier() {
+        let mut c = Collector::new(0, 0, &[Tier::Edge], "run/0.0/".into(), 2_000_000);
+        let mut out = Vec::new();
+        for seq in 0..4 {
+            c.sent(sent(seq));
+        }
+        assert_eq!(c.answer(Tier::Edge, &response("run/0.0/0", "edge"), false, 400, &mut out), Some(0));
+        c.answer(Tier::Edge, &response("run/0.0/0", "edge"), false, 450, &mut out); // already settled
+        c.answer(Tier::Edge, &response("run/0.0/1", "edge"), false, 1000 + 3_000_000, &mut out); // too late
+        let err = br#"{"v":1,"id":"run/0.0/2","tier":"edge","worker":"w","error":"bad"}"#;
+        c.answer(Tier::Edge, err, true, 2100, &mut out);
+        c.answer(Tier::Edge, &response("run/1.0/3", "edge"), false, 3100, &mut out); // other point
+        c.answer(Tier::Edge, &response("run/0.0/9", "edge"), false, 3100, &mut out); // never sent
+        c.answer(Tier::Edge, b"garbage", false, 3100, &mut out);
+        assert_eq!(c.expire(2_002_999, &mut out), Vec::<u32>::new(), "seq 3 is due at 3 ms + 2 s");
+        assert_eq!(c.expire(2_003_000, &mut out), vec![0]);
+        let statuses: Vec<(u64, Status)> = out.iter().map(|s| (s.seq, s.status)).collect();
+        assert_eq!(statuses, [(0, Status::Ok), (1, Status::Timeout), (2, Status::Error), (3, Status::Timeout)]);
+        assert_eq!(out[0].latency_us(), Some(400));
+        assert_eq!(out[2].error.as_deref(), Some("bad"));
+        assert_eq!(c.unmatched, Unmatched { unknown: 3, duplicates: 0, late: 1, anonymous_errors: 0 });
+        assert_eq!(c.in_flight(), 0);
+    }
+
+    #[test]
+    fn both_tiers_must_answer_and_a_second_answer_is_a_duplicate() {
+        let mut c = Collector::new(0, 0, &[Tier::Edge, Tier::Cloud], "r/0.0/".into(), 1_000_000);
+        let mut out = Vec::new();
+        c.sent(sent(5));
+        assert_eq!(c.answer(Tier::Cloud, &response("r/0.0/5", "cloud"), false, 6000, &mut out), None);
+        c.answer(Tier::Cloud, &response("r/0.0/5", "cloud"), false, 6100, &mut out);
+        assert_eq!(c.unmatched.duplicates, 1);
+        // A response that claims another tier than its topic does not count.
+        c.answer(Tier::Edge, &response("r/0.0/5", "cloud"), false, 6200, &mut out);
+        assert_eq!(c.answer(Tier::Edge, &response("r/0.0/5", "edge"), false, 6300, &mut out), Some(0));
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|s| s.status == Status::Ok));
     }
 
     #[test]
     fn a_request_that_was_never_published_is_an_error_on_each_tier() {
-        let mut s = sent(0);
-        s.publish_error = Some("closed".into());
-        let samples = join(0, 0, &[Tier::Edge, Tier::Cloud], &[s], &Answers::default(), Duration::from_secs(1));
-        assert_eq!(samples.len(), 2);
-        assert!(samples.iter().all(|s| s.status == Status::Error));
+        let mut c = Collector::new(0, 0, &[Tier::Edge, Tier::Cloud], "r/0.0/".into(), 1_000_000);
+        let mut out = Vec::new();
+        c.sent(sent(0));
+        assert_eq!(c.failed(0, "closed", &mut out), Some(0));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].error.as_deref(), Some("publish failed: closed"));
+        assert!(out.iter().all(|s| s.status == Status::Error));
+        c.expire_all(&mut out);
+        assert_eq!(out.len(), 2);
     }
 }

@@ -1,9 +1,12 @@
-//! The load generator: simulated devices publishing on an absolute schedule.
+//! The load generator: simulated devices publishing feature vectors.
 //!
-//! Request `k` (over all devices) is due at `t0 + k / rate` and goes from device
-//! `k mod count`. The schedule never waits for responses, and latency is
-//! measured from the due time, so a stall cannot hide itself (coordinated
-//! omission).
+//! Open-loop arrivals (`constant`, `poisson`) follow an absolute, seeded
+//! schedule that never waits for responses: request `k` over all devices is due
+//! at `t0 + offset[k]` and comes from device `k mod count`. `closed` keeps
+//! `concurrency` requests outstanding per device, each sent `think` after one
+//! settles. Latency is always measured from the intended send time, so a stall
+//! cannot hide itself (coordinated omission); the dispatch error is
+//! `sent − intended`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,31 +14,65 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution as _, Exp};
 use rumqttc::AsyncClient;
+use tokio::sync::mpsc;
 
 use super::collector::{micros_since, Sent};
 use super::timer::PreciseTimer;
+use crate::plan::{Arrival, LoadConfig};
 use crate::sample::Phase;
 use crate::wire::{self, Request};
 
-/// When each request of one point execution is due.
-#[derive(Debug, Clone, Copy)]
-pub struct Schedule {
+/// When each request of an open-loop point execution is due.
+#[derive(Debug, Clone)]
+pub struct OpenSchedule {
     pub t0: Instant,
-    pub rate_hz: f64,
-    /// Requests before this sequence number are warmup.
-    pub warmup: u64,
-    pub total: u64,
+    /// Offsets from `t0`, in nanoseconds, non-decreasing.
+    offsets_ns: Arc<Vec<u64>>,
+    warmup_ns: u64,
     pub devices: u32,
 }
 
-impl Schedule {
+impl OpenSchedule {
+    /// Evenly spaced (`constant`) or exponential gaps (`poisson`) at `load.rate`
+    /// over warmup + duration; `seed` drives the Poisson gaps.
+    pub fn new(t0: Instant, load: &LoadConfig, devices: u32, seed: u64) -> Self {
+        let window_ns = (load.warmup + load.duration).as_nanos() as u64;
+        let rate = load.rate_hz;
+        let offsets: Vec<u64> = match load.arrival {
+            Arrival::Poisson => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9015_5011);
+                let gaps = Exp::new(rate).expect("validated positive rate");
+                let mut t = 0f64;
+                let mut out = Vec::with_capacity((rate * window_ns as f64 / 1e9) as usize + 16);
+                loop {
+                    let ns = (t * 1e9) as u64;
+                    if ns >= window_ns {
+                        break out;
+                    }
+                    out.push(ns);
+                    t += gaps.sample(&mut rng);
+                }
+            }
+            _ => {
+                let (warm, measured) = load.request_counts();
+                (0..warm + measured).map(|k| (k as f64 * 1e9 / rate) as u64).collect()
+            }
+        };
+        OpenSchedule { t0, offsets_ns: Arc::new(offsets), warmup_ns: load.warmup.as_nanos() as u64, devices }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.offsets_ns.len() as u64
+    }
+
     pub fn due(&self, seq: u64) -> Instant {
-        self.t0 + Duration::from_secs_f64(seq as f64 / self.rate_hz)
+        self.t0 + Duration::from_nanos(self.offsets_ns[seq as usize])
     }
 
     pub fn phase(&self, seq: u64) -> Phase {
-        if seq < self.warmup {
+        if self.offsets_ns[seq as usize] < self.warmup_ns {
             Phase::Warmup
         } else {
             Phase::Measure
@@ -44,12 +81,48 @@ impl Schedule {
 
     /// The sequence numbers that `device` sends, in order.
     pub fn device_seqs(&self, device: u32) -> impl Iterator<Item = u64> {
-        (u64::from(device)..self.total).step_by(self.devices as usize)
+        (u64::from(device)..self.total()).step_by(self.devices.max(1) as usize)
     }
 
-    /// When the last request is due.
-    pub fn last_due(&self) -> Instant {
-        self.due(self.total.saturating_sub(1))
+    /// When the measured window starts.
+    pub fn measure_start(&self) -> Instant {
+        self.t0 + Duration::from_nanos(self.warmup_ns)
+    }
+
+    /// Gaps between consecutive due times, in seconds (for tests of the process).
+    pub fn gaps_s(&self) -> Vec<f64> {
+        self.offsets_ns.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e9).collect()
+    }
+}
+
+/// How a device paces its requests.
+#[derive(Debug, Clone)]
+pub enum Pacing {
+    Open(OpenSchedule),
+    Closed { t0: Instant, warmup_end: Instant, end: Instant, concurrency: u32, think: Duration, devices: u32 },
+}
+
+impl Pacing {
+    pub fn t0(&self) -> Instant {
+        match self {
+            Pacing::Open(s) => s.t0,
+            Pacing::Closed { t0, .. } => *t0,
+        }
+    }
+
+    pub fn measure_start(&self) -> Instant {
+        match self {
+            Pacing::Open(s) => s.measure_start(),
+            Pacing::Closed { warmup_end, .. } => *warmup_end,
+        }
+    }
+
+    /// Requests planned, where known in advance (open loop).
+    pub fn planned(&self) -> Option<u64> {
+        match self {
+            Pacing::Open(s) => Some(s.total()),
+            Pacing::Closed { .. } => None,
+        }
     }
 }
 
@@ -61,11 +134,20 @@ pub fn feature_rng(seed: u64, point: usize, device: u32) -> ChaCha8Rng {
     rng
 }
 
+/// What a device tells the collector.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceEvent {
+    /// About to publish (sent before the publish, so no answer can overtake it).
+    Sent(Sent),
+    /// The publish of `seq` failed; the request never left.
+    Failed { seq: u64, error: String },
+}
+
 /// One simulated device.
 pub struct Device {
     pub index: u32,
     pub client: AsyncClient,
-    /// Request topics of the tiers this request goes to.
+    /// Request topics of the tiers each request goes to.
     pub topics: Vec<String>,
     pub qos: rumqttc::QoS,
     pub features: usize,
@@ -74,42 +156,87 @@ pub struct Device {
     pub rng: ChaCha8Rng,
 }
 
+/// What a device needs while it runs.
+pub struct DeviceIo {
+    pub epoch: Instant,
+    pub timer: PreciseTimer,
+    pub events: mpsc::UnboundedSender<DeviceEvent>,
+    /// One message per request of this device that settled (closed loop).
+    pub settled: mpsc::UnboundedReceiver<()>,
+    pub sent_count: Arc<AtomicU64>,
+}
+
 impl Device {
-    /// Sends this device's share of the schedule; returns what it sent.
-    pub async fn run(
-        mut self,
-        schedule: Schedule,
-        epoch: Instant,
-        timer: PreciseTimer,
-        sent_count: Arc<AtomicU64>,
-    ) -> Vec<Sent> {
-        let name = format!("dev-{:03}", self.index);
-        let mut out = Vec::new();
-        for seq in schedule.device_seqs(self.index) {
-            let features: Vec<f32> = (0..self.features).map(|_| self.rng.gen_range(-2.0f32..2.0)).collect();
-            let request =
-                Request { v: wire::VERSION, id: format!("{}{seq}", self.id_prefix), device: name.clone(), features };
-            let payload = serde_json::to_vec(&request).unwrap_or_default();
-            let due = schedule.due(seq);
-            timer.sleep_until(due).await;
-            let sent_at = Instant::now();
-            let mut publish_error = None;
-            for topic in &self.topics {
-                if let Err(e) = self.client.publish(topic.clone(), self.qos, false, payload.clone()).await {
-                    publish_error = Some(e.to_string());
+    /// Sends this device's requests until its schedule or window ends.
+    pub async fn run(mut self, pacing: Pacing, mut io: DeviceIo) {
+        match pacing {
+            Pacing::Open(s) => {
+                for seq in s.device_seqs(self.index) {
+                    if !self.send(seq, s.due(seq), s.phase(seq), &io).await {
+                        return;
+                    }
                 }
             }
-            out.push(Sent {
-                seq,
-                device: self.index,
-                phase: schedule.phase(seq),
-                intended_us: micros_since(epoch, due),
-                sent_us: micros_since(epoch, sent_at),
-                publish_error,
-            });
-            sent_count.fetch_add(1, Ordering::Relaxed);
+            Pacing::Closed { t0, warmup_end, end, concurrency, think, devices } => {
+                let mut next = 0u64;
+                let index = u64::from(self.index);
+                let mut seq = || {
+                    let s = next * u64::from(devices) + index;
+                    next += 1;
+                    s
+                };
+                let phase = |at: Instant| if at < warmup_end { Phase::Warmup } else { Phase::Measure };
+                let first: Vec<u64> = (0..concurrency).map(|_| seq()).collect();
+                for s in first {
+                    if !self.send(s, t0, phase(t0), &io).await {
+                        return;
+                    }
+                }
+                while io.settled.recv().await.is_some() {
+                    let due = Instant::now() + think;
+                    if due >= end {
+                        return;
+                    }
+                    let s = seq();
+                    if !self.send(s, due, phase(due), &io).await {
+                        return;
+                    }
+                }
+            }
         }
-        out
+    }
+
+    /// Waits for `due`, then publishes request `seq` to every tier. False when
+    /// the collector is gone.
+    async fn send(&mut self, seq: u64, due: Instant, phase: Phase, io: &DeviceIo) -> bool {
+        let features: Vec<f32> = (0..self.features).map(|_| self.rng.gen_range(-2.0f32..2.0)).collect();
+        let request = Request {
+            v: wire::VERSION,
+            id: format!("{}{seq}", self.id_prefix),
+            device: format!("dev-{:03}", self.index),
+            features,
+        };
+        let payload = serde_json::to_vec(&request).unwrap_or_default();
+        io.timer.sleep_until(due).await;
+        let sent_at = Instant::now();
+        let sent = Sent {
+            seq,
+            device: self.index,
+            phase,
+            intended_us: micros_since(io.epoch, due),
+            sent_us: micros_since(io.epoch, sent_at),
+        };
+        if io.events.send(DeviceEvent::Sent(sent)).is_err() {
+            return false;
+        }
+        for topic in &self.topics {
+            if let Err(e) = self.client.publish(topic.clone(), self.qos, false, payload.clone()).await {
+                let _ = io.events.send(DeviceEvent::Failed { seq, error: e.to_string() });
+                break;
+            }
+        }
+        io.sent_count.fetch_add(1, Ordering::Relaxed);
+        true
     }
 }
 
@@ -117,16 +244,46 @@ impl Device {
 mod tests {
     use super::*;
 
+    fn load(arrival: Arrival, rate: f64, secs: u64) -> LoadConfig {
+        LoadConfig {
+            arrival,
+            rate_hz: rate,
+            duration: Duration::from_secs(secs),
+            warmup: Duration::from_millis(15),
+            timeout: Duration::from_secs(1),
+            concurrency: 1,
+            think: Duration::ZERO,
+        }
+    }
+
     #[test]
-    fn schedule_is_evenly_spaced_and_split_round_robin() {
+    fn constant_schedule_is_evenly_spaced_and_split_round_robin() {
         let t0 = Instant::now();
-        let s = Schedule { t0, rate_hz: 200.0, warmup: 3, total: 10, devices: 4 };
+        let s = OpenSchedule::new(t0, &load(Arrival::Constant, 200.0, 1), 4, 0);
+        assert_eq!(s.total(), 203);
         assert_eq!(s.due(0), t0);
         assert_eq!(s.due(200) - t0, Duration::from_secs(1));
-        assert_eq!(s.device_seqs(1).collect::<Vec<_>>(), [1, 5, 9]);
+        assert_eq!(s.device_seqs(1).take(3).collect::<Vec<_>>(), [1, 5, 9]);
         let all: usize = (0..4).map(|d| s.device_seqs(d).count()).sum();
-        assert_eq!(all, 10);
+        assert_eq!(all, 203);
         assert_eq!((s.phase(2), s.phase(3)), (Phase::Warmup, Phase::Measure));
+    }
+
+    #[test]
+    fn poisson_gaps_have_the_configured_mean_and_a_cv_near_one() {
+        let s = OpenSchedule::new(Instant::now(), &load(Arrival::Poisson, 1000.0, 100), 4, 42);
+        let gaps = s.gaps_s();
+        let n = gaps.len() as f64;
+        let mean = gaps.iter().sum::<f64>() / n;
+        let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / n).sqrt();
+        assert!((mean - 1e-3).abs() < 0.02e-3, "mean gap {mean}");
+        assert!((sd / mean - 1.0).abs() < 0.03, "coefficient of variation {}", sd / mean);
+        assert!((s.total() as f64 - 100_015.0).abs() < 1500.0, "{} arrivals", s.total());
+        // Seeded: the same seed gives the same schedule, another seed another.
+        let again = OpenSchedule::new(s.t0, &load(Arrival::Poisson, 1000.0, 100), 4, 42);
+        let other = OpenSchedule::new(s.t0, &load(Arrival::Poisson, 1000.0, 100), 4, 43);
+        assert_eq!(again.gaps_s()[..100], gaps[..100]);
+        assert_ne!(other.gaps_s()[..100], gaps[..100]);
     }
 
     #[test]

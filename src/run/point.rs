@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::broker::{qos, resolve, Connection, Received};
-use super::collector::{join, micros_since, Answers, Sent};
+use super::collector::{micros_since, Collector, Unmatched};
 use super::link::{Link, LinkRecord};
-use super::loadgen::{feature_rng, Device, Schedule};
+use super::loadgen::{feature_rng, Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing};
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
 use crate::backend;
-use crate::plan::{LinkConfig, SweepPoint, Tier};
-use crate::sample::{Sample, Status};
+use crate::plan::{Arrival, LinkConfig, SweepPoint, Tier};
+use crate::sample::Sample;
 use crate::wire;
 
 /// Lead time between setting up a point and its first request.
@@ -41,15 +41,17 @@ pub struct LinkOutcome {
     pub record: LinkRecord,
 }
 
-/// The samples and counters of one point execution.
+/// The counters of one point execution; its samples went to the sample channel.
 #[derive(Debug)]
 pub struct PointOutcome {
-    pub samples: Vec<Sample>,
+    /// Requests sent (to every tier of the point).
+    pub requests: u64,
     /// Malformed requests each tier's workers rejected.
     pub rejected: Vec<(Tier, u64)>,
     pub links: Vec<LinkOutcome>,
-    pub unknown_responses: u64,
-    pub duplicate_responses: u64,
+    pub unmatched: Unmatched,
+    /// Most requests in flight at once.
+    pub peak_in_flight: usize,
     pub started_us: u64,
     pub finished_us: u64,
 }
@@ -62,65 +64,90 @@ struct Rig {
     collector: Connection,
 }
 
-/// Runs `point` once (`repetition`), from connecting to tearing down.
-pub async fn run_point(ctx: &RunContext, point: &SweepPoint, repetition: u32) -> Result<PointOutcome, RunError> {
+/// Runs `point` once (`repetition`), from connecting to tearing down. Every
+/// request yields one sample per tier on `samples`, as soon as it is settled.
+pub async fn run_point(
+    ctx: &RunContext,
+    point: &SweepPoint,
+    repetition: u32,
+    samples: mpsc::UnboundedSender<Sample>,
+) -> Result<PointOutcome, RunError> {
     let cfg = &point.config;
     let started_us = micros_since(ctx.epoch, Instant::now());
     let exec = format!("{}.{}", point.index, repetition);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (mut rig, devices) = Rig::start(ctx, point, repetition, &exec, tx).await?;
 
-    let (warm, measured) = cfg.load.request_counts();
-    let schedule = Schedule {
-        t0: Instant::now() + LEAD,
-        rate_hz: cfg.load.rate_hz,
-        warmup: warm,
-        total: warm + measured,
-        devices: cfg.devices.count,
-    };
-    rig.arm(schedule.due(warm));
+    let seed = ctx.seed.wrapping_add(u64::from(repetition)) ^ (point.index as u64).rotate_left(32);
+    let pacing = pacing(Instant::now() + LEAD, cfg, seed);
+    rig.arm(pacing.measure_start());
     let _ = ctx.events.send(RunEvent::PointStarted {
         index: point.index,
         repetition,
         label: point.label(),
-        requests: schedule.total,
+        requests: pacing.planned().unwrap_or(0),
         tiers: cfg.tiers.len(),
     });
     let sent_count = Arc::new(AtomicU64::new(0));
-    let senders: Vec<_> = devices
-        .into_iter()
-        .map(|d| tokio::spawn(d.run(schedule, ctx.epoch, ctx.timer.clone(), sent_count.clone())))
-        .collect();
-    let prefix = format!("{}/{exec}/", ctx.run_id);
-    let tiers: Vec<Tier> = cfg.tiers.iter().map(|t| t.tier).collect();
-    let deadline = schedule.last_due() + cfg.load.timeout;
-    let answers = collect(ctx, &mut rx, &tiers, &prefix, schedule, deadline, &sent_count).await;
-
-    let mut sent: Vec<Sent> = Vec::with_capacity(schedule.total as usize);
-    for task in senders {
-        sent.extend(task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?);
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let mut settled_txs = Vec::new();
+    let mut senders = Vec::new();
+    for d in devices {
+        let (settled_tx, settled) = mpsc::unbounded_channel();
+        settled_txs.push(settled_tx);
+        let io = DeviceIo {
+            epoch: ctx.epoch,
+            timer: ctx.timer.clone(),
+            events: events_tx.clone(),
+            settled,
+            sent_count: sent_count.clone(),
+        };
+        senders.push(tokio::spawn(d.run(pacing.clone(), io)));
     }
-    sent.sort_by_key(|s| s.seq);
-    let samples = join(point.index, repetition, &tiers, &sent, &answers, cfg.load.timeout);
-    let (rejected, links) = rig.stop(point).await?;
-
-    let count = |s: Status| samples.iter().filter(|x| x.status == s).count() as u64;
-    let _ = ctx.events.send(RunEvent::PointFinished {
-        index: point.index,
-        repetition,
-        ok: count(Status::Ok),
-        timeouts: count(Status::Timeout),
-        errors: count(Status::Error),
-    });
-    Ok(PointOutcome {
+    drop(events_tx);
+    let tiers: Vec<Tier> = cfg.tiers.iter().map(|t| t.tier).collect();
+    let prefix = format!("{}/{exec}/", ctx.run_id);
+    let mut collector = Collector::new(point.index, repetition, &tiers, prefix, cfg.load.timeout.as_micros() as u64);
+    let streams = Streams {
+        events: events_rx,
+        answers: &mut rx,
+        settled: settled_txs,
         samples,
+        sent: &sent_count,
+        counts: [0; 3],
+    };
+    let (requests, peak_in_flight, [ok, timeouts, errors]) =
+        collect(ctx, &mut collector, streams, &tiers, pacing.planned()).await;
+    for task in senders {
+        task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
+    }
+    let (rejected, links) = rig.stop(point).await?;
+    let _ = ctx.events.send(RunEvent::PointFinished { index: point.index, repetition, ok, timeouts, errors });
+    Ok(PointOutcome {
+        requests,
         rejected,
         links,
-        unknown_responses: answers.unknown,
-        duplicate_responses: answers.duplicates,
+        unmatched: collector.unmatched,
+        peak_in_flight,
         started_us,
         finished_us: micros_since(ctx.epoch, Instant::now()),
     })
+}
+
+/// How the devices of this point execution pace their requests.
+fn pacing(t0: Instant, cfg: &crate::plan::PointConfig, seed: u64) -> Pacing {
+    let load = &cfg.load;
+    match load.arrival {
+        Arrival::Closed => Pacing::Closed {
+            t0,
+            warmup_end: t0 + load.warmup,
+            end: t0 + load.warmup + load.duration,
+            concurrency: load.concurrency,
+            think: load.think,
+            devices: cfg.devices.count,
+        },
+        _ => Pacing::Open(OpenSchedule::new(t0, load, cfg.devices.count, seed)),
+    }
 }
 
 /// A seed for one link of one point execution.
@@ -243,46 +270,104 @@ impl Rig {
     }
 }
 
-/// Receives answers until every request of every tier has one, or the last
-/// request's timeout has passed.
+/// The channels the collector loop reads and writes.
+struct Streams<'a> {
+    events: mpsc::UnboundedReceiver<DeviceEvent>,
+    answers: &'a mut mpsc::UnboundedReceiver<Received>,
+    /// Per device: one message per settled request (closed loop).
+    settled: Vec<mpsc::UnboundedSender<()>>,
+    samples: mpsc::UnboundedSender<Sample>,
+    sent: &'a AtomicU64,
+    /// Samples emitted so far: ok, timeout, error.
+    counts: [u64; 3],
+}
+
+impl Streams<'_> {
+    fn notify(&self, device: Option<u32>) {
+        if let Some(tx) = device.and_then(|d| self.settled.get(d as usize)) {
+            let _ = tx.send(());
+        }
+    }
+
+    fn flush(&mut self, out: &mut Vec<Sample>) {
+        for s in out.drain(..) {
+            self.counts[s.status as usize] += 1;
+            let _ = self.samples.send(s);
+        }
+    }
+}
+
+/// Settles requests until the devices are done and nothing is in flight.
+/// Returns the requests sent, the most in flight at once, and the counts of
+/// ok, timeout and error samples.
 async fn collect(
     ctx: &RunContext,
-    rx: &mut mpsc::UnboundedReceiver<Received>,
+    collector: &mut Collector,
+    mut io: Streams<'_>,
     tiers: &[Tier],
-    prefix: &str,
-    schedule: Schedule,
-    deadline: Instant,
-    sent: &AtomicU64,
-) -> Answers {
-    let mut answers = Answers::default();
-    let expected = schedule.total * tiers.len() as u64;
-    let mut next_progress = Instant::now();
-    let response_topics: Vec<(String, Tier, bool)> = tiers
+    planned: Option<u64>,
+) -> (u64, usize, [u64; 3]) {
+    let topics: Vec<(String, Tier, bool)> = tiers
         .iter()
         .flat_map(|&t| {
             [(wire::topic(&ctx.run_id, t, "response"), t, false), (wire::topic(&ctx.run_id, t, "error"), t, true)]
         })
         .collect();
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut out = Vec::new();
+    let (mut requests, mut peak, mut devices_done) = (0u64, 0usize, false);
+    let mut next_progress = Instant::now();
     let progress =
-        |sent: &AtomicU64| RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: schedule.total };
-    while (answers.by_request.len() as u64) < expected {
-        let wait =
-            tokio::time::timeout_at(deadline.into(), tokio::time::timeout(Duration::from_millis(100), rx.recv()));
-        match wait.await {
-            Err(_) | Ok(Ok(None)) => break,
-            Ok(Err(_)) => {}
-            Ok(Ok(Some((at, publish)))) => {
-                if let Some((_, tier, is_error)) = response_topics.iter().find(|(t, _, _)| *t == publish.topic) {
-                    let received_us = micros_since(ctx.epoch, at);
-                    answers.record(*tier, &publish.payload, *is_error, received_us, prefix, schedule.total);
+        |sent: &AtomicU64| RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: planned.unwrap_or(0) };
+    let mut on_event = |c: &mut Collector, e: DeviceEvent, out: &mut Vec<Sample>| match e {
+        DeviceEvent::Sent(s) => {
+            requests += 1;
+            c.sent(s);
+            None
+        }
+        DeviceEvent::Failed { seq, error } => c.failed(seq, &error, out),
+    };
+    loop {
+        tokio::select! {
+            event = io.events.recv(), if !devices_done => match event {
+                Some(e) => {
+                    let d = on_event(collector, e, &mut out);
+                    io.notify(d);
+                }
+                None => devices_done = true,
+            },
+            answer = io.answers.recv() => {
+                let Some((at, publish)) = answer else { break };
+                // A device reports a request before publishing it: take every report
+                // already queued, so an answer never arrives before its request.
+                while let Ok(e) = io.events.try_recv() {
+                    let d = on_event(collector, e, &mut out);
+                    io.notify(d);
+                }
+                if let Some((_, tier, is_error)) = topics.iter().find(|(t, _, _)| *t == publish.topic) {
+                    let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(ctx.epoch, at), &mut out);
+                    io.notify(d);
+                }
+            }
+            _ = tick.tick() => {
+                for d in collector.expire(micros_since(ctx.epoch, Instant::now()), &mut out) {
+                    io.notify(Some(d));
                 }
             }
         }
+        peak = peak.max(collector.in_flight());
+        io.flush(&mut out);
         if Instant::now() >= next_progress {
             next_progress = Instant::now() + Duration::from_millis(100);
-            let _ = ctx.events.send(progress(sent));
+            let _ = ctx.events.send(progress(io.sent));
+        }
+        if devices_done && collector.in_flight() == 0 {
+            break;
         }
     }
-    let _ = ctx.events.send(progress(sent));
-    answers
+    collector.expire_all(&mut out);
+    io.flush(&mut out);
+    let _ = ctx.events.send(progress(io.sent));
+    (requests, peak, io.counts)
 }

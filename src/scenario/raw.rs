@@ -92,12 +92,29 @@ impl Default for DevicesFile {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadFile {
-    pub rate: Rate,
+    #[serde(default)]
+    pub arrival: ArrivalFile,
+    /// Required for open-loop arrivals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
     pub duration: HumanDuration,
     #[serde(default = "zero_duration")]
     pub warmup: HumanDuration,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    #[serde(default = "default_one")]
+    pub concurrency: u32,
+    #[serde(default = "zero_duration")]
+    pub think: HumanDuration,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ArrivalFile {
+    #[default]
+    Constant,
+    Poisson,
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -2,9 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::raw::{DistributionFile, LinkFile, OutageModeFile, PlacementFile, ScenarioFile, TierFile};
+use super::raw::{
+    ArrivalFile, DistributionFile, LinkFile, LoadFile, OutageModeFile, PlacementFile, ScenarioFile, TierFile,
+};
 use crate::plan::{
-    BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Outage, OutageMode, PointConfig, Tier, TierConfig,
+    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Outage, OutageMode, PointConfig, Tier,
+    TierConfig,
 };
 
 /// A validation failure at a dotted key.
@@ -27,25 +30,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
     if file.devices.features == 0 {
         return err("devices.features", "must be at least 1");
     }
-    let load = &file.load;
-    if load.rate.per_second <= 0.0 {
-        return err("load.rate", format!("must be positive, got {:?}", load.rate.text));
-    }
-    if load.duration.value.is_zero() {
-        return err("load.duration", "must be positive");
-    }
-    if load.timeout.value.is_zero() {
-        return err("load.timeout", "must be positive");
-    }
-    let load = LoadConfig {
-        rate_hz: load.rate.per_second,
-        duration: load.duration.value,
-        warmup: load.warmup.value,
-        timeout: load.timeout.value,
-    };
-    if load.request_counts().1 == 0 {
-        return err("load.rate", "rate × duration is less than one request in the measured window");
-    }
+    let load = load_config(&file.load)?;
     let wanted: &[Tier] = match file.placement {
         PlacementFile::Edge => &[Tier::Edge],
         PlacementFile::Cloud => &[Tier::Cloud],
@@ -91,6 +76,42 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierC
         return err(&key("model"), format!("the {tier} tier runs .{wanted_ext} models, got {:?}", raw.model));
     }
     Ok(TierConfig { tier, model, workers: raw.workers, link: link_config(&raw.link, &format!("tiers.{tier}.link"))? })
+}
+
+fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
+    let arrival = match raw.arrival {
+        ArrivalFile::Constant => Arrival::Constant,
+        ArrivalFile::Poisson => Arrival::Poisson,
+        ArrivalFile::Closed => Arrival::Closed,
+    };
+    let rate_hz = match (&raw.rate, arrival) {
+        (Some(r), _) if r.per_second <= 0.0 => return err("load.rate", format!("must be positive, got {:?}", r.text)),
+        (Some(r), _) => r.per_second,
+        (None, Arrival::Closed) => 0.0,
+        (None, _) => return err("load.rate", format!("{} arrivals need a rate, e.g. \"200/s\"", arrival.as_str())),
+    };
+    if raw.duration.value.is_zero() {
+        return err("load.duration", "must be positive");
+    }
+    if raw.timeout.value.is_zero() {
+        return err("load.timeout", "must be positive");
+    }
+    if raw.concurrency == 0 {
+        return err("load.concurrency", "must be at least 1");
+    }
+    let load = LoadConfig {
+        arrival,
+        rate_hz,
+        duration: raw.duration.value,
+        warmup: raw.warmup.value,
+        timeout: raw.timeout.value,
+        concurrency: raw.concurrency,
+        think: raw.think.value,
+    };
+    if arrival != Arrival::Closed && load.request_counts().1 == 0 {
+        return err("load.rate", "rate × duration is less than one request in the measured window");
+    }
+    Ok(load)
 }
 
 /// Checks a link block; `at` is its dotted key (`tiers.cloud.link`).

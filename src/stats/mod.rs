@@ -1,23 +1,27 @@
-//! Samples to summaries: HDR-histogram percentiles, counts and throughput;
-//! link records to fidelity summaries.
+//! Samples to summaries: HDR-histogram percentiles, counts, throughput and the
+//! latency breakdown, accumulated as samples stream in; repetition aggregates
+//! with confidence intervals; link records to fidelity summaries.
 
+mod aggregate;
 mod link;
 
-pub use link::{link_fidelity, LinkFidelity, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT};
-
+use std::collections::HashMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+pub use aggregate::{aggregate, median_interval, Aggregate, Interval};
+pub use link::{link_fidelity, LinkFidelity, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT};
+
 use crate::plan::Tier;
 use crate::sample::{Phase, Sample, Status};
 
-/// Three significant digits, up to an hour in microseconds.
-fn histogram() -> Histogram<u64> {
+/// Three significant digits, from 1 µs up to an hour.
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("constant bounds are valid")
 }
 
-/// Latency percentiles of one set of values, in microseconds.
+/// Percentiles of one set of values, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Percentiles {
     pub mean_us: f64,
@@ -25,7 +29,26 @@ pub struct Percentiles {
     pub p90_us: u64,
     pub p95_us: u64,
     pub p99_us: u64,
+    pub p999_us: u64,
     pub max_us: u64,
+}
+
+impl Percentiles {
+    /// Percentiles of a histogram; `mean_us` from an exact sum where known.
+    pub fn of(h: &Histogram<u64>, sum: Option<u128>) -> Option<Percentiles> {
+        if h.is_empty() {
+            return None;
+        }
+        Some(Percentiles {
+            mean_us: sum.map_or_else(|| h.mean(), |s| s as f64 / h.len() as f64),
+            p50_us: h.value_at_quantile(0.50),
+            p90_us: h.value_at_quantile(0.90),
+            p95_us: h.value_at_quantile(0.95),
+            p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            max_us: h.max(),
+        })
+    }
 }
 
 /// Percentiles of `values` from an HDR histogram; `None` when there are none.
@@ -37,17 +60,7 @@ pub fn percentiles(values: impl IntoIterator<Item = u64>) -> Option<Percentiles>
         h.saturating_record(v.max(1));
         sum += u128::from(v);
     }
-    if h.is_empty() {
-        return None;
-    }
-    Some(Percentiles {
-        mean_us: sum as f64 / h.len() as f64,
-        p50_us: h.value_at_quantile(0.50),
-        p90_us: h.value_at_quantile(0.90),
-        p95_us: h.value_at_quantile(0.95),
-        p99_us: h.value_at_quantile(0.99),
-        max_us: h.max(),
-    })
+    Percentiles::of(&h, Some(sum))
 }
 
 /// One row of `summary.csv`: a (point, repetition, tier) over the measured window.
@@ -66,59 +79,145 @@ pub struct Summary {
     pub rejected: u64,
     pub throughput_rps: f64,
     pub latency: Option<Percentiles>,
-    pub infer_p50_us: Option<u64>,
-    pub queue_p50_us: Option<u64>,
+    pub infer: Option<Percentiles>,
+    pub queue: Option<Percentiles>,
+    /// `latency − queue − infer`: time on the wire and in the broker.
+    pub network: Option<Percentiles>,
+    /// `sent − intended`: how late the load generator was.
+    pub dispatch: Option<Percentiles>,
 }
 
-/// Summarizes the measured samples of one tier of one point execution.
-/// `window` is the measured duration the throughput is taken over.
-pub fn summarize(
-    samples: &[Sample],
-    tier: Tier,
-    window: Duration,
-    params: &[(String, String)],
-    rejected: u64,
-) -> Option<Summary> {
-    let measured: Vec<&Sample> = samples.iter().filter(|s| s.tier == tier && s.phase == Phase::Measure).collect();
-    let first = measured.first()?;
-    let ok: Vec<&Sample> = measured.iter().copied().filter(|s| s.status == Status::Ok).collect();
-    let count = |st: Status| measured.iter().filter(|s| s.status == st).count() as u64;
-    let secs = window.as_secs_f64();
-    Some(Summary {
-        point: first.point,
-        repetition: first.repetition,
-        tier,
-        params: params.to_vec(),
-        requests: measured.len() as u64,
-        ok: ok.len() as u64,
-        timeouts: count(Status::Timeout),
-        errors: count(Status::Error),
-        rejected,
-        throughput_rps: if secs > 0.0 { ok.len() as f64 / secs } else { 0.0 },
-        latency: percentiles(ok.iter().filter_map(|s| s.latency_us())),
-        infer_p50_us: percentiles(ok.iter().filter_map(|s| s.infer_us)).map(|p| p.p50_us),
-        queue_p50_us: percentiles(ok.iter().filter_map(|s| s.queue_us)).map(|p| p.p50_us),
-    })
+/// Running statistics of one tier at one point execution.
+struct TierStats {
+    latency: Histogram<u64>,
+    latency_sum: u128,
+    infer: Histogram<u64>,
+    queue: Histogram<u64>,
+    network: Histogram<u64>,
+    dispatch: Histogram<u64>,
+    requests: u64,
+    counts: [u64; 3],
 }
 
-/// The largest |edge − cloud| probability over requests both tiers answered.
-pub fn live_parity(samples: &[Sample]) -> Option<(f32, u64)> {
-    use std::collections::HashMap;
-    let mut edge: HashMap<(usize, u32, u64), f32> = HashMap::new();
-    for s in samples.iter().filter(|s| s.tier == Tier::Edge) {
+impl TierStats {
+    fn new() -> Self {
+        TierStats {
+            latency: histogram(),
+            latency_sum: 0,
+            infer: histogram(),
+            queue: histogram(),
+            network: histogram(),
+            dispatch: histogram(),
+            requests: 0,
+            counts: [0; 3],
+        }
+    }
+}
+
+fn record(h: &mut Histogram<u64>, v: u64) {
+    h.saturating_record(v.max(1));
+}
+
+/// Everything the summary needs from one point execution, built sample by
+/// sample so that no sample has to stay in memory.
+pub struct PointStats {
+    pub point: usize,
+    pub repetition: u32,
+    tiers: Vec<(Tier, TierStats)>,
+    /// Edge or cloud probabilities waiting for the other tier's, by request.
+    parity_waiting: HashMap<u64, (Tier, f32)>,
+    parity_max: f32,
+    parity_pairs: u64,
+}
+
+impl PointStats {
+    pub fn new(point: usize, repetition: u32) -> Self {
+        PointStats {
+            point,
+            repetition,
+            tiers: Vec::new(),
+            parity_waiting: HashMap::new(),
+            parity_max: 0.0,
+            parity_pairs: 0,
+        }
+    }
+
+    /// Adds one sample. Warmup samples only feed the parity check.
+    pub fn add(&mut self, s: &Sample) {
         if let Some(p) = s.probability {
-            edge.insert((s.point, s.repetition, s.seq), p);
+            match self.parity_waiting.remove(&s.seq) {
+                Some((tier, other)) if tier != s.tier => {
+                    self.parity_max = self.parity_max.max((p - other).abs());
+                    self.parity_pairs += 1;
+                }
+                _ => {
+                    self.parity_waiting.insert(s.seq, (s.tier, p));
+                }
+            }
+        }
+        if s.phase != Phase::Measure {
+            return;
+        }
+        let i = match self.tiers.iter().position(|(t, _)| *t == s.tier) {
+            Some(i) => i,
+            None => {
+                self.tiers.push((s.tier, TierStats::new()));
+                self.tiers.len() - 1
+            }
+        };
+        let t = &mut self.tiers[i].1;
+        t.requests += 1;
+        t.counts[s.status as usize] += 1;
+        record(&mut t.dispatch, s.sent_us.saturating_sub(s.intended_us));
+        if s.status != Status::Ok {
+            return;
+        }
+        if let Some(latency) = s.latency_us() {
+            record(&mut t.latency, latency);
+            t.latency_sum += u128::from(latency);
+            let (queue, infer) = (s.queue_us.unwrap_or(0), s.infer_us.unwrap_or(0));
+            record(&mut t.queue, queue);
+            record(&mut t.infer, infer);
+            record(&mut t.network, latency.saturating_sub(queue + infer));
         }
     }
-    let mut worst = 0f32;
-    let mut n = 0u64;
-    for s in samples.iter().filter(|s| s.tier == Tier::Cloud) {
-        if let (Some(c), Some(e)) = (s.probability, edge.get(&(s.point, s.repetition, s.seq))) {
-            worst = worst.max((c - e).abs());
-            n += 1;
-        }
+
+    /// The summary of each tier; `window` is the measured duration the throughput is taken over.
+    pub fn summaries(&self, window: Duration, params: &[(String, String)], rejected: &[(Tier, u64)]) -> Vec<Summary> {
+        let mut tiers: Vec<&(Tier, TierStats)> = self.tiers.iter().collect();
+        tiers.sort_by_key(|(t, _)| *t);
+        let secs = window.as_secs_f64();
+        tiers
+            .into_iter()
+            .map(|(tier, t)| Summary {
+                point: self.point,
+                repetition: self.repetition,
+                tier: *tier,
+                params: params.to_vec(),
+                requests: t.requests,
+                ok: t.counts[Status::Ok as usize],
+                timeouts: t.counts[Status::Timeout as usize],
+                errors: t.counts[Status::Error as usize],
+                rejected: rejected.iter().find(|(x, _)| x == tier).map_or(0, |(_, n)| *n),
+                throughput_rps: if secs > 0.0 { t.counts[0] as f64 / secs } else { 0.0 },
+                latency: Percentiles::of(&t.latency, Some(t.latency_sum)),
+                infer: Percentiles::of(&t.infer, None),
+                queue: Percentiles::of(&t.queue, None),
+                network: Percentiles::of(&t.network, None),
+                dispatch: Percentiles::of(&t.dispatch, None),
+            })
+            .collect()
     }
-    (n > 0).then_some((worst, n))
+
+    /// The latency histogram of each tier, for saving.
+    pub fn latency_histograms(&self) -> Vec<(Tier, &Histogram<u64>)> {
+        self.tiers.iter().map(|(t, s)| (*t, &s.latency)).collect()
+    }
+
+    /// The largest |edge − cloud| over requests both tiers answered, and how many.
+    pub fn live_parity(&self) -> Option<(f32, u64)> {
+        (self.parity_pairs > 0).then_some((self.parity_max, self.parity_pairs))
+    }
 }
 
 #[cfg(test)]
@@ -134,10 +233,10 @@ mod tests {
             seq,
             phase,
             intended_us: 1000,
-            sent_us: 1000,
+            sent_us: 1000 + seq,
             received_us: Some(1000 + latency),
-            queue_us: Some(1),
-            infer_us: Some(2),
+            queue_us: Some(10),
+            infer_us: Some(20),
             status,
             probability: Some(0.5),
             error: None,
@@ -146,44 +245,83 @@ mod tests {
 
     #[test]
     fn percentiles_of_hand_computed_values() {
-        // 1..=100 ms: p50 = 50 ms, p90 = 90 ms, p99 = 99 ms, within HDR's 0.1 %.
-        let p = percentiles((1..=100).map(|ms| ms * 1000)).unwrap();
+        // 1..=1000 ms: p50 = 500 ms, p99 = 990 ms, p99.9 = 999 ms, within HDR's 0.1 %.
+        let p = percentiles((1..=1000).map(|ms| ms * 1000)).unwrap();
         let close = |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 * 0.001 + 1.0;
-        assert!(close(p.p50_us, 50_000), "{p:?}");
-        assert!(close(p.p90_us, 90_000), "{p:?}");
-        assert!(close(p.p99_us, 99_000), "{p:?}");
-        assert!(close(p.max_us, 100_000), "{p:?}");
-        assert_eq!(p.mean_us, 50_500.0);
+        assert!(close(p.p50_us, 500_000), "{p:?}");
+        assert!(close(p.p90_us, 900_000), "{p:?}");
+        assert!(close(p.p99_us, 990_000), "{p:?}");
+        assert!(close(p.p999_us, 999_000), "{p:?}");
+        assert!(close(p.max_us, 1_000_000), "{p:?}");
+        assert_eq!(p.mean_us, 500_500.0);
         assert!(percentiles(std::iter::empty()).is_none());
     }
 
-    #[test]
-    fn percentiles_are_ordered() {
-        let mut x = 12345u64;
-        let values: Vec<u64> = (0..5000)
+    /// A small deterministic generator for property checks.
+    fn values(seed: u64, n: usize, range: u64) -> Vec<u64> {
+        let mut x = seed;
+        (0..n)
             .map(|_| {
                 x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (x >> 40) % 1_000_000
+                1 + (x >> 33) % range
             })
-            .collect();
-        let p = percentiles(values).unwrap();
-        assert!(p.p50_us <= p.p90_us && p.p90_us <= p.p95_us && p.p95_us <= p.p99_us && p.p99_us <= p.max_us);
+            .collect()
     }
 
     #[test]
-    fn summary_counts_only_the_measured_window() {
-        let samples = vec![
+    fn percentiles_are_ordered_and_agree_with_exact_ones_within_hdr_precision() {
+        for seed in 0..20 {
+            let mut v = values(seed, 5000, 10_000_000);
+            let p = percentiles(v.iter().copied()).unwrap();
+            assert!(p.p50_us <= p.p90_us && p.p90_us <= p.p95_us && p.p95_us <= p.p99_us);
+            assert!(p.p99_us <= p.p999_us && p.p999_us <= p.max_us);
+            v.sort_unstable();
+            for (q, got) in [(0.5, p.p50_us), (0.9, p.p90_us), (0.99, p.p99_us)] {
+                // HDR reports the highest value equivalent to the q-th smallest sample.
+                let exact = v[((q * v.len() as f64).ceil() as usize).max(1) - 1];
+                let tolerance = exact as f64 * 0.001 + 1.0;
+                assert!((got as f64 - exact as f64).abs() <= tolerance, "seed {seed} q {q}: {got} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn point_stats_count_only_the_measured_window_and_break_latency_down() {
+        let mut stats = PointStats::new(0, 0);
+        for s in [
             sample(0, 500, Status::Ok, Phase::Warmup),
             sample(1, 100, Status::Ok, Phase::Measure),
             sample(2, 300, Status::Ok, Phase::Measure),
             sample(3, 0, Status::Timeout, Phase::Measure),
             sample(4, 0, Status::Error, Phase::Measure),
-        ];
-        let s = summarize(&samples, Tier::Edge, Duration::from_secs(2), &[], 7).unwrap();
+        ] {
+            stats.add(&s);
+        }
+        let rows = stats.summaries(Duration::from_secs(2), &[], &[(Tier::Edge, 7)]);
+        assert_eq!(rows.len(), 1);
+        let s = &rows[0];
         assert_eq!((s.requests, s.ok, s.timeouts, s.errors, s.rejected), (4, 2, 1, 1, 7));
         assert_eq!(s.requests, s.ok + s.timeouts + s.errors);
         assert_eq!(s.throughput_rps, 1.0);
         assert_eq!(s.latency.unwrap().max_us, 300);
-        assert!(summarize(&samples, Tier::Cloud, Duration::from_secs(2), &[], 0).is_none());
+        // network = latency − queue (10) − infer (20)
+        assert_eq!(s.network.unwrap().max_us, 270);
+        assert_eq!(s.network.unwrap().p50_us, 70);
+        assert_eq!(s.dispatch.unwrap().max_us, 4);
+    }
+
+    #[test]
+    fn live_parity_pairs_the_tiers_of_one_request() {
+        let mut stats = PointStats::new(0, 0);
+        let mut e = sample(1, 100, Status::Ok, Phase::Measure);
+        let mut c = e.clone();
+        c.tier = Tier::Cloud;
+        e.probability = Some(0.25);
+        c.probability = Some(0.2500003);
+        stats.add(&e);
+        stats.add(&c);
+        let (diff, n) = stats.live_parity().unwrap();
+        assert_eq!(n, 1);
+        assert!(diff > 0.0 && diff < 1e-6);
     }
 }

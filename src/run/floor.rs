@@ -1,0 +1,93 @@
+//! The harness floor: a plain echo through the same broker at the same QoS,
+//! with no links and no inference. Every latency simrun reports includes at
+//! least this much; a floor of tens of milliseconds on loopback means Nagle's
+//! algorithm is on in the broker or a client.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::broker::{qos, resolve, Connection};
+use super::timer::PreciseTimer;
+use super::RunError;
+use crate::plan::BrokerConfig;
+use crate::stats::{percentiles, Percentiles};
+
+/// Echoes sent to measure the floor, and their rate.
+pub const FLOOR_MESSAGES: u64 = 300;
+pub const FLOOR_RATE_HZ: f64 = 300.0;
+/// Echoes sent first and left out, to warm connections and caches.
+const WARMUP: u64 = 20;
+
+/// What the echo measured: round trips from intended send time, in µs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Floor {
+    pub round_trip: Percentiles,
+    pub answered: u64,
+    pub sent: u64,
+    pub qos: u8,
+}
+
+/// Measures the floor on `broker` under `simrun/<run-id>/floor/`.
+pub async fn measure(broker: &BrokerConfig, run_id: &str, timer: &PreciseTimer) -> Result<Option<Floor>, RunError> {
+    let addr = resolve(broker).await?;
+    let q = qos(broker.qos);
+    let (req_topic, resp_topic) = (format!("simrun/{run_id}/floor/request"), format!("simrun/{run_id}/floor/response"));
+    let (echo_tx, mut echo_rx) = mpsc::unbounded_channel();
+    let echo = Connection::open(
+        &format!("simrun-{run_id}-floor-echo"),
+        addr,
+        &broker.url,
+        &[(req_topic.clone(), q)],
+        Some(echo_tx),
+    )
+    .await?;
+    let echo_client = echo.client.clone();
+    let resp = resp_topic.clone();
+    let echo_task = tokio::spawn(async move {
+        while let Some((_, p)) = echo_rx.recv().await {
+            if echo_client.publish(resp.clone(), q, false, p.payload.to_vec()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
+    let probe = Connection::open(
+        &format!("simrun-{run_id}-floor-probe"),
+        addr,
+        &broker.url,
+        &[(resp_topic, q)],
+        Some(probe_tx),
+    )
+    .await?;
+    let total = WARMUP + FLOOR_MESSAGES;
+    let t0 = Instant::now() + Duration::from_millis(10);
+    let due = move |seq: u64| t0 + Duration::from_secs_f64(seq as f64 / FLOOR_RATE_HZ);
+    let sender_client = probe.client.clone();
+    let sender_timer = timer.clone();
+    let sender = tokio::spawn(async move {
+        for seq in 0..total {
+            sender_timer.sleep_until(due(seq)).await;
+            if sender_client.publish(req_topic.clone(), q, false, seq.to_le_bytes().to_vec()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = due(total) + Duration::from_secs(2);
+    let mut rtts = Vec::new();
+    let mut seen = vec![false; total as usize];
+    while (rtts.len() as u64) < FLOOR_MESSAGES {
+        let Ok(Some((at, p))) = tokio::time::timeout_at(deadline.into(), probe_rx.recv()).await else { break };
+        let Ok(bytes) = <[u8; 8]>::try_from(&p.payload[..]) else { continue };
+        let seq = u64::from_le_bytes(bytes);
+        if seq < total && !std::mem::replace(&mut seen[seq as usize], true) && seq >= WARMUP {
+            rtts.push(at.saturating_duration_since(due(seq)).as_micros() as u64);
+        }
+    }
+    sender.abort();
+    echo_task.abort();
+    probe.close().await;
+    echo.close().await;
+    let answered = rtts.len() as u64;
+    Ok(percentiles(rtts).map(|round_trip| Floor { round_trip, answered, sent: FLOOR_MESSAGES, qos: broker.qos }))
+}
