@@ -107,3 +107,18 @@ async fn a_bandwidth_cap_limits_throughput_to_within_10_percent() {
     let record = link.shutdown().await;
     assert_eq!(record.up.bytes, total as u64);
 }
+
+#[test]
+fn the_link_benchmark_delivers_every_message_in_every_case() {
+    let out = assert_cmd::Command::cargo_bin("simrun").unwrap().args(["bench", "link", "--quick"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && l.contains(" ms |")).collect();
+    assert_eq!(rows.len(), 5, "{table}");
+    for row in rows {
+        // The echoes column reads "received/sent"; no message may be lost.
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (got, sent) = cells[8].split_once('/').expect("echoes column");
+        assert_eq!(got, sent, "{row}");
+    }
+}

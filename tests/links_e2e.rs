@@ -27,9 +27,10 @@ fn uniform_jitter_widens_the_cloud_latency_and_is_reported() {
     };
     let (steady, jittery) = (cloud("0ms"), cloud("10ms"));
     let spread = |r: &Vec<String>| summary.num(r, "latency_p95_us") - summary.num(r, "latency_p50_us");
-    // Each direction draws from U[10 ms, 30 ms]: the round trip spreads over 20–60 ms.
-    assert!(spread(&steady) < 3_000.0, "no jitter, spread {}", spread(&steady));
-    assert!(spread(&jittery) > 5_000.0, "10 ms uniform jitter, spread only {}", spread(&jittery));
+    // Each direction draws from U[10 ms, 30 ms]: the round trip is triangular on
+    // 20–60 ms, p95 − p50 ≈ 13.7 ms. Loose bounds: a busy machine adds spread too.
+    assert!(spread(&steady) < 6_000.0, "no jitter, spread {}", spread(&steady));
+    assert!(spread(&jittery) > 8_000.0, "10 ms uniform jitter, spread only {}", spread(&jittery));
     for r in [&steady, &jittery] {
         assert_eq!(
             summary.num(r, "requests"),

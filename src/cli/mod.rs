@@ -1,7 +1,8 @@
 //! The command line: parses arguments and wires the pipeline stages together.
 
+pub mod bench;
 pub mod preflight;
-mod run;
+pub mod run;
 mod validate;
 
 use std::ffi::OsString;
@@ -41,6 +42,16 @@ pub enum BenchWhat {
     /// timer CPU, and the rate delivered at 200 ms with 5,000 messages/s offered.
     Link {
         /// One second per case instead of three.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// The performance suite: edge path against a bare MQTT echo (latency and
+    /// highest rate with p99 under 10 ms), inference per call, sweep overhead.
+    Suite {
+        /// The broker to measure through (use one with set_tcp_nodelay).
+        #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+        broker: String,
+        /// Shorter measurements.
         #[arg(long)]
         quick: bool,
     },
@@ -119,7 +130,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         match cli.command {
             Command::Run(a) => run::run(a, command_line).await,
             Command::Validate(a) => validate::validate(a).await,
-            Command::Bench(a) => bench(a).await,
+            Command::Bench(a) => bench::bench(a).await,
         }
     });
     match result {
@@ -127,19 +138,6 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         Err(f) => {
             eprintln!("error: {:#}", f.error);
             f.code.code()
-        }
-    }
-}
-
-async fn bench(args: BenchArgs) -> Result<ExitCode, Failure> {
-    match args.what {
-        BenchWhat::Link { quick } => {
-            let cases = crate::bench::link::standard_cases(quick);
-            let results =
-                crate::bench::link::run(&cases).await.map_err(|e| Failure::new(ExitCode::Infrastructure, e))?;
-            use std::io::Write as _;
-            let _ = std::io::stdout().write_all(crate::bench::link::table(&results).as_bytes());
-            Ok(ExitCode::Success)
         }
     }
 }

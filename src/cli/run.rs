@@ -14,6 +14,7 @@ use crate::export::{self, csv, markdown, ResultsDir};
 use crate::plan::{Plan, SweepPoint};
 use crate::report::{self, HostInfo, Manifest, PointRow, Report};
 use crate::run::collector::Unmatched;
+use crate::run::loadgen::request_bytes;
 use crate::run::timer::PreciseTimer;
 use crate::run::{floor, run_point, PointOutcome, RunContext};
 use crate::sample::Sample;
@@ -38,10 +39,25 @@ fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
 
 pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
     let plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(bad_input)?;
+    let out_root = args.out.clone().unwrap_or_else(|| plan.output.clone());
+    let (_, report_path) = execute(&plan, &out_root, command, args.quiet).await?;
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{}", report_path.display());
+    Ok(ExitCode::Success)
+}
+
+/// Checks and runs `plan` into a new results folder under `out_root`; returns
+/// the final report and the path of `report.md`.
+pub async fn execute(
+    plan: &Plan,
+    out_root: &std::path::Path,
+    command: String,
+    quiet: bool,
+) -> Result<(Report, std::path::PathBuf), Failure> {
+    let plan = plan.clone();
     let models = check_models(&plan)?;
     let brokers = check_brokers(&plan).await?;
     let run_id = new_run_id();
-    let out_root = args.out.clone().unwrap_or_else(|| plan.output.clone());
     let dir = out_root.join(&plan.name).join(&run_id);
     let results = ResultsDir::create(dir.clone())
         .with_context(|| format!("cannot create results folder {}", dir.display()))
@@ -68,7 +84,7 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
     results.append_samples(&csv::samples_header()).map_err(io)?;
     write_report(&results, &report).map_err(io)?;
 
-    let outcome = sweep(&plan, &results, &mut report, args.quiet).await;
+    let outcome = sweep(&plan, &results, &mut report, quiet).await;
     report.manifest.finished_at = Some(now_rfc3339());
     write_report(&results, &report).map_err(io)?;
     results.finish_samples().map_err(io)?;
@@ -77,9 +93,7 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
         eprintln!("results so far: {}", report_path.display());
         return Err(f);
     }
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stdout(), "{}", report_path.display());
-    Ok(ExitCode::Success)
+    Ok((report, report_path))
 }
 
 /// Runs every point execution, interleaving repetitions, and updates the report after each.
@@ -91,7 +105,8 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
     let epoch = Instant::now();
     let ctx = RunContext { run_id: report.manifest.run_id.clone(), epoch, seed: plan.seed, timer, events };
     if let Some(first) = plan.points.first() {
-        match floor::measure(&first.config.broker, &ctx.run_id, &ctx.timer).await {
+        let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
+        match floor::measure(&first.config.broker, &ctx.run_id, &ctx.timer, bytes).await {
             Ok(f) => report.set_floor(f),
             Err(e) => report.warnings.push(format!("the harness floor could not be measured: {e}")),
         }

@@ -29,7 +29,27 @@ pub struct Floor {
 }
 
 /// Measures the floor on `broker` under `simrun/<run-id>/floor/`.
-pub async fn measure(broker: &BrokerConfig, run_id: &str, timer: &PreciseTimer) -> Result<Option<Floor>, RunError> {
+/// `payload_bytes` should match the run's requests, so that the echo carries
+/// the same bytes.
+pub async fn measure(
+    broker: &BrokerConfig,
+    run_id: &str,
+    timer: &PreciseTimer,
+    payload_bytes: usize,
+) -> Result<Option<Floor>, RunError> {
+    echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes).await
+}
+
+/// A plain echo of `count` messages at `rate_hz` (after a short warmup),
+/// round trips measured from each message's intended send time.
+pub async fn echo(
+    broker: &BrokerConfig,
+    run_id: &str,
+    timer: &PreciseTimer,
+    count: u64,
+    rate_hz: f64,
+    payload_bytes: usize,
+) -> Result<Option<Floor>, RunError> {
     let addr = resolve(broker).await?;
     let q = qos(broker.qos);
     let (req_topic, resp_topic) = (format!("simrun/{run_id}/floor/request"), format!("simrun/{run_id}/floor/response"));
@@ -60,25 +80,33 @@ pub async fn measure(broker: &BrokerConfig, run_id: &str, timer: &PreciseTimer) 
         Some(probe_tx),
     )
     .await?;
-    let total = WARMUP + FLOOR_MESSAGES;
+    let total = WARMUP + count;
     let t0 = Instant::now() + Duration::from_millis(10);
-    let due = move |seq: u64| t0 + Duration::from_secs_f64(seq as f64 / FLOOR_RATE_HZ);
+    let due = move |seq: u64| t0 + Duration::from_secs_f64(seq as f64 / rate_hz);
+    // Published from the timer thread at each due time, exactly as the load
+    // generator publishes requests, so the two are measured alike.
     let sender_client = probe.client.clone();
     let sender_timer = timer.clone();
     let sender = tokio::spawn(async move {
         for seq in 0..total {
-            sender_timer.sleep_until(due(seq)).await;
-            if sender_client.publish(req_topic.clone(), q, false, seq.to_le_bytes().to_vec()).await.is_err() {
-                return;
+            let at = due(seq);
+            if let Some(ahead) = at.checked_sub(Duration::from_millis(20)).filter(|a| *a > Instant::now()) {
+                tokio::time::sleep_until(ahead.into()).await;
             }
+            let (client, topic) = (sender_client.clone(), req_topic.clone());
+            sender_timer.call_at(at, move || {
+                let mut payload = seq.to_le_bytes().to_vec();
+                payload.resize(payload_bytes.max(8), b' ');
+                let _ = client.try_publish(topic, q, false, payload);
+            });
         }
     });
     let deadline = due(total) + Duration::from_secs(2);
     let mut rtts = Vec::new();
     let mut seen = vec![false; total as usize];
-    while (rtts.len() as u64) < FLOOR_MESSAGES {
+    while (rtts.len() as u64) < count {
         let Ok(Some((at, p))) = tokio::time::timeout_at(deadline.into(), probe_rx.recv()).await else { break };
-        let Ok(bytes) = <[u8; 8]>::try_from(&p.payload[..]) else { continue };
+        let Some(Ok(bytes)) = p.payload.get(..8).map(<[u8; 8]>::try_from) else { continue };
         let seq = u64::from_le_bytes(bytes);
         if seq < total && !std::mem::replace(&mut seen[seq as usize], true) && seq >= WARMUP {
             rtts.push(at.saturating_duration_since(due(seq)).as_micros() as u64);
@@ -89,5 +117,5 @@ pub async fn measure(broker: &BrokerConfig, run_id: &str, timer: &PreciseTimer) 
     probe.close().await;
     echo.close().await;
     let answered = rtts.len() as u64;
-    Ok(percentiles(rtts).map(|round_trip| Floor { round_trip, answered, sent: FLOOR_MESSAGES, qos: broker.qos }))
+    Ok(percentiles(rtts).map(|round_trip| Floor { round_trip, answered, sent: count, qos: broker.qos }))
 }

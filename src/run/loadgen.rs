@@ -126,6 +126,17 @@ impl Pacing {
     }
 }
 
+/// The size of a request with `features` values, as devices send it.
+pub fn request_bytes(features: usize, id_len: usize) -> usize {
+    let request = Request {
+        v: wire::VERSION,
+        id: "x".repeat(id_len),
+        device: "dev-000".into(),
+        features: (0..features).map(|i| -1.2345678 + i as f32 * 0.1).collect(),
+    };
+    serde_json::to_vec(&request).map_or(0, |v| v.len())
+}
+
 /// The random source of one device's feature vectors: the same seed, point,
 /// repetition and device always give the same vectors.
 pub fn feature_rng(seed: u64, point: usize, device: u32) -> ChaCha8Rng {
@@ -148,7 +159,7 @@ pub struct Device {
     pub index: u32,
     pub client: AsyncClient,
     /// Request topics of the tiers each request goes to.
-    pub topics: Vec<String>,
+    pub topics: Arc<[String]>,
     pub qos: rumqttc::QoS,
     pub features: usize,
     /// `<run-id>/<point>.<rep>/`
@@ -166,15 +177,24 @@ pub struct DeviceIo {
     pub sent_count: Arc<AtomicU64>,
 }
 
+/// How far ahead of its due time a request is handed to the timer thread.
+const LOOKAHEAD: Duration = Duration::from_millis(20);
+
 impl Device {
     /// Sends this device's requests until its schedule or window ends.
     pub async fn run(mut self, pacing: Pacing, mut io: DeviceIo) {
         match pacing {
             Pacing::Open(s) => {
                 for seq in s.device_seqs(self.index) {
-                    if !self.send(seq, s.due(seq), s.phase(seq), &io).await {
+                    let due = s.due(seq);
+                    // Hand requests to the timer a little ahead of time, not all at once.
+                    if let Some(at) = due.checked_sub(LOOKAHEAD).filter(|at| *at > Instant::now()) {
+                        tokio::time::sleep_until(at.into()).await;
+                    }
+                    if io.events.is_closed() {
                         return;
                     }
+                    self.schedule(seq, due, s.phase(seq), &io);
                 }
             }
             Pacing::Closed { t0, warmup_end, end, concurrency, think, devices } => {
@@ -186,29 +206,25 @@ impl Device {
                     s
                 };
                 let phase = |at: Instant| if at < warmup_end { Phase::Warmup } else { Phase::Measure };
-                let first: Vec<u64> = (0..concurrency).map(|_| seq()).collect();
-                for s in first {
-                    if !self.send(s, t0, phase(t0), &io).await {
-                        return;
-                    }
+                for _ in 0..concurrency {
+                    let s = seq();
+                    self.schedule(s, t0, phase(t0), &io);
                 }
                 while io.settled.recv().await.is_some() {
                     let due = Instant::now() + think;
-                    if due >= end {
+                    if due >= end || io.events.is_closed() {
                         return;
                     }
                     let s = seq();
-                    if !self.send(s, due, phase(due), &io).await {
-                        return;
-                    }
+                    self.schedule(s, due, phase(due), &io);
                 }
             }
         }
     }
 
-    /// Waits for `due`, then publishes request `seq` to every tier. False when
-    /// the collector is gone.
-    async fn send(&mut self, seq: u64, due: Instant, phase: Phase, io: &DeviceIo) -> bool {
+    /// Prepares request `seq` now and has the timer thread publish it to every
+    /// tier at `due`: no task wake-up stands between the deadline and the send.
+    fn schedule(&mut self, seq: u64, due: Instant, phase: Phase, io: &DeviceIo) {
         let features: Vec<f32> = (0..self.features).map(|_| self.rng.gen_range(-2.0f32..2.0)).collect();
         let request = Request {
             v: wire::VERSION,
@@ -217,26 +233,24 @@ impl Device {
             features,
         };
         let payload = serde_json::to_vec(&request).unwrap_or_default();
-        io.timer.sleep_until(due).await;
-        let sent_at = Instant::now();
-        let sent = Sent {
-            seq,
-            device: self.index,
-            phase,
-            intended_us: micros_since(io.epoch, due),
-            sent_us: micros_since(io.epoch, sent_at),
-        };
-        if io.events.send(DeviceEvent::Sent(sent)).is_err() {
-            return false;
-        }
-        for topic in &self.topics {
-            if let Err(e) = self.client.publish(topic.clone(), self.qos, false, payload.clone()).await {
-                let _ = io.events.send(DeviceEvent::Failed { seq, error: e.to_string() });
-                break;
+        let (client, topics, qos, device) = (self.client.clone(), self.topics.clone(), self.qos, self.index);
+        let (events, epoch, sent_count) = (io.events.clone(), io.epoch, io.sent_count.clone());
+        io.timer.call_at(due, move || {
+            let sent_at = Instant::now();
+            let intended_us = micros_since(epoch, due);
+            let sent = Sent { seq, device, phase, intended_us, sent_us: micros_since(epoch, sent_at) };
+            // Reported before publishing, so no answer can overtake its request.
+            if events.send(DeviceEvent::Sent(sent)).is_err() {
+                return;
             }
-        }
-        io.sent_count.fetch_add(1, Ordering::Relaxed);
-        true
+            for topic in topics.iter() {
+                if let Err(e) = client.try_publish(topic.clone(), qos, false, payload.clone()) {
+                    let _ = events.send(DeviceEvent::Failed { seq, error: e.to_string() });
+                    break;
+                }
+            }
+            sent_count.fetch_add(1, Ordering::Relaxed);
+        });
     }
 }
 

@@ -230,7 +230,7 @@ impl Rig {
             devices.push(Device {
                 index,
                 client: conn.client.clone(),
-                topics: request_topics.clone(),
+                topics: request_topics.clone().into(),
                 qos: qos(cfg.broker.qos),
                 features: cfg.devices.features,
                 id_prefix: format!("{}/{exec}/", ctx.run_id),

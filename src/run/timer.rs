@@ -17,10 +17,30 @@ use tokio::sync::oneshot;
 /// How long before a deadline the timer thread stops sleeping and spins.
 pub const SPIN_MARGIN: Duration = Duration::from_micros(50);
 
+/// What happens at a deadline.
+enum Action {
+    /// Wake an async task.
+    Wake(oneshot::Sender<()>),
+    /// Run a short function on the timer thread itself: no task wake-up between
+    /// the deadline and the work (load generation uses it to publish on time).
+    Call(Box<dyn FnOnce() + Send>),
+}
+
+impl Action {
+    fn fire(self) {
+        match self {
+            Action::Wake(tx) => {
+                let _ = tx.send(());
+            }
+            Action::Call(f) => f(),
+        }
+    }
+}
+
 struct Entry {
     deadline: Instant,
     seq: u64,
-    wake: oneshot::Sender<()>,
+    action: Action,
 }
 
 impl PartialEq for Entry {
@@ -44,7 +64,7 @@ impl Ord for Entry {
 /// handle is dropped and no deadline is pending.
 #[derive(Clone)]
 pub struct PreciseTimer {
-    tx: mpsc::Sender<(Instant, oneshot::Sender<()>)>,
+    tx: mpsc::Sender<(Instant, Action)>,
     tid: std::sync::Arc<std::sync::atomic::AtomicI32>,
 }
 
@@ -76,22 +96,30 @@ impl PreciseTimer {
             return;
         }
         let (wake, woken) = oneshot::channel();
-        if self.tx.send((deadline, wake)).is_err() {
+        if self.tx.send((deadline, Action::Wake(wake))).is_err() {
             // The thread is gone (only at shutdown); fall back to tokio's timer.
             tokio::time::sleep_until(deadline.into()).await;
             return;
         }
         let _ = woken.await;
     }
+
+    /// Runs `f` on the timer thread at `deadline` (at once if it has passed).
+    /// `f` must be short: every later deadline waits for it.
+    pub fn call_at(&self, deadline: Instant, f: impl FnOnce() + Send + 'static) {
+        if let Err(mpsc::SendError((_, action))) = self.tx.send((deadline, Action::Call(Box::new(f)))) {
+            action.fire();
+        }
+    }
 }
 
-fn timer_loop(rx: mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
+fn timer_loop(rx: mpsc::Receiver<(Instant, Action)>) {
     let mut heap: BinaryHeap<Reverse<Entry>> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut open = true;
-    let mut push = |heap: &mut BinaryHeap<Reverse<Entry>>, (deadline, wake): (Instant, oneshot::Sender<()>)| {
+    let mut push = |heap: &mut BinaryHeap<Reverse<Entry>>, (deadline, action): (Instant, Action)| {
         seq += 1;
-        heap.push(Reverse(Entry { deadline, seq, wake }));
+        heap.push(Reverse(Entry { deadline, seq, action }));
     };
     loop {
         let Some(next) = heap.peek().map(|e| e.0.deadline) else {
@@ -107,7 +135,7 @@ fn timer_loop(rx: mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
         let now = Instant::now();
         if next <= now {
             if let Some(Reverse(e)) = heap.pop() {
-                let _ = e.wake.send(());
+                e.action.fire();
             }
             continue;
         }
@@ -174,5 +202,26 @@ mod tests {
             assert!(late < Duration::from_millis(500), "{ms} ms deadline woke {late:?} late");
         }
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[tokio::test]
+    async fn calls_run_on_the_timer_thread_in_deadline_order() {
+        let timer = PreciseTimer::start().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let start = Instant::now();
+        for ms in [20u64, 5, 10] {
+            let tx = tx.clone();
+            timer.call_at(start + Duration::from_millis(ms), move || {
+                let _ = tx.send((ms, Instant::now(), std::thread::current().name().map(str::to_string)));
+            });
+        }
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            let (ms, at, thread) = rx.recv().await.unwrap();
+            assert!(at >= start + Duration::from_millis(ms), "{ms} ms call ran early");
+            assert_eq!(thread.as_deref(), Some("simrun-timer"));
+            order.push(ms);
+        }
+        assert_eq!(order, [5, 10, 20]);
     }
 }

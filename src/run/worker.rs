@@ -1,17 +1,19 @@
 //! A worker: subscribes to its tier's requests, infers, answers.
 //!
-//! The MQTT event loop runs on a tokio task; inference runs on a thread of its
-//! own so that a slow model queues requests (visible as `queue_us`) instead of
-//! stalling the connection.
+//! The MQTT event loop runs on one tokio task and hands requests to a serving
+//! task, so a slow model queues requests (visible as `queue_us`) instead of
+//! stalling the connection's keep-alive. Serving runs on the async runtime, not
+//! a thread of its own: a hand-off to a parked OS thread and back cost ~150 µs
+//! per request here, more than the whole broker round trip. Models are
+//! expected to take microseconds (the anomaly detector: ~2–4 µs); a model
+//! taking milliseconds would hold a runtime thread for that long.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use rumqttc::AsyncClient;
-use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use super::broker::{qos, Connection, Received};
@@ -49,7 +51,7 @@ pub struct WorkerCounters {
 /// A running worker.
 pub struct Worker {
     conn: Connection,
-    thread: JoinHandle<()>,
+    serving: tokio::task::JoinHandle<()>,
     pub counters: Arc<WorkerCounters>,
     name: String,
 }
@@ -72,25 +74,16 @@ impl Worker {
             model,
             client: conn.client.clone(),
             counters: counters.clone(),
-            runtime: Handle::current(),
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("simrun-{name}"))
-            .spawn(move || serve.run(rx))
-            .map_err(RunError::Io)?;
-        Ok(Worker { conn, thread, counters, name })
+        let serving = tokio::spawn(serve.run(rx));
+        Ok(Worker { conn, serving, counters, name })
     }
 
-    /// Stops serving. Fails if the inference thread died.
+    /// Stops serving. Fails if the serving task died.
     pub async fn stop(self) -> Result<(), RunError> {
         self.conn.close().await;
-        // The connection's sink is gone, so the thread's queue ends and it returns.
-        let thread = self.thread;
-        let name = self.name;
-        tokio::task::spawn_blocking(move || thread.join())
-            .await
-            .map_err(|e| RunError::WorkerDied(format!("{name}: {e}")))?
-            .map_err(|_| RunError::WorkerDied(format!("{name}: inference thread panicked")))
+        // The connection's sink is gone, so the serving queue ends and the task returns.
+        self.serving.await.map_err(|e| RunError::WorkerDied(format!("{}: {e}", self.name)))
     }
 }
 
@@ -100,14 +93,13 @@ struct Serve {
     model: Box<dyn Inference>,
     client: AsyncClient,
     counters: Arc<WorkerCounters>,
-    runtime: Handle,
 }
 
 impl Serve {
-    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
         let response_topic = wire::topic(&self.spec.run_id, self.spec.tier, "response");
         let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, "error");
-        while let Some((received_at, publish)) = rx.blocking_recv() {
+        while let Some((received_at, publish)) = rx.recv().await {
             let (topic, payload) = match self.answer(received_at, &publish.payload) {
                 Ok(response) => {
                     self.counters.served.fetch_add(1, Ordering::Relaxed);
@@ -119,8 +111,7 @@ impl Serve {
                 }
             };
             let Ok(payload) = payload else { continue };
-            let publish = self.client.publish(topic.clone(), qos(self.spec.qos), false, payload);
-            if self.runtime.block_on(publish).is_err() {
+            if self.client.publish(topic.clone(), qos(self.spec.qos), false, payload).await.is_err() {
                 return; // the connection is closing
             }
         }
