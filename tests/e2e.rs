@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::Command;
 use common::Mosquitto;
@@ -224,9 +224,4 @@ fn an_unreachable_results_folder_fails_before_the_run() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot create results folder /proc/simrun-cannot-write-here"), "{stderr}");
-}
-
-#[allow(dead_code)]
-fn elapsed_ms(since: Instant) -> u128 {
-    since.elapsed().as_millis()
 }

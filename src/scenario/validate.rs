@@ -10,6 +10,12 @@ use crate::plan::{
     TierConfig,
 };
 
+/// Limits that keep a typo from exhausting the machine.
+pub const MAX_REQUESTS_PER_POINT: u64 = 10_000_000;
+pub const MAX_DEVICES: u32 = 1_000;
+pub const MAX_WORKERS: u32 = 64;
+pub const MAX_CONCURRENCY: u32 = 10_000;
+
 /// A validation failure at a dotted key.
 #[derive(Debug)]
 pub struct KeyError {
@@ -24,8 +30,8 @@ fn err<T>(key: &str, message: impl Into<String>) -> Result<T, KeyError> {
 /// Checks one fully substituted scenario and builds its point configuration.
 pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointConfig, KeyError> {
     let broker = broker(&file.broker.url, file.broker.qos)?;
-    if file.devices.count == 0 {
-        return err("devices.count", "must be at least 1");
+    if file.devices.count == 0 || file.devices.count > MAX_DEVICES {
+        return err("devices.count", format!("must be from 1 to {MAX_DEVICES}, got {}", file.devices.count));
     }
     if file.devices.features == 0 {
         return err("devices.features", "must be at least 1");
@@ -64,8 +70,8 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
 
 fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierConfig, KeyError> {
     let key = |k: &str| format!("tiers.{tier}.{k}");
-    if raw.workers == 0 {
-        return err(&key("workers"), "must be at least 1");
+    if raw.workers == 0 || raw.workers > MAX_WORKERS {
+        return err(&key("workers"), format!("must be from 1 to {MAX_WORKERS}, got {}", raw.workers));
     }
     let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), message: m })?;
     let wanted_ext = match tier {
@@ -96,8 +102,8 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
     if raw.timeout.value.is_zero() {
         return err("load.timeout", "must be positive");
     }
-    if raw.concurrency == 0 {
-        return err("load.concurrency", "must be at least 1");
+    if raw.concurrency == 0 || raw.concurrency > MAX_CONCURRENCY {
+        return err("load.concurrency", format!("must be from 1 to {MAX_CONCURRENCY}, got {}", raw.concurrency));
     }
     let load = LoadConfig {
         arrival,
@@ -108,8 +114,20 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
         concurrency: raw.concurrency,
         think: raw.think.value,
     };
-    if arrival != Arrival::Closed && load.request_counts().1 == 0 {
-        return err("load.rate", "rate × duration is less than one request in the measured window");
+    if arrival != Arrival::Closed {
+        let (warm, measured) = load.request_counts();
+        if measured == 0 {
+            return err("load.rate", "rate × duration is less than one request in the measured window");
+        }
+        if warm.saturating_add(measured) > MAX_REQUESTS_PER_POINT {
+            return err(
+                "load.rate",
+                format!(
+                    "rate × (warmup + duration) is {} requests per point; at most {MAX_REQUESTS_PER_POINT}",
+                    warm.saturating_add(measured)
+                ),
+            );
+        }
     }
     Ok(load)
 }
