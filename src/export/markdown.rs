@@ -102,12 +102,17 @@ fn param_header(report: &Report) -> (String, String) {
 }
 
 fn param_cells(report: &Report, s: &Summary) -> String {
+    point_cells(report, s.point, &s.params)
+}
+
+/// The leading cells of a row: the swept values, or the point index without a sweep.
+fn point_cells(report: &Report, point: usize, params: &[(String, String)]) -> String {
     if report.swept_keys.is_empty() {
-        return format!("| {} |", s.point);
+        return format!("| {point} |");
     }
     let mut out = String::from("|");
     for k in &report.swept_keys {
-        let v = s.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or("");
+        let v = params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or("");
         let _ = write!(out, " {v} |");
     }
     out
@@ -156,16 +161,7 @@ fn aggregate_table(report: &Report, md: &mut String) {
         let i = |x: Option<crate::stats::Interval>| {
             x.map(|i| format!("{:.3}–{:.3}", i.low / 1e3, i.high / 1e3)).unwrap_or_else(|| "–".into())
         };
-        let cells = if report.swept_keys.is_empty() {
-            format!("| {} |", a.point)
-        } else {
-            let mut out = String::from("|");
-            for k in &report.swept_keys {
-                let val = a.params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).unwrap_or("");
-                let _ = write!(out, " {val} |");
-            }
-            out
-        };
+        let cells = point_cells(report, a.point, &a.params);
         let _ = writeln!(
             md,
             "{cells} {} | {} | {} | {} | {} | {} | {} |",
