@@ -6,57 +6,29 @@ mod common;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use common::Mosquitto;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use common::{Mosquitto, Table};
+use rumqttc::QoS;
 use simrun::backend;
 use simrun::plan::Tier;
+use simrun::run::broker::Connection;
 use simrun::run::worker::{Worker, WorkerSpec};
 use simrun::wire::{self, ErrorReply, Response};
 
-async fn test_client(
-    port: u16,
-    id: &str,
-    topics: &[String],
-) -> (AsyncClient, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
-    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
-    opts.set_max_packet_size(2 << 20, 2 << 20);
-    let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    let mut net = rumqttc::NetworkOptions::new();
-    net.set_tcp_nodelay(true);
-    eventloop.set_network_options(net);
-    for t in topics {
-        client.subscribe(t.clone(), QoS::AtLeastOnce).await.unwrap();
-    }
+type Inbox = tokio::sync::mpsc::UnboundedReceiver<simrun::run::broker::Received>;
+
+/// A client subscribed to `topics` through simrun's own connection code.
+async fn test_client(broker: &Mosquitto, topics: &[String]) -> (Connection, Inbox) {
+    let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
+    let topics: Vec<(String, QoS)> = topics.iter().map(|t| (t.clone(), QoS::AtLeastOnce)).collect();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let mut ready = Some(ready_tx);
-    let mut acks = 0;
-    let want = topics.len();
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    acks += 1;
-                    if acks == want {
-                        if let Some(r) = ready.take() {
-                            let _ = r.send(());
-                        }
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), ready_rx).await.expect("subscribed").unwrap();
-    (client, rx)
+    let conn = Connection::open("itest-client", addr, &broker.url(), &topics, Some(tx)).await.expect("subscribed");
+    (conn, rx)
 }
 
-async fn next_message(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>) -> (String, Vec<u8>) {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("an answer within 10 s").expect("open")
+async fn next_message(rx: &mut Inbox) -> (String, Vec<u8>) {
+    let (_, p) =
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("an answer within 10 s").expect("open");
+    (p.topic, p.payload.to_vec())
 }
 
 fn request(id: &str, features: &[f32]) -> Vec<u8> {
@@ -81,7 +53,8 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
     }
     let topics: Vec<String> =
         Tier::ALL.iter().flat_map(|&t| ["response", "error"].map(|k| wire::topic(run_id, t, k))).collect();
-    let (client, mut rx) = test_client(broker.port, "itest-client", &topics).await;
+    let (conn, mut rx) = test_client(&broker, &topics).await;
+    let client = conn.client.clone();
     let features: Vec<f32> = (0..32).map(|i| (i as f32 - 16.0) / 8.0).collect();
     let mut reference = backend::load(Tier::Edge, &root.join("models/anomaly_detector.onnx")).unwrap();
     let expected = reference.infer(&features).unwrap()[0];
@@ -122,13 +95,6 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
     }
 }
 
-fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header = r.headers().unwrap().iter().map(str::to_string).collect();
-    let rows = r.records().map(|x| x.unwrap().iter().map(str::to_string).collect()).collect();
-    (header, rows)
-}
-
 #[test]
 fn a_sweep_runs_end_to_end_and_the_cloud_link_shows_in_the_latency() {
     let broker = Mosquitto::start();
@@ -152,13 +118,13 @@ fn a_sweep_runs_end_to_end_and_the_cloud_link_shows_in_the_latency() {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
 
-    let (header, rows) = read_csv(&dir.join("summary.csv"));
+    let summary = Table::read(&dir.join("summary.csv"));
+    let (header, rows) = (&summary.header, &summary.rows);
     let wanted = "run_id,point,repetition,tier,requests,ok,timeouts,errors,throughput_rps,latency_mean_us,latency_p50_us,latency_p90_us,latency_p95_us,latency_p99_us,latency_max_us,infer_p50_us,queue_p50_us,param:tiers.cloud.link.latency";
     assert!(header.join(",").starts_with(wanted), "{header:?}");
     assert_eq!(rows.len(), 4, "2 points × 2 tiers");
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let num = |row: &Vec<String>, name: &str| row[col(name)].parse::<f64>().unwrap();
-    for row in &rows {
+    let (col, num) = (|name: &str| summary.col(name), |row: &Vec<String>, name: &str| summary.num(row, name));
+    for row in rows {
         assert_eq!(num(row, "requests"), num(row, "ok") + num(row, "timeouts") + num(row, "errors"));
         assert_eq!(num(row, "requests"), 100.0, "100/s for 1 s measured");
         assert!(num(row, "ok") >= 95.0, "{row:?}");
@@ -178,14 +144,15 @@ fn a_sweep_runs_end_to_end_and_the_cloud_link_shows_in_the_latency() {
     assert!(cloud <= 50_000.0 + edge + 15_000.0, "cloud p50 {cloud} µs, edge p50 {edge} µs");
     assert!(p50("cloud", "0ms") < 10_000.0);
 
-    let (sheader, samples) = read_csv(&dir.join("samples.csv"));
+    let table = Table::read(&dir.join("samples.csv"));
+    let (sheader, samples) = (&table.header, &table.rows);
     assert_eq!(
         sheader[..15].join(","),
         "run_id,point,repetition,tier,device,seq,phase,intended_us,sent_us,received_us,latency_us,queue_us,infer_us,status,probability"
     );
     // 120 requests per point (20 warmup + 100 measured), each to both tiers, 2 points.
     assert_eq!(samples.len(), 480);
-    let scol = |name: &str| sheader.iter().position(|h| h == name).unwrap();
+    let scol = |name: &str| table.col(name);
     assert_eq!(samples.iter().filter(|r| r[scol("phase")] == "warmup").count(), 80);
     assert!(samples.iter().all(|r| ["ok", "timeout", "error"].contains(&r[scol("status")].as_str())));
 

@@ -140,15 +140,6 @@ impl<W: std::io::Write> SampleWriter<W> {
     }
 }
 
-/// Rows of `samples.csv` for `samples`, without the header.
-pub fn sample_rows(run_id: &str, samples: &[Sample]) -> Vec<u8> {
-    let mut w = SampleWriter::new(run_id, Vec::new());
-    for s in samples {
-        let _ = w.write(s);
-    }
-    w.into_inner().unwrap_or_default()
-}
-
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
 pub const EXTRA_COLUMNS: [&str; 13] = [
     "rejected",

@@ -59,13 +59,11 @@ pub struct DirectionRecord {
     pub backlogged_span_us: u64,
 }
 
-/// A link's records for both directions, and how many connections it reset.
+/// A link's records for both directions.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LinkRecord {
     pub up: DirectionRecord,
     pub down: DirectionRecord,
-    pub connections: u64,
-    pub resets: u64,
 }
 
 struct Shared {
@@ -147,9 +145,6 @@ impl Link {
                     shared.timer.sleep_until(start).await;
                     shared.down.store(true, Ordering::SeqCst);
                     shared.reset.send_modify(|g| *g += 1);
-                    if let Ok(mut r) = shared.record.lock() {
-                        r.resets += 1;
-                    }
                     shared.timer.sleep_until(end).await;
                     shared.down.store(false, Ordering::SeqCst);
                 }
@@ -160,9 +155,7 @@ impl Link {
     /// Closes everything and returns what the link recorded.
     pub async fn shutdown(mut self) -> LinkRecord {
         self.tasks.shutdown().await;
-        let mut record = self.shared.record.lock().map(|r| r.clone()).unwrap_or_default();
-        record.connections = self.shared.connections.load(Ordering::Relaxed);
-        record
+        self.shared.record.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }
 

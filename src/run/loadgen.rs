@@ -103,13 +103,6 @@ pub enum Pacing {
 }
 
 impl Pacing {
-    pub fn t0(&self) -> Instant {
-        match self {
-            Pacing::Open(s) => s.t0,
-            Pacing::Closed { t0, .. } => *t0,
-        }
-    }
-
     pub fn measure_start(&self) -> Instant {
         match self {
             Pacing::Open(s) => s.measure_start(),
@@ -157,6 +150,8 @@ pub enum DeviceEvent {
 /// One simulated device.
 pub struct Device {
     pub index: u32,
+    /// `dev-003`: the name in every request's `device` field.
+    pub name: String,
     pub client: AsyncClient,
     /// Request topics of the tiers each request goes to.
     pub topics: Arc<[String]>,
@@ -226,12 +221,8 @@ impl Device {
     /// tier at `due`: no task wake-up stands between the deadline and the send.
     fn schedule(&mut self, seq: u64, due: Instant, phase: Phase, io: &DeviceIo) {
         let features: Vec<f32> = (0..self.features).map(|_| self.rng.gen_range(-2.0f32..2.0)).collect();
-        let request = Request {
-            v: wire::VERSION,
-            id: format!("{}{seq}", self.id_prefix),
-            device: format!("dev-{:03}", self.index),
-            features,
-        };
+        let request =
+            Request { v: wire::VERSION, id: format!("{}{seq}", self.id_prefix), device: self.name.clone(), features };
         let payload = serde_json::to_vec(&request).unwrap_or_default();
         let (client, topics, qos, device) = (self.client.clone(), self.topics.clone(), self.qos, self.index);
         let (events, epoch, sent_count) = (io.events.clone(), io.epoch, io.sent_count.clone());

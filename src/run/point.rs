@@ -44,16 +44,10 @@ pub struct LinkOutcome {
 /// The counters of one point execution; its samples went to the sample channel.
 #[derive(Debug)]
 pub struct PointOutcome {
-    /// Requests sent (to every tier of the point).
-    pub requests: u64,
     /// Malformed requests each tier's workers rejected.
     pub rejected: Vec<(Tier, u64)>,
     pub links: Vec<LinkOutcome>,
     pub unmatched: Unmatched,
-    /// Most requests in flight at once.
-    pub peak_in_flight: usize,
-    pub started_us: u64,
-    pub finished_us: u64,
 }
 
 /// Everything one point execution connects: links, workers, devices, collector.
@@ -73,7 +67,6 @@ pub async fn run_point(
     samples: mpsc::UnboundedSender<Sample>,
 ) -> Result<PointOutcome, RunError> {
     let cfg = &point.config;
-    let started_us = micros_since(ctx.epoch, Instant::now());
     let exec = format!("{}.{}", point.index, repetition);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (mut rig, devices) = Rig::start(ctx, point, repetition, &exec, tx).await?;
@@ -116,22 +109,13 @@ pub async fn run_point(
         sent: &sent_count,
         counts: [0; 3],
     };
-    let (requests, peak_in_flight, [ok, timeouts, errors]) =
-        collect(ctx, &mut collector, streams, &tiers, pacing.planned()).await;
+    let [ok, timeouts, errors] = collect(ctx, &mut collector, streams, &tiers, pacing.planned()).await;
     for task in senders {
         task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
     }
     let (rejected, links) = rig.stop(point).await?;
     let _ = ctx.events.send(RunEvent::PointFinished { index: point.index, repetition, ok, timeouts, errors });
-    Ok(PointOutcome {
-        requests,
-        rejected,
-        links,
-        unmatched: collector.unmatched,
-        peak_in_flight,
-        started_us,
-        finished_us: micros_since(ctx.epoch, Instant::now()),
-    })
+    Ok(PointOutcome { rejected, links, unmatched: collector.unmatched })
 }
 
 /// How the devices of this point execution pace their requests.
@@ -229,6 +213,7 @@ impl Rig {
             let conn = Connection::open(&id, device_addr, url, &[], None).await?;
             devices.push(Device {
                 index,
+                name: format!("dev-{index:03}"),
                 client: conn.client.clone(),
                 topics: request_topics.clone().into(),
                 qos: qos(cfg.broker.qos),
@@ -297,16 +282,26 @@ impl Streams<'_> {
     }
 }
 
+/// Feeds a device's report to the collector; returns the device if its request settled.
+fn on_event(c: &mut Collector, e: DeviceEvent, out: &mut Vec<Sample>) -> Option<u32> {
+    match e {
+        DeviceEvent::Sent(s) => {
+            c.sent(s);
+            None
+        }
+        DeviceEvent::Failed { seq, error } => c.failed(seq, &error, out),
+    }
+}
+
 /// Settles requests until the devices are done and nothing is in flight.
-/// Returns the requests sent, the most in flight at once, and the counts of
-/// ok, timeout and error samples.
+/// Returns the counts of ok, timeout and error samples.
 async fn collect(
     ctx: &RunContext,
     collector: &mut Collector,
     mut io: Streams<'_>,
     tiers: &[Tier],
     planned: Option<u64>,
-) -> (u64, usize, [u64; 3]) {
+) -> [u64; 3] {
     let topics: Vec<(String, Tier, bool)> = tiers
         .iter()
         .flat_map(|&t| {
@@ -316,18 +311,10 @@ async fn collect(
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut out = Vec::new();
-    let (mut requests, mut peak, mut devices_done) = (0u64, 0usize, false);
+    let mut devices_done = false;
     let mut next_progress = Instant::now();
     let progress =
         |sent: &AtomicU64| RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: planned.unwrap_or(0) };
-    let mut on_event = |c: &mut Collector, e: DeviceEvent, out: &mut Vec<Sample>| match e {
-        DeviceEvent::Sent(s) => {
-            requests += 1;
-            c.sent(s);
-            None
-        }
-        DeviceEvent::Failed { seq, error } => c.failed(seq, &error, out),
-    };
     loop {
         tokio::select! {
             event = io.events.recv(), if !devices_done => match event {
@@ -356,7 +343,6 @@ async fn collect(
                 }
             }
         }
-        peak = peak.max(collector.in_flight());
         io.flush(&mut out);
         if Instant::now() >= next_progress {
             next_progress = Instant::now() + Duration::from_millis(100);
@@ -369,5 +355,5 @@ async fn collect(
     collector.expire_all(&mut out);
     io.flush(&mut out);
     let _ = ctx.events.send(progress(io.sent));
-    (requests, peak, io.counts)
+    io.counts
 }

@@ -193,15 +193,19 @@ mod tests {
             let deadline = start + Duration::from_millis(ms);
             tasks.push(tokio::spawn(async move {
                 t.sleep_until(deadline).await;
-                (ms, Instant::now().duration_since(deadline))
+                (ms, deadline, Instant::now())
             }));
         }
+        let mut woken = Vec::new();
         for task in tasks {
-            let (ms, late) = task.await.unwrap();
+            let (ms, deadline, at) = task.await.unwrap();
+            assert!(at >= deadline, "{ms} ms deadline woke early");
             // Loose bound: only a gross bug (a missed wake-up) breaks it.
-            assert!(late < Duration::from_millis(500), "{ms} ms deadline woke {late:?} late");
+            assert!(at - deadline < Duration::from_millis(500), "{ms} ms deadline woke {:?} late", at - deadline);
+            woken.push((at, ms));
         }
-        assert!(start.elapsed() >= Duration::from_millis(30));
+        woken.sort();
+        assert_eq!(woken.iter().map(|w| w.1).collect::<Vec<_>>(), [0, 10, 20, 30]);
     }
 
     #[tokio::test]

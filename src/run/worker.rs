@@ -44,7 +44,6 @@ impl WorkerSpec {
 /// Counters a worker keeps while it serves.
 #[derive(Debug, Default)]
 pub struct WorkerCounters {
-    pub served: AtomicU64,
     pub rejected: AtomicU64,
 }
 
@@ -101,10 +100,7 @@ impl Serve {
         let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, "error");
         while let Some((received_at, publish)) = rx.recv().await {
             let (topic, payload) = match self.answer(received_at, &publish.payload) {
-                Ok(response) => {
-                    self.counters.served.fetch_add(1, Ordering::Relaxed);
-                    (&response_topic, serde_json::to_vec(&response))
-                }
+                Ok(response) => (&response_topic, serde_json::to_vec(&response)),
                 Err(reply) => {
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     (&error_topic, serde_json::to_vec(&reply))

@@ -98,19 +98,6 @@ impl Bandwidth {
     }
 }
 
-impl<'de> Deserialize<'de> for Bandwidth {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = d.deserialize_any(TextVisitor("bandwidth"))?;
-        Bandwidth::parse(&text).map_err(de::Error::custom)
-    }
-}
-
-impl Serialize for Bandwidth {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
-    }
-}
-
 impl Rate {
     pub fn parse(text: &str) -> Result<Self, String> {
         Ok(Self { text: text.to_string(), per_second: parse_rate(text)? })
@@ -138,31 +125,26 @@ impl Visitor<'_> for TextVisitor {
     }
 }
 
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = d.deserialize_any(TextVisitor("duration"))?;
-        HumanDuration::parse(&text).map_err(de::Error::custom)
-    }
+/// Reads a value from its text (`Type::parse`) and writes it back as written,
+/// so that a resolved scenario keeps the user's spelling.
+macro_rules! text_serde {
+    ($($ty:ident => $what:literal),* $(,)?) => {$(
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = d.deserialize_any(TextVisitor($what))?;
+                $ty::parse(&text).map_err(de::Error::custom)
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.text)
+            }
+        }
+    )*};
 }
 
-impl Serialize for HumanDuration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for Rate {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = d.deserialize_any(TextVisitor("rate"))?;
-        Rate::parse(&text).map_err(de::Error::custom)
-    }
-}
-
-impl Serialize for Rate {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
-    }
-}
+text_serde!(HumanDuration => "duration", Rate => "rate", Bandwidth => "bandwidth");
 
 #[cfg(test)]
 mod tests {

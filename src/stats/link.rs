@@ -37,7 +37,6 @@ pub struct LinkFidelity {
     pub release_error: Option<Percentiles>,
     /// Bytes per second × 8 while chunks queued behind each other, if any did.
     pub achieved_bps: Option<f64>,
-    pub backlogged_chunks_bytes: u64,
 }
 
 /// The configured delay distribution, described by seeded draws.
@@ -61,7 +60,6 @@ fn direction(point: usize, repetition: u32, link: &LinkOutcome, d: Direction, r:
         applied: percentiles(r.applied_us.iter().copied()),
         release_error: percentiles(r.release_error_us.iter().copied()),
         achieved_bps,
-        backlogged_chunks_bytes: r.backlogged_bytes,
     }
 }
 
