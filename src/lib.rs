@@ -2,12 +2,14 @@
 //!
 //! The pipeline runs one way: `scenario` (YAML → `ScenarioFile` → `Plan`), `run`
 //! (one sweep point → `Sample`s), `stats` (samples → `Summary`), `report`
-//! (summaries + manifest → `Report`) and `export` (report → bytes). `cli` wires
+//! (summaries + manifest → `Report`), `export` (report → bytes, and results
+//! folders read back) and `diff` (two result folders → a comparison). `cli` wires
 //! them together; `main.rs` only maps errors to exit codes.
 
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod diff;
 pub mod exit_code;
 pub mod export;
 pub mod plan;

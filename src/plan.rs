@@ -51,9 +51,26 @@ pub struct Plan {
     /// Swept keys in the order they were written.
     pub swept_keys: Vec<String>,
     pub points: Vec<SweepPoint>,
+    /// Checked at every point once the run ends.
+    pub slos: Vec<Slo>,
+    /// Set when this run covers one shard of the plan; `points` then holds only that shard's.
+    pub shard: Option<Shard>,
+    /// Points in the whole plan, whatever the shard.
+    pub plan_points: usize,
 }
 
 impl Plan {
+    /// Keeps only the points of `shard`; fails when the shard would be empty.
+    pub fn restrict_to(&mut self, shard: Shard) -> Result<(), String> {
+        let total = self.points.len();
+        self.points.retain(|p| shard.contains(p.index));
+        if self.points.is_empty() {
+            return Err(format!("shard {shard} has no points: the plan has {total} (use at most {total} shards)"));
+        }
+        self.shard = Some(shard);
+        Ok(())
+    }
+
     /// Warmup plus measured time over every point execution: the least a sweep can take.
     pub fn scheduled_load(&self) -> Duration {
         let per_round: Duration = self.points.iter().map(|p| p.config.load.warmup + p.config.load.duration).sum();
@@ -73,12 +90,17 @@ pub struct SweepPoint {
 impl SweepPoint {
     /// `tiers.cloud.link.latency=50ms, devices.count=4`, or `(base)` with no sweep.
     pub fn label(&self) -> String {
-        if self.params.is_empty() {
-            return "(base)".into();
-        }
-        let parts: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        parts.join(", ")
+        params_label(&self.params)
     }
+}
+
+/// `key=value, key=value` of a point's swept values, or `(base)` with no sweep.
+pub fn params_label(params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return "(base)".into();
+    }
+    let parts: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    parts.join(", ")
 }
 
 /// Everything one sweep point needs to run.
@@ -170,7 +192,7 @@ pub struct TierConfig {
 
 /// The emulated network of one hop (a tier's workers, or the devices, to the broker).
 /// Latency is one-way and applies in each direction.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LinkConfig {
     /// One-way base delay.
     pub latency: Duration,
@@ -196,7 +218,7 @@ impl LinkConfig {
 }
 
 /// How a link draws each chunk's delay from `latency` and `jitter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Distribution {
     #[default]
@@ -220,17 +242,140 @@ impl Distribution {
 }
 
 /// A window in which a link stops delivering.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outage {
     pub at: Duration,
     pub duration: Duration,
     pub mode: OutageMode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OutageMode {
     /// Bytes are held, then delivered when the window ends.
     Blackhole,
     /// Connections are closed and refused for the window; clients reconnect after it.
     Reset,
+}
+
+/// What a service-level objective bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SloMetric {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Mean,
+    /// Successful responses per second over the measured window: a minimum.
+    Throughput,
+    /// Timeouts over requests, as a fraction.
+    TimeoutRate,
+    /// Error replies over requests, as a fraction.
+    ErrorRate,
+}
+
+impl SloMetric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SloMetric::P50 => "p50",
+            SloMetric::P90 => "p90",
+            SloMetric::P95 => "p95",
+            SloMetric::P99 => "p99",
+            SloMetric::P999 => "p999",
+            SloMetric::Max => "max",
+            SloMetric::Mean => "mean",
+            SloMetric::Throughput => "throughput",
+            SloMetric::TimeoutRate => "timeout_rate",
+            SloMetric::ErrorRate => "error_rate",
+        }
+    }
+
+    /// Latency metrics are in µs; their limits are durations.
+    pub fn is_latency(self) -> bool {
+        !matches!(self, SloMetric::Throughput | SloMetric::TimeoutRate | SloMetric::ErrorRate)
+    }
+
+    /// Throughput is bounded below; everything else above.
+    pub fn is_minimum(self) -> bool {
+        self == SloMetric::Throughput
+    }
+
+    /// `value` in the metric's unit (µs, requests/s, fraction), for people.
+    pub fn format(self, value: f64) -> String {
+        if self.is_latency() {
+            format!("{:.3} ms", value / 1e3)
+        } else if self == SloMetric::Throughput {
+            format!("{value:.1}/s")
+        } else {
+            format!("{:.3} %", value * 100.0)
+        }
+    }
+}
+
+/// A service-level objective, checked at every sweep point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    /// `None`: each tier that ran.
+    pub tier: Option<Tier>,
+    pub metric: SloMetric,
+    /// In the metric's unit: µs for latency, requests/s for throughput, a fraction for rates.
+    pub limit: f64,
+    /// The limit as the scenario wrote it.
+    pub limit_text: String,
+}
+
+impl Slo {
+    /// `≥` for a minimum, `≤` for a maximum.
+    pub fn operator(&self) -> &'static str {
+        if self.metric.is_minimum() {
+            "≥"
+        } else {
+            "≤"
+        }
+    }
+
+    /// `p99 ≤ 20ms`.
+    pub fn objective(&self) -> String {
+        format!("{} {} {}", self.metric.as_str(), self.operator(), self.limit_text)
+    }
+}
+
+/// One of `count` deterministic subsets of a plan's points (1-based `index`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` with 1 ≤ I ≤ N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("invalid shard {text:?} (expected I/N with 1 ≤ I ≤ N, e.g. 2/4)");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) =
+            (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Points are dealt round-robin, so that each shard gets a spread of the sweep.
+    pub fn contains(self, point: usize) -> bool {
+        point % self.count == self.index - 1
+    }
+
+    /// The shard of `point` when the plan is split `count` ways.
+    pub fn of(point: usize, count: usize) -> Shard {
+        Shard { index: point % count + 1, count }
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }

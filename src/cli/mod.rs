@@ -1,6 +1,9 @@
 //! The command line: parses arguments and wires the pipeline stages together.
 
 pub mod bench;
+mod diff;
+mod merge;
+mod plan;
 pub mod preflight;
 pub mod run;
 mod validate;
@@ -26,8 +29,66 @@ enum Command {
     Run(RunArgs),
     /// Check a scenario, its models and the broker, and print the sweep plan; run nothing.
     Validate(ValidateArgs),
+    /// Print the sweep points (id, shard and parameter values), e.g. as JSON for a CI matrix.
+    Plan(PlanArgs),
+    /// Combine the result folders of a plan's shards into one run folder.
+    Merge(MergeArgs),
+    /// Compare two result folders point by point; exit 1 on a regression.
+    Diff(DiffArgs),
     /// Measure simrun's own parts on this machine and print a markdown table.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Print JSON: the points with their ids, parameters and shards.
+    #[arg(long)]
+    pub json: bool,
+    /// Split the plan this many ways (default: one shard per point).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Run folders of the shards (results/<scenario>/<run-id>).
+    #[arg(required = true, num_args = 1..)]
+    pub dirs: Vec<PathBuf>,
+    /// The merged run folder to create (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also write the merged run's SLO checks as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+/// How `diff` prints its comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Table,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The baseline run folder.
+    pub baseline: PathBuf,
+    /// The candidate run folder.
+    pub candidate: PathBuf,
+    /// Changes smaller than this many percent are `~` whatever their significance.
+    #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
+    pub threshold: f64,
+    /// Latency changes smaller than this are `~` (default: the larger harness-floor p99 of the two runs).
+    #[arg(long, value_name = "DURATION", value_parser = crate::scenario::parse_duration)]
+    pub resolution: Option<std::time::Duration>,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+    /// Compare even when the scenarios differ in more than swept values.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +138,12 @@ pub struct RunArgs {
     /// No progress output on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only shard I of N of the plan's points (dealt round-robin).
+    #[arg(long, value_name = "I/N", value_parser = crate::plan::Shard::parse)]
+    pub shard: Option<crate::plan::Shard>,
+    /// Also write the SLO checks as JUnit XML, one test case per point, SLO and tier.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +153,24 @@ pub struct ValidateArgs {
     /// Skip the check that the broker answers.
     #[arg(long)]
     pub no_broker: bool,
+}
+
+/// Writes `--junit` output; a path that cannot be written is bad input.
+fn write_junit(path: &std::path::Path, report: &crate::report::Report) -> Result<(), Failure> {
+    let xml = crate::export::junit::junit_xml(report).map_err(|e| Failure::new(ExitCode::BadInput, e))?;
+    std::fs::write(path, xml).map_err(|e| {
+        Failure::new(ExitCode::BadInput, anyhow::anyhow!("cannot write JUnit file {}: {e}", path.display()))
+    })
+}
+
+/// Exit 1 when an SLO failed, saying how many.
+fn slo_exit(report: &crate::report::Report, report_path: &std::path::Path) -> ExitCode {
+    let (failed, checks) = report.slo_failures();
+    if failed == 0 {
+        return ExitCode::Success;
+    }
+    eprintln!("{failed} of {checks} SLO checks failed; see {}", report_path.display());
+    ExitCode::CheckFailed
 }
 
 /// An error with the exit code it maps to.
@@ -101,7 +186,8 @@ impl Failure {
     }
 }
 
-const SUBCOMMANDS: [&str; 7] = ["run", "validate", "bench", "help", "--help", "-h", "--version"];
+const SUBCOMMANDS: [&str; 10] =
+    ["run", "validate", "plan", "merge", "diff", "bench", "help", "--help", "-h", "--version"];
 
 /// Runs simrun with `args` (the program name first) and returns the process exit code.
 pub fn main(mut args: Vec<OsString>) -> i32 {
@@ -130,6 +216,9 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         match cli.command {
             Command::Run(a) => run::run(a, command_line).await,
             Command::Validate(a) => validate::validate(a).await,
+            Command::Plan(a) => plan::plan(a),
+            Command::Merge(a) => merge::merge(a, command_line),
+            Command::Diff(a) => diff::diff(a),
             Command::Bench(a) => bench::bench(a).await,
         }
     });

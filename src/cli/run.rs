@@ -10,7 +10,7 @@ use super::preflight::{check_brokers, check_models, ModelCheck};
 use super::{Failure, RunArgs};
 use crate::backend;
 use crate::exit_code::ExitCode;
-use crate::export::{self, csv, markdown, ResultsDir};
+use crate::export::{self, csv, ResultsDir};
 use crate::plan::{Plan, SweepPoint};
 use crate::report::{self, HostInfo, Manifest, PointRow, Report};
 use crate::run::collector::Unmatched;
@@ -27,7 +27,7 @@ fn now_rfc3339() -> String {
 }
 
 /// A run id that sorts by time and does not collide between concurrent runs.
-fn new_run_id() -> String {
+pub(super) fn new_run_id() -> String {
     let now = chrono::Utc::now();
     let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
@@ -38,12 +38,18 @@ fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
 }
 
 pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
-    let plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(bad_input)?;
+    let mut plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(bad_input)?;
+    if let Some(shard) = args.shard {
+        plan.restrict_to(shard).map_err(|m| bad_input(anyhow::anyhow!(m)))?;
+    }
     let out_root = args.out.clone().unwrap_or_else(|| plan.output.clone());
-    let (_, report_path) = execute(&plan, &out_root, command, args.quiet).await?;
+    let (report, report_path) = execute(&plan, &out_root, command, args.quiet).await?;
+    if let Some(path) = &args.junit {
+        super::write_junit(path, &report)?;
+    }
     use std::io::Write as _;
     let _ = writeln!(std::io::stdout(), "{}", report_path.display());
-    Ok(ExitCode::Success)
+    Ok(super::slo_exit(&report, &report_path))
 }
 
 /// Checks and runs `plan` into a new results folder under `out_root`; returns
@@ -76,6 +82,9 @@ pub async fn execute(
         executions_planned: plan.points.len() * plan.repetitions as usize,
         unmatched: Unmatched::default(),
         floor: None,
+        slos: plan.slos.clone(),
+        shard: plan.shard,
+        plan_points: plan.plan_points,
     };
     let io = |e: std::io::Error| {
         Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
@@ -88,7 +97,7 @@ pub async fn execute(
     report.manifest.finished_at = Some(now_rfc3339());
     write_report(&results, &report).map_err(io)?;
     results.finish_samples().map_err(io)?;
-    let report_path = results.write("report.md", markdown::report_md(&report).as_bytes()).map_err(io)?;
+    let report_path = results.path().join("report.md");
     if let Err(f) = outcome {
         eprintln!("results so far: {}", report_path.display());
         return Err(f);
@@ -192,10 +201,7 @@ fn record_point(
 }
 
 fn write_report(results: &ResultsDir, report: &Report) -> std::io::Result<()> {
-    results.write("summary.csv", &csv::summary_csv(report))?;
-    results.write("manifest.json", &export::manifest_json(&report.manifest))?;
-    results.write("report.md", markdown::report_md(report).as_bytes())?;
-    Ok(())
+    export::write_report(results, report).map(|_| ())
 }
 
 fn manifest(
@@ -236,5 +242,7 @@ fn manifest(
         floor_p50_us: None,
         floor_p99_us: None,
         scheduled_time_s: scheduled,
+        shard: plan.shard.map(|s| s.to_string()),
+        merged_from: Vec::new(),
     })
 }

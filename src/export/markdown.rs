@@ -77,13 +77,40 @@ pub fn finding(report: &Report) -> String {
     }
 }
 
-fn status(report: &Report) -> &'static str {
-    if !report.complete() {
-        "⏸ PARTIAL"
-    } else if report.all_warnings().is_empty() {
-        "✅ SUCCESS"
-    } else {
-        "⚠️ COMPLETED WITH WARNINGS"
+fn status(report: &Report) -> String {
+    let (failed, checks) = report.slo_failures();
+    let slo = (failed > 0).then(|| format!("❌ SLO FAILED ({failed} of {checks} checks)"));
+    match (report.complete(), slo) {
+        (false, Some(slo)) => format!("⏸ PARTIAL, {slo}"),
+        (false, None) => "⏸ PARTIAL".into(),
+        (true, Some(slo)) => slo,
+        (true, None) if report.all_warnings().is_empty() => "✅ SUCCESS".into(),
+        (true, None) => "⚠️ COMPLETED WITH WARNINGS".into(),
+    }
+}
+
+fn slo_section(report: &Report, md: &mut String) {
+    if report.slos.is_empty() {
+        md.push_str("None set (add an `slo:` list to the scenario to gate on them).\n");
+        return;
+    }
+    let reps = if report.manifest.repetitions > 1 { " (median over repetitions)" } else { "" };
+    let _ = writeln!(md, "Each objective is checked at every point, for each tier it names{reps}.\n");
+    let (head, rule) = param_header(report);
+    let _ = writeln!(md, "{head} tier | objective | measured | |");
+    let _ = writeln!(md, "{rule}---|---|---:|---|");
+    for c in report.slo_checks() {
+        let slo = &report.slos[c.slo];
+        let params = report.points.iter().find(|p| p.index == c.point).map(|p| p.params.clone()).unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "{} {} | {} | {} | {} |",
+            point_cells(report, c.point, &params),
+            c.tier,
+            slo.objective(),
+            c.measured.map_or("no successful request".into(), |v| slo.metric.format(v)),
+            if c.passed { "✅" } else { "❌" }
+        );
     }
 }
 
@@ -373,9 +400,25 @@ pub fn report_md(report: &Report) -> String {
     );
     let _ = writeln!(
         md,
-        "**Run:** `{}`, {} of {} point executions\n",
+        "**Run:** `{}`, {} of {} point executions  ",
         m.run_id, report.executions_done, report.executions_planned
     );
+    if let Some(shard) = report.shard {
+        let _ =
+            writeln!(md, "**Shard:** {shard}, {} of the plan's {} points  ", report.points.len(), report.plan_points);
+    }
+    if !m.merged_from.is_empty() {
+        let shards: Vec<String> = m
+            .merged_from
+            .iter()
+            .map(|s| {
+                let floor = s.floor_p50_us.map_or(String::new(), |f| format!(", floor p50 {f} µs"));
+                format!("`{}` ({}{floor})", s.run_id, s.shard.as_deref().unwrap_or("whole plan"))
+            })
+            .collect();
+        let _ = writeln!(md, "**Merged from:** {} (the harness floor below is the first shard's)  ", shards.join(", "));
+    }
+    md.push('\n');
     let _ = writeln!(md, "## Summary\n\n{}\n", finding(report));
     if !report.description.is_empty() {
         let _ = writeln!(md, "{}\n", report.description.trim());
@@ -395,6 +438,8 @@ pub fn report_md(report: &Report) -> String {
     }
     md.push_str("\n### Where the time goes\n\n");
     breakdown_table(report, &mut md);
+    md.push_str("\n## Service-level objectives\n\n");
+    slo_section(report, &mut md);
     md.push_str("\n## Harness floor\n\n");
     floor_section(report, &mut md);
     md.push_str("\n## Edge vs cloud\n\n");

@@ -2,12 +2,47 @@
 //! results folder that writes them atomically.
 
 pub mod csv;
+pub mod junit;
 pub mod markdown;
+mod read;
 mod results_dir;
 
-pub use results_dir::{ResultsDir, HISTOGRAMS};
+pub use read::RunFolder;
+pub use results_dir::{ResultsDir, HISTOGRAMS, SAMPLES_PARTIAL};
 
-use crate::report::Manifest;
+use serde::{Deserialize, Serialize};
+
+use crate::report::{Manifest, Report};
+
+/// Names the layout of `results.json`; a reader refuses any other.
+pub const RESULTS_FORMAT: &str = "simrun-results-v1";
+
+/// `results.json`: the whole report, machine-readable, for `merge` and `diff`.
+#[derive(Serialize, Deserialize)]
+pub struct ResultsFile {
+    pub format: String,
+    pub report: Report,
+}
+
+pub fn results_json(report: &Report) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        format: &'a str,
+        report: &'a Report,
+    }
+    let mut out = serde_json::to_vec_pretty(&Borrowed { format: RESULTS_FORMAT, report }).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Writes everything derived from the report: `summary.csv`, `manifest.json`,
+/// `results.json` and `report.md`, each atomically.
+pub fn write_report(results: &ResultsDir, report: &Report) -> std::io::Result<std::path::PathBuf> {
+    results.write("summary.csv", &csv::summary_csv(report))?;
+    results.write("manifest.json", &manifest_json(&report.manifest))?;
+    results.write("results.json", &results_json(report))?;
+    results.write("report.md", markdown::report_md(report).as_bytes())
+}
 
 /// An HDR histogram in the V2 format (`HdrHistogram` compatible), so that later
 /// tools can combine runs exactly.

@@ -1,9 +1,9 @@
 //! The machine a run ran on, read once for the manifest.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Host facts for the manifest and the report's environment section.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HostInfo {
     pub hostname: String,
     pub os: String,

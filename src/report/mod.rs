@@ -2,14 +2,14 @@
 
 mod env;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use env::HostInfo;
 
-use crate::plan::Tier;
+use crate::plan::{Shard, Slo, Tier};
 use crate::run::collector::Unmatched;
 use crate::run::floor::Floor;
-use crate::stats::{LinkFidelity, Summary};
+use crate::stats::{check_slos, LinkFidelity, SloCheck, Summary};
 
 /// simrun's own version and build.
 pub const SIMRUN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -19,7 +19,7 @@ pub const ORT_CRATE_VERSION: &str = env!("SIMRUN_ORT_CRATE_VERSION");
 pub const RUMQTTC_VERSION: &str = env!("SIMRUN_RUMQTTC_VERSION");
 
 /// One model as the manifest records it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelRecord {
     pub tier: Tier,
     pub path: String,
@@ -34,7 +34,7 @@ pub struct ModelRecord {
 }
 
 /// Everything needed to know what ran, where and with what (`manifest.json`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
     pub simrun_version: String,
     pub git_commit: String,
@@ -63,10 +63,25 @@ pub struct Manifest {
     pub floor_p99_us: Option<u64>,
     /// Sum of warmup + measured durations over all point executions.
     pub scheduled_time_s: f64,
+    /// The shard of the plan this run covered, as `I/N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// For a merged run: the shards, in shard order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
+}
+
+/// One shard of a merged run, with the harness floor it measured for itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergedShard {
+    pub run_id: String,
+    pub shard: Option<String>,
+    pub floor_p50_us: Option<u64>,
+    pub floor_p99_us: Option<u64>,
 }
 
 /// Edge and cloud answering the same inputs.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Parity {
     /// Largest |edge − cloud| over seeded random inputs at validation.
     pub max_abs_diff: f32,
@@ -77,14 +92,14 @@ pub struct Parity {
 }
 
 /// A sweep point as the report lists it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointRow {
     pub index: usize,
     pub params: Vec<(String, String)>,
 }
 
 /// The whole run, as the exporters see it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub manifest: Manifest,
     pub description: String,
@@ -102,6 +117,14 @@ pub struct Report {
     pub unmatched: Unmatched,
     /// The harness floor measured before the sweep.
     pub floor: Option<Floor>,
+    /// The scenario's service-level objectives.
+    #[serde(default)]
+    pub slos: Vec<Slo>,
+    /// Set when the run covered one shard of the plan.
+    #[serde(default)]
+    pub shard: Option<Shard>,
+    /// Points in the whole plan (more than `points` for a shard).
+    pub plan_points: usize,
 }
 
 /// A harness floor median at or above this on loopback is the signature of Nagle's algorithm.
@@ -120,6 +143,17 @@ impl Report {
         self.unmatched.duplicates += u.duplicates;
         self.unmatched.late += u.late;
         self.unmatched.anonymous_errors += u.anonymous_errors;
+    }
+
+    /// Every SLO at every point and tier that ran.
+    pub fn slo_checks(&self) -> Vec<SloCheck> {
+        check_slos(&self.slos, &self.summaries)
+    }
+
+    /// How many SLO checks failed, out of how many.
+    pub fn slo_failures(&self) -> (usize, usize) {
+        let checks = self.slo_checks();
+        (checks.iter().filter(|c| !c.passed).count(), checks.len())
     }
 
     pub fn complete(&self) -> bool {

@@ -26,7 +26,7 @@ struct Pending {
 }
 
 /// Counters of answers that matched no pending request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Unmatched {
     /// Ids that belong to no request of this point execution.
     pub unknown: u64,

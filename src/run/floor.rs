@@ -20,7 +20,7 @@ pub const FLOOR_RATE_HZ: f64 = 300.0;
 const WARMUP: u64 = 20;
 
 /// What the echo measured: round trips from intended send time, in µs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Floor {
     pub round_trip: Percentiles,
     pub answered: u64,

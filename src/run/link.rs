@@ -26,7 +26,8 @@ use crate::plan::{LinkConfig, OutageMode};
 const CHUNK: usize = 64 * 1024;
 
 /// Which way bytes travel through a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// From the clients to the broker.
     Up,

@@ -1,5 +1,6 @@
 //! Scenario files: YAML in, a validated `Plan` out. The only user of serde_yaml.
 
+mod compare;
 mod error;
 mod locate;
 mod parse;
@@ -7,6 +8,7 @@ mod raw;
 mod units;
 mod validate;
 
+pub use compare::{differences, Difference};
 pub use error::ScenarioError;
 pub use parse::{load, load_str};
 pub use units::{parse_duration, parse_rate};

@@ -7,11 +7,11 @@ use serde_yaml::{Mapping, Value};
 use super::error::ScenarioError;
 use super::locate::locate;
 use super::raw::ScenarioFile;
-use super::validate::{point_config, KeyError};
+use super::validate::{point_config, slos, KeyError};
 use crate::plan::{Plan, SweepPoint};
 
 /// Keys that describe the run as a whole and cannot vary between points.
-const UNSWEEPABLE: [&str; 5] = ["name", "sweep", "repetitions", "output", "seed"];
+const UNSWEEPABLE: [&str; 6] = ["name", "sweep", "repetitions", "output", "seed", "slo"];
 /// A grid larger than this is almost certainly a mistake.
 const MAX_POINTS: usize = 10_000;
 
@@ -41,6 +41,7 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
     // The base scenario is checked on its own, so that an error in an unswept
     // key points at the file (or the override) and not at a sweep point.
     point_config(&base, path).map_err(|e| source.key_error(e, None))?;
+    let slos = slos(&base.slo, base.placement).map_err(|e| source.key_error(e, None))?;
     let resolved_yaml = serde_yaml::to_string(&base).map_err(|e| source.error(None, None, e.to_string()))?;
 
     let axes = source.sweep_axes(&base.sweep)?;
@@ -86,7 +87,10 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         repetitions: base.repetitions,
         output: PathBuf::from(base.output),
         swept_keys: axes.into_iter().map(|a| a.key).collect(),
+        plan_points: points.len(),
         points,
+        slos,
+        shard: None,
     })
 }
 

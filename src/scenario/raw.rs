@@ -54,6 +54,24 @@ pub struct ScenarioFile {
     pub repetitions: u32,
     #[serde(default = "default_output")]
     pub output: String,
+    /// Service-level objectives, checked at every sweep point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<SloFile>,
+}
+
+/// One service-level objective: `{ tier: edge, metric: p99, max: 20ms }`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<crate::plan::Tier>,
+    pub metric: crate::plan::SloMetric,
+    /// A duration for latency metrics, a percentage or fraction for rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<serde_yaml::Value>,
+    /// A rate for throughput (`190/s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use super::raw::{
-    ArrivalFile, DistributionFile, LinkFile, LoadFile, OutageModeFile, PlacementFile, ScenarioFile, TierFile,
+    ArrivalFile, DistributionFile, LinkFile, LoadFile, OutageModeFile, PlacementFile, ScenarioFile, SloFile, TierFile,
 };
+use super::units::{parse_duration, parse_rate};
 use crate::plan::{
-    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Outage, OutageMode, PointConfig, Tier,
-    TierConfig,
+    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Outage, OutageMode, PointConfig, Slo,
+    SloMetric, Tier, TierConfig,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -180,6 +181,64 @@ fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
         bandwidth_bps: raw.bandwidth.as_ref().map(|b| b.bits_per_second),
         outages,
     })
+}
+
+/// Checks the `slo` list against the tiers the scenario places requests on.
+pub fn slos(raw: &[SloFile], placement: PlacementFile) -> Result<Vec<Slo>, KeyError> {
+    let placed: &[Tier] = match placement {
+        PlacementFile::Edge => &[Tier::Edge],
+        PlacementFile::Cloud => &[Tier::Cloud],
+        PlacementFile::Both => &[Tier::Edge, Tier::Cloud],
+    };
+    let mut out = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let key = |k: &str| format!("slo[{i}].{k}");
+        if let Some(t) = s.tier {
+            if !placed.contains(&t) {
+                return err(&key("tier"), format!("the scenario places no requests on the {t} tier"));
+            }
+        }
+        let metric = s.metric.as_str();
+        let (field, value) = match (s.metric.is_minimum(), &s.max, &s.min) {
+            (true, None, Some(v)) => ("min", v),
+            (false, Some(v), None) => ("max", v),
+            (true, Some(_), _) => {
+                return err(&key("max"), format!("{metric} is bounded below: use `min`, a rate such as 190/s"))
+            }
+            (true, _, _) => return err(&key("min"), format!("{metric} needs `min`, a rate such as 190/s")),
+            (false, _, _) if s.metric.is_latency() => {
+                return err(&key("max"), format!("{metric} needs `max` alone, a duration such as 20ms"))
+            }
+            (false, _, _) => return err(&key("max"), format!("{metric} needs `max` alone, such as 1% or 0.01")),
+        };
+        let text = match value {
+            serde_yaml::Value::String(t) => t.clone(),
+            serde_yaml::Value::Number(n) => n.to_string(),
+            other => return err(&key(field), format!("expected a single value, got {other:?}")),
+        };
+        let limit = match s.metric {
+            SloMetric::Throughput => parse_rate(&text).map_err(|m| KeyError { key: key(field), message: m })?,
+            SloMetric::TimeoutRate | SloMetric::ErrorRate => {
+                parse_fraction(&text).map_err(|m| KeyError { key: key(field), message: m })?
+            }
+            _ => parse_duration(&text).map_err(|m| KeyError { key: key(field), message: m })?.as_secs_f64() * 1e6,
+        };
+        out.push(Slo { tier: s.tier, metric: s.metric, limit, limit_text: text });
+    }
+    Ok(out)
+}
+
+/// `1%`, `0.5 %` or `0.01`: a fraction from 0 to 1.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let bad = || format!("invalid rate {text:?} (expected a percentage such as \"1%\" or a fraction such as 0.01)");
+    let v = match text.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
+        None => text.trim().parse::<f64>().map_err(|_| bad())?,
+    };
+    if !(0.0..=1.0).contains(&v) {
+        return Err(bad());
+    }
+    Ok(v)
 }
 
 /// A relative model path is looked up from the working directory first, then

@@ -3,7 +3,9 @@
 //! with confidence intervals; link records to fidelity summaries.
 
 mod aggregate;
+pub mod compare;
 mod link;
+mod slo;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use hdrhistogram::Histogram;
 
 pub use aggregate::{aggregate, median_interval, Aggregate, Interval};
 pub use link::{link_fidelity, LinkFidelity, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT};
+pub use slo::{check_slos, SloCheck};
 
 use crate::plan::Tier;
 use crate::sample::{Phase, Sample, Status};
@@ -22,7 +25,7 @@ pub fn histogram() -> Histogram<u64> {
 }
 
 /// Percentiles of one set of values, in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Percentiles {
     pub mean_us: f64,
     pub p50_us: u64,
@@ -64,7 +67,7 @@ pub fn percentiles(values: impl IntoIterator<Item = u64>) -> Option<Percentiles>
 }
 
 /// One row of `summary.csv`: a (point, repetition, tier) over the measured window.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub point: usize,
     pub repetition: u32,
@@ -78,6 +81,9 @@ pub struct Summary {
     /// Malformed requests the tier's workers rejected (not counted in `requests`).
     pub rejected: u64,
     pub throughput_rps: f64,
+    /// The measured window throughput is taken over, in seconds.
+    #[serde(default)]
+    pub window_s: f64,
     pub latency: Option<Percentiles>,
     pub infer: Option<Percentiles>,
     pub queue: Option<Percentiles>,
@@ -200,6 +206,7 @@ impl PointStats {
                 errors: t.counts[Status::Error as usize],
                 rejected: rejected.iter().find(|(x, _)| x == tier).map_or(0, |(_, n)| *n),
                 throughput_rps: if secs > 0.0 { t.counts[0] as f64 / secs } else { 0.0 },
+                window_s: secs,
                 latency: Percentiles::of(&t.latency, Some(t.latency_sum)),
                 infer: Percentiles::of(&t.infer, None),
                 queue: Percentiles::of(&t.queue, None),

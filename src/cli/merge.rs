@@ -1,0 +1,215 @@
+//! `simrun merge`: shard result folders into one run folder, with one summary
+//! and one report. Latency percentiles are recomputed from the saved
+//! histograms, so the merged numbers are those a single run would have written.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context};
+
+use super::{Failure, MergeArgs};
+use crate::exit_code::ExitCode;
+use crate::export::{self, ResultsDir, RunFolder};
+use crate::report::{MergedShard, Report};
+use crate::scenario;
+use crate::stats::Percentiles;
+
+/// Keys that may differ between the shards of one scenario: each CI job may
+/// use its own broker and output folder.
+const PER_JOB_KEYS: [&str; 2] = ["broker.url", "output"];
+
+pub fn merge(args: MergeArgs, command: String) -> Result<ExitCode, Failure> {
+    let bad = |e: anyhow::Error| Failure::new(ExitCode::BadInput, e);
+    let mut shards = Vec::new();
+    for dir in &args.dirs {
+        shards.push(RunFolder::open(dir).map_err(bad)?);
+    }
+    check_compatible(&shards).map_err(bad)?;
+    shards.sort_by_key(|s| s.report.shard.map_or(1, |sh| sh.index));
+    let report = merged_report(&shards, command).map_err(bad)?;
+    let path = write_merged(&shards, &report, &args.out)?;
+    if let Some(junit) = &args.junit {
+        super::write_junit(junit, &report)?;
+    }
+    println!("{}", path.display());
+    Ok(super::slo_exit(&report, &path))
+}
+
+/// Same scenario, same split, no point run twice.
+fn check_compatible(shards: &[RunFolder]) -> anyhow::Result<()> {
+    let first = &shards[0];
+    let ignore: Vec<String> = PER_JOB_KEYS.iter().map(|k| k.to_string()).collect();
+    let count = |f: &RunFolder| f.report.shard.map_or(1, |s| s.count);
+    let mut seen: Vec<(usize, &Path)> = Vec::new();
+    for other in shards {
+        if other.samples_path().is_none() {
+            bail!("{} has no samples.csv (nor samples.csv.partial)", other.path.display());
+        }
+        if other.report.manifest.scenario != first.report.manifest.scenario {
+            bail!(
+                "{} and {} come from different scenarios ({} and {})",
+                first.path.display(),
+                other.path.display(),
+                first.report.manifest.scenario,
+                other.report.manifest.scenario
+            );
+        }
+        let diffs = scenario::differences(&first.scenario_yaml, &other.scenario_yaml, &ignore)
+            .map_err(|e| anyhow!("{}: {e}", other.path.display()))?;
+        if !diffs.is_empty() {
+            let listed: Vec<String> = diffs.iter().map(|d| d.to_string()).collect();
+            bail!(
+                "{} and {} come from different scenarios: {}",
+                first.path.display(),
+                other.path.display(),
+                listed.join("; ")
+            );
+        }
+        let hashes =
+            |f: &RunFolder| f.report.manifest.models.iter().map(|m| (m.tier, m.sha256.clone())).collect::<Vec<_>>();
+        if hashes(first) != hashes(other) {
+            bail!("{} and {} ran different model files (SHA-256 differs)", first.path.display(), other.path.display());
+        }
+        if count(other) != count(first) {
+            bail!(
+                "{} is shard {} but {} is shard {}: the plan was split differently",
+                other.path.display(),
+                other.report.shard.map_or("1/1 (the whole plan)".into(), |s| s.to_string()),
+                first.path.display(),
+                first.report.shard.map_or("1/1 (the whole plan)".into(), |s| s.to_string()),
+            );
+        }
+        for row in &other.report.points {
+            if let Some((_, earlier)) = seen.iter().find(|(p, _)| *p == row.index) {
+                bail!(
+                    "overlapping shards: {} and {} both ran point p{} ({})",
+                    earlier.display(),
+                    other.path.display(),
+                    row.index,
+                    other.report.shard.map_or("no shard".into(), |s| format!("shard {s}"))
+                );
+            }
+        }
+        seen.extend(other.report.points.iter().map(|p| (p.index, other.path.as_path())));
+    }
+    Ok(())
+}
+
+fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report> {
+    let first = &shards[0].report;
+    let mut report = first.clone();
+    let m = &mut report.manifest;
+    m.run_id = super::run::new_run_id();
+    m.command = command;
+    m.shard = None;
+    m.merged_from = shards
+        .iter()
+        .map(|s| {
+            let sm = &s.report.manifest;
+            MergedShard {
+                run_id: sm.run_id.clone(),
+                shard: sm.shard.clone(),
+                floor_p50_us: sm.floor_p50_us,
+                floor_p99_us: sm.floor_p99_us,
+            }
+        })
+        .collect();
+    m.started_at = shards.iter().map(|s| s.report.manifest.started_at.clone()).min().unwrap_or_default();
+    m.finished_at = shards.iter().filter_map(|s| s.report.manifest.finished_at.clone()).max();
+    m.wall_time_s = Some(shards.iter().filter_map(|s| s.report.manifest.wall_time_s).sum());
+    m.scheduled_time_s = shards.iter().map(|s| s.report.manifest.scheduled_time_s).sum();
+    report.shard = None;
+    report.points = shards.iter().flat_map(|s| s.report.points.clone()).collect();
+    report.points.sort_by_key(|p| p.index);
+    report.summaries.clear();
+    report.links.clear();
+    report.warnings.clear();
+    report.unmatched = Default::default();
+    report.executions_done = 0;
+    report.executions_planned = report.plan_points * m.repetitions as usize;
+    for shard in shards {
+        let r = &shard.report;
+        let name = r.shard.map_or_else(|| r.manifest.run_id.clone(), |s| format!("shard {s}"));
+        for s in &r.summaries {
+            let mut s = s.clone();
+            // Exactly what a single run would have computed: the same histogram, read back.
+            let h = shard.histogram(s.point, s.repetition, s.tier)?;
+            s.latency = Percentiles::of(&h, None)
+                .map(|p| Percentiles { mean_us: s.latency.map_or(p.mean_us, |l| l.mean_us), ..p });
+            report.summaries.push(s);
+        }
+        report.links.extend(r.links.iter().cloned());
+        report.warnings.extend(r.warnings.iter().map(|w| format!("{name}: {w}")));
+        report.add_unmatched(r.unmatched);
+        report.executions_done += r.executions_done;
+        if let (Some(p), Some(q)) = (report.parity.as_mut(), r.parity) {
+            if r.manifest.run_id != first.manifest.run_id {
+                p.live_max_abs_diff = match (p.live_max_abs_diff, q.live_max_abs_diff) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                p.live_pairs += q.live_pairs;
+            }
+        }
+    }
+    report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));
+    report.links.sort_by_key(|l| (l.repetition, l.point));
+    let have: BTreeSet<usize> = report.points.iter().map(|p| p.index).collect();
+    let missing: Vec<String> = (0..report.plan_points).filter(|i| !have.contains(i)).map(|i| format!("p{i}")).collect();
+    if !missing.is_empty() {
+        report.warnings.push(format!(
+            "the merged shards cover {} of the plan's {} points; missing {}",
+            have.len(),
+            report.plan_points,
+            missing.join(", ")
+        ));
+    }
+    Ok(report)
+}
+
+/// Creates `out` and writes the merged folder: scenario, histograms, samples, summary, report.
+fn write_merged(shards: &[RunFolder], report: &Report, out: &Path) -> Result<std::path::PathBuf, Failure> {
+    if out.exists() && fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(Failure::new(
+            ExitCode::BadInput,
+            anyhow!("--out {} already exists and is not empty; merge writes a new folder", out.display()),
+        ));
+    }
+    let io = |e: anyhow::Error| Failure::new(ExitCode::Infrastructure, e);
+    let results = ResultsDir::create(out.to_path_buf())
+        .with_context(|| format!("cannot create {}", out.display()))
+        .map_err(|e| Failure::new(ExitCode::BadInput, e))?;
+    let write = || -> anyhow::Result<std::path::PathBuf> {
+        results.write("scenario.yaml", shards[0].scenario_yaml.as_bytes())?;
+        for shard in shards {
+            for s in &shard.report.summaries {
+                let name = export::histogram_name(s.point, s.repetition, s.tier);
+                let bytes = fs::read(shard.path.join(&name)).with_context(|| format!("reading {name}"))?;
+                results.write(&name, &bytes)?;
+            }
+        }
+        let mut sink = results.samples_writer()?;
+        let mut header_written = false;
+        for shard in shards {
+            let Some(path) = shard.samples_path() else {
+                bail!("{} has no samples.csv", shard.path.display());
+            };
+            let mut lines = BufReader::new(fs::File::open(&path)?);
+            let mut header = String::new();
+            lines.read_line(&mut header)?;
+            if !header_written {
+                sink.write_all(header.as_bytes())?;
+                header_written = true;
+            }
+            std::io::copy(&mut lines, &mut sink)?;
+        }
+        sink.flush()?;
+        sink.get_ref().sync_data()?;
+        drop(sink);
+        results.finish_samples()?;
+        Ok(export::write_report(&results, report)?)
+    };
+    write().map_err(|e| io(anyhow!("writing the merged folder {}: {e:#}", out.display())))
+}
