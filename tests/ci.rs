@@ -146,10 +146,11 @@ fn a_slower_cloud_link_regresses_the_cloud_and_not_the_edge() {
     let (code, json, stderr) = diff_json(&["--force", path(&r.a.dir), path(&r.b.dir)]);
     assert_eq!(code, 1, "a regression exits 1: {json:#} {stderr}");
     let cloud = verdicts(&json, "cloud");
-    for metric in ["p50", "p95", "p99"] {
-        let hits = cloud.iter().filter(|(m, v)| *m == metric && *v == "regressed").count();
-        assert_eq!(hits, 2, "cloud {metric} regressed at both points: {cloud:?}");
-    }
+    // The median moves with the link at both points. The tail is the 4th-largest of 400
+    // requests, which host noise can swamp, so it may only not improve.
+    let hits = cloud.iter().filter(|(m, v)| *m == "p50" && *v == "regressed").count();
+    assert_eq!(hits, 2, "cloud p50 regressed at both points: {cloud:?}");
+    assert!(cloud.iter().all(|(_, v)| *v != "improved"), "{cloud:?}");
     assert!(verdicts(&json, "edge").iter().all(|(_, v)| *v != "regressed"), "{json:#}");
     // Round trip 40 ms → 48 ms plus the same overhead: about +20 %.
     for row in json["rows"].as_array().unwrap().iter().filter(|r| r["tier"] == "cloud" && r["metric"] == "p50") {
