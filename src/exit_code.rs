@@ -11,6 +11,10 @@ pub enum ExitCode {
     BadInput = 2,
     /// Infrastructure failure: broker unreachable or lost, a worker died.
     Infrastructure = 3,
+    /// Stopped by SIGINT (128 + 2) after writing the finished points.
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15) after writing the finished points.
+    Terminated = 143,
 }
 
 impl ExitCode {

@@ -126,6 +126,8 @@ pub struct BrokerConfig {
     pub port: u16,
     /// MQTT QoS for requests and responses: 0 or 1.
     pub qos: u8,
+    /// How long the broker may stay lost during a point before the run stops.
+    pub reconnect_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -128,6 +128,7 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
     report.warnings.clear();
     report.unmatched = Default::default();
     report.executions_done = 0;
+    report.finished.clear();
     report.executions_planned = report.plan_points * m.repetitions as usize;
     for shard in shards {
         let r = &shard.report;
@@ -144,6 +145,7 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
         report.warnings.extend(r.warnings.iter().map(|w| format!("{name}: {w}")));
         report.add_unmatched(r.unmatched);
         report.executions_done += r.executions_done;
+        report.finished.extend(r.finished.iter().copied());
         if let (Some(p), Some(q)) = (report.parity.as_mut(), r.parity) {
             if r.manifest.run_id != first.manifest.run_id {
                 p.live_max_abs_diff = match (p.live_max_abs_diff, q.live_max_abs_diff) {

@@ -130,8 +130,12 @@ pub struct ScenarioArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    #[command(flatten)]
-    pub scenario: ScenarioArgs,
+    /// The scenario file (YAML).
+    #[arg(required_unless_present = "resume")]
+    pub scenario: Option<PathBuf>,
+    /// Override a key before validation, by dotted path: --set load.duration=2s (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Results go to DIR/<scenario-name>/<run-id>/ (default: the scenario's `output`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -144,6 +148,9 @@ pub struct RunArgs {
     /// Also write the SLO checks as JUnit XML, one test case per point, SLO and tier.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Run the point executions missing from this interrupted run's folder, into it.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["scenario", "out", "shard"])]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

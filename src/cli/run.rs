@@ -1,18 +1,19 @@
 //! `simrun run`: the sweep loop. Checks, then runs every point execution,
 //! writing results after each so that a failure later loses nothing.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use anyhow::Context;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::preflight::{check_brokers, check_models, ModelCheck};
 use super::{Failure, RunArgs};
 use crate::backend;
 use crate::exit_code::ExitCode;
-use crate::export::{self, csv, ResultsDir};
+use crate::export::{self, csv, ResultsDir, RunFolder};
 use crate::plan::{Plan, SweepPoint};
-use crate::report::{self, HostInfo, Manifest, PointRow, Report};
+use crate::report::{self, Execution, HostInfo, Manifest, PointRow, Report};
 use crate::run::collector::Unmatched;
 use crate::run::loadgen::request_bytes;
 use crate::run::timer::PreciseTimer;
@@ -38,12 +39,20 @@ fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
 }
 
 pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
-    let mut plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(bad_input)?;
-    if let Some(shard) = args.shard {
-        plan.restrict_to(shard).map_err(|m| bad_input(anyhow::anyhow!(m)))?;
-    }
-    let out_root = args.out.clone().unwrap_or_else(|| plan.output.clone());
-    let (report, report_path) = execute(&plan, &out_root, command, args.quiet).await?;
+    let (report, report_path) = match &args.resume {
+        Some(dir) => resume(dir, &args, command).await?,
+        None => {
+            let Some(file) = &args.scenario else {
+                return Err(bad_input(anyhow::anyhow!("give a scenario file, or --resume DIR")));
+            };
+            let mut plan = scenario::load(file, &args.set).map_err(bad_input)?;
+            if let Some(shard) = args.shard {
+                plan.restrict_to(shard).map_err(|m| bad_input(anyhow::anyhow!(m)))?;
+            }
+            let out_root = args.out.clone().unwrap_or_else(|| plan.output.clone());
+            execute(&plan, &out_root, command, args.quiet).await?
+        }
+    };
     if let Some(path) = &args.junit {
         super::write_junit(path, &report)?;
     }
@@ -69,7 +78,7 @@ pub async fn execute(
         .with_context(|| format!("cannot create results folder {}", dir.display()))
         .map_err(bad_input)?;
     let manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(bad_input)?;
-    let mut report = Report {
+    let report = Report {
         manifest,
         description: plan.description.clone(),
         swept_keys: plan.swept_keys.clone(),
@@ -85,6 +94,7 @@ pub async fn execute(
         slos: plan.slos.clone(),
         shard: plan.shard,
         plan_points: plan.plan_points,
+        finished: Vec::new(),
     };
     let io = |e: std::io::Error| {
         Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
@@ -92,30 +102,180 @@ pub async fn execute(
     results.write("scenario.yaml", plan.resolved_yaml.as_bytes()).map_err(io)?;
     results.append_samples(&csv::samples_header()).map_err(io)?;
     write_report(&results, &report).map_err(io)?;
+    finish(&plan, &results, report, quiet).await
+}
 
-    let outcome = sweep(&plan, &results, &mut report, quiet).await;
+/// `simrun run --resume DIR`: runs the executions missing from DIR, into it.
+async fn resume(
+    dir: &std::path::Path,
+    args: &RunArgs,
+    command: String,
+) -> Result<(Report, std::path::PathBuf), Failure> {
+    let folder = RunFolder::open(dir).map_err(bad_input)?;
+    // Only where the broker is may change: anything else would make the halves incomparable.
+    if let Some(other) = args.set.iter().find(|s| !s.starts_with("broker.url=")) {
+        return Err(bad_input(anyhow::anyhow!("with --resume only broker.url may be --set; got {other:?}")));
+    }
+    let stored = dir.join("scenario.yaml");
+    // Model paths resolve as when the run started: from the working directory, then beside the original file.
+    let original = std::path::PathBuf::from(&folder.report.manifest.scenario_file);
+    let mut plan = scenario::load_str(&original, &folder.scenario_yaml, &args.set)
+        .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", stored.display())))?;
+    if let Some(shard) = folder.report.shard {
+        plan.restrict_to(shard).map_err(|m| bad_input(anyhow::anyhow!(m)))?;
+    }
+    let mut report = folder.report;
+    let models = check_models(&plan)?;
+    let hashes = |m: &[report::ModelRecord]| m.iter().map(|m| (m.tier, m.sha256.clone())).collect::<Vec<_>>();
+    if hashes(&models.models) != hashes(&report.manifest.models) {
+        return Err(bad_input(anyhow::anyhow!(
+            "a model file changed since the run started (SHA-256 differs); resuming would mix two models"
+        )));
+    }
+    let report_path = dir.join("report.md");
+    if report.complete() {
+        eprintln!(
+            "nothing to resume: all {} point executions of {} finished",
+            report.executions_planned,
+            dir.display()
+        );
+        return Ok((report, report_path));
+    }
+    check_brokers(&plan).await?;
+    let results =
+        ResultsDir::open(dir.to_path_buf()).map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", dir.display())))?;
+    let done: HashSet<Execution> = report.finished.iter().copied().collect();
+    results
+        .reopen_samples(|r| {
+            let field = |i: usize| r.get(i).and_then(|v| v.parse::<u64>().ok());
+            match (field(1), field(2)) {
+                (Some(point), Some(rep)) => done.contains(&Execution { point: point as usize, repetition: rep as u32 }),
+                _ => false,
+            }
+        })
+        .map_err(|e| {
+            Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("rewriting samples in {}: {e}", dir.display()))
+        })?;
+    report.manifest.interruptions.push(format!(
+        "stopped after {} of {} point executions; resumed at {} with: {command}",
+        report.executions_done,
+        report.executions_planned,
+        now_rfc3339()
+    ));
+    report.manifest.finished_at = None;
+    report.warnings.retain(|w| !w.starts_with(STOPPED));
+    finish(&plan, &results, report, args.quiet).await
+}
+
+/// Warnings that say why a run stopped start with this; a resumed run drops them.
+const STOPPED: &str = "run stopped";
+
+/// Runs the executions `report` has not finished, then writes the final
+/// report; the samples become `samples.csv` only once every execution finished.
+async fn finish(
+    plan: &Plan,
+    results: &ResultsDir,
+    mut report: Report,
+    quiet: bool,
+) -> Result<(Report, std::path::PathBuf), Failure> {
+    let dir = results.path().to_path_buf();
+    let io = |e: std::io::Error| {
+        Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
+    };
+    let outcome = sweep(plan, results, &mut report, quiet).await;
     report.manifest.finished_at = Some(now_rfc3339());
-    write_report(&results, &report).map_err(io)?;
-    results.finish_samples().map_err(io)?;
+    // As if the run had never stopped: executions in sweep order.
+    report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));
+    report.links.sort_by_key(|l| (l.repetition, l.point));
+    write_report(results, &report).map_err(io)?;
+    if report.complete() {
+        results.finish_samples().map_err(io)?;
+    }
     let report_path = results.path().join("report.md");
     if let Err(f) = outcome {
         eprintln!("results so far: {}", report_path.display());
+        if matches!(f.code, ExitCode::Interrupted | ExitCode::Terminated) {
+            eprintln!("resume with: simrun run --resume {}", results.path().display());
+        }
         return Err(f);
     }
     Ok((report, report_path))
 }
 
-/// Runs every point execution, interleaving repetitions, and updates the report after each.
+/// Waits for SIGINT or SIGTERM; the first one sets `stop`, a second SIGINT
+/// exits at once (files are written atomically, so nothing is left torn).
+fn watch_signals() -> watch::Receiver<Option<ExitCode>> {
+    let (tx, rx) = watch::channel(None);
+    let listen = || -> std::io::Result<_> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
+    };
+    match listen() {
+        Ok((mut int, mut term)) => {
+            tokio::spawn(async move {
+                loop {
+                    let code = tokio::select! {
+                        Some(()) = int.recv() => ExitCode::Interrupted,
+                        Some(()) = term.recv() => ExitCode::Terminated,
+                        else => return,
+                    };
+                    if tx.borrow().is_some() {
+                        if code == ExitCode::Interrupted {
+                            eprintln!("simrun: second interrupt, exiting now");
+                            std::process::exit(ExitCode::Interrupted.code());
+                        }
+                        continue;
+                    }
+                    eprintln!("simrun: stopping: writing the finished points (interrupt again to quit at once)");
+                    let _ = tx.send(Some(code));
+                }
+            });
+        }
+        Err(e) => eprintln!("simrun: cannot watch for interrupts ({e}); Ctrl-C will stop the run without a report"),
+    }
+    rx
+}
+
+async fn stopped(rx: &mut watch::Receiver<Option<ExitCode>>) -> ExitCode {
+    match rx.wait_for(Option::is_some).await {
+        Ok(code) => code.unwrap_or(ExitCode::Interrupted),
+        // The watcher is gone: never stop.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Runs every point execution not yet finished, interleaving repetitions, and
+/// updates the report after each. An execution that does not finish leaves no
+/// rows behind.
 async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bool) -> Result<(), Failure> {
     let infra = |e: anyhow::Error| Failure::new(ExitCode::Infrastructure, e);
+    let mut stop = watch_signals();
     let timer = PreciseTimer::start().map_err(|e| infra(e.into()))?;
     let (events, rx) = mpsc::unbounded_channel();
-    let progress = ui::spawn(rx, report.executions_planned, ProgressMode::detect(quiet));
+    let remaining = report.executions_planned - report.executions_done;
+    let progress = ui::spawn(rx, remaining, ProgressMode::detect(quiet));
     let epoch = Instant::now();
+    let wall_before = report.manifest.wall_time_s.unwrap_or(0.0);
     let ctx = RunContext { run_id: report.manifest.run_id.clone(), epoch, seed: plan.seed, timer, events };
-    if let Some(first) = plan.points.first() {
+    let interrupted = |code: ExitCode, report: &mut Report, at: &str| {
+        let name = if code == ExitCode::Terminated { "SIGTERM" } else { "SIGINT" };
+        report.warnings.push(format!("{STOPPED} by {name} {at}; resume with simrun run --resume"));
+        Failure::new(
+            code,
+            anyhow::anyhow!(
+                "interrupted by {name} after {} of {} point executions",
+                report.executions_done,
+                report.executions_planned
+            ),
+        )
+    };
+    if let (Some(first), None) = (plan.points.first(), report.floor) {
         let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
-        match floor::measure(&first.config.broker, &ctx.run_id, &ctx.timer, bytes).await {
+        let measured = tokio::select! {
+            m = floor::measure(&first.config.broker, &ctx.run_id, &ctx.timer, bytes) => m,
+            code = stopped(&mut stop) => return Err(interrupted(code, report, "before the first point")),
+        };
+        match measured {
             Ok(f) => report.set_floor(f),
             Err(e) => report.warnings.push(format!("the harness floor could not be measured: {e}")),
         }
@@ -123,28 +283,63 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
     let mut result = Ok(());
     'outer: for rep in 0..plan.repetitions {
         for point in &plan.points {
+            let execution = Execution { point: point.index, repetition: rep };
+            if report.finished.contains(&execution) {
+                continue;
+            }
+            let rows_before = results.samples_len().map_err(|e| infra(anyhow::anyhow!("reading samples: {e}")))?;
             let (tx, rx) = mpsc::unbounded_channel();
             let writer = results.samples_writer().map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
             let run_id = report.manifest.run_id.clone();
             let stats = PointStats::new(point.index, rep);
             let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats));
-            let outcome = run_point(&ctx, point, rep, tx).await;
+            let outcome = tokio::select! {
+                o = run_point(&ctx, point, rep, tx) => o.map_err(|e| {
+                    report.warnings.push(format!("{STOPPED} at point {} rep {rep}: {e}", point.index));
+                    Failure::new(ExitCode::Infrastructure, e)
+                }),
+                code = stopped(&mut stop) => Err(interrupted(code, report, &format!("during point {} rep {rep}", point.index))),
+            };
             let (stats, written) = consumer.await.map_err(|e| infra(anyhow::anyhow!("sample writer: {e}")))?;
-            written.map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
             let outcome = match outcome {
                 Ok(o) => o,
-                Err(e) => {
-                    report.warnings.push(format!("run stopped at point {} rep {rep}: {e}", point.index));
-                    result = Err(Failure::new(ExitCode::Infrastructure, e));
+                Err(f) => {
+                    // The unfinished execution's rows go; the finished ones stay.
+                    results
+                        .truncate_samples(rows_before)
+                        .map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
+                    result = Err(f);
                     break 'outer;
                 }
             };
+            written.map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
+            for o in &outcome.broker_outages {
+                let start = o.start.saturating_duration_since(epoch).as_micros() as u64;
+                let timeout = point.config.load.timeout.as_micros() as u64;
+                let touched =
+                    stats.failed_between(start.saturating_sub(timeout), start + o.duration.as_micros() as u64);
+                let at = chrono::DateTime::<chrono::Local>::from(o.started).format("%H:%M:%S%.3f");
+                report.warnings.push(format!(
+                    "point {} rep {rep}: the broker was unreachable from {at} for {:.2} s; {touched} request samples \
+                     due within the timeout before it or during it ended as timeout or error",
+                    point.index,
+                    o.duration.as_secs_f64()
+                ));
+            }
+            for (tier, n) in outcome.unanswered.iter().filter(|(_, n)| *n > 0) {
+                report.warnings.push(format!(
+                    "point {} rep {rep} {tier}: {n} malformed requests got no error reply (replies are limited to {} per second per worker)",
+                    point.index,
+                    crate::run::worker::ERROR_REPLIES_PER_S
+                ));
+            }
             record_point(report, results, point, rep, &stats, &outcome)
                 .map_err(|e| infra(anyhow::anyhow!("writing results to {}: {e}", results.path().display())))?;
-            report.manifest.wall_time_s = Some(epoch.elapsed().as_secs_f64());
+            report.manifest.wall_time_s = Some(wall_before + epoch.elapsed().as_secs_f64());
             write_report(results, report).map_err(|e| infra(anyhow::anyhow!("writing results: {e}")))?;
         }
     }
+    report.manifest.wall_time_s = Some(wall_before + epoch.elapsed().as_secs_f64());
     drop(ctx);
     let _ = progress.await;
     result
@@ -192,6 +387,7 @@ fn record_point(
         report.links.extend(stats::link_fidelity(point.index, rep, link));
     }
     report.add_unmatched(outcome.unmatched);
+    report.finished.push(Execution { point: point.index, repetition: rep });
     if let (Some(p), Some((diff, n))) = (report.parity.as_mut(), stats.live_parity()) {
         p.live_max_abs_diff = Some(p.live_max_abs_diff.unwrap_or(0.0).max(diff));
         p.live_pairs += n;
@@ -243,6 +439,7 @@ fn manifest(
         floor_p99_us: None,
         scheduled_time_s: scheduled,
         shard: plan.shard.map(|s| s.to_string()),
+        interruptions: Vec::new(),
         merged_from: Vec::new(),
     })
 }

@@ -55,6 +55,54 @@ impl ResultsDir {
         f.sync_data()
     }
 
+    /// Opens an existing results folder, to resume the run in it.
+    pub fn open(dir: PathBuf) -> io::Result<Self> {
+        fs::create_dir_all(dir.join(HISTOGRAMS))?;
+        Ok(Self { dir })
+    }
+
+    /// Bytes in the samples file in progress.
+    pub fn samples_len(&self) -> io::Result<u64> {
+        Ok(fs::metadata(self.dir.join(SAMPLES_PARTIAL))?.len())
+    }
+
+    /// Cuts the samples in progress back to `len` bytes: drops the rows of an
+    /// execution that did not finish.
+    pub fn truncate_samples(&self, len: u64) -> io::Result<()> {
+        let f = OpenOptions::new().write(true).open(self.dir.join(SAMPLES_PARTIAL))?;
+        f.set_len(len)?;
+        f.sync_data()
+    }
+
+    /// Back to `samples.csv.partial`, keeping only rows for which `keep` holds
+    /// (the header always): a resumed run drops whatever an unfinished
+    /// execution left, even if the process was killed mid-write.
+    pub fn reopen_samples(&self, keep: impl Fn(&::csv::StringRecord) -> bool) -> io::Result<()> {
+        let done = self.dir.join("samples.csv");
+        let partial = self.dir.join(SAMPLES_PARTIAL);
+        let source = if partial.is_file() { partial.clone() } else { done.clone() };
+        let tmp = self.dir.join(".samples.csv.resume.tmp");
+        {
+            let mut reader = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(&source)?;
+            let mut writer = ::csv::Writer::from_writer(io::BufWriter::new(File::create(&tmp)?));
+            let mut first = true;
+            for record in reader.records() {
+                let Ok(record) = record else { continue };
+                if first || keep(&record) {
+                    writer.write_record(&record)?;
+                }
+                first = false;
+            }
+            let f = writer.into_inner().map_err(|e| e.into_error())?;
+            f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        }
+        fs::rename(&tmp, &partial)?;
+        if source == done {
+            fs::remove_file(done)?;
+        }
+        Ok(())
+    }
+
     /// Renames the samples in progress to `samples.csv`.
     pub fn finish_samples(&self) -> io::Result<PathBuf> {
         let target = self.dir.join("samples.csv");

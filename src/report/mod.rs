@@ -66,6 +66,9 @@ pub struct Manifest {
     /// The shard of the plan this run covered, as `I/N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// Each time the run stopped before its end and was resumed: what stopped it, and when it resumed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interruptions: Vec<String>,
     /// For a merged run: the shards, in shard order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<MergedShard>,
@@ -125,6 +128,16 @@ pub struct Report {
     pub shard: Option<Shard>,
     /// Points in the whole plan (more than `points` for a shard).
     pub plan_points: usize,
+    /// The point executions finished, in the order they ran.
+    #[serde(default)]
+    pub finished: Vec<Execution>,
+}
+
+/// One execution of one sweep point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Execution {
+    pub point: usize,
+    pub repetition: u32,
 }
 
 /// A harness floor median at or above this on loopback is the signature of Nagle's algorithm.

@@ -1,7 +1,8 @@
 //! MQTT connections: options every client shares, connecting, and probing the broker.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Packet, Publish, QoS};
 use tokio::net::lookup_host;
@@ -50,12 +51,66 @@ pub fn client(id: &str, addr: SocketAddr) -> (AsyncClient, EventLoop) {
     (client, eventloop)
 }
 
+/// A time the connection was down.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    pub started: SystemTime,
+    pub start: Instant,
+    /// So far, if it has not ended.
+    pub duration: Duration,
+}
+
+/// The outage in progress (since when), and those that ended.
+type HealthState = (Option<(Instant, SystemTime)>, Vec<Outage>);
+
+/// When a connection lost the broker and got it back.
+#[derive(Debug, Default)]
+pub struct Health {
+    inner: Mutex<HealthState>,
+}
+
+impl Health {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn down(&self) {
+        let mut g = self.lock();
+        if g.0.is_none() {
+            g.0 = Some((Instant::now(), SystemTime::now()));
+        }
+    }
+
+    fn up(&self) {
+        let mut g = self.lock();
+        if let Some((start, started)) = g.0.take() {
+            g.1.push(Outage { started, start, duration: start.elapsed() });
+        }
+    }
+
+    /// How long the connection has been down, if it is.
+    pub fn down_for(&self) -> Option<Duration> {
+        self.lock().0.map(|(start, _)| start.elapsed())
+    }
+
+    /// Every outage, the current one included.
+    pub fn outages(&self) -> Vec<Outage> {
+        let g = self.lock();
+        let mut out = g.1.clone();
+        if let Some((start, started)) = g.0 {
+            out.push(Outage { started, start, duration: start.elapsed() });
+        }
+        out
+    }
+}
+
 /// A received publish and the instant its packet came out of the event loop.
 pub type Received = (Instant, Publish);
 
 /// A connected client whose event loop runs on its own task.
 pub struct Connection {
     pub client: AsyncClient,
+    pub health: Arc<Health>,
     task: JoinHandle<()>,
 }
 
@@ -104,8 +159,9 @@ impl Connection {
             Ok(Err(e)) => return Err(RunError::broker(url, e)),
             Err(_) => return Err(RunError::broker(url, format!("no answer within {CONNECT_TIMEOUT:?}"))),
         }
-        let task = tokio::spawn(drive(eventloop, sink, client.clone(), topics.to_vec()));
-        Ok(Connection { client, task })
+        let health = Arc::new(Health::default());
+        let task = tokio::spawn(drive(eventloop, sink, client.clone(), topics.to_vec(), health.clone()));
+        Ok(Connection { client, health, task })
     }
 
     /// Disconnects politely, then stops the event loop.
@@ -123,18 +179,25 @@ impl Drop for Connection {
     }
 }
 
+/// First and longest pause between reconnection attempts.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+
 /// Polls the event loop for the connection's lifetime. rumqttc reconnects on
-/// the next poll after an error; the pause keeps a dead broker from spinning us.
-/// Sessions are clean, so a reconnect subscribes again.
+/// the next poll after an error; the pause, doubling up to a second, keeps a
+/// dead broker from spinning us. Sessions are clean, so a reconnect subscribes again.
 async fn drive(
     mut eventloop: EventLoop,
     sink: Option<mpsc::UnboundedSender<Received>>,
     client: AsyncClient,
     topics: Vec<(String, QoS)>,
+    health: Arc<Health>,
 ) {
+    let mut backoff = BACKOFF.0;
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                health.up();
+                backoff = BACKOFF.0;
                 for (topic, q) in &topics {
                     let _ = client.try_subscribe(topic.clone(), *q);
                 }
@@ -146,7 +209,11 @@ async fn drive(
             }
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
             Ok(_) => {}
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => {
+                health.down();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF.1);
+            }
         }
     }
 }

@@ -46,8 +46,12 @@ pub struct LinkOutcome {
 pub struct PointOutcome {
     /// Malformed requests each tier's workers rejected.
     pub rejected: Vec<(Tier, u64)>,
+    /// Of those, how many got no error reply (over the reply limit).
+    pub unanswered: Vec<(Tier, u64)>,
     pub links: Vec<LinkOutcome>,
     pub unmatched: Unmatched,
+    /// Times the collector's connection to the broker was down.
+    pub broker_outages: Vec<super::broker::Outage>,
 }
 
 /// Everything one point execution connects: links, workers, devices, collector.
@@ -109,13 +113,15 @@ pub async fn run_point(
         sent: &sent_count,
         counts: [0; 3],
     };
-    let [ok, timeouts, errors] = collect(ctx, &mut collector, streams, &tiers, pacing.planned()).await;
+    let health = rig.collector.health.clone();
+    let watch = BrokerWatch { health: &health, url: &cfg.broker.url, limit: cfg.broker.reconnect_timeout };
+    let [ok, timeouts, errors] = collect(ctx, &mut collector, streams, &tiers, pacing.planned(), watch).await?;
     for task in senders {
         task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
     }
-    let (rejected, links) = rig.stop(point).await?;
+    let (rejected, unanswered, links) = rig.stop(point).await?;
     let _ = ctx.events.send(RunEvent::PointFinished { index: point.index, repetition, ok, timeouts, errors });
-    Ok(PointOutcome { rejected, links, unmatched: collector.unmatched })
+    Ok(PointOutcome { rejected, unanswered, links, unmatched: collector.unmatched, broker_outages: health.outages() })
 }
 
 /// How the devices of this point execution pace their requests.
@@ -233,16 +239,24 @@ impl Rig {
         }
     }
 
-    /// Disconnects everything; returns each tier's rejected count and the links' records.
-    async fn stop(self, point: &SweepPoint) -> Result<(Vec<(Tier, u64)>, Vec<LinkOutcome>), RunError> {
+    /// Disconnects everything; returns each tier's rejected and unanswered counts and the links' records.
+    #[allow(clippy::type_complexity)]
+    async fn stop(
+        self,
+        point: &SweepPoint,
+    ) -> Result<(Vec<(Tier, u64)>, Vec<(Tier, u64)>, Vec<LinkOutcome>), RunError> {
         for conn in self.devices {
             conn.close().await;
         }
         self.collector.close().await;
         let mut rejected: Vec<(Tier, u64)> = point.config.tiers.iter().map(|t| (t.tier, 0)).collect();
+        let mut unanswered = rejected.clone();
         for (tier, w) in self.workers {
             if let Some(r) = rejected.iter_mut().find(|(t, _)| *t == tier) {
                 r.1 += w.counters.rejected.load(Ordering::Relaxed);
+            }
+            if let Some(r) = unanswered.iter_mut().find(|(t, _)| *t == tier) {
+                r.1 += w.counters.unanswered.load(Ordering::Relaxed);
             }
             w.stop().await?;
         }
@@ -251,7 +265,7 @@ impl Rig {
             let config = link.config().clone();
             links.push(LinkOutcome { name, config, record: link.shutdown().await });
         }
-        Ok((rejected, links))
+        Ok((rejected, unanswered, links))
     }
 }
 
@@ -293,15 +307,24 @@ fn on_event(c: &mut Collector, e: DeviceEvent, out: &mut Vec<Sample>) -> Option<
     }
 }
 
+/// The collector's connection, and how long it may stay down.
+struct BrokerWatch<'a> {
+    health: &'a super::broker::Health,
+    url: &'a str,
+    limit: Duration,
+}
+
 /// Settles requests until the devices are done and nothing is in flight.
-/// Returns the counts of ok, timeout and error samples.
+/// Returns the counts of ok, timeout and error samples; fails when the broker
+/// stays lost longer than `broker.reconnect_timeout`.
 async fn collect(
     ctx: &RunContext,
     collector: &mut Collector,
     mut io: Streams<'_>,
     tiers: &[Tier],
     planned: Option<u64>,
-) -> [u64; 3] {
+    watch: BrokerWatch<'_>,
+) -> Result<[u64; 3], RunError> {
     let topics: Vec<(String, Tier, bool)> = tiers
         .iter()
         .flat_map(|&t| {
@@ -341,6 +364,12 @@ async fn collect(
                 for d in collector.expire(micros_since(ctx.epoch, Instant::now()), &mut out) {
                     io.notify(Some(d));
                 }
+                if let Some(down) = watch.health.down_for().filter(|d| *d > watch.limit) {
+                    return Err(RunError::broker(
+                        watch.url,
+                        format!("lost for {:.1} s, longer than broker.reconnect_timeout ({:?})", down.as_secs_f64(), watch.limit),
+                    ));
+                }
             }
         }
         io.flush(&mut out);
@@ -355,5 +384,5 @@ async fn collect(
     collector.expire_all(&mut out);
     io.flush(&mut out);
     let _ = ctx.events.send(progress(io.sent));
-    io.counts
+    Ok(io.counts)
 }

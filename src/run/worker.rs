@@ -41,10 +41,42 @@ impl WorkerSpec {
     }
 }
 
+/// Error replies a worker sends per second at most (and in one burst): a
+/// flood of garbage must not turn into a flood of answers.
+pub const ERROR_REPLIES_PER_S: f64 = 100.0;
+
 /// Counters a worker keeps while it serves.
 #[derive(Debug, Default)]
 pub struct WorkerCounters {
+    /// Malformed requests, answered or not.
     pub rejected: AtomicU64,
+    /// Malformed requests not answered because of the error-reply limit.
+    pub unanswered: AtomicU64,
+}
+
+/// A token bucket: `ERROR_REPLIES_PER_S` tokens a second, as many at most.
+struct ReplyBudget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl ReplyBudget {
+    fn new() -> Self {
+        ReplyBudget { tokens: ERROR_REPLIES_PER_S, at: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * ERROR_REPLIES_PER_S).min(ERROR_REPLIES_PER_S);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// A running worker.
@@ -98,11 +130,16 @@ impl Serve {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
         let response_topic = wire::topic(&self.spec.run_id, self.spec.tier, "response");
         let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, "error");
+        let mut budget = ReplyBudget::new();
         while let Some((received_at, publish)) = rx.recv().await {
             let (topic, payload) = match self.answer(received_at, &publish.payload) {
                 Ok(response) => (&response_topic, serde_json::to_vec(&response)),
                 Err(reply) => {
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    if !budget.take() {
+                        self.counters.unanswered.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     (&error_topic, serde_json::to_vec(&reply))
                 }
             };

@@ -81,11 +81,18 @@ pub struct BrokerFile {
     pub url: String,
     #[serde(default)]
     pub qos: u8,
+    /// How long a lost broker may stay away before the run stops (exit 3).
+    #[serde(default = "default_reconnect_timeout")]
+    pub reconnect_timeout: HumanDuration,
+}
+
+fn default_reconnect_timeout() -> HumanDuration {
+    HumanDuration::parse("30s").expect("constant")
 }
 
 impl Default for BrokerFile {
     fn default() -> Self {
-        Self { url: default_broker_url(), qos: 0 }
+        Self { url: default_broker_url(), qos: 0, reconnect_timeout: default_reconnect_timeout() }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Validation: a deserialized `ScenarioFile` into a typed `PointConfig`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::raw::{
     ArrivalFile, DistributionFile, LinkFile, LoadFile, OutageModeFile, PlacementFile, ScenarioFile, SloFile, TierFile,
@@ -30,7 +31,11 @@ fn err<T>(key: &str, message: impl Into<String>) -> Result<T, KeyError> {
 
 /// Checks one fully substituted scenario and builds its point configuration.
 pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointConfig, KeyError> {
-    let broker = broker(&file.broker.url, file.broker.qos)?;
+    let mut broker = broker(&file.broker.url, file.broker.qos)?;
+    if file.broker.reconnect_timeout.value.is_zero() {
+        return err("broker.reconnect_timeout", "must be positive");
+    }
+    broker.reconnect_timeout = file.broker.reconnect_timeout.value;
     if file.devices.count == 0 || file.devices.count > MAX_DEVICES {
         return err("devices.count", format!("must be from 1 to {MAX_DEVICES}, got {}", file.devices.count));
     }
@@ -280,7 +285,13 @@ fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
     if qos > 1 {
         return err("broker.qos", format!("must be 0 or 1, got {qos}"));
     }
-    Ok(BrokerConfig { url: url.to_string(), host: host.to_string(), port, qos })
+    Ok(BrokerConfig {
+        url: url.to_string(),
+        host: host.to_string(),
+        port,
+        qos,
+        reconnect_timeout: Duration::from_secs(30),
+    })
 }
 
 #[cfg(test)]

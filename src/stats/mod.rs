@@ -134,6 +134,8 @@ pub struct PointStats {
     parity_waiting: HashMap<u64, (Tier, f32)>,
     parity_max: f32,
     parity_pairs: u64,
+    /// Intended send times (µs) of every request that did not end `ok`, any phase.
+    failed_intended: Vec<u64>,
 }
 
 impl PointStats {
@@ -145,6 +147,7 @@ impl PointStats {
             parity_waiting: HashMap::new(),
             parity_max: 0.0,
             parity_pairs: 0,
+            failed_intended: Vec::new(),
         }
     }
 
@@ -160,6 +163,9 @@ impl PointStats {
                     self.parity_waiting.insert(s.seq, (s.tier, p));
                 }
             }
+        }
+        if s.status != Status::Ok {
+            self.failed_intended.push(s.intended_us);
         }
         if s.phase != Phase::Measure {
             return;
@@ -214,6 +220,11 @@ impl PointStats {
                 dispatch: Percentiles::of(&t.dispatch, None),
             })
             .collect()
+    }
+
+    /// Requests (per tier) that did not end `ok` and were due from `from_us` to `to_us`.
+    pub fn failed_between(&self, from_us: u64, to_us: u64) -> usize {
+        self.failed_intended.iter().filter(|&&t| t >= from_us && t <= to_us).count()
     }
 
     /// The latency histogram of each tier, for saving.

@@ -23,6 +23,16 @@ fn mosquitto_binary() -> PathBuf {
     "mosquitto".into()
 }
 
+fn spawn(conf: &Path) -> Child {
+    Command::new(mosquitto_binary())
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto is installed (scripts/setup installs it)")
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -42,13 +52,7 @@ impl Mosquitto {
                 format!("listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n"),
             )
             .unwrap();
-            let mut child = Command::new(mosquitto_binary())
-                .arg("-c")
-                .arg(&conf)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("mosquitto is installed (scripts/setup installs it)");
+            let mut child = spawn(&conf);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -68,6 +72,35 @@ impl Mosquitto {
 
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (by PID) and waits for it: every client loses it at once.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again on the same port, with the same config.
+    pub fn restart(&mut self) {
+        let conf = self._dir.path().join("mosquitto.conf");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut child = spawn(&conf);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    self.child = child;
+                    return;
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // the port may still be held: try again
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(Instant::now() < deadline, "mosquitto did not restart on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
