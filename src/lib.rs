@@ -12,6 +12,8 @@ pub mod cli;
 pub mod diff;
 pub mod exit_code;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod plan;
 pub mod report;
 pub mod run;

@@ -128,6 +128,36 @@ pub struct BrokerConfig {
     pub qos: u8,
     /// How long the broker may stay lost during a point before the run stops.
     pub reconnect_timeout: Duration,
+    /// User name and password, when the broker asks for them.
+    pub login: Option<Login>,
+}
+
+/// An MQTT user name and its password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub username: String,
+    pub password: Option<Secret>,
+}
+
+/// A password: read from the environment, never printed, serialized or logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: String) -> Self {
+        Secret(text)
+    }
+
+    /// The secret itself, for the one place that sends it: the MQTT CONNECT packet.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -276,7 +276,7 @@ fn a_missing_or_corrupt_results_folder_exits_2() {
     let copy = |name: &str| {
         let to = r.scratch.join(name);
         std::fs::create_dir_all(to.join("histograms")).unwrap();
-        for e in walk(&r.a.dir) {
+        for e in common::walk(&r.a.dir) {
             let rel = e.strip_prefix(&r.a.dir).unwrap();
             std::fs::copy(&e, to.join(rel)).unwrap();
         }
@@ -298,17 +298,4 @@ fn a_missing_or_corrupt_results_folder_exits_2() {
     assert_eq!(code, 2);
     assert!(stderr.contains("p0-r0-cloud.hdr"), "{stderr}");
     assert!(!stderr.contains("panicked"));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

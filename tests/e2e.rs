@@ -46,8 +46,16 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
     for (tier, model) in
         [(Tier::Edge, "models/anomaly_detector.onnx"), (Tier::Cloud, "models/anomaly_detector.safetensors")]
     {
-        let spec =
-            WorkerSpec { run_id: run_id.into(), tier, index: 0, features: 32, qos: 1, addr, broker_url: broker.url() };
+        let spec = WorkerSpec {
+            run_id: run_id.into(),
+            tier,
+            index: 0,
+            features: 32,
+            qos: 1,
+            addr,
+            broker_url: broker.url(),
+            login: None,
+        };
         let model = backend::load(tier, &root.join(model)).expect("model loads");
         workers.push(Worker::start(spec, model).await.expect("worker connects and subscribes"));
     }

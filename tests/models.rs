@@ -78,3 +78,75 @@ fn corrupt_or_mismatched_model_files_are_clear_errors() {
     let missing = backend::load(Tier::Edge, &dir.path().join("none.onnx")).err().unwrap();
     assert!(missing.to_string().contains("cannot read model"), "{missing}");
 }
+
+/// A safetensors file in simrun's format whose tensors are `shapes` (F32 zeros)
+/// and whose metadata says `input_dim` 32 and `hidden_dim` 16.
+fn safetensors_with(shapes: &[(&str, Vec<usize>)], format: &str) -> Vec<u8> {
+    let data: Vec<(String, Vec<u8>, Vec<usize>)> =
+        shapes.iter().map(|(n, s)| (n.to_string(), vec![0u8; 4 * s.iter().product::<usize>()], s.clone())).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = data
+        .iter()
+        .map(|(n, bytes, shape)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes).unwrap())
+        })
+        .collect();
+    let meta: std::collections::HashMap<String, String> =
+        [("format", format), ("architecture", "linear-relu-linear-sigmoid"), ("input_dim", "32"), ("hidden_dim", "16")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    safetensors::serialize(views, Some(meta)).unwrap()
+}
+
+#[test]
+fn bad_model_files_exit_2_from_the_command_line_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let onnx = std::fs::read(root.join("models/anomaly_detector.onnx")).unwrap();
+    let st = std::fs::read(root.join("models/anomaly_detector.safetensors")).unwrap();
+    let good =
+        [("fc1.weight", vec![16, 32]), ("fc1.bias", vec![16]), ("fc2.weight", vec![1, 16]), ("fc2.bias", vec![1])];
+    let mut wrong_shape = good.clone();
+    wrong_shape[0].1 = vec![8, 32];
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        ("edge", "truncated.onnx", onnx[..onnx.len() / 3].to_vec(), "invalid model"),
+        ("edge", "noise.onnx", (0..4096u32).map(|i| ((i * 2654435761u32) >> 24) as u8).collect(), "invalid model"),
+        ("cloud", "truncated.safetensors", st[..st.len() / 2].to_vec(), "not a safetensors file"),
+        (
+            "cloud",
+            "shapes.safetensors",
+            safetensors_with(&wrong_shape, "simrun-mlp-v1"),
+            "the metadata implies F32 [16, 32]",
+        ),
+        ("cloud", "format.safetensors", safetensors_with(&good, "pickle"), "metadata names format"),
+        ("cloud", "missing.safetensors", safetensors_with(&good[..3], "simrun-mlp-v1"), "\"fc2.bias\" is missing"),
+        // A format that can run code on load is refused by name, before any byte is read.
+        ("cloud", "model.pt", b"\x80\x04\x95 pickle".to_vec(), "runs .safetensors models"),
+        ("cloud", "model.pkl", b"\x80\x04\x95 pickle".to_vec(), "runs .safetensors models"),
+    ];
+    for (tier, name, bytes, expected) in cases {
+        let model = dir.path().join(name);
+        std::fs::write(&model, bytes).unwrap();
+        let scenario = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &scenario,
+            format!(
+                "name: bad-model\nload: {{ rate: 10/s, duration: 1s }}\nplacement: {tier}\ntiers:\n  {tier}:\n    model: {}\n",
+                model.display()
+            ),
+        )
+        .unwrap();
+        let out = assert_cmd::Command::cargo_bin("simrun")
+            .unwrap()
+            .current_dir(&root)
+            .args(["validate", "--no-broker"])
+            .arg(&scenario)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: expected {expected:?} in {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: one clear line: {stderr}");
+    }
+}

@@ -11,6 +11,14 @@ use common::{Mosquitto, Table};
 
 const SCENARIO: &str = "tests/fixtures/scenarios/ci.yaml";
 
+/// One test at a time: their runs share two cores, and a flood or a dead
+/// broker next door would be measured as this test's noise.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn start(broker: &Mosquitto, out: &Path, sets: &[&str]) -> Child {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
     cmd.current_dir(common::root()).args(["run", SCENARIO, "--quiet", "--out"]).arg(out);
@@ -91,6 +99,7 @@ const ROWS_PER_EXECUTION: usize = 340 * 2;
 
 #[test]
 fn an_interrupted_run_keeps_its_finished_points_and_resumes_into_the_same_folder() {
+    let _serial = serial();
     let broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     let child = start(&broker, out.path(), &THREE_POINTS);
@@ -159,6 +168,7 @@ fn an_interrupted_run_keeps_its_finished_points_and_resumes_into_the_same_folder
 
 #[test]
 fn a_broker_restarted_mid_point_is_survived_and_reported() {
+    let _serial = serial();
     let mut broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     let sets = ["sweep={}", "load.duration=6s", "load.warmup=500ms"];
@@ -191,6 +201,7 @@ fn a_broker_restarted_mid_point_is_survived_and_reported() {
 
 #[test]
 fn a_broker_gone_for_good_stops_the_run_with_exit_3_and_keeps_finished_points() {
+    let _serial = serial();
     let mut broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     let sets =
@@ -213,12 +224,17 @@ fn a_broker_gone_for_good_stops_the_run_with_exit_3_and_keeps_finished_points() 
 
 #[test]
 fn two_runs_on_one_broker_never_see_each_other() {
+    let _serial = serial();
     let broker = Mosquitto::start();
-    // Something a crashed earlier run might have left behind.
-    let stale = Command::new("mosquitto_pub")
-        .args(["-p", &broker.port.to_string(), "-r", "-t", "simrun/stale-run/edge/request", "-m", "garbage"])
-        .status();
-    assert!(stale.map(|s| s.success()).unwrap_or(true));
+    // Something a crashed earlier run might have left behind: a retained message.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
+        let c = simrun::run::broker::Connection::open("stale", addr, &broker.url(), &[], None).await.unwrap();
+        let topic = "simrun/stale-run/edge/request";
+        c.client.publish(topic, rumqttc::QoS::AtLeastOnce, true, "garbage").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.close().await;
+    });
     let outs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let sets = ["load.duration=1500ms", "load.warmup=200ms"];
     let children: Vec<Child> = outs.iter().map(|o| start(&broker, o.path(), &sets)).collect();
@@ -258,7 +274,10 @@ fn garbage(i: usize, run_id: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The lock serializes whole tests, each on its own runtime; no task of this one waits for it.
+#[allow(clippy::await_holding_lock)]
 async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_stop_the_run() {
+    let _serial = serial();
     use rumqttc::QoS;
     use simrun::run::broker::Connection;
 
@@ -322,4 +341,60 @@ async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_s
     assert!(answered > 0, "bad messages are answered, up to the limit");
     assert!(rejected as usize > answered, "more rejected ({rejected}) than answered ({answered})");
     eprintln!("flood: {sent} bad messages per tier in {flood_time:.1} s, {rejected} rejected, {answered} answered");
+}
+
+#[test]
+fn a_password_from_the_environment_logs_in_and_never_appears_in_any_output() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwords");
+    let secret = "s3cret-Pw-7f1c9e";
+    let made = Command::new("mosquitto_passwd").arg("-b").arg("-c").arg(&passwords).args(["simrun", secret]).status();
+    assert!(made.expect("mosquitto_passwd comes with mosquitto").success());
+    let broker = Mosquitto::start_with(&format!("allow_anonymous false\npassword_file {}\n", passwords.display()));
+    let out = tempfile::tempdir().unwrap();
+    let run = |env: &str, sets: &[&str]| {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+        cmd.current_dir(common::root()).args(["run", SCENARIO, "--out"]).arg(out.path());
+        cmd.args(["--set", &format!("broker.url={}", broker.url()), "--set", "slo=[]"]);
+        cmd.args(["--set", "sweep={devices.count: [1]}", "--set", "load.duration=500ms"]);
+        for s in sets {
+            cmd.args(["--set", s]);
+        }
+        cmd.env("SIMRUN_TEST_PASSWORD", env).output().unwrap()
+    };
+    let login = ["broker.username=simrun", "broker.password_env=SIMRUN_TEST_PASSWORD"];
+    let ok = run(secret, &login);
+    let stdout = String::from_utf8_lossy(&ok.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&ok.stderr).into_owned();
+    assert_eq!(ok.status.code(), Some(0), "{stderr}");
+    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    let run_dir = run_dir(out.path(), Instant::now());
+    assert_eq!(results(&run_dir)["executions_done"], 1);
+    for file in common::walk(out.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(secret), "the password is in {}", file.display());
+    }
+    let scenario = std::fs::read_to_string(run_dir.join("scenario.yaml")).unwrap();
+    assert!(scenario.contains("password_env: SIMRUN_TEST_PASSWORD"), "{scenario}");
+
+    // A wrong password: exit 2, the user named, the password nowhere.
+    let wrong = run("not-the-password", &login);
+    let stderr = String::from_utf8_lossy(&wrong.stderr).into_owned();
+    assert_eq!(wrong.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused the login of user \"simrun\""), "{stderr}");
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+    // No credentials at all.
+    let anonymous = run(secret, &[]);
+    let stderr = String::from_utf8_lossy(&anonymous.stderr).into_owned();
+    assert_eq!(anonymous.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("anonymous") && stderr.contains("not authorized"), "{stderr}");
+    // The variable missing: named, before anything connects.
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+    cmd.current_dir(common::root()).args(["validate", SCENARIO, "--no-broker", "--set", login[0], "--set", login[1]]);
+    let missing = cmd.env_remove("SIMRUN_TEST_PASSWORD").output().unwrap();
+    let stderr = String::from_utf8_lossy(&missing.stderr).into_owned();
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("environment variable SIMRUN_TEST_PASSWORD is not set"), "{stderr}");
 }

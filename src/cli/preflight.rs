@@ -102,8 +102,12 @@ pub async fn check_brokers(plan: &Plan) -> Result<Vec<(String, BrokerInfo)>, Fai
         }
         let id = format!("simrun-probe-{}", std::process::id());
         let info = probe(b, &id).await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("refused the") {
+                return Failure::new(ExitCode::BadInput, anyhow::anyhow!("{text}"));
+            }
             let hint = "is a broker running there? set broker.url, or --set broker.url=mqtt://HOST:PORT";
-            Failure::new(ExitCode::BadInput, anyhow::anyhow!("{e} ({hint})"))
+            Failure::new(ExitCode::BadInput, anyhow::anyhow!("{text} ({hint})"))
         })?;
         out.push((b.url.clone(), info));
     }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::RunError;
-use crate::plan::BrokerConfig;
+use crate::plan::{BrokerConfig, Login};
 
 /// How long a client may take to connect and subscribe.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,8 +36,11 @@ pub async fn resolve(broker: &BrokerConfig) -> Result<SocketAddr, RunError> {
 
 /// A client and its event loop, with Nagle's algorithm off: without
 /// `tcp_nodelay` a QoS 1 round trip takes ~44 ms instead of ~0.1 ms.
-pub fn client(id: &str, addr: SocketAddr) -> (AsyncClient, EventLoop) {
+pub fn client(id: &str, addr: SocketAddr, login: Option<&Login>) -> (AsyncClient, EventLoop) {
     let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    if let Some(l) = login {
+        opts.set_credentials(l.username.clone(), l.password.as_ref().map_or("", |p| p.expose()));
+    }
     opts.set_keep_alive(Duration::from_secs(10))
         .set_clean_session(true)
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
@@ -124,7 +127,19 @@ impl Connection {
         topics: &[(String, QoS)],
         sink: Option<mpsc::UnboundedSender<Received>>,
     ) -> Result<Connection, RunError> {
-        let (client, mut eventloop) = client(id, addr);
+        Self::open_as(id, addr, url, None, topics, sink).await
+    }
+
+    /// As `open`, logging in as `login` when given.
+    pub async fn open_as(
+        id: &str,
+        addr: SocketAddr,
+        url: &str,
+        login: Option<&Login>,
+        topics: &[(String, QoS)],
+        sink: Option<mpsc::UnboundedSender<Received>>,
+    ) -> Result<Connection, RunError> {
+        let (client, mut eventloop) = client(id, addr, login);
         for (topic, q) in topics {
             client
                 .subscribe(topic.clone(), *q)
@@ -148,7 +163,7 @@ impl Connection {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(refusal(&e, login).unwrap_or_else(|| e.to_string())),
                 }
             }
             Ok(())
@@ -177,6 +192,21 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What a refused CONNECT means, in words that name the user but never the password.
+fn refusal(e: &rumqttc::ConnectionError, login: Option<&Login>) -> Option<String> {
+    use rumqttc::ConnectReturnCode as C;
+    let rumqttc::ConnectionError::ConnectionRefused(code) = e else { return None };
+    let who = match login {
+        Some(l) => format!("user {:?}", l.username),
+        None => "an anonymous client (set broker.username and broker.password_env)".to_string(),
+    };
+    Some(match code {
+        C::BadUserNamePassword => format!("the broker refused the login of {who}: bad user name or password"),
+        C::NotAuthorized => format!("the broker refused the login of {who}: not authorized"),
+        other => format!("the broker refused the connection: {other:?}"),
+    })
 }
 
 /// First and longest pause between reconnection attempts.
@@ -230,7 +260,8 @@ pub async fn probe(broker: &BrokerConfig, client_id: &str) -> Result<BrokerInfo,
     let addr = resolve(broker).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let topic = "$SYS/broker/version".to_string();
-    let conn = Connection::open(client_id, addr, &broker.url, &[(topic, QoS::AtMostOnce)], Some(tx)).await?;
+    let topics = [(topic, QoS::AtMostOnce)];
+    let conn = Connection::open_as(client_id, addr, &broker.url, broker.login.as_ref(), &topics, Some(tx)).await?;
     let version = tokio::time::timeout(Duration::from_millis(500), rx.recv())
         .await
         .ok()

@@ -54,10 +54,11 @@ pub async fn echo(
     let q = qos(broker.qos);
     let (req_topic, resp_topic) = (format!("simrun/{run_id}/floor/request"), format!("simrun/{run_id}/floor/response"));
     let (echo_tx, mut echo_rx) = mpsc::unbounded_channel();
-    let echo = Connection::open(
+    let echo = Connection::open_as(
         &format!("simrun-{run_id}-floor-echo"),
         addr,
         &broker.url,
+        broker.login.as_ref(),
         &[(req_topic.clone(), q)],
         Some(echo_tx),
     )
@@ -72,10 +73,11 @@ pub async fn echo(
         }
     });
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
-    let probe = Connection::open(
+    let probe = Connection::open_as(
         &format!("simrun-{run_id}-floor-probe"),
         addr,
         &broker.url,
+        broker.login.as_ref(),
         &[(resp_topic, q)],
         Some(probe_tx),
     )

@@ -33,6 +33,7 @@ pub struct WorkerSpec {
     /// Where to connect: the tier's link, or the broker itself.
     pub addr: SocketAddr,
     pub broker_url: String,
+    pub login: Option<crate::plan::Login>,
 }
 
 impl WorkerSpec {
@@ -96,8 +97,9 @@ impl Worker {
         let shared = format!("$share/simrun-{}-{}/{request}", spec.run_id.replace('/', "_"), spec.tier);
         let (tx, rx) = mpsc::unbounded_channel();
         let client_id = format!("simrun-{}-{name}", spec.run_id);
-        let conn =
-            Connection::open(&client_id, spec.addr, &spec.broker_url, &[(shared, qos(spec.qos))], Some(tx)).await?;
+        let topics = [(shared, qos(spec.qos))];
+        let conn = Connection::open_as(&client_id, spec.addr, &spec.broker_url, spec.login.as_ref(), &topics, Some(tx))
+            .await?;
         let counters = Arc::new(WorkerCounters::default());
         let serve = Serve {
             spec: spec.clone(),

@@ -84,6 +84,11 @@ pub struct BrokerFile {
     /// How long a lost broker may stay away before the run stops (exit 3).
     #[serde(default = "default_reconnect_timeout")]
     pub reconnect_timeout: HumanDuration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The name of the environment variable that holds the password (never the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
 }
 
 fn default_reconnect_timeout() -> HumanDuration {
@@ -92,7 +97,13 @@ fn default_reconnect_timeout() -> HumanDuration {
 
 impl Default for BrokerFile {
     fn default() -> Self {
-        Self { url: default_broker_url(), qos: 0, reconnect_timeout: default_reconnect_timeout() }
+        Self {
+            url: default_broker_url(),
+            qos: 0,
+            reconnect_timeout: default_reconnect_timeout(),
+            username: None,
+            password_env: None,
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use super::raw::{
 };
 use super::units::{parse_duration, parse_rate};
 use crate::plan::{
-    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Outage, OutageMode, PointConfig, Slo,
-    SloMetric, Tier, TierConfig,
+    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Login, Outage, OutageMode, PointConfig,
+    Secret, Slo, SloMetric, Tier, TierConfig,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -36,6 +36,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
         return err("broker.reconnect_timeout", "must be positive");
     }
     broker.reconnect_timeout = file.broker.reconnect_timeout.value;
+    broker.login = login(file.broker.username.as_deref(), file.broker.password_env.as_deref())?;
     if file.devices.count == 0 || file.devices.count > MAX_DEVICES {
         return err("devices.count", format!("must be from 1 to {MAX_DEVICES}, got {}", file.devices.count));
     }
@@ -266,6 +267,33 @@ fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, String> {
     ))
 }
 
+/// The broker login; the password comes from the environment variable named
+/// by `password_env`, and no message ever shows it.
+fn login(username: Option<&str>, password_env: Option<&str>) -> Result<Option<Login>, KeyError> {
+    let Some(username) = username else {
+        return match password_env {
+            Some(_) => err("broker.password_env", "a password needs broker.username too"),
+            None => Ok(None),
+        };
+    };
+    if username.is_empty() {
+        return err("broker.username", "must not be empty");
+    }
+    let password = match password_env {
+        None => None,
+        Some(var) => match std::env::var(var) {
+            Ok(p) => Some(Secret::new(p)),
+            Err(std::env::VarError::NotPresent) => {
+                return err("broker.password_env", format!("environment variable {var} is not set"))
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return err("broker.password_env", format!("environment variable {var} is not valid UTF-8"))
+            }
+        },
+    };
+    Ok(Some(Login { username: username.to_string(), password }))
+}
+
 /// `mqtt://host[:port]`, port 1883 by default.
 fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
     let Some(rest) = url.strip_prefix("mqtt://") else {
@@ -291,6 +319,7 @@ fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
         port,
         qos,
         reconnect_timeout: Duration::from_secs(30),
+        login: None,
     })
 }
 

@@ -40,6 +40,11 @@ fn free_port() -> u16 {
 impl Mosquitto {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub fn start() -> Mosquitto {
+        Self::start_with("allow_anonymous true\n")
+    }
+
+    /// As `start`, with `extra` config lines (which must say whether anonymous clients may connect).
+    pub fn start_with(extra: &str) -> Mosquitto {
         // Another process may take the port between our probe and Mosquitto's
         // bind; try a few ports before giving up.
         let mut last_error = String::new();
@@ -49,7 +54,7 @@ impl Mosquitto {
             let conf = dir.path().join("mosquitto.conf");
             std::fs::write(
                 &conf,
-                format!("listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n"),
+                format!("listener {port} 127.0.0.1\nset_tcp_nodelay true\npersistence false\n{extra}"),
             )
             .unwrap();
             let mut child = spawn(&conf);
@@ -167,4 +172,18 @@ impl Table {
         let value = value.to_string();
         self.rows.iter().filter(move |r| r[c] == value)
     }
+}
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
