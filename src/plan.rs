@@ -130,6 +130,17 @@ pub struct BrokerConfig {
     pub reconnect_timeout: Duration,
     /// User name and password, when the broker asks for them.
     pub login: Option<Login>,
+    /// Set for `mqtts://` brokers.
+    pub tls: Option<TlsConfig>,
+}
+
+/// What a TLS connection trusts and presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM CA certificates to trust; `None`: the system's.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate chain and private key, for brokers that ask for one.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// An MQTT user name and its password.

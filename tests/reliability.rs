@@ -398,3 +398,120 @@ fn a_password_from_the_environment_logs_in_and_never_appears_in_any_output() {
     assert_eq!(missing.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("environment variable SIMRUN_TEST_PASSWORD is not set"), "{stderr}");
 }
+
+/// `openssl` with arguments, in `dir`; panics with its output on failure.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA named `name` in `dir`, and a certificate it signs for `cn` (with `san`).
+fn ca_and_cert(dir: &Path, name: &str, certs: &[(&str, &str)]) {
+    let days = "2";
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            days,
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+    for (cert, san) in certs {
+        std::fs::write(dir.join(format!("{cert}.ext")), format!("subjectAltName={san}\n")).unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={cert}"),
+                "-keyout",
+                &format!("{cert}.key"),
+                "-out",
+                &format!("{cert}.csr"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{cert}.csr"),
+                "-CA",
+                &format!("{name}.crt"),
+                "-CAkey",
+                &format!("{name}.key"),
+                "-CAcreateserial",
+                "-days",
+                days,
+                "-extfile",
+                &format!("{cert}.ext"),
+                "-out",
+                &format!("{cert}.crt"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn an_mqtts_broker_with_client_certificates_is_reached_through_the_links() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ca_and_cert(d, "ca", &[("server", "IP:127.0.0.1"), ("client", "DNS:simrun-client")]);
+    ca_and_cert(d, "other-ca", &[]);
+    // Mosquitto started as root drops to its own user, which must be able to read the server's files.
+    use std::os::unix::fs::PermissionsExt;
+    for (f, mode) in [(d.to_path_buf(), 0o755), (d.join("server.key"), 0o644)] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let p = |f: &str| d.join(f).display().to_string();
+    let broker = Mosquitto::start_with(&format!(
+        "allow_anonymous true\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+        p("ca.crt"),
+        p("server.crt"),
+        p("server.key")
+    ));
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    let out = tempfile::tempdir().unwrap();
+    let run = |tls: String| {
+        Command::new(assert_cmd::cargo::cargo_bin("simrun"))
+            .current_dir(common::root())
+            .args(["run", SCENARIO, "--quiet", "--out"])
+            .arg(out.path())
+            .args(["--set", &format!("broker.url={url}"), "--set", "slo=[]", "--set", &format!("broker.tls={tls}")])
+            .args(["--set", "sweep={devices.count: [1]}", "--set", "load.duration=500ms"])
+            .output()
+            .unwrap()
+    };
+    // Both tiers sit behind links (2 ms, 20 ms): TLS goes through the proxies end to end.
+    let ok = run(format!("{{ca: {}, cert: {}, key: {}}}", p("ca.crt"), p("client.crt"), p("client.key")));
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let report = results(&run_dir(out.path(), Instant::now()));
+    for s in report["summaries"].as_array().unwrap() {
+        assert_eq!(s["ok"], s["requests"], "{s}");
+    }
+    // A CA that did not sign the broker's certificate: exit 2, saying so.
+    let untrusted = run(format!("{{ca: {}, cert: {}, key: {}}}", p("other-ca.crt"), p("client.crt"), p("client.key")));
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not trusted"), "{stderr}");
+    // No client certificate for a broker that requires one: exit 2, with the handshake named.
+    let anonymous = run(format!("{{ca: {}}}", p("ca.crt")));
+    let stderr = String::from_utf8_lossy(&anonymous.stderr);
+    assert_eq!(anonymous.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("requires a client certificate"), "{stderr}");
+}

@@ -103,7 +103,8 @@ pub async fn check_brokers(plan: &Plan) -> Result<Vec<(String, BrokerInfo)>, Fai
         let id = format!("simrun-probe-{}", std::process::id());
         let info = probe(b, &id).await.map_err(|e| {
             let text = e.to_string();
-            if text.contains("refused the") {
+            // Reached, but turned away: the hint about a missing broker would mislead.
+            if text.contains("refused the") || text.contains("TLS") || text.contains("certificate") {
                 return Failure::new(ExitCode::BadInput, anyhow::anyhow!("{text}"));
             }
             let hint = "is a broker running there? set broker.url, or --set broker.url=mqtt://HOST:PORT";

@@ -57,8 +57,7 @@ pub async fn echo(
     let echo = Connection::open_as(
         &format!("simrun-{run_id}-floor-echo"),
         addr,
-        &broker.url,
-        broker.login.as_ref(),
+        broker,
         &[(req_topic.clone(), q)],
         Some(echo_tx),
     )
@@ -73,15 +72,9 @@ pub async fn echo(
         }
     });
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
-    let probe = Connection::open_as(
-        &format!("simrun-{run_id}-floor-probe"),
-        addr,
-        &broker.url,
-        broker.login.as_ref(),
-        &[(resp_topic, q)],
-        Some(probe_tx),
-    )
-    .await?;
+    let probe =
+        Connection::open_as(&format!("simrun-{run_id}-floor-probe"), addr, broker, &[(resp_topic, q)], Some(probe_tx))
+            .await?;
     let total = WARMUP + count;
     let t0 = Instant::now() + Duration::from_millis(10);
     let due = move |seq: u64| t0 + Duration::from_secs_f64(seq as f64 / rate_hz);

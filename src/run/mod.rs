@@ -8,6 +8,7 @@ pub mod floor;
 pub mod link;
 pub mod loadgen;
 pub mod timer;
+pub mod tls;
 pub mod worker;
 
 mod point;

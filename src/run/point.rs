@@ -185,8 +185,7 @@ impl Rig {
             .flat_map(|t| ["response", "error"].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos))))
             .collect();
         let collector_id = format!("simrun-{}-collector-{exec}", ctx.run_id);
-        let login = cfg.broker.login.as_ref();
-        let collector = Connection::open_as(&collector_id, device_addr, url, login, &topics, Some(responses)).await?;
+        let collector = Connection::open_as(&collector_id, device_addr, &cfg.broker, &topics, Some(responses)).await?;
 
         let mut workers = Vec::new();
         for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
@@ -206,7 +205,7 @@ impl Rig {
                     qos: cfg.broker.qos,
                     addr,
                     broker_url: url.clone(),
-                    login: cfg.broker.login.clone(),
+                    broker: Some(cfg.broker.clone()),
                 };
                 workers.push((tier_cfg.tier, Worker::start(spec, model).await?));
             }
@@ -218,7 +217,7 @@ impl Rig {
         let mut conns = Vec::new();
         for index in 0..cfg.devices.count {
             let id = format!("simrun-{}-dev{index}-{exec}", ctx.run_id);
-            let conn = Connection::open_as(&id, device_addr, url, login, &[], None).await?;
+            let conn = Connection::open_as(&id, device_addr, &cfg.broker, &[], None).await?;
             devices.push(Device {
                 index,
                 name: format!("dev-{index:03}"),

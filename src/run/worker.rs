@@ -33,7 +33,8 @@ pub struct WorkerSpec {
     /// Where to connect: the tier's link, or the broker itself.
     pub addr: SocketAddr,
     pub broker_url: String,
-    pub login: Option<crate::plan::Login>,
+    /// Login and TLS; `None` for a plain anonymous connection.
+    pub broker: Option<crate::plan::BrokerConfig>,
 }
 
 impl WorkerSpec {
@@ -98,8 +99,10 @@ impl Worker {
         let (tx, rx) = mpsc::unbounded_channel();
         let client_id = format!("simrun-{}-{name}", spec.run_id);
         let topics = [(shared, qos(spec.qos))];
-        let conn = Connection::open_as(&client_id, spec.addr, &spec.broker_url, spec.login.as_ref(), &topics, Some(tx))
-            .await?;
+        let conn = match &spec.broker {
+            Some(b) => Connection::open_as(&client_id, spec.addr, b, &topics, Some(tx)).await?,
+            None => Connection::open(&client_id, spec.addr, &spec.broker_url, &topics, Some(tx)).await?,
+        };
         let counters = Arc::new(WorkerCounters::default());
         let serve = Serve {
             spec: spec.clone(),

@@ -89,6 +89,21 @@ pub struct BrokerFile {
     /// The name of the environment variable that holds the password (never the password).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// Certificates for an `mqtts://` broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFile>,
+}
+
+/// PEM files: the CA to trust (default: the system's), and a client certificate and key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 fn default_reconnect_timeout() -> HumanDuration {
@@ -103,6 +118,7 @@ impl Default for BrokerFile {
             reconnect_timeout: default_reconnect_timeout(),
             username: None,
             password_env: None,
+            tls: None,
         }
     }
 }

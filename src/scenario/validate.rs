@@ -9,7 +9,7 @@ use super::raw::{
 use super::units::{parse_duration, parse_rate};
 use crate::plan::{
     Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Login, Outage, OutageMode, PointConfig,
-    Secret, Slo, SloMetric, Tier, TierConfig,
+    Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -32,6 +32,7 @@ fn err<T>(key: &str, message: impl Into<String>) -> Result<T, KeyError> {
 /// Checks one fully substituted scenario and builds its point configuration.
 pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointConfig, KeyError> {
     let mut broker = broker(&file.broker.url, file.broker.qos)?;
+    broker.tls = tls(&file.broker, scenario_path)?;
     if file.broker.reconnect_timeout.value.is_zero() {
         return err("broker.reconnect_timeout", "must be positive");
     }
@@ -250,9 +251,15 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
 /// A relative model path is looked up from the working directory first, then
 /// next to the scenario file.
 fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, String> {
+    resolve_file(text, scenario_path, "model file")
+}
+
+/// A relative path is looked up from the working directory first, then next
+/// to the scenario file; `what` names it in the message.
+fn resolve_file(text: &str, scenario_path: &Path, what: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(text);
     if path.is_absolute() {
-        return if path.is_file() { Ok(path) } else { Err(format!("model file {text:?} not found")) };
+        return if path.is_file() { Ok(path) } else { Err(format!("{what} {text:?} not found")) };
     }
     if path.is_file() {
         return Ok(path);
@@ -262,7 +269,7 @@ fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, String> {
         return Ok(beside);
     }
     Err(format!(
-        "model file {text:?} not found (looked in the working directory and in {})",
+        "{what} {text:?} not found (looked in the working directory and in {})",
         scenario_path.parent().map(|p| p.display().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ".".into())
     ))
 }
@@ -296,8 +303,15 @@ fn login(username: Option<&str>, password_env: Option<&str>) -> Result<Option<Lo
 
 /// `mqtt://host[:port]`, port 1883 by default.
 fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
-    let Some(rest) = url.strip_prefix("mqtt://") else {
-        return err("broker.url", format!("unsupported broker url {url:?} (expected mqtt://host:port)"));
+    let (rest, default_port, secure) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
+        (Some(rest), _) => (rest, 1883, false),
+        (_, Some(rest)) => (rest, 8883, true),
+        _ => {
+            return err(
+                "broker.url",
+                format!("unsupported broker url {url:?} (expected mqtt://host:port or mqtts://host:port)"),
+            )
+        }
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
@@ -305,7 +319,7 @@ fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
             Ok(port) if port > 0 => (h, port),
             _ => return err("broker.url", format!("invalid port in broker url {url:?}")),
         },
-        None => (rest, 1883),
+        None => (rest, default_port),
     };
     if host.is_empty() {
         return err("broker.url", format!("no host in broker url {url:?}"));
@@ -320,7 +334,32 @@ fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
         qos,
         reconnect_timeout: Duration::from_secs(30),
         login: None,
+        tls: secure.then_some(TlsConfig { ca: None, client: None }),
     })
+}
+
+/// `broker.tls`: only with `mqtts://`; files resolved like model paths.
+fn tls(raw: &super::raw::BrokerFile, scenario_path: &Path) -> Result<Option<TlsConfig>, KeyError> {
+    let secure = raw.url.starts_with("mqtts://");
+    let Some(t) = &raw.tls else {
+        return Ok(secure.then_some(TlsConfig { ca: None, client: None }));
+    };
+    if !secure {
+        return err("broker.tls", "needs an mqtts:// broker.url");
+    }
+    let file = |key: &str, text: &Option<String>| -> Result<Option<PathBuf>, KeyError> {
+        text.as_deref()
+            .map(|t| resolve_file(t, scenario_path, "file"))
+            .transpose()
+            .map_err(|m| KeyError { key: format!("broker.tls.{key}"), message: m })
+    };
+    let client = match (file("cert", &t.cert)?, file("key", &t.key)?) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => return err("broker.tls.key", "a client certificate needs its key"),
+        (None, Some(_)) => return err("broker.tls.cert", "a client key needs its certificate"),
+    };
+    Ok(Some(TlsConfig { ca: file("ca", &t.ca)?, client }))
 }
 
 #[cfg(test)]
