@@ -186,6 +186,7 @@ fn a_broker_restarted_mid_point_is_survived_and_reported() {
     let outage =
         warnings.iter().find(|w| w.contains("the broker was unreachable")).unwrap_or_else(|| panic!("{warnings:?}"));
     assert!(outage.contains(" s; "), "{outage}");
+    eprintln!("restart: {outage}");
     // Every request accounted for: one row per request and tier, whatever happened to it.
     let rows = sample_rows(&dir);
     assert_eq!(rows.values().sum::<usize>(), 1300 * 2, "{rows:?}");
@@ -196,6 +197,13 @@ fn a_broker_restarted_mid_point_is_survived_and_reported() {
         assert_eq!(n("ok") + n("timeouts") + n("errors"), n("requests"));
         assert!(n("timeouts") + n("errors") > 0.0, "the outage touched requests: {row:?}");
         assert!(n("ok") > 600.0, "the run went on after the broker came back: {row:?}");
+        eprintln!(
+            "restart: {} ok {} timeouts {} errors {}",
+            row[summary.col("tier")],
+            n("ok"),
+            n("timeouts"),
+            n("errors")
+        );
     }
 }
 
@@ -315,6 +323,15 @@ async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_s
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let flood_time = flood_start.elapsed().as_secs_f64();
+    // The peak memory of simrun so far, flood included: it must stay bounded.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(peak_kb < 1_000_000, "simrun's peak RSS reached {peak_kb} kB under the flood");
     let (code, stderr) = tokio::task::spawn_blocking(move || finish(child, Duration::from_secs(60))).await.unwrap();
     assert_eq!(code, 0, "{stderr}");
     let mut answered = 0;
@@ -340,7 +357,10 @@ async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_s
     assert!((answered as f64) <= bound, "{answered} error replies, bound {bound}");
     assert!(answered > 0, "bad messages are answered, up to the limit");
     assert!(rejected as usize > answered, "more rejected ({rejected}) than answered ({answered})");
-    eprintln!("flood: {sent} bad messages per tier in {flood_time:.1} s, {rejected} rejected, {answered} answered");
+    eprintln!(
+        "flood: {sent} bad messages per tier in {flood_time:.1} s, {rejected} rejected, {answered} answered, peak RSS {} MB",
+        peak_kb / 1024
+    );
 }
 
 #[test]
@@ -514,4 +534,34 @@ fn an_mqtts_broker_with_client_certificates_is_reached_through_the_links() {
     let stderr = String::from_utf8_lossy(&anonymous.stderr);
     assert_eq!(anonymous.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("requires a client certificate"), "{stderr}");
+}
+
+#[test]
+fn a_worker_that_dies_stops_the_run_with_exit_3_and_keeps_finished_points() {
+    let _serial = serial();
+    let broker = Mosquitto::start();
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+    cmd.current_dir(common::root()).args(["run", SCENARIO, "--quiet", "--out"]).arg(out.path());
+    cmd.args(["--set", &format!("broker.url={}", broker.url()), "--set", "slo=[]"]);
+    for s in THREE_POINTS {
+        cmd.args(["--set", s]);
+    }
+    // 340 requests a point: the cloud worker dies during point 1.
+    let child = cmd
+        .env("SIMRUN_FAULT_WORKER_PANIC", "cloud-0@500")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let (code, stderr) = finish(child, Duration::from_secs(60));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("worker died: cloud-0 stopped serving"), "{stderr}");
+    // Noticed at once, not at the end of the sweep: 3 points would take over 5 s of load.
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    let dir = run_dir(out.path(), Instant::now());
+    assert_eq!(results(&dir)["executions_done"], 1);
+    assert_eq!(sample_rows(&dir).len(), 1, "only point 0's rows remain");
+    assert!(std::fs::read_to_string(dir.join("report.md")).unwrap().contains("⏸ PARTIAL"));
 }

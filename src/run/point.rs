@@ -115,7 +115,10 @@ pub async fn run_point(
     };
     let health = rig.collector.health.clone();
     let watch = BrokerWatch { health: &health, url: &cfg.broker.url, limit: cfg.broker.reconnect_timeout };
-    let [ok, timeouts, errors] = collect(ctx, &mut collector, streams, &tiers, pacing.planned(), watch).await?;
+    let [ok, timeouts, errors] = tokio::select! {
+        counts = collect(ctx, &mut collector, streams, &tiers, pacing.planned(), watch) => counts?,
+        name = rig.first_death() => return Err(RunError::WorkerDied(format!("{name} stopped serving during the point"))),
+    };
     for task in senders {
         task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
     }
@@ -231,6 +234,17 @@ impl Rig {
             conns.push(conn);
         }
         Ok((Rig { links, workers, devices: conns, collector }, devices))
+    }
+
+    /// Resolves when any worker's serving task ends, with its name; never otherwise.
+    async fn first_death(&self) -> String {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            if let Some(name) = self.workers.iter().find_map(|(_, w)| w.died()) {
+                return name.to_string();
+            }
+        }
     }
 
     /// Starts the links' records and outage clocks.

@@ -115,6 +115,11 @@ impl Worker {
         Ok(Worker { conn, serving, counters, name })
     }
 
+    /// The worker's name if its serving task has ended (it panicked or gave up) while running.
+    pub fn died(&self) -> Option<&str> {
+        self.serving.is_finished().then_some(self.name.as_str())
+    }
+
     /// Stops serving. Fails if the serving task died.
     pub async fn stop(self) -> Result<(), RunError> {
         self.conn.close().await;
@@ -136,7 +141,18 @@ impl Serve {
         let response_topic = wire::topic(&self.spec.run_id, self.spec.tier, "response");
         let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, "error");
         let mut budget = ReplyBudget::new();
+        // Fault injection for the test of a worker that dies mid-run (tests/reliability.rs):
+        // SIMRUN_FAULT_WORKER_PANIC=NAME@N makes worker NAME panic at its Nth request of the run.
+        let doomed: Option<u64> = std::env::var("SIMRUN_FAULT_WORKER_PANIC")
+            .ok()
+            .and_then(|v| v.split_once('@').filter(|(w, _)| *w == self.name).and_then(|(_, n)| n.parse().ok()));
         while let Some((received_at, publish)) = rx.recv().await {
+            if let Some(n) = doomed {
+                static SERVED: AtomicU64 = AtomicU64::new(0);
+                if SERVED.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    panic!("injected fault: worker {} dies (SIMRUN_FAULT_WORKER_PANIC)", self.name);
+                }
+            }
             let (topic, payload) = match self.answer(received_at, &publish.payload) {
                 Ok(response) => (&response_topic, serde_json::to_vec(&response)),
                 Err(reply) => {
