@@ -208,6 +208,27 @@ fn a_broker_restarted_mid_point_is_survived_and_reported() {
 }
 
 #[test]
+fn a_broker_away_between_points_is_waited_for() {
+    let _serial = serial();
+    let mut broker = Mosquitto::start();
+    let out = tempfile::tempdir().unwrap();
+    let sets =
+        ["sweep={devices.count: [1, 2]}", "load.duration=1500ms", "load.warmup=200ms", "broker.reconnect_timeout=10s"];
+    let child = start(&broker, out.path(), &sets);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dir = run_dir(out.path(), deadline);
+    wait_executions(&dir, 1, deadline);
+    broker.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    broker.restart();
+    let (code, stderr) = finish(child, Duration::from_secs(60));
+    assert_eq!(code, 0, "{stderr}");
+    let report = results(&dir);
+    assert_eq!(report["executions_done"], 2);
+    assert_eq!(sample_rows(&dir).len(), 2);
+}
+
+#[test]
 fn a_broker_gone_for_good_stops_the_run_with_exit_3_and_keeps_finished_points() {
     let _serial = serial();
     let mut broker = Mosquitto::start();

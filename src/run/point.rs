@@ -73,7 +73,25 @@ pub async fn run_point(
     let cfg = &point.config;
     let exec = format!("{}.{}", point.index, repetition);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (mut rig, devices) = Rig::start(ctx, point, repetition, &exec, tx).await?;
+    // A broker that is away when the point starts gets broker.reconnect_timeout to come back.
+    let deadline = Instant::now() + cfg.broker.reconnect_timeout;
+    let (mut rig, devices) = loop {
+        match Rig::start(ctx, point, repetition, &exec, tx.clone()).await {
+            Ok(started) => break started,
+            Err(RunError::Broker { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(RunError::Broker { url, message }) => {
+                let waited = cfg.broker.reconnect_timeout;
+                return Err(RunError::broker(
+                    &url,
+                    format!("{message} (still, after broker.reconnect_timeout {waited:?})"),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    drop(tx);
 
     let seed = ctx.seed.wrapping_add(u64::from(repetition)) ^ (point.index as u64).rotate_left(32);
     let pacing = pacing(Instant::now() + LEAD, cfg, seed);
