@@ -292,10 +292,11 @@ pub struct Outage {
     pub mode: OutageMode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutageMode {
     /// Bytes are held, then delivered when the window ends.
+    #[default]
     Blackhole,
     /// Connections are closed and refused for the window; clients reconnect after it.
     Reset,

@@ -20,12 +20,17 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn start(broker: &Mosquitto, out: &Path, sets: &[&str]) -> Child {
+    start_with_env(broker, out, sets, &[])
+}
+
+fn start_with_env(broker: &Mosquitto, out: &Path, sets: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
     cmd.current_dir(common::root()).args(["run", SCENARIO, "--quiet", "--out"]).arg(out);
     cmd.args(["--set", &format!("broker.url={}", broker.url()), "--set", "slo=[]"]);
     for s in sets {
         cmd.args(["--set", s]);
     }
+    cmd.envs(env.iter().copied());
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
@@ -52,8 +57,13 @@ fn results(dir: &Path) -> serde_json::Value {
     serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["report"].clone()
 }
 
+/// Point executions a report lists as finished.
+fn done(report: &serde_json::Value) -> u64 {
+    report["finished"].as_array().map_or(0, |f| f.len() as u64)
+}
+
 fn wait_executions(dir: &Path, n: u64, deadline: Instant) {
-    while results(dir)["executions_done"].as_u64().unwrap() < n {
+    while done(&results(dir)) < n {
         assert!(Instant::now() < deadline, "fewer than {n} executions finished in time");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -111,11 +121,11 @@ fn an_interrupted_run_keeps_its_finished_points_and_resumes_into_the_same_folder
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
     let partial = results(&dir);
-    let done = partial["executions_done"].as_u64().unwrap() as usize;
-    assert!((1..3).contains(&done), "{partial:#}");
+    let finished = done(&partial) as usize;
+    assert!((1..3).contains(&finished), "{partial:#}");
     assert!(!dir.join("samples.csv").exists(), "an interrupted run's samples must not look complete");
     let rows = sample_rows(&dir);
-    assert_eq!(rows.len(), done, "only finished executions have rows: {rows:?}");
+    assert_eq!(rows.len(), finished, "only finished executions have rows: {rows:?}");
     assert!(rows.values().all(|&n| n == ROWS_PER_EXECUTION), "{rows:?}");
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("⏸ PARTIAL") && md.contains("stopped by SIGINT"), "{md}");
@@ -126,7 +136,7 @@ fn an_interrupted_run_keeps_its_finished_points_and_resumes_into_the_same_folder
     let outcome = resume.output().unwrap();
     assert_eq!(outcome.status.code(), Some(0), "{}", String::from_utf8_lossy(&outcome.stderr));
     let full = results(&dir);
-    assert_eq!(full["executions_done"], 3);
+    assert_eq!(done(&full), 3);
     assert!(dir.join("samples.csv").is_file() && !dir.join("samples.csv.partial").exists());
     let rows = sample_rows(&dir);
     assert_eq!(rows.len(), 3, "{rows:?}");
@@ -224,7 +234,7 @@ fn a_broker_away_between_points_is_waited_for() {
     let (code, stderr) = finish(child, Duration::from_secs(60));
     assert_eq!(code, 0, "{stderr}");
     let report = results(&dir);
-    assert_eq!(report["executions_done"], 2);
+    assert_eq!(done(&report), 2);
     assert_eq!(sample_rows(&dir).len(), 2);
 }
 
@@ -244,7 +254,7 @@ fn a_broker_gone_for_good_stops_the_run_with_exit_3_and_keeps_finished_points() 
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("broker"), "{stderr}");
     let report = results(&dir);
-    assert_eq!(report["executions_done"], 1);
+    assert_eq!(done(&report), 1);
     let rows = sample_rows(&dir);
     assert_eq!(rows.len(), 1, "the unfinished point left no rows: {rows:?}");
     assert!(dir.join("samples.csv.partial").is_file() && !dir.join("samples.csv").exists());
@@ -411,7 +421,7 @@ fn a_password_from_the_environment_logs_in_and_never_appears_in_any_output() {
     assert_eq!(ok.status.code(), Some(0), "{stderr}");
     assert!(!stdout.contains(secret) && !stderr.contains(secret));
     let run_dir = run_dir(out.path(), Instant::now());
-    assert_eq!(results(&run_dir)["executions_done"], 1);
+    assert_eq!(done(&results(&run_dir)), 1);
     for file in common::walk(out.path()) {
         let bytes = std::fs::read(&file).unwrap();
         let text = String::from_utf8_lossy(&bytes);
@@ -562,27 +572,17 @@ fn a_worker_that_dies_stops_the_run_with_exit_3_and_keeps_finished_points() {
     let _serial = serial();
     let broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
-    cmd.current_dir(common::root()).args(["run", SCENARIO, "--quiet", "--out"]).arg(out.path());
-    cmd.args(["--set", &format!("broker.url={}", broker.url()), "--set", "slo=[]"]);
-    for s in THREE_POINTS {
-        cmd.args(["--set", s]);
-    }
-    // 340 requests a point: the cloud worker dies during point 1.
-    let child = cmd
-        .env("SIMRUN_FAULT_WORKER_PANIC", "cloud-0@500")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Point 0 has 340 requests; point 1 is 20 s long, and its worker dies 0.8 s in.
+    let sets = ["sweep={load.duration: [1500ms, 20s]}", "load.warmup=200ms"];
+    let child = start_with_env(&broker, out.path(), &sets, &[("SIMRUN_FAULT_WORKER_PANIC", "cloud-0@500")]);
     let started = Instant::now();
     let (code, stderr) = finish(child, Duration::from_secs(60));
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("worker died: cloud-0 stopped serving"), "{stderr}");
-    // Noticed at once, not at the end of the sweep: 3 points would take over 5 s of load.
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    // Noticed at once: waiting for the end of point 1 would take over 21 s of load alone.
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
     let dir = run_dir(out.path(), Instant::now());
-    assert_eq!(results(&dir)["executions_done"], 1);
+    assert_eq!(done(&results(&dir)), 1);
     assert_eq!(sample_rows(&dir).len(), 1, "only point 0's rows remain");
     assert!(std::fs::read_to_string(dir.join("report.md")).unwrap().contains("⏸ PARTIAL"));
 }

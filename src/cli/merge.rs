@@ -13,7 +13,6 @@ use super::{Failure, MergeArgs};
 use crate::exit_code::ExitCode;
 use crate::export::{self, ResultsDir, RunFolder};
 use crate::report::{MergedShard, Report};
-use crate::scenario;
 use crate::stats::Percentiles;
 
 /// Keys that may differ between the shards of one scenario: each CI job may
@@ -47,30 +46,14 @@ fn check_compatible(shards: &[RunFolder]) -> anyhow::Result<()> {
         if other.samples_path().is_none() {
             bail!("{} has no samples.csv (nor samples.csv.partial)", other.path.display());
         }
-        if other.report.manifest.scenario != first.report.manifest.scenario {
-            bail!(
-                "{} and {} come from different scenarios ({} and {})",
-                first.path.display(),
-                other.path.display(),
-                first.report.manifest.scenario,
-                other.report.manifest.scenario
-            );
-        }
-        let diffs = scenario::differences(&first.scenario_yaml, &other.scenario_yaml, &ignore)
-            .map_err(|e| anyhow!("{}: {e}", other.path.display()))?;
+        let diffs = first.differences(other, &ignore)?;
         if !diffs.is_empty() {
-            let listed: Vec<String> = diffs.iter().map(|d| d.to_string()).collect();
             bail!(
                 "{} and {} come from different scenarios: {}",
                 first.path.display(),
                 other.path.display(),
-                listed.join("; ")
+                diffs.join("; ")
             );
-        }
-        let hashes =
-            |f: &RunFolder| f.report.manifest.models.iter().map(|m| (m.tier, m.sha256.clone())).collect::<Vec<_>>();
-        if hashes(first) != hashes(other) {
-            bail!("{} and {} ran different model files (SHA-256 differs)", first.path.display(), other.path.display());
         }
         if count(other) != count(first) {
             bail!(
@@ -126,8 +109,8 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
     report.summaries.clear();
     report.links.clear();
     report.warnings.clear();
+    report.stopped = None;
     report.unmatched = Default::default();
-    report.executions_done = 0;
     report.finished.clear();
     report.executions_planned = report.plan_points * m.repetitions as usize;
     for shard in shards {
@@ -142,18 +125,18 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
             report.summaries.push(s);
         }
         report.links.extend(r.links.iter().cloned());
-        report.warnings.extend(r.warnings.iter().map(|w| format!("{name}: {w}")));
+        report.warnings.extend(r.stopped.iter().chain(&r.warnings).map(|w| format!("{name}: {w}")));
         report.add_unmatched(r.unmatched);
-        report.executions_done += r.executions_done;
         report.finished.extend(r.finished.iter().copied());
-        if let (Some(p), Some(q)) = (report.parity.as_mut(), r.parity) {
-            if r.manifest.run_id != first.manifest.run_id {
-                p.live_max_abs_diff = match (p.live_max_abs_diff, q.live_max_abs_diff) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-                p.live_pairs += q.live_pairs;
-            }
+    }
+    // Parity: the first shard's, widened by the others' live comparisons.
+    for q in shards[1..].iter().filter_map(|s| s.report.parity) {
+        if let Some(p) = report.parity.as_mut() {
+            p.live_max_abs_diff = match (p.live_max_abs_diff, q.live_max_abs_diff) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            p.live_pairs += q.live_pairs;
         }
     }
     report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));

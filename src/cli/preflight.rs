@@ -12,6 +12,7 @@ use crate::exit_code::ExitCode;
 use crate::plan::{Plan, Tier};
 use crate::report::{ModelRecord, Parity};
 use crate::run::broker::{probe, BrokerInfo};
+use crate::run::RunError;
 use crate::scenario::ScenarioError;
 
 /// Inputs used to hold edge and cloud to the same answers.
@@ -101,14 +102,13 @@ pub async fn check_brokers(plan: &Plan) -> Result<Vec<(String, BrokerInfo)>, Fai
             continue;
         }
         let id = format!("simrun-probe-{}", std::process::id());
-        let info = probe(b, &id).await.map_err(|e| {
-            let text = e.to_string();
+        let info = probe(b, &id).await.map_err(|e| match e {
             // Reached, but turned away: the hint about a missing broker would mislead.
-            if text.contains("refused the") || text.contains("TLS") || text.contains("certificate") {
-                return Failure::new(ExitCode::BadInput, anyhow::anyhow!("{text}"));
+            RunError::Refused { .. } => Failure::new(ExitCode::BadInput, e),
+            _ => {
+                let hint = "is a broker running there? set broker.url, or --set broker.url=mqtt://HOST:PORT";
+                Failure::new(ExitCode::BadInput, anyhow::anyhow!("{e} ({hint})"))
             }
-            let hint = "is a broker running there? set broker.url, or --set broker.url=mqtt://HOST:PORT";
-            Failure::new(ExitCode::BadInput, anyhow::anyhow!("{text} ({hint})"))
         })?;
         out.push((b.url.clone(), info));
     }

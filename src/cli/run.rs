@@ -87,7 +87,6 @@ pub async fn execute(
         links: Vec::new(),
         parity: models.parity,
         warnings: Vec::new(),
-        executions_done: 0,
         executions_planned: plan.points.len() * plan.repetitions as usize,
         unmatched: Unmatched::default(),
         floor: None,
@@ -95,6 +94,7 @@ pub async fn execute(
         shard: plan.shard,
         plan_points: plan.plan_points,
         finished: Vec::new(),
+        stopped: None,
     };
     let io = |e: std::io::Error| {
         Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
@@ -158,17 +158,14 @@ async fn resume(
         })?;
     report.manifest.interruptions.push(format!(
         "stopped after {} of {} point executions; resumed at {} with: {command}",
-        report.executions_done,
+        report.executions_done(),
         report.executions_planned,
         now_rfc3339()
     ));
     report.manifest.finished_at = None;
-    report.warnings.retain(|w| !w.starts_with(STOPPED));
+    report.stopped = None;
     finish(&plan, &results, report, args.quiet).await
 }
-
-/// Warnings that say why a run stopped start with this; a resumed run drops them.
-const STOPPED: &str = "run stopped";
 
 /// Runs the executions `report` has not finished, then writes the final
 /// report; the samples become `samples.csv` only once every execution finished.
@@ -252,19 +249,19 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
     let mut stop = watch_signals();
     let timer = PreciseTimer::start().map_err(|e| infra(e.into()))?;
     let (events, rx) = mpsc::unbounded_channel();
-    let remaining = report.executions_planned - report.executions_done;
+    let remaining = report.executions_planned - report.executions_done();
     let progress = ui::spawn(rx, remaining, ProgressMode::detect(quiet));
     let epoch = Instant::now();
     let wall_before = report.manifest.wall_time_s.unwrap_or(0.0);
     let ctx = RunContext { run_id: report.manifest.run_id.clone(), epoch, seed: plan.seed, timer, events };
     let interrupted = |code: ExitCode, report: &mut Report, at: &str| {
         let name = if code == ExitCode::Terminated { "SIGTERM" } else { "SIGINT" };
-        report.warnings.push(format!("{STOPPED} by {name} {at}; resume with simrun run --resume"));
+        report.stopped = Some(format!("run stopped by {name} {at}; resume with simrun run --resume"));
         Failure::new(
             code,
             anyhow::anyhow!(
                 "interrupted by {name} after {} of {} point executions",
-                report.executions_done,
+                report.executions_done(),
                 report.executions_planned
             ),
         )
@@ -295,7 +292,7 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
             let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats));
             let outcome = tokio::select! {
                 o = run_point(&ctx, point, rep, tx) => o.map_err(|e| {
-                    report.warnings.push(format!("{STOPPED} at point {} rep {rep}: {e}", point.index));
+                    report.stopped = Some(format!("run stopped at point {} rep {rep}: {e}", point.index));
                     Failure::new(ExitCode::Infrastructure, e)
                 }),
                 code = stopped(&mut stop) => Err(interrupted(code, report, &format!("during point {} rep {rep}", point.index))),
@@ -313,27 +310,7 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
                 }
             };
             written.map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
-            for o in &outcome.broker_outages {
-                let start = o.start.saturating_duration_since(epoch).as_micros() as u64;
-                let timeout = point.config.load.timeout.as_micros() as u64;
-                let touched =
-                    stats.failed_between(start.saturating_sub(timeout), start + o.duration.as_micros() as u64);
-                let at = chrono::DateTime::<chrono::Local>::from(o.started).format("%H:%M:%S%.3f");
-                report.warnings.push(format!(
-                    "point {} rep {rep}: the broker was unreachable from {at} for {:.2} s; {touched} request samples \
-                     due within the timeout before it or during it ended as timeout or error",
-                    point.index,
-                    o.duration.as_secs_f64()
-                ));
-            }
-            for (tier, n) in outcome.unanswered.iter().filter(|(_, n)| *n > 0) {
-                report.warnings.push(format!(
-                    "point {} rep {rep} {tier}: {n} malformed requests got no error reply (replies are limited to {} per second per worker)",
-                    point.index,
-                    crate::run::worker::ERROR_REPLIES_PER_S
-                ));
-            }
-            record_point(report, results, point, rep, &stats, &outcome)
+            record_point(report, results, point, rep, &stats, &outcome, epoch)
                 .map_err(|e| infra(anyhow::anyhow!("writing results to {}: {e}", results.path().display())))?;
             report.manifest.wall_time_s = Some(wall_before + epoch.elapsed().as_secs_f64());
             write_report(results, report).map_err(|e| infra(anyhow::anyhow!("writing results: {e}")))?;
@@ -377,7 +354,27 @@ fn record_point(
     rep: u32,
     stats: &PointStats,
     outcome: &PointOutcome,
+    epoch: Instant,
 ) -> std::io::Result<()> {
+    for o in &outcome.broker_outages {
+        let start = o.start.saturating_duration_since(epoch).as_micros() as u64;
+        let timeout = point.config.load.timeout.as_micros() as u64;
+        let touched = stats.failed_between(start.saturating_sub(timeout), start + o.duration.as_micros() as u64);
+        let at = chrono::DateTime::<chrono::Local>::from(o.started).format("%H:%M:%S%.3f");
+        report.warnings.push(format!(
+            "point {} rep {rep}: the broker was unreachable from {at} for {:.2} s; {touched} request samples \
+             due within the timeout before it or during it ended as timeout or error",
+            point.index,
+            o.duration.as_secs_f64()
+        ));
+    }
+    for (tier, n) in outcome.unanswered.iter().filter(|(_, n)| *n > 0) {
+        report.warnings.push(format!(
+            "point {} rep {rep} {tier}: {n} malformed requests got no error reply (replies are limited to {} per second per worker)",
+            point.index,
+            crate::run::worker::ERROR_REPLIES_PER_S
+        ));
+    }
     let window = point.config.load.duration;
     report.summaries.extend(stats.summaries(window, &point.params, &outcome.rejected));
     for (tier, h) in stats.latency_histograms() {
@@ -392,7 +389,6 @@ fn record_point(
         p.live_max_abs_diff = Some(p.live_max_abs_diff.unwrap_or(0.0).max(diff));
         p.live_pairs += n;
     }
-    report.executions_done += 1;
     Ok(())
 }
 

@@ -26,7 +26,6 @@ pub use render::{render_json, render_markdown, render_table};
 
 use crate::export::RunFolder;
 use crate::plan::{params_label, Tier};
-use crate::scenario;
 use crate::stats::compare::{bootstrap_quantile_delta, mann_whitney, proportion_change, rate_change, Ecdf};
 use crate::stats::histogram;
 
@@ -116,7 +115,7 @@ fn run_ref(f: &RunFolder) -> RunRef {
         run_id: m.run_id.clone(),
         scenario: m.scenario.clone(),
         git_commit: m.git_commit.clone(),
-        executions_done: f.report.executions_done,
+        executions_done: f.report.executions_done(),
         executions_planned: f.report.executions_planned,
     }
 }
@@ -131,17 +130,7 @@ pub fn scenario_differences(a: &RunFolder, b: &RunFolder) -> anyhow::Result<Vec<
     let mut ignore: Vec<String> = PER_RUN_KEYS.iter().map(|k| k.to_string()).collect();
     ignore.push("sweep".into());
     ignore.extend(ka.iter().chain(kb).cloned());
-    let diffs = scenario::differences(&a.scenario_yaml, &b.scenario_yaml, &ignore)
-        .map_err(|e| anyhow::anyhow!("{} or {}: {e}", a.path.display(), b.path.display()))?;
-    out.extend(diffs.iter().map(|d| d.to_string()));
-    for tier in Tier::ALL {
-        let hash = |f: &RunFolder| f.report.manifest.models.iter().find(|m| m.tier == tier).map(|m| m.sha256.clone());
-        let (ha, hb) = (hash(a), hash(b));
-        if ha.is_some() && hb.is_some() && ha != hb {
-            let short = |h: Option<String>| h.map(|h| h[..12.min(h.len())].to_string()).unwrap_or_default();
-            out.push(format!("{tier} model SHA-256: {}… vs {}…", short(ha), short(hb)));
-        }
-    }
+    out.extend(a.differences(b, &ignore)?);
     Ok(out)
 }
 
@@ -230,7 +219,8 @@ pub fn compare(
         if !f.report.complete() {
             notes.push(format!(
                 "the {name} is partial: {} of {} point executions",
-                f.report.executions_done, f.report.executions_planned
+                f.report.executions_done(),
+                f.report.executions_planned
             ));
         }
     }

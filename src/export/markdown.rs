@@ -401,7 +401,9 @@ pub fn report_md(report: &Report) -> String {
     let _ = writeln!(
         md,
         "**Run:** `{}`, {} of {} point executions  ",
-        m.run_id, report.executions_done, report.executions_planned
+        m.run_id,
+        report.executions_done(),
+        report.executions_planned
     );
     if let Some(shard) = report.shard {
         let _ =

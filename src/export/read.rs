@@ -78,6 +78,24 @@ impl RunFolder {
         Ok(h)
     }
 
+    /// What differs between this run's scenario and `other`'s, key by key
+    /// (skipping `ignore`d keys and everything under them), and their model files.
+    pub fn differences(&self, other: &RunFolder, ignore: &[String]) -> anyhow::Result<Vec<String>> {
+        let diffs = crate::scenario::differences(&self.scenario_yaml, &other.scenario_yaml, ignore)
+            .map_err(|e| anyhow!("{} or {}: {e}", self.path.display(), other.path.display()))?;
+        let mut out: Vec<String> = diffs.iter().map(|d| d.to_string()).collect();
+        for tier in Tier::ALL {
+            let hash =
+                |f: &RunFolder| f.report.manifest.models.iter().find(|m| m.tier == tier).map(|m| m.sha256.clone());
+            if let (Some(a), Some(b)) = (hash(self), hash(other)) {
+                if a != b {
+                    out.push(format!("{tier} model SHA-256: {}… vs {}…", &a[..12.min(a.len())], &b[..12.min(b.len())]));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The samples file: `samples.csv`, or `samples.csv.partial` of an interrupted run.
     pub fn samples_path(&self) -> Option<PathBuf> {
         [self.path.join("samples.csv"), self.path.join(SAMPLES_PARTIAL)].into_iter().find(|p| p.is_file())

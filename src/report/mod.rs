@@ -113,8 +113,7 @@ pub struct Report {
     pub links: Vec<LinkFidelity>,
     pub parity: Option<Parity>,
     pub warnings: Vec<String>,
-    /// Point executions finished out of those planned.
-    pub executions_done: usize,
+    /// Point executions planned; `finished` says which are done.
     pub executions_planned: usize,
     /// Answers that matched no pending request, over the run.
     pub unmatched: Unmatched,
@@ -131,6 +130,10 @@ pub struct Report {
     /// The point executions finished, in the order they ran.
     #[serde(default)]
     pub finished: Vec<Execution>,
+    /// Why the run stopped before its end (signal, lost broker, dead worker);
+    /// `None` once it has run every execution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// One execution of one sweep point.
@@ -169,8 +172,13 @@ impl Report {
         (checks.iter().filter(|c| !c.passed).count(), checks.len())
     }
 
+    /// Point executions finished.
+    pub fn executions_done(&self) -> usize {
+        self.finished.len()
+    }
+
     pub fn complete(&self) -> bool {
-        self.executions_done == self.executions_planned
+        self.executions_done() == self.executions_planned
     }
 
     /// The summary of `tier` at `point`, repetition `rep`.
@@ -191,7 +199,7 @@ impl Report {
 
     /// Warnings derived from the numbers, plus those the run recorded.
     pub fn all_warnings(&self) -> Vec<String> {
-        let mut out = self.warnings.clone();
+        let mut out: Vec<String> = self.stopped.iter().cloned().chain(self.warnings.iter().cloned()).collect();
         for s in &self.summaries {
             let where_ = format!("point {} rep {} {}", s.point, s.repetition, s.tier);
             if s.timeouts > 0 {
@@ -245,7 +253,8 @@ impl Report {
         if !self.complete() {
             out.push(format!(
                 "partial run: {} of {} point executions finished",
-                self.executions_done, self.executions_planned
+                self.executions_done(),
+                self.executions_planned
             ));
         }
         out

@@ -157,7 +157,8 @@ impl Connection {
         sink: Option<mpsc::UnboundedSender<Received>>,
     ) -> Result<Connection, RunError> {
         let login = broker.and_then(|b| b.login.as_ref());
-        let (client, mut eventloop) = client(id, addr, broker).map_err(|e| RunError::broker(url, e))?;
+        let (client, mut eventloop) =
+            client(id, addr, broker).map_err(|message| RunError::Refused { url: url.to_string(), message })?;
         for (topic, q) in topics {
             client
                 .subscribe(topic.clone(), *q)
@@ -170,7 +171,7 @@ impl Connection {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::SubAck(ack))) => {
                         if ack.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
-                            return Err("the broker refused a subscription".to_string());
+                            return Err(Turned::Away("the broker refused a subscription".to_string()));
                         }
                         acks += 1;
                     }
@@ -181,7 +182,9 @@ impl Connection {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => return Err(refusal(&e, login).unwrap_or_else(|| e.to_string())),
+                    Err(e) => {
+                        return Err(refusal(&e, login).map_or_else(|| Turned::Unreachable(e.to_string()), Turned::Away))
+                    }
                 }
             }
             Ok(())
@@ -189,7 +192,8 @@ impl Connection {
         .await;
         match ready {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(RunError::broker(url, e)),
+            Ok(Err(Turned::Unreachable(e))) => return Err(RunError::broker(url, e)),
+            Ok(Err(Turned::Away(message))) => return Err(RunError::Refused { url: url.to_string(), message }),
             Err(_) => return Err(RunError::broker(url, format!("no answer within {CONNECT_TIMEOUT:?}"))),
         }
         let health = Arc::new(Health::default());
@@ -210,6 +214,14 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Why a connection could not be opened.
+enum Turned {
+    /// No broker answered (refused port, reset, timeout).
+    Unreachable(String),
+    /// A broker answered and said no.
+    Away(String),
 }
 
 /// What a refused CONNECT means, in words that name the user but never the password.

@@ -22,6 +22,11 @@ pub use point::{run_point, LinkOutcome, PointOutcome, RunContext};
 pub enum RunError {
     #[error("broker {url}: {message}")]
     Broker { url: String, message: String },
+    /// The connection is ruled out, not just unreachable: the broker turned the
+    /// login, TLS handshake or subscription away, or the TLS settings are unusable.
+    /// Waiting for the broker will not help.
+    #[error("broker {url}: {message}")]
+    Refused { url: String, message: String },
     #[error("worker died: {0}")]
     WorkerDied(String),
     #[error("model: {0}")]

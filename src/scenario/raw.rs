@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::units::{Bandwidth, HumanDuration, Rate};
+use crate::plan::{Distribution, OutageMode};
 
 fn default_seed() -> u64 {
     42
@@ -206,7 +207,7 @@ pub struct LinkFile {
     #[serde(default = "zero_duration")]
     pub jitter: HumanDuration,
     #[serde(default)]
-    pub distribution: DistributionFile,
+    pub distribution: Distribution,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<Bandwidth>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -218,22 +219,11 @@ impl Default for LinkFile {
         Self {
             latency: zero_duration(),
             jitter: zero_duration(),
-            distribution: DistributionFile::Constant,
+            distribution: Distribution::Constant,
             bandwidth: None,
             outages: Vec::new(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum DistributionFile {
-    #[default]
-    Constant,
-    Uniform,
-    Normal,
-    Lognormal,
-    Pareto,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,13 +233,5 @@ pub struct OutageFile {
     #[serde(rename = "for")]
     pub duration: HumanDuration,
     #[serde(default)]
-    pub mode: OutageModeFile,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum OutageModeFile {
-    #[default]
-    Blackhole,
-    Reset,
+    pub mode: OutageMode,
 }

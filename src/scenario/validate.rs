@@ -3,13 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{
-    ArrivalFile, DistributionFile, LinkFile, LoadFile, OutageModeFile, PlacementFile, ScenarioFile, SloFile, TierFile,
-};
+use super::raw::{ArrivalFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile};
 use super::units::{parse_duration, parse_rate};
 use crate::plan::{
-    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Login, Outage, OutageMode, PointConfig,
-    Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig,
+    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Login, Outage, PointConfig, Secret, Slo,
+    SloMetric, Tier, TierConfig, TlsConfig,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -142,13 +140,7 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
 
 /// Checks a link block; `at` is its dotted key (`tiers.cloud.link`).
 fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
-    let distribution = match raw.distribution {
-        DistributionFile::Constant => Distribution::Constant,
-        DistributionFile::Uniform => Distribution::Uniform,
-        DistributionFile::Normal => Distribution::Normal,
-        DistributionFile::Lognormal => Distribution::Lognormal,
-        DistributionFile::Pareto => Distribution::Pareto,
-    };
+    let distribution = raw.distribution;
     let (latency, jitter) = (raw.latency.value, raw.jitter.value);
     if distribution == Distribution::Constant && !jitter.is_zero() {
         return err(
@@ -171,11 +163,7 @@ fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
         if o.duration.value.is_zero() {
             return err(&format!("{at}.outages[{i}].for"), "must be positive");
         }
-        let mode = match o.mode {
-            OutageModeFile::Blackhole => OutageMode::Blackhole,
-            OutageModeFile::Reset => OutageMode::Reset,
-        };
-        outages.push(Outage { at: o.at.value, duration: o.duration.value, mode });
+        outages.push(Outage { at: o.at.value, duration: o.duration.value, mode: o.mode });
     }
     outages.sort_by_key(|o| o.at);
     if let Some(w) = outages.windows(2).find(|w| w[0].at + w[0].duration > w[1].at) {
