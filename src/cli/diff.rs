@@ -1,15 +1,53 @@
-//! `simrun diff BASELINE CANDIDATE`: exit 1 when any verdict is `regressed`.
+//! `simrun diff BASELINE CANDIDATE` and `simrun diff --self-check RUN`: load
+//! the folders and their histograms here, compare in `diff`, print.
+//!
+//! Exit 1 when any verdict is `regressed`, or, with `--strict`, when any row
+//! has too few repetitions for a verdict.
+
+use anyhow::anyhow;
 
 use super::{DiffArgs, DiffFormat, Failure};
-use crate::diff;
+use crate::diff::{self, Options, Side};
 use crate::exit_code::ExitCode;
 use crate::export::RunFolder;
 
 pub fn diff(args: DiffArgs) -> Result<ExitCode, Failure> {
     let bad = |e: anyhow::Error| Failure::new(ExitCode::BadInput, e);
-    let baseline = RunFolder::open(&args.baseline).map_err(bad)?;
-    let candidate = RunFolder::open(&args.candidate).map_err(bad)?;
-    let c = diff::compare(&baseline, &candidate, args.threshold, args.resolution, args.force).map_err(bad)?;
+    let options =
+        Options { threshold_pct: args.threshold, alpha: args.alpha, resolution: args.resolution, force: args.force };
+    let c = match (&args.self_check, &args.baseline, &args.candidate) {
+        (Some(run), None, None) => {
+            let folder = RunFolder::open(run).map_err(bad)?;
+            let all = folder.repetitions().map_err(bad)?;
+            if all.values().all(|reps| reps.len() < 2) {
+                // Five rows per (point, tier): what a verdict will need over that many.
+                let rows = all.len() * diff::METRICS.len();
+                let needed = crate::stats::compare::repetitions_needed(options.alpha / rows as f64);
+                return Err(bad(anyhow!(
+                    "{} has one repetition per point; a self-check splits a run's repetitions in two halves, so \
+                     run the scenario with `repetitions: {}` or more (--set repetitions=N) for halves that can give \
+                     a verdict over its {rows} rows",
+                    run.display(),
+                    2 * needed
+                )));
+            }
+            let (even, odd) = diff::split_halves(&all);
+            let a = Side { folder: &folder, repetitions: &even, which: "even" };
+            let b = Side { folder: &folder, repetitions: &odd, which: "odd" };
+            diff::compare(&a, &b, &options).map_err(bad)?
+        }
+        (None, Some(base), Some(cand)) => {
+            let baseline = RunFolder::open(base).map_err(bad)?;
+            let candidate = RunFolder::open(cand).map_err(bad)?;
+            let (ra, rb) = (baseline.repetitions().map_err(bad)?, candidate.repetitions().map_err(bad)?);
+            let a = Side { folder: &baseline, repetitions: &ra, which: "all" };
+            let b = Side { folder: &candidate, repetitions: &rb, which: "all" };
+            diff::compare(&a, &b, &options).map_err(bad)?
+        }
+        _ => {
+            return Err(bad(anyhow!("give two run folders (BASELINE CANDIDATE), or one with --self-check RUN")));
+        }
+    };
     let text = match args.format {
         DiffFormat::Table => diff::render_table(&c),
         DiffFormat::Markdown => diff::render_markdown(&c),
@@ -17,5 +55,20 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode, Failure> {
     };
     use std::io::Write as _;
     let _ = std::io::stdout().write_all(text.as_bytes());
-    Ok(if c.regressions > 0 { ExitCode::CheckFailed } else { ExitCode::Success })
+    if c.self_check {
+        return Ok(ExitCode::Success);
+    }
+    if c.regressions > 0 {
+        return Ok(ExitCode::CheckFailed);
+    }
+    if args.strict && c.undecided > 0 {
+        eprintln!(
+            "simrun diff: --strict: {} of {} rows have too few repetitions for a verdict (need ≥ {} per side)",
+            c.undecided,
+            c.rows.len(),
+            c.repetitions_needed
+        );
+        return Ok(ExitCode::CheckFailed);
+    }
+    Ok(ExitCode::Success)
 }

@@ -75,15 +75,27 @@ pub enum DiffFormat {
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The baseline run folder.
-    pub baseline: PathBuf,
+    #[arg(required_unless_present = "self_check", conflicts_with = "self_check")]
+    pub baseline: Option<PathBuf>,
     /// The candidate run folder.
-    pub candidate: PathBuf,
+    #[arg(required_unless_present = "self_check", conflicts_with = "self_check")]
+    pub candidate: Option<PathBuf>,
+    /// An A/A check of this machine's noise: compare RUN's even-numbered
+    /// repetitions against its odd-numbered ones; every verdict is a false alarm.
+    #[arg(long, value_name = "RUN")]
+    pub self_check: Option<PathBuf>,
     /// Changes smaller than this many percent are `~` whatever their significance.
     #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
     pub threshold: f64,
-    /// Latency changes smaller than this are `~` (default: the larger harness-floor p99 of the two runs).
+    /// Significance level of each row's test.
+    #[arg(long, default_value_t = crate::diff::ALPHA, value_name = "ALPHA")]
+    pub alpha: f64,
+    /// Latency changes smaller than this are `~` (default: the larger harness-floor p99 of the two runs; 0ms turns it off).
     #[arg(long, value_name = "DURATION", value_parser = crate::scenario::parse_duration)]
     pub resolution: Option<std::time::Duration>,
+    /// Exit 1 also when a row has too few repetitions for a verdict (`?`).
+    #[arg(long)]
+    pub strict: bool,
     #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
     pub format: DiffFormat,
     /// Compare even when the scenarios differ in more than swept values.

@@ -1,41 +1,41 @@
-//! `simrun diff`: two result folders in, a point-by-point statistical
-//! comparison out.
+//! `simrun diff`: two result folders in, a point-by-point comparison out,
+//! with the repetition as the unit of replication.
 //!
-//! Points are aligned by their swept values, then each tier is compared on
-//! p50, p95, p99 (pooled over repetitions, from the saved histograms),
-//! throughput and timeout rate. A change gets a verdict only when it is both
-//! significant at 5 % and larger than the threshold, and (for latency) larger
-//! than the harness resolution; otherwise it is `~`.
-//!
-//! The resolution exists because the tests see only the sampling noise within
-//! each run. Between two runs on a shared machine, sub-millisecond latencies
-//! drift by more than that (A/A runs of the smoke scenario differed by 7–13 %
-//! at an edge p50 of 0.45 ms, with U-test p-values of 0.01–0.02). By default
-//! the resolution is the larger harness-floor p99 of the two runs: the spread
-//! of a bare echo through the same broker, measured at the start of each run.
+//! Points are aligned by their swept values; each tier is compared on p50,
+//! p95, p99, throughput and timeout rate. Each repetition gives one value
+//! per metric; the rank test and the hierarchical bootstrap of
+//! `stats::compare` work on those values. The p-values are adjusted over all
+//! rows (Holm), so `alpha` bounds the chance that an A/A diff flags anything
+//! at all, not each row's. A change gets a verdict only when both sides have
+//! the repetitions that adjusted p-value needs, it is significant, its
+//! interval excludes zero and it is beyond the threshold.
+//! With fewer repetitions the verdict is `?`: the change and its interval
+//! are shown, but one run of a point cannot tell a change from the drift
+//! between runs on one machine.
 
 mod render;
 
 use std::collections::BTreeMap;
 
 use anyhow::bail;
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 pub use render::{render_json, render_markdown, render_table};
 
-use crate::export::RunFolder;
+use crate::export::{Repetitions, RunFolder};
 use crate::plan::{params_label, Tier};
-use crate::stats::compare::{bootstrap_quantile_delta, mann_whitney, proportion_change, rate_change, Ecdf};
-use crate::stats::histogram;
+use crate::stats::compare::{compare as compare_metric, repetitions_needed, Metric, Repetition};
 
-/// Significance level of every test.
+/// The default significance level.
 pub const ALPHA: f64 = 0.05;
 /// Resamples per bootstrap interval.
 pub const BOOTSTRAP_ITERATIONS: usize = 2000;
 /// Keys that may differ between comparable runs: where they ran and how they
 /// were judged, not what was measured.
 const PER_RUN_KEYS: [&str; 4] = ["broker.url", "output", "description", "slo"];
+/// What the verdicts rest on, said once in every output.
+pub const METHOD: &str = "two-sided Mann–Whitney U on the repetitions' values (exact), Holm-adjusted over the \
+                          rows; 95 % interval from a hierarchical bootstrap (repetitions, then requests within each)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Verdict {
@@ -45,6 +45,9 @@ pub enum Verdict {
     Regressed,
     #[serde(rename = "~")]
     Same,
+    /// Too few repetitions on a side for any verdict.
+    #[serde(rename = "?")]
+    Undecided,
 }
 
 impl Verdict {
@@ -53,6 +56,7 @@ impl Verdict {
             Verdict::Improved => "improved",
             Verdict::Regressed => "regressed",
             Verdict::Same => "~",
+            Verdict::Undecided => "?",
         }
     }
 }
@@ -67,15 +71,22 @@ pub struct Row {
     pub tier: Tier,
     /// `p50`, `p95`, `p99` (ms), `throughput` (/s) or `timeout_rate` (%).
     pub metric: &'static str,
+    /// The median over repetitions (the pooled rate for `timeout_rate`).
     pub baseline: Option<f64>,
     pub candidate: Option<f64>,
+    /// Repetitions with a value on each side.
+    pub baseline_repetitions: usize,
+    pub candidate_repetitions: usize,
     /// Relative change in % (`pp`, percentage points, for the timeout rate).
     pub delta: Option<f64>,
     pub delta_unit: &'static str,
     /// 95 % interval of `delta`.
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    /// Two-sided Mann–Whitney U on the repetition values.
     pub p_value: Option<f64>,
+    /// `p_value` after Holm's adjustment over every row of the comparison.
+    pub p_adjusted: Option<f64>,
     pub verdict: Verdict,
 }
 
@@ -85,8 +96,30 @@ pub struct RunRef {
     pub run_id: String,
     pub scenario: String,
     pub git_commit: String,
+    pub host: String,
     pub executions_done: usize,
     pub executions_planned: usize,
+    /// Which of its repetitions this side holds (`all`, or `even`/`odd` in a self-check).
+    pub repetitions: String,
+}
+
+/// How rows are judged.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Changes within this many percent are `~` whatever their significance.
+    pub threshold_pct: f64,
+    pub alpha: f64,
+    /// Latency changes smaller than this are `~`; by default the larger
+    /// harness-floor p99 of the two runs (see `floor_resolution_us`).
+    pub resolution: Option<std::time::Duration>,
+    /// Compare scenarios that differ in more than swept values.
+    pub force: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { threshold_pct: 5.0, alpha: ALPHA, resolution: None, force: false }
+    }
 }
 
 /// The whole comparison, as every output format sees it.
@@ -94,29 +127,60 @@ pub struct RunRef {
 pub struct Comparison {
     pub baseline: RunRef,
     pub candidate: RunRef,
+    /// A self-check: one run's even repetitions against its odd ones.
+    pub self_check: bool,
     pub threshold_pct: f64,
     /// Latency changes smaller than this (ms) are `~`.
     pub resolution_ms: f64,
     /// Where the resolution came from.
     pub resolution_source: String,
     pub alpha: f64,
+    /// Rows with a test: Holm's adjustment runs over this many.
+    pub family: usize,
+    /// Repetitions each side needs before a row's adjusted p-value can reach `alpha`.
+    pub repetitions_needed: usize,
+    pub method: &'static str,
     /// Scenario differences beyond swept values (only with `--force`).
     pub scenario_differences: Vec<String>,
     pub notes: Vec<String>,
     pub rows: Vec<Row>,
     pub regressions: usize,
     pub improvements: usize,
+    /// Rows with the verdict `?`.
+    pub undecided: usize,
 }
 
-fn run_ref(f: &RunFolder) -> RunRef {
+impl Comparison {
+    /// The smallest and largest number of repetitions behind a row, per side.
+    pub fn repetition_range(&self) -> ((usize, usize), (usize, usize)) {
+        let range = |f: fn(&Row) -> usize| {
+            let v = self.rows.iter().map(f);
+            (v.clone().min().unwrap_or(0), v.max().unwrap_or(0))
+        };
+        (range(|r| r.baseline_repetitions), range(|r| r.candidate_repetitions))
+    }
+}
+
+/// One side of a comparison: a run folder and the repetitions taken from it.
+pub struct Side<'a> {
+    pub folder: &'a RunFolder,
+    pub repetitions: &'a Repetitions,
+    /// `all`, or which half in a self-check.
+    pub which: &'static str,
+}
+
+fn run_ref(s: &Side) -> RunRef {
+    let f = s.folder;
     let m = &f.report.manifest;
     RunRef {
         path: f.path.display().to_string(),
         run_id: m.run_id.clone(),
         scenario: m.scenario.clone(),
         git_commit: m.git_commit.clone(),
+        host: m.host.hostname.clone(),
         executions_done: f.report.executions_done(),
         executions_planned: f.report.executions_planned,
+        repetitions: s.which.to_string(),
     }
 }
 
@@ -129,47 +193,60 @@ pub fn scenario_differences(a: &RunFolder, b: &RunFolder) -> anyhow::Result<Vec<
     }
     let mut ignore: Vec<String> = PER_RUN_KEYS.iter().map(|k| k.to_string()).collect();
     ignore.push("sweep".into());
+    ignore.push("repetitions".into());
     ignore.extend(ka.iter().chain(kb).cloned());
     out.extend(a.differences(b, &ignore)?);
     Ok(out)
 }
 
-/// The latency histogram of (point, tier) over all repetitions, and the counts behind the rates.
-struct Pooled {
-    latency: Ecdf,
-    requests: u64,
-    ok: u64,
-    timeouts: u64,
-    window_s: f64,
+/// Splits every (point, tier)'s repetitions into the even-numbered and the
+/// odd-numbered ones (in repetition order), for a self-check. Repetitions are
+/// interleaved across points, so each half spans the whole run.
+pub fn split_halves(all: &Repetitions) -> (Repetitions, Repetitions) {
+    let (mut even, mut odd) = (Repetitions::new(), Repetitions::new());
+    for (key, reps) in all {
+        for (i, r) in reps.iter().enumerate() {
+            let half = if i % 2 == 0 { &mut even } else { &mut odd };
+            half.entry(*key).or_default().push(r.clone());
+        }
+    }
+    (even, odd)
 }
 
-fn pooled(f: &RunFolder, point: usize, tier: Tier) -> anyhow::Result<Option<Pooled>> {
-    let rows: Vec<_> = f.report.summaries.iter().filter(|s| s.point == point && s.tier == tier).collect();
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let mut h: Histogram<u64> = histogram();
-    for s in &rows {
-        h.add(f.histogram(point, s.repetition, tier)?)
-            .map_err(|e| anyhow::anyhow!("combining histograms of {}: {e:?}", f.path.display()))?;
-    }
-    Ok(Some(Pooled {
-        latency: Ecdf::of(&h),
-        requests: rows.iter().map(|s| s.requests).sum(),
-        ok: rows.iter().map(|s| s.ok).sum(),
-        timeouts: rows.iter().map(|s| s.timeouts).sum(),
-        window_s: rows.iter().map(|s| s.window_s).sum(),
-    }))
+/// What a row's verdict needs besides its adjusted p-value.
+struct Pending {
+    beyond: bool,
+    worse_when_higher: bool,
 }
 
-/// `improved` or `regressed` when the change is significant and beyond the
-/// threshold; `worse_when_higher` gives the direction.
-fn verdict(delta: f64, ci: (f64, f64), p: f64, beyond_threshold: bool, worse_when_higher: bool) -> Verdict {
-    let significant = p < ALPHA && (ci.0 > 0.0 || ci.1 < 0.0);
-    if !(significant && beyond_threshold) || delta == 0.0 {
+/// Holm's step-down adjustment of `p` (in any order): the adjusted p-values,
+/// each to be compared with α, so that the chance of any false rejection among
+/// all of them is at most α whatever their dependence.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
+    let mut adjusted = vec![1.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
+fn verdict(row: &Row, pending: &Pending, o: &Options, needed: usize) -> Verdict {
+    let (Some(delta), Some(lo), Some(hi), Some(p)) = (row.delta, row.ci_low, row.ci_high, row.p_adjusted) else {
+        return Verdict::Same;
+    };
+    if row.baseline_repetitions < needed || row.candidate_repetitions < needed {
+        return Verdict::Undecided;
+    }
+    let significant = p <= o.alpha && (lo > 0.0 || hi < 0.0);
+    if !(significant && pending.beyond) || delta == 0.0 {
         return Verdict::Same;
     }
-    if (delta > 0.0) == worse_when_higher {
+    if (delta > 0.0) == pending.worse_when_higher {
         Verdict::Regressed
     } else {
         Verdict::Improved
@@ -180,59 +257,149 @@ fn key(params: &[(String, String)]) -> BTreeMap<String, String> {
     params.iter().cloned().collect()
 }
 
-/// Compares `candidate` against `baseline`. Refuses runs whose scenarios
-/// differ in more than swept values unless `force`.
-pub fn compare(
-    baseline: &RunFolder,
-    candidate: &RunFolder,
-    threshold_pct: f64,
-    resolution: Option<std::time::Duration>,
-    force: bool,
-) -> anyhow::Result<Comparison> {
-    if !(threshold_pct.is_finite() && threshold_pct >= 0.0) {
-        bail!("--threshold must be a percentage of at least 0, got {threshold_pct}");
+/// The metrics of every (point, tier), one row each.
+pub const METRICS: [(&str, Metric); 5] = [
+    ("p50", Metric::Quantile(0.50)),
+    ("p95", Metric::Quantile(0.95)),
+    ("p99", Metric::Quantile(0.99)),
+    ("throughput", Metric::Throughput),
+    ("timeout_rate", Metric::TimeoutRate),
+];
+
+/// The rows of one tier at one aligned point.
+fn tier_rows(
+    (bp, cp): (usize, usize),
+    point: &str,
+    tier: Tier,
+    (a, b): (&[Repetition], &[Repetition]),
+    o: &Options,
+    resolution_us: f64,
+) -> Vec<(Row, Pending)> {
+    let mut rows = Vec::new();
+    for (i, (metric, m)) in METRICS.into_iter().enumerate() {
+        let seed = (bp as u64) << 16 | (cp as u64) << 8 | (tier as u64) << 4 | i as u64;
+        let c = compare_metric(m, a, b, BOOTSTRAP_ITERATIONS, seed);
+        let (scale, unit) = match m {
+            Metric::Quantile(_) => (1e-3, "%"),
+            Metric::Throughput => (1.0, "%"),
+            Metric::TimeoutRate => (100.0, "pp"),
+        };
+        let beyond = match (m, c.delta, c.baseline, c.candidate) {
+            (Metric::TimeoutRate, Some(d), Some(base), _) => {
+                // Relative to the baseline's rate; from zero, any change is beyond it.
+                if base > 0.0 {
+                    d.abs() > 100.0 * base * o.threshold_pct / 100.0
+                } else {
+                    d != 0.0
+                }
+            }
+            (Metric::Quantile(_), Some(d), Some(x), Some(y)) => {
+                d.abs() > o.threshold_pct && (y - x).abs() >= resolution_us
+            }
+            (_, Some(d), _, _) => d.abs() > o.threshold_pct,
+            _ => false,
+        };
+        let worse_when_higher = m != Metric::Throughput;
+        let row = Row {
+            point: point.to_string(),
+            baseline_point: bp,
+            candidate_point: cp,
+            tier,
+            metric,
+            baseline: c.baseline.map(|v| v * scale),
+            candidate: c.candidate.map(|v| v * scale),
+            baseline_repetitions: c.n.0,
+            candidate_repetitions: c.n.1,
+            delta: c.delta,
+            delta_unit: unit,
+            ci_low: c.ci.map(|ci| ci.0),
+            ci_high: c.ci.map(|ci| ci.1),
+            p_value: c.p_value,
+            p_adjusted: None,
+            verdict: Verdict::Same,
+        };
+        rows.push((row, Pending { beyond, worse_when_higher }));
     }
-    let differences = scenario_differences(baseline, candidate)?;
-    if !differences.is_empty() && !force {
+    rows
+}
+
+/// A run's harness-floor p99 in µs: the round-trip noise of a bare echo
+/// through the same broker (for a merged run, the largest of its shards').
+///
+/// The rank test sees the variation between repetitions within each run. A
+/// shift that holds for a whole run is invisible to it: on the development
+/// machine, sub-millisecond medians moved by up to 200 µs (±20 %) from one run
+/// to the next while every repetition within a run agreed. A latency change
+/// smaller than the noise of a bare round trip is not attributed to the
+/// system under test.
+fn floor_resolution_us(f: &RunFolder) -> Option<u64> {
+    let m = &f.report.manifest;
+    m.merged_from.iter().map(|s| s.floor_p99_us).fold(m.floor_p99_us, |a, b| a.max(b))
+}
+
+fn check_options(o: &Options) -> anyhow::Result<()> {
+    if !(o.threshold_pct.is_finite() && o.threshold_pct >= 0.0) {
+        bail!("--threshold must be a percentage of at least 0, got {}", o.threshold_pct);
+    }
+    if !(o.alpha > 0.0 && o.alpha < 1.0) {
+        bail!("--alpha must be between 0 and 1, got {}", o.alpha);
+    }
+    Ok(())
+}
+
+/// Compares `candidate` against `baseline`. Refuses runs whose scenarios
+/// differ in more than swept values (and their repetition count) unless `force`.
+pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result<Comparison> {
+    check_options(o)?;
+    let self_check = std::ptr::eq(baseline.folder, candidate.folder);
+    let differences = if self_check { Vec::new() } else { scenario_differences(baseline.folder, candidate.folder)? };
+    if !differences.is_empty() && !o.force {
         bail!(
             "the runs' scenarios differ in more than swept values, so their numbers are not comparable: {}. \
              Use --force to compare anyway.",
             differences.join("; ")
         );
     }
-    let (resolution_us, resolution_source) = match resolution {
-        Some(r) => (r.as_secs_f64() * 1e6, "--resolution".to_string()),
-        None => {
-            // A merged run measured one floor per shard; take the largest.
-            let floor = |f: &RunFolder| {
-                let m = &f.report.manifest;
-                m.merged_from.iter().map(|s| s.floor_p99_us).fold(m.floor_p99_us, |a, b| a.max(b))
-            };
-            match floor(baseline).max(floor(candidate)) {
-                Some(us) => (us as f64, "the larger harness floor p99 of the two runs".to_string()),
-                None => (0.0, "no harness floor was measured".to_string()),
-            }
-        }
-    };
     let mut notes = Vec::new();
-    for (name, f) in [("baseline", baseline), ("candidate", candidate)] {
-        if !f.report.complete() {
+    let (ra, rb) = (&baseline.folder.report, &candidate.folder.report);
+    // A self-check's two sides are one run: say so once.
+    let sides: &[(&str, &crate::report::Report)] =
+        if self_check { &[("run", ra)] } else { &[("baseline", ra), ("candidate", rb)] };
+    for &(name, r) in sides {
+        if !r.complete() {
             notes.push(format!(
                 "the {name} is partial: {} of {} point executions",
-                f.report.executions_done(),
-                f.report.executions_planned
+                r.executions_done(),
+                r.executions_planned
             ));
         }
     }
+    let (ha, hb) = (&ra.manifest.host, &rb.manifest.host);
+    if !self_check && (ha.hostname != hb.hostname || ha.cpu != hb.cpu) {
+        notes.push(format!(
+            "the runs come from different hosts ({}, {} against {}, {}): every difference between the machines \
+             is in the changes; run baseline and candidate on one host, interleaved",
+            ha.hostname, ha.cpu, hb.hostname, hb.cpu
+        ));
+    }
+    let (resolution_us, resolution_source) = match o.resolution {
+        Some(r) => (r.as_secs_f64() * 1e6, "--resolution".to_string()),
+        None => match floor_resolution_us(baseline.folder).max(floor_resolution_us(candidate.folder)) {
+            Some(us) => (us as f64, "the larger harness-floor p99 of the two runs".to_string()),
+            None => (0.0, "no harness floor was measured".to_string()),
+        },
+    };
     let mut rows = Vec::new();
-    for bp in &baseline.report.points {
-        let Some(cp) = candidate.report.points.iter().find(|c| key(&c.params) == key(&bp.params)) else {
+    for bp in &ra.points {
+        let Some(cp) = rb.points.iter().find(|c| key(&c.params) == key(&bp.params)) else {
             notes.push(format!("point {} is only in the baseline", params_label(&bp.params)));
             continue;
         };
         for tier in Tier::ALL {
-            let (a, b) = (pooled(baseline, bp.index, tier)?, pooled(candidate, cp.index, tier)?);
-            let (a, b) = match (a, b) {
+            let get = |s: &Side, p: usize| -> Option<Vec<Repetition>> {
+                s.repetitions.get(&(p, tier)).map(|v| v.iter().map(|r| r.1.clone()).collect())
+            };
+            let (a, b) = match (get(baseline, bp.index), get(candidate, cp.index)) {
                 (Some(a), Some(b)) => (a, b),
                 (None, None) => continue,
                 (a, _) => {
@@ -241,80 +408,89 @@ pub fn compare(
                     continue;
                 }
             };
-            let row = |metric, baseline, candidate, delta_unit| Row {
-                point: params_label(&bp.params),
-                baseline_point: bp.index,
-                candidate_point: cp.index,
-                tier,
-                metric,
-                baseline,
-                candidate,
-                delta: None,
-                delta_unit,
-                ci_low: None,
-                ci_high: None,
-                p_value: None,
-                verdict: Verdict::Same,
-            };
-            let p_latency = mann_whitney(&a.latency, &b.latency);
-            for (metric, q) in [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)] {
-                let (x, y) = (
-                    (!a.latency.is_empty()).then(|| a.latency.quantile(q) as f64),
-                    (!b.latency.is_empty()).then(|| b.latency.quantile(q) as f64),
-                );
-                let mut r = row(metric, x.map(|v| v / 1e3), y.map(|v| v / 1e3), "%");
-                let seed = (bp.index as u64) << 8 | (tier as u64) << 4 | (q * 100.0) as u64;
-                if let (Some(x), Some(y), Some(ci)) =
-                    (x, y, bootstrap_quantile_delta(&a.latency, &b.latency, q, BOOTSTRAP_ITERATIONS, seed))
-                {
-                    let delta = 100.0 * (y - x) / x.max(1.0);
-                    r.delta = Some(delta);
-                    (r.ci_low, r.ci_high, r.p_value) = (Some(ci.0), Some(ci.1), Some(p_latency));
-                    let beyond = delta.abs() > threshold_pct && (y - x).abs() >= resolution_us;
-                    r.verdict = verdict(delta, ci, p_latency, beyond, true);
-                }
-                rows.push(r);
-            }
-            let rate = |ok: u64, w: f64| (w > 0.0).then(|| ok as f64 / w);
-            let mut r = row("throughput", rate(a.ok, a.window_s), rate(b.ok, b.window_s), "%");
-            if let Some((delta, ci, p)) = rate_change(a.ok, a.window_s, b.ok, b.window_s) {
-                (r.delta, r.ci_low, r.ci_high, r.p_value) = (Some(delta), Some(ci.0), Some(ci.1), Some(p));
-                r.verdict = verdict(delta, ci, p, delta.abs() > threshold_pct, false);
-            }
-            rows.push(r);
-            let share = |x: u64, n: u64| (n > 0).then(|| 100.0 * x as f64 / n as f64);
-            let (ta, tb) = (share(a.timeouts, a.requests), share(b.timeouts, b.requests));
-            let mut r = row("timeout_rate", ta, tb, "pp");
-            if let Some((delta, ci, p)) = proportion_change(a.timeouts, a.requests, b.timeouts, b.requests) {
-                // The threshold is relative to the baseline's rate; from zero, any change is beyond it.
-                let base = ta.unwrap_or(0.0);
-                let beyond = if base > 0.0 { delta.abs() > base * threshold_pct / 100.0 } else { delta != 0.0 };
-                (r.delta, r.ci_low, r.ci_high, r.p_value) = (Some(delta), Some(ci.0), Some(ci.1), Some(p));
-                r.verdict = verdict(delta, ci, p, beyond, true);
-            }
-            rows.push(r);
+            let label = params_label(&bp.params);
+            rows.extend(tier_rows((bp.index, cp.index), &label, tier, (&a, &b), o, resolution_us));
         }
     }
-    for cp in &candidate.report.points {
-        if !baseline.report.points.iter().any(|b| key(&b.params) == key(&cp.params)) {
+    for cp in &rb.points {
+        if !ra.points.iter().any(|b| key(&b.params) == key(&cp.params)) {
             notes.push(format!("point {} is only in the candidate", params_label(&cp.params)));
         }
     }
     if rows.is_empty() {
         bail!("the runs have no point in common (aligned by swept values), so there is nothing to compare");
     }
+    // The family is every row with a test; α bounds the chance of any false alarm among them.
+    let tested: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].0.p_value.is_some()).collect();
+    let family = tested.len().max(1);
+    let needed = repetitions_needed(o.alpha / family as f64);
+    let adjusted = holm(&tested.iter().map(|&i| rows[i].0.p_value.unwrap_or(1.0)).collect::<Vec<_>>());
+    for (&i, p) in tested.iter().zip(adjusted) {
+        rows[i].0.p_adjusted = Some(p);
+    }
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(mut row, pending)| {
+            row.verdict = verdict(&row, &pending, o, needed);
+            row
+        })
+        .collect();
     let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
     Ok(Comparison {
         baseline: run_ref(baseline),
         candidate: run_ref(candidate),
-        threshold_pct,
+        self_check,
+        threshold_pct: o.threshold_pct,
         resolution_ms: resolution_us / 1e3,
         resolution_source,
-        alpha: ALPHA,
+        alpha: o.alpha,
+        repetitions_needed: needed,
+        family,
+        method: METHOD,
         scenario_differences: differences,
         notes,
         regressions: count(Verdict::Regressed),
         improvements: count(Verdict::Improved),
+        undecided: count(Verdict::Undecided),
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holm_by_hand() {
+        // Sorted 0.01, 0.02, 0.04 over m = 3: 0.03, max(0.03, 0.04), max(0.04, 0.04).
+        let a = holm(&[0.04, 0.01, 0.02]);
+        let want = [0.04, 0.03, 0.04];
+        for (x, y) in a.iter().zip(want) {
+            assert!((x - y).abs() < 1e-12, "{a:?}");
+        }
+        assert_eq!(holm(&[0.5, 0.9]), vec![1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
+        // The smallest exact p of 6 against 6 survives 20 rows at 5 %; that of 5 against 5 does not.
+        assert!(crate::stats::compare::smallest_p_value(6, 6) * 20.0 <= 0.05);
+        assert!(crate::stats::compare::smallest_p_value(5, 5) * 20.0 > 0.05);
+        assert_eq!(repetitions_needed(0.05 / 20.0), 6);
+    }
+
+    fn reps(n: u32) -> Vec<(u32, Repetition)> {
+        (0..n).map(|r| (r, Repetition::default())).collect()
+    }
+
+    #[test]
+    fn halves_alternate_in_repetition_order() {
+        let mut all = Repetitions::new();
+        all.insert((0, Tier::Edge), reps(5));
+        all.insert((1, Tier::Cloud), reps(1));
+        let (even, odd) = split_halves(&all);
+        let numbers =
+            |h: &Repetitions, k| h.get(&k).map(|v: &Vec<(u32, Repetition)>| v.iter().map(|r| r.0).collect::<Vec<_>>());
+        assert_eq!(numbers(&even, (0, Tier::Edge)), Some(vec![0, 2, 4]));
+        assert_eq!(numbers(&odd, (0, Tier::Edge)), Some(vec![1, 3]));
+        assert_eq!(numbers(&even, (1, Tier::Cloud)), Some(vec![0]));
+        assert_eq!(numbers(&odd, (1, Tier::Cloud)), None);
+    }
 }

@@ -29,20 +29,21 @@ fn interval(r: &Row) -> String {
 }
 
 fn p_value(r: &Row) -> String {
-    match r.p_value {
+    match r.p_adjusted {
         None => "–".into(),
         Some(p) if p < 0.001 => "<0.001".into(),
         Some(p) => format!("{p:.3}"),
     }
 }
 
-fn cells(r: &Row) -> [String; 9] {
+fn cells(r: &Row) -> [String; 10] {
     [
         r.point.clone(),
         r.tier.to_string(),
         r.metric.to_string(),
         value(r, r.baseline),
         value(r, r.candidate),
+        format!("{}/{}", r.baseline_repetitions, r.candidate_repetitions),
         delta(r),
         interval(r),
         p_value(r),
@@ -50,7 +51,8 @@ fn cells(r: &Row) -> [String; 9] {
     ]
 }
 
-const HEADER: [&str; 9] = ["point", "tier", "metric", "baseline", "candidate", "delta", "95% CI", "p", "verdict"];
+const HEADER: [&str; 10] =
+    ["point", "tier", "metric", "baseline", "candidate", "reps", "delta", "95% CI", "p (Holm)", "verdict"];
 
 fn summary_line(c: &Comparison) -> String {
     let regressed = match c.regressions {
@@ -58,21 +60,64 @@ fn summary_line(c: &Comparison) -> String {
         1 => "1 regression".to_string(),
         n => format!("{n} regressions"),
     };
-    format!(
-        "{regressed}, {} improvement(s) over {} comparisons (significance {:.0} %, threshold {} %, latency resolution {:.3} ms)",
-        c.improvements,
-        c.rows.len(),
-        c.alpha * 100.0,
-        c.threshold_pct,
-        c.resolution_ms
-    )
+    let undecided = match c.undecided {
+        0 => String::new(),
+        n => format!(", {n} without a verdict (?)"),
+    };
+    format!("{regressed}, {} improvement(s){undecided} over {} comparisons", c.improvements, c.rows.len())
+}
+
+fn count_range((lo, hi): (usize, usize)) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}–{hi}")
+    }
+}
+
+/// What every verdict rests on, said once.
+pub fn basis(c: &Comparison) -> String {
+    let (a, b) = c.repetition_range();
+    let mut s = format!(
+        "verdicts rest on {} baseline and {} candidate repetitions per point; {}; α = {} over {} rows, \
+         threshold {} %",
+        count_range(a),
+        count_range(b),
+        c.method,
+        c.alpha,
+        c.family,
+        c.threshold_pct
+    );
+    let _ = write!(s, ", latency changes under {:.3} ms are ~ ({})", c.resolution_ms, c.resolution_source);
+    if a.0 < c.repetitions_needed || b.0 < c.repetitions_needed {
+        let _ = write!(
+            s,
+            ". A verdict needs ≥ {} repetitions per side at α = {} over {} rows (`repetitions: {}` or more in the \
+             scenario): rows with fewer show the change and its interval with the verdict ?",
+            c.repetitions_needed, c.alpha, c.family, c.repetitions_needed
+        );
+    }
+    s
 }
 
 fn preamble(c: &Comparison, out: &mut String, bullet: &str) {
-    let _ = writeln!(out, "{bullet}baseline:  {} ({}, {})", c.baseline.run_id, c.baseline.path, c.baseline.git_commit);
-    let _ =
-        writeln!(out, "{bullet}candidate: {} ({}, {})", c.candidate.run_id, c.candidate.path, c.candidate.git_commit);
-    let _ = writeln!(out, "{bullet}latency changes under {:.3} ms are ~ ({})", c.resolution_ms, c.resolution_source);
+    if c.self_check {
+        let _ = writeln!(
+            out,
+            "{bullet}self-check of {} ({}): its even-numbered repetitions against its odd-numbered ones, an A/A \
+             comparison; every verdict below is a false alarm of this machine's noise",
+            c.baseline.run_id, c.baseline.path
+        );
+    } else {
+        let _ =
+            writeln!(out, "{bullet}baseline:  {} ({}, {})", c.baseline.run_id, c.baseline.path, c.baseline.git_commit);
+        let _ = writeln!(
+            out,
+            "{bullet}candidate: {} ({}, {})",
+            c.candidate.run_id, c.candidate.path, c.candidate.git_commit
+        );
+    }
+    let _ = writeln!(out, "{bullet}{}", basis(c));
     for d in &c.scenario_differences {
         let _ = writeln!(out, "{bullet}compared with --force although the scenarios differ: {d}");
     }
@@ -83,7 +128,7 @@ fn preamble(c: &Comparison, out: &mut String, bullet: &str) {
 
 /// An aligned plain-text table for a terminal or a CI log.
 pub fn render_table(c: &Comparison) -> String {
-    let rows: Vec<[String; 9]> = c.rows.iter().map(cells).collect();
+    let rows: Vec<[String; 10]> = c.rows.iter().map(cells).collect();
     let mut widths = HEADER.map(|h| h.chars().count());
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
@@ -95,7 +140,7 @@ pub fn render_table(c: &Comparison) -> String {
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             let pad = w - cell.chars().count();
             // Text left, numbers right.
-            if i < 3 || i == 8 {
+            if i < 3 || i == 9 {
                 let _ = write!(s, "{cell}{}  ", " ".repeat(pad));
             } else {
                 let _ = write!(s, "{}{cell}  ", " ".repeat(pad));
@@ -117,24 +162,29 @@ pub fn render_table(c: &Comparison) -> String {
 /// Markdown for a pull-request comment.
 pub fn render_markdown(c: &Comparison) -> String {
     let mut out = String::from("## simrun diff\n\n");
-    let mark = if c.regressions > 0 { "❌" } else { "✅" };
+    let mark = match (c.regressions, c.undecided) {
+        (0, 0) => "✅",
+        (0, _) => "❔",
+        _ => "❌",
+    };
     let _ = writeln!(out, "{mark} **{}**\n", summary_line(c));
     preamble(c, &mut out, "- ");
     out.push('\n');
     let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---|");
     for r in &c.rows {
         let mut cells = cells(r);
-        if r.verdict != super::Verdict::Same {
-            cells[8] = format!("**{}**", cells[8]);
+        if matches!(r.verdict, super::Verdict::Improved | super::Verdict::Regressed) {
+            cells[9] = format!("**{}**", cells[9]);
         }
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push_str(
-        "\nLatency p-values are Mann–Whitney U on per-request latencies (pooled over repetitions, from the saved \
-         histograms); percentile intervals are bootstrap. A verdict needs significance, a change beyond the \
-         threshold and, for latency, beyond the harness resolution. The tests cover the sampling noise within each \
-         run; the resolution stands in for the drift between runs on one machine.\n",
+        "\nEach repetition of a point gives one value per metric (its p50, p95, p99, throughput); baseline and \
+         candidate are the medians of those values (the timeout rate is pooled). p is a rank test on the \
+         repetition values, not on requests (requests within one run share the machine's state and are not \
+         independent replications of it), adjusted over all rows by Holm's method, so that α bounds the chance \
+         of any false alarm in this comparison.\n",
     );
     out
 }

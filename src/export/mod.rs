@@ -7,7 +7,7 @@ pub mod markdown;
 mod read;
 mod results_dir;
 
-pub use read::RunFolder;
+pub use read::{Repetitions, RunFolder};
 pub use results_dir::{ResultsDir, HISTOGRAMS, SAMPLES_PARTIAL};
 
 use serde::{Deserialize, Serialize};

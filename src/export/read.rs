@@ -13,6 +13,10 @@ use hdrhistogram::Histogram;
 use super::{histogram_name, ResultsFile, RESULTS_FORMAT, SAMPLES_PARTIAL};
 use crate::plan::Tier;
 use crate::report::Report;
+use crate::stats::compare::{Ecdf, Repetition};
+
+/// A run's repetitions by (point, tier), each with its repetition number.
+pub type Repetitions = std::collections::BTreeMap<(usize, Tier), Vec<(u32, Repetition)>>;
 
 /// One run's results folder, read.
 #[derive(Debug)]
@@ -76,6 +80,27 @@ impl RunFolder {
             }
         }
         Ok(h)
+    }
+
+    /// Every (point, tier)'s repetitions with their histograms, for `diff`:
+    /// `(repetition number, data)` in repetition order.
+    pub fn repetitions(&self) -> anyhow::Result<Repetitions> {
+        let mut out = Repetitions::new();
+        for s in &self.report.summaries {
+            let h = self.histogram(s.point, s.repetition, s.tier)?;
+            let rep = Repetition {
+                latency: Ecdf::of(&h),
+                requests: s.requests,
+                ok: s.ok,
+                timeouts: s.timeouts,
+                window_s: s.window_s,
+            };
+            out.entry((s.point, s.tier)).or_default().push((s.repetition, rep));
+        }
+        for reps in out.values_mut() {
+            reps.sort_by_key(|r| r.0);
+        }
+        Ok(out)
     }
 
     /// What differs between this run's scenario and `other`'s, key by key
