@@ -66,9 +66,11 @@ async fn delays_each_direction_keeps_order_and_never_serializes() {
     }
     assert!(start.elapsed() < Duration::from_millis(1000), "requests were serialized: {:?}", start.elapsed());
     let record = link.shutdown().await;
-    // The link's own record agrees: every chunk at least 50 ms, in both directions.
+    // The link's own record agrees: every chunk about 50 ms, in both directions. The
+    // writer asks the timer for the due time less its usual wake-up lag (at most
+    // 0.5 ms), so a chunk may leave a little early when a wake-up is quick.
     assert!(!record.up.applied_us.is_empty() && !record.down.applied_us.is_empty());
-    assert!(record.up.applied_us.iter().chain(&record.down.applied_us).all(|&us| us >= 50_000));
+    assert!(record.up.applied_us.iter().chain(&record.down.applied_us).all(|&us| us >= 49_500), "{record:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,7 +86,7 @@ async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
     let bytes = request_bytes(32, 40);
     let (mut echo_runs, mut edge_runs) = (Vec::new(), Vec::new());
     for _ in 0..3 {
-        let e = echo(&broker, "bench-echo", &timer, (rate * secs) as u64, rate, bytes)
+        let e = echo(&broker, "bench-echo", &timer, (rate * secs) as u64, rate, bytes, None)
             .await
             .map_err(|e| infra(e.into()))?;
         echo_runs.extend(e.map(|f| (f.round_trip.p50_us, f.round_trip.p99_us)));
@@ -121,7 +121,7 @@ async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
     let mut edge_max = 0.0;
     let mut rows = String::new();
     for rate in LADDER {
-        let e: Option<Floor> = echo(&broker, "bench-ladder", &timer, (rate * ladder_secs) as u64, rate, bytes)
+        let e: Option<Floor> = echo(&broker, "bench-ladder", &timer, (rate * ladder_secs) as u64, rate, bytes, None)
             .await
             .map_err(|e| infra(e.into()))?;
         let echo_ok = e.is_some_and(|f| f.answered == f.sent && f.round_trip.p99_us < P99_LIMIT_US);

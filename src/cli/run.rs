@@ -253,7 +253,15 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
     let progress = ui::spawn(rx, remaining, ProgressMode::detect(quiet));
     let epoch = Instant::now();
     let wall_before = report.manifest.wall_time_s.unwrap_or(0.0);
-    let ctx = RunContext { run_id: report.manifest.run_id.clone(), epoch, seed: plan.seed, timer, events };
+    let device_link_everywhere = plan.points.iter().any(|p| !p.config.devices.link.is_transparent());
+    let ctx = RunContext {
+        run_id: report.manifest.run_id.clone(),
+        epoch,
+        seed: plan.seed,
+        timer,
+        events,
+        device_link_everywhere,
+    };
     let interrupted = |code: ExitCode, report: &mut Report, at: &str| {
         let name = if code == ExitCode::Terminated { "SIGTERM" } else { "SIGINT" };
         report.stopped = Some(format!("run stopped by {name} {at}; resume with simrun run --resume"));

@@ -242,13 +242,18 @@ fn floor_section(report: &Report, md: &mut String) {
                 md,
                 "Before the sweep, {} messages echoed through the same broker at QoS {} (no links, no inference) took \
                  {} ms at the median and {} ms at p99, measured from their intended send time ({} of {} answered). \
-                 Every latency above includes at least this much.",
+                 Every latency above includes at least this much.{}",
                 f.sent,
                 f.qos,
                 ms(f.round_trip.p50_us),
                 ms(f.round_trip.p99_us),
                 f.answered,
-                f.sent
+                f.sent,
+                f.through_link.map_or(String::new(), |l| format!(
+                    " Through a 0 ms link, as every tier's workers are: {} ms at the median and {} ms at p99.",
+                    ms(l.p50_us),
+                    ms(l.p99_us)
+                ))
             );
         }
         None => md.push_str("Not measured (see the warnings).\n"),
@@ -301,21 +306,35 @@ fn describe_link(c: &crate::plan::LinkConfig) -> String {
 }
 
 fn fidelity_table(report: &Report, md: &mut String) {
-    if report.links.is_empty() {
-        md.push_str("No link was configured: every hop went straight to the broker.\n");
+    let hop = report.floor.and_then(|f| f.link_hop_us()).map_or(String::new(), |us| {
+        format!(
+            " The proxy hop itself added {us:+} µs to the harness floor's median round trip (measured before the \
+             sweep, through a 0 ms link); it is in every tier's latency at every point, so what differs between \
+             points is what their links add."
+        )
+    });
+    let _ = writeln!(
+        md,
+        "Every tier reaches the broker through a link at every point, a 0 ms one included, and so do the devices \
+         when any point delays them.{hop}\n"
+    );
+    let shown: Vec<_> = report.links.iter().filter(|f| !f.config.is_transparent()).collect();
+    if shown.is_empty() {
+        md.push_str("No link delayed anything: every link was 0 ms.\n");
         return;
     }
     md.push_str(
         "Each link delays every chunk of bytes in each direction (up: towards the broker; down: from it). \
-         Delay is the time from reading a chunk to releasing it; release error is how late the timer released it. \
-         Configured values are drawn from the link's distribution before order, bandwidth and outages apply.\n\n",
+         Delay is the time from reading a chunk to releasing it; release error is how far from its due time the \
+         timer released it (it aims early by its usual wake-up lag). Configured values are drawn from the link's \
+         distribution before order, bandwidth and outages apply. 0 ms links are left out.\n\n",
     );
     let _ = writeln!(
         md,
         "| point | link | dir | configured | configured p50 / p99 (ms) | achieved mean / p50 / p99 (ms) | release error p50 / p99 (µs) | achieved bandwidth | chunks |"
     );
     let _ = writeln!(md, "|---|---|---|---|---:|---:|---:|---:|---:|");
-    for f in &report.links {
+    for f in shown {
         let applied = f
             .applied
             .map(|a| format!("{:.3} / {} / {}", a.mean_us / 1e3, ms(a.p50_us), ms(a.p99_us)))

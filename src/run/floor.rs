@@ -2,15 +2,20 @@
 //! with no links and no inference. Every latency simrun reports includes at
 //! least this much; a floor of tens of milliseconds on loopback means Nagle's
 //! algorithm is on in the broker or a client.
+//!
+//! The echo runs twice: straight to the broker, and with the echoing side
+//! behind a 0 ms link, as every tier's workers are. The difference is what a
+//! link's proxy hop costs a round trip before any delay it adds.
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::broker::{qos, resolve, Connection};
+use super::link::Link;
 use super::timer::PreciseTimer;
 use super::RunError;
-use crate::plan::BrokerConfig;
+use crate::plan::{BrokerConfig, LinkConfig};
 use crate::stats::{percentiles, Percentiles};
 
 /// Echoes sent to measure the floor, and their rate.
@@ -26,6 +31,16 @@ pub struct Floor {
     pub answered: u64,
     pub sent: u64,
     pub qos: u8,
+    /// The same echo with the echoing side behind a 0 ms link: round trips in µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through_link: Option<Percentiles>,
+}
+
+impl Floor {
+    /// What a link's proxy hop adds to a round trip at the median, in µs.
+    pub fn link_hop_us(&self) -> Option<i64> {
+        self.through_link.map(|l| l.p50_us as i64 - self.round_trip.p50_us as i64)
+    }
 }
 
 /// Measures the floor on `broker` under `simrun/<run-id>/floor/`.
@@ -37,11 +52,19 @@ pub async fn measure(
     timer: &PreciseTimer,
     payload_bytes: usize,
 ) -> Result<Option<Floor>, RunError> {
-    echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes).await
+    let Some(mut floor) = echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, None).await? else {
+        return Ok(None);
+    };
+    let link = Link::start(resolve(broker).await?, LinkConfig::default(), 0, timer.clone()).await?;
+    let via = echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, Some(link.addr())).await?;
+    link.shutdown().await;
+    floor.through_link = via.map(|f| f.round_trip);
+    Ok(Some(floor))
 }
 
 /// A plain echo of `count` messages at `rate_hz` (after a short warmup),
-/// round trips measured from each message's intended send time.
+/// round trips measured from each message's intended send time. The echoing
+/// client connects to `echo_via` (a link) when given, else to the broker.
 pub async fn echo(
     broker: &BrokerConfig,
     run_id: &str,
@@ -49,6 +72,7 @@ pub async fn echo(
     count: u64,
     rate_hz: f64,
     payload_bytes: usize,
+    echo_via: Option<std::net::SocketAddr>,
 ) -> Result<Option<Floor>, RunError> {
     let addr = resolve(broker).await?;
     let q = qos(broker.qos);
@@ -56,7 +80,7 @@ pub async fn echo(
     let (echo_tx, mut echo_rx) = mpsc::unbounded_channel();
     let echo = Connection::open_as(
         &format!("simrun-{run_id}-floor-echo"),
-        addr,
+        echo_via.unwrap_or(addr),
         broker,
         &[(req_topic.clone(), q)],
         Some(echo_tx),
@@ -112,5 +136,11 @@ pub async fn echo(
     probe.close().await;
     echo.close().await;
     let answered = rtts.len() as u64;
-    Ok(percentiles(rtts).map(|round_trip| Floor { round_trip, answered, sent: count, qos: broker.qos }))
+    Ok(percentiles(rtts).map(|round_trip| Floor {
+        round_trip,
+        answered,
+        sent: count,
+        qos: broker.qos,
+        through_link: None,
+    }))
 }

@@ -51,7 +51,7 @@ impl Direction {
 pub struct DirectionRecord {
     /// Release minus read: the delay actually added, in µs.
     pub applied_us: Vec<u64>,
-    /// Release minus due time: the timer's error, in µs.
+    /// |release − due time|: the timer's error, in µs.
     pub release_error_us: Vec<u64>,
     pub bytes: u64,
     /// Bytes of chunks that waited behind earlier bytes, and the time between
@@ -231,9 +231,17 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direct
     };
     let writer = async move {
         let mut previous_release: Option<Instant> = None;
+        let mut wake = WakeLag::default();
         while let Some(chunk) = rx.recv().await {
-            shared.timer.sleep_until(chunk.due).await;
+            // Ask the timer for the due time less the usual lag of its
+            // wake-up, so that chunks leave at their due time, not after it.
+            let target = wake.target(chunk.read_at, chunk.due);
+            let waited = target > Instant::now();
+            shared.timer.sleep_until(target).await;
             let released = Instant::now();
+            if waited {
+                wake.observe(released.saturating_duration_since(target));
+            }
             let Some(bytes) = &chunk.bytes else {
                 let _ = to.shutdown().await;
                 return;
@@ -250,6 +258,33 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direct
     tokio::join!(reader, writer);
 }
 
+/// The running estimate of how late this writer wakes after the timer fires:
+/// the timer thread spins to the deadline, but handing the wake-up to a tokio
+/// task costs tens of microseconds more (more when the runtime is parked).
+/// Without it, every delayed chunk would be late by that much, and a `1ms`
+/// link would add more than a millisecond.
+#[derive(Debug, Default)]
+struct WakeLag {
+    /// Exponentially weighted mean of the lag, in ns (weight 1/16).
+    mean_ns: f64,
+}
+
+impl WakeLag {
+    /// The largest lag this compensates; beyond it the host is overloaded
+    /// and the fidelity table's release error reports it.
+    const CAP_NS: f64 = 500_000.0;
+
+    fn target(&self, read_at: Instant, due: Instant) -> Instant {
+        let lag = std::time::Duration::from_nanos(self.mean_ns as u64);
+        due.checked_sub(lag).map_or(read_at, |t| t.max(read_at))
+    }
+
+    fn observe(&mut self, lag: std::time::Duration) {
+        let ns = (lag.as_nanos() as f64).min(Self::CAP_NS);
+        self.mean_ns += (ns - self.mean_ns) / 16.0;
+    }
+}
+
 fn record(
     shared: &Shared,
     direction: Direction,
@@ -264,7 +299,9 @@ fn record(
         Direction::Down => &mut r.down,
     };
     d.applied_us.push(released.duration_since(chunk.read_at).as_micros() as u64);
-    d.release_error_us.push(released.saturating_duration_since(chunk.due).as_micros() as u64);
+    // Early or late: the writer aims a little before the due time (`WakeLag`).
+    let error = released.saturating_duration_since(chunk.due).max(chunk.due.saturating_duration_since(released));
+    d.release_error_us.push(error.as_micros() as u64);
     d.bytes += n as u64;
     if let (true, Some(prev)) = (chunk.backlogged, previous) {
         d.backlogged_bytes += n as u64;

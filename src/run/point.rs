@@ -30,6 +30,10 @@ pub struct RunContext {
     pub seed: u64,
     pub timer: PreciseTimer,
     pub events: mpsc::UnboundedSender<RunEvent>,
+    /// Put the devices behind a link at every point, a 0 ms one included,
+    /// because some point of the plan delays them: so that points differ only
+    /// by what their links add, not by the proxy hop.
+    pub device_link_everywhere: bool,
 }
 
 /// What one link of a point execution was asked to do and did.
@@ -169,13 +173,20 @@ fn link_seed(ctx: &RunContext, point: usize, repetition: u32, link: u64) -> u64 
         .wrapping_add((point as u64) << 8 | link)
 }
 
-async fn maybe_link(
+/// A link for `config`, or none when it is transparent and not `always`.
+///
+/// A link adds its proxy hop (a loopback TCP connection and a task hand-off)
+/// on top of its delay. Every tier goes through one at every point, a 0 ms
+/// one included, so that a tier's points and the two tiers compare like with
+/// like; the harness floor measures the hop once (`floor::Floor::through_link`).
+async fn link(
     ctx: &RunContext,
     broker: SocketAddr,
     config: &LinkConfig,
     seed: u64,
+    always: bool,
 ) -> Result<Option<Link>, RunError> {
-    if config.is_transparent() {
+    if config.is_transparent() && !always {
         return Ok(None);
     }
     Ok(Some(Link::start(broker, config.clone(), seed, ctx.timer.clone()).await?))
@@ -193,8 +204,8 @@ impl Rig {
         let broker = resolve(&cfg.broker).await?;
         let url = &cfg.broker.url;
         let mut links = Vec::new();
-        let device_link =
-            maybe_link(ctx, broker, &cfg.devices.link, link_seed(ctx, point.index, repetition, 0)).await?;
+        let device_seed = link_seed(ctx, point.index, repetition, 0);
+        let device_link = link(ctx, broker, &cfg.devices.link, device_seed, ctx.device_link_everywhere).await?;
         // The collector stands for the devices' receiving side: it sits behind their link.
         let device_addr = device_link.as_ref().map_or(broker, Link::addr);
         if let Some(l) = device_link {
@@ -211,9 +222,9 @@ impl Rig {
         let mut workers = Vec::new();
         for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
             let seed = link_seed(ctx, point.index, repetition, 1 + i as u64);
-            let link = maybe_link(ctx, broker, &tier_cfg.link, seed).await?;
-            let addr = link.as_ref().map_or(broker, Link::addr);
-            if let Some(l) = link {
+            let tier_link = link(ctx, broker, &tier_cfg.link, seed, true).await?;
+            let addr = tier_link.as_ref().map_or(broker, Link::addr);
+            if let Some(l) = tier_link {
                 links.push((tier_cfg.tier.to_string(), l));
             }
             for index in 0..tier_cfg.workers {
