@@ -55,6 +55,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
             addr,
             broker_url: broker.url(),
             broker: None,
+            shared: false,
         };
         let model = backend::load(tier, &root.join(model)).expect("model loads");
         workers.push(Worker::start(spec, model).await.expect("worker connects and subscribes"));

@@ -183,7 +183,27 @@ fn write_junit(path: &std::path::Path, report: &crate::report::Report) -> Result
 }
 
 /// Exit 1 when an SLO failed, saying how many.
+/// The exit code of a finished run or merge: 3 when a tier answered nothing
+/// at some point execution (the run measured nothing there), else 1 when an
+/// SLO failed, else 0. Says why on stderr.
 fn slo_exit(report: &crate::report::Report, report_path: &std::path::Path) -> ExitCode {
+    let silent = report.silent_tiers();
+    if let Some(first) = silent.first() {
+        let requests: u64 = silent.iter().map(|s| s.requests).sum();
+        let tiers: std::collections::BTreeSet<String> = silent.iter().map(|s| s.tier.to_string()).collect();
+        eprintln!(
+            "error: the {} tier answered none of its {requests} requests at {} point execution(s) (first: point {} \
+             rep {}); likely causes: a broker that does not deliver to the workers' subscription (access control, \
+             no shared subscriptions), workers that cannot publish their answers, or a load.timeout shorter than a \
+             round trip; see {}",
+            tiers.into_iter().collect::<Vec<_>>().join(" and "),
+            silent.len(),
+            first.point,
+            first.repetition,
+            report_path.display()
+        );
+        return ExitCode::Infrastructure;
+    }
     let (failed, checks) = report.slo_failures();
     if failed == 0 {
         return ExitCode::Success;
@@ -208,11 +228,48 @@ impl Failure {
 const SUBCOMMANDS: [&str; 10] =
     ["run", "validate", "plan", "merge", "diff", "bench", "help", "--help", "-h", "--version"];
 
+/// The message for a first argument that is neither a command nor a file but
+/// looks like a command mistyped (at most two edits from one).
+fn mistyped_command(first: &str) -> Option<String> {
+    if first.starts_with('-') || std::path::Path::new(first).exists() || first.contains(['.', '/']) {
+        return None;
+    }
+    let commands = SUBCOMMANDS.iter().filter(|c| !c.starts_with('-'));
+    let (best, distance) = commands.map(|c| (*c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
+    (distance <= 2).then(|| {
+        format!(
+            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, bench; \
+             a scenario file may also come first)"
+        )
+    })
+}
+
+/// Levenshtein distance between two short words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// Runs simrun with `args` (the program name first) and returns the process exit code.
 pub fn main(mut args: Vec<OsString>) -> i32 {
-    // `simrun scenario.yaml` means `simrun run scenario.yaml`.
+    // `simrun scenario.yaml` means `simrun run scenario.yaml`; a mistyped
+    // command (`simrun rnu x.yaml`) is not a scenario file.
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
         if !SUBCOMMANDS.contains(&first) && first != "-V" {
+            if let Some(message) = mistyped_command(first) {
+                eprintln!("error: {message}");
+                return ExitCode::BadInput.code();
+            }
             args.insert(1, "run".into());
         }
     }
@@ -265,4 +322,20 @@ fn shell_words(args: &[OsString]) -> String {
         })
         .collect();
     words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mistyped_commands_are_named_and_files_are_not() {
+        assert_eq!(edit_distance("rnu", "run"), 2);
+        assert_eq!(edit_distance("diff", "diff"), 0);
+        assert!(mistyped_command("rnu").unwrap().contains("did you mean `run`?"));
+        assert!(mistyped_command("vaildate").unwrap().contains("`validate`"));
+        assert_eq!(mistyped_command("scenarios/smoke.yaml"), None);
+        assert_eq!(mistyped_command("my-scenario.yaml"), None);
+        assert_eq!(mistyped_command("completely-different"), None);
+    }
 }

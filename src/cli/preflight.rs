@@ -1,5 +1,6 @@
 //! Checks made before anything starts: models load and fit the devices, edge
-//! and cloud agree, the broker answers.
+//! and cloud agree, the broker answers and delivers to the subscriptions the
+//! workers will make.
 
 use std::collections::BTreeSet;
 
@@ -12,6 +13,7 @@ use crate::exit_code::ExitCode;
 use crate::plan::{Plan, Tier};
 use crate::report::{ModelRecord, Parity};
 use crate::run::broker::{probe, BrokerInfo};
+use crate::run::delivery;
 use crate::run::RunError;
 use crate::scenario::ScenarioError;
 
@@ -113,4 +115,28 @@ pub async fn check_brokers(plan: &Plan) -> Result<Vec<(String, BrokerInfo)>, Fai
         out.push((b.url.clone(), info));
     }
     Ok(out)
+}
+
+/// Checks that every broker delivers each tier's requests to a subscription
+/// made as that tier's workers make it (shared when a point gives the tier
+/// several workers), on the topics of `run_id`.
+pub async fn check_delivery(plan: &Plan, run_id: &str) -> Result<(), Failure> {
+    let mut seen = BTreeSet::new();
+    for point in &plan.points {
+        let b = &point.config.broker;
+        for t in &point.config.tiers {
+            let shared = t.workers > 1;
+            if !seen.insert((b.url.clone(), t.tier, shared)) {
+                continue;
+            }
+            let found = delivery::delivers(b, run_id, t.tier, shared)
+                .await
+                .map_err(|e| Failure::new(ExitCode::BadInput, anyhow::anyhow!("{e}")))?;
+            if found != delivery::Delivery::Delivered {
+                let why = delivery::explain(&b.url, t.tier, shared, found);
+                return Err(Failure::new(ExitCode::BadInput, anyhow::anyhow!(why)));
+            }
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::preflight::{check_brokers, check_models};
+use super::preflight::{check_brokers, check_delivery, check_models};
 use super::{Failure, ValidateArgs};
 use crate::exit_code::ExitCode;
 use crate::plan::Plan;
@@ -71,6 +71,8 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
             let _ =
                 writeln!(out, "broker: {url} answers ({})", info.version.as_deref().unwrap_or("version not reported"));
         }
+        check_delivery(&plan, &format!("validate-{}", std::process::id())).await?;
+        let _ = writeln!(out, "broker: delivers to the subscriptions the workers will make");
     }
     out.push_str(&describe_plan(&plan));
     out.push_str("ok\n");

@@ -61,6 +61,9 @@ pub struct Manifest {
     /// The harness floor: a plain echo through the broker, round trip in µs.
     pub floor_p50_us: Option<u64>,
     pub floor_p99_us: Option<u64>,
+    /// The harness floor's p99 measured again after the sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_after_p99_us: Option<u64>,
     /// Sum of warmup + measured durations over all point executions.
     pub scheduled_time_s: f64,
     /// The shard of the plan this run covered, as `I/N`.
@@ -134,6 +137,42 @@ pub struct Report {
     /// `None` once it has run every execution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// What each tier ran with, over the plan's points.
+    #[serde(default)]
+    pub tiers: Vec<TierSetup>,
+}
+
+/// One tier's setup over a plan: its model, runtime and workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierSetup {
+    pub tier: Tier,
+    pub model: String,
+    pub runtime: String,
+    /// The fewest and most workers at any point.
+    pub workers: (u32, u32),
+}
+
+impl TierSetup {
+    /// One entry per tier the plan places requests on.
+    pub fn of(plan: &crate::plan::Plan) -> Vec<TierSetup> {
+        let mut out: Vec<TierSetup> = Vec::new();
+        for t in plan.points.iter().flat_map(|p| &p.config.tiers) {
+            match out.iter_mut().find(|s| s.tier == t.tier) {
+                Some(s) => s.workers = (s.workers.0.min(t.workers), s.workers.1.max(t.workers)),
+                None => out.push(TierSetup {
+                    tier: t.tier,
+                    model: t.model.display().to_string(),
+                    runtime: match t.model.extension().and_then(|e| e.to_str()) {
+                        Some("onnx") => "ONNX Runtime".into(),
+                        _ => "candle".into(),
+                    },
+                    workers: (t.workers, t.workers),
+                }),
+            }
+        }
+        out.sort_by_key(|s| s.tier);
+        out
+    }
 }
 
 /// One execution of one sweep point.
@@ -198,10 +237,39 @@ impl Report {
     }
 
     /// Warnings derived from the numbers, plus those the run recorded.
+    /// Point executions where a tier had requests and answered none of them
+    /// (no answer, no error reply): it measured nothing there.
+    pub fn silent_tiers(&self) -> Vec<&Summary> {
+        self.summaries.iter().filter(|s| s.requests > 0 && s.ok == 0 && s.errors == 0).collect()
+    }
+
+    /// The loud warning of a harness floor that shows Nagle's algorithm on the
+    /// broker; `run` also prints it on stderr as soon as the floor is measured.
+    pub fn floor_alarm(&self) -> Option<String> {
+        let f = self.floor?;
+        (f.round_trip.p50_us >= FLOOR_ALARM_US).then(|| {
+            format!(
+                "⚠️ HARNESS FLOOR IS {:.1} ms: a plain echo through this broker takes {:.1} ms at the median, which \
+                 on loopback means Nagle's algorithm is on. Every latency in this report carries it. Add \
+                 `set_tcp_nodelay true` to the Mosquitto config (simrun's clients already set TCP_NODELAY).",
+                f.round_trip.p50_us as f64 / 1e3,
+                f.round_trip.p50_us as f64 / 1e3
+            )
+        })
+    }
+
     pub fn all_warnings(&self) -> Vec<String> {
         let mut out: Vec<String> = self.stopped.iter().cloned().chain(self.warnings.iter().cloned()).collect();
         for s in &self.summaries {
             let where_ = format!("point {} rep {} {}", s.point, s.repetition, s.tier);
+            if s.requests > 0 && s.ok == 0 && s.errors == 0 {
+                out.push(format!(
+                    "{where_}: answered none of its {} requests: the broker may not deliver to the workers' \
+                     subscription (access control, no shared subscriptions), the workers may not be allowed to \
+                     publish their answers, or load.timeout is shorter than a round trip",
+                    s.requests
+                ));
+            }
             if s.timeouts > 0 {
                 out.push(format!("{where_}: {} of {} requests timed out", s.timeouts, s.requests));
             }
@@ -220,24 +288,23 @@ impl Report {
             out.push(format!("{} answers matched no request of this run (ignored)", u.unknown));
         }
         if u.duplicates > 0 {
-            out.push(format!("{} duplicate answers (ignored, never matched twice)", u.duplicates));
+            out.push(format!(
+                "{} duplicate answers: a second answer to a request its tier had already settled (ignored, never \
+                 matched twice)",
+                u.duplicates
+            ));
         }
         if u.late > 0 {
-            out.push(format!("{} answers came after their request had timed out (counted as timeouts)", u.late));
+            out.push(format!(
+                "{} answers came after their request had timed out (the request stays a timeout)",
+                u.late
+            ));
         }
         if u.anonymous_errors > 0 {
             out.push(format!("{} error replies named no request", u.anonymous_errors));
         }
+        out.extend(self.floor_alarm());
         if let Some(f) = self.floor {
-            if f.round_trip.p50_us >= FLOOR_ALARM_US {
-                out.push(format!(
-                    "⚠️ HARNESS FLOOR IS {:.1} ms: a plain echo through this broker takes {:.1} ms at the median, \
-                     which on loopback means Nagle's algorithm is on. Every latency in this report carries it. \
-                     Add `set_tcp_nodelay true` to the Mosquitto config (simrun's clients already set TCP_NODELAY).",
-                    f.round_trip.p50_us as f64 / 1e3,
-                    f.round_trip.p50_us as f64 / 1e3
-                ));
-            }
             if f.answered < f.sent {
                 out.push(format!("the harness floor echo lost {} of {} messages", f.sent - f.answered, f.sent));
             }

@@ -239,6 +239,16 @@ fn refusal(e: &rumqttc::ConnectionError, login: Option<&Login>) -> Option<String
         };
         return Some(format!("{why}: {text}"));
     }
+    // Something listens there, but it does not speak MQTT: waiting will not help.
+    // A TLS alert from the broker also arrives as a failed read.
+    let text = e.to_string();
+    let failed_read = matches!(e, rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(_)));
+    if failed_read && text.contains("alert") {
+        return Some(format!("the TLS handshake failed: {e}"));
+    }
+    if failed_read || matches!(e, rumqttc::ConnectionError::NotConnAck(_)) {
+        return Some(format!("that port did not answer as an MQTT broker (check broker.url): {e}"));
+    }
     let rumqttc::ConnectionError::ConnectionRefused(code) = e else { return None };
     let who = match login {
         Some(l) => format!("user {:?}", l.username),

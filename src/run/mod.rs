@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod collector;
 pub mod delay;
+pub mod delivery;
 pub mod floor;
 pub mod link;
 pub mod loadgen;

@@ -238,6 +238,7 @@ impl Rig {
                     addr,
                     broker_url: url.clone(),
                     broker: Some(cfg.broker.clone()),
+                    shared: tier_cfg.workers > 1,
                 };
                 workers.push((tier_cfg.tier, Worker::start(spec, model).await?));
             }

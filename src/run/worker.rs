@@ -35,6 +35,22 @@ pub struct WorkerSpec {
     pub broker_url: String,
     /// Login and TLS; `None` for a plain anonymous connection.
     pub broker: Option<crate::plan::BrokerConfig>,
+    /// Subscribe through a shared subscription, so that the broker hands each
+    /// request to one of the tier's workers: only when the tier has several.
+    pub shared: bool,
+}
+
+/// The filter a tier's workers subscribe with: the request topic, or with
+/// `shared` a shared subscription on it, so that the broker hands each
+/// request to one worker of the tier. Brokers without shared subscriptions
+/// (NATS, RabbitMQ) take one worker per tier; `delivery` checks which.
+pub fn subscription(run_id: &str, tier: Tier, shared: bool) -> String {
+    let request = wire::topic(run_id, tier, "request");
+    if shared {
+        format!("$share/simrun-{}-{tier}/{request}", run_id.replace('/', "_"))
+    } else {
+        request
+    }
 }
 
 impl WorkerSpec {
@@ -90,15 +106,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Connects, subscribes (shared among the tier's workers) and starts serving.
+    /// Connects, subscribes (shared among the tier's workers when it has several) and starts serving.
     pub async fn start(spec: WorkerSpec, model: Box<dyn Inference>) -> Result<Worker, RunError> {
         let name = spec.name();
-        let request = wire::topic(&spec.run_id, spec.tier, "request");
-        // A shared subscription: the broker hands each request to one worker of the tier.
-        let shared = format!("$share/simrun-{}-{}/{request}", spec.run_id.replace('/', "_"), spec.tier);
         let (tx, rx) = mpsc::unbounded_channel();
         let client_id = format!("simrun-{}-{name}", spec.run_id);
-        let topics = [(shared, qos(spec.qos))];
+        let topics = [(subscription(&spec.run_id, spec.tier, spec.shared), qos(spec.qos))];
         let conn = match &spec.broker {
             Some(b) => Connection::open_as(&client_id, spec.addr, b, &topics, Some(tx)).await?,
             None => Connection::open(&client_id, spec.addr, &spec.broker_url, &topics, Some(tx)).await?,
