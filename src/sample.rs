@@ -59,6 +59,8 @@ pub struct Sample {
     pub probability: Option<f32>,
     /// The worker's error message for `Status::Error`.
     pub error: Option<String>,
+    /// The worker that answered (`edge-0`, …), when one did.
+    pub worker: Option<String>,
 }
 
 impl Sample {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 
-use super::preflight::{check_brokers, check_models, ModelCheck};
+use super::preflight::{check_brokers, check_delivery, check_models, ModelCheck};
 use super::{Failure, RunArgs};
 use crate::backend;
 use crate::exit_code::ExitCode;
@@ -73,6 +73,7 @@ pub async fn execute(
     let models = check_models(&plan)?;
     let brokers = check_brokers(&plan).await?;
     let run_id = new_run_id();
+    check_delivery(&plan, &run_id).await?;
     let dir = out_root.join(&plan.name).join(&run_id);
     let results = ResultsDir::create(dir.clone())
         .with_context(|| format!("cannot create results folder {}", dir.display()))
@@ -95,6 +96,7 @@ pub async fn execute(
         plan_points: plan.plan_points,
         finished: Vec::new(),
         stopped: None,
+        tiers: crate::report::TierSetup::of(&plan),
     };
     let io = |e: std::io::Error| {
         Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
@@ -142,6 +144,7 @@ async fn resume(
         return Ok((report, report_path));
     }
     check_brokers(&plan).await?;
+    check_delivery(&plan, &report.manifest.run_id).await?;
     let results =
         ResultsDir::open(dir.to_path_buf()).map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let done: HashSet<Execution> = report.finished.iter().copied().collect();
@@ -281,7 +284,12 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
             code = stopped(&mut stop) => return Err(interrupted(code, report, "before the first point")),
         };
         match measured {
-            Ok(f) => report.set_floor(f),
+            Ok(f) => {
+                report.set_floor(f);
+                if let Some(alarm) = report.floor_alarm() {
+                    eprintln!("warning: {alarm}");
+                }
+            }
             Err(e) => report.warnings.push(format!("the harness floor could not be measured: {e}")),
         }
     }
@@ -322,6 +330,25 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
                 .map_err(|e| infra(anyhow::anyhow!("writing results to {}: {e}", results.path().display())))?;
             report.manifest.wall_time_s = Some(wall_before + epoch.elapsed().as_secs_f64());
             write_report(results, report).map_err(|e| infra(anyhow::anyhow!("writing results: {e}")))?;
+        }
+    }
+    // The floor again, now that the sweep is over: a host that was noisy for
+    // the whole run shows it at the end too, and `diff` takes the larger.
+    if result.is_ok() && report.complete() {
+        if let Some(first) = plan.points.first() {
+            let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
+            let echo = floor::echo(
+                &first.config.broker,
+                &ctx.run_id,
+                &ctx.timer,
+                floor::FLOOR_MESSAGES,
+                floor::FLOOR_RATE_HZ,
+                bytes,
+                None,
+            );
+            if let Ok(Some(after)) = echo.await {
+                report.manifest.floor_after_p99_us = Some(after.round_trip.p99_us);
+            }
         }
     }
     report.manifest.wall_time_s = Some(wall_before + epoch.elapsed().as_secs_f64());
@@ -441,6 +468,7 @@ fn manifest(
         wall_time_s: None,
         floor_p50_us: None,
         floor_p99_us: None,
+        floor_after_p99_us: None,
         scheduled_time_s: scheduled,
         shard: plan.shard.map(|s| s.to_string()),
         interruptions: Vec::new(),

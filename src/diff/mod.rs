@@ -324,7 +324,8 @@ fn tier_rows(
 }
 
 /// A run's harness-floor p99 in µs: the round-trip noise of a bare echo
-/// through the same broker (for a merged run, the largest of its shards').
+/// through the same broker, the larger of the measurements before and after
+/// the sweep (for a merged run, the largest of its shards').
 ///
 /// The rank test sees the variation between repetitions within each run. A
 /// shift that holds for a whole run is invisible to it: on the development
@@ -334,7 +335,8 @@ fn tier_rows(
 /// system under test.
 fn floor_resolution_us(f: &RunFolder) -> Option<u64> {
     let m = &f.report.manifest;
-    m.merged_from.iter().map(|s| s.floor_p99_us).fold(m.floor_p99_us, |a, b| a.max(b))
+    let own = m.floor_p99_us.max(m.floor_after_p99_us);
+    m.merged_from.iter().map(|s| s.floor_p99_us).fold(own, |a, b| a.max(b))
 }
 
 fn check_options(o: &Options) -> anyhow::Result<()> {
@@ -385,7 +387,9 @@ pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result
     let (resolution_us, resolution_source) = match o.resolution {
         Some(r) => (r.as_secs_f64() * 1e6, "--resolution".to_string()),
         None => match floor_resolution_us(baseline.folder).max(floor_resolution_us(candidate.folder)) {
-            Some(us) => (us as f64, "the larger harness-floor p99 of the two runs".to_string()),
+            Some(us) => {
+                (us as f64, "the largest harness-floor p99 of the two runs, before and after their sweeps".to_string())
+            }
             None => (0.0, "no harness floor was measured".to_string()),
         },
     };

@@ -6,7 +6,7 @@ use crate::sample::Sample;
 use crate::stats::{aggregate, Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 18] = [
+pub const SAMPLE_COLUMNS: [&str; 19] = [
     "run_id",
     "point",
     "repetition",
@@ -25,6 +25,7 @@ pub const SAMPLE_COLUMNS: [&str; 18] = [
     "network_us",
     "dispatch_us",
     "error",
+    "worker",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -130,6 +131,7 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &opt(network),
                 &s.sent_us.saturating_sub(s.intended_us).to_string(),
                 s.error.as_deref().unwrap_or(""),
+                s.worker.as_deref().unwrap_or(""),
             ])
             .map_err(std::io::Error::other)
     }

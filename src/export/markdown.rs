@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::plan::Tier;
 use crate::report::Report;
-use crate::stats::Summary;
+use crate::stats::{Faster, Summary, Versus};
 
 fn ms(us: u64) -> String {
     format!("{:.3}", us as f64 / 1000.0)
@@ -22,15 +22,14 @@ fn point_label(report: &Report, point: usize) -> String {
     }
 }
 
-/// `(point, repetition, edge p50, cloud p50)` where both tiers have a p50.
-fn pairs(report: &Report) -> Vec<(usize, u32, &Summary, &Summary)> {
-    report
-        .summaries
-        .iter()
-        .filter(|s| s.tier == Tier::Edge)
-        .filter_map(|e| report.summary(e.point, e.repetition, Tier::Cloud).map(|c| (e.point, e.repetition, e, c)))
-        .filter(|(_, _, e, c)| e.latency.is_some() && c.latency.is_some())
-        .collect()
+/// Edge against cloud at every point where both ran, in plan order.
+fn versus(report: &Report) -> Vec<Versus> {
+    let points: Vec<usize> = report.points.iter().map(|p| p.index).collect();
+    crate::stats::versus(&report.summaries, &points)
+}
+
+fn params_of(report: &Report, point: usize) -> &[(String, String)] {
+    report.points.iter().find(|p| p.index == point).map_or(&[], |p| p.params.as_slice())
 }
 
 fn range_ms(values: impl Iterator<Item = u64>) -> String {
@@ -42,29 +41,76 @@ fn range_ms(values: impl Iterator<Item = u64>) -> String {
     }
 }
 
-/// The two-sentence finding.
+/// The finding: per point, which tier answered faster, if the data separate
+/// them (medians over repetitions), and the range of the cloud/edge ratio.
 pub fn finding(report: &Report) -> String {
-    let p50 = |s: &Summary| s.latency.map(|l| l.p50_us).unwrap_or(0);
-    let both = pairs(report);
-    if !both.is_empty() {
-        let edge_faster = both.iter().filter(|(_, _, e, c)| p50(e) < p50(c)).count();
-        let ratio = |(_, _, e, c): &(usize, u32, &Summary, &Summary)| p50(c) as f64 / p50(e).max(1) as f64;
-        let lo = both.iter().min_by(|a, b| ratio(a).total_cmp(&ratio(b))).expect("not empty");
-        let hi = both.iter().max_by(|a, b| ratio(a).total_cmp(&ratio(b))).expect("not empty");
-        let verdict = match edge_faster {
-            n if n == both.len() => "the edge answered faster at every point".to_string(),
-            0 => "the cloud answered faster at every point".to_string(),
-            n => format!("the edge answered faster at {n} of {} points", both.len()),
+    let all = versus(report);
+    let compared: Vec<&Versus> = all.iter().filter(|v| v.faster.is_some()).collect();
+    let silent: Vec<String> = all
+        .iter()
+        .filter(|v| v.faster.is_none())
+        .map(|v| {
+            let tier = if v.edge.p50_us.is_none() { Tier::Edge } else { Tier::Cloud };
+            format!("The {tier} tier had no successful request at {}.", point_label(report, v.point))
+        })
+        .collect();
+    if !compared.is_empty() {
+        let count = |f: Faster| compared.iter().filter(|v| v.faster == Some(f)).count();
+        let (edge, cloud, tie, n) = (count(Faster::Edge), count(Faster::Cloud), count(Faster::Tie), compared.len());
+        let at = |k: usize| {
+            if n == 1 {
+                "".to_string()
+            } else if k == n {
+                " at every point".into()
+            } else {
+                format!(" at {k} of {n} points")
+            }
         };
-        return format!(
-            "Edge p50 latency was {} and cloud p50 {}; {verdict}. The cloud's p50 was {:.1}× the edge's at {} and {:.1}× at {}.",
-            range_ms(both.iter().map(|(_, _, e, _)| p50(e))),
-            range_ms(both.iter().map(|(_, _, _, c)| p50(c))),
-            ratio(lo),
-            point_label(report, lo.0),
-            ratio(hi),
-            point_label(report, hi.0),
+        let mut parts = Vec::new();
+        if edge > 0 {
+            parts.push(format!("the edge answered faster{}", at(edge)));
+        }
+        if cloud > 0 {
+            parts.push(format!("the cloud answered faster{}", at(cloud)));
+        }
+        if tie > 0 {
+            let what = if n == 1 {
+                "the two tiers tied (too close to separate)".to_string()
+            } else {
+                format!("the two tiers tied{}", at(tie))
+            };
+            parts.push(what);
+        }
+        let reps = if report.manifest.repetitions > 1 { " (medians over repetitions)" } else { "" };
+        let median = |v: &Option<f64>| v.map_or(0, |x| x.round() as u64);
+        let ratio = |v: &&Versus| v.p50_ratio().unwrap_or(0.0);
+        let lo = compared.iter().min_by(|a, b| ratio(a).total_cmp(&ratio(b))).expect("not empty");
+        let hi = compared.iter().max_by(|a, b| ratio(a).total_cmp(&ratio(b))).expect("not empty");
+        let ratios = if lo.point == hi.point {
+            format!("The cloud's p50 was {:.1}× the edge's at {}.", ratio(lo), point_label(report, lo.point))
+        } else {
+            format!(
+                "The cloud's p50 was {:.1}× the edge's at {} and {:.1}× at {}.",
+                ratio(lo),
+                point_label(report, lo.point),
+                ratio(hi),
+                point_label(report, hi.point)
+            )
+        };
+        let mut out = format!(
+            "Edge p50 latency was {} and cloud p50 {}{reps}; {}. {ratios}",
+            range_ms(compared.iter().map(|v| median(&v.edge.p50_us))),
+            range_ms(compared.iter().map(|v| median(&v.cloud.p50_us))),
+            join_and(&parts),
         );
+        for s in silent {
+            out.push(' ');
+            out.push_str(&s);
+        }
+        return out;
+    }
+    if !silent.is_empty() {
+        return silent.join(" ");
     }
     let tiers: Vec<Tier> = Tier::ALL.into_iter().filter(|t| report.summaries.iter().any(|s| s.tier == *t)).collect();
     match tiers.as_slice() {
@@ -77,7 +123,28 @@ pub fn finding(report: &Report) -> String {
     }
 }
 
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 fn status(report: &Report) -> String {
+    let silent = report.silent_tiers();
+    if let Some(first) = silent.first() {
+        let partial = if report.complete() { "" } else { "⏸ PARTIAL, " };
+        return format!(
+            "{partial}❌ FAILED: the {} tier answered none of its requests at {} point execution(s), first at point {} \
+             rep {} (see the warnings)",
+            first.tier,
+            silent.len(),
+            first.point,
+            first.repetition
+        );
+    }
     let (failed, checks) = report.slo_failures();
     let slo = (failed > 0).then(|| format!("❌ SLO FAILED ({failed} of {checks} checks)"));
     match (report.complete(), slo) {
@@ -261,27 +328,50 @@ fn floor_section(report: &Report, md: &mut String) {
 }
 
 fn comparison_table(report: &Report, md: &mut String) {
-    let both = pairs(report);
-    if both.is_empty() {
-        md.push_str("Not available: this run did not have both tiers answering at any point.\n");
+    let all = versus(report);
+    if all.is_empty() {
+        md.push_str("Not available: this run did not place requests on both tiers at any point.\n");
         return;
     }
-    let (head, rule) = param_header(report);
-    let _ = writeln!(md, "{head} edge p50 (ms) | cloud p50 (ms) | cloud/edge p50 | edge p99 (ms) | cloud p99 (ms) | cloud/edge p99 | faster |");
-    let _ = writeln!(md, "{rule}---:|---:|---:|---:|---:|---:|---|");
-    for (_, _, e, c) in both {
-        let (el, cl) = (e.latency.expect("filtered"), c.latency.expect("filtered"));
-        let faster = if el.p50_us <= cl.p50_us { "edge" } else { "cloud" };
+    let reps = report.manifest.repetitions > 1;
+    if reps {
+        md.push_str(
+            "Medians over repetitions; `faster` names a tier only where the intervals of the two medians do not \
+             overlap.\n\n",
+        );
+    } else {
         let _ = writeln!(
             md,
-            "{} {} | {} | {:.1}× | {} | {} | {:.1}× | {faster} |",
-            param_cells(report, e),
-            ms(el.p50_us),
-            ms(cl.p50_us),
-            cl.p50_us as f64 / el.p50_us.max(1) as f64,
-            ms(el.p99_us),
-            ms(cl.p99_us),
-            cl.p99_us as f64 / el.p99_us.max(1) as f64,
+            "`faster` names a tier only where the p50s differ by more than {} %; closer is a tie (with \
+             repetitions, the intervals of the medians decide).\n",
+            crate::stats::TIE_PCT
+        );
+    }
+    let (head, rule) = param_header(report);
+    let (rep_head, rep_rule) = if reps { (" reps |", "---:|") } else { ("", "") };
+    let _ = writeln!(md, "{head}{rep_head} edge p50 (ms) | cloud p50 (ms) | cloud/edge p50 | edge p99 (ms) | cloud p99 (ms) | cloud/edge p99 | faster |");
+    let _ = writeln!(md, "{rule}{rep_rule}---:|---:|---:|---:|---:|---:|---|");
+    let value = |v: Option<f64>| v.map_or("–".to_string(), |us| ms(us.round() as u64));
+    let times = |v: Option<f64>| v.map_or("–".to_string(), |r| format!("{r:.1}×"));
+    for v in &all {
+        let faster = match v.faster {
+            Some(Faster::Edge) => "edge".to_string(),
+            Some(Faster::Cloud) => "cloud".to_string(),
+            Some(Faster::Tie) => "tie".to_string(),
+            None if v.edge.p50_us.is_none() => "edge: no answers".to_string(),
+            None => "cloud: no answers".to_string(),
+        };
+        let rep_cell = if reps { format!(" {} / {} |", v.edge.answered, v.cloud.answered) } else { String::new() };
+        let _ = writeln!(
+            md,
+            "{}{rep_cell} {} | {} | {} | {} | {} | {} | {faster} |",
+            point_cells(report, v.point, params_of(report, v.point)),
+            value(v.edge.p50_us),
+            value(v.cloud.p50_us),
+            times(v.p50_ratio()),
+            value(v.edge.p99_us),
+            value(v.cloud.p99_us),
+            times(v.p99_ratio()),
         );
     }
 }
@@ -439,6 +529,28 @@ pub fn report_md(report: &Report) -> String {
             .collect();
         let _ = writeln!(md, "**Merged from:** {} (the harness floor below is the first shard's)  ", shards.join(", "));
     }
+    if !report.tiers.is_empty() {
+        let tiers: Vec<String> = report
+            .tiers
+            .iter()
+            .map(|t| {
+                let w = match t.workers {
+                    (1, 1) => "1 worker".to_string(),
+                    (a, b) if a == b => format!("{a} workers"),
+                    (a, b) => format!("{a}–{b} workers"),
+                };
+                format!("{} `{}` in {} on {w}", t.tier, t.model, t.runtime)
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "**Tiers:** {}; every tier computed on this host's CPU ({}, {} cores), so only the links and the \
+             models differ between them  ",
+            tiers.join("; "),
+            m.host.cpu,
+            m.host.cores
+        );
+    }
     md.push('\n');
     let _ = writeln!(md, "## Summary\n\n{}\n", finding(report));
     if !report.description.is_empty() {
@@ -507,4 +619,133 @@ pub fn report_md(report: &Report) -> String {
         "or, with every override and default written out, `simrun run scenario.yaml` from this folder's copy."
     );
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{HostInfo, Manifest, PointRow};
+    use crate::run::collector::Unmatched;
+    use crate::stats::test_summary;
+
+    /// A finished report of `summaries` over points swept on the cloud link.
+    fn report(repetitions: u32, latencies: &[&str], summaries: Vec<Summary>) -> Report {
+        let key = "tiers.cloud.link.latency".to_string();
+        let points: Vec<PointRow> = latencies
+            .iter()
+            .enumerate()
+            .map(|(index, l)| PointRow { index, params: vec![(key.clone(), l.to_string())] })
+            .collect();
+        let manifest = Manifest {
+            simrun_version: "0".into(),
+            git_commit: "test".into(),
+            run_id: "run".into(),
+            scenario: "test".into(),
+            scenario_file: "test.yaml".into(),
+            command: "simrun run test.yaml".into(),
+            seed: 1,
+            repetitions,
+            host: HostInfo {
+                hostname: "host".into(),
+                os: "os".into(),
+                kernel: "k".into(),
+                arch: "x86_64".into(),
+                cpu: "cpu".into(),
+                cores: 2,
+            },
+            broker_url: "mqtt://127.0.0.1:1883".into(),
+            broker_version: None,
+            onnxruntime_version: "1".into(),
+            onnxruntime_library: "lib".into(),
+            ort_crate_version: "2".into(),
+            candle_version: "0".into(),
+            rumqttc_version: "0".into(),
+            rayon_num_threads: None,
+            models: vec![],
+            started_at: "then".into(),
+            finished_at: Some("now".into()),
+            wall_time_s: Some(1.0),
+            floor_p50_us: None,
+            floor_p99_us: None,
+            floor_after_p99_us: None,
+            scheduled_time_s: 1.0,
+            shard: None,
+            interruptions: vec![],
+            merged_from: vec![],
+        };
+        let executions = points.len() * repetitions as usize;
+        Report {
+            manifest,
+            description: String::new(),
+            swept_keys: vec![key],
+            finished: (0..repetitions)
+                .flat_map(|r| (0..points.len()).map(move |p| crate::report::Execution { point: p, repetition: r }))
+                .collect(),
+            points,
+            summaries,
+            links: vec![],
+            parity: None,
+            warnings: vec![],
+            executions_planned: executions,
+            unmatched: Unmatched::default(),
+            floor: None,
+            slos: vec![],
+            shard: None,
+            plan_points: latencies.len(),
+            stopped: None,
+            tiers: vec![],
+        }
+    }
+
+    fn summary_and_table(r: &Report) -> String {
+        let mut table = String::new();
+        comparison_table(r, &mut table);
+        format!("status: {}\n\n{}\n\n{table}", status(r), finding(r))
+    }
+
+    #[test]
+    fn one_point_is_named_once() {
+        let r = report(
+            1,
+            &["5ms"],
+            vec![test_summary(0, 0, Tier::Edge, Some(420)), test_summary(0, 0, Tier::Cloud, Some(10_470))],
+        );
+        insta::assert_snapshot!("one_point", summary_and_table(&r));
+    }
+
+    #[test]
+    fn a_tier_that_timed_out_completely_is_shown_and_fails_the_report() {
+        let r = report(
+            1,
+            &["0ms", "20ms"],
+            vec![
+                test_summary(0, 0, Tier::Edge, Some(450)),
+                test_summary(0, 0, Tier::Cloud, Some(700)),
+                test_summary(1, 0, Tier::Edge, Some(460)),
+                test_summary(1, 0, Tier::Cloud, None),
+            ],
+        );
+        insta::assert_snapshot!("cloud_timed_out", summary_and_table(&r));
+    }
+
+    #[test]
+    fn close_medians_are_a_tie() {
+        let r = report(
+            1,
+            &["0ms"],
+            vec![test_summary(0, 0, Tier::Edge, Some(481)), test_summary(0, 0, Tier::Cloud, Some(486))],
+        );
+        insta::assert_snapshot!("tie", summary_and_table(&r));
+    }
+
+    #[test]
+    fn repetitions_quote_medians_in_one_row_per_point() {
+        let mut s = Vec::new();
+        for (rep, (edge, cloud)) in [(480, 41_000), (470, 42_000), (520, 40_000)].into_iter().enumerate() {
+            s.push(test_summary(0, rep as u32, Tier::Edge, Some(edge)));
+            s.push(test_summary(0, rep as u32, Tier::Cloud, Some(cloud)));
+        }
+        let r = report(3, &["20ms"], s);
+        insta::assert_snapshot!("repetitions", summary_and_table(&r));
+    }
 }

@@ -2,7 +2,7 @@
 //! `Sample` per request and tier as soon as it is settled, so a run's memory
 //! is bounded by the requests in flight, not by its length.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use crate::plan::Tier;
@@ -52,6 +52,9 @@ pub struct Collector {
     deadlines: BTreeSet<(u64, u64)>,
     /// One bit per sequence number: settled for every tier.
     settled: Vec<u64>,
+    /// (seq, tier) settled as a timeout: an answer to one of these is late,
+    /// any other answer to a settled request a duplicate.
+    timed_out: HashSet<(u64, Tier)>,
     pub unmatched: Unmatched,
 }
 
@@ -66,6 +69,7 @@ impl Collector {
             pending: HashMap::new(),
             deadlines: BTreeSet::new(),
             settled: Vec::new(),
+            timed_out: HashSet::new(),
             unmatched: Unmatched::default(),
         }
     }
@@ -91,6 +95,7 @@ impl Collector {
             status,
             probability: None,
             error: None,
+            worker: None,
         }
     }
 
@@ -140,7 +145,7 @@ impl Collector {
     ) -> Option<u32> {
         let parsed = if is_error {
             match serde_json::from_slice::<ErrorReply>(payload) {
-                Ok(ErrorReply { id: Some(id), error, .. }) => Some((id, Err(error))),
+                Ok(ErrorReply { id: Some(id), error, worker, .. }) => Some((id, Err((error, worker)))),
                 Ok(_) => {
                     self.unmatched.anonymous_errors += 1;
                     return None;
@@ -162,8 +167,10 @@ impl Collector {
             return None;
         };
         let Some(pending) = self.pending.get_mut(&seq) else {
-            if self.is_settled(seq) {
+            if self.timed_out.remove(&(seq, tier)) {
                 self.unmatched.late += 1;
+            } else if self.is_settled(seq) {
+                self.unmatched.duplicates += 1;
             } else {
                 self.unmatched.unknown += 1;
             }
@@ -180,6 +187,7 @@ impl Collector {
         sample.received_us = Some(received_us);
         match result {
             Ok(r) => {
+                sample.worker = Some(r.worker.clone());
                 sample.queue_us = Some(r.queue_us);
                 sample.infer_us = Some(r.infer_us);
                 sample.probability = Some(r.probability);
@@ -187,9 +195,10 @@ impl Collector {
                     sample.status = Status::Timeout;
                 }
             }
-            Err(message) => {
+            Err((message, worker)) => {
                 sample.status = Status::Error;
                 sample.error = Some(message);
+                sample.worker = Some(worker);
             }
         }
         out.push(sample);
@@ -214,6 +223,7 @@ impl Collector {
             if let Some(p) = self.pending.remove(&seq) {
                 for &tier in &p.waiting {
                     out.push(self.sample(&p.sent, tier, Status::Timeout));
+                    self.timed_out.insert((seq, tier));
                 }
                 self.mark_settled(seq);
                 devices.push(p.sent.device);
@@ -254,7 +264,7 @@ mod tests {
             c.sent(sent(seq));
         }
         assert_eq!(c.answer(Tier::Edge, &response("run/0.0/0", "edge"), false, 400, &mut out), Some(0));
-        c.answer(Tier::Edge, &response("run/0.0/0", "edge"), false, 450, &mut out); // already settled
+        c.answer(Tier::Edge, &response("run/0.0/0", "edge"), false, 450, &mut out); // already answered: a duplicate
         c.answer(Tier::Edge, &response("run/0.0/1", "edge"), false, 1000 + 3_000_000, &mut out); // too late
         let err = br#"{"v":1,"id":"run/0.0/2","tier":"edge","worker":"w","error":"bad"}"#;
         c.answer(Tier::Edge, err, true, 2100, &mut out);
@@ -267,8 +277,12 @@ mod tests {
         assert_eq!(statuses, [(0, Status::Ok), (1, Status::Timeout), (2, Status::Error), (3, Status::Timeout)]);
         assert_eq!(out[0].latency_us(), Some(400));
         assert_eq!(out[2].error.as_deref(), Some("bad"));
-        assert_eq!(c.unmatched, Unmatched { unknown: 3, duplicates: 0, late: 1, anonymous_errors: 0 });
+        assert_eq!(c.unmatched, Unmatched { unknown: 3, duplicates: 1, late: 0, anonymous_errors: 0 });
         assert_eq!(c.in_flight(), 0);
+        // An answer to a request settled as a timeout is late; a second one, a duplicate.
+        c.answer(Tier::Edge, &response("run/0.0/3", "edge"), false, 2_100_000, &mut out);
+        c.answer(Tier::Edge, &response("run/0.0/3", "edge"), false, 2_100_001, &mut out);
+        assert_eq!((c.unmatched.late, c.unmatched.duplicates), (1, 2));
     }
 
     #[test]

@@ -6,6 +6,9 @@ mod aggregate;
 pub mod compare;
 mod link;
 mod slo;
+mod versus;
+#[cfg(test)]
+pub use versus::test_summary;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use hdrhistogram::Histogram;
 pub use aggregate::{aggregate, median_interval, Aggregate, Interval};
 pub use link::{link_fidelity, LinkFidelity, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT};
 pub use slo::{check_slos, SloCheck};
+pub use versus::{versus, Faster, TierAt, Versus, TIE_PCT};
 
 use crate::plan::Tier;
 use crate::sample::{Phase, Sample, Status};
@@ -258,6 +262,7 @@ mod tests {
             status,
             probability: Some(0.5),
             error: None,
+            worker: None,
         }
     }
 
