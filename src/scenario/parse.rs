@@ -66,12 +66,14 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
     }
 
     if base.repetitions == 0 {
-        return Err(source.error(Some("repetitions"), None, "must be at least 1".into()));
+        let origin = source.set_origin("repetitions");
+        return Err(source.error(Some("repetitions"), origin.as_deref(), "must be at least 1".into()));
     }
     if !valid_name(&base.name) {
+        let origin = source.set_origin("name");
         return Err(source.error(
             Some("name"),
-            None,
+            origin.as_deref(),
             format!(
                 "invalid name {:?} (use letters, digits, '.', '_' and '-'; it names the results folder)",
                 base.name
@@ -229,6 +231,13 @@ impl Source<'_> {
         let Some((key, raw)) = item.split_once('=') else {
             return Err(self.error(None, Some(&origin), "expected KEY=VALUE".into()));
         };
+        if raw.trim().is_empty() {
+            return Err(self.error(
+                Some(key),
+                Some(&origin),
+                "no value after `=` (e.g. --set load.duration=2s)".into(),
+            ));
+        }
         let new: Value = serde_yaml::from_str(raw)
             .map_err(|e| self.error(Some(key), Some(&origin), clean_message(&e.to_string(), Some(key))))?;
         set_path(value, key, new).map_err(|m| self.error(Some(key), Some(&origin), m))?;
@@ -273,13 +282,17 @@ impl Source<'_> {
         e
     }
 
-    fn key_error(&self, e: KeyError, origin: Option<&str>) -> ScenarioError {
-        let set = self
-            .overridden
+    /// `--set KEY=VALUE` of the last override that set `key` or a key above it.
+    fn set_origin(&self, key: &str) -> Option<String> {
+        self.overridden
             .iter()
             .rev()
-            .find(|(k, _)| e.key == *k || e.key.starts_with(&format!("{k}.")))
-            .map(|(_, item)| format!("--set {item}"));
+            .find(|(k, _)| key == *k || key.starts_with(&format!("{k}.")))
+            .map(|(_, item)| format!("--set {item}"))
+    }
+
+    fn key_error(&self, e: KeyError, origin: Option<&str>) -> ScenarioError {
+        let set = self.set_origin(&e.key);
         self.error(Some(&e.key), origin.or(set.as_deref()), e.message)
     }
 }
@@ -306,6 +319,9 @@ fn clean_message(message: &str, key: Option<&str>) -> String {
             m = rest;
         }
     }
+    // serde's words for an empty value.
+    let unit = m.replace("invalid type: unit value", "no value");
+    let m = unit.as_str();
     // "expected struct LoadFile" names our types, not the user's file.
     match m.find("expected struct ") {
         Some(i) => format!("{}expected a mapping", &m[..i]),

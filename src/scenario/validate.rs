@@ -242,22 +242,23 @@ fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, String> {
     resolve_file(text, scenario_path, "model file")
 }
 
-/// A relative path is looked up from the working directory first, then next
-/// to the scenario file; `what` names it in the message.
+/// A relative path is looked up next to the scenario file first, so that a
+/// scenario finds its files whatever the working directory, then from the
+/// working directory; `what` names it in the message.
 fn resolve_file(text: &str, scenario_path: &Path, what: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(text);
     if path.is_absolute() {
         return if path.is_file() { Ok(path) } else { Err(format!("{what} {text:?} not found")) };
     }
-    if path.is_file() {
-        return Ok(path);
-    }
     let beside = scenario_path.parent().unwrap_or(Path::new(".")).join(&path);
     if beside.is_file() {
         return Ok(beside);
     }
+    if path.is_file() {
+        return Ok(path);
+    }
     Err(format!(
-        "{what} {text:?} not found (looked in the working directory and in {})",
+        "{what} {text:?} not found (looked in {} and in the working directory)",
         scenario_path.parent().map(|p| p.display().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ".".into())
     ))
 }
