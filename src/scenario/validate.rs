@@ -250,7 +250,7 @@ fn resolve_file(text: &str, scenario_path: &Path, what: &str) -> Result<PathBuf,
     if path.is_absolute() {
         return if path.is_file() { Ok(path) } else { Err(format!("{what} {text:?} not found")) };
     }
-    let beside = scenario_path.parent().unwrap_or(Path::new(".")).join(&path);
+    let beside = lexically_clean(&scenario_path.parent().unwrap_or(Path::new(".")).join(&path));
     if beside.is_file() {
         return Ok(beside);
     }
@@ -261,6 +261,26 @@ fn resolve_file(text: &str, scenario_path: &Path, what: &str) -> Result<PathBuf,
         "{what} {text:?} not found (looked in {} and in the working directory)",
         scenario_path.parent().map(|p| p.display().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ".".into())
     ))
+}
+
+/// `scenarios/../models/x` as `models/x`: `..` after a named folder cancels
+/// it, so that reports show the path a reader would type.
+fn lexically_clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 /// The broker login; the password comes from the environment variable named
@@ -353,7 +373,8 @@ fn tls(raw: &super::raw::BrokerFile, scenario_path: &Path) -> Result<Option<TlsC
 
 #[cfg(test)]
 mod tests {
-    use super::broker;
+    use super::{broker, lexically_clean};
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn broker_urls() {
@@ -364,5 +385,13 @@ mod tests {
         assert!(broker("mqtt://x:0", 0).is_err());
         assert!(broker("mqtt://:1883", 0).is_err());
         assert!(broker("mqtt://x:1883", 2).is_err());
+    }
+
+    #[test]
+    fn paths_beside_a_scenario_read_as_typed() {
+        assert_eq!(lexically_clean(Path::new("scenarios/../models/a.onnx")), PathBuf::from("models/a.onnx"));
+        assert_eq!(lexically_clean(Path::new("../x/./y")), PathBuf::from("../x/y"));
+        assert_eq!(lexically_clean(Path::new("/a/b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(lexically_clean(Path::new("a/..")), PathBuf::from("."));
     }
 }
