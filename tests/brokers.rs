@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Mosquitto, Table};
+use common::{simrun, Mosquitto, Table};
 
 /// A private NATS server with its MQTT gateway on a free port, stopped by PID.
 struct Nats {
@@ -69,16 +69,6 @@ impl Drop for Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn simrun(args: &[&str]) -> (i32, String, String) {
-    let out =
-        assert_cmd::Command::cargo_bin("simrun").unwrap().current_dir(common::root()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn smoke(url: &str, out: &Path, extra: &[&str]) -> (i32, String, String) {

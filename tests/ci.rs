@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Mosquitto, Table};
+use common::{simrun, Mosquitto, Table};
 
 const SCENARIO: &str = "tests/fixtures/scenarios/ci.yaml";
 
@@ -18,16 +18,6 @@ struct Run {
     code: i32,
     dir: PathBuf,
     stderr: String,
-}
-
-fn simrun(args: &[&str]) -> (i32, String, String) {
-    let out =
-        assert_cmd::Command::cargo_bin("simrun").unwrap().current_dir(common::root()).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn run(broker: &Mosquitto, scratch: &Path, name: &str, extra: &[&str]) -> Run {

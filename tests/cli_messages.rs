@@ -3,21 +3,10 @@
 
 mod common;
 
+use common::{simrun, simrun_in};
+
 use std::io::Write;
 use std::net::TcpListener;
-
-fn simrun_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = assert_cmd::Command::cargo_bin("simrun").unwrap().current_dir(dir).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn simrun(args: &[&str]) -> (i32, String, String) {
-    simrun_in(&common::root(), args)
-}
 
 #[test]
 fn a_mistyped_command_is_named_and_a_scenario_still_comes_first() {

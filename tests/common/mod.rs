@@ -116,6 +116,21 @@ impl Drop for Mosquitto {
     }
 }
 
+/// Runs the simrun binary with `args` in `dir`: exit code, stdout, stderr.
+pub fn simrun_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = assert_cmd::Command::cargo_bin("simrun").unwrap().current_dir(dir).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `simrun_in` the package root.
+pub fn simrun(args: &[&str]) -> (i32, String, String) {
+    simrun_in(&root(), args)
+}
+
 /// The package root, where `models/` and `scenarios/` live.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
