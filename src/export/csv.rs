@@ -1,4 +1,4 @@
-//! `samples.csv` and `summary.csv`. Columns are documented in the README.
+//! `samples.csv` and `summary.csv`. Columns are documented in docs/results.md.
 
 use crate::report::Report;
 use crate::run::link::Direction;
