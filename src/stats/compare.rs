@@ -148,8 +148,8 @@ impl Metric {
                 (den > 0.0).then(|| num / den)
             }
             _ => {
-                let mut ratios: Vec<f64> = values.iter().map(|v| v.0 / v.1).collect();
-                Some(median(&mut ratios))
+                let ratios: Vec<f64> = values.iter().map(|v| v.0 / v.1).collect();
+                super::median_interval(&ratios).map(|m| m.0)
             }
         }
     }
@@ -160,17 +160,6 @@ impl Metric {
             Metric::TimeoutRate => Some(100.0 * (b - a)),
             _ => (a > 0.0).then(|| 100.0 * (b - a) / a),
         }
-    }
-}
-
-/// The median; the mean of the middle two for an even count. `values` must not be empty.
-pub fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 
@@ -523,7 +512,8 @@ mod tests {
         assert!((c.delta.unwrap() - 25.0).abs() < 1e-9);
         let t = compare(Metric::Throughput, &a, &b, 500, 1);
         assert_eq!((t.baseline, t.candidate, t.delta), (Some(2.0), Some(2.0), Some(0.0)));
-        assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), 2.5);
+        let four = [rep([100], 0), rep([200], 0), rep([300], 0), rep([1000], 0)];
+        assert_eq!(compare(Metric::Quantile(0.5), &four, &four, 10, 1).baseline, Some(250.0), "the middle two");
         // A repetition without successful requests has no latency value.
         let empty = [rep([], 5), rep([300], 0)];
         assert_eq!(compare(Metric::Quantile(0.5), &empty, &a, 100, 1).n, (1, 3));
