@@ -96,6 +96,7 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
                 shard: sm.shard.clone(),
                 floor_p50_us: sm.floor_p50_us,
                 floor_p99_us: sm.floor_p99_us,
+                floor_after_p99_us: sm.floor_after_p99_us,
             }
         })
         .collect();

@@ -217,6 +217,8 @@ pub fn split_halves(all: &Repetitions) -> (Repetitions, Repetitions) {
 /// What a row's verdict needs besides its adjusted p-value.
 struct Pending {
     beyond: bool,
+    /// A latency change beyond the threshold but smaller than the resolution.
+    under_resolution: bool,
     worse_when_higher: bool,
 }
 
@@ -236,15 +238,26 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
+/// Whether a row's adjusted p-value reaches α with an interval that excludes
+/// 0, on the repetitions a verdict needs.
+fn significant(row: &Row, o: &Options, needed: usize) -> bool {
+    let (Some(lo), Some(hi), Some(p)) = (row.ci_low, row.ci_high, row.p_adjusted) else {
+        return false;
+    };
+    row.baseline_repetitions >= needed
+        && row.candidate_repetitions >= needed
+        && p <= o.alpha
+        && (lo > 0.0 || hi < 0.0)
+}
+
 fn verdict(row: &Row, pending: &Pending, o: &Options, needed: usize) -> Verdict {
-    let (Some(delta), Some(lo), Some(hi), Some(p)) = (row.delta, row.ci_low, row.ci_high, row.p_adjusted) else {
+    let (Some(delta), Some(_), Some(_), Some(_)) = (row.delta, row.ci_low, row.ci_high, row.p_adjusted) else {
         return Verdict::Same;
     };
     if row.baseline_repetitions < needed || row.candidate_repetitions < needed {
         return Verdict::Undecided;
     }
-    let significant = p <= o.alpha && (lo > 0.0 || hi < 0.0);
-    if !(significant && pending.beyond) || delta == 0.0 {
+    if !(significant(row, o, needed) && pending.beyond) || delta == 0.0 {
         return Verdict::Same;
     }
     if (delta > 0.0) == pending.worse_when_higher {
@@ -285,6 +298,7 @@ fn tier_rows(
             Metric::Throughput => (1.0, "%"),
             Metric::TimeoutRate => (100.0, "pp"),
         };
+        let mut under_resolution = false;
         let beyond = match (m, c.delta, c.baseline, c.candidate) {
             (Metric::TimeoutRate, Some(d), Some(base), _) => {
                 // Relative to the baseline's rate; from zero, any change is beyond it.
@@ -295,7 +309,8 @@ fn tier_rows(
                 }
             }
             (Metric::Quantile(_), Some(d), Some(x), Some(y)) => {
-                d.abs() > o.threshold_pct && (y - x).abs() >= resolution_us
+                under_resolution = d.abs() > o.threshold_pct && (y - x).abs() < resolution_us;
+                d.abs() > o.threshold_pct && !under_resolution
             }
             (_, Some(d), _, _) => d.abs() > o.threshold_pct,
             _ => false,
@@ -319,7 +334,7 @@ fn tier_rows(
             p_adjusted: None,
             verdict: Verdict::Same,
         };
-        rows.push((row, Pending { beyond, worse_when_higher }));
+        rows.push((row, Pending { beyond, under_resolution, worse_when_higher }));
     }
     rows
 }
@@ -337,7 +352,7 @@ fn tier_rows(
 fn floor_resolution_us(f: &RunFolder) -> Option<u64> {
     let m = &f.report.manifest;
     let own = m.floor_p99_us.max(m.floor_after_p99_us);
-    m.merged_from.iter().map(|s| s.floor_p99_us).fold(own, |a, b| a.max(b))
+    m.merged_from.iter().map(|s| s.floor_p99_us.max(s.floor_after_p99_us)).fold(own, |a, b| a.max(b))
 }
 
 fn check_options(o: &Options) -> anyhow::Result<()> {
@@ -433,13 +448,28 @@ pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result
     for (&i, p) in tested.iter().zip(adjusted) {
         rows[i].0.p_adjusted = Some(p);
     }
+    let mut held_back = Vec::new();
     let rows: Vec<Row> = rows
         .into_iter()
         .map(|(mut row, pending)| {
             row.verdict = verdict(&row, &pending, o, needed);
+            if pending.under_resolution && row.verdict == Verdict::Same && significant(&row, o, needed) {
+                held_back.push(format!("{} {} {}", row.point, row.tier, row.metric));
+            }
             row
         })
         .collect();
+    if !held_back.is_empty() {
+        notes.push(format!(
+            "{} latency row(s) changed significantly and beyond the threshold but by less than the resolution \
+             ({:.3} ms, {resolution_source}), so they are ~: {}. A resolution this large means the host was \
+             noisy while a floor was measured; rerun baseline and candidate on a quieter host, or set \
+             --resolution",
+            held_back.len(),
+            resolution_us / 1e3,
+            held_back.join(", ")
+        ));
+    }
     let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
     Ok(Comparison {
         baseline: run_ref(baseline),

@@ -84,6 +84,9 @@ pub struct MergedShard {
     pub shard: Option<String>,
     pub floor_p50_us: Option<u64>,
     pub floor_p99_us: Option<u64>,
+    /// The shard's floor p99 measured again after its sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_after_p99_us: Option<u64>,
 }
 
 /// Edge and cloud answering the same inputs.
