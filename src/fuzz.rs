@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::plan::Tier;
+use crate::record::Phase;
 use crate::run::collector::{Collector, Sent};
-use crate::sample::Phase;
 
 /// Bytes as a scenario file: parsing, validation and sweep expansion.
 pub fn scenario(data: &[u8]) {

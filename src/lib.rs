@@ -9,15 +9,16 @@
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod delay;
 pub mod diff;
 pub mod exit_code;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod plan;
+pub mod record;
 pub mod report;
 pub mod run;
-pub mod sample;
 pub mod scenario;
 pub mod stats;
 pub mod ui;

@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::plan::LinkConfig;
-use crate::run::link::{DirectionRecord, Link};
+use crate::record::DirectionRecord;
+use crate::run::link::Link;
 use crate::run::timer::PreciseTimer;
 /// Exact p50 and p99 of a set of microsecond values (HDR's 0.1 % buckets are
 /// 200 µs wide at 200 ms, too coarse for a median error in tens of µs).

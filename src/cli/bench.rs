@@ -9,10 +9,11 @@ use crate::bench;
 use crate::exit_code::ExitCode;
 use crate::plan::{BrokerConfig, Tier};
 use crate::report::Report;
-use crate::run::floor::{echo, Floor};
+use crate::run::floor::echo;
 use crate::run::loadgen::request_bytes;
 use crate::run::timer::PreciseTimer;
 use crate::scenario;
+use crate::stats::{echo_summary, Floor};
 
 pub async fn bench(args: BenchArgs) -> Result<ExitCode, Failure> {
     let infra = |e: anyhow::Error| Failure::new(ExitCode::Infrastructure, e);
@@ -86,9 +87,10 @@ async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
     let bytes = request_bytes(32, 40);
     let (mut echo_runs, mut edge_runs) = (Vec::new(), Vec::new());
     for _ in 0..3 {
-        let e = echo(&broker, "bench-echo", &timer, (rate * secs) as u64, rate, bytes, None)
+        let record = echo(&broker, "bench-echo", &timer, (rate * secs) as u64, rate, bytes, None)
             .await
             .map_err(|e| infra(e.into()))?;
+        let e = echo_summary(&record);
         echo_runs.extend(e.map(|f| (f.round_trip.p50_us, f.round_trip.p99_us)));
         // One device, like the echo's one publisher: the same connections on each side.
         let edge = edge_latency(&run_plan(&edge_plan(broker_url, rate, secs, "devices: { count: 1 }\n")?).await?);
@@ -121,9 +123,10 @@ async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
     let mut edge_max = 0.0;
     let mut rows = String::new();
     for rate in LADDER {
-        let e: Option<Floor> = echo(&broker, "bench-ladder", &timer, (rate * ladder_secs) as u64, rate, bytes, None)
+        let record = echo(&broker, "bench-ladder", &timer, (rate * ladder_secs) as u64, rate, bytes, None)
             .await
             .map_err(|e| infra(e.into()))?;
+        let e: Option<Floor> = echo_summary(&record);
         let echo_ok = e.is_some_and(|f| f.answered == f.sent && f.round_trip.p99_us < P99_LIMIT_US);
         let edge = edge_latency(&run_plan(&edge_plan(broker_url, rate, ladder_secs, "")?).await?);
         let edge_ok = edge.is_some_and(|(_, p99, lost, _)| lost == 0 && p99 < P99_LIMIT_US);

@@ -13,12 +13,11 @@ use crate::backend;
 use crate::exit_code::ExitCode;
 use crate::export::{self, csv, ResultsDir, RunFolder};
 use crate::plan::{Plan, SweepPoint};
+use crate::record::{Sample, Unmatched};
 use crate::report::{self, Execution, HostInfo, Manifest, PointRow, Report};
-use crate::run::collector::Unmatched;
 use crate::run::loadgen::request_bytes;
 use crate::run::timer::PreciseTimer;
 use crate::run::{floor, run_point, PointOutcome, RunContext};
-use crate::sample::Sample;
 use crate::scenario;
 use crate::stats::{self, PointStats};
 use crate::ui::{self, ProgressMode};
@@ -285,7 +284,7 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
         };
         match measured {
             Ok(f) => {
-                report.set_floor(f);
+                report.set_floor(stats::floor(&f));
                 if let Some(alarm) = report.floor_alarm() {
                     eprintln!("warning: {alarm}");
                 }
@@ -346,8 +345,8 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
                 bytes,
                 None,
             );
-            if let Ok(Some(after)) = echo.await {
-                report.manifest.floor_after_p99_us = Some(after.round_trip.p99_us);
+            if let Ok(after) = echo.await {
+                report.manifest.floor_after_p99_us = stats::echo_summary(&after).map(|f| f.round_trip.p99_us);
             }
         }
     }

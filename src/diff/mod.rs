@@ -244,10 +244,7 @@ fn significant(row: &Row, o: &Options, needed: usize) -> bool {
     let (Some(lo), Some(hi), Some(p)) = (row.ci_low, row.ci_high, row.p_adjusted) else {
         return false;
     };
-    row.baseline_repetitions >= needed
-        && row.candidate_repetitions >= needed
-        && p <= o.alpha
-        && (lo > 0.0 || hi < 0.0)
+    row.baseline_repetitions >= needed && row.candidate_repetitions >= needed && p <= o.alpha && (lo > 0.0 || hi < 0.0)
 }
 
 fn verdict(row: &Row, pending: &Pending, o: &Options, needed: usize) -> Verdict {

@@ -1,8 +1,8 @@
 //! `samples.csv` and `summary.csv`. Columns are documented in docs/results.md.
 
+use crate::record::Direction;
+use crate::record::Sample;
 use crate::report::Report;
-use crate::run::link::Direction;
-use crate::sample::Sample;
 use crate::stats::{aggregate, Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.

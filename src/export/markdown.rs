@@ -624,8 +624,8 @@ pub fn report_md(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Unmatched;
     use crate::report::{HostInfo, Manifest, PointRow};
-    use crate::run::collector::Unmatched;
     use crate::stats::test_summary;
 
     /// A finished report of `summaries` over points swept on the cloud link.

@@ -7,9 +7,8 @@ use serde::{Deserialize, Serialize};
 pub use env::HostInfo;
 
 use crate::plan::{Shard, Slo, Tier};
-use crate::run::collector::Unmatched;
-use crate::run::floor::Floor;
-use crate::stats::{check_slos, LinkFidelity, SloCheck, Summary};
+use crate::record::Unmatched;
+use crate::stats::{check_slos, Floor, LinkFidelity, SloCheck, Summary};
 
 /// simrun's own version and build.
 pub const SIMRUN_VERSION: &str = env!("CARGO_PKG_VERSION");

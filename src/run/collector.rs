@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use crate::plan::Tier;
-use crate::sample::{Phase, Sample, Status};
+use crate::record::{Phase, Sample, Status, Unmatched};
 use crate::wire::{ErrorReply, Response};
 
 /// A request as a device sent it (to every tier of the point).
@@ -23,19 +23,6 @@ struct Pending {
     sent: Sent,
     /// Tiers that have not answered yet.
     waiting: Vec<Tier>,
-}
-
-/// Counters of answers that matched no pending request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Unmatched {
-    /// Ids that belong to no request of this point execution.
-    pub unknown: u64,
-    /// A second answer to a request already answered by that tier.
-    pub duplicates: u64,
-    /// Answers that came after their request was settled as a timeout.
-    pub late: u64,
-    /// Error replies without a readable request id.
-    pub anonymous_errors: u64,
 }
 
 /// Settles requests into samples. Feed it what devices sent (`sent`), what

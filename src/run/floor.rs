@@ -16,32 +16,13 @@ use super::link::Link;
 use super::timer::PreciseTimer;
 use super::RunError;
 use crate::plan::{BrokerConfig, LinkConfig};
-use crate::stats::{percentiles, Percentiles};
+use crate::record::{EchoRecord, FloorRecord};
 
 /// Echoes sent to measure the floor, and their rate.
 pub const FLOOR_MESSAGES: u64 = 300;
 pub const FLOOR_RATE_HZ: f64 = 300.0;
 /// Echoes sent first and left out, to warm connections and caches.
 const WARMUP: u64 = 20;
-
-/// What the echo measured: round trips from intended send time, in µs.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Floor {
-    pub round_trip: Percentiles,
-    pub answered: u64,
-    pub sent: u64,
-    pub qos: u8,
-    /// The same echo with the echoing side behind a 0 ms link: round trips in µs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub through_link: Option<Percentiles>,
-}
-
-impl Floor {
-    /// What a link's proxy hop adds to a round trip at the median, in µs.
-    pub fn link_hop_us(&self) -> Option<i64> {
-        self.through_link.map(|l| l.p50_us as i64 - self.round_trip.p50_us as i64)
-    }
-}
 
 /// Measures the floor on `broker` under `simrun/<run-id>/floor/`.
 /// `payload_bytes` should match the run's requests, so that the echo carries
@@ -51,15 +32,15 @@ pub async fn measure(
     run_id: &str,
     timer: &PreciseTimer,
     payload_bytes: usize,
-) -> Result<Option<Floor>, RunError> {
-    let Some(mut floor) = echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, None).await? else {
-        return Ok(None);
-    };
+) -> Result<FloorRecord, RunError> {
+    let straight = echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, None).await?;
+    if straight.round_trips_us.is_empty() {
+        return Ok(FloorRecord { straight, through_link: None });
+    }
     let link = Link::start(resolve(broker).await?, LinkConfig::default(), 0, timer.clone()).await?;
     let via = echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, Some(link.addr())).await?;
     link.shutdown().await;
-    floor.through_link = via.map(|f| f.round_trip);
-    Ok(Some(floor))
+    Ok(FloorRecord { straight, through_link: Some(via) })
 }
 
 /// A plain echo of `count` messages at `rate_hz` (after a short warmup),
@@ -73,7 +54,7 @@ pub async fn echo(
     rate_hz: f64,
     payload_bytes: usize,
     echo_via: Option<std::net::SocketAddr>,
-) -> Result<Option<Floor>, RunError> {
+) -> Result<EchoRecord, RunError> {
     let addr = resolve(broker).await?;
     let q = qos(broker.qos);
     let (req_topic, resp_topic) = (format!("simrun/{run_id}/floor/request"), format!("simrun/{run_id}/floor/response"));
@@ -135,12 +116,5 @@ pub async fn echo(
     echo_task.abort();
     probe.close().await;
     echo.close().await;
-    let answered = rtts.len() as u64;
-    Ok(percentiles(rtts).map(|round_trip| Floor {
-        round_trip,
-        answered,
-        sent: count,
-        qos: broker.qos,
-        through_link: None,
-    }))
+    Ok(EchoRecord { round_trips_us: rtts, sent: count, qos: broker.qos })
 }

@@ -19,53 +19,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::delay::{DelayModel, Pacer, Window};
 use super::timer::PreciseTimer;
+use crate::delay::{DelayModel, Pacer, Window};
 use crate::plan::{LinkConfig, OutageMode};
+use crate::record::{Direction, LinkRecord};
 
 const CHUNK: usize = 64 * 1024;
-
-/// Which way bytes travel through a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// From the clients to the broker.
-    Up,
-    /// From the broker to the clients.
-    Down,
-}
-
-impl Direction {
-    pub const BOTH: [Direction; 2] = [Direction::Up, Direction::Down];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        }
-    }
-}
-
-/// What one direction of a link did, chunk by chunk, since it was armed.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DirectionRecord {
-    /// Release minus read: the delay actually added, in µs.
-    pub applied_us: Vec<u64>,
-    /// |release − due time|: the timer's error, in µs.
-    pub release_error_us: Vec<u64>,
-    pub bytes: u64,
-    /// Bytes of chunks that waited behind earlier bytes, and the time between
-    /// their release and the previous release: the achieved bandwidth when backlogged.
-    pub backlogged_bytes: u64,
-    pub backlogged_span_us: u64,
-}
-
-/// A link's records for both directions.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LinkRecord {
-    pub up: DirectionRecord,
-    pub down: DirectionRecord,
-}
 
 struct Shared {
     config: LinkConfig,

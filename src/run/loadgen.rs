@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::collector::{micros_since, Sent};
 use super::timer::PreciseTimer;
 use crate::plan::{Arrival, LoadConfig};
-use crate::sample::Phase;
+use crate::record::Phase;
 use crate::wire::{self, Request};
 
 /// When each request of an open-loop point execution is due.

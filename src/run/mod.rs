@@ -3,7 +3,6 @@
 
 pub mod broker;
 pub mod collector;
-pub mod delay;
 pub mod delivery;
 pub mod floor;
 pub mod link;
@@ -16,7 +15,7 @@ mod point;
 
 use thiserror::Error;
 
-pub use point::{run_point, LinkOutcome, PointOutcome, RunContext};
+pub use point::{run_point, PointOutcome, RunContext};
 
 /// A failure of the infrastructure a run depends on.
 #[derive(Debug, Error)]

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::broker::{qos, resolve, Connection, Received};
-use super::collector::{micros_since, Collector, Unmatched};
-use super::link::{Link, LinkRecord};
+use super::collector::{micros_since, Collector};
+use super::link::Link;
 use super::loadgen::{feature_rng, Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing};
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
 use crate::backend;
 use crate::plan::{Arrival, LinkConfig, SweepPoint, Tier};
-use crate::sample::Sample;
+use crate::record::{LinkOutcome, Sample, Unmatched};
 use crate::wire;
 
 /// Lead time between setting up a point and its first request.
@@ -34,15 +34,6 @@ pub struct RunContext {
     /// because some point of the plan delays them: so that points differ only
     /// by what their links add, not by the proxy hop.
     pub device_link_everywhere: bool,
-}
-
-/// What one link of a point execution was asked to do and did.
-#[derive(Debug, Clone)]
-pub struct LinkOutcome {
-    /// `edge`, `cloud` or `devices`.
-    pub name: String,
-    pub config: LinkConfig,
-    pub record: LinkRecord,
 }
 
 /// The counters of one point execution; its samples went to the sample channel.

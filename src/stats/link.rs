@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use super::{percentiles, Percentiles};
+use crate::delay::DelayModel;
 use crate::plan::LinkConfig;
-use crate::run::delay::DelayModel;
-use crate::run::link::{Direction, DirectionRecord};
-use crate::run::LinkOutcome;
+use crate::record::{Direction, DirectionRecord, LinkOutcome};
 
 /// Draws used to describe the configured distribution.
 const CONFIGURED_DRAWS: usize = 100_000;

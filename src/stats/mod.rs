@@ -7,6 +7,42 @@ pub mod compare;
 mod link;
 mod slo;
 mod versus;
+/// What the echo measured: round trips from intended send time, in µs.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Floor {
+    pub round_trip: Percentiles,
+    pub answered: u64,
+    pub sent: u64,
+    pub qos: u8,
+    /// The same echo with the echoing side behind a 0 ms link: round trips in µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through_link: Option<Percentiles>,
+}
+
+impl Floor {
+    /// What a link's proxy hop adds to a round trip at the median, in µs.
+    pub fn link_hop_us(&self) -> Option<i64> {
+        self.through_link.map(|l| l.p50_us as i64 - self.round_trip.p50_us as i64)
+    }
+}
+
+/// The harness floor's summary, `None` when the straight echo got no answer.
+pub fn floor(record: &FloorRecord) -> Option<Floor> {
+    let through_link = record.through_link.as_ref().and_then(|e| percentiles(e.round_trips_us.iter().copied()));
+    echo_summary(&record.straight).map(|f| Floor { through_link, ..f })
+}
+
+/// One echo's summary, `None` when nothing came back.
+pub fn echo_summary(e: &EchoRecord) -> Option<Floor> {
+    percentiles(e.round_trips_us.iter().copied()).map(|round_trip| Floor {
+        round_trip,
+        answered: e.round_trips_us.len() as u64,
+        sent: e.sent,
+        qos: e.qos,
+        through_link: None,
+    })
+}
+
 #[cfg(test)]
 pub use versus::test_summary;
 
@@ -21,7 +57,7 @@ pub use slo::{check_slos, SloCheck};
 pub use versus::{versus, Faster, TierAt, Versus, TIE_PCT};
 
 use crate::plan::Tier;
-use crate::sample::{Phase, Sample, Status};
+use crate::record::{EchoRecord, FloorRecord, Phase, Sample, Status};
 
 /// Three significant digits, from 1 µs up to an hour.
 pub fn histogram() -> Histogram<u64> {

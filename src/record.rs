@@ -1,0 +1,155 @@
+//! The records a run hands on: one sample per request and tier, what each
+//! link did, the harness floor's round trips and the answers that matched no
+//! request. `run` fills them; `stats` summarises them; `report` and `export`
+//! write them. This module is below all three and depends only on `plan`.
+
+use serde::Serialize;
+
+use crate::plan::{LinkConfig, Tier};
+
+/// How a request ended. Every request ends as exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Timeout,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Timeout => "timeout",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// Whether a request counts toward the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Warmup,
+    Measure,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Warmup => "warmup",
+            Phase::Measure => "measure",
+        }
+    }
+}
+
+/// One request to one tier. Times are microseconds from the run's start on a
+/// monotonic clock; latency is measured from the intended send time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub point: usize,
+    pub repetition: u32,
+    pub tier: Tier,
+    pub device: u32,
+    pub seq: u64,
+    pub phase: Phase,
+    pub intended_us: u64,
+    pub sent_us: u64,
+    pub received_us: Option<u64>,
+    pub queue_us: Option<u64>,
+    pub infer_us: Option<u64>,
+    pub status: Status,
+    pub probability: Option<f32>,
+    /// The worker's error message for `Status::Error`.
+    pub error: Option<String>,
+    /// The worker that answered (`edge-0`, …), when one did.
+    pub worker: Option<String>,
+}
+
+impl Sample {
+    /// Received minus intended send time, when a response arrived.
+    pub fn latency_us(&self) -> Option<u64> {
+        self.received_us.map(|r| r.saturating_sub(self.intended_us))
+    }
+}
+
+/// Which way bytes travel through a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From the clients to the broker.
+    Up,
+    /// From the broker to the clients.
+    Down,
+}
+
+impl Direction {
+    pub const BOTH: [Direction; 2] = [Direction::Up, Direction::Down];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+}
+
+/// What one direction of a link did, chunk by chunk, since it was armed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DirectionRecord {
+    /// Release minus read: the delay actually added, in µs.
+    pub applied_us: Vec<u64>,
+    /// |release − due time|: the timer's error, in µs.
+    pub release_error_us: Vec<u64>,
+    pub bytes: u64,
+    /// Bytes of chunks that waited behind earlier bytes, and the time between
+    /// their release and the previous release: the achieved bandwidth when backlogged.
+    pub backlogged_bytes: u64,
+    pub backlogged_span_us: u64,
+}
+
+/// A link's records for both directions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkRecord {
+    pub up: DirectionRecord,
+    pub down: DirectionRecord,
+}
+
+/// What one link of a point execution was asked to do and did.
+#[derive(Debug, Clone)]
+pub struct LinkOutcome {
+    /// `edge`, `cloud` or `devices`.
+    pub name: String,
+    pub config: LinkConfig,
+    pub record: LinkRecord,
+}
+
+/// Counters of answers that matched no pending request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Unmatched {
+    /// Ids that belong to no request of this point execution.
+    pub unknown: u64,
+    /// A second answer to a request already answered by that tier.
+    pub duplicates: u64,
+    /// Answers that came after their request was settled as a timeout.
+    pub late: u64,
+    /// Error replies without a readable request id.
+    pub anonymous_errors: u64,
+}
+
+/// The round trips of one harness-floor echo, in µs from each message's
+/// intended send time, in arrival order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EchoRecord {
+    pub round_trips_us: Vec<u64>,
+    pub sent: u64,
+    pub qos: u8,
+}
+
+/// The harness floor as measured: straight to the broker, and with the
+/// echoing side behind a 0 ms link.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FloorRecord {
+    pub straight: EchoRecord,
+    pub through_link: Option<EchoRecord>,
+}
