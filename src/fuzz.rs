@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets in `fuzz/`, here so that a stable test can
-//! replay their corpus (`tests/fuzz_corpus.rs`) and CI runs them on every push.
+//! replay their corpus (`tests/it/fuzz_corpus.rs`) and CI runs them on every push.
 //! Each takes any bytes and must return without a panic.
 
 use std::path::Path;

@@ -154,7 +154,7 @@ impl Serve {
         let response_topic = wire::topic(&self.spec.run_id, self.spec.tier, "response");
         let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, "error");
         let mut budget = ReplyBudget::new();
-        // Fault injection for the test of a worker that dies mid-run (tests/reliability.rs):
+        // Fault injection for the test of a worker that dies mid-run (tests/it/reliability.rs):
         // SIMRUN_FAULT_WORKER_PANIC=NAME@N makes worker NAME panic at its Nth request of the run.
         let doomed: Option<u64> = std::env::var("SIMRUN_FAULT_WORKER_PANIC")
             .ok()

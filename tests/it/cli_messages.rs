@@ -1,0 +1,61 @@
+//! What the command line says when the user gets something wrong: each
+//! message names the user's own input, not simrun's internals.
+
+use crate::common::{simrun, simrun_in};
+
+use std::io::Write;
+use std::net::TcpListener;
+
+#[test]
+fn a_mistyped_command_is_named_and_a_scenario_still_comes_first() {
+    let (code, _, stderr) = simrun(&["rnu", "scenarios/smoke.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown command `rnu`; did you mean `run`?"), "{stderr}");
+    // `simrun SCENARIO` is still `simrun run SCENARIO` (here it stops at the missing broker).
+    let (code, _, stderr) =
+        simrun(&["scenarios/smoke.yaml", "--set", "broker.url=mqtt://127.0.0.1:1", "--set", "load.duration=100ms"]);
+    assert_eq!(code, 2);
+    assert!(!stderr.contains("unknown command"), "{stderr}");
+}
+
+#[test]
+fn overrides_are_blamed_for_their_own_errors() {
+    let (code, _, stderr) = simrun(&["plan", "scenarios/smoke.yaml", "--set", "name=a/b"]);
+    assert_eq!(code, 2);
+    // No line of the file is to blame.
+    assert!(stderr.contains("error: scenarios/smoke.yaml: --set name=a/b: name: invalid name"), "{stderr}");
+    let (code, _, stderr) = simrun(&["plan", "scenarios/smoke.yaml", "--set", "load.duration="]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--set load.duration=: load.duration: no value after `=`"), "{stderr}");
+    assert!(!stderr.contains("unit value"), "{stderr}");
+    let (code, _, stderr) = simrun(&["plan", "scenarios/smoke.yaml", "--set", "repetitions=0"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--set repetitions=0: repetitions: must be at least 1"), "{stderr}");
+}
+
+#[test]
+fn a_port_that_does_not_speak_mqtt_is_named() {
+    // A server that answers every connection like a web server would.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut s) = stream else { return };
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let url = format!("broker.url=mqtt://127.0.0.1:{port}");
+    let (code, _, stderr) = simrun(&["validate", "scenarios/smoke.yaml", "--set", &url]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("that port did not answer as an MQTT broker"), "{stderr}");
+    drop(server);
+}
+
+#[test]
+fn shipped_scenarios_find_their_models_from_any_working_directory() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let scenario = crate::common::root().join("scenarios/smoke.yaml");
+    let (code, stdout, stderr) = simrun_in(elsewhere.path(), &["validate", scenario.to_str().unwrap(), "--no-broker"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("ok"), "{stdout}");
+}

@@ -1,0 +1,202 @@
+//! Test support: a private Mosquitto on a free port, stopped by PID.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A Mosquitto process of the test's own, with Nagle's algorithm off.
+pub struct Mosquitto {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn mosquitto_binary() -> PathBuf {
+    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    "mosquitto".into()
+}
+
+fn spawn(conf: &Path) -> Child {
+    Command::new(mosquitto_binary())
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto is installed (scripts/setup installs it)")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Mosquitto {
+    /// Starts a broker on a free port and waits until it accepts connections.
+    pub fn start() -> Mosquitto {
+        Self::start_with("allow_anonymous true\n")
+    }
+
+    /// As `start`, with `extra` config lines (which must say whether anonymous clients may connect).
+    pub fn start_with(extra: &str) -> Mosquitto {
+        // Another process may take the port between our probe and Mosquitto's
+        // bind; try a few ports before giving up.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let conf = dir.path().join("mosquitto.conf");
+            std::fs::write(
+                &conf,
+                format!("listener {port} 127.0.0.1\nset_tcp_nodelay true\npersistence false\n{extra}"),
+            )
+            .unwrap();
+            let mut child = spawn(&conf);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = child.try_wait() {
+                    last_error = format!("mosquitto exited with {status}");
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Mosquitto { child, port, _dir: dir };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("could not start mosquitto: {last_error}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (by PID) and waits for it: every client loses it at once.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again on the same port, with the same config.
+    pub fn restart(&mut self) {
+        let conf = self._dir.path().join("mosquitto.conf");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut child = spawn(&conf);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    self.child = child;
+                    return;
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // the port may still be held: try again
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(Instant::now() < deadline, "mosquitto did not restart on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the simrun binary with `args` in `dir`: exit code, stdout, stderr.
+pub fn simrun_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = assert_cmd::Command::cargo_bin("simrun").unwrap().current_dir(dir).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `simrun_in` the package root.
+pub fn simrun(args: &[&str]) -> (i32, String, String) {
+    simrun_in(&root(), args)
+}
+
+/// The package root, where `models/` and `scenarios/` live.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    free_port()
+}
+
+/// Runs `simrun run scenarios/smoke.yaml` against `broker` with extra `--set`s;
+/// returns the results folder. Panics with simrun's output if it fails.
+pub fn run_smoke(broker: &Mosquitto, sets: &[&str]) -> PathBuf {
+    let out = tempfile::tempdir().unwrap().keep();
+    let mut cmd = assert_cmd::Command::cargo_bin("simrun").unwrap();
+    cmd.current_dir(root()).args(["run", "scenarios/smoke.yaml", "--quiet", "--out"]).arg(&out);
+    cmd.args(["--set", &format!("broker.url={}", broker.url())]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&output.stderr));
+    let report = PathBuf::from(stdout.lines().last().expect("the report path"));
+    report.parent().unwrap().to_path_buf()
+}
+
+/// A CSV file as a header and rows of strings.
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn read(path: &Path) -> Table {
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let header = r.headers().unwrap().iter().map(str::to_string).collect();
+        let rows = r.records().map(|x| x.unwrap().iter().map(str::to_string).collect()).collect();
+        Table { header, rows }
+    }
+
+    pub fn col(&self, name: &str) -> usize {
+        self.header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}: {:?}", self.header))
+    }
+
+    /// The numeric value of `name` in `row`.
+    pub fn num(&self, row: &[String], name: &str) -> f64 {
+        row[self.col(name)].parse().unwrap_or_else(|_| panic!("{name} = {:?} is not a number", row[self.col(name)]))
+    }
+
+    /// Rows whose `column` equals `value`.
+    pub fn filter<'a>(&'a self, column: &str, value: &str) -> impl Iterator<Item = &'a Vec<String>> + 'a {
+        let c = self.col(column);
+        let value = value.to_string();
+        self.rows.iter().filter(move |r| r[c] == value)
+    }
+}
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,201 @@
+//! End to end against a real Mosquitto started by each test: real ONNX
+//! Runtime and candle workers, real links, the real binary.
+
+use std::time::Duration;
+
+use crate::common::{Mosquitto, Table};
+use assert_cmd::Command;
+use rumqttc::QoS;
+use simrun::backend;
+use simrun::plan::Tier;
+use simrun::run::broker::Connection;
+use simrun::run::worker::{Worker, WorkerSpec};
+use simrun::wire::{self, ErrorReply, Response};
+
+type Inbox = tokio::sync::mpsc::UnboundedReceiver<simrun::run::broker::Received>;
+
+/// A client subscribed to `topics` through simrun's own connection code.
+async fn test_client(broker: &Mosquitto, topics: &[String]) -> (Connection, Inbox) {
+    let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
+    let topics: Vec<(String, QoS)> = topics.iter().map(|t| (t.clone(), QoS::AtLeastOnce)).collect();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let conn = Connection::open("itest-client", addr, &broker.url(), &topics, Some(tx)).await.expect("subscribed");
+    (conn, rx)
+}
+
+async fn next_message(rx: &mut Inbox) -> (String, Vec<u8>) {
+    let (_, p) =
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("an answer within 10 s").expect("open");
+    (p.topic, p.payload.to_vec())
+}
+
+fn request(id: &str, features: &[f32]) -> Vec<u8> {
+    serde_json::to_vec(&wire::Request { v: 1, id: id.into(), device: "dev-000".into(), features: features.to_vec() })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_bad_requests() {
+    let broker = Mosquitto::start();
+    let root = crate::common::root();
+    let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
+    let run_id = "itest";
+    let mut workers = Vec::new();
+    for (tier, model) in
+        [(Tier::Edge, "models/anomaly_detector.onnx"), (Tier::Cloud, "models/anomaly_detector.safetensors")]
+    {
+        let spec = WorkerSpec {
+            run_id: run_id.into(),
+            tier,
+            index: 0,
+            features: 32,
+            qos: 1,
+            addr,
+            broker_url: broker.url(),
+            broker: None,
+            shared: false,
+        };
+        let model = backend::load(tier, &root.join(model)).expect("model loads");
+        workers.push(Worker::start(spec, model).await.expect("worker connects and subscribes"));
+    }
+    let topics: Vec<String> =
+        Tier::ALL.iter().flat_map(|&t| ["response", "error"].map(|k| wire::topic(run_id, t, k))).collect();
+    let (conn, mut rx) = test_client(&broker, &topics).await;
+    let client = conn.client.clone();
+    let features: Vec<f32> = (0..32).map(|i| (i as f32 - 16.0) / 8.0).collect();
+    let mut reference = backend::load(Tier::Edge, &root.join("models/anomaly_detector.onnx")).unwrap();
+    let expected = reference.infer(&features).unwrap()[0];
+
+    for tier in Tier::ALL {
+        let request_topic = wire::topic(run_id, tier, "request");
+        // A good request, garbage, a wrong width, then a good one again: the worker keeps serving.
+        let bad: [&[u8]; 3] =
+            [b"\x00not json", br#"{"v":1,"id":"w","features":[1,2]}"#, br#"{"v":9,"id":"v","features":[]}"#];
+        client.publish(&request_topic, QoS::AtLeastOnce, false, request("itest/0.0/1", &features)).await.unwrap();
+        let (topic, payload) = next_message(&mut rx).await;
+        assert_eq!(topic, wire::topic(run_id, tier, "response"));
+        let r: Response = serde_json::from_slice(&payload).unwrap();
+        assert_eq!((r.id.as_str(), r.tier, r.worker.as_str()), ("itest/0.0/1", tier, &*format!("{tier}-0")));
+        assert!((r.probability - expected).abs() <= 1e-5, "{tier}: {} vs {expected}", r.probability);
+        assert!(r.infer_us < 1_000_000 && r.queue_us < 1_000_000);
+
+        let mut errors = Vec::new();
+        for b in bad {
+            client.publish(&request_topic, QoS::AtLeastOnce, false, b.to_vec()).await.unwrap();
+            let (topic, payload) = next_message(&mut rx).await;
+            assert_eq!(topic, wire::topic(run_id, tier, "error"));
+            errors.push(serde_json::from_slice::<ErrorReply>(&payload).unwrap());
+        }
+        assert!(errors[0].id.is_none() && errors[0].error.contains("not a valid request"), "{:?}", errors[0]);
+        assert_eq!(errors[1].id.as_deref(), Some("w"));
+        assert!(errors[1].error.contains("expected 32 values, got 2"), "{:?}", errors[1]);
+        assert!(errors[2].error.contains("unsupported schema version 9"), "{:?}", errors[2]);
+
+        client.publish(&request_topic, QoS::AtLeastOnce, false, request("itest/0.0/2", &features)).await.unwrap();
+        let (topic, payload) = next_message(&mut rx).await;
+        assert_eq!(topic, wire::topic(run_id, tier, "response"));
+        assert_eq!(serde_json::from_slice::<Response>(&payload).unwrap().id, "itest/0.0/2");
+    }
+    for w in workers {
+        assert_eq!(w.counters.rejected.load(std::sync::atomic::Ordering::Relaxed), 3);
+        w.stop().await.expect("worker stops cleanly");
+    }
+}
+
+#[test]
+fn a_sweep_runs_end_to_end_and_the_cloud_link_shows_in_the_latency() {
+    let broker = Mosquitto::start();
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::cargo_bin("simrun")
+        .unwrap()
+        .current_dir(crate::common::root())
+        .args(["scenarios/smoke.yaml", "--quiet", "--out"])
+        .arg(out.path())
+        .args(["--set", &format!("broker.url={}", broker.url())])
+        .args(["--set", "sweep.tiers.cloud.link.latency=[0ms, 25ms]"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&output.stderr));
+    let report = std::path::PathBuf::from(stdout.lines().last().expect("the report path"));
+    assert_eq!(report.file_name().unwrap(), "report.md");
+    let dir = report.parent().unwrap();
+    assert!(dir.starts_with(out.path().join("smoke")));
+    for f in ["scenario.yaml", "manifest.json", "samples.csv", "summary.csv", "report.md"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+
+    let summary = Table::read(&dir.join("summary.csv"));
+    let (header, rows) = (&summary.header, &summary.rows);
+    let wanted = "run_id,point,repetition,tier,requests,ok,timeouts,errors,throughput_rps,latency_mean_us,latency_p50_us,latency_p90_us,latency_p95_us,latency_p99_us,latency_max_us,infer_p50_us,queue_p50_us,param:tiers.cloud.link.latency";
+    assert!(header.join(",").starts_with(wanted), "{header:?}");
+    assert_eq!(rows.len(), 4, "2 points × 2 tiers");
+    let (col, num) = (|name: &str| summary.col(name), |row: &Vec<String>, name: &str| summary.num(row, name));
+    for row in rows {
+        assert_eq!(num(row, "requests"), num(row, "ok") + num(row, "timeouts") + num(row, "errors"));
+        assert_eq!(num(row, "requests"), 100.0, "100/s for 1 s measured");
+        assert!(num(row, "ok") >= 95.0, "{row:?}");
+    }
+    let p50 = |tier: &str, latency: &str| {
+        let row = rows
+            .iter()
+            .find(|r| r[col("tier")] == tier && r[col("param:tiers.cloud.link.latency")] == latency)
+            .unwrap();
+        num(row, "latency_p50_us")
+    };
+    let edge = p50("edge", "25ms");
+    let cloud = p50("cloud", "25ms");
+    // 25 ms one way = 50 ms round trip, on top of what the edge takes. Loose bounds: a gross bug only.
+    assert!(edge < 10_000.0, "edge p50 {edge} µs");
+    assert!(cloud >= 50_000.0, "the link may never deliver early: cloud p50 {cloud} µs");
+    assert!(cloud <= 50_000.0 + edge + 15_000.0, "cloud p50 {cloud} µs, edge p50 {edge} µs");
+    assert!(p50("cloud", "0ms") < 10_000.0);
+
+    let table = Table::read(&dir.join("samples.csv"));
+    let (sheader, samples) = (&table.header, &table.rows);
+    assert_eq!(
+        sheader[..15].join(","),
+        "run_id,point,repetition,tier,device,seq,phase,intended_us,sent_us,received_us,latency_us,queue_us,infer_us,status,probability"
+    );
+    // 120 requests per point (20 warmup + 100 measured), each to both tiers, 2 points.
+    assert_eq!(samples.len(), 480);
+    let scol = |name: &str| table.col(name);
+    assert_eq!(samples.iter().filter(|r| r[scol("phase")] == "warmup").count(), 80);
+    assert!(samples.iter().all(|r| ["ok", "timeout", "error"].contains(&r[scol("status")].as_str())));
+
+    let md = std::fs::read_to_string(&report).unwrap();
+    for needle in [
+        "# Results: smoke",
+        "**Status:**",
+        "## Summary",
+        "## Model validation",
+        "## Edge vs cloud",
+        "| 25ms |",
+        "## Environment",
+        "## Reproduce",
+        "mosquitto",
+    ] {
+        assert!(md.contains(needle), "report lacks {needle:?}:\n{md}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["onnxruntime_version"].as_str().unwrap().starts_with("1.31.1"), "{manifest}");
+    assert_eq!(manifest["models"].as_array().unwrap().len(), 2);
+    let resolved = std::fs::read_to_string(dir.join("scenario.yaml")).unwrap();
+    assert!(resolved.contains(&broker.url()) && resolved.contains("25ms"), "{resolved}");
+}
+
+#[test]
+fn an_unreachable_results_folder_fails_before_the_run() {
+    let broker = Mosquitto::start();
+    let output = Command::cargo_bin("simrun")
+        .unwrap()
+        .current_dir(crate::common::root())
+        .args(["run", "scenarios/smoke.yaml", "--out", "/proc/simrun-cannot-write-here"])
+        .args(["--set", &format!("broker.url={}", broker.url())])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot create results folder /proc/simrun-cannot-write-here"), "{stderr}");
+}

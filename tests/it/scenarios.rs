@@ -1,0 +1,57 @@
+//! Every scenario we ship is valid: it parses, its models load and fit, and
+//! its sweep expands as written.
+
+use simrun::cli::preflight::check_models;
+use simrun::plan::Tier;
+use simrun::scenario;
+
+#[test]
+fn every_file_in_scenarios_validates() {
+    let root = crate::common::root();
+    let mut count = 0;
+    for entry in std::fs::read_dir(root.join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let plan = scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+        check_models(&plan).unwrap_or_else(|f| panic!("{}: {:#}", path.display(), f.error));
+        assert!(!plan.points.is_empty());
+        count += 1;
+    }
+    assert!(count >= 2, "expected m3b.yaml and smoke.yaml");
+}
+
+#[test]
+fn m3b_reproduces_the_seed_experiment() {
+    let root = crate::common::root();
+    let plan = scenario::load(&root.join("scenarios/m3b.yaml"), &[]).unwrap();
+    assert_eq!(plan.swept_keys, ["tiers.cloud.link.latency"]);
+    let values: Vec<&str> = plan.points.iter().map(|p| p.params[0].1.as_str()).collect();
+    assert_eq!(values, ["0ms", "10ms", "25ms", "50ms", "100ms"]);
+    let at_50 = &plan.points[3].config;
+    assert_eq!(at_50.tier(Tier::Cloud).unwrap().link.latency.as_millis(), 50);
+    assert_eq!(at_50.tier(Tier::Edge).unwrap().link.latency.as_millis(), 0);
+    assert_eq!(at_50.devices.features, 32);
+}
+
+#[test]
+fn overrides_and_grids() {
+    let root = crate::common::root();
+    let sets = vec![
+        "load.duration=2s".to_string(),
+        "devices.count=3".to_string(),
+        "broker.url=mqtt://127.0.0.1:18830".to_string(),
+    ];
+    let plan = scenario::load(&root.join("scenarios/m3b.yaml"), &sets).unwrap();
+    let c = &plan.points[0].config;
+    assert_eq!((c.load.duration.as_secs(), c.devices.count, c.broker.port), (2, 3, 18830));
+    assert!(plan.resolved_yaml.contains("duration: 2s"), "{}", plan.resolved_yaml);
+
+    let grid = vec!["sweep.devices.count=[1, 2, 3]".to_string()];
+    let plan = scenario::load(&root.join("scenarios/smoke.yaml"), &grid).unwrap();
+    assert_eq!(plan.points.len(), 6, "2 latencies × 3 device counts");
+    let labels: Vec<String> = plan.points.iter().map(|p| p.label()).collect();
+    assert_eq!(labels[1], "tiers.cloud.link.latency=0ms, devices.count=2");
+    assert_eq!(plan.points[5].config.devices.count, 3);
+}
