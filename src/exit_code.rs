@@ -23,3 +23,27 @@ impl ExitCode {
         self as i32
     }
 }
+
+/// What a command that ran to its end found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every check passed (or there was none).
+    Passed,
+    /// A check the user asked for failed: an SLO, a regression in `diff`, or
+    /// `diff --strict` without the repetitions a verdict needs.
+    ChecksFailed,
+    /// A tier answered none of its requests at some point execution: the
+    /// run measured nothing there.
+    NothingAnswered,
+}
+
+impl Outcome {
+    /// The one place an outcome becomes an exit code.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Passed => ExitCode::Success,
+            Outcome::ChecksFailed => ExitCode::CheckFailed,
+            Outcome::NothingAnswered => ExitCode::Infrastructure,
+        }
+    }
+}

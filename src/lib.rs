@@ -1,10 +1,11 @@
 //! simrun: run edge-versus-cloud inference experiments against a real MQTT broker.
 //!
 //! The pipeline runs one way: `scenario` (YAML → `ScenarioFile` → `Plan`), `run`
-//! (one sweep point → `Sample`s), `stats` (samples → `Summary`), `report`
-//! (summaries + manifest → `Report`), `export` (report → bytes, and results
-//! folders read back) and `diff` (two result folders → a comparison). `cli` wires
-//! them together; `main.rs` only maps errors to exit codes.
+//! (one sweep point → `record`s: samples, link records), `stats` (records →
+//! `Summary`), `report` (summaries + manifest → `Report`), `export` (report →
+//! bytes, and results folders read back) and `diff` (two result folders → a
+//! comparison). `cli` wires them together and turns errors into exit codes;
+//! ARCHITECTURE.md has the layers and what each module may use.
 
 pub mod backend;
 pub mod bench;

@@ -1,9 +1,10 @@
 //! The `simrun` binary: hands the command line to the library and exits with its code.
 
 fn main() {
-    // candle's matmul dispatches to rayon, which costs ~35 µs per tiny forward
-    // pass against ~2 µs on one thread. Workers already run one per thread, so
-    // default to one rayon thread unless the user chose otherwise.
+    // candle's matmul dispatches to rayon, whose pool costs a tiny model far
+    // more than the matmul itself (docs/measurement.md has the figures), and
+    // requests are already spread over the workers: one rayon thread, unless
+    // the user chose otherwise.
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }

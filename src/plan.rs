@@ -61,11 +61,13 @@ pub struct Plan {
 
 impl Plan {
     /// Keeps only the points of `shard`; fails when the shard would be empty.
-    pub fn restrict_to(&mut self, shard: Shard) -> Result<(), String> {
+    pub fn restrict_to(&mut self, shard: Shard) -> Result<(), ShardError> {
         let total = self.points.len();
         self.points.retain(|p| shard.contains(p.index));
         if self.points.is_empty() {
-            return Err(format!("shard {shard} has no points: the plan has {total} (use at most {total} shards)"));
+            return Err(ShardError(format!(
+                "shard {shard} has no points: the plan has {total} (use at most {total} shards)"
+            )));
         }
         self.shard = Some(shard);
         Ok(())
@@ -394,10 +396,15 @@ pub struct Shard {
     pub count: usize,
 }
 
+/// A shard that cannot be written or has nothing to run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ShardError(pub String);
+
 impl Shard {
     /// Parses `I/N` with 1 ≤ I ≤ N.
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let bad = || format!("invalid shard {text:?} (expected I/N with 1 ≤ I ≤ N, e.g. 2/4)");
+    pub fn parse(text: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError(format!("invalid shard {text:?} (expected I/N with 1 ≤ I ≤ N, e.g. 2/4)"));
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
         let (index, count): (usize, usize) =
             (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);

@@ -25,11 +25,11 @@ pub struct CandleModel {
     info: ModelInfo,
 }
 
-fn meta_usize(meta: &HashMap<String, String>, key: &str) -> Result<usize, String> {
+fn meta_usize(path: &Path, meta: &HashMap<String, String>, key: &str) -> Result<usize, BackendError> {
     meta.get(key)
-        .ok_or_else(|| format!("metadata has no {key:?}"))?
+        .ok_or_else(|| invalid(path, format!("metadata has no {key:?}")))?
         .parse()
-        .map_err(|_| format!("metadata {key:?} is not a whole number"))
+        .map_err(|_| invalid(path, format!("metadata {key:?} is not a whole number")))
 }
 
 impl CandleModel {
@@ -49,8 +49,8 @@ impl CandleModel {
                 )))
             }
         }
-        let width = meta_usize(&meta, "input_dim").map_err(bad)?;
-        let hidden = meta_usize(&meta, "hidden_dim").map_err(bad)?;
+        let width = meta_usize(path, &meta, "input_dim")?;
+        let hidden = meta_usize(path, &meta, "hidden_dim")?;
         let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
         let take = |name: &str, shape: &[usize]| -> Result<Tensor, BackendError> {
             let t = tensors.get(name).ok_or_else(|| bad(format!("tensor {name:?} is missing")))?;

@@ -15,7 +15,11 @@ use super::BackendError;
 const LIB_NAME: &str = "libonnxruntime.so.1.31.1";
 const DEPS_SUBDIR: &str = ".deps/onnxruntime/onnxruntime/capi";
 
-static ENVIRONMENT: OnceLock<Result<(PathBuf, ort::environment::Environment), String>> = OnceLock::new();
+/// Why ONNX Runtime could not be loaded, kept to answer every later call.
+#[derive(Debug, Clone)]
+struct LoadFailure(String);
+
+static ENVIRONMENT: OnceLock<Result<(PathBuf, ort::environment::Environment), LoadFailure>> = OnceLock::new();
 
 fn candidates() -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -52,7 +56,7 @@ fn python_capi_dir() -> Option<PathBuf> {
     Some(PathBuf::from(dir.trim()).join("capi"))
 }
 
-fn init() -> Result<(PathBuf, ort::environment::Environment), String> {
+fn init() -> Result<(PathBuf, ort::environment::Environment), LoadFailure> {
     let tried = candidates();
     // An explicit setting wins even when it is wrong, so a typo is reported, not skipped.
     let explicit =
@@ -62,14 +66,17 @@ fn init() -> Result<(PathBuf, ort::environment::Environment), String> {
     } else {
         tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
             let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-            format!("{LIB_NAME} not found; run scripts/setup or set SIMRUN_ORT_DYLIB (looked in: {})", list.join(", "))
+            LoadFailure(format!(
+                "{LIB_NAME} not found; run scripts/setup or set SIMRUN_ORT_DYLIB (looked in: {})",
+                list.join(", ")
+            ))
         })?
     };
-    let builder = ort::init_from(&path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+    let builder = ort::init_from(&path).map_err(|e| LoadFailure(format!("cannot load {}: {e}", path.display())))?;
     let env = builder
         .with_name("simrun")
         .build()
-        .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", path.display()))?;
+        .map_err(|e| LoadFailure(format!("cannot start ONNX Runtime from {}: {e}", path.display())))?;
     Ok((path, env))
 }
 
@@ -77,7 +84,7 @@ fn init() -> Result<(PathBuf, ort::environment::Environment), String> {
 pub(super) fn environment() -> Result<&'static ort::environment::Environment, BackendError> {
     match ENVIRONMENT.get_or_init(init) {
         Ok((_, env)) => Ok(env),
-        Err(e) => Err(BackendError::Runtime(e.clone())),
+        Err(e) => Err(BackendError::Runtime(e.0.clone())),
     }
 }
 

@@ -18,21 +18,22 @@ pub struct PlainModel {
     width: usize,
 }
 
-fn floats(st: &SafeTensors, name: &str) -> Result<Vec<f32>, String> {
-    let t = st.tensor(name).map_err(|e| e.to_string())?;
+fn floats(path: &Path, st: &SafeTensors, name: &str) -> Result<Vec<f32>, BackendError> {
+    let t = st.tensor(name).map_err(|e| BackendError::Invalid { path: path.into(), message: e.to_string() })?;
     Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
 impl PlainModel {
     /// Reads the weights from the cloud model's safetensors file.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| e.to_string())?;
+    pub fn load(path: &Path) -> Result<Self, BackendError> {
+        let bytes = std::fs::read(path).map_err(|source| BackendError::Read { path: path.into(), source })?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| BackendError::Invalid { path: path.into(), message: e.to_string() })?;
         let (w1, b1, w2, b2) = (
-            floats(&st, "fc1.weight")?,
-            floats(&st, "fc1.bias")?,
-            floats(&st, "fc2.weight")?,
-            floats(&st, "fc2.bias")?,
+            floats(path, &st, "fc1.weight")?,
+            floats(path, &st, "fc1.bias")?,
+            floats(path, &st, "fc2.weight")?,
+            floats(path, &st, "fc2.bias")?,
         );
         let width = w1.len() / b1.len().max(1);
         Ok(PlainModel { w1, b1, w2, b2: b2.first().copied().unwrap_or(0.0), width })
@@ -68,8 +69,7 @@ fn time_per_call(calls: u32, mut f: impl FnMut(&[f32]) -> f32) -> Duration {
 pub fn measure(models_dir: &Path, calls: u32) -> Result<[(String, Duration); 3], BackendError> {
     let mut edge = backend::load(Tier::Edge, &models_dir.join("anomaly_detector.onnx"))?;
     let mut cloud = backend::load(Tier::Cloud, &models_dir.join("anomaly_detector.safetensors"))?;
-    let plain = PlainModel::load(&models_dir.join("anomaly_detector.safetensors"))
-        .map_err(|m| BackendError::Infer(format!("plain model: {m}")))?;
+    let plain = PlainModel::load(&models_dir.join("anomaly_detector.safetensors"))?;
     let ort = time_per_call(calls, |x| edge.infer(x).map(|v| v[0]).unwrap_or(f32::NAN));
     let candle = time_per_call(calls, |x| cloud.infer(x).map(|v| v[0]).unwrap_or(f32::NAN));
     let floor = time_per_call(calls, |x| plain.infer(x));

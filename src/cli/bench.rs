@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{run, BenchArgs, BenchWhat, Failure};
 use crate::bench;
-use crate::exit_code::ExitCode;
+use crate::exit_code::Outcome;
 use crate::plan::{BrokerConfig, Tier};
 use crate::report::Report;
 use crate::run::floor::echo;
@@ -15,19 +15,18 @@ use crate::run::timer::PreciseTimer;
 use crate::scenario;
 use crate::stats::{echo_summary, Floor};
 
-pub async fn bench(args: BenchArgs) -> Result<ExitCode, Failure> {
-    let infra = |e: anyhow::Error| Failure::new(ExitCode::Infrastructure, e);
+pub async fn bench(args: BenchArgs) -> Result<Outcome, Failure> {
     let text = match args.what {
         BenchWhat::Link { quick } => {
             let cases = bench::link::standard_cases(quick);
-            let results = bench::link::run(&cases).await.map_err(|e| infra(e.into()))?;
+            let results = bench::link::run(&cases).await.map_err(Failure::infrastructure)?;
             bench::link::table(&results)
         }
         BenchWhat::Suite { broker, quick } => suite(&broker, quick).await?,
     };
     use std::io::Write as _;
     let _ = std::io::stdout().write_all(text.as_bytes());
-    Ok(ExitCode::Success)
+    Ok(Outcome::Passed)
 }
 
 fn models_dir() -> PathBuf {
@@ -51,7 +50,7 @@ fn edge_plan(broker: &str, rate: f64, secs: f64, extra: &str) -> Result<crate::p
          tiers:\n  edge: {{ model: \"{}\", workers: 1 }}\n{extra}",
         models.join("anomaly_detector.onnx").display()
     );
-    scenario::load_str(Path::new("bench.yaml"), &text, &[]).map_err(|e| Failure::new(ExitCode::BadInput, e))
+    scenario::load_str(Path::new("bench.yaml"), &text, &[]).map_err(Failure::input)
 }
 
 async fn run_plan(plan: &crate::plan::Plan) -> Result<Report, Failure> {
@@ -71,64 +70,92 @@ fn edge_latency(report: &Report) -> Option<(u64, u64, u64, u64)> {
 const LADDER: [f64; 9] = [1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0, 16000.0, 24000.0];
 const P99_LIMIT_US: u64 = 10_000;
 
+/// The suite's targets: the edge path's p50 at most this many times a bare
+/// echo's, its highest passing rate at least this fraction of the echo's, and
+/// a sweep's wall time at most this factor of its scheduled time plus a slack.
+const EDGE_OVER_ECHO_P50_MAX: f64 = 1.2;
+const EDGE_RATE_OVER_ECHO_MIN: f64 = 0.7;
+const SWEEP_WALL_FACTOR_MAX: f64 = 1.05;
+const SWEEP_WALL_SLACK_S: f64 = 2.0;
+
+/// What every section of the suite measures against.
+struct Rig<'a> {
+    broker_url: &'a str,
+    broker: BrokerConfig,
+    timer: PreciseTimer,
+    quick: bool,
+}
+
 /// The measurements, as markdown.
 async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
-    let infra = |e: anyhow::Error| Failure::new(ExitCode::Infrastructure, e);
     let probe = edge_plan(broker_url, 1000.0, 1.0, "")?;
     let broker: BrokerConfig = probe.points[0].config.broker.clone();
-    let timer = PreciseTimer::start().map_err(|e| infra(e.into()))?;
+    let timer = PreciseTimer::start().map_err(Failure::infrastructure)?;
+    let rig = Rig { broker_url, broker, timer, quick };
     let secs = if quick { 1.0 } else { 3.0 };
     let mut md = String::new();
     let _ = writeln!(md, "## simrun performance suite\n\nBroker {broker_url}, QoS 0, {secs} s per measurement.\n");
+    edge_against_echo(&rig, secs, &mut md).await?;
+    rate_ladder(&rig, &mut md).await?;
+    inference_per_call(quick, &mut md)?;
+    sweep_overhead(&rig, &mut md).await?;
+    Ok(md)
+}
 
-    // 1. Edge path against a bare echo at the same rate, with payloads of the
-    // same size, alternating three times to spread drift over both.
+fn median_of(v: &[(u64, u64)], f: fn(&(u64, u64)) -> u64) -> u64 {
+    let mut x: Vec<u64> = v.iter().map(f).collect();
+    x.sort_unstable();
+    x.get(x.len() / 2).copied().unwrap_or(0)
+}
+
+/// Section 1: the edge path against a bare echo at the same rate, with
+/// payloads of the same size, alternating three times to spread drift over both.
+async fn edge_against_echo(rig: &Rig<'_>, secs: f64, md: &mut String) -> Result<(), Failure> {
     let rate = 1000.0;
     let bytes = request_bytes(32, 40);
     let (mut echo_runs, mut edge_runs) = (Vec::new(), Vec::new());
     for _ in 0..3 {
-        let record = echo(&broker, "bench-echo", &timer, (rate * secs) as u64, rate, bytes, None)
+        let record = echo(&rig.broker, "bench-echo", &rig.timer, (rate * secs) as u64, rate, bytes, None)
             .await
-            .map_err(|e| infra(e.into()))?;
+            .map_err(Failure::infrastructure)?;
         let e = echo_summary(&record);
         echo_runs.extend(e.map(|f| (f.round_trip.p50_us, f.round_trip.p99_us)));
         // One device, like the echo's one publisher: the same connections on each side.
-        let edge = edge_latency(&run_plan(&edge_plan(broker_url, rate, secs, "devices: { count: 1 }\n")?).await?);
+        let plan = edge_plan(rig.broker_url, rate, secs, "devices: { count: 1 }\n")?;
+        let edge = edge_latency(&run_plan(&plan).await?);
         edge_runs.extend(edge.map(|(p50, p99, _, _)| (p50, p99)));
     }
-    let median = |v: &[(u64, u64)], f: fn(&(u64, u64)) -> u64| {
-        let mut x: Vec<u64> = v.iter().map(f).collect();
-        x.sort_unstable();
-        x.get(x.len() / 2).copied().unwrap_or(0)
-    };
     let _ = writeln!(md, "### 1. Edge round trip against a bare MQTT echo ({rate:.0} requests/s, 0 ms links)\n");
     let _ = writeln!(md, "Three alternating runs of each, {bytes}-byte payloads; medians of the runs' p50 and p99.\n");
     let _ = writeln!(md, "| path | p50 | p99 | runs (p50 / p99) |\n|---|---:|---:|---|");
     let runs = |v: &[(u64, u64)]| v.iter().map(|(a, b)| format!("{a} / {b}")).collect::<Vec<_>>().join(", ");
-    let (e50, e99) = (median(&echo_runs, |x| x.0), median(&echo_runs, |x| x.1));
-    let (d50, d99) = (median(&edge_runs, |x| x.0), median(&edge_runs, |x| x.1));
+    let (e50, e99) = (median_of(&echo_runs, |x| x.0), median_of(&echo_runs, |x| x.1));
+    let (d50, d99) = (median_of(&edge_runs, |x| x.0), median_of(&edge_runs, |x| x.1));
     let _ =
         writeln!(md, "| bare echo (same client library, same broker) | {e50} µs | {e99} µs | {} |", runs(&echo_runs));
     let _ = writeln!(md, "| simrun edge path (ONNX Runtime worker) | {d50} µs | {d99} µs | {} |", runs(&edge_runs));
     let _ = writeln!(
         md,
-        "| **ratio** | **{:.2}×** (target ≤ 1.2×) | {:.2}× | |\n",
+        "| **ratio** | **{:.2}×** (target ≤ {EDGE_OVER_ECHO_P50_MAX}×) | {:.2}× | |\n",
         d50 as f64 / e50.max(1) as f64,
         d99 as f64 / e99.max(1) as f64
     );
+    Ok(())
+}
 
-    // 2. Highest sustained rate with p99 under 10 ms.
-    let ladder_secs = if quick { 1.0 } else { 2.0 };
-    let mut echo_max = 0.0;
-    let mut edge_max = 0.0;
+/// Section 2: the highest sustained rate with p99 under 10 ms, echo and edge path.
+async fn rate_ladder(rig: &Rig<'_>, md: &mut String) -> Result<(), Failure> {
+    let ladder_secs = if rig.quick { 1.0 } else { 2.0 };
+    let bytes = request_bytes(32, 40);
+    let (mut echo_max, mut edge_max) = (0.0, 0.0);
     let mut rows = String::new();
     for rate in LADDER {
-        let record = echo(&broker, "bench-ladder", &timer, (rate * ladder_secs) as u64, rate, bytes, None)
+        let record = echo(&rig.broker, "bench-ladder", &rig.timer, (rate * ladder_secs) as u64, rate, bytes, None)
             .await
-            .map_err(|e| infra(e.into()))?;
+            .map_err(Failure::infrastructure)?;
         let e: Option<Floor> = echo_summary(&record);
         let echo_ok = e.is_some_and(|f| f.answered == f.sent && f.round_trip.p99_us < P99_LIMIT_US);
-        let edge = edge_latency(&run_plan(&edge_plan(broker_url, rate, ladder_secs, "")?).await?);
+        let edge = edge_latency(&run_plan(&edge_plan(rig.broker_url, rate, ladder_secs, "")?).await?);
         let edge_ok = edge.is_some_and(|(_, p99, lost, _)| lost == 0 && p99 < P99_LIMIT_US);
         let cell =
             |p: Option<u64>, ok: bool| p.map_or("–".into(), |v| format!("{v} µs{}", if ok { "" } else { " ✗" }));
@@ -156,14 +183,18 @@ async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
     );
     let _ = writeln!(
         md,
-        "Highest passing rate: bare echo {echo_max:.0}/s, edge path {edge_max:.0}/s: **{:.2}×** (target ≥ 0.7×; the ladder stops at {:.0}/s).\n",
+        "Highest passing rate: bare echo {echo_max:.0}/s, edge path {edge_max:.0}/s: **{:.2}×** (target ≥ \
+         {EDGE_RATE_OVER_ECHO_MIN}×; the ladder stops at {:.0}/s).\n",
         if echo_max > 0.0 { edge_max / echo_max } else { 0.0 },
         LADDER[LADDER.len() - 1]
     );
+    Ok(())
+}
 
-    // 3. Inference per call.
+/// Section 3: inference per call: ort, candle and a plain loop.
+fn inference_per_call(quick: bool, md: &mut String) -> Result<(), Failure> {
     let calls = if quick { 20_000 } else { 100_000 };
-    let times = bench::inference::measure(&models_dir(), calls).map_err(|e| infra(e.into()))?;
+    let times = bench::inference::measure(&models_dir(), calls).map_err(Failure::infrastructure)?;
     let floor = times[2].1.as_secs_f64().max(1e-12);
     let _ = writeln!(md, "### 3. Inference per call (one row, {calls} calls, hot)\n\n| backend | per call | × plain loop |\n|---|---:|---:|");
     for (name, t) in &times {
@@ -171,20 +202,24 @@ async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
     }
     let _ =
         writeln!(md, "\nRAYON_NUM_THREADS={}\n", std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()));
+    Ok(())
+}
 
-    // 4. Sweep overhead.
-    let sweep = edge_plan(broker_url, 200.0, 1.0, "sweep:\n  devices.count: [1, 2, 4, 8, 16]\n")?;
+/// Section 4: a five-point sweep's wall time against its scheduled time.
+async fn sweep_overhead(rig: &Rig<'_>, md: &mut String) -> Result<(), Failure> {
+    let sweep = edge_plan(rig.broker_url, 200.0, 1.0, "sweep:\n  devices.count: [1, 2, 4, 8, 16]\n")?;
     let report = run_plan(&sweep).await?;
     let wall = report.manifest.wall_time_s.unwrap_or(0.0);
     let scheduled = report.manifest.scheduled_time_s;
     let _ = writeln!(md, "### 4. Sweep overhead (5 points × (0.5 s warmup + 1 s))\n");
     let _ = writeln!(
         md,
-        "Wall time {wall:.2} s for {scheduled:.2} s scheduled: **{:.3}×**, {:.2} s over (target ≤ 1.05× + 2 s, i.e. ≤ {:.2} s; \
-         the wall time includes the harness floor measurement).",
+        "Wall time {wall:.2} s for {scheduled:.2} s scheduled: **{:.3}×**, {:.2} s over (target ≤ \
+         {SWEEP_WALL_FACTOR_MAX}× + {SWEEP_WALL_SLACK_S} s, i.e. ≤ {:.2} s; the wall time includes the harness \
+         floor measurement).",
         wall / scheduled,
         wall - scheduled,
-        scheduled * 1.05 + 2.0
+        scheduled * SWEEP_WALL_FACTOR_MAX + SWEEP_WALL_SLACK_S
     );
-    Ok(md)
+    Ok(())
 }

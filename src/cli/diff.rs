@@ -8,22 +8,21 @@ use anyhow::anyhow;
 
 use super::{DiffArgs, DiffFormat, Failure};
 use crate::diff::{self, Options, Side};
-use crate::exit_code::ExitCode;
+use crate::exit_code::Outcome;
 use crate::export::RunFolder;
 
-pub fn diff(args: DiffArgs) -> Result<ExitCode, Failure> {
-    let bad = |e: anyhow::Error| Failure::new(ExitCode::BadInput, e);
+pub fn diff(args: DiffArgs) -> Result<Outcome, Failure> {
     let options =
         Options { threshold_pct: args.threshold, alpha: args.alpha, resolution: args.resolution, force: args.force };
     let c = match (&args.self_check, &args.baseline, &args.candidate) {
         (Some(run), None, None) => {
-            let folder = RunFolder::open(run).map_err(bad)?;
-            let all = folder.repetitions().map_err(bad)?;
+            let folder = RunFolder::open(run).map_err(Failure::input)?;
+            let all = folder.repetitions().map_err(Failure::input)?;
             if all.values().all(|reps| reps.len() < 2) {
                 // Five rows per (point, tier): what a verdict will need over that many.
                 let rows = all.len() * diff::METRICS.len();
                 let needed = crate::stats::compare::repetitions_needed(options.alpha / rows as f64);
-                return Err(bad(anyhow!(
+                return Err(Failure::input(anyhow!(
                     "{} has one repetition per point; a self-check splits a run's repetitions in two halves, so \
                      run the scenario with `repetitions: {}` or more (--set repetitions=N) for halves that can give \
                      a verdict over its {rows} rows",
@@ -34,18 +33,21 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode, Failure> {
             let (even, odd) = diff::split_halves(&all);
             let a = Side { folder: &folder, repetitions: &even, which: "even" };
             let b = Side { folder: &folder, repetitions: &odd, which: "odd" };
-            diff::compare(&a, &b, &options).map_err(bad)?
+            diff::compare(&a, &b, &options).map_err(Failure::input)?
         }
         (None, Some(base), Some(cand)) => {
-            let baseline = RunFolder::open(base).map_err(bad)?;
-            let candidate = RunFolder::open(cand).map_err(bad)?;
-            let (ra, rb) = (baseline.repetitions().map_err(bad)?, candidate.repetitions().map_err(bad)?);
+            let baseline = RunFolder::open(base).map_err(Failure::input)?;
+            let candidate = RunFolder::open(cand).map_err(Failure::input)?;
+            let (ra, rb) =
+                (baseline.repetitions().map_err(Failure::input)?, candidate.repetitions().map_err(Failure::input)?);
             let a = Side { folder: &baseline, repetitions: &ra, which: "all" };
             let b = Side { folder: &candidate, repetitions: &rb, which: "all" };
-            diff::compare(&a, &b, &options).map_err(bad)?
+            diff::compare(&a, &b, &options).map_err(Failure::input)?
         }
         _ => {
-            return Err(bad(anyhow!("give two run folders (BASELINE CANDIDATE), or one with --self-check RUN")));
+            return Err(Failure::input(anyhow!(
+                "give two run folders (BASELINE CANDIDATE), or one with --self-check RUN"
+            )));
         }
     };
     let text = match args.format {
@@ -56,10 +58,10 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode, Failure> {
     use std::io::Write as _;
     let _ = std::io::stdout().write_all(text.as_bytes());
     if c.self_check {
-        return Ok(ExitCode::Success);
+        return Ok(Outcome::Passed);
     }
     if c.regressions > 0 {
-        return Ok(ExitCode::CheckFailed);
+        return Ok(Outcome::ChecksFailed);
     }
     if args.strict && c.undecided > 0 {
         eprintln!(
@@ -68,7 +70,7 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode, Failure> {
             c.rows.len(),
             c.repetitions_needed
         );
-        return Ok(ExitCode::CheckFailed);
+        return Ok(Outcome::ChecksFailed);
     }
-    Ok(ExitCode::Success)
+    Ok(Outcome::Passed)
 }

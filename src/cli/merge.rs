@@ -9,8 +9,9 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 
-use super::{Failure, MergeArgs};
-use crate::exit_code::ExitCode;
+use super::failure::Failure;
+use super::MergeArgs;
+use crate::exit_code::Outcome;
 use crate::export::{self, ResultsDir, RunFolder};
 use crate::report::{MergedShard, Report};
 use crate::stats::Percentiles;
@@ -19,21 +20,20 @@ use crate::stats::Percentiles;
 /// use its own broker and output folder.
 const PER_JOB_KEYS: [&str; 2] = ["broker.url", "output"];
 
-pub fn merge(args: MergeArgs, command: String) -> Result<ExitCode, Failure> {
-    let bad = |e: anyhow::Error| Failure::new(ExitCode::BadInput, e);
+pub fn merge(args: MergeArgs, command: String) -> Result<Outcome, Failure> {
     let mut shards = Vec::new();
     for dir in &args.dirs {
-        shards.push(RunFolder::open(dir).map_err(bad)?);
+        shards.push(RunFolder::open(dir).map_err(Failure::input)?);
     }
-    check_compatible(&shards).map_err(bad)?;
+    check_compatible(&shards).map_err(Failure::input)?;
     shards.sort_by_key(|s| s.report.shard.map_or(1, |sh| sh.index));
-    let report = merged_report(&shards, command).map_err(bad)?;
+    let report = merged_report(&shards, command).map_err(Failure::input)?;
     let path = write_merged(&shards, &report, &args.out)?;
     if let Some(junit) = &args.junit {
         super::write_junit(junit, &report)?;
     }
     println!("{}", path.display());
-    Ok(super::slo_exit(&report, &path))
+    Ok(super::outcome(&report, &path))
 }
 
 /// Same scenario, same split, no point run twice.
@@ -158,15 +158,14 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
 /// Creates `out` and writes the merged folder: scenario, histograms, samples, summary, report.
 fn write_merged(shards: &[RunFolder], report: &Report, out: &Path) -> Result<std::path::PathBuf, Failure> {
     if out.exists() && fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(Failure::new(
-            ExitCode::BadInput,
-            anyhow!("--out {} already exists and is not empty; merge writes a new folder", out.display()),
-        ));
+        return Err(Failure::input(anyhow!(
+            "--out {} already exists and is not empty; merge writes a new folder",
+            out.display()
+        )));
     }
-    let io = |e: anyhow::Error| Failure::new(ExitCode::Infrastructure, e);
     let results = ResultsDir::create(out.to_path_buf())
         .with_context(|| format!("cannot create {}", out.display()))
-        .map_err(|e| Failure::new(ExitCode::BadInput, e))?;
+        .map_err(Failure::input)?;
     let write = || -> anyhow::Result<std::path::PathBuf> {
         results.write("scenario.yaml", shards[0].scenario_yaml.as_bytes())?;
         for shard in shards {
@@ -197,5 +196,5 @@ fn write_merged(shards: &[RunFolder], report: &Report, out: &Path) -> Result<std
         results.finish_samples()?;
         Ok(export::write_report(&results, report)?)
     };
-    write().map_err(|e| io(anyhow!("writing the merged folder {}: {e:#}", out.display())))
+    write().map_err(|e| Failure::infrastructure(anyhow!("writing the merged folder {}: {e:#}", out.display())))
 }

@@ -2,10 +2,12 @@
 
 pub mod bench;
 mod diff;
+pub mod failure;
 mod merge;
 mod plan;
 pub mod preflight;
 pub mod run;
+mod signals;
 mod validate;
 
 use std::ffi::OsString;
@@ -13,7 +15,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::exit_code::ExitCode;
+use crate::exit_code::Outcome;
+use failure::Failure;
 
 /// simrun: edge-versus-cloud ML inference experiments over a real MQTT broker.
 #[derive(Debug, Parser)]
@@ -176,17 +179,15 @@ pub struct ValidateArgs {
 
 /// Writes `--junit` output; a path that cannot be written is bad input.
 fn write_junit(path: &std::path::Path, report: &crate::report::Report) -> Result<(), Failure> {
-    let xml = crate::export::junit::junit_xml(report).map_err(|e| Failure::new(ExitCode::BadInput, e))?;
-    std::fs::write(path, xml).map_err(|e| {
-        Failure::new(ExitCode::BadInput, anyhow::anyhow!("cannot write JUnit file {}: {e}", path.display()))
-    })
+    let xml = crate::export::junit::junit_xml(report).map_err(Failure::input)?;
+    std::fs::write(path, xml)
+        .map_err(|e| Failure::input(anyhow::anyhow!("cannot write JUnit file {}: {e}", path.display())))
 }
 
-/// Exit 1 when an SLO failed, saying how many.
-/// The exit code of a finished run or merge: 3 when a tier answered nothing
-/// at some point execution (the run measured nothing there), else 1 when an
-/// SLO failed, else 0. Says why on stderr.
-fn slo_exit(report: &crate::report::Report, report_path: &std::path::Path) -> ExitCode {
+/// What a finished run or merge found: nothing answered by a tier at some
+/// point execution (the run measured nothing there), else a failed SLO, else
+/// a pass. Says why on stderr.
+fn outcome(report: &crate::report::Report, report_path: &std::path::Path) -> Outcome {
     let silent = report.silent_tiers();
     if let Some(first) = silent.first() {
         let requests: u64 = silent.iter().map(|s| s.requests).sum();
@@ -202,27 +203,20 @@ fn slo_exit(report: &crate::report::Report, report_path: &std::path::Path) -> Ex
             first.repetition,
             report_path.display()
         );
-        return ExitCode::Infrastructure;
+        return Outcome::NothingAnswered;
     }
     let (failed, checks) = report.slo_failures();
     if failed == 0 {
-        return ExitCode::Success;
+        return Outcome::Passed;
     }
     eprintln!("{failed} of {checks} SLO checks failed; see {}", report_path.display());
-    ExitCode::CheckFailed
+    Outcome::ChecksFailed
 }
 
-/// An error with the exit code it maps to.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: ExitCode,
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    pub fn new(code: ExitCode, error: impl Into<anyhow::Error>) -> Self {
-        Failure { code, error: error.into() }
-    }
+/// Says a failure on stderr and gives its exit code.
+fn report_failure(f: Failure) -> i32 {
+    eprintln!("error: {:#}", f.error());
+    f.exit_code().code()
 }
 
 const SUBCOMMANDS: [&str; 10] =
@@ -267,8 +261,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
         if !SUBCOMMANDS.contains(&first) && first != "-V" {
             if let Some(message) = mistyped_command(first) {
-                eprintln!("error: {message}");
-                return ExitCode::BadInput.code();
+                return report_failure(Failure::input(anyhow::anyhow!(message)));
             }
             args.insert(1, "run".into());
         }
@@ -278,14 +271,14 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::BadInput.code() } else { ExitCode::Success.code() };
+            // --help and --version come this way too, and succeed.
+            return if e.use_stderr() { Failure::input(e).exit_code() } else { Outcome::Passed.exit_code() }.code();
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::Infrastructure.code();
+            return report_failure(Failure::infrastructure(anyhow::anyhow!("cannot start the async runtime: {e}")))
         }
     };
     let result = runtime.block_on(async {
@@ -299,11 +292,8 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         }
     });
     match result {
-        Ok(code) => code.code(),
-        Err(f) => {
-            eprintln!("error: {:#}", f.error);
-            f.code.code()
-        }
+        Ok(outcome) => outcome.exit_code().code(),
+        Err(f) => report_failure(f),
     }
 }
 

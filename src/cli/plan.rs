@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-use super::{Failure, PlanArgs};
-use crate::exit_code::ExitCode;
+use super::failure::Failure;
+use super::PlanArgs;
+use crate::exit_code::Outcome;
 use crate::plan::{Plan, Shard};
 use crate::scenario;
 
@@ -47,18 +48,17 @@ fn plan_json(plan: &Plan, count: usize) -> PlanJson<'_> {
     }
 }
 
-pub fn plan(args: PlanArgs) -> Result<ExitCode, Failure> {
-    let bad = |e: anyhow::Error| Failure::new(ExitCode::BadInput, e);
-    let plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(|e| bad(e.into()))?;
+pub fn plan(args: PlanArgs) -> Result<Outcome, Failure> {
+    let plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(Failure::input)?;
     let count = args.shards.unwrap_or(plan.points.len());
     if count == 0 || count > plan.points.len() {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::input(anyhow::anyhow!(
             "--shards must be from 1 to the number of points, {}; got {count}",
             plan.points.len()
         )));
     }
     let out = if args.json {
-        let mut s = serde_json::to_string_pretty(&plan_json(&plan, count)).map_err(|e| bad(e.into()))?;
+        let mut s = serde_json::to_string_pretty(&plan_json(&plan, count)).map_err(Failure::input)?;
         s.push('\n');
         s
     } else {
@@ -80,5 +80,5 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode, Failure> {
     };
     use std::io::Write as _;
     let _ = std::io::stdout().write_all(out.as_bytes());
-    Ok(ExitCode::Success)
+    Ok(Outcome::Passed)
 }

@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::Failure;
-use crate::backend::{self, Inference};
-use crate::exit_code::ExitCode;
+use super::failure::Failure;
+use crate::backend::{self, BackendError, Inference};
 use crate::plan::{Plan, Tier};
 use crate::report::{ModelRecord, Parity};
 use crate::run::broker::{probe, BrokerInfo};
@@ -30,7 +29,7 @@ fn bad_model(plan: &Plan, point: usize, tier: Tier, message: String) -> Failure 
     let p = &plan.points[point];
     let origin = (!p.params.is_empty()).then(|| format!("sweep point {point} ({})", p.label()));
     let e = ScenarioError::at_key(&plan.scenario_path, &format!("tiers.{tier}.model"), origin, message);
-    Failure::new(ExitCode::BadInput, e)
+    Failure::input(e)
 }
 
 /// Loads every model the plan uses once, checks its input width against
@@ -72,12 +71,12 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
             loaded.push((t.tier, model));
         }
     }
-    let parity = parity(&mut loaded).map_err(|e| Failure::new(ExitCode::BadInput, anyhow::anyhow!(e)))?;
+    let parity = parity(&mut loaded)?;
     Ok(ModelCheck { models, parity })
 }
 
 /// Max |edge − cloud| over seeded random inputs, for the first model of each tier.
-fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, String> {
+fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, BackendError> {
     let edge = loaded.iter().position(|(t, _)| *t == Tier::Edge);
     let cloud = loaded.iter().position(|(t, _)| *t == Tier::Cloud);
     let (Some(e), Some(c)) = (edge, cloud) else {
@@ -89,8 +88,8 @@ fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, S
     }
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let inputs: Vec<f32> = (0..PARITY_INPUTS * width).map(|_| rng.gen_range(-3.0f32..3.0)).collect();
-    let a = loaded[e].1.infer(&inputs).map_err(|x| x.to_string())?;
-    let b = loaded[c].1.infer(&inputs).map_err(|x| x.to_string())?;
+    let a = loaded[e].1.infer(&inputs)?;
+    let b = loaded[c].1.infer(&inputs)?;
     let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     Ok(Some(Parity { max_abs_diff: max, inputs: PARITY_INPUTS, live_max_abs_diff: None, live_pairs: 0 }))
 }
@@ -106,10 +105,10 @@ pub async fn check_brokers(plan: &Plan) -> Result<Vec<(String, BrokerInfo)>, Fai
         let id = format!("simrun-probe-{}", std::process::id());
         let info = probe(b, &id).await.map_err(|e| match e {
             // Reached, but turned away: the hint about a missing broker would mislead.
-            RunError::Refused { .. } => Failure::new(ExitCode::BadInput, e),
+            RunError::Refused { .. } => Failure::input(e),
             _ => {
                 let hint = "is a broker running there? set broker.url, or --set broker.url=mqtt://HOST:PORT";
-                Failure::new(ExitCode::BadInput, anyhow::anyhow!("{e} ({hint})"))
+                Failure::input(anyhow::anyhow!("{e} ({hint})"))
             }
         })?;
         out.push((b.url.clone(), info));
@@ -131,10 +130,10 @@ pub async fn check_delivery(plan: &Plan, run_id: &str) -> Result<(), Failure> {
             }
             let found = delivery::delivers(b, run_id, t.tier, shared)
                 .await
-                .map_err(|e| Failure::new(ExitCode::BadInput, anyhow::anyhow!("{e}")))?;
+                .map_err(|e| Failure::input(anyhow::anyhow!("{e}")))?;
             if found != delivery::Delivery::Delivered {
                 let why = delivery::explain(&b.url, t.tier, shared, found);
-                return Err(Failure::new(ExitCode::BadInput, anyhow::anyhow!(why)));
+                return Err(Failure::input(anyhow::anyhow!(why)));
             }
         }
     }

@@ -7,10 +7,11 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 
+use super::failure::{Failure, Signal};
 use super::preflight::{check_brokers, check_delivery, check_models, ModelCheck};
-use super::{Failure, RunArgs};
+use super::{signals, RunArgs};
 use crate::backend;
-use crate::exit_code::ExitCode;
+use crate::exit_code::Outcome;
 use crate::export::{self, csv, ResultsDir, RunFolder};
 use crate::plan::{Plan, SweepPoint};
 use crate::record::{Sample, Unmatched};
@@ -33,20 +34,16 @@ pub(super) fn new_run_id() -> String {
     format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
 }
 
-fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
-    Failure::new(ExitCode::BadInput, e)
-}
-
-pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
+pub async fn run(args: RunArgs, command: String) -> Result<Outcome, Failure> {
     let (report, report_path) = match &args.resume {
         Some(dir) => resume(dir, &args, command).await?,
         None => {
             let Some(file) = &args.scenario else {
-                return Err(bad_input(anyhow::anyhow!("give a scenario file, or --resume DIR")));
+                return Err(Failure::input(anyhow::anyhow!("give a scenario file, or --resume DIR")));
             };
-            let mut plan = scenario::load(file, &args.set).map_err(bad_input)?;
+            let mut plan = scenario::load(file, &args.set)?;
             if let Some(shard) = args.shard {
-                plan.restrict_to(shard).map_err(|m| bad_input(anyhow::anyhow!(m)))?;
+                plan.restrict_to(shard)?;
             }
             let out_root = args.out.clone().unwrap_or_else(|| plan.output.clone());
             execute(&plan, &out_root, command, args.quiet).await?
@@ -57,7 +54,7 @@ pub async fn run(args: RunArgs, command: String) -> Result<ExitCode, Failure> {
     }
     use std::io::Write as _;
     let _ = writeln!(std::io::stdout(), "{}", report_path.display());
-    Ok(super::slo_exit(&report, &report_path))
+    Ok(super::outcome(&report, &report_path))
 }
 
 /// Checks and runs `plan` into a new results folder under `out_root`; returns
@@ -76,8 +73,8 @@ pub async fn execute(
     let dir = out_root.join(&plan.name).join(&run_id);
     let results = ResultsDir::create(dir.clone())
         .with_context(|| format!("cannot create results folder {}", dir.display()))
-        .map_err(bad_input)?;
-    let manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(bad_input)?;
+        .map_err(Failure::input)?;
+    let manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(Failure::input)?;
     let report = Report {
         manifest,
         description: plan.description.clone(),
@@ -97,9 +94,7 @@ pub async fn execute(
         stopped: None,
         tiers: crate::report::TierSetup::of(&plan),
     };
-    let io = |e: std::io::Error| {
-        Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
-    };
+    let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
     results.write("scenario.yaml", plan.resolved_yaml.as_bytes()).map_err(io)?;
     results.append_samples(&csv::samples_header()).map_err(io)?;
     write_report(&results, &report).map_err(io)?;
@@ -112,24 +107,24 @@ async fn resume(
     args: &RunArgs,
     command: String,
 ) -> Result<(Report, std::path::PathBuf), Failure> {
-    let folder = RunFolder::open(dir).map_err(bad_input)?;
+    let folder = RunFolder::open(dir).map_err(Failure::input)?;
     // Only where the broker is may change: anything else would make the halves incomparable.
     if let Some(other) = args.set.iter().find(|s| !s.starts_with("broker.url=")) {
-        return Err(bad_input(anyhow::anyhow!("with --resume only broker.url may be --set; got {other:?}")));
+        return Err(Failure::input(anyhow::anyhow!("with --resume only broker.url may be --set; got {other:?}")));
     }
     let stored = dir.join("scenario.yaml");
     // Model paths resolve as when the run started: from the working directory, then beside the original file.
     let original = std::path::PathBuf::from(&folder.report.manifest.scenario_file);
     let mut plan = scenario::load_str(&original, &folder.scenario_yaml, &args.set)
-        .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", stored.display())))?;
+        .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", stored.display())))?;
     if let Some(shard) = folder.report.shard {
-        plan.restrict_to(shard).map_err(|m| bad_input(anyhow::anyhow!(m)))?;
+        plan.restrict_to(shard)?;
     }
     let mut report = folder.report;
     let models = check_models(&plan)?;
     let hashes = |m: &[report::ModelRecord]| m.iter().map(|m| (m.tier, m.sha256.clone())).collect::<Vec<_>>();
     if hashes(&models.models) != hashes(&report.manifest.models) {
-        return Err(bad_input(anyhow::anyhow!(
+        return Err(Failure::input(anyhow::anyhow!(
             "a model file changed since the run started (SHA-256 differs); resuming would mix two models"
         )));
     }
@@ -145,7 +140,7 @@ async fn resume(
     check_brokers(&plan).await?;
     check_delivery(&plan, &report.manifest.run_id).await?;
     let results =
-        ResultsDir::open(dir.to_path_buf()).map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", dir.display())))?;
+        ResultsDir::open(dir.to_path_buf()).map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let done: HashSet<Execution> = report.finished.iter().copied().collect();
     results
         .reopen_samples(|r| {
@@ -155,9 +150,7 @@ async fn resume(
                 _ => false,
             }
         })
-        .map_err(|e| {
-            Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("rewriting samples in {}: {e}", dir.display()))
-        })?;
+        .map_err(|e| Failure::infrastructure(anyhow::anyhow!("rewriting samples in {}: {e}", dir.display())))?;
     report.manifest.interruptions.push(format!(
         "stopped after {} of {} point executions; resumed at {} with: {command}",
         report.executions_done(),
@@ -178,9 +171,7 @@ async fn finish(
     quiet: bool,
 ) -> Result<(Report, std::path::PathBuf), Failure> {
     let dir = results.path().to_path_buf();
-    let io = |e: std::io::Error| {
-        Failure::new(ExitCode::Infrastructure, anyhow::anyhow!("writing results to {}: {e}", dir.display()))
-    };
+    let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
     let outcome = sweep(plan, results, &mut report, quiet).await;
     report.manifest.finished_at = Some(now_rfc3339());
     // As if the run had never stopped: executions in sweep order.
@@ -193,7 +184,7 @@ async fn finish(
     let report_path = results.path().join("report.md");
     if let Err(f) = outcome {
         eprintln!("results so far: {}", report_path.display());
-        if matches!(f.code, ExitCode::Interrupted | ExitCode::Terminated) {
+        if matches!(f, Failure::Stopped(..)) {
             eprintln!("resume with: simrun run --resume {}", results.path().display());
         }
         return Err(f);
@@ -201,159 +192,153 @@ async fn finish(
     Ok((report, report_path))
 }
 
-/// Waits for SIGINT or SIGTERM; the first one sets `stop`, a second SIGINT
-/// exits at once (files are written atomically, so nothing is left torn).
-fn watch_signals() -> watch::Receiver<Option<ExitCode>> {
-    let (tx, rx) = watch::channel(None);
-    let listen = || -> std::io::Result<_> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
-    };
-    match listen() {
-        Ok((mut int, mut term)) => {
-            tokio::spawn(async move {
-                loop {
-                    let code = tokio::select! {
-                        Some(()) = int.recv() => ExitCode::Interrupted,
-                        Some(()) = term.recv() => ExitCode::Terminated,
-                        else => return,
-                    };
-                    if tx.borrow().is_some() {
-                        if code == ExitCode::Interrupted {
-                            eprintln!("simrun: second interrupt, exiting now");
-                            std::process::exit(ExitCode::Interrupted.code());
-                        }
-                        continue;
-                    }
-                    eprintln!("simrun: stopping: writing the finished points (interrupt again to quit at once)");
-                    let _ = tx.send(Some(code));
-                }
-            });
-        }
-        Err(e) => eprintln!("simrun: cannot watch for interrupts ({e}); Ctrl-C will stop the run without a report"),
-    }
-    rx
-}
-
-async fn stopped(rx: &mut watch::Receiver<Option<ExitCode>>) -> ExitCode {
-    match rx.wait_for(Option::is_some).await {
-        Ok(code) => code.unwrap_or(ExitCode::Interrupted),
-        // The watcher is gone: never stop.
-        Err(_) => std::future::pending().await,
-    }
-}
-
 /// Runs every point execution not yet finished, interleaving repetitions, and
 /// updates the report after each. An execution that does not finish leaves no
 /// rows behind.
 async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bool) -> Result<(), Failure> {
-    let infra = |e: anyhow::Error| Failure::new(ExitCode::Infrastructure, e);
-    let mut stop = watch_signals();
-    let timer = PreciseTimer::start().map_err(|e| infra(e.into()))?;
+    let mut stop = signals::watch();
+    let timer = PreciseTimer::start().map_err(Failure::infrastructure)?;
     let (events, rx) = mpsc::unbounded_channel();
     let remaining = report.executions_planned - report.executions_done();
     let progress = ui::spawn(rx, remaining, ProgressMode::detect(quiet));
-    let epoch = Instant::now();
-    let wall_before = report.manifest.wall_time_s.unwrap_or(0.0);
+    let clock = Clock { epoch: Instant::now(), wall_before: report.manifest.wall_time_s.unwrap_or(0.0) };
     let device_link_everywhere = plan.points.iter().any(|p| !p.config.devices.link.is_transparent());
     let ctx = RunContext {
         run_id: report.manifest.run_id.clone(),
-        epoch,
+        epoch: clock.epoch,
         seed: plan.seed,
         timer,
         events,
         device_link_everywhere,
     };
-    let interrupted = |code: ExitCode, report: &mut Report, at: &str| {
-        let name = if code == ExitCode::Terminated { "SIGTERM" } else { "SIGINT" };
-        report.stopped = Some(format!("run stopped by {name} {at}; resume with simrun run --resume"));
-        Failure::new(
-            code,
-            anyhow::anyhow!(
-                "interrupted by {name} after {} of {} point executions",
-                report.executions_done(),
-                report.executions_planned
-            ),
-        )
-    };
-    if let (Some(first), None) = (plan.points.first(), report.floor) {
-        let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
-        let measured = tokio::select! {
-            m = floor::measure(&first.config.broker, &ctx.run_id, &ctx.timer, bytes) => m,
-            code = stopped(&mut stop) => return Err(interrupted(code, report, "before the first point")),
-        };
-        match measured {
-            Ok(f) => {
-                report.set_floor(stats::floor(&f));
-                if let Some(alarm) = report.floor_alarm() {
-                    eprintln!("warning: {alarm}");
-                }
-            }
-            Err(e) => report.warnings.push(format!("the harness floor could not be measured: {e}")),
-        }
+    if report.floor.is_none() {
+        floor_before(plan, &ctx, report, &mut stop).await?;
     }
     let mut result = Ok(());
     'outer: for rep in 0..plan.repetitions {
         for point in &plan.points {
-            let execution = Execution { point: point.index, repetition: rep };
-            if report.finished.contains(&execution) {
+            if report.finished.contains(&Execution { point: point.index, repetition: rep }) {
                 continue;
             }
-            let rows_before = results.samples_len().map_err(|e| infra(anyhow::anyhow!("reading samples: {e}")))?;
-            let (tx, rx) = mpsc::unbounded_channel();
-            let writer = results.samples_writer().map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
-            let run_id = report.manifest.run_id.clone();
-            let stats = PointStats::new(point.index, rep);
-            let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats));
-            let outcome = tokio::select! {
-                o = run_point(&ctx, point, rep, tx) => o.map_err(|e| {
-                    report.stopped = Some(format!("run stopped at point {} rep {rep}: {e}", point.index));
-                    Failure::new(ExitCode::Infrastructure, e)
-                }),
-                code = stopped(&mut stop) => Err(interrupted(code, report, &format!("during point {} rep {rep}", point.index))),
-            };
-            let (stats, written) = consumer.await.map_err(|e| infra(anyhow::anyhow!("sample writer: {e}")))?;
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(f) => {
-                    // The unfinished execution's rows go; the finished ones stay.
-                    results
-                        .truncate_samples(rows_before)
-                        .map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
-                    result = Err(f);
-                    break 'outer;
-                }
-            };
-            written.map_err(|e| infra(anyhow::anyhow!("writing samples: {e}")))?;
-            record_point(report, results, point, rep, &stats, &outcome, epoch)
-                .map_err(|e| infra(anyhow::anyhow!("writing results to {}: {e}", results.path().display())))?;
-            report.manifest.wall_time_s = Some(wall_before + epoch.elapsed().as_secs_f64());
-            write_report(results, report).map_err(|e| infra(anyhow::anyhow!("writing results: {e}")))?;
-        }
-    }
-    // The floor again, now that the sweep is over: a host that was noisy for
-    // the whole run shows it at the end too, and `diff` takes the larger.
-    if result.is_ok() && report.complete() {
-        if let Some(first) = plan.points.first() {
-            let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
-            let echo = floor::echo(
-                &first.config.broker,
-                &ctx.run_id,
-                &ctx.timer,
-                floor::FLOOR_MESSAGES,
-                floor::FLOOR_RATE_HZ,
-                bytes,
-                None,
-            );
-            if let Ok(after) = echo.await {
-                report.manifest.floor_after_p99_us = stats::echo_summary(&after).map(|f| f.round_trip.p99_us);
+            result = execute_point(&ctx, point, rep, (results, &mut *report), &mut stop, clock).await;
+            if result.is_err() {
+                break 'outer;
             }
         }
     }
-    report.manifest.wall_time_s = Some(wall_before + epoch.elapsed().as_secs_f64());
+    if result.is_ok() && report.complete() {
+        floor_after(plan, &ctx, report).await;
+    }
+    report.manifest.wall_time_s = Some(clock.wall_time());
     drop(ctx);
     let _ = progress.await;
     result
+}
+
+/// When this session of a run started, and the wall time of earlier sessions.
+#[derive(Clone, Copy)]
+struct Clock {
+    epoch: Instant,
+    wall_before: f64,
+}
+
+impl Clock {
+    fn wall_time(self) -> f64 {
+        self.wall_before + self.epoch.elapsed().as_secs_f64()
+    }
+}
+
+/// The failure of a run stopped by `signal`, noted in the report.
+fn stopped_by(signal: Signal, report: &mut Report, at: &str) -> Failure {
+    let name = signal.name();
+    report.stopped = Some(format!("run stopped by {name} {at}; resume with simrun run --resume"));
+    Failure::Stopped(
+        signal,
+        anyhow::anyhow!(
+            "interrupted by {name} after {} of {} point executions",
+            report.executions_done(),
+            report.executions_planned
+        ),
+    )
+}
+
+/// The harness floor before the first point, into the report.
+async fn floor_before(
+    plan: &Plan,
+    ctx: &RunContext,
+    report: &mut Report,
+    stop: &mut watch::Receiver<Option<Signal>>,
+) -> Result<(), Failure> {
+    let Some(first) = plan.points.first() else { return Ok(()) };
+    let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
+    let measured = tokio::select! {
+        m = floor::measure(&first.config.broker, &ctx.run_id, &ctx.timer, bytes) => m,
+        signal = signals::stopped(stop) => return Err(stopped_by(signal, report, "before the first point")),
+    };
+    match measured {
+        Ok(f) => {
+            report.set_floor(stats::floor(&f));
+            if let Some(alarm) = report.floor_alarm() {
+                eprintln!("warning: {alarm}");
+            }
+        }
+        Err(e) => report.warnings.push(format!("the harness floor could not be measured: {e}")),
+    }
+    Ok(())
+}
+
+/// The floor again, now that the sweep is over: a host that was noisy for the
+/// whole run shows it at the end too, and `diff` takes the larger.
+async fn floor_after(plan: &Plan, ctx: &RunContext, report: &mut Report) {
+    let Some(first) = plan.points.first() else { return };
+    let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
+    let (messages, rate) = (floor::FLOOR_MESSAGES, floor::FLOOR_RATE_HZ);
+    let echo = floor::echo(&first.config.broker, &ctx.run_id, &ctx.timer, messages, rate, bytes, None);
+    if let Ok(after) = echo.await {
+        report.manifest.floor_after_p99_us = stats::echo_summary(&after).map(|f| f.round_trip.p99_us);
+    }
+}
+
+/// One execution of one point: its samples streamed to the results folder and
+/// its summaries into the report, written after it. A failed or stopped
+/// execution leaves no rows.
+async fn execute_point(
+    ctx: &RunContext,
+    point: &SweepPoint,
+    rep: u32,
+    (results, report): (&ResultsDir, &mut Report),
+    stop: &mut watch::Receiver<Option<Signal>>,
+    clock: Clock,
+) -> Result<(), Failure> {
+    let writing = |what: &str, e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("{what}: {e}"));
+    let rows_before = results.samples_len().map_err(|e| writing("reading samples", e))?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let writer = results.samples_writer().map_err(|e| writing("writing samples", e))?;
+    let run_id = report.manifest.run_id.clone();
+    let stats = PointStats::new(point.index, rep);
+    let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats));
+    let outcome = tokio::select! {
+        o = run_point(ctx, point, rep, tx) => o.map_err(|e| {
+            report.stopped = Some(format!("run stopped at point {} rep {rep}: {e}", point.index));
+            Failure::infrastructure(e)
+        }),
+        signal = signals::stopped(stop) => Err(stopped_by(signal, report, &format!("during point {} rep {rep}", point.index))),
+    };
+    let (stats, written) =
+        consumer.await.map_err(|e| Failure::infrastructure(anyhow::anyhow!("sample writer: {e}")))?;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(f) => {
+            // The unfinished execution's rows go; the finished ones stay.
+            results.truncate_samples(rows_before).map_err(|e| writing("writing samples", e))?;
+            return Err(f);
+        }
+    };
+    written.map_err(|e| writing("writing samples", e))?;
+    record_point(report, results, point, rep, &stats, &outcome, clock.epoch)
+        .map_err(|e| writing(&format!("writing results to {}", results.path().display()), e))?;
+    report.manifest.wall_time_s = Some(clock.wall_time());
+    write_report(results, report).map_err(|e| Failure::infrastructure(anyhow::anyhow!("writing results: {e}")))
 }
 
 /// Writes each sample as it arrives and accumulates the point's statistics;

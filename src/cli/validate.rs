@@ -2,9 +2,10 @@
 
 use std::fmt::Write;
 
+use super::failure::Failure;
 use super::preflight::{check_brokers, check_delivery, check_models};
-use super::{Failure, ValidateArgs};
-use crate::exit_code::ExitCode;
+use super::ValidateArgs;
+use crate::exit_code::Outcome;
 use crate::plan::Plan;
 use crate::scenario;
 
@@ -41,9 +42,8 @@ pub fn describe_plan(plan: &Plan) -> String {
     out
 }
 
-pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
-    let plan =
-        scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(|e| Failure::new(ExitCode::BadInput, e))?;
+pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
+    let plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(Failure::input)?;
     let models = check_models(&plan)?;
     let mut out = String::new();
     let _ = writeln!(out, "scenario: {} ({})", plan.scenario_path.display(), plan.name);
@@ -79,5 +79,5 @@ pub async fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     use std::io::Write as _;
     // A closed pipe (`simrun validate x | head`) is not an error.
     let _ = std::io::stdout().write_all(out.as_bytes());
-    Ok(ExitCode::Success)
+    Ok(Outcome::Passed)
 }

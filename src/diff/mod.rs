@@ -375,6 +375,48 @@ pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result
             differences.join("; ")
         );
     }
+    let mut notes = side_notes(baseline, candidate, self_check);
+    let (resolution_us, resolution_source) = resolution(baseline, candidate, o);
+    let rows = aligned_rows(baseline, candidate, o, resolution_us, &mut notes);
+    if rows.is_empty() {
+        bail!("the runs have no point in common (aligned by swept values), so there is nothing to compare");
+    }
+    let judged = judge(rows, o);
+    if !judged.held_back.is_empty() {
+        notes.push(format!(
+            "{} latency row(s) changed significantly and beyond the threshold but by less than the resolution \
+             ({:.3} ms, {resolution_source}), so they are ~: {}. A resolution this large means the host was \
+             noisy while a floor was measured; rerun baseline and candidate on a quieter host, or set \
+             --resolution",
+            judged.held_back.len(),
+            resolution_us / 1e3,
+            judged.held_back.join(", ")
+        ));
+    }
+    let rows = judged.rows;
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    Ok(Comparison {
+        baseline: run_ref(baseline),
+        candidate: run_ref(candidate),
+        self_check,
+        threshold_pct: o.threshold_pct,
+        resolution_ms: resolution_us / 1e3,
+        resolution_source,
+        alpha: o.alpha,
+        repetitions_needed: judged.needed,
+        family: judged.family,
+        method: METHOD,
+        scenario_differences: differences,
+        notes,
+        regressions: count(Verdict::Regressed),
+        improvements: count(Verdict::Improved),
+        undecided: count(Verdict::Undecided),
+        rows,
+    })
+}
+
+/// What the reader should know about the sides themselves: partial runs, different hosts.
+fn side_notes(baseline: &Side, candidate: &Side, self_check: bool) -> Vec<String> {
     let mut notes = Vec::new();
     let (ra, rb) = (&baseline.folder.report, &candidate.folder.report);
     // A self-check's two sides are one run: say so once.
@@ -397,7 +439,12 @@ pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result
             ha.hostname, ha.cpu, hb.hostname, hb.cpu
         ));
     }
-    let (resolution_us, resolution_source) = match o.resolution {
+    notes
+}
+
+/// The smallest latency change a verdict may rest on, in µs, and where it came from.
+fn resolution(baseline: &Side, candidate: &Side, o: &Options) -> (f64, String) {
+    match o.resolution {
         Some(r) => (r.as_secs_f64() * 1e6, "--resolution".to_string()),
         None => match floor_resolution_us(baseline.folder).max(floor_resolution_us(candidate.folder)) {
             Some(us) => {
@@ -405,7 +452,19 @@ pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result
             }
             None => (0.0, "no harness floor was measured".to_string()),
         },
-    };
+    }
+}
+
+/// The rows of every (point, tier) both sides ran, points aligned by their
+/// swept values; what only one side ran goes to `notes`.
+fn aligned_rows(
+    baseline: &Side,
+    candidate: &Side,
+    o: &Options,
+    resolution_us: f64,
+    notes: &mut Vec<String>,
+) -> Vec<(Row, Pending)> {
+    let (ra, rb) = (&baseline.folder.report, &candidate.folder.report);
     let mut rows = Vec::new();
     for bp in &ra.points {
         let Some(cp) = rb.points.iter().find(|c| key(&c.params) == key(&bp.params)) else {
@@ -434,10 +493,23 @@ pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result
             notes.push(format!("point {} is only in the candidate", params_label(&cp.params)));
         }
     }
-    if rows.is_empty() {
-        bail!("the runs have no point in common (aligned by swept values), so there is nothing to compare");
-    }
-    // The family is every row with a test; α bounds the chance of any false alarm among them.
+    rows
+}
+
+/// The rows with their adjusted p-values and verdicts.
+struct Judged {
+    rows: Vec<Row>,
+    /// The rows with a test: Holm's family.
+    family: usize,
+    /// Repetitions per side a verdict needs over that family.
+    needed: usize,
+    /// Rows the resolution kept from a verdict, as `point tier metric`.
+    held_back: Vec<String>,
+}
+
+/// Adjusts the p-values over every row with a test (α bounds the chance of
+/// any false alarm among them) and gives each row its verdict.
+fn judge(mut rows: Vec<(Row, Pending)>, o: &Options) -> Judged {
     let tested: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].0.p_value.is_some()).collect();
     let family = tested.len().max(1);
     let needed = repetitions_needed(o.alpha / family as f64);
@@ -456,36 +528,7 @@ pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result
             row
         })
         .collect();
-    if !held_back.is_empty() {
-        notes.push(format!(
-            "{} latency row(s) changed significantly and beyond the threshold but by less than the resolution \
-             ({:.3} ms, {resolution_source}), so they are ~: {}. A resolution this large means the host was \
-             noisy while a floor was measured; rerun baseline and candidate on a quieter host, or set \
-             --resolution",
-            held_back.len(),
-            resolution_us / 1e3,
-            held_back.join(", ")
-        ));
-    }
-    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
-    Ok(Comparison {
-        baseline: run_ref(baseline),
-        candidate: run_ref(candidate),
-        self_check,
-        threshold_pct: o.threshold_pct,
-        resolution_ms: resolution_us / 1e3,
-        resolution_source,
-        alpha: o.alpha,
-        repetitions_needed: needed,
-        family,
-        method: METHOD,
-        scenario_differences: differences,
-        notes,
-        regressions: count(Verdict::Regressed),
-        improvements: count(Verdict::Improved),
-        undecided: count(Verdict::Undecided),
-        rows,
-    })
+    Judged { rows, family, needed, held_back }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! `report.md`: the human report, in the manner of the seed's M3b results.
+//! `report.md`: the human report, laid out like the results of M3b, the
+//! reference experiment (docs/scenario.md).
 
 use std::fmt::Write;
 
@@ -496,8 +497,51 @@ fn model_section(report: &Report, md: &mut String) {
 
 /// The whole `report.md`.
 pub fn report_md(report: &Report) -> String {
-    let m = &report.manifest;
     let mut md = String::new();
+    header(report, &mut md);
+    let _ = writeln!(md, "## Summary\n\n{}\n", finding(report));
+    if !report.description.is_empty() {
+        let _ = writeln!(md, "{}\n", report.description.trim());
+    }
+    md.push_str("## Model validation\n\n");
+    model_section(report, &mut md);
+    md.push_str("\n## Results\n\n");
+    md.push_str(
+        "Latency runs from each request's intended send time to the arrival of its response, so a stalled \
+         sender cannot hide its stall. Link latencies are one-way and apply in both directions: a round trip \
+         through a 50ms link adds 100 ms. Only the measured window counts; warmup requests are in samples.csv only.\n\n",
+    );
+    results_table(report, &mut md);
+    if report.manifest.repetitions > 1 {
+        md.push_str("\n### Over repetitions\n\n");
+        aggregate_table(report, &mut md);
+    }
+    md.push_str("\n### Where the time goes\n\n");
+    breakdown_table(report, &mut md);
+    md.push_str("\n## Service-level objectives\n\n");
+    slo_section(report, &mut md);
+    md.push_str("\n## Harness floor\n\n");
+    floor_section(report, &mut md);
+    md.push_str("\n## Edge vs cloud\n\n");
+    comparison_table(report, &mut md);
+    md.push_str("\n## Network fidelity\n\n");
+    fidelity_table(report, &mut md);
+    md.push_str("\n## Warnings\n\n");
+    warnings_section(report, &mut md);
+    md.push_str("\n## Environment\n\n");
+    environment_section(&report.manifest, &mut md);
+    md.push_str("\n## Reproduce\n\n");
+    let _ = writeln!(md, "```\n{}\n```\n", report.manifest.command);
+    let _ = writeln!(
+        md,
+        "or, with every override and default written out, `simrun run scenario.yaml` from this folder's copy."
+    );
+    md
+}
+
+/// The title and the lines under it: status, time, run, shard, tiers.
+fn header(report: &Report, md: &mut String) {
+    let m = &report.manifest;
     let _ = writeln!(md, "# Results: {}\n", m.scenario);
     let _ = writeln!(md, "**Status:** {}  ", status(report));
     let _ = writeln!(md, "**Completed:** {}  ", m.finished_at.as_deref().unwrap_or("not yet"));
@@ -530,56 +574,36 @@ pub fn report_md(report: &Report) -> String {
         let _ = writeln!(md, "**Merged from:** {} (the harness floor below is the first shard's)  ", shards.join(", "));
     }
     if !report.tiers.is_empty() {
-        let tiers: Vec<String> = report
-            .tiers
-            .iter()
-            .map(|t| {
-                let w = match t.workers {
-                    (1, 1) => "1 worker".to_string(),
-                    (a, b) if a == b => format!("{a} workers"),
-                    (a, b) => format!("{a}–{b} workers"),
-                };
-                format!("{} `{}` in {} on {w}", t.tier, t.model, t.runtime)
-            })
-            .collect();
         let _ = writeln!(
             md,
             "**Tiers:** {}; every tier computed on this host's CPU ({}, {} cores), so only the links and the \
              models differ between them  ",
-            tiers.join("; "),
+            tiers_line(report),
             m.host.cpu,
             m.host.cores
         );
     }
     md.push('\n');
-    let _ = writeln!(md, "## Summary\n\n{}\n", finding(report));
-    if !report.description.is_empty() {
-        let _ = writeln!(md, "{}\n", report.description.trim());
-    }
-    md.push_str("## Model validation\n\n");
-    model_section(report, &mut md);
-    md.push_str("\n## Results\n\n");
-    md.push_str(
-        "Latency runs from each request's intended send time to the arrival of its response, so a stalled \
-         sender cannot hide its stall. Link latencies are one-way and apply in both directions: a round trip \
-         through a 50ms link adds 100 ms. Only the measured window counts; warmup requests are in samples.csv only.\n\n",
-    );
-    results_table(report, &mut md);
-    if report.manifest.repetitions > 1 {
-        md.push_str("\n### Over repetitions\n\n");
-        aggregate_table(report, &mut md);
-    }
-    md.push_str("\n### Where the time goes\n\n");
-    breakdown_table(report, &mut md);
-    md.push_str("\n## Service-level objectives\n\n");
-    slo_section(report, &mut md);
-    md.push_str("\n## Harness floor\n\n");
-    floor_section(report, &mut md);
-    md.push_str("\n## Edge vs cloud\n\n");
-    comparison_table(report, &mut md);
-    md.push_str("\n## Network fidelity\n\n");
-    fidelity_table(report, &mut md);
-    md.push_str("\n## Warnings\n\n");
+}
+
+/// Each tier's model, runtime and workers.
+fn tiers_line(report: &Report) -> String {
+    let tiers: Vec<String> = report
+        .tiers
+        .iter()
+        .map(|t| {
+            let w = match t.workers {
+                (1, 1) => "1 worker".to_string(),
+                (a, b) if a == b => format!("{a} workers"),
+                (a, b) => format!("{a}–{b} workers"),
+            };
+            format!("{} `{}` in {} on {w}", t.tier, t.model, t.runtime)
+        })
+        .collect();
+    tiers.join("; ")
+}
+
+fn warnings_section(report: &Report, md: &mut String) {
     let warnings = report.all_warnings();
     if warnings.is_empty() {
         md.push_str("None: every measured request was answered in time, without errors.\n");
@@ -587,7 +611,9 @@ pub fn report_md(report: &Report) -> String {
     for w in warnings {
         let _ = writeln!(md, "- {w}");
     }
-    md.push_str("\n## Environment\n\n");
+}
+
+fn environment_section(m: &crate::report::Manifest, md: &mut String) {
     let h = &m.host;
     let _ = writeln!(md, "- **OS:** {} (kernel {})", h.os, h.kernel);
     let _ = writeln!(md, "- **Architecture:** {}", h.arch);
@@ -612,13 +638,6 @@ pub fn report_md(report: &Report) -> String {
     let _ = writeln!(md, "- **MQTT client:** rumqttc {}", m.rumqttc_version);
     let _ = writeln!(md, "- **simrun:** {} (git {})", m.simrun_version, m.git_commit);
     let _ = writeln!(md, "- **Seed:** {}, repetitions: {}", m.seed, m.repetitions);
-    md.push_str("\n## Reproduce\n\n");
-    let _ = writeln!(md, "```\n{}\n```\n", m.command);
-    let _ = writeln!(
-        md,
-        "or, with every override and default written out, `simrun run scenario.yaml` from this folder's copy."
-    );
-    md
 }
 
 #[cfg(test)]

@@ -58,9 +58,10 @@ fn ignored(key: &str, ignore: &[String]) -> bool {
 
 /// The keys at which scenario texts `a` and `b` differ, skipping `ignore`d keys
 /// and everything under them.
-pub fn differences(a: &str, b: &str, ignore: &[String]) -> Result<Vec<Difference>, String> {
-    let parse = |text: &str| -> Result<BTreeMap<String, String>, String> {
-        let v: Value = serde_yaml::from_str(text).map_err(|e| format!("scenario.yaml is not valid YAML: {e}"))?;
+pub fn differences(a: &str, b: &str, ignore: &[String]) -> Result<Vec<Difference>, super::Invalid> {
+    let parse = |text: &str| -> Result<BTreeMap<String, String>, super::Invalid> {
+        let v: Value =
+            serde_yaml::from_str(text).map_err(|e| super::Invalid(format!("scenario.yaml is not valid YAML: {e}")))?;
         let mut out = BTreeMap::new();
         flatten_into("", &v, &mut out);
         Ok(out)

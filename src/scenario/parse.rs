@@ -51,7 +51,7 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         let mut params = Vec::new();
         for (axis, &choice) in axes.iter().zip(&combo) {
             let v = axis.values[choice].clone();
-            set_path(&mut point_value, &axis.key, v).map_err(|m| source.sweep_error(&axis.key, m))?;
+            set_path(&mut point_value, &axis.key, v).map_err(|m| source.sweep_error(&axis.key, m.0))?;
             params.push((axis.key.clone(), scalar_text(&axis.values[choice])));
         }
         let origin = if params.is_empty() {
@@ -143,7 +143,7 @@ fn scalar_text(v: &Value) -> String {
 }
 
 /// Writes `new` at the dotted `key`, creating mappings on the way.
-fn set_path(root: &mut Value, key: &str, new: Value) -> Result<(), String> {
+fn set_path(root: &mut Value, key: &str, new: Value) -> Result<(), super::Invalid> {
     // Sweep keys are dotted paths themselves: `sweep.tiers.cloud.link.latency`
     // names the entry `tiers.cloud.link.latency` of `sweep`.
     let parts: Vec<&str> = match key.strip_prefix("sweep.") {
@@ -151,7 +151,7 @@ fn set_path(root: &mut Value, key: &str, new: Value) -> Result<(), String> {
         None => key.split('.').collect(),
     };
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(format!("invalid key {key:?} (expected a dotted path such as load.rate)"));
+        return Err(super::Invalid(format!("invalid key {key:?} (expected a dotted path such as load.rate)")));
     }
     let mut node = root;
     for (i, part) in parts.iter().enumerate() {
@@ -159,7 +159,7 @@ fn set_path(root: &mut Value, key: &str, new: Value) -> Result<(), String> {
             *node = Value::Mapping(Mapping::new());
         }
         let Value::Mapping(map) = node else {
-            return Err(format!("{} is not a mapping", parts[..i].join(".")));
+            return Err(super::Invalid(format!("{} is not a mapping", parts[..i].join("."))));
         };
         let k = Value::String(part.to_string());
         if i + 1 == parts.len() {
@@ -240,7 +240,7 @@ impl Source<'_> {
         }
         let new: Value = serde_yaml::from_str(raw)
             .map_err(|e| self.error(Some(key), Some(&origin), clean_message(&e.to_string(), Some(key))))?;
-        set_path(value, key, new).map_err(|m| self.error(Some(key), Some(&origin), m))?;
+        set_path(value, key, new).map_err(|m| self.error(Some(key), Some(&origin), m.0))?;
         // Check now, so the message names the override rather than the file.
         self.deserialize_value(value, Some(&origin))?;
         self.overridden.push((key.to_string(), item.to_string()));

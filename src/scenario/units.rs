@@ -6,6 +6,12 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+/// What is wrong with one value of a scenario, said so that it reads after
+/// the key it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
 /// A duration as the user wrote it, with its parsed value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HumanDuration {
@@ -24,8 +30,8 @@ const DURATION_UNITS: [(&str, f64); 6] =
     [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0)];
 
 /// Parses `250us`, `50ms`, `1.5s`, `2m`. No space between number and unit.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?} (expected e.g. \"50ms\", \"2s\")");
+pub fn parse_duration(text: &str) -> Result<Duration, Invalid> {
+    let bad = || Invalid(format!("invalid duration {text:?} (expected e.g. \"50ms\", \"2s\")"));
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().map_err(|_| bad())?;
@@ -56,8 +62,8 @@ const BANDWIDTH_UNITS: [(&str, f64); 8] = [
 ];
 
 /// Parses `10Mbit/s`, `512kbit/s`, `1.5MB/s` (decimal prefixes; `B` is a byte).
-pub fn parse_bandwidth(text: &str) -> Result<f64, String> {
-    let bad = || format!("invalid bandwidth {text:?} (expected e.g. \"10Mbit/s\", \"512kbit/s\", \"1MB/s\")");
+pub fn parse_bandwidth(text: &str) -> Result<f64, Invalid> {
+    let bad = || Invalid(format!("invalid bandwidth {text:?} (expected e.g. \"10Mbit/s\", \"512kbit/s\", \"1MB/s\")"));
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().map_err(|_| bad())?;
@@ -70,8 +76,8 @@ pub fn parse_bandwidth(text: &str) -> Result<f64, String> {
 }
 
 /// Parses `200/s`, `12.5/s`, `600/min`.
-pub fn parse_rate(text: &str) -> Result<f64, String> {
-    let bad = || format!("invalid rate {text:?} (expected e.g. \"200/s\")");
+pub fn parse_rate(text: &str) -> Result<f64, Invalid> {
+    let bad = || Invalid(format!("invalid rate {text:?} (expected e.g. \"200/s\")"));
     let (number, unit) = text.split_once('/').ok_or_else(bad)?;
     let number: f64 = number.trim().parse().map_err(|_| bad())?;
     let per = match unit.trim() {
@@ -87,19 +93,19 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 impl HumanDuration {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
         Ok(Self { text: text.to_string(), value: parse_duration(text)? })
     }
 }
 
 impl Bandwidth {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
         Ok(Self { text: text.to_string(), bits_per_second: parse_bandwidth(text)? })
     }
 }
 
 impl Rate {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
         Ok(Self { text: text.to_string(), per_second: parse_rate(text)? })
     }
 }
@@ -164,7 +170,7 @@ mod tests {
     fn durations_reject_bad_text() {
         for bad in ["50 ms", "50", "ms", "", "-5ms", "5hours", "1e999s", "..s"] {
             let err = parse_duration(bad).unwrap_err();
-            assert!(err.contains("invalid duration"), "{bad}: {err}");
+            assert!(err.0.contains("invalid duration"), "{bad}: {err}");
         }
     }
 

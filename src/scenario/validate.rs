@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{ArrivalFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile};
-use super::units::{parse_duration, parse_rate};
+use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
     Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Login, Outage, PointConfig, Secret, Slo,
     SloMetric, Tier, TierConfig, TlsConfig,
@@ -79,7 +79,7 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierC
     if raw.workers == 0 || raw.workers > MAX_WORKERS {
         return err(&key("workers"), format!("must be from 1 to {MAX_WORKERS}, got {}", raw.workers));
     }
-    let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), message: m })?;
+    let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), message: m.0 })?;
     let wanted_ext = match tier {
         Tier::Edge => "onnx",
         Tier::Cloud => "safetensors",
@@ -212,11 +212,11 @@ pub fn slos(raw: &[SloFile], placement: PlacementFile) -> Result<Vec<Slo>, KeyEr
             other => return err(&key(field), format!("expected a single value, got {other:?}")),
         };
         let limit = match s.metric {
-            SloMetric::Throughput => parse_rate(&text).map_err(|m| KeyError { key: key(field), message: m })?,
+            SloMetric::Throughput => parse_rate(&text).map_err(|m| KeyError { key: key(field), message: m.0 })?,
             SloMetric::TimeoutRate | SloMetric::ErrorRate => {
-                parse_fraction(&text).map_err(|m| KeyError { key: key(field), message: m })?
+                parse_fraction(&text).map_err(|m| KeyError { key: key(field), message: m.0 })?
             }
-            _ => parse_duration(&text).map_err(|m| KeyError { key: key(field), message: m })?.as_secs_f64() * 1e6,
+            _ => parse_duration(&text).map_err(|m| KeyError { key: key(field), message: m.0 })?.as_secs_f64() * 1e6,
         };
         out.push(Slo { tier: s.tier, metric: s.metric, limit, limit_text: text });
     }
@@ -224,8 +224,9 @@ pub fn slos(raw: &[SloFile], placement: PlacementFile) -> Result<Vec<Slo>, KeyEr
 }
 
 /// `1%`, `0.5 %` or `0.01`: a fraction from 0 to 1.
-fn parse_fraction(text: &str) -> Result<f64, String> {
-    let bad = || format!("invalid rate {text:?} (expected a percentage such as \"1%\" or a fraction such as 0.01)");
+fn parse_fraction(text: &str) -> Result<f64, Invalid> {
+    let bad =
+        || Invalid(format!("invalid rate {text:?} (expected a percentage such as \"1%\" or a fraction such as 0.01)"));
     let v = match text.trim().strip_suffix('%') {
         Some(p) => p.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
         None => text.trim().parse::<f64>().map_err(|_| bad())?,
@@ -238,17 +239,17 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
 
 /// A relative model path is looked up from the working directory first, then
 /// next to the scenario file.
-fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, String> {
+fn resolve_model(text: &str, scenario_path: &Path) -> Result<PathBuf, Invalid> {
     resolve_file(text, scenario_path, "model file")
 }
 
 /// A relative path is looked up next to the scenario file first, so that a
 /// scenario finds its files whatever the working directory, then from the
 /// working directory; `what` names it in the message.
-fn resolve_file(text: &str, scenario_path: &Path, what: &str) -> Result<PathBuf, String> {
+fn resolve_file(text: &str, scenario_path: &Path, what: &str) -> Result<PathBuf, Invalid> {
     let path = PathBuf::from(text);
     if path.is_absolute() {
-        return if path.is_file() { Ok(path) } else { Err(format!("{what} {text:?} not found")) };
+        return if path.is_file() { Ok(path) } else { Err(Invalid(format!("{what} {text:?} not found"))) };
     }
     let beside = lexically_clean(&scenario_path.parent().unwrap_or(Path::new(".")).join(&path));
     if beside.is_file() {
@@ -257,10 +258,10 @@ fn resolve_file(text: &str, scenario_path: &Path, what: &str) -> Result<PathBuf,
     if path.is_file() {
         return Ok(path);
     }
-    Err(format!(
+    Err(Invalid(format!(
         "{what} {text:?} not found (looked in {} and in the working directory)",
         scenario_path.parent().map(|p| p.display().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ".".into())
-    ))
+    )))
 }
 
 /// `scenarios/../models/x` as `models/x`: `..` after a named folder cancels
@@ -360,7 +361,7 @@ fn tls(raw: &super::raw::BrokerFile, scenario_path: &Path) -> Result<Option<TlsC
         text.as_deref()
             .map(|t| resolve_file(t, scenario_path, "file"))
             .transpose()
-            .map_err(|m| KeyError { key: format!("broker.tls.{key}"), message: m })
+            .map_err(|m| KeyError { key: format!("broker.tls.{key}"), message: m.0 })
     };
     let client = match (file("cert", &t.cert)?, file("key", &t.key)?) {
         (Some(c), Some(k)) => Some((c, k)),

@@ -7,7 +7,7 @@ mod cli_messages;
 mod common;
 mod e2e;
 mod fuzz_corpus;
-mod layers;
+mod house;
 mod link;
 mod links_e2e;
 mod measurement;

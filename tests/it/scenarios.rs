@@ -15,7 +15,7 @@ fn every_file_in_scenarios_validates() {
             continue;
         }
         let plan = scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
-        check_models(&plan).unwrap_or_else(|f| panic!("{}: {:#}", path.display(), f.error));
+        check_models(&plan).unwrap_or_else(|f| panic!("{}: {:#}", path.display(), f.error()));
         assert!(!plan.points.is_empty());
         count += 1;
     }
