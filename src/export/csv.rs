@@ -159,125 +159,167 @@ pub const EXTRA_COLUMNS: [&str; 13] = [
     "ci_coverage",
 ];
 
-fn params_cells(report: &Report, params: &[(String, String)]) -> Vec<String> {
-    report
-        .swept_keys
-        .iter()
-        .map(|key| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default())
-        .collect()
+/// One row's cells by column name; `row_in` lays them out in the header's
+/// order, empty where a row has nothing for a column.
+type Cells = Vec<(String, String)>;
+
+fn named(pairs: &[(&str, String)]) -> Cells {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
-fn summary_row(report: &Report, s: &Summary) -> Vec<String> {
+fn params_cells(params: &[(String, String)]) -> Cells {
+    params.iter().map(|(k, v)| (format!("param:{k}"), v.clone())).collect()
+}
+
+fn summary_cells(report: &Report, s: &Summary) -> Cells {
     let l = s.latency;
     let p = |x: Option<Percentiles>, f: fn(Percentiles) -> u64| opt(x.map(f));
-    let mut row = vec![
-        report.manifest.run_id.clone(),
-        s.point.to_string(),
-        s.repetition.to_string(),
-        s.tier.to_string(),
-        s.requests.to_string(),
-        s.ok.to_string(),
-        s.timeouts.to_string(),
-        s.errors.to_string(),
-        format!("{:.2}", s.throughput_rps),
-        opt(l.map(|l| format!("{:.1}", l.mean_us))),
-        p(l, |x| x.p50_us),
-        p(l, |x| x.p90_us),
-        p(l, |x| x.p95_us),
-        p(l, |x| x.p99_us),
-        p(l, |x| x.max_us),
-        p(s.infer, |x| x.p50_us),
-        p(s.queue, |x| x.p50_us),
-    ];
-    row.extend(params_cells(report, &s.params));
-    row.extend([
-        s.rejected.to_string(),
-        p(l, |x| x.p999_us),
-        p(s.network, |x| x.p50_us),
-        p(s.network, |x| x.p99_us),
-        p(s.queue, |x| x.p99_us),
-        p(s.infer, |x| x.p99_us),
-        p(s.dispatch, |x| x.p50_us),
-        p(s.dispatch, |x| x.p99_us),
+    let mut cells = named(&[
+        ("run_id", report.manifest.run_id.clone()),
+        ("point", s.point.to_string()),
+        ("repetition", s.repetition.to_string()),
+        ("tier", s.tier.to_string()),
+        ("requests", s.requests.to_string()),
+        ("ok", s.ok.to_string()),
+        ("timeouts", s.timeouts.to_string()),
+        ("errors", s.errors.to_string()),
+        ("throughput_rps", format!("{:.2}", s.throughput_rps)),
+        ("latency_mean_us", opt(l.map(|l| format!("{:.1}", l.mean_us)))),
+        ("latency_p50_us", p(l, |x| x.p50_us)),
+        ("latency_p90_us", p(l, |x| x.p90_us)),
+        ("latency_p95_us", p(l, |x| x.p95_us)),
+        ("latency_p99_us", p(l, |x| x.p99_us)),
+        ("latency_max_us", p(l, |x| x.max_us)),
+        ("infer_p50_us", p(s.infer, |x| x.p50_us)),
+        ("queue_p50_us", p(s.queue, |x| x.p50_us)),
+        ("rejected", s.rejected.to_string()),
+        ("latency_p999_us", p(l, |x| x.p999_us)),
+        ("network_p50_us", p(s.network, |x| x.p50_us)),
+        ("network_p99_us", p(s.network, |x| x.p99_us)),
+        ("queue_p99_us", p(s.queue, |x| x.p99_us)),
+        ("infer_p99_us", p(s.infer, |x| x.p99_us)),
+        ("dispatch_p50_us", p(s.dispatch, |x| x.p50_us)),
+        ("dispatch_p99_us", p(s.dispatch, |x| x.p99_us)),
     ]);
-    row.extend(std::iter::repeat_n(String::new(), 5));
-    row
+    cells.extend(params_cells(&s.params));
+    cells
 }
 
-fn aggregate_row(report: &Report, a: &Aggregate) -> Vec<String> {
+fn aggregate_cells(report: &Report, a: &Aggregate) -> Cells {
     let f = |x: Option<f64>| opt(x.map(|v| format!("{v:.0}")));
-    let mut row = vec![
-        report.manifest.run_id.clone(),
-        a.point.to_string(),
-        "all".into(),
-        a.tier.to_string(),
-        a.requests.to_string(),
-        a.ok.to_string(),
-        a.timeouts.to_string(),
-        a.errors.to_string(),
-        format!("{:.2}", a.throughput_rps),
-        String::new(),
-        f(a.p50_us),
-        String::new(),
-        String::new(),
-        f(a.p99_us),
-        String::new(),
-        String::new(),
-        String::new(),
-    ];
-    row.extend(params_cells(report, &a.params));
-    row.push(a.rejected.to_string());
-    row.extend(std::iter::repeat_n(String::new(), 7));
-    row.extend([
-        f(a.p50_ci.map(|i| i.low)),
-        f(a.p50_ci.map(|i| i.high)),
-        f(a.p99_ci.map(|i| i.low)),
-        f(a.p99_ci.map(|i| i.high)),
-        opt(a.p50_ci.map(|i| format!("{:.4}", i.coverage))),
+    let mut cells = named(&[
+        ("run_id", report.manifest.run_id.clone()),
+        ("point", a.point.to_string()),
+        ("repetition", "all".into()),
+        ("tier", a.tier.to_string()),
+        ("requests", a.requests.to_string()),
+        ("ok", a.ok.to_string()),
+        ("timeouts", a.timeouts.to_string()),
+        ("errors", a.errors.to_string()),
+        ("throughput_rps", format!("{:.2}", a.throughput_rps)),
+        ("latency_p50_us", f(a.p50_us)),
+        ("latency_p99_us", f(a.p99_us)),
+        ("rejected", a.rejected.to_string()),
+        ("latency_p50_ci_low_us", f(a.p50_ci.map(|i| i.low))),
+        ("latency_p50_ci_high_us", f(a.p50_ci.map(|i| i.high))),
+        ("latency_p99_ci_low_us", f(a.p99_ci.map(|i| i.low))),
+        ("latency_p99_ci_high_us", f(a.p99_ci.map(|i| i.high))),
+        ("ci_coverage", opt(a.p50_ci.map(|i| format!("{:.4}", i.coverage)))),
     ]);
-    row
+    cells.extend(params_cells(&a.params));
+    cells
+}
+
+fn link_column(name: &str, d: Direction, stat: &str) -> String {
+    format!("link:{name}:{}:{stat}", d.as_str())
+}
+
+/// The header of `summary.csv` for `report`: the fixed columns, a
+/// `param:` column per swept key, the extra columns, then the links'.
+pub fn summary_header(report: &Report) -> Vec<String> {
+    let mut header: Vec<String> = SUMMARY_COLUMNS.iter().map(|c| c.to_string()).collect();
+    header.extend(report.swept_keys.iter().map(|k| format!("param:{k}")));
+    header.extend(EXTRA_COLUMNS.iter().map(|c| c.to_string()));
+    for name in report.link_names() {
+        for d in Direction::BOTH {
+            header.extend(LINK_STATS.iter().map(|stat| link_column(&name, d, stat)));
+        }
+    }
+    header
+}
+
+/// `cells` in the order of `header`; a cell whose column is not in the
+/// header is a bug in this file (checked by its tests).
+fn row_in(header: &[String], cells: Cells) -> Vec<String> {
+    let mut by_name: std::collections::HashMap<String, String> = cells.into_iter().collect();
+    header.iter().map(|c| by_name.remove(c).unwrap_or_default()).collect()
+}
+
+/// The link cells of one point execution (`rep`), or none for an aggregate row.
+fn link_cells_of(report: &Report, point: usize, rep: Option<u32>) -> Cells {
+    let mut cells = Vec::new();
+    let Some(rep) = rep else { return cells };
+    for l in report.links.iter().filter(|l| l.point == point && l.repetition == rep) {
+        let values = link_cells(Some(l));
+        cells.extend(LINK_STATS.iter().zip(values).map(|(stat, v)| (link_column(&l.link, l.direction, stat), v)));
+    }
+    cells
 }
 
 /// The whole of `summary.csv`: a row per (point, repetition, tier), then, with
 /// more than one repetition, an aggregate row per (point, tier) with `repetition=all`.
 pub fn summary_csv(report: &Report) -> Vec<u8> {
     let mut w = writer();
-    let mut header: Vec<String> = SUMMARY_COLUMNS.iter().map(|c| c.to_string()).collect();
-    header.extend(report.swept_keys.iter().map(|k| format!("param:{k}")));
-    header.extend(EXTRA_COLUMNS.iter().map(|c| c.to_string()));
-    let links = report.link_names();
-    for name in &links {
-        for d in Direction::BOTH {
-            header.extend(LINK_STATS.iter().map(|stat| format!("link:{name}:{}:{stat}", d.as_str())));
-        }
-    }
+    let header = summary_header(report);
     let _ = w.write_record(&header);
-    let link_cells_for = |point: usize, rep: Option<u32>| -> Vec<String> {
-        let mut cells = Vec::new();
-        for name in &links {
-            for d in Direction::BOTH {
-                let f = rep.and_then(|rep| {
-                    report
-                        .links
-                        .iter()
-                        .find(|l| l.point == point && l.repetition == rep && &l.link == name && l.direction == d)
-                });
-                cells.extend(link_cells(f));
-            }
-        }
-        cells
-    };
     for s in &report.summaries {
-        let mut row = summary_row(report, s);
-        row.extend(link_cells_for(s.point, Some(s.repetition)));
-        let _ = w.write_record(&row);
+        let mut cells = summary_cells(report, s);
+        cells.extend(link_cells_of(report, s.point, Some(s.repetition)));
+        let _ = w.write_record(row_in(&header, cells));
     }
     if report.manifest.repetitions > 1 {
         for a in aggregate(&report.summaries) {
-            let mut row = aggregate_row(report, &a);
-            row.extend(link_cells_for(a.point, None));
-            let _ = w.write_record(&row);
+            let _ = w.write_record(row_in(&header, aggregate_cells(report, &a)));
         }
     }
     finish(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rich() -> Report {
+        let text = include_str!("../../tests/fixtures/results/rich/results.json");
+        serde_json::from_str::<super::super::ResultsFile>(text).unwrap().report
+    }
+
+    #[test]
+    fn every_cell_has_its_column() {
+        let report = rich();
+        let header = summary_header(&report);
+        let mut rows: Vec<Cells> = report
+            .summaries
+            .iter()
+            .map(|s| {
+                let mut c = summary_cells(&report, s);
+                c.extend(link_cells_of(&report, s.point, Some(s.repetition)));
+                c
+            })
+            .collect();
+        rows.extend(aggregate(&report.summaries).iter().map(|a| aggregate_cells(&report, a)));
+        assert!(rows.len() > 4);
+        for cells in rows {
+            for (name, _) in &cells {
+                assert!(header.contains(name), "{name} is not a column of {header:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_is_laid_out_by_name() {
+        let header: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let row = row_in(&header, named(&[("c", "3".into()), ("a", "1".into())]));
+        assert_eq!(row, ["1", "", "3"]);
+    }
 }

@@ -1,11 +1,14 @@
-//! The integration tests, one binary: every module runs simrun against real
-//! brokers, real ONNX Runtime and real candle.
+//! The integration tests, one binary with a module per area. Most run simrun
+//! against real Mosquitto brokers (each test starts its own), real ONNX
+//! Runtime and real candle; `exporters` snapshots the exporters from
+//! committed results folders, and `house` checks the rules of `src/`.
 
 mod brokers;
 mod ci;
 mod cli_messages;
 mod common;
 mod e2e;
+mod exporters;
 mod fuzz_corpus;
 mod house;
 mod link;
