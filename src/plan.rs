@@ -43,6 +43,8 @@ pub struct Plan {
     pub name: String,
     pub description: String,
     pub scenario_path: PathBuf,
+    /// The scenario's text as read, for locating a key in later messages.
+    pub scenario_text: String,
     /// The scenario after `--set` overrides, with every default written out.
     pub resolved_yaml: String,
     pub seed: u64,

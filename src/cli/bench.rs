@@ -24,8 +24,7 @@ pub async fn bench(args: BenchArgs) -> Result<Outcome, Failure> {
         }
         BenchWhat::Suite { broker, quick } => suite(&broker, quick).await?,
     };
-    use std::io::Write as _;
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    super::print_text(&text);
     Ok(Outcome::Passed)
 }
 

@@ -55,8 +55,7 @@ pub fn diff(args: DiffArgs) -> Result<Outcome, Failure> {
         DiffFormat::Markdown => diff::render_markdown(&c),
         DiffFormat::Json => diff::render_json(&c),
     };
-    use std::io::Write as _;
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    super::print_text(&text);
     if c.self_check {
         return Ok(Outcome::Passed);
     }

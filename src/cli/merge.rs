@@ -27,13 +27,38 @@ pub fn merge(args: MergeArgs, command: String) -> Result<Outcome, Failure> {
     }
     check_compatible(&shards).map_err(Failure::input)?;
     shards.sort_by_key(|s| s.report.shard.map_or(1, |sh| sh.index));
-    let report = merged_report(&shards, command).map_err(Failure::input)?;
-    let path = write_merged(&shards, &report, &args.out)?;
+    let histograms = read_histograms(&shards).map_err(Failure::input)?;
+    let report = merged_report(&shards, &histograms, command).map_err(Failure::input)?;
+    let path = write_merged(&shards, &histograms, &report, &args.out)?;
     if let Some(junit) = &args.junit {
         super::write_junit(junit, &report)?;
     }
-    println!("{}", path.display());
+    super::print_line(&path.display().to_string());
     Ok(super::outcome(&report, &path))
+}
+
+/// One saved histogram of a shard: its execution and tier, its file's bytes
+/// and what they hold.
+struct SavedHistogram {
+    point: usize,
+    repetition: u32,
+    tier: crate::plan::Tier,
+    bytes: Vec<u8>,
+    histogram: hdrhistogram::Histogram<u64>,
+}
+
+/// Every shard's histograms, each read once, in shard order.
+fn read_histograms(shards: &[RunFolder]) -> anyhow::Result<Vec<Vec<SavedHistogram>>> {
+    let mut out = Vec::new();
+    for shard in shards {
+        let mut own = Vec::new();
+        for s in &shard.report.summaries {
+            let (bytes, histogram) = shard.histogram_file(s.point, s.repetition, s.tier)?;
+            own.push(SavedHistogram { point: s.point, repetition: s.repetition, tier: s.tier, bytes, histogram });
+        }
+        out.push(own);
+    }
+    Ok(out)
 }
 
 /// Same scenario, same split, no point run twice.
@@ -46,7 +71,7 @@ fn check_compatible(shards: &[RunFolder]) -> anyhow::Result<()> {
         if other.samples_path().is_none() {
             bail!("{} has no samples.csv (nor samples.csv.partial)", other.path.display());
         }
-        let diffs = first.differences(other, &ignore)?;
+        let diffs = crate::diff::differences(first, other, &ignore)?;
         if !diffs.is_empty() {
             bail!(
                 "{} and {} come from different scenarios: {}",
@@ -80,7 +105,7 @@ fn check_compatible(shards: &[RunFolder]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report> {
+fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], command: String) -> anyhow::Result<Report> {
     let first = &shards[0].report;
     let mut report = first.clone();
     let m = &mut report.manifest;
@@ -114,14 +139,14 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
     report.unmatched = Default::default();
     report.finished.clear();
     report.executions_planned = report.plan_points * m.repetitions as usize;
-    for shard in shards {
+    for (shard, saved) in shards.iter().zip(histograms) {
         let r = &shard.report;
         let name = r.shard.map_or_else(|| r.manifest.run_id.clone(), |s| format!("shard {s}"));
-        for s in &r.summaries {
+        for (s, h) in r.summaries.iter().zip(saved) {
             let mut s = s.clone();
             // Exactly what a single run would have computed: the same histogram, read back.
-            let h = shard.histogram(s.point, s.repetition, s.tier)?;
-            s.latency = Percentiles::of(&h, None)
+            let h = &h.histogram;
+            s.latency = Percentiles::of(h, None)
                 .map(|p| Percentiles { mean_us: s.latency.map_or(p.mean_us, |l| l.mean_us), ..p });
             report.summaries.push(s);
         }
@@ -141,6 +166,7 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
         }
     }
     report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));
+    report.summaries_changed();
     report.links.sort_by_key(|l| (l.repetition, l.point));
     let have: BTreeSet<usize> = report.points.iter().map(|p| p.index).collect();
     let missing: Vec<String> = (0..report.plan_points).filter(|i| !have.contains(i)).map(|i| format!("p{i}")).collect();
@@ -156,7 +182,12 @@ fn merged_report(shards: &[RunFolder], command: String) -> anyhow::Result<Report
 }
 
 /// Creates `out` and writes the merged folder: scenario, histograms, samples, summary, report.
-fn write_merged(shards: &[RunFolder], report: &Report, out: &Path) -> Result<std::path::PathBuf, Failure> {
+fn write_merged(
+    shards: &[RunFolder],
+    histograms: &[Vec<SavedHistogram>],
+    report: &Report,
+    out: &Path,
+) -> Result<std::path::PathBuf, Failure> {
     if out.exists() && fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
         return Err(Failure::input(anyhow!(
             "--out {} already exists and is not empty; merge writes a new folder",
@@ -168,12 +199,8 @@ fn write_merged(shards: &[RunFolder], report: &Report, out: &Path) -> Result<std
         .map_err(Failure::input)?;
     let write = || -> anyhow::Result<std::path::PathBuf> {
         results.write("scenario.yaml", shards[0].scenario_yaml.as_bytes())?;
-        for shard in shards {
-            for s in &shard.report.summaries {
-                let name = export::histogram_name(s.point, s.repetition, s.tier);
-                let bytes = fs::read(shard.path.join(&name)).with_context(|| format!("reading {name}"))?;
-                results.write(&name, &bytes)?;
-            }
+        for h in histograms.iter().flatten() {
+            results.write(&export::histogram_name(h.point, h.repetition, h.tier), &h.bytes)?;
         }
         let mut sink = results.samples_writer()?;
         let mut header_written = false;

@@ -213,6 +213,18 @@ fn outcome(report: &crate::report::Report, report_path: &std::path::Path) -> Out
     Outcome::ChecksFailed
 }
 
+/// Writes `text` to stdout. A closed pipe (`simrun … | head`) is not an
+/// error: the reader has what it wanted.
+fn print_text(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// `text` and a newline to stdout, as `print_text`.
+fn print_line(text: &str) {
+    print_text(&format!("{text}\n"));
+}
+
 /// Says a failure on stderr and gives its exit code.
 fn report_failure(f: Failure) -> i32 {
     eprintln!("error: {:#}", f.error());

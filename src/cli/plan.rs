@@ -78,7 +78,6 @@ pub fn plan(args: PlanArgs) -> Result<Outcome, Failure> {
         }
         s
     };
-    use std::io::Write as _;
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    super::print_text(&out);
     Ok(Outcome::Passed)
 }

@@ -28,7 +28,8 @@ pub struct ModelCheck {
 fn bad_model(plan: &Plan, point: usize, tier: Tier, message: String) -> Failure {
     let p = &plan.points[point];
     let origin = (!p.params.is_empty()).then(|| format!("sweep point {point} ({})", p.label()));
-    let e = ScenarioError::at_key(&plan.scenario_path, &format!("tiers.{tier}.model"), origin, message);
+    let key = format!("tiers.{tier}.model");
+    let e = ScenarioError::at_key(&plan.scenario_path, &plan.scenario_text, &key, origin, message);
     Failure::input(e)
 }
 

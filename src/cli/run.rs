@@ -14,8 +14,8 @@ use crate::backend;
 use crate::exit_code::Outcome;
 use crate::export::{self, csv, ResultsDir, RunFolder};
 use crate::plan::{Plan, SweepPoint};
-use crate::record::{Sample, Unmatched};
-use crate::report::{self, Execution, HostInfo, Manifest, PointRow, Report};
+use crate::record::Sample;
+use crate::report::{self, Execution, HostInfo, Manifest, Report};
 use crate::run::loadgen::request_bytes;
 use crate::run::timer::PreciseTimer;
 use crate::run::{floor, run_point, PointOutcome, RunContext};
@@ -52,8 +52,7 @@ pub async fn run(args: RunArgs, command: String) -> Result<Outcome, Failure> {
     if let Some(path) = &args.junit {
         super::write_junit(path, &report)?;
     }
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stdout(), "{}", report_path.display());
+    super::print_line(&report_path.display().to_string());
     Ok(super::outcome(&report, &report_path))
 }
 
@@ -75,25 +74,7 @@ pub async fn execute(
         .with_context(|| format!("cannot create results folder {}", dir.display()))
         .map_err(Failure::input)?;
     let manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(Failure::input)?;
-    let report = Report {
-        manifest,
-        description: plan.description.clone(),
-        swept_keys: plan.swept_keys.clone(),
-        points: plan.points.iter().map(|p| PointRow { index: p.index, params: p.params.clone() }).collect(),
-        summaries: Vec::new(),
-        links: Vec::new(),
-        parity: models.parity,
-        warnings: Vec::new(),
-        executions_planned: plan.points.len() * plan.repetitions as usize,
-        unmatched: Unmatched::default(),
-        floor: None,
-        slos: plan.slos.clone(),
-        shard: plan.shard,
-        plan_points: plan.plan_points,
-        finished: Vec::new(),
-        stopped: None,
-        tiers: crate::report::TierSetup::of(&plan),
-    };
+    let report = Report::new(&plan, manifest, models.parity);
     let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
     results.write("scenario.yaml", plan.resolved_yaml.as_bytes()).map_err(io)?;
     results.append_samples(&csv::samples_header()).map_err(io)?;
@@ -176,6 +157,7 @@ async fn finish(
     report.manifest.finished_at = Some(now_rfc3339());
     // As if the run had never stopped: executions in sweep order.
     report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));
+    report.summaries_changed();
     report.links.sort_by_key(|l| (l.repetition, l.point));
     write_report(results, &report).map_err(io)?;
     if report.complete() {
@@ -396,6 +378,7 @@ fn record_point(
     }
     let window = point.config.load.duration;
     report.summaries.extend(stats.summaries(window, &point.params, &outcome.rejected));
+    report.summaries_changed();
     for (tier, h) in stats.latency_histograms() {
         results.write(&export::histogram_name(point.index, rep, tier), &export::histogram_bytes(h))?;
     }

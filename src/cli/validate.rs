@@ -76,8 +76,7 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
     }
     out.push_str(&describe_plan(&plan));
     out.push_str("ok\n");
-    use std::io::Write as _;
     // A closed pipe (`simrun validate x | head`) is not an error.
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    super::print_text(&out);
     Ok(Outcome::Passed)
 }

@@ -69,8 +69,7 @@ pub struct Row {
     pub baseline_point: usize,
     pub candidate_point: usize,
     pub tier: Tier,
-    /// `p50`, `p95`, `p99` (ms), `throughput` (/s) or `timeout_rate` (%).
-    pub metric: &'static str,
+    pub metric: RowMetric,
     /// The median over repetitions (the pooled rate for `timeout_rate`).
     pub baseline: Option<f64>,
     pub candidate: Option<f64>,
@@ -196,7 +195,25 @@ pub fn scenario_differences(a: &RunFolder, b: &RunFolder) -> anyhow::Result<Vec<
     ignore.push("sweep".into());
     ignore.push("repetitions".into());
     ignore.extend(ka.iter().chain(kb).cloned());
-    out.extend(a.differences(b, &ignore)?);
+    out.extend(differences(a, b, &ignore)?);
+    Ok(out)
+}
+
+/// What differs between two runs' scenarios, key by key (skipping `ignore`d
+/// keys and everything under them), and between their model files. `diff`
+/// and `merge` both refuse runs that differ where it matters to them.
+pub fn differences(a: &RunFolder, b: &RunFolder, ignore: &[String]) -> anyhow::Result<Vec<String>> {
+    let diffs = crate::scenario::differences(&a.scenario_yaml, &b.scenario_yaml, ignore)
+        .map_err(|e| anyhow::anyhow!("{} or {}: {e}", a.path.display(), b.path.display()))?;
+    let mut out: Vec<String> = diffs.iter().map(|d| d.to_string()).collect();
+    for tier in Tier::ALL {
+        let hash = |f: &RunFolder| f.report.manifest.models.iter().find(|m| m.tier == tier).map(|m| m.sha256.clone());
+        if let (Some(x), Some(y)) = (hash(a), hash(b)) {
+            if x != y {
+                out.push(format!("{tier} model SHA-256: {}… vs {}…", &x[..12.min(x.len())], &y[..12.min(y.len())]));
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -268,14 +285,51 @@ fn key(params: &[(String, String)]) -> BTreeMap<String, String> {
     params.iter().cloned().collect()
 }
 
+/// What a row compares: a latency quantile (ms), the throughput (/s) or the
+/// timeout rate (%). Written as `p50`, `p95`, `p99`, `throughput`,
+/// `timeout_rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowMetric {
+    P50,
+    P95,
+    P99,
+    Throughput,
+    TimeoutRate,
+}
+
+impl RowMetric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowMetric::P50 => "p50",
+            RowMetric::P95 => "p95",
+            RowMetric::P99 => "p99",
+            RowMetric::Throughput => "throughput",
+            RowMetric::TimeoutRate => "timeout_rate",
+        }
+    }
+
+    /// The per-repetition statistic behind the row.
+    pub fn statistic(self) -> Metric {
+        match self {
+            RowMetric::P50 => Metric::Quantile(0.50),
+            RowMetric::P95 => Metric::Quantile(0.95),
+            RowMetric::P99 => Metric::Quantile(0.99),
+            RowMetric::Throughput => Metric::Throughput,
+            RowMetric::TimeoutRate => Metric::TimeoutRate,
+        }
+    }
+}
+
+impl std::fmt::Display for RowMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The metrics of every (point, tier), one row each.
-pub const METRICS: [(&str, Metric); 5] = [
-    ("p50", Metric::Quantile(0.50)),
-    ("p95", Metric::Quantile(0.95)),
-    ("p99", Metric::Quantile(0.99)),
-    ("throughput", Metric::Throughput),
-    ("timeout_rate", Metric::TimeoutRate),
-];
+pub const METRICS: [RowMetric; 5] =
+    [RowMetric::P50, RowMetric::P95, RowMetric::P99, RowMetric::Throughput, RowMetric::TimeoutRate];
 
 /// The rows of one tier at one aligned point.
 fn tier_rows(
@@ -287,7 +341,8 @@ fn tier_rows(
     resolution_us: f64,
 ) -> Vec<(Row, Pending)> {
     let mut rows = Vec::new();
-    for (i, (metric, m)) in METRICS.into_iter().enumerate() {
+    for (i, metric) in METRICS.into_iter().enumerate() {
+        let m = metric.statistic();
         let seed = (bp as u64) << 16 | (cp as u64) << 8 | (tier as u64) << 4 | i as u64;
         let c = compare_metric(m, a, b, BOOTSTRAP_ITERATIONS, seed);
         let (scale, unit) = match m {

@@ -2,13 +2,13 @@
 
 use std::fmt::Write;
 
-use super::{Comparison, Row};
+use super::{Comparison, Row, RowMetric};
 
 fn value(r: &Row, v: Option<f64>) -> String {
     match (v, r.metric) {
         (None, _) => "–".into(),
-        (Some(v), "throughput") => format!("{v:.1}/s"),
-        (Some(v), "timeout_rate") => format!("{v:.2} %"),
+        (Some(v), RowMetric::Throughput) => format!("{v:.1}/s"),
+        (Some(v), RowMetric::TimeoutRate) => format!("{v:.2} %"),
         (Some(v), _) => format!("{v:.3} ms"),
     }
 }

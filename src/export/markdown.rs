@@ -251,7 +251,7 @@ fn aggregate_table(report: &Report, md: &mut String) {
     let _ =
         writeln!(md, "{head} tier | reps | p50 (ms) | p50 interval (ms) | p99 (ms) | p99 interval (ms) | coverage |");
     let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|---:|---:|");
-    for a in crate::stats::aggregate(&report.summaries) {
+    for a in &report.aggregates {
         let v = |x: Option<f64>| x.map(|us| format!("{:.3}", us / 1e3)).unwrap_or_else(|| "–".into());
         let i = |x: Option<crate::stats::Interval>| {
             x.map(|i| format!("{:.3}–{:.3}", i.low / 1e3, i.high / 1e3)).unwrap_or_else(|| "–".into())
@@ -693,7 +693,7 @@ mod tests {
             merged_from: vec![],
         };
         let executions = points.len() * repetitions as usize;
-        Report {
+        let mut report = Report {
             manifest,
             description: String::new(),
             swept_keys: vec![key],
@@ -702,6 +702,7 @@ mod tests {
                 .collect(),
             points,
             summaries,
+            aggregates: vec![],
             links: vec![],
             parity: None,
             warnings: vec![],
@@ -713,7 +714,9 @@ mod tests {
             plan_points: latencies.len(),
             stopped: None,
             tiers: vec![],
-        }
+        };
+        report.summaries_changed();
+        report
     }
 
     fn summary_and_table(r: &Report) -> String {

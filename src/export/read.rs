@@ -58,12 +58,20 @@ impl RunFolder {
         }
         let yaml = path.join("scenario.yaml");
         let scenario_yaml = fs::read_to_string(&yaml).with_context(|| format!("cannot read {}", yaml.display()))?;
-        Ok(RunFolder { path: path.to_path_buf(), report: file.report, scenario_yaml })
+        let mut report = file.report;
+        report.summaries_changed();
+        Ok(RunFolder { path: path.to_path_buf(), report, scenario_yaml })
     }
 
     /// The saved latency histogram of (point, repetition, tier), checked
     /// against the summary's count of successful requests.
     pub fn histogram(&self, point: usize, rep: u32, tier: Tier) -> anyhow::Result<Histogram<u64>> {
+        self.histogram_file(point, rep, tier).map(|(_, h)| h)
+    }
+
+    /// The histogram's file as saved, and the histogram it holds (checked as
+    /// `histogram` does): for copying a histogram without reading it twice.
+    pub fn histogram_file(&self, point: usize, rep: u32, tier: Tier) -> anyhow::Result<(Vec<u8>, Histogram<u64>)> {
         let file = self.path.join(histogram_name(point, rep, tier));
         let bytes = fs::read(&file).with_context(|| format!("cannot read histogram {}", file.display()))?;
         let h: Histogram<u64> = Deserializer::new()
@@ -79,7 +87,7 @@ impl RunFolder {
                 );
             }
         }
-        Ok(h)
+        Ok((bytes, h))
     }
 
     /// Every (point, tier)'s repetitions with their histograms, for `diff`:
@@ -99,24 +107,6 @@ impl RunFolder {
         }
         for reps in out.values_mut() {
             reps.sort_by_key(|r| r.0);
-        }
-        Ok(out)
-    }
-
-    /// What differs between this run's scenario and `other`'s, key by key
-    /// (skipping `ignore`d keys and everything under them), and their model files.
-    pub fn differences(&self, other: &RunFolder, ignore: &[String]) -> anyhow::Result<Vec<String>> {
-        let diffs = crate::scenario::differences(&self.scenario_yaml, &other.scenario_yaml, ignore)
-            .map_err(|e| anyhow!("{} or {}: {e}", self.path.display(), other.path.display()))?;
-        let mut out: Vec<String> = diffs.iter().map(|d| d.to_string()).collect();
-        for tier in Tier::ALL {
-            let hash =
-                |f: &RunFolder| f.report.manifest.models.iter().find(|m| m.tier == tier).map(|m| m.sha256.clone());
-            if let (Some(a), Some(b)) = (hash(self), hash(other)) {
-                if a != b {
-                    out.push(format!("{tier} model SHA-256: {}… vs {}…", &a[..12.min(a.len())], &b[..12.min(b.len())]));
-                }
-            }
         }
         Ok(out)
     }

@@ -8,7 +8,7 @@ pub use env::HostInfo;
 
 use crate::plan::{Shard, Slo, Tier};
 use crate::record::Unmatched;
-use crate::stats::{check_slos, Floor, LinkFidelity, SloCheck, Summary};
+use crate::stats::{aggregate, check_slos, Aggregate, Floor, LinkFidelity, SloCheck, Summary};
 
 /// simrun's own version and build.
 pub const SIMRUN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -114,6 +114,10 @@ pub struct Report {
     pub swept_keys: Vec<String>,
     pub points: Vec<PointRow>,
     pub summaries: Vec<Summary>,
+    /// Each (point, tier) over its repetitions, derived from `summaries` by
+    /// `summaries_changed` (and on reading a folder); not stored.
+    #[serde(skip)]
+    pub aggregates: Vec<Aggregate>,
     /// Each link direction at each point execution.
     pub links: Vec<LinkFidelity>,
     pub parity: Option<Parity>,
@@ -188,6 +192,35 @@ pub struct Execution {
 pub const FLOOR_ALARM_US: u64 = 20_000;
 
 impl Report {
+    /// The report of `plan` before anything has run.
+    pub fn new(plan: &crate::plan::Plan, manifest: Manifest, parity: Option<Parity>) -> Report {
+        Report {
+            manifest,
+            description: plan.description.clone(),
+            swept_keys: plan.swept_keys.clone(),
+            points: plan.points.iter().map(|p| PointRow { index: p.index, params: p.params.clone() }).collect(),
+            summaries: Vec::new(),
+            aggregates: Vec::new(),
+            links: Vec::new(),
+            parity,
+            warnings: Vec::new(),
+            executions_planned: plan.points.len() * plan.repetitions as usize,
+            unmatched: Unmatched::default(),
+            floor: None,
+            slos: plan.slos.clone(),
+            shard: plan.shard,
+            plan_points: plan.plan_points,
+            finished: Vec::new(),
+            stopped: None,
+            tiers: TierSetup::of(plan),
+        }
+    }
+
+    /// Recomputes what derives from `summaries`; call it after changing them.
+    pub fn summaries_changed(&mut self) {
+        self.aggregates = aggregate(&self.summaries);
+    }
+
     /// Records the harness floor in the report and the manifest.
     pub fn set_floor(&mut self, floor: Option<Floor>) {
         self.floor = floor;

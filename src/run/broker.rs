@@ -40,17 +40,15 @@ pub async fn resolve(broker: &BrokerConfig) -> Result<SocketAddr, RunError> {
 pub fn client(
     id: &str,
     addr: SocketAddr,
-    broker: Option<&BrokerConfig>,
+    broker: &BrokerConfig,
 ) -> Result<(AsyncClient, EventLoop), super::tls::TlsError> {
     let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
-    if let Some(l) = broker.and_then(|b| b.login.as_ref()) {
+    if let Some(l) = &broker.login {
         opts.set_credentials(l.username.clone(), l.password.as_ref().map_or("", |p| p.expose()));
     }
-    if let Some(b) = broker {
-        if let Some(tls) = &b.tls {
-            let config = super::tls::client_config(tls, &b.host)?;
-            opts.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
-        }
+    if let Some(tls) = &broker.tls {
+        let config = super::tls::client_config(tls, &broker.host)?;
+        opts.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
     }
     opts.set_keep_alive(Duration::from_secs(10))
         .set_clean_session(true)
@@ -129,38 +127,18 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects, subscribes to `topics` and waits for every acknowledgement;
-    /// afterwards incoming publishes go to `sink` (if any).
+    /// Connects to `addr` (the broker, or a link in front of it) with the
+    /// broker's login and TLS, subscribes to `topics` and waits for every
+    /// acknowledgement; afterwards incoming publishes go to `sink` (if any).
     pub async fn open(
-        id: &str,
-        addr: SocketAddr,
-        url: &str,
-        topics: &[(String, QoS)],
-        sink: Option<mpsc::UnboundedSender<Received>>,
-    ) -> Result<Connection, RunError> {
-        Self::connect(id, addr, url, None, topics, sink).await
-    }
-
-    /// As `open`, with the broker's login and TLS.
-    pub async fn open_as(
         id: &str,
         addr: SocketAddr,
         broker: &BrokerConfig,
         topics: &[(String, QoS)],
         sink: Option<mpsc::UnboundedSender<Received>>,
     ) -> Result<Connection, RunError> {
-        Self::connect(id, addr, &broker.url, Some(broker), topics, sink).await
-    }
-
-    async fn connect(
-        id: &str,
-        addr: SocketAddr,
-        url: &str,
-        broker: Option<&BrokerConfig>,
-        topics: &[(String, QoS)],
-        sink: Option<mpsc::UnboundedSender<Received>>,
-    ) -> Result<Connection, RunError> {
-        let login = broker.and_then(|b| b.login.as_ref());
+        let url = broker.url.as_str();
+        let login = broker.login.as_ref();
         let (client, mut eventloop) =
             client(id, addr, broker).map_err(|e| RunError::Refused { url: url.to_string(), message: e.to_string() })?;
         for (topic, q) in topics {
@@ -228,28 +206,42 @@ enum Turned {
     Away(String),
 }
 
+/// The rustls error behind a connection error, wherever rumqttc carried it:
+/// its own TLS error, or an I/O error wrapping one (the handshake, or an
+/// alert read after it).
+fn tls_cause(e: &rumqttc::ConnectionError) -> Option<&rustls::Error> {
+    use rumqttc::{ConnectionError as E, StateError as S, TlsError as T};
+    let io = match e {
+        E::Tls(T::TLS(r)) => return Some(r),
+        E::Tls(T::Io(io)) | E::Io(io) | E::MqttState(S::Io(io)) => io,
+        E::MqttState(S::Deserialization(rumqttc::mqttbytes::Error::Io(io))) => io,
+        _ => return None,
+    };
+    io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
 /// What a refused CONNECT means, in words that name the user but never the password.
 fn refusal(e: &rumqttc::ConnectionError, login: Option<&Login>) -> Option<String> {
     use rumqttc::ConnectReturnCode as C;
-    if e.to_string().contains("CertificateRequired") {
-        return Some(format!("the TLS handshake failed: the broker requires a client certificate (set broker.tls.cert and broker.tls.key): {e}"));
-    }
-    if let rumqttc::ConnectionError::Tls(tls) = e {
-        let text = tls.to_string();
-        let why = if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
-            "the broker's certificate is not trusted (check broker.tls.ca and the broker's host name)"
-        } else {
-            "the TLS handshake failed"
-        };
-        return Some(format!("{why}: {text}"));
+    use rustls::{AlertDescription, Error as R};
+    match tls_cause(e) {
+        Some(R::AlertReceived(AlertDescription::CertificateRequired)) => {
+            return Some(format!(
+                "the TLS handshake failed: the broker requires a client certificate (set broker.tls.cert and \
+                 broker.tls.key): {e}"
+            ))
+        }
+        Some(R::InvalidCertificate(_)) => {
+            return Some(format!(
+                "the broker's certificate is not trusted (check broker.tls.ca and the broker's host name): {e}"
+            ))
+        }
+        Some(_) => return Some(format!("the TLS handshake failed: {e}")),
+        None if matches!(e, rumqttc::ConnectionError::Tls(_)) => return Some(format!("the TLS handshake failed: {e}")),
+        None => {}
     }
     // Something listens there, but it does not speak MQTT: waiting will not help.
-    // A TLS alert from the broker also arrives as a failed read.
-    let text = e.to_string();
     let failed_read = matches!(e, rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(_)));
-    if failed_read && text.contains("alert") {
-        return Some(format!("the TLS handshake failed: {e}"));
-    }
     if failed_read || matches!(e, rumqttc::ConnectionError::NotConnAck(_)) {
         return Some(format!("that port did not answer as an MQTT broker (check broker.url): {e}"));
     }
@@ -317,7 +309,7 @@ pub async fn probe(broker: &BrokerConfig, client_id: &str) -> Result<BrokerInfo,
     let (tx, mut rx) = mpsc::unbounded_channel();
     let topic = "$SYS/broker/version".to_string();
     let topics = [(topic, QoS::AtMostOnce)];
-    let conn = Connection::open_as(client_id, addr, broker, &topics, Some(tx)).await?;
+    let conn = Connection::open(client_id, addr, broker, &topics, Some(tx)).await?;
     let version = tokio::time::timeout(Duration::from_millis(500), rx.recv())
         .await
         .ok()

@@ -43,14 +43,14 @@ pub async fn delivers(broker: &BrokerConfig, run_id: &str, tier: Tier, shared: b
     let (tx, mut rx) = mpsc::unbounded_channel();
     let filter = subscription(run_id, tier, shared);
     let id = format!("simrun-{run_id}-probe-{tier}-sub");
-    let sub = match Connection::open_as(&id, addr, broker, &[(filter, q)], Some(tx)).await {
+    let sub = match Connection::open(&id, addr, broker, &[(filter, q)], Some(tx)).await {
         Ok(c) => c,
         Err(RunError::Refused { message, .. }) if message.contains("refused a subscription") => {
             return Ok(Delivery::SubscriptionRefused)
         }
         Err(e) => return Err(e),
     };
-    let publisher = Connection::open_as(&format!("simrun-{run_id}-probe-{tier}-pub"), addr, broker, &[], None).await?;
+    let publisher = Connection::open(&format!("simrun-{run_id}-probe-{tier}-pub"), addr, broker, &[], None).await?;
     let deadline = Instant::now() + PROBE_TIMEOUT;
     let mut delivered = false;
     while !delivered && Instant::now() < deadline {

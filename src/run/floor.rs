@@ -59,7 +59,7 @@ pub async fn echo(
     let q = qos(broker.qos);
     let (req_topic, resp_topic) = (format!("simrun/{run_id}/floor/request"), format!("simrun/{run_id}/floor/response"));
     let (echo_tx, mut echo_rx) = mpsc::unbounded_channel();
-    let echo = Connection::open_as(
+    let echo = Connection::open(
         &format!("simrun-{run_id}-floor-echo"),
         echo_via.unwrap_or(addr),
         broker,
@@ -78,7 +78,7 @@ pub async fn echo(
     });
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
     let probe =
-        Connection::open_as(&format!("simrun-{run_id}-floor-probe"), addr, broker, &[(resp_topic, q)], Some(probe_tx))
+        Connection::open(&format!("simrun-{run_id}-floor-probe"), addr, broker, &[(resp_topic, q)], Some(probe_tx))
             .await?;
     let total = WARMUP + count;
     let t0 = Instant::now() + Duration::from_millis(10);

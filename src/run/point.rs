@@ -193,7 +193,6 @@ impl Rig {
     ) -> Result<(Rig, Vec<Device>), RunError> {
         let cfg = &point.config;
         let broker = resolve(&cfg.broker).await?;
-        let url = &cfg.broker.url;
         let mut links = Vec::new();
         let device_seed = link_seed(ctx, point.index, repetition, 0);
         let device_link = link(ctx, broker, &cfg.devices.link, device_seed, ctx.device_link_everywhere).await?;
@@ -208,7 +207,7 @@ impl Rig {
             .flat_map(|t| ["response", "error"].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos))))
             .collect();
         let collector_id = format!("simrun-{}-collector-{exec}", ctx.run_id);
-        let collector = Connection::open_as(&collector_id, device_addr, &cfg.broker, &topics, Some(responses)).await?;
+        let collector = Connection::open(&collector_id, device_addr, &cfg.broker, &topics, Some(responses)).await?;
 
         let mut workers = Vec::new();
         for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
@@ -227,8 +226,7 @@ impl Rig {
                     features: cfg.devices.features,
                     qos: cfg.broker.qos,
                     addr,
-                    broker_url: url.clone(),
-                    broker: Some(cfg.broker.clone()),
+                    broker: cfg.broker.clone(),
                     shared: tier_cfg.workers > 1,
                 };
                 workers.push((tier_cfg.tier, Worker::start(spec, model).await?));
@@ -241,7 +239,7 @@ impl Rig {
         let mut conns = Vec::new();
         for index in 0..cfg.devices.count {
             let id = format!("simrun-{}-dev{index}-{exec}", ctx.run_id);
-            let conn = Connection::open_as(&id, device_addr, &cfg.broker, &[], None).await?;
+            let conn = Connection::open(&id, device_addr, &cfg.broker, &[], None).await?;
             devices.push(Device {
                 index,
                 name: format!("dev-{index:03}"),

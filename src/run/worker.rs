@@ -32,9 +32,8 @@ pub struct WorkerSpec {
     pub qos: u8,
     /// Where to connect: the tier's link, or the broker itself.
     pub addr: SocketAddr,
-    pub broker_url: String,
-    /// Login and TLS; `None` for a plain anonymous connection.
-    pub broker: Option<crate::plan::BrokerConfig>,
+    /// The broker behind `addr`, with its login and TLS.
+    pub broker: crate::plan::BrokerConfig,
     /// Subscribe through a shared subscription, so that the broker hands each
     /// request to one of the tier's workers: only when the tier has several.
     pub shared: bool,
@@ -112,10 +111,7 @@ impl Worker {
         let (tx, rx) = mpsc::unbounded_channel();
         let client_id = format!("simrun-{}-{name}", spec.run_id);
         let topics = [(subscription(&spec.run_id, spec.tier, spec.shared), qos(spec.qos))];
-        let conn = match &spec.broker {
-            Some(b) => Connection::open_as(&client_id, spec.addr, b, &topics, Some(tx)).await?,
-            None => Connection::open(&client_id, spec.addr, &spec.broker_url, &topics, Some(tx)).await?,
-        };
+        let conn = Connection::open(&client_id, spec.addr, &spec.broker, &topics, Some(tx)).await?;
         let counters = Arc::new(WorkerCounters::default());
         let serve = Serve {
             spec: spec.clone(),

@@ -36,14 +36,13 @@ impl fmt::Display for ScenarioError {
 impl std::error::Error for ScenarioError {}
 
 impl ScenarioError {
-    /// An error at dotted `key` of the scenario file at `file`, located by
-    /// reading the file again (for checks made after parsing, such as model loading).
-    pub fn at_key(file: &std::path::Path, key: &str, origin: Option<String>, message: String) -> Self {
+    /// An error at dotted `key` of the scenario file at `file`, located in
+    /// `text`, what was read from it (for checks made after parsing, such as
+    /// model loading).
+    pub fn at_key(file: &std::path::Path, text: &str, key: &str, origin: Option<String>, message: String) -> Self {
         let location = match origin {
             Some(_) => None,
-            None => std::fs::read_to_string(file)
-                .ok()
-                .and_then(|text| super::locate::locate(&text, &key.split('.').collect::<Vec<_>>())),
+            None => super::locate::locate(text, &key.split('.').collect::<Vec<_>>()),
         };
         ScenarioError { file: file.to_path_buf(), location, key: Some(key.to_string()), origin, message }
     }

@@ -84,6 +84,7 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         name: base.name,
         description: base.description,
         scenario_path: path.to_path_buf(),
+        scenario_text: text.to_string(),
         resolved_yaml,
         seed: base.seed,
         repetitions: base.repetitions,

@@ -77,6 +77,19 @@ impl Mosquitto {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
+    /// This broker as a scenario's `broker:` block with defaults would give it: anonymous, QoS 1.
+    pub fn config(&self) -> simrun::plan::BrokerConfig {
+        simrun::plan::BrokerConfig {
+            url: self.url(),
+            host: "127.0.0.1".into(),
+            port: self.port,
+            qos: 1,
+            reconnect_timeout: Duration::from_secs(30),
+            login: None,
+            tls: None,
+        }
+    }
+
     /// Kills the broker (by PID) and waits for it: every client loses it at once.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

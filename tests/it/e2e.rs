@@ -19,7 +19,7 @@ async fn test_client(broker: &Mosquitto, topics: &[String]) -> (Connection, Inbo
     let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
     let topics: Vec<(String, QoS)> = topics.iter().map(|t| (t.clone(), QoS::AtLeastOnce)).collect();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let conn = Connection::open("itest-client", addr, &broker.url(), &topics, Some(tx)).await.expect("subscribed");
+    let conn = Connection::open("itest-client", addr, &broker.config(), &topics, Some(tx)).await.expect("subscribed");
     (conn, rx)
 }
 
@@ -51,8 +51,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
             features: 32,
             qos: 1,
             addr,
-            broker_url: broker.url(),
-            broker: None,
+            broker: broker.config(),
             shared: false,
         };
         let model = backend::load(tier, &root.join(model)).expect("model loads");

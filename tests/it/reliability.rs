@@ -269,7 +269,7 @@ fn two_runs_on_one_broker_never_see_each_other() {
     // Something a crashed earlier run might have left behind: a retained message.
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
-        let c = simrun::run::broker::Connection::open("stale", addr, &broker.url(), &[], None).await.unwrap();
+        let c = simrun::run::broker::Connection::open("stale", addr, &broker.config(), &[], None).await.unwrap();
         let topic = "simrun/stale-run/edge/request";
         c.client.publish(topic, rumqttc::QoS::AtLeastOnce, true, "garbage").await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -331,8 +331,8 @@ async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_s
     let errors: Vec<(String, QoS)> =
         ["edge", "cloud"].iter().map(|t| (format!("simrun/{run_id}/{t}/error"), QoS::AtMostOnce)).collect();
     let (tx, mut replies) = tokio::sync::mpsc::unbounded_channel();
-    let listener = Connection::open("flood-listener", addr, &broker.url(), &errors, Some(tx)).await.unwrap();
-    let flooder = Connection::open("flooder", addr, &broker.url(), &[], None).await.unwrap();
+    let listener = Connection::open("flood-listener", addr, &broker.config(), &errors, Some(tx)).await.unwrap();
+    let flooder = Connection::open("flooder", addr, &broker.config(), &[], None).await.unwrap();
     // Into the measured window, then 3 s of garbage at ~1,000 messages/s to both tiers,
     // plus answers with ids no request has.
     tokio::time::sleep(Duration::from_millis(2000)).await;
