@@ -21,6 +21,7 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod seeds;
 pub mod stats;
 pub mod ui;
 pub mod wire;

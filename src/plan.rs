@@ -249,7 +249,7 @@ pub struct LinkConfig {
     /// Per direction; `None` is unlimited.
     pub bandwidth_bps: Option<f64>,
     /// Times from the start of the measured window.
-    pub outages: Vec<Outage>,
+    pub outages: Vec<LinkOutage>,
 }
 
 impl LinkConfig {
@@ -290,7 +290,7 @@ impl Distribution {
 
 /// A window in which a link stops delivering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outage {
+pub struct LinkOutage {
     pub at: Duration,
     pub duration: Duration,
     pub mode: OutageMode,
@@ -430,5 +430,40 @@ impl Shard {
 impl fmt::Display for Shard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_is_written_i_of_n() {
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
+        assert_eq!(Shard::parse(" 1 / 1 "), Ok(Shard { index: 1, count: 1 }));
+        for bad in ["0/2", "3/2", "1/0", "2", "a/b", "", "1/2/3", "-1/2"] {
+            let e = Shard::parse(bad).unwrap_err();
+            assert!(e.0.contains("expected I/N"), "{bad}: {e}");
+        }
+        assert_eq!(Shard { index: 3, count: 4 }.to_string(), "3/4");
+    }
+
+    #[test]
+    fn shards_deal_the_points_round_robin_and_cover_each_once() {
+        let count = 3;
+        for point in 0..10 {
+            let owners: Vec<usize> = (1..=count).filter(|&index| Shard { index, count }.contains(point)).collect();
+            assert_eq!(owners, [point % count + 1], "point {point}");
+            assert_eq!(Shard::of(point, count), Shard { index: owners[0], count });
+        }
+        let first: Vec<usize> = (0..7).filter(|&p| Shard { index: 1, count: 3 }.contains(p)).collect();
+        assert_eq!(first, [0, 3, 6]);
+    }
+
+    #[test]
+    fn a_point_is_labelled_by_its_swept_values() {
+        assert_eq!(params_label(&[]), "(base)");
+        let params = [("devices.count".to_string(), "4".to_string()), ("load.rate".to_string(), "9/s".to_string())];
+        assert_eq!(params_label(&params), "devices.count=4, load.rate=9/s");
     }
 }

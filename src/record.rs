@@ -26,6 +26,24 @@ impl Status {
     }
 }
 
+/// How many requests ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub ok: u64,
+    pub timeouts: u64,
+    pub errors: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::Ok => self.ok += 1,
+            Status::Timeout => self.timeouts += 1,
+            Status::Error => self.errors += 1,
+        }
+    }
+}
+
 /// Whether a request counts toward the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,6 +88,18 @@ impl Sample {
     /// Received minus intended send time, when a response arrived.
     pub fn latency_us(&self) -> Option<u64> {
         self.received_us.map(|r| r.saturating_sub(self.intended_us))
+    }
+
+    /// Latency minus the worker's queue and inference times: links, broker
+    /// and client stacks. Only for an answer that reported both.
+    pub fn network_us(&self) -> Option<u64> {
+        let (latency, queue, infer) = (self.latency_us()?, self.queue_us?, self.infer_us?);
+        Some(latency.saturating_sub(queue + infer))
+    }
+
+    /// Sent minus intended send time: how late the load generator was.
+    pub fn dispatch_us(&self) -> u64 {
+        self.sent_us.saturating_sub(self.intended_us)
     }
 }
 

@@ -59,9 +59,31 @@ pub enum DecodeError {
     NotFinite(usize),
 }
 
-/// The topic for one tier's requests, responses or errors.
-pub fn topic(run_id: &str, tier: Tier, kind: &str) -> String {
-    format!("simrun/{run_id}/{tier}/{kind}")
+/// Which of a tier's three topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Devices publish requests; the tier's workers subscribe.
+    Request,
+    /// Workers publish answers; the collector subscribes.
+    Response,
+    /// Workers answer a request they cannot serve here.
+    Error,
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Request => "request",
+            Topic::Response => "response",
+            Topic::Error => "error",
+        }
+    }
+}
+
+/// The topic for one tier's requests, responses or errors:
+/// `simrun/<run-id>/<tier>/<request|response|error>`.
+pub fn topic(run_id: &str, tier: Tier, kind: Topic) -> String {
+    format!("simrun/{run_id}/{tier}/{}", kind.as_str())
 }
 
 #[derive(Deserialize)]

@@ -86,6 +86,6 @@ mod tests {
         let plain = PlainModel::load(&dir.join("anomaly_detector.safetensors")).unwrap();
         let mut cloud = backend::load(Tier::Cloud, &dir.join("anomaly_detector.safetensors")).unwrap();
         let x: Vec<f32> = (0..32).map(|i| i as f32 / 10.0 - 1.6).collect();
-        assert!((plain.infer(&x) - cloud.infer(&x).unwrap()[0]).abs() < 1e-5);
+        assert!((plain.infer(&x) - cloud.infer(&x).unwrap()[0]).abs() < crate::report::PARITY_LIMIT);
     }
 }

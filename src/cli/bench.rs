@@ -59,11 +59,25 @@ async fn run_plan(plan: &crate::plan::Plan) -> Result<Report, Failure> {
     Ok(report)
 }
 
-fn edge_latency(report: &Report) -> Option<(u64, u64, u64, u64)> {
+/// What the suite reads from an edge run.
+#[derive(Clone, Copy)]
+struct EdgeLatency {
+    p50_us: u64,
+    p99_us: u64,
+    /// Timeouts and errors.
+    lost: u64,
+    dispatch_p99_us: u64,
+}
+
+fn edge_latency(report: &Report) -> Option<EdgeLatency> {
     let s = report.summaries.iter().find(|s| s.tier == Tier::Edge)?;
     let l = s.latency?;
-    let lost = s.timeouts + s.errors;
-    Some((l.p50_us, l.p99_us, lost, s.dispatch.map_or(0, |d| d.p99_us)))
+    Some(EdgeLatency {
+        p50_us: l.p50_us,
+        p99_us: l.p99_us,
+        lost: s.timeouts + s.errors,
+        dispatch_p99_us: s.dispatch.map_or(0, |d| d.p99_us),
+    })
 }
 
 const LADDER: [f64; 9] = [1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0, 16000.0, 24000.0];
@@ -122,7 +136,7 @@ async fn edge_against_echo(rig: &Rig<'_>, secs: f64, md: &mut String) -> Result<
         // One device, like the echo's one publisher: the same connections on each side.
         let plan = edge_plan(rig.broker_url, rate, secs, "devices: { count: 1 }\n")?;
         let edge = edge_latency(&run_plan(&plan).await?);
-        edge_runs.extend(edge.map(|(p50, p99, _, _)| (p50, p99)));
+        edge_runs.extend(edge.map(|e| (e.p50_us, e.p99_us)));
     }
     let _ = writeln!(md, "### 1. Edge round trip against a bare MQTT echo ({rate:.0} requests/s, 0 ms links)\n");
     let _ = writeln!(md, "Three alternating runs of each, {bytes}-byte payloads; medians of the runs' p50 and p99.\n");
@@ -155,15 +169,15 @@ async fn rate_ladder(rig: &Rig<'_>, md: &mut String) -> Result<(), Failure> {
         let e: Option<Floor> = echo_summary(&record);
         let echo_ok = e.is_some_and(|f| f.answered == f.sent && f.round_trip.p99_us < P99_LIMIT_US);
         let edge = edge_latency(&run_plan(&edge_plan(rig.broker_url, rate, ladder_secs, "")?).await?);
-        let edge_ok = edge.is_some_and(|(_, p99, lost, _)| lost == 0 && p99 < P99_LIMIT_US);
+        let edge_ok = edge.is_some_and(|e| e.lost == 0 && e.p99_us < P99_LIMIT_US);
         let cell =
             |p: Option<u64>, ok: bool| p.map_or("–".into(), |v| format!("{v} µs{}", if ok { "" } else { " ✗" }));
         let _ = writeln!(
             rows,
             "| {rate:.0}/s | {} | {} | {} |",
             cell(e.map(|f| f.round_trip.p99_us), echo_ok),
-            cell(edge.map(|x| x.1), edge_ok),
-            edge.map_or("–".into(), |x| format!("{} µs", x.3))
+            cell(edge.map(|e| e.p99_us), edge_ok),
+            edge.map_or("–".into(), |e| format!("{} µs", e.dispatch_p99_us))
         );
         if echo_ok {
             echo_max = rate;

@@ -13,7 +13,7 @@ use super::failure::Failure;
 use super::MergeArgs;
 use crate::exit_code::Outcome;
 use crate::export::{self, ResultsDir, RunFolder};
-use crate::report::{MergedShard, Report};
+use crate::report::{MergedShard, Report, Warning};
 use crate::stats::Percentiles;
 
 /// Keys that may differ between the shards of one scenario: each CI job may
@@ -151,7 +151,8 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
             report.summaries.push(s);
         }
         report.links.extend(r.links.iter().cloned());
-        report.warnings.extend(r.stopped.iter().chain(&r.warnings).map(|w| format!("{name}: {w}")));
+        let own = r.stopped.iter().map(|s| Warning::Stopped(s.clone())).chain(r.warnings.iter().cloned());
+        report.warnings.extend(own.map(|w| Warning::FromShard { shard: name.clone(), warning: Box::new(w) }));
         report.add_unmatched(r.unmatched);
         report.finished.extend(r.finished.iter().copied());
     }
@@ -171,12 +172,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
     let have: BTreeSet<usize> = report.points.iter().map(|p| p.index).collect();
     let missing: Vec<String> = (0..report.plan_points).filter(|i| !have.contains(i)).map(|i| format!("p{i}")).collect();
     if !missing.is_empty() {
-        report.warnings.push(format!(
-            "the merged shards cover {} of the plan's {} points; missing {}",
-            have.len(),
-            report.plan_points,
-            missing.join(", ")
-        ));
+        report.warnings.push(Warning::ShardsMissing { covered: have.len(), planned: report.plan_points, missing });
     }
     Ok(report)
 }
@@ -198,7 +194,7 @@ fn write_merged(
         .with_context(|| format!("cannot create {}", out.display()))
         .map_err(Failure::input)?;
     let write = || -> anyhow::Result<std::path::PathBuf> {
-        results.write("scenario.yaml", shards[0].scenario_yaml.as_bytes())?;
+        results.write(crate::export::SCENARIO_YAML, shards[0].scenario_yaml.as_bytes())?;
         for h in histograms.iter().flatten() {
             results.write(&export::histogram_name(h.point, h.repetition, h.tier), &h.bytes)?;
         }

@@ -87,7 +87,7 @@ fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, B
     if loaded[c].1.info().input_width() != Some(width) {
         return Ok(None);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut rng = ChaCha8Rng::seed_from_u64(crate::seeds::PARITY_INPUTS);
     let inputs: Vec<f32> = (0..PARITY_INPUTS * width).map(|_| rng.gen_range(-3.0f32..3.0)).collect();
     let a = loaded[e].1.infer(&inputs)?;
     let b = loaded[c].1.infer(&inputs)?;

@@ -15,7 +15,7 @@ use crate::exit_code::Outcome;
 use crate::export::{self, csv, ResultsDir, RunFolder};
 use crate::plan::{Plan, SweepPoint};
 use crate::record::Sample;
-use crate::report::{self, Execution, HostInfo, Manifest, Report};
+use crate::report::{self, At, Execution, HostInfo, Manifest, Report, Warning};
 use crate::run::loadgen::request_bytes;
 use crate::run::timer::PreciseTimer;
 use crate::run::{floor, run_point, PointOutcome, RunContext};
@@ -76,10 +76,10 @@ pub async fn execute(
     let manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(Failure::input)?;
     let report = Report::new(&plan, manifest, models.parity);
     let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
-    results.write("scenario.yaml", plan.resolved_yaml.as_bytes()).map_err(io)?;
+    results.write(crate::export::SCENARIO_YAML, plan.resolved_yaml.as_bytes()).map_err(io)?;
     results.append_samples(&csv::samples_header()).map_err(io)?;
     write_report(&results, &report).map_err(io)?;
-    finish(&plan, &results, report, quiet).await
+    run_remaining(&plan, &results, report, quiet).await
 }
 
 /// `simrun run --resume DIR`: runs the executions missing from DIR, into it.
@@ -93,7 +93,7 @@ async fn resume(
     if let Some(other) = args.set.iter().find(|s| !s.starts_with("broker.url=")) {
         return Err(Failure::input(anyhow::anyhow!("with --resume only broker.url may be --set; got {other:?}")));
     }
-    let stored = dir.join("scenario.yaml");
+    let stored = dir.join(crate::export::SCENARIO_YAML);
     // Model paths resolve as when the run started: from the working directory, then beside the original file.
     let original = std::path::PathBuf::from(&folder.report.manifest.scenario_file);
     let mut plan = scenario::load_str(&original, &folder.scenario_yaml, &args.set)
@@ -109,7 +109,7 @@ async fn resume(
             "a model file changed since the run started (SHA-256 differs); resuming would mix two models"
         )));
     }
-    let report_path = dir.join("report.md");
+    let report_path = dir.join(crate::export::REPORT_MD);
     if report.complete() {
         eprintln!(
             "nothing to resume: all {} point executions of {} finished",
@@ -140,12 +140,12 @@ async fn resume(
     ));
     report.manifest.finished_at = None;
     report.stopped = None;
-    finish(&plan, &results, report, args.quiet).await
+    run_remaining(&plan, &results, report, args.quiet).await
 }
 
 /// Runs the executions `report` has not finished, then writes the final
 /// report; the samples become `samples.csv` only once every execution finished.
-async fn finish(
+async fn run_remaining(
     plan: &Plan,
     results: &ResultsDir,
     mut report: Report,
@@ -163,7 +163,7 @@ async fn finish(
     if report.complete() {
         results.finish_samples().map_err(io)?;
     }
-    let report_path = results.path().join("report.md");
+    let report_path = results.path().join(crate::export::REPORT_MD);
     if let Err(f) = outcome {
         eprintln!("results so far: {}", report_path.display());
         if matches!(f, Failure::Stopped(..)) {
@@ -264,7 +264,7 @@ async fn floor_before(
                 eprintln!("warning: {alarm}");
             }
         }
-        Err(e) => report.warnings.push(format!("the harness floor could not be measured: {e}")),
+        Err(e) => report.warnings.push(Warning::FloorNotMeasured(e.to_string())),
     }
     Ok(())
 }
@@ -361,20 +361,21 @@ fn record_point(
         let start = o.start.saturating_duration_since(epoch).as_micros() as u64;
         let timeout = point.config.load.timeout.as_micros() as u64;
         let touched = stats.failed_between(start.saturating_sub(timeout), start + o.duration.as_micros() as u64);
-        let at = chrono::DateTime::<chrono::Local>::from(o.started).format("%H:%M:%S%.3f");
-        report.warnings.push(format!(
-            "point {} rep {rep}: the broker was unreachable from {at} for {:.2} s; {touched} request samples \
-             due within the timeout before it or during it ended as timeout or error",
-            point.index,
-            o.duration.as_secs_f64()
-        ));
+        let since = chrono::DateTime::<chrono::Local>::from(o.started).format("%H:%M:%S%.3f").to_string();
+        report.warnings.push(Warning::BrokerUnreachable {
+            at: At { point: point.index, repetition: rep },
+            since,
+            seconds: o.duration.as_secs_f64(),
+            touched,
+        });
     }
     for (tier, n) in outcome.unanswered.iter().filter(|(_, n)| *n > 0) {
-        report.warnings.push(format!(
-            "point {} rep {rep} {tier}: {n} malformed requests got no error reply (replies are limited to {} per second per worker)",
-            point.index,
-            crate::run::worker::ERROR_REPLIES_PER_S
-        ));
+        report.warnings.push(Warning::UnrepliedMalformed {
+            at: At { point: point.index, repetition: rep },
+            tier: *tier,
+            count: *n,
+            replies_per_s: crate::run::worker::ERROR_REPLIES_PER_S,
+        });
     }
     let window = point.config.load.duration;
     report.summaries.extend(stats.summaries(window, &point.params, &outcome.rejected));

@@ -61,8 +61,13 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
         );
     }
     if let Some(p) = models.parity {
-        let _ =
-            writeln!(out, "parity: max |edge - cloud| = {:.2e} over {} inputs (limit 1e-5)", p.max_abs_diff, p.inputs);
+        let _ = writeln!(
+            out,
+            "parity: max |edge - cloud| = {:.2e} over {} inputs (limit {:e})",
+            p.max_abs_diff,
+            p.inputs,
+            crate::report::PARITY_LIMIT
+        );
     }
     if args.no_broker {
         let _ = writeln!(out, "broker: not checked (--no-broker)");

@@ -343,7 +343,7 @@ fn tier_rows(
     let mut rows = Vec::new();
     for (i, metric) in METRICS.into_iter().enumerate() {
         let m = metric.statistic();
-        let seed = (bp as u64) << 16 | (cp as u64) << 8 | (tier as u64) << 4 | i as u64;
+        let seed = crate::seeds::bootstrap(bp, cp, tier as u64, i);
         let c = compare_metric(m, a, b, BOOTSTRAP_ITERATIONS, seed);
         let (scale, unit) = match m {
             Metric::Quantile(_) => (1e-3, "%"),
@@ -604,6 +604,67 @@ mod tests {
         assert!(crate::stats::compare::smallest_p_value(6, 6) * 20.0 <= 0.05);
         assert!(crate::stats::compare::smallest_p_value(5, 5) * 20.0 > 0.05);
         assert_eq!(repetitions_needed(0.05 / 20.0), 6);
+    }
+
+    /// A p50 row of 6 against 6 repetitions, its change `delta` % with the
+    /// interval [lo, hi] and the adjusted p-value `p`.
+    fn row(metric: RowMetric, delta: f64, (lo, hi): (f64, f64), p: f64) -> Row {
+        Row {
+            point: "(base)".into(),
+            baseline_point: 0,
+            candidate_point: 0,
+            tier: Tier::Cloud,
+            metric,
+            baseline: Some(10.0),
+            candidate: Some(10.0 * (1.0 + delta / 100.0)),
+            baseline_repetitions: 6,
+            candidate_repetitions: 6,
+            delta: Some(delta),
+            delta_unit: "%",
+            ci_low: Some(lo),
+            ci_high: Some(hi),
+            p_value: Some(p),
+            p_adjusted: Some(p),
+            verdict: Verdict::Same,
+        }
+    }
+
+    fn pending(beyond: bool, worse_when_higher: bool) -> Pending {
+        Pending { beyond, under_resolution: false, worse_when_higher }
+    }
+
+    #[test]
+    fn a_verdict_needs_significance_an_interval_off_zero_a_change_beyond_the_threshold_and_repetitions() {
+        let o = Options::default();
+        let slower = row(RowMetric::P50, 20.0, (12.0, 28.0), 0.04);
+        assert_eq!(verdict(&slower, &pending(true, true), &o, 6), Verdict::Regressed);
+        // Not significant after adjustment, or the interval holds 0, or within the threshold.
+        assert_eq!(verdict(&row(RowMetric::P50, 20.0, (12.0, 28.0), 0.06), &pending(true, true), &o, 6), Verdict::Same);
+        assert_eq!(verdict(&row(RowMetric::P50, 20.0, (-1.0, 28.0), 0.04), &pending(true, true), &o, 6), Verdict::Same);
+        assert_eq!(verdict(&slower, &pending(false, true), &o, 6), Verdict::Same);
+        // Too few repetitions on a side: `?`, whatever the numbers.
+        assert_eq!(verdict(&slower, &pending(true, true), &o, 7), Verdict::Undecided);
+        // Faster latency improves; more throughput improves, less regresses.
+        let faster = row(RowMetric::P50, -20.0, (-28.0, -12.0), 0.04);
+        assert_eq!(verdict(&faster, &pending(true, true), &o, 6), Verdict::Improved);
+        let more = row(RowMetric::Throughput, 20.0, (12.0, 28.0), 0.04);
+        assert_eq!(verdict(&more, &pending(true, false), &o, 6), Verdict::Improved);
+        let less = row(RowMetric::Throughput, -20.0, (-28.0, -12.0), 0.04);
+        assert_eq!(verdict(&less, &pending(true, false), &o, 6), Verdict::Regressed);
+    }
+
+    #[test]
+    fn a_row_held_back_by_the_resolution_is_named_in_a_note() {
+        let o = Options::default();
+        let held = Pending { beyond: false, under_resolution: true, worse_when_higher: true };
+        let rows = vec![
+            (row(RowMetric::P50, 20.0, (12.0, 28.0), 0.001), held),
+            (row(RowMetric::P99, 1.0, (-2.0, 3.0), 0.9), pending(false, true)),
+        ];
+        let judged = judge(rows, &o);
+        assert!(judged.rows.iter().all(|r| r.verdict == Verdict::Same));
+        assert_eq!(judged.held_back, ["(base) cloud p50"]);
+        assert_eq!(judged.family, 2);
     }
 
     fn reps(n: u32) -> Vec<(u32, Repetition)> {

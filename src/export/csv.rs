@@ -110,7 +110,6 @@ impl<W: std::io::Write> SampleWriter<W> {
     }
 
     pub fn write(&mut self, s: &Sample) -> std::io::Result<()> {
-        let network = s.latency_us().zip(s.queue_us.zip(s.infer_us)).map(|(l, (q, i))| l.saturating_sub(q + i));
         self.csv
             .write_record([
                 self.run_id.as_str(),
@@ -128,8 +127,8 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &opt(s.infer_us),
                 s.status.as_str(),
                 &opt(s.probability),
-                &opt(network),
-                &s.sent_us.saturating_sub(s.intended_us).to_string(),
+                &opt(s.network_us()),
+                &s.dispatch_us().to_string(),
                 s.error.as_deref().unwrap_or(""),
                 s.worker.as_deref().unwrap_or(""),
             ])

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::plan::Tier;
-use crate::report::Report;
+use crate::report::{Report, PARITY_LIMIT};
 use crate::stats::{Faster, Summary, Versus};
 
 fn ms(us: u64) -> String {
@@ -15,10 +15,10 @@ fn opt_ms(us: Option<u64>) -> String {
     us.map(ms).unwrap_or_else(|| "–".into())
 }
 
+/// A point as a sentence names it: its swept values, or "the base scenario".
 fn point_label(report: &Report, point: usize) -> String {
-    let params = report.points.iter().find(|p| p.index == point).map(|p| &p.params);
-    match params {
-        Some(p) if !p.is_empty() => p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
+    match report.points.iter().find(|p| p.index == point).map(|p| &p.params) {
+        Some(p) if !p.is_empty() => crate::plan::params_label(p),
         _ => "the base scenario".into(),
     }
 }
@@ -475,10 +475,10 @@ fn model_section(report: &Report, md: &mut String) {
         );
     }
     if let Some(p) = report.parity {
-        let mark = |d: f32| if d <= 1e-5 { "✅" } else { "❌" };
+        let mark = |d: f32| if d <= PARITY_LIMIT { "✅" } else { "❌" };
         let _ = writeln!(
             md,
-            "\nEdge/cloud parity: the largest difference over {} seeded random inputs was {:.2e} (limit 1e-5) {}.",
+            "\nEdge/cloud parity: the largest difference over {} seeded random inputs was {:.2e} (limit {PARITY_LIMIT:e}) {}.",
             p.inputs,
             p.max_abs_diff,
             mark(p.max_abs_diff)

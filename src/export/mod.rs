@@ -8,7 +8,10 @@ mod read;
 mod results_dir;
 
 pub use read::{Repetitions, RunFolder};
-pub use results_dir::{ResultsDir, HISTOGRAMS, SAMPLES_PARTIAL};
+pub use results_dir::{
+    ResultsDir, HISTOGRAMS, MANIFEST_JSON, REPORT_MD, RESULTS_JSON, SAMPLES_CSV, SAMPLES_PARTIAL, SCENARIO_YAML,
+    SUMMARY_CSV,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,10 +41,10 @@ pub fn results_json(report: &Report) -> Vec<u8> {
 /// Writes everything derived from the report: `summary.csv`, `manifest.json`,
 /// `results.json` and `report.md`, each atomically.
 pub fn write_report(results: &ResultsDir, report: &Report) -> std::io::Result<std::path::PathBuf> {
-    results.write("summary.csv", &csv::summary_csv(report))?;
-    results.write("manifest.json", &manifest_json(&report.manifest))?;
-    results.write("results.json", &results_json(report))?;
-    results.write("report.md", markdown::report_md(report).as_bytes())
+    results.write(SUMMARY_CSV, &csv::summary_csv(report))?;
+    results.write(MANIFEST_JSON, &manifest_json(&report.manifest))?;
+    results.write(RESULTS_JSON, &results_json(report))?;
+    results.write(REPORT_MD, markdown::report_md(report).as_bytes())
 }
 
 /// An HDR histogram in the V2 format (`HdrHistogram` compatible), so that later

@@ -34,12 +34,12 @@ impl RunFolder {
         if !path.is_dir() {
             bail!("results folder {shown} does not exist or is not a folder");
         }
-        let json = path.join("results.json");
+        let json = path.join(super::RESULTS_JSON);
         if !json.is_file() {
             let runs: Vec<String> = fs::read_dir(path)
                 .map(|rd| {
                     rd.filter_map(|e| e.ok())
-                        .filter(|e| e.path().join("results.json").is_file())
+                        .filter(|e| e.path().join(super::RESULTS_JSON).is_file())
                         .map(|e| e.file_name().to_string_lossy().into_owned())
                         .collect()
                 })
@@ -56,7 +56,7 @@ impl RunFolder {
         if file.format != RESULTS_FORMAT {
             bail!("{} has format {:?}; this simrun reads {RESULTS_FORMAT:?}", json.display(), file.format);
         }
-        let yaml = path.join("scenario.yaml");
+        let yaml = path.join(super::SCENARIO_YAML);
         let scenario_yaml = fs::read_to_string(&yaml).with_context(|| format!("cannot read {}", yaml.display()))?;
         let mut report = file.report;
         report.summaries_changed();
@@ -113,6 +113,6 @@ impl RunFolder {
 
     /// The samples file: `samples.csv`, or `samples.csv.partial` of an interrupted run.
     pub fn samples_path(&self) -> Option<PathBuf> {
-        [self.path.join("samples.csv"), self.path.join(SAMPLES_PARTIAL)].into_iter().find(|p| p.is_file())
+        [self.path.join(super::SAMPLES_CSV), self.path.join(SAMPLES_PARTIAL)].into_iter().find(|p| p.is_file())
     }
 }

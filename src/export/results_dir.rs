@@ -10,6 +10,13 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub const SAMPLES_PARTIAL: &str = "samples.csv.partial";
+/// The files of a results folder.
+pub const SAMPLES_CSV: &str = "samples.csv";
+pub const SUMMARY_CSV: &str = "summary.csv";
+pub const MANIFEST_JSON: &str = "manifest.json";
+pub const RESULTS_JSON: &str = "results.json";
+pub const REPORT_MD: &str = "report.md";
+pub const SCENARIO_YAML: &str = "scenario.yaml";
 /// Subfolder of serialized HDR histograms, one per (point, repetition, tier).
 pub const HISTOGRAMS: &str = "histograms";
 
@@ -78,7 +85,7 @@ impl ResultsDir {
     /// (the header always): a resumed run drops whatever an unfinished
     /// execution left, even if the process was killed mid-write.
     pub fn reopen_samples(&self, keep: impl Fn(&::csv::StringRecord) -> bool) -> io::Result<()> {
-        let done = self.dir.join("samples.csv");
+        let done = self.dir.join(SAMPLES_CSV);
         let partial = self.dir.join(SAMPLES_PARTIAL);
         let source = if partial.is_file() { partial.clone() } else { done.clone() };
         let tmp = self.dir.join(".samples.csv.resume.tmp");
@@ -105,7 +112,7 @@ impl ResultsDir {
 
     /// Renames the samples in progress to `samples.csv`.
     pub fn finish_samples(&self) -> io::Result<PathBuf> {
-        let target = self.dir.join("samples.csv");
+        let target = self.dir.join(SAMPLES_CSV);
         fs::rename(self.dir.join(SAMPLES_PARTIAL), &target)?;
         Ok(target)
     }

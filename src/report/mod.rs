@@ -1,10 +1,12 @@
 //! The Report: summaries, model checks, warnings and the manifest of a run.
 
 mod env;
+mod warning;
 
 use serde::{Deserialize, Serialize};
 
 pub use env::HostInfo;
+pub use warning::{At, Warning, PARITY_LIMIT};
 
 use crate::plan::{Shard, Slo, Tier};
 use crate::record::Unmatched;
@@ -121,7 +123,7 @@ pub struct Report {
     /// Each link direction at each point execution.
     pub links: Vec<LinkFidelity>,
     pub parity: Option<Parity>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Point executions planned; `finished` says which are done.
     pub executions_planned: usize,
     /// Answers that matched no pending request, over the run.
@@ -280,85 +282,112 @@ impl Report {
 
     /// The loud warning of a harness floor that shows Nagle's algorithm on the
     /// broker; `run` also prints it on stderr as soon as the floor is measured.
-    pub fn floor_alarm(&self) -> Option<String> {
+    pub fn floor_alarm(&self) -> Option<Warning> {
         let f = self.floor?;
-        (f.round_trip.p50_us >= FLOOR_ALARM_US).then(|| {
-            format!(
-                "⚠️ HARNESS FLOOR IS {:.1} ms: a plain echo through this broker takes {:.1} ms at the median, which \
-                 on loopback means Nagle's algorithm is on. Every latency in this report carries it. Add \
-                 `set_tcp_nodelay true` to the Mosquitto config (simrun's clients already set TCP_NODELAY).",
-                f.round_trip.p50_us as f64 / 1e3,
-                f.round_trip.p50_us as f64 / 1e3
-            )
-        })
+        (f.round_trip.p50_us >= FLOOR_ALARM_US).then_some(Warning::FloorAlarm { p50_us: f.round_trip.p50_us })
     }
 
-    pub fn all_warnings(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.stopped.iter().cloned().chain(self.warnings.iter().cloned()).collect();
+    /// Everything the report warns about, from what the run recorded and from its numbers.
+    pub fn all_warnings(&self) -> Vec<Warning> {
+        let mut out: Vec<Warning> =
+            self.stopped.iter().map(|s| Warning::Stopped(s.clone())).chain(self.warnings.iter().cloned()).collect();
         for s in &self.summaries {
-            let where_ = format!("point {} rep {} {}", s.point, s.repetition, s.tier);
+            let (at, tier) = (At { point: s.point, repetition: s.repetition }, s.tier);
             if s.requests > 0 && s.ok == 0 && s.errors == 0 {
-                out.push(format!(
-                    "{where_}: answered none of its {} requests: the broker may not deliver to the workers' \
-                     subscription (access control, no shared subscriptions), the workers may not be allowed to \
-                     publish their answers, or load.timeout is shorter than a round trip",
-                    s.requests
-                ));
+                out.push(Warning::NothingAnswered { at, tier, requests: s.requests });
             }
             if s.timeouts > 0 {
-                out.push(format!("{where_}: {} of {} requests timed out", s.timeouts, s.requests));
+                out.push(Warning::TimedOut { at, tier, count: s.timeouts, requests: s.requests });
             }
             if s.errors > 0 {
-                out.push(format!("{where_}: {} of {} requests ended in an error", s.errors, s.requests));
+                out.push(Warning::Errors { at, tier, count: s.errors, requests: s.requests });
             }
             if s.rejected > 0 {
-                out.push(format!("{where_}: workers rejected {} malformed requests", s.rejected));
+                out.push(Warning::Rejected { at, tier, count: s.rejected });
             }
         }
-        for l in &self.links {
-            out.extend(l.warnings());
-        }
+        out.extend(self.links.iter().flat_map(|l| l.warnings()).map(Warning::Link));
         let u = self.unmatched;
-        if u.unknown > 0 {
-            out.push(format!("{} answers matched no request of this run (ignored)", u.unknown));
-        }
-        if u.duplicates > 0 {
-            out.push(format!(
-                "{} duplicate answers: a second answer to a request its tier had already settled (ignored, never \
-                 matched twice)",
-                u.duplicates
-            ));
-        }
-        if u.late > 0 {
-            out.push(format!(
-                "{} answers came after their request had timed out (the request stays a timeout)",
-                u.late
-            ));
-        }
-        if u.anonymous_errors > 0 {
-            out.push(format!("{} error replies named no request", u.anonymous_errors));
-        }
+        let counted = [
+            (u.unknown, Warning::UnknownAnswers as fn(u64) -> Warning),
+            (u.duplicates, Warning::DuplicateAnswers),
+            (u.late, Warning::LateAnswers),
+            (u.anonymous_errors, Warning::AnonymousErrors),
+        ];
+        out.extend(counted.into_iter().filter(|(n, _)| *n > 0).map(|(n, w)| w(n)));
         out.extend(self.floor_alarm());
-        if let Some(f) = self.floor {
-            if f.answered < f.sent {
-                out.push(format!("the harness floor echo lost {} of {} messages", f.sent - f.answered, f.sent));
-            }
+        if let Some(f) = self.floor.filter(|f| f.answered < f.sent) {
+            out.push(Warning::FloorLost { lost: f.sent - f.answered, sent: f.sent });
         }
         if let Some(p) = self.parity {
-            if p.max_abs_diff > 1e-5 || p.live_max_abs_diff.is_some_and(|d| d > 1e-5) {
-                out.push(format!(
-                    "edge and cloud disagree by more than 1e-5 (validation {:.2e}, live {:?})",
-                    p.max_abs_diff, p.live_max_abs_diff
-                ));
+            if p.max_abs_diff > PARITY_LIMIT || p.live_max_abs_diff.is_some_and(|d| d > PARITY_LIMIT) {
+                out.push(Warning::ParityOff { validation: p.max_abs_diff, live: p.live_max_abs_diff });
             }
         }
         if !self.complete() {
-            out.push(format!(
-                "partial run: {} of {} point executions finished",
-                self.executions_done(),
-                self.executions_planned
-            ));
+            out.push(Warning::Partial { done: self.executions_done(), planned: self.executions_planned });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed plain run: one point, one repetition, nothing to warn about.
+    fn plain() -> Report {
+        let text = include_str!("../../tests/fixtures/results/plain/results.json");
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut report: Report = serde_json::from_value(value["report"].clone()).unwrap();
+        report.summaries_changed();
+        report
+    }
+
+    #[test]
+    fn a_clean_run_warns_of_nothing() {
+        let r = plain();
+        assert_eq!(r.all_warnings(), Vec::<Warning>::new());
+    }
+
+    #[test]
+    fn every_kind_of_trouble_is_warned_of_once() {
+        let mut r = plain();
+        r.summaries[0].timeouts = 2;
+        r.summaries[0].rejected = 1;
+        r.unmatched = Unmatched { unknown: 1, duplicates: 2, late: 3, anonymous_errors: 0 };
+        r.warnings.push(Warning::Recorded("recorded while it ran".into()));
+        r.stopped = Some("stopped by SIGINT".into());
+        r.finished.clear();
+        if let Some(p) = r.parity.as_mut() {
+            p.live_max_abs_diff = Some(PARITY_LIMIT * 10.0);
+        }
+        let text: Vec<String> = r.all_warnings().iter().map(|w| w.to_string()).collect();
+        let tier = r.summaries[0].tier;
+        let want = [
+            "stopped by SIGINT".to_string(),
+            "recorded while it ran".to_string(),
+            format!("point 0 rep 0 {tier}: 2 of {} requests timed out", r.summaries[0].requests),
+            format!("point 0 rep 0 {tier}: workers rejected 1 malformed requests"),
+            "1 answers matched no request of this run (ignored)".to_string(),
+        ];
+        for w in &want {
+            assert_eq!(text.iter().filter(|t| *t == w).count(), 1, "{w} in {text:#?}");
+        }
+        assert!(text.iter().any(|t| t.starts_with("2 duplicate answers")), "{text:#?}");
+        assert!(text.iter().any(|t| t.starts_with("3 answers came after")), "{text:#?}");
+        assert!(!text.iter().any(|t| t.contains("error replies named no request")), "{text:#?}");
+        assert!(text.iter().any(|t| t.starts_with("edge and cloud disagree")) || r.parity.is_none(), "{text:#?}");
+        assert!(text.last().unwrap().starts_with("partial run: 0 of"), "{text:#?}");
+    }
+
+    #[test]
+    fn a_nagle_floor_is_alarmed() {
+        let mut r = plain();
+        let mut floor = r.floor.expect("the fixture measured a floor");
+        floor.round_trip.p50_us = FLOOR_ALARM_US + 1;
+        r.floor = Some(floor);
+        assert!(matches!(r.floor_alarm(), Some(Warning::FloorAlarm { .. })));
+        assert!(r.all_warnings()[0].to_string().starts_with("⚠️ HARNESS FLOOR IS 20.0 ms"));
     }
 }

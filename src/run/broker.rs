@@ -63,9 +63,9 @@ pub fn client(
     Ok((client, eventloop))
 }
 
-/// A time the connection was down.
+/// A time the connection to the broker was down.
 #[derive(Debug, Clone, Copy)]
-pub struct Outage {
+pub struct BrokerOutage {
     pub started: SystemTime,
     pub start: Instant,
     /// So far, if it has not ended.
@@ -73,7 +73,11 @@ pub struct Outage {
 }
 
 /// The outage in progress (since when), and those that ended.
-type HealthState = (Option<(Instant, SystemTime)>, Vec<Outage>);
+#[derive(Debug, Default)]
+struct HealthState {
+    down_since: Option<(Instant, SystemTime)>,
+    ended: Vec<BrokerOutage>,
+}
 
 /// When a connection lost the broker and got it back.
 #[derive(Debug, Default)]
@@ -88,29 +92,29 @@ impl Health {
 
     fn down(&self) {
         let mut g = self.lock();
-        if g.0.is_none() {
-            g.0 = Some((Instant::now(), SystemTime::now()));
+        if g.down_since.is_none() {
+            g.down_since = Some((Instant::now(), SystemTime::now()));
         }
     }
 
     fn up(&self) {
         let mut g = self.lock();
-        if let Some((start, started)) = g.0.take() {
-            g.1.push(Outage { started, start, duration: start.elapsed() });
+        if let Some((start, started)) = g.down_since.take() {
+            g.ended.push(BrokerOutage { started, start, duration: start.elapsed() });
         }
     }
 
     /// How long the connection has been down, if it is.
     pub fn down_for(&self) -> Option<Duration> {
-        self.lock().0.map(|(start, _)| start.elapsed())
+        self.lock().down_since.map(|(start, _)| start.elapsed())
     }
 
     /// Every outage, the current one included.
-    pub fn outages(&self) -> Vec<Outage> {
+    pub fn outages(&self) -> Vec<BrokerOutage> {
         let g = self.lock();
-        let mut out = g.1.clone();
-        if let Some((start, started)) = g.0 {
-            out.push(Outage { started, start, duration: start.elapsed() });
+        let mut out = g.ended.clone();
+        if let Some((start, started)) = g.down_since {
+            out.push(BrokerOutage { started, start, duration: start.elapsed() });
         }
         out
     }

@@ -16,7 +16,7 @@ use super::broker::{qos, resolve, Connection};
 use super::worker::subscription;
 use super::RunError;
 use crate::plan::{BrokerConfig, Tier};
-use crate::wire;
+use crate::wire::{self, Topic};
 
 /// How long the probe waits for its message, in total.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -39,7 +39,7 @@ pub enum Delivery {
 pub async fn delivers(broker: &BrokerConfig, run_id: &str, tier: Tier, shared: bool) -> Result<Delivery, RunError> {
     let addr = resolve(broker).await?;
     let q = qos(broker.qos);
-    let topic = wire::topic(run_id, tier, "request");
+    let topic = wire::topic(run_id, tier, Topic::Request);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let filter = subscription(run_id, tier, shared);
     let id = format!("simrun-{run_id}-probe-{tier}-sub");

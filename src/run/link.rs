@@ -159,20 +159,15 @@ struct Chunk {
     bytes: Option<Vec<u8>>,
 }
 
-fn mix(seed: u64, index: u64, direction: Direction) -> u64 {
-    let d = match direction {
-        Direction::Up => 0x9e37_79b9_7f4a_7c15u64,
-        Direction::Down => 0xc2b2_ae3d_27d4_eb4fu64,
-    };
-    seed.wrapping_mul(0x0100_0000_01b3).wrapping_add(index.wrapping_mul(0xff51_afd7_ed55_8ccd)) ^ d
-}
-
 async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direction, index: u64, shared: Arc<Shared>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Chunk>();
     let reader_shared = shared.clone();
     let reader = async move {
         let shared = reader_shared;
-        let mut model = DelayModel::new(&shared.config, mix(shared.seed, index, direction));
+        let mut model = DelayModel::new(
+            &shared.config,
+            crate::seeds::link_connection(shared.seed, index, direction == Direction::Up),
+        );
         let mut pacer = Pacer::new(shared.config.bandwidth_bps);
         let mut buf = vec![0u8; CHUNK];
         loop {

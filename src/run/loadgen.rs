@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp};
 use rumqttc::AsyncClient;
@@ -42,7 +42,7 @@ impl OpenSchedule {
         let rate = load.rate_hz;
         let offsets: Vec<u64> = match load.arrival {
             Arrival::Poisson => {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9015_5011);
+                let mut rng = crate::seeds::schedule_gaps(seed);
                 let gaps = Exp::new(rate).expect("validated positive rate");
                 let mut t = 0f64;
                 let mut out = Vec::with_capacity((rate * window_ns as f64 / 1e9) as usize + 16);
@@ -128,14 +128,6 @@ pub fn request_bytes(features: usize, id_len: usize) -> usize {
         features: (0..features).map(|i| -1.2345678 + i as f32 * 0.1).collect(),
     };
     serde_json::to_vec(&request).map_or(0, |v| v.len())
-}
-
-/// The random source of one device's feature vectors: the same seed, point,
-/// repetition and device always give the same vectors.
-pub fn feature_rng(seed: u64, point: usize, device: u32) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(((point as u64) << 32) | u64::from(device));
-    rng
 }
 
 /// What a device tells the collector.
@@ -289,16 +281,5 @@ mod tests {
         let other = OpenSchedule::new(s.t0, &load(Arrival::Poisson, 1000.0, 100), 4, 43);
         assert_eq!(again.gaps_s()[..100], gaps[..100]);
         assert_ne!(other.gaps_s()[..100], gaps[..100]);
-    }
-
-    #[test]
-    fn feature_streams_are_seeded() {
-        let a: Vec<u32> = (0..4).map(|_| feature_rng(42, 1, 2).gen()).collect();
-        let b: Vec<u32> = (0..4).map(|_| feature_rng(42, 1, 2).gen()).collect();
-        assert_eq!(a, b);
-        let c: u32 = feature_rng(42, 1, 3).gen();
-        let d: u32 = feature_rng(43, 1, 2).gen();
-        assert_ne!(a[0], c);
-        assert_ne!(a[0], d);
     }
 }

@@ -10,14 +10,15 @@ use tokio::sync::mpsc;
 use super::broker::{qos, resolve, Connection, Received};
 use super::collector::{micros_since, Collector};
 use super::link::Link;
-use super::loadgen::{feature_rng, Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing};
+use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing};
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
 use crate::backend;
 use crate::plan::{Arrival, LinkConfig, SweepPoint, Tier};
-use crate::record::{LinkOutcome, Sample, Unmatched};
-use crate::wire;
+use crate::record::{Counts, LinkOutcome, Sample, Unmatched};
+use crate::seeds;
+use crate::wire::{self, Topic};
 
 /// Lead time between setting up a point and its first request.
 const LEAD: Duration = Duration::from_millis(50);
@@ -46,7 +47,7 @@ pub struct PointOutcome {
     pub links: Vec<LinkOutcome>,
     pub unmatched: Unmatched,
     /// Times the collector's connection to the broker was down.
-    pub broker_outages: Vec<super::broker::Outage>,
+    pub broker_outages: Vec<super::broker::BrokerOutage>,
 }
 
 /// Everything one point execution connects: links, workers, devices, collector.
@@ -68,27 +69,10 @@ pub async fn run_point(
     let cfg = &point.config;
     let exec = format!("{}.{}", point.index, repetition);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // A broker that is away when the point starts gets broker.reconnect_timeout to come back.
-    let deadline = Instant::now() + cfg.broker.reconnect_timeout;
-    let (mut rig, devices) = loop {
-        match Rig::start(ctx, point, repetition, &exec, tx.clone()).await {
-            Ok(started) => break started,
-            Err(RunError::Broker { .. }) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(RunError::Broker { url, message }) => {
-                let waited = cfg.broker.reconnect_timeout;
-                return Err(RunError::broker(
-                    &url,
-                    format!("{message} (still, after broker.reconnect_timeout {waited:?})"),
-                ));
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    let (mut rig, devices) = start_rig(ctx, point, repetition, &exec, tx.clone()).await?;
     drop(tx);
 
-    let seed = ctx.seed.wrapping_add(u64::from(repetition)) ^ (point.index as u64).rotate_left(32);
+    let seed = seeds::execution(ctx.seed, point.index, repetition);
     let pacing = pacing(Instant::now() + LEAD, cfg, seed);
     rig.arm(pacing.measure_start());
     let _ = ctx.events.send(RunEvent::PointStarted {
@@ -124,20 +108,47 @@ pub async fn run_point(
         settled: settled_txs,
         samples,
         sent: &sent_count,
-        counts: [0; 3],
+        counts: Counts::default(),
     };
     let health = rig.collector.health.clone();
     let watch = BrokerWatch { health: &health, url: &cfg.broker.url, limit: cfg.broker.reconnect_timeout };
-    let [ok, timeouts, errors] = tokio::select! {
+    let counts = tokio::select! {
         counts = collect(ctx, &mut collector, streams, &tiers, pacing.planned(), watch) => counts?,
         name = rig.first_death() => return Err(RunError::WorkerDied(format!("{name} stopped serving during the point"))),
     };
     for task in senders {
         task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
     }
-    let (rejected, unanswered, links) = rig.stop(point).await?;
+    let Teardown { rejected, unanswered, links } = rig.stop(point).await?;
+    let (ok, timeouts, errors) = (counts.ok, counts.timeouts, counts.errors);
     let _ = ctx.events.send(RunEvent::PointFinished { index: point.index, repetition, ok, timeouts, errors });
     Ok(PointOutcome { rejected, unanswered, links, unmatched: collector.unmatched, broker_outages: health.outages() })
+}
+
+/// Starts the point's rig. A broker that is away when the point starts gets
+/// `broker.reconnect_timeout` to come back.
+async fn start_rig(
+    ctx: &RunContext,
+    point: &SweepPoint,
+    repetition: u32,
+    exec: &str,
+    answers: mpsc::UnboundedSender<Received>,
+) -> Result<(Rig, Vec<Device>), RunError> {
+    let waited = point.config.broker.reconnect_timeout;
+    let deadline = Instant::now() + waited;
+    loop {
+        match Rig::start(ctx, point, repetition, exec, answers.clone()).await {
+            Ok(started) => return Ok(started),
+            Err(RunError::Broker { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(RunError::Broker { url, message }) => {
+                let message = format!("{message} (still, after broker.reconnect_timeout {waited:?})");
+                return Err(RunError::broker(&url, message));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// How the devices of this point execution pace their requests.
@@ -154,14 +165,6 @@ fn pacing(t0: Instant, cfg: &crate::plan::PointConfig, seed: u64) -> Pacing {
         },
         _ => Pacing::Open(OpenSchedule::new(t0, load, cfg.devices.count, seed)),
     }
-}
-
-/// A seed for one link of one point execution.
-fn link_seed(ctx: &RunContext, point: usize, repetition: u32, link: u64) -> u64 {
-    ctx.seed
-        .wrapping_add(u64::from(repetition))
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add((point as u64) << 8 | link)
 }
 
 /// A link for `config`, or none when it is transparent and not `always`.
@@ -194,7 +197,7 @@ impl Rig {
         let cfg = &point.config;
         let broker = resolve(&cfg.broker).await?;
         let mut links = Vec::new();
-        let device_seed = link_seed(ctx, point.index, repetition, 0);
+        let device_seed = seeds::link(ctx.seed, point.index, repetition, 0);
         let device_link = link(ctx, broker, &cfg.devices.link, device_seed, ctx.device_link_everywhere).await?;
         // The collector stands for the devices' receiving side: it sits behind their link.
         let device_addr = device_link.as_ref().map_or(broker, Link::addr);
@@ -204,14 +207,16 @@ impl Rig {
         let topics: Vec<(String, rumqttc::QoS)> = cfg
             .tiers
             .iter()
-            .flat_map(|t| ["response", "error"].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos))))
+            .flat_map(|t| {
+                [Topic::Response, Topic::Error].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos)))
+            })
             .collect();
         let collector_id = format!("simrun-{}-collector-{exec}", ctx.run_id);
         let collector = Connection::open(&collector_id, device_addr, &cfg.broker, &topics, Some(responses)).await?;
 
         let mut workers = Vec::new();
         for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
-            let seed = link_seed(ctx, point.index, repetition, 1 + i as u64);
+            let seed = seeds::link(ctx.seed, point.index, repetition, 1 + i as u64);
             let tier_link = link(ctx, broker, &tier_cfg.link, seed, true).await?;
             let addr = tier_link.as_ref().map_or(broker, Link::addr);
             if let Some(l) = tier_link {
@@ -234,7 +239,7 @@ impl Rig {
         }
 
         let request_topics: Vec<String> =
-            cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, "request")).collect();
+            cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, Topic::Request)).collect();
         let mut devices = Vec::new();
         let mut conns = Vec::new();
         for index in 0..cfg.devices.count {
@@ -248,7 +253,7 @@ impl Rig {
                 qos: qos(cfg.broker.qos),
                 features: cfg.devices.features,
                 id_prefix: format!("{}/{exec}/", ctx.run_id),
-                rng: feature_rng(ctx.seed.wrapping_add(u64::from(repetition)), point.index, index),
+                rng: seeds::features(ctx.seed, point.index, repetition, index),
             });
             conns.push(conn);
         }
@@ -273,12 +278,8 @@ impl Rig {
         }
     }
 
-    /// Disconnects everything; returns each tier's rejected and unanswered counts and the links' records.
-    #[allow(clippy::type_complexity)]
-    async fn stop(
-        self,
-        point: &SweepPoint,
-    ) -> Result<(Vec<(Tier, u64)>, Vec<(Tier, u64)>, Vec<LinkOutcome>), RunError> {
+    /// Disconnects everything; returns what the workers and links counted.
+    async fn stop(self, point: &SweepPoint) -> Result<Teardown, RunError> {
         for conn in self.devices {
             conn.close().await;
         }
@@ -299,8 +300,17 @@ impl Rig {
             let config = link.config().clone();
             links.push(LinkOutcome { name, config, record: link.shutdown().await });
         }
-        Ok((rejected, unanswered, links))
+        Ok(Teardown { rejected, unanswered, links })
     }
+}
+
+/// What a point's rig counted by the time it was taken down.
+struct Teardown {
+    /// Malformed requests each tier's workers rejected.
+    rejected: Vec<(Tier, u64)>,
+    /// Of those, how many got no error reply.
+    unanswered: Vec<(Tier, u64)>,
+    links: Vec<LinkOutcome>,
 }
 
 /// The channels the collector loop reads and writes.
@@ -311,8 +321,8 @@ struct Streams<'a> {
     settled: Vec<mpsc::UnboundedSender<()>>,
     samples: mpsc::UnboundedSender<Sample>,
     sent: &'a AtomicU64,
-    /// Samples emitted so far: ok, timeout, error.
-    counts: [u64; 3],
+    /// Samples emitted so far.
+    counts: Counts,
 }
 
 impl Streams<'_> {
@@ -324,7 +334,7 @@ impl Streams<'_> {
 
     fn flush(&mut self, out: &mut Vec<Sample>) {
         for s in out.drain(..) {
-            self.counts[s.status as usize] += 1;
+            self.counts.add(s.status);
             let _ = self.samples.send(s);
         }
     }
@@ -349,7 +359,7 @@ struct BrokerWatch<'a> {
 }
 
 /// Settles requests until the devices are done and nothing is in flight.
-/// Returns the counts of ok, timeout and error samples; fails when the broker
+/// Returns how the samples ended; fails when the broker
 /// stays lost longer than `broker.reconnect_timeout`.
 async fn collect(
     ctx: &RunContext,
@@ -358,11 +368,14 @@ async fn collect(
     tiers: &[Tier],
     planned: Option<u64>,
     watch: BrokerWatch<'_>,
-) -> Result<[u64; 3], RunError> {
+) -> Result<Counts, RunError> {
     let topics: Vec<(String, Tier, bool)> = tiers
         .iter()
         .flat_map(|&t| {
-            [(wire::topic(&ctx.run_id, t, "response"), t, false), (wire::topic(&ctx.run_id, t, "error"), t, true)]
+            [
+                (wire::topic(&ctx.run_id, t, Topic::Response), t, false),
+                (wire::topic(&ctx.run_id, t, Topic::Error), t, true),
+            ]
         })
         .collect();
     let mut tick = tokio::time::interval(Duration::from_millis(5));

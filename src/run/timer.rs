@@ -1,11 +1,12 @@
 //! A precise timer: one OS thread that sleeps to just before each deadline and
 //! spins the rest of the way.
 //!
-//! tokio's timer wheel has millisecond granularity and overshoots by ~1.1–1.3 ms
-//! at the median on our machines; links and load pacing need tens of
-//! microseconds. Sleeping to `SPIN_MARGIN` before the deadline with the thread's
-//! timer slack at 1 ns, then spinning, costs about a tenth of a core when events
-//! are dense and keeps the release error p99 in the low hundreds of microseconds.
+//! tokio's timer wheel has millisecond granularity and overshoots by about a
+//! millisecond; links and load pacing need tens of microseconds. Sleeping to
+//! `SPIN_MARGIN` before the deadline with the thread's timer slack at 1 ns,
+//! then spinning, trades a little CPU when events are dense for release errors
+//! far below a millisecond (`simrun bench link` measures both; docs/performance.md
+//! has the figures).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

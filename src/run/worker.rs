@@ -3,10 +3,10 @@
 //! The MQTT event loop runs on one tokio task and hands requests to a serving
 //! task, so a slow model queues requests (visible as `queue_us`) instead of
 //! stalling the connection's keep-alive. Serving runs on the async runtime, not
-//! a thread of its own: a hand-off to a parked OS thread and back cost ~150 µs
-//! per request here, more than the whole broker round trip. Models are
-//! expected to take microseconds (the anomaly detector: ~2–4 µs); a model
-//! taking milliseconds would hold a runtime thread for that long.
+//! a thread of its own: a hand-off to a parked OS thread and back costs tens
+//! of microseconds per request (`queue_us`; docs/performance.md). Models are expected
+//! to take microseconds; a model taking milliseconds would hold a runtime
+//! thread for that long.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +20,7 @@ use super::broker::{qos, Connection, Received};
 use super::RunError;
 use crate::backend::Inference;
 use crate::plan::Tier;
-use crate::wire::{self, ErrorReply, Response};
+use crate::wire::{self, ErrorReply, Response, Topic};
 
 /// What a worker needs to know.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub struct WorkerSpec {
 /// request to one worker of the tier. Brokers without shared subscriptions
 /// (NATS, RabbitMQ) take one worker per tier; `delivery` checks which.
 pub fn subscription(run_id: &str, tier: Tier, shared: bool) -> String {
-    let request = wire::topic(run_id, tier, "request");
+    let request = wire::topic(run_id, tier, Topic::Request);
     if shared {
         format!("$share/simrun-{}-{tier}/{request}", run_id.replace('/', "_"))
     } else {
@@ -147,8 +147,8 @@ struct Serve {
 
 impl Serve {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
-        let response_topic = wire::topic(&self.spec.run_id, self.spec.tier, "response");
-        let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, "error");
+        let response_topic = wire::topic(&self.spec.run_id, self.spec.tier, Topic::Response);
+        let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, Topic::Error);
         let mut budget = ReplyBudget::new();
         // Fault injection for the test of a worker that dies mid-run (tests/it/reliability.rs):
         // SIMRUN_FAULT_WORKER_PANIC=NAME@N makes worker NAME panic at its Nth request of the run.

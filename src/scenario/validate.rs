@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::raw::{ArrivalFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile};
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
-    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LoadConfig, Login, Outage, PointConfig, Secret, Slo,
-    SloMetric, Tier, TierConfig, TlsConfig,
+    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LinkOutage, LoadConfig, Login, PointConfig, Secret,
+    Slo, SloMetric, Tier, TierConfig, TlsConfig,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -163,7 +163,7 @@ fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
         if o.duration.value.is_zero() {
             return err(&format!("{at}.outages[{i}].for"), "must be positive");
         }
-        outages.push(Outage { at: o.at.value, duration: o.duration.value, mode: o.mode });
+        outages.push(LinkOutage { at: o.at.value, duration: o.duration.value, mode: o.mode });
     }
     outages.sort_by_key(|o| o.at);
     if let Some(w) = outages.windows(2).find(|w| w[0].at + w[0].duration > w[1].at) {

@@ -40,7 +40,7 @@ pub struct LinkFidelity {
 
 /// The configured delay distribution, described by seeded draws.
 pub fn configured(config: &LinkConfig) -> Percentiles {
-    let mut model = DelayModel::new(config, 0x5eed);
+    let mut model = DelayModel::new(config, crate::seeds::CONFIGURED_DELAYS);
     let draws = if config.jitter.is_zero() { 1 } else { CONFIGURED_DRAWS };
     percentiles((0..draws).map(|_| model.sample().as_micros() as u64)).expect("at least one draw")
 }
@@ -70,48 +70,157 @@ pub fn link_fidelity(point: usize, repetition: u32, link: &LinkOutcome) -> Vec<L
     ]
 }
 
+/// Which link direction at which point execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkAt {
+    pub point: usize,
+    pub repetition: u32,
+    pub link: String,
+    pub direction: Direction,
+}
+
+impl std::fmt::Display for LinkAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "point {} rep {} {} link {}", self.point, self.repetition, self.link, self.direction.as_str())
+    }
+}
+
+/// A link that did not do what it was asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkWarning {
+    /// The median delay it added is off the configured one by more than the tolerance (all in µs).
+    Delay { at: LinkAt, applied_us: u64, configured_us: f64, tolerance_us: f64, jittered: bool },
+    /// The timer released chunks late at the p99.
+    LateRelease { at: LinkAt, p99_us: u64 },
+    /// The bandwidth it achieved when backlogged is off the configured one.
+    Bandwidth { at: LinkAt, achieved_bps: f64, configured_bps: f64 },
+}
+
+impl std::fmt::Display for LinkWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            LinkWarning::Delay { at, applied_us, configured_us, tolerance_us, jittered } => write!(
+                f,
+                "{at}: median delay {:.3} ms against {:.3} ms configured (tolerance {:.3} ms){}",
+                *applied_us as f64 / 1e3,
+                configured_us / 1e3,
+                tolerance_us / 1e3,
+                if *jittered {
+                    "; chunks keep their order, so jitter larger than the gap between chunks raises delays"
+                } else {
+                    ""
+                }
+            ),
+            LinkWarning::LateRelease { at, p99_us } => {
+                write!(f, "{at}: the timer released chunks late (p99 {:.3} ms after their due time)", *p99_us as f64 / 1e3)
+            }
+            LinkWarning::Bandwidth { at, achieved_bps, configured_bps } => write!(
+                f,
+                "{at}: bandwidth {achieved_bps:.0} bit/s against {configured_bps:.0} bit/s configured (tolerance {:.0} %)",
+                BANDWIDTH_TOLERANCE * 100.0
+            ),
+        }
+    }
+}
+
 impl LinkFidelity {
-    /// What is off, in words; empty when the link did what it was asked.
-    pub fn warnings(&self) -> Vec<String> {
+    /// What is off; empty when the link did what it was asked.
+    pub fn warnings(&self) -> Vec<LinkWarning> {
         let mut out = Vec::new();
-        let at = format!("point {} rep {} {} link {}", self.point, self.repetition, self.link, self.direction.as_str());
         if self.chunks < MIN_CHUNKS {
             return out;
         }
+        let at = || LinkAt {
+            point: self.point,
+            repetition: self.repetition,
+            link: self.link.clone(),
+            direction: self.direction,
+        };
         if let (Some(applied), None, true) = (self.applied, self.config.bandwidth_bps, self.config.outages.is_empty()) {
             let want = self.configured.p50_us as f64;
             let tolerance = DELAY_TOLERANCE.as_micros() as f64 + 0.05 * want;
             if (applied.p50_us as f64 - want).abs() > tolerance {
-                out.push(format!(
-                    "{at}: median delay {:.3} ms against {:.3} ms configured (tolerance {:.3} ms){}",
-                    applied.p50_us as f64 / 1e3,
-                    want / 1e3,
-                    tolerance / 1e3,
-                    if self.config.jitter.is_zero() {
-                        ""
-                    } else {
-                        "; chunks keep their order, so jitter larger than the gap between chunks raises delays"
-                    }
-                ));
+                out.push(LinkWarning::Delay {
+                    at: at(),
+                    applied_us: applied.p50_us,
+                    configured_us: want,
+                    tolerance_us: tolerance,
+                    jittered: !self.config.jitter.is_zero(),
+                });
             }
         }
         if let Some(err) = self.release_error {
             if err.p99_us > RELEASE_ERROR_LIMIT.as_micros() as u64 {
-                out.push(format!(
-                    "{at}: the timer released chunks late (p99 {:.3} ms after their due time)",
-                    err.p99_us as f64 / 1e3
-                ));
+                out.push(LinkWarning::LateRelease { at: at(), p99_us: err.p99_us });
             }
         }
         if let (Some(want), Some(got)) = (self.config.bandwidth_bps, self.achieved_bps) {
             if (got - want).abs() / want > BANDWIDTH_TOLERANCE {
-                out.push(format!(
-                    "{at}: bandwidth {:.0} bit/s against {want:.0} bit/s configured (tolerance {:.0} %)",
-                    got,
-                    BANDWIDTH_TOLERANCE * 100.0
-                ));
+                out.push(LinkWarning::Bandwidth { at: at(), achieved_bps: got, configured_bps: want });
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(us: u64) -> Percentiles {
+        Percentiles { mean_us: us as f64, p50_us: us, p90_us: us, p95_us: us, p99_us: us, p999_us: us, max_us: us }
+    }
+
+    fn fidelity(config: LinkConfig, applied_us: u64, release_p99_us: u64, achieved_bps: Option<f64>) -> LinkFidelity {
+        LinkFidelity {
+            point: 1,
+            repetition: 0,
+            link: "cloud".into(),
+            direction: Direction::Up,
+            configured: configured(&config),
+            config,
+            chunks: 100,
+            applied: Some(flat(applied_us)),
+            release_error: Some(flat(release_p99_us)),
+            achieved_bps,
+        }
+    }
+
+    fn latency(ms: u64) -> LinkConfig {
+        LinkConfig { latency: Duration::from_millis(ms), ..LinkConfig::default() }
+    }
+
+    #[test]
+    fn a_link_that_did_what_it_was_asked_has_no_warning() {
+        assert!(fidelity(latency(20), 20_050, 30, None).warnings().is_empty());
+    }
+
+    #[test]
+    fn a_delay_off_by_more_than_the_tolerance_is_named_with_its_place() {
+        // 20 ms configured: tolerance 0.2 ms + 5 % = 1.2 ms.
+        assert!(fidelity(latency(20), 21_100, 30, None).warnings().is_empty());
+        let w = fidelity(latency(20), 21_300, 30, None).warnings();
+        assert!(matches!(w.as_slice(), [LinkWarning::Delay { applied_us: 21_300, .. }]), "{w:?}");
+        // The configured median comes from a histogram, within its precision of 20 ms.
+        let text = w[0].to_string();
+        assert!(text.starts_with("point 1 rep 0 cloud link up: median delay 21.300 ms against 20.0"), "{text}");
+        assert!(text.contains("ms configured (tolerance 1.2"), "{text}");
+    }
+
+    #[test]
+    fn a_late_timer_and_a_missed_bandwidth_are_named() {
+        let w = fidelity(latency(20), 20_000, 1_500, None).warnings();
+        assert!(matches!(w.as_slice(), [LinkWarning::LateRelease { p99_us: 1_500, .. }]), "{w:?}");
+        let narrow = LinkConfig { bandwidth_bps: Some(1e6), ..latency(20) };
+        assert!(fidelity(narrow.clone(), 20_000, 30, Some(0.95e6)).warnings().is_empty());
+        let w = fidelity(narrow, 20_000, 30, Some(0.8e6)).warnings();
+        assert!(matches!(w.as_slice(), [LinkWarning::Bandwidth { .. }]), "{w:?}");
+        assert!(w[0].to_string().contains("bandwidth 800000 bit/s against 1000000 bit/s"), "{}", w[0]);
+    }
+
+    #[test]
+    fn too_few_chunks_say_nothing() {
+        let few = LinkFidelity { chunks: MIN_CHUNKS - 1, ..fidelity(latency(20), 90_000, 9_000, None) };
+        assert!(few.warnings().is_empty());
     }
 }

@@ -52,12 +52,14 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 pub use aggregate::{aggregate, median_interval, Aggregate, Interval};
-pub use link::{link_fidelity, LinkFidelity, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT};
+pub use link::{
+    link_fidelity, LinkAt, LinkFidelity, LinkWarning, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT,
+};
 pub use slo::{check_slos, SloCheck};
 pub use versus::{versus, Faster, TierAt, Versus, TIE_PCT};
 
 use crate::plan::Tier;
-use crate::record::{EchoRecord, FloorRecord, Phase, Sample, Status};
+use crate::record::{Counts, EchoRecord, FloorRecord, Phase, Sample, Status};
 
 /// Three significant digits, from 1 µs up to an hour.
 pub fn histogram() -> Histogram<u64> {
@@ -142,7 +144,7 @@ struct TierStats {
     network: Histogram<u64>,
     dispatch: Histogram<u64>,
     requests: u64,
-    counts: [u64; 3],
+    counts: Counts,
 }
 
 impl TierStats {
@@ -155,7 +157,7 @@ impl TierStats {
             network: histogram(),
             dispatch: histogram(),
             requests: 0,
-            counts: [0; 3],
+            counts: Counts::default(),
         }
     }
 }
@@ -219,18 +221,18 @@ impl PointStats {
         };
         let t = &mut self.tiers[i].1;
         t.requests += 1;
-        t.counts[s.status as usize] += 1;
-        record(&mut t.dispatch, s.sent_us.saturating_sub(s.intended_us));
+        t.counts.add(s.status);
+        record(&mut t.dispatch, s.dispatch_us());
         if s.status != Status::Ok {
             return;
         }
         if let Some(latency) = s.latency_us() {
             record(&mut t.latency, latency);
             t.latency_sum += u128::from(latency);
-            let (queue, infer) = (s.queue_us.unwrap_or(0), s.infer_us.unwrap_or(0));
-            record(&mut t.queue, queue);
-            record(&mut t.infer, infer);
-            record(&mut t.network, latency.saturating_sub(queue + infer));
+            record(&mut t.queue, s.queue_us.unwrap_or(0));
+            record(&mut t.infer, s.infer_us.unwrap_or(0));
+            // An answer always reports its queue and inference times.
+            record(&mut t.network, s.network_us().unwrap_or(latency));
         }
     }
 
@@ -247,11 +249,11 @@ impl PointStats {
                 tier: *tier,
                 params: params.to_vec(),
                 requests: t.requests,
-                ok: t.counts[Status::Ok as usize],
-                timeouts: t.counts[Status::Timeout as usize],
-                errors: t.counts[Status::Error as usize],
+                ok: t.counts.ok,
+                timeouts: t.counts.timeouts,
+                errors: t.counts.errors,
                 rejected: rejected.iter().find(|(x, _)| x == tier).map_or(0, |(_, n)| *n),
-                throughput_rps: if secs > 0.0 { t.counts[0] as f64 / secs } else { 0.0 },
+                throughput_rps: if secs > 0.0 { t.counts.ok as f64 / secs } else { 0.0 },
                 window_s: secs,
                 latency: Percentiles::of(&t.latency, Some(t.latency_sum)),
                 infer: Percentiles::of(&t.infer, None),

@@ -10,7 +10,7 @@ use simrun::backend;
 use simrun::plan::Tier;
 use simrun::run::broker::Connection;
 use simrun::run::worker::{Worker, WorkerSpec};
-use simrun::wire::{self, ErrorReply, Response};
+use simrun::wire::{self, ErrorReply, Response, Topic};
 
 type Inbox = tokio::sync::mpsc::UnboundedReceiver<simrun::run::broker::Received>;
 
@@ -58,7 +58,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
         workers.push(Worker::start(spec, model).await.expect("worker connects and subscribes"));
     }
     let topics: Vec<String> =
-        Tier::ALL.iter().flat_map(|&t| ["response", "error"].map(|k| wire::topic(run_id, t, k))).collect();
+        Tier::ALL.iter().flat_map(|&t| [Topic::Response, Topic::Error].map(|k| wire::topic(run_id, t, k))).collect();
     let (conn, mut rx) = test_client(&broker, &topics).await;
     let client = conn.client.clone();
     let features: Vec<f32> = (0..32).map(|i| (i as f32 - 16.0) / 8.0).collect();
@@ -66,13 +66,13 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
     let expected = reference.infer(&features).unwrap()[0];
 
     for tier in Tier::ALL {
-        let request_topic = wire::topic(run_id, tier, "request");
+        let request_topic = wire::topic(run_id, tier, Topic::Request);
         // A good request, garbage, a wrong width, then a good one again: the worker keeps serving.
         let bad: [&[u8]; 3] =
             [b"\x00not json", br#"{"v":1,"id":"w","features":[1,2]}"#, br#"{"v":9,"id":"v","features":[]}"#];
         client.publish(&request_topic, QoS::AtLeastOnce, false, request("itest/0.0/1", &features)).await.unwrap();
         let (topic, payload) = next_message(&mut rx).await;
-        assert_eq!(topic, wire::topic(run_id, tier, "response"));
+        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response));
         let r: Response = serde_json::from_slice(&payload).unwrap();
         assert_eq!((r.id.as_str(), r.tier, r.worker.as_str()), ("itest/0.0/1", tier, &*format!("{tier}-0")));
         assert!((r.probability - expected).abs() <= 1e-5, "{tier}: {} vs {expected}", r.probability);
@@ -82,7 +82,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
         for b in bad {
             client.publish(&request_topic, QoS::AtLeastOnce, false, b.to_vec()).await.unwrap();
             let (topic, payload) = next_message(&mut rx).await;
-            assert_eq!(topic, wire::topic(run_id, tier, "error"));
+            assert_eq!(topic, wire::topic(run_id, tier, Topic::Error));
             errors.push(serde_json::from_slice::<ErrorReply>(&payload).unwrap());
         }
         assert!(errors[0].id.is_none() && errors[0].error.contains("not a valid request"), "{:?}", errors[0]);
@@ -92,7 +92,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
 
         client.publish(&request_topic, QoS::AtLeastOnce, false, request("itest/0.0/2", &features)).await.unwrap();
         let (topic, payload) = next_message(&mut rx).await;
-        assert_eq!(topic, wire::topic(run_id, tier, "response"));
+        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response));
         assert_eq!(serde_json::from_slice::<Response>(&payload).unwrap().id, "itest/0.0/2");
     }
     for w in workers {
