@@ -146,10 +146,12 @@ fn a_slower_cloud_link_regresses_the_cloud() {
     // `scripts/bench-diff` measures that (A/A false alarms, and none on the edge
     // under a slower cloud link). Here only that the edge rows were judged.
     assert!(verdicts(&json, "edge").iter().all(|(_, v)| *v != "?"), "{json:#}");
-    // Round trip 40 ms → 48 ms plus the same overhead: about +20 %.
+    // Round trip 40 ms → 48 ms plus the same overhead o: +8 / (40 + o), +20 %
+    // on a quiet machine; CI once measured o = 4 ms (+17 %). Loose below, for
+    // a busier one.
     for row in rows.iter().filter(|r| r["tier"] == "cloud" && r["metric"] == "p50") {
         let delta = row["delta"].as_f64().unwrap();
-        assert!((15.0..25.0).contains(&delta), "cloud p50 delta {delta}: {row:#}");
+        assert!((10.0..25.0).contains(&delta), "cloud p50 delta {delta}: {row:#}");
         assert!(row["ci_low"].as_f64().unwrap() > 0.0 && row["p_adjusted"].as_f64().unwrap() <= 0.05, "{row:#}");
     }
     // The same comparison as markdown, for a pull-request comment, saying once what it rests on.

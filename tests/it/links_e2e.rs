@@ -41,9 +41,10 @@ fn uniform_jitter_widens_the_cloud_latency_and_is_reported() {
     let applied_p50 = summary.num(&jittery, "link:cloud:up:delay_p50_us");
     assert!((15_000.0..=30_500.0).contains(&applied_p50), "applied p50 {applied_p50}");
     // Aimed at the due time (a chunk may leave a few µs early), read from a
-    // histogram with three significant digits.
+    // histogram with three significant digits; loose above, for a busy machine
+    // whose timer thread wakes late (the fidelity benchmark measures how late).
     let steady_p50 = summary.num(&steady, "link:cloud:down:delay_p50_us");
-    assert!((19_900.0..=20_300.0).contains(&steady_p50), "steady applied p50 {steady_p50}");
+    assert!((19_900.0..=21_000.0).contains(&steady_p50), "steady applied p50 {steady_p50}");
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("## Network fidelity") && report.contains("uniform jitter 10 ms"), "{report}");
 }
