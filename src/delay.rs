@@ -21,6 +21,16 @@
 //! | normal | normal with mean L and standard deviation J |
 //! | lognormal | exp(N(μ, σ²)) with mean L and standard deviation J: σ² = ln(1 + J²/L²), μ = ln L − σ²/2 |
 //! | pareto | Pareto type I with mean L and standard deviation J: shape α = 1 + √(1 + L²/J²), scale L(α − 1)/α |
+//!
+//! **In time.** With `jitter_timescale` T > 0 the delays are not drawn one by
+//! one: a standard normal state z follows an Ornstein–Uhlenbeck process on a
+//! 1 ms grid from the first chunk of the connection direction (z' = ρz +
+//! √(1 − ρ²)·ε, ρ = exp(−1 ms / T)), and each chunk's delay is the
+//! distribution's quantile at Φ(z) for the grid step it is read in. Every
+//! delay still has the configured distribution; delays t apart are correlated
+//! by about exp(−t/T), so a chunk rarely waits behind a slower one before it.
+//! The path depends only on the seed and the time since the first chunk, not
+//! on how many chunks there were. T = 0 draws each chunk's delay on its own.
 
 use std::time::{Duration, Instant};
 
@@ -34,14 +44,28 @@ use crate::plan::{Distribution, LinkConfig};
 pub struct DelayModel {
     kind: Kind,
     rng: ChaCha8Rng,
+    /// Set when the delays are correlated in time.
+    path: Option<Path>,
 }
 
 enum Kind {
     Constant(f64),
     Uniform { lo: f64, hi: f64 },
     Normal(Normal<f64>),
-    LogNormal(LogNormal<f64>),
-    Pareto(Pareto<f64>),
+    LogNormal { dist: LogNormal<f64>, mu: f64, sigma: f64 },
+    Pareto { dist: Pareto<f64>, scale: f64, alpha: f64 },
+}
+
+/// The grid the correlated state moves on.
+const STEP: Duration = Duration::from_millis(1);
+
+/// The correlated state: where it is on the grid, and how it moves.
+struct Path {
+    start: Option<Instant>,
+    step: u64,
+    z: f64,
+    rho: f64,
+    innovation: f64,
 }
 
 impl DelayModel {
@@ -56,15 +80,57 @@ impl DelayModel {
             Distribution::Normal => Normal::new(l, j).ok().map(Kind::Normal),
             Distribution::Lognormal => {
                 let sigma2 = (1.0 + (j * j) / (l * l)).ln();
-                LogNormal::new(l.ln() - sigma2 / 2.0, sigma2.sqrt()).ok().map(Kind::LogNormal)
+                let (mu, sigma) = (l.ln() - sigma2 / 2.0, sigma2.sqrt());
+                LogNormal::new(mu, sigma).ok().map(|dist| Kind::LogNormal { dist, mu, sigma })
             }
             Distribution::Pareto => {
                 let alpha = 1.0 + (1.0 + (l * l) / (j * j)).sqrt();
-                Pareto::new(l * (alpha - 1.0) / alpha, alpha).ok().map(Kind::Pareto)
+                let scale = l * (alpha - 1.0) / alpha;
+                Pareto::new(scale, alpha).ok().map(|dist| Kind::Pareto { dist, scale, alpha })
             }
         }
         .unwrap_or(Kind::Constant(l));
-        DelayModel { kind, rng: ChaCha8Rng::seed_from_u64(seed) }
+        let timescale = config.jitter_timescale.as_secs_f64();
+        let path = (timescale > 0.0 && !matches!(kind, Kind::Constant(_))).then(|| {
+            let rho = (-STEP.as_secs_f64() / timescale).exp();
+            Path { start: None, step: 0, z: 0.0, rho, innovation: (1.0 - rho * rho).sqrt() }
+        });
+        DelayModel { kind, rng: ChaCha8Rng::seed_from_u64(seed), path }
+    }
+
+    /// The delay of a chunk read at `at`: correlated with the chunks before
+    /// it when the link has a jitter timescale, else as `sample`.
+    pub fn sample_at(&mut self, at: Instant) -> Duration {
+        let Some(path) = self.path.as_mut() else { return self.sample() };
+        let standard = |rng: &mut ChaCha8Rng| -> f64 { rand_distr::StandardNormal.sample(rng) };
+        let start = match path.start {
+            Some(s) => s,
+            None => {
+                path.z = standard(&mut self.rng);
+                path.start = Some(at);
+                at
+            }
+        };
+        let target = (at.saturating_duration_since(start).as_nanos() / STEP.as_nanos()) as u64;
+        while path.step < target {
+            path.z = path.rho * path.z + path.innovation * standard(&mut self.rng);
+            path.step += 1;
+        }
+        let z = path.z;
+        Duration::from_secs_f64(self.quantile(z).max(0.0) / 1e6)
+    }
+
+    /// The delay in µs whose probability under the distribution is that of
+    /// `z` under the standard normal.
+    fn quantile(&self, z: f64) -> f64 {
+        let below = || 1.0 - crate::math::normal_sf(z);
+        match &self.kind {
+            Kind::Constant(l) => *l,
+            Kind::Uniform { lo, hi } => lo + (hi - lo) * below(),
+            Kind::Normal(d) => d.mean() + d.std_dev() * z,
+            Kind::LogNormal { mu, sigma, .. } => (mu + sigma * z).exp(),
+            Kind::Pareto { scale, alpha, .. } => scale * crate::math::normal_sf(z).max(1e-300).powf(-1.0 / alpha),
+        }
     }
 
     /// The next delay, clamped at zero.
@@ -74,8 +140,8 @@ impl DelayModel {
             Kind::Uniform { lo, hi } if hi > lo => self.rng.gen_range(*lo..=*hi),
             Kind::Uniform { lo, .. } => *lo,
             Kind::Normal(d) => d.sample(&mut self.rng),
-            Kind::LogNormal(d) => d.sample(&mut self.rng),
-            Kind::Pareto(d) => d.sample(&mut self.rng),
+            Kind::LogNormal { dist, .. } => dist.sample(&mut self.rng),
+            Kind::Pareto { dist, .. } => dist.sample(&mut self.rng),
         };
         Duration::from_secs_f64(us.max(0.0) / 1e6)
     }
@@ -230,5 +296,109 @@ mod tests {
         assert_eq!(p.schedule(t0, 1, ms(50), &window).due, t0 + ms(50));
         assert_eq!(p.schedule(t0 + ms(100), 1, ms(50), &window).due, t0 + ms(300));
         assert_eq!(p.schedule(t0 + ms(260), 1, ms(50), &window).due, t0 + ms(310));
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn correlated(dist: Distribution, latency_ms: u64, jitter_ms: u64, timescale: Duration) -> LinkConfig {
+        LinkConfig { jitter_timescale: timescale, ..link(dist, latency_ms, jitter_ms) }
+    }
+
+    /// Delays in ms of chunks read every `gap` for `span`, from one model.
+    fn path(config: &LinkConfig, seed: u64, gap: Duration, span: Duration) -> Vec<f64> {
+        let mut m = DelayModel::new(config, seed);
+        let t0 = Instant::now();
+        let n = (span.as_nanos() / gap.as_nanos()) as u32;
+        (0..n).map(|i| m.sample_at(t0 + gap * i).as_secs_f64() * 1e3).collect()
+    }
+
+    fn mean_sd(v: &[f64]) -> (f64, f64) {
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        (mean, (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt())
+    }
+
+    #[test]
+    fn correlated_delays_keep_the_configured_distribution() {
+        // 200 s at 1 ms against a 100 ms timescale: about a thousand independent stretches.
+        let close = |got: f64, want: f64, tol: f64| (got - want).abs() <= tol;
+        let (gap, span, t) = (ms(1), Duration::from_secs(200), ms(100));
+        let (m, s) = mean_sd(&path(&correlated(Distribution::Normal, 30, 5, t), 1, gap, span));
+        assert!(close(m, 30.0, 0.5) && close(s, 5.0, 0.5), "normal {m} {s}");
+        let v = path(&correlated(Distribution::Uniform, 50, 10, t), 2, gap, span);
+        let (m, s) = mean_sd(&v);
+        let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+        assert!(close(m, 50.0, 1.0) && close(s, 10.0 / 3f64.sqrt(), 0.6), "uniform {m} {s}");
+        assert!(lo >= 40.0 && hi <= 60.0, "uniform within [L−J, L+J]: {lo} {hi}");
+        let (m, s) = mean_sd(&path(&correlated(Distribution::Lognormal, 50, 10, t), 3, gap, span));
+        assert!(close(m, 50.0, 1.5) && close(s, 10.0, 1.5), "lognormal {m} {s}");
+        let v = path(&correlated(Distribution::Pareto, 50, 10, t), 4, gap, span);
+        let (m, _) = mean_sd(&v);
+        let scale = {
+            let a = 1.0 + (1.0f64 + 25.0).sqrt();
+            50.0 * (a - 1.0) / a
+        };
+        assert!(close(m, 50.0, 2.0) && v.iter().all(|x| *x >= scale - 1e-9), "pareto {m}");
+    }
+
+    #[test]
+    fn delays_a_timescale_apart_are_correlated_by_about_one_over_e() {
+        let v = path(&correlated(Distribution::Normal, 30, 5, ms(100)), 5, ms(1), Duration::from_secs(200));
+        let (m, s) = mean_sd(&v);
+        let corr = |lag: usize| {
+            let n = v.len() - lag;
+            (0..n).map(|i| (v[i] - m) * (v[i + lag] - m)).sum::<f64>() / (n as f64 * s * s)
+        };
+        assert!(corr(1) > 0.97, "lag 1 ms: {}", corr(1));
+        assert!((corr(100) - (-1f64).exp()).abs() < 0.1, "lag 100 ms: {}", corr(100));
+        assert!(corr(500).abs() < 0.15, "lag 500 ms: {}", corr(500));
+    }
+
+    #[test]
+    fn the_path_depends_on_the_seed_and_time_only() {
+        let c = correlated(Distribution::Normal, 30, 5, ms(100));
+        // Read every 1 ms or every 7 ms: the same delay at the same time.
+        let every = path(&c, 9, ms(1), Duration::from_secs(2));
+        let sparse = path(&c, 9, ms(7), Duration::from_secs(2));
+        for (i, d) in sparse.iter().enumerate() {
+            assert_eq!(*d, every[i * 7], "at {} ms", i * 7);
+        }
+        assert_ne!(path(&c, 10, ms(1), Duration::from_secs(2)), every);
+        // A timescale of zero is the independent draws of `sample`.
+        let independent = link(Distribution::Normal, 30, 5);
+        let mut a = DelayModel::new(&independent, 3);
+        let mut b = DelayModel::new(&independent, 3);
+        let t0 = Instant::now();
+        assert!((0..100u64).all(|i| a.sample_at(t0 + ms(i)) == b.sample()));
+    }
+
+    /// The median of what a stream of chunks every `gap` actually waits
+    /// (release minus read, in order), against the configured 30 ms.
+    fn achieved_median_ms(timescale: Duration, gap: Duration) -> f64 {
+        let config = correlated(Distribution::Normal, 30, 5, timescale);
+        let mut model = DelayModel::new(&config, 11);
+        let mut pacer = Pacer::new(None);
+        let t0 = Instant::now();
+        let n = (Duration::from_secs(60).as_nanos() / gap.as_nanos()) as u32;
+        let mut waits: Vec<f64> = (0..n)
+            .map(|i| {
+                let read = t0 + gap * i;
+                let due = pacer.schedule(read, 100, model.sample_at(read), &[]).due;
+                (due - read).as_secs_f64() * 1e3
+            })
+            .collect();
+        waits.sort_by(f64::total_cmp);
+        waits[waits.len() / 2]
+    }
+
+    #[test]
+    fn correlated_jitter_keeps_the_median_where_independent_draws_raise_it() {
+        // 3,000 chunks a second, 30 ms ± 5 ms normal: the fidelity tolerance is 0.2 ms + 5 %.
+        let gap = Duration::from_nanos(333_333);
+        let correlated = achieved_median_ms(ms(100), gap);
+        assert!((correlated - 30.0).abs() < 0.2 + 1.5, "100 ms timescale: median {correlated} ms");
+        let independent = achieved_median_ms(Duration::ZERO, gap);
+        assert!(independent > 33.0, "independent draws wait behind slower chunks: median {independent} ms");
     }
 }

@@ -16,6 +16,7 @@ pub mod exit_code;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod math;
 pub mod plan;
 pub mod record;
 pub mod report;

@@ -246,6 +246,12 @@ pub struct LinkConfig {
     /// Spread; what it means depends on `distribution`.
     pub jitter: Duration,
     pub distribution: Distribution,
+    /// How long the delay takes to wander: successive delays `t` apart are
+    /// correlated by exp(−t / timescale). Zero draws each chunk's delay on
+    /// its own (the only behaviour before this key, hence the default when
+    /// reading older results).
+    #[serde(default)]
+    pub jitter_timescale: Duration,
     /// Per direction; `None` is unlimited.
     pub bandwidth_bps: Option<f64>,
     /// Times from the start of the measured window.

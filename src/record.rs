@@ -129,6 +129,8 @@ impl Direction {
 pub struct DirectionRecord {
     /// Release minus read: the delay actually added, in µs.
     pub applied_us: Vec<u64>,
+    /// The delay the model drew for each chunk, in µs: what the link was asked.
+    pub asked_us: Vec<u64>,
     /// |release − due time|: the timer's error, in µs.
     pub release_error_us: Vec<u64>,
     pub bytes: u64,

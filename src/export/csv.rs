@@ -50,13 +50,15 @@ pub const SUMMARY_COLUMNS: [&str; 17] = [
 ];
 
 /// Per link and direction, after `rejected`: `link:<name>:<up|down>:<stat>`.
-pub const LINK_STATS: [&str; 10] = [
+pub const LINK_STATS: [&str; 12] = [
     "delay_mean_us",
     "delay_p50_us",
     "delay_p99_us",
     "configured_mean_us",
     "configured_p50_us",
     "configured_p99_us",
+    "asked_p50_us",
+    "asked_p99_us",
     "release_error_p50_us",
     "release_error_p99_us",
     "chunks",
@@ -72,6 +74,8 @@ fn link_cells(f: Option<&LinkFidelity>) -> Vec<String> {
         format!("{:.1}", f.configured.mean_us),
         f.configured.p50_us.to_string(),
         f.configured.p99_us.to_string(),
+        opt(f.asked.map(|p| p.p50_us)),
+        opt(f.asked.map(|p| p.p99_us)),
         opt(f.release_error.map(|p| p.p50_us)),
         opt(f.release_error.map(|p| p.p99_us)),
         f.chunks.to_string(),

@@ -154,6 +154,8 @@ async fn proxy(client: TcpStream, index: u64, shared: Arc<Shared>) {
 /// A chunk read at `read_at`, due at `due`; `None` bytes mean end of stream.
 struct Chunk {
     read_at: Instant,
+    /// The delay the model drew for it, before order, bandwidth and outages.
+    asked: std::time::Duration,
     due: Instant,
     backlogged: bool,
     bytes: Option<Vec<u8>>,
@@ -174,10 +176,11 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direct
             let n = from.read(&mut buf).await.unwrap_or(0);
             let read_at = Instant::now();
             let windows = shared.blackholes.get().map(Vec::as_slice).unwrap_or(&[]);
-            let release = pacer.schedule(read_at, n, model.sample(), windows);
+            let release = pacer.schedule(read_at, n, model.sample_at(read_at), windows);
             let bytes = (n > 0).then(|| buf[..n].to_vec());
             let end = bytes.is_none();
-            let chunk = Chunk { read_at, due: release.due, backlogged: release.backlogged, bytes };
+            let chunk =
+                Chunk { read_at, asked: release.sampled, due: release.due, backlogged: release.backlogged, bytes };
             if tx.send(chunk).is_err() || end {
                 return;
             }
@@ -253,6 +256,7 @@ fn record(
         Direction::Down => &mut r.down,
     };
     d.applied_us.push(released.duration_since(chunk.read_at).as_micros() as u64);
+    d.asked_us.push(chunk.asked.as_micros() as u64);
     // Early or late: the writer aims a little before the due time (`WakeLag`).
     let error = released.saturating_duration_since(chunk.due).max(chunk.due.saturating_duration_since(released));
     d.release_error_us.push(error.as_micros() as u64);

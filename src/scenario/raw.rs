@@ -26,6 +26,12 @@ fn default_features() -> u32 {
 fn zero_duration() -> HumanDuration {
     HumanDuration::parse("0ms").expect("constant")
 }
+/// Queueing delay wanders over tens to hundreds of milliseconds; at this
+/// timescale a 30 ms ± 5 ms link keeps its median at thousands of chunks a
+/// second (docs/scenario.md, Links).
+fn default_jitter_timescale() -> HumanDuration {
+    HumanDuration::parse("100ms").expect("constant")
+}
 fn default_timeout() -> HumanDuration {
     HumanDuration::parse("2s").expect("constant")
 }
@@ -208,6 +214,8 @@ pub struct LinkFile {
     pub jitter: HumanDuration,
     #[serde(default)]
     pub distribution: Distribution,
+    #[serde(default = "default_jitter_timescale")]
+    pub jitter_timescale: HumanDuration,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<Bandwidth>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -220,6 +228,7 @@ impl Default for LinkFile {
             latency: zero_duration(),
             jitter: zero_duration(),
             distribution: Distribution::Constant,
+            jitter_timescale: default_jitter_timescale(),
             bandwidth: None,
             outages: Vec::new(),
         }

@@ -173,6 +173,7 @@ fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
         latency,
         jitter,
         distribution,
+        jitter_timescale: raw.jitter_timescale.value,
         bandwidth_bps: raw.bandwidth.as_ref().map(|b| b.bits_per_second),
         outages,
     })

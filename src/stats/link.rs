@@ -30,6 +30,10 @@ pub struct LinkFidelity {
     pub config: LinkConfig,
     pub chunks: usize,
     pub configured: Percentiles,
+    /// The delays the link drew for its chunks, before order, bandwidth and
+    /// outages: what it was asked, at the instants it was asked.
+    #[serde(default)]
+    pub asked: Option<Percentiles>,
     /// Release minus read time of each chunk.
     pub applied: Option<Percentiles>,
     /// Release minus due time of each chunk.
@@ -56,6 +60,7 @@ fn direction(point: usize, repetition: u32, link: &LinkOutcome, d: Direction, r:
         config: link.config.clone(),
         chunks: r.applied_us.len(),
         configured: configured(&link.config),
+        asked: percentiles(r.asked_us.iter().copied()),
         applied: percentiles(r.applied_us.iter().copied()),
         release_error: percentiles(r.release_error_us.iter().copied()),
         achieved_bps,
@@ -88,8 +93,10 @@ impl std::fmt::Display for LinkAt {
 /// A link that did not do what it was asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkWarning {
-    /// The median delay it added is off the configured one by more than the tolerance (all in µs).
-    Delay { at: LinkAt, applied_us: u64, configured_us: f64, tolerance_us: f64, jittered: bool },
+    /// The median delay it added is off the median it drew for the same
+    /// chunks (`asked`; the configured one for results that predate it) by
+    /// more than the tolerance (all in µs).
+    Delay { at: LinkAt, applied_us: u64, wanted_us: f64, asked: bool, tolerance_us: f64, jittered: bool },
     /// The timer released chunks late at the p99.
     LateRelease { at: LinkAt, p99_us: u64 },
     /// The bandwidth it achieved when backlogged is off the configured one.
@@ -99,14 +106,16 @@ pub enum LinkWarning {
 impl std::fmt::Display for LinkWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match self {
-            LinkWarning::Delay { at, applied_us, configured_us, tolerance_us, jittered } => write!(
+            LinkWarning::Delay { at, applied_us, wanted_us, asked, tolerance_us, jittered } => write!(
                 f,
-                "{at}: median delay {:.3} ms against {:.3} ms configured (tolerance {:.3} ms){}",
+                "{at}: median delay {:.3} ms against {:.3} ms {} (tolerance {:.3} ms){}",
                 *applied_us as f64 / 1e3,
-                configured_us / 1e3,
+                wanted_us / 1e3,
+                if *asked { "drawn for the same chunks" } else { "configured" },
                 tolerance_us / 1e3,
                 if *jittered {
-                    "; chunks keep their order, so jitter larger than the gap between chunks raises delays"
+                    "; chunks keep their order, so jitter that changes faster than the gap between chunks raises \
+                     delays (a longer jitter_timescale lets the delay wander instead)"
                 } else {
                     ""
                 }
@@ -137,13 +146,14 @@ impl LinkFidelity {
             direction: self.direction,
         };
         if let (Some(applied), None, true) = (self.applied, self.config.bandwidth_bps, self.config.outages.is_empty()) {
-            let want = self.configured.p50_us as f64;
+            let want = self.asked.unwrap_or(self.configured).p50_us as f64;
             let tolerance = DELAY_TOLERANCE.as_micros() as f64 + 0.05 * want;
             if (applied.p50_us as f64 - want).abs() > tolerance {
                 out.push(LinkWarning::Delay {
                     at: at(),
                     applied_us: applied.p50_us,
-                    configured_us: want,
+                    wanted_us: want,
+                    asked: self.asked.is_some(),
                     tolerance_us: tolerance,
                     jittered: !self.config.jitter.is_zero(),
                 });
@@ -180,6 +190,7 @@ mod tests {
             configured: configured(&config),
             config,
             chunks: 100,
+            asked: None,
             applied: Some(flat(applied_us)),
             release_error: Some(flat(release_p99_us)),
             achieved_bps,
