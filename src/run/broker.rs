@@ -245,7 +245,15 @@ fn refusal(e: &rumqttc::ConnectionError, login: Option<&Login>) -> Option<String
         None => {}
     }
     // Something listens there, but it does not speak MQTT: waiting will not help.
-    let failed_read = matches!(e, rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(_)));
+    // A connection reset while reading is not that: a broker that is being
+    // stopped or started resets connections, and waiting is what helps.
+    let reset = matches!(
+        e,
+        rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(rumqttc::mqttbytes::Error::Io(io)))
+            if matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted)
+    );
+    let failed_read =
+        !reset && matches!(e, rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(_)));
     if failed_read || matches!(e, rumqttc::ConnectionError::NotConnAck(_)) {
         return Some(format!("that port did not answer as an MQTT broker (check broker.url): {e}"));
     }
@@ -321,4 +329,24 @@ pub async fn probe(broker: &BrokerConfig, client_id: &str) -> Result<BrokerInfo,
         .map(|(_, p)| String::from_utf8_lossy(&p.payload).into_owned());
     conn.close().await;
     Ok(BrokerInfo { version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_while_reading_is_waited_for_but_garbage_is_not() {
+        use rumqttc::{mqttbytes, ConnectionError, StateError};
+        let read = |kind: std::io::ErrorKind| {
+            ConnectionError::MqttState(StateError::Deserialization(mqttbytes::Error::Io(kind.into())))
+        };
+        // A broker being stopped or started resets the connection: not a refusal, so the run waits.
+        assert_eq!(refusal(&read(std::io::ErrorKind::ConnectionReset), None), None);
+        // Bytes that end before a whole MQTT packet (an HTTP answer, then close): not a broker.
+        let eof = refusal(&read(std::io::ErrorKind::UnexpectedEof), None).unwrap();
+        assert!(eof.starts_with("that port did not answer as an MQTT broker"), "{eof}");
+        let malformed = ConnectionError::MqttState(StateError::Deserialization(mqttbytes::Error::MalformedPacket));
+        assert!(refusal(&malformed, None).is_some());
+    }
 }
