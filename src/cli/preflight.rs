@@ -106,7 +106,7 @@ pub async fn check_brokers(plan: &Plan) -> Result<Vec<(String, BrokerInfo)>, Fai
         let id = format!("simrun-probe-{}", std::process::id());
         let info = probe(b, &id).await.map_err(|e| match e {
             // Reached, but turned away: the hint about a missing broker would mislead.
-            RunError::Refused { .. } => Failure::input(e),
+            RunError::Refused { .. } | RunError::NotMqtt { .. } => Failure::input(e),
             _ => {
                 let hint = "is a broker running there? set broker.url, or --set broker.url=mqtt://HOST:PORT";
                 Failure::input(anyhow::anyhow!("{e} ({hint})"))

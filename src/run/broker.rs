@@ -169,7 +169,11 @@ impl Connection {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        return Err(refusal(&e, login).map_or_else(|| Turned::Unreachable(e.to_string()), Turned::Away))
+                        return Err(match (refusal(&e, login), not_mqtt(&e)) {
+                            (Some(message), _) => Turned::Away(message),
+                            (None, Some(message)) => Turned::NotMqtt(message),
+                            (None, None) => Turned::Unreachable(e.to_string()),
+                        })
                     }
                 }
             }
@@ -180,6 +184,7 @@ impl Connection {
             Ok(Ok(())) => {}
             Ok(Err(Turned::Unreachable(e))) => return Err(RunError::broker(url, e)),
             Ok(Err(Turned::Away(message))) => return Err(RunError::Refused { url: url.to_string(), message }),
+            Ok(Err(Turned::NotMqtt(message))) => return Err(RunError::NotMqtt { url: url.to_string(), message }),
             Err(_) => return Err(RunError::broker(url, format!("no answer within {CONNECT_TIMEOUT:?}"))),
         }
         let health = Arc::new(Health::default());
@@ -208,6 +213,9 @@ enum Turned {
     Unreachable(String),
     /// A broker answered and said no.
     Away(String),
+    /// Something answered that is not an MQTT broker, or reset the connection
+    /// while simrun read its answer (a broker being stopped or started does that too).
+    NotMqtt(String),
 }
 
 /// The rustls error behind a connection error, wherever rumqttc carried it:
@@ -222,6 +230,16 @@ fn tls_cause(e: &rumqttc::ConnectionError) -> Option<&rustls::Error> {
         _ => return None,
     };
     io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// A read that failed before a whole MQTT packet came back, or an answer
+/// other than CONNACK: something listens there that does not speak MQTT,
+/// or a broker reset the connection while stopping or starting. The
+/// preflight says the first; a running sweep waits, as for a lost broker.
+fn not_mqtt(e: &rumqttc::ConnectionError) -> Option<String> {
+    use rumqttc::{ConnectionError as E, StateError as S};
+    matches!(e, E::MqttState(S::Deserialization(_)) | E::NotConnAck(_))
+        .then(|| format!("that port did not answer as an MQTT broker (check broker.url): {e}"))
 }
 
 /// What a refused CONNECT means, in words that name the user but never the password.
@@ -243,19 +261,6 @@ fn refusal(e: &rumqttc::ConnectionError, login: Option<&Login>) -> Option<String
         Some(_) => return Some(format!("the TLS handshake failed: {e}")),
         None if matches!(e, rumqttc::ConnectionError::Tls(_)) => return Some(format!("the TLS handshake failed: {e}")),
         None => {}
-    }
-    // Something listens there, but it does not speak MQTT: waiting will not help.
-    // A connection reset while reading is not that: a broker that is being
-    // stopped or started resets connections, and waiting is what helps.
-    let reset = matches!(
-        e,
-        rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(rumqttc::mqttbytes::Error::Io(io)))
-            if matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted)
-    );
-    let failed_read =
-        !reset && matches!(e, rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(_)));
-    if failed_read || matches!(e, rumqttc::ConnectionError::NotConnAck(_)) {
-        return Some(format!("that port did not answer as an MQTT broker (check broker.url): {e}"));
     }
     let rumqttc::ConnectionError::ConnectionRefused(code) = e else { return None };
     let who = match login {
@@ -336,17 +341,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_reset_while_reading_is_waited_for_but_garbage_is_not() {
+    fn a_failed_read_is_not_mqtt_and_not_a_refusal() {
         use rumqttc::{mqttbytes, ConnectionError, StateError};
         let read = |kind: std::io::ErrorKind| {
             ConnectionError::MqttState(StateError::Deserialization(mqttbytes::Error::Io(kind.into())))
         };
-        // A broker being stopped or started resets the connection: not a refusal, so the run waits.
-        assert_eq!(refusal(&read(std::io::ErrorKind::ConnectionReset), None), None);
-        // Bytes that end before a whole MQTT packet (an HTTP answer, then close): not a broker.
-        let eof = refusal(&read(std::io::ErrorKind::UnexpectedEof), None).unwrap();
-        assert!(eof.starts_with("that port did not answer as an MQTT broker"), "{eof}");
-        let malformed = ConnectionError::MqttState(StateError::Deserialization(mqttbytes::Error::MalformedPacket));
-        assert!(refusal(&malformed, None).is_some());
+        for e in [
+            read(std::io::ErrorKind::ConnectionReset),
+            read(std::io::ErrorKind::UnexpectedEof),
+            ConnectionError::MqttState(StateError::Deserialization(mqttbytes::Error::MalformedPacket)),
+        ] {
+            assert_eq!(refusal(&e, None), None, "{e}");
+            let said = not_mqtt(&e).unwrap();
+            assert!(said.starts_with("that port did not answer as an MQTT broker"), "{said}");
+        }
+        assert_eq!(not_mqtt(&ConnectionError::NetworkTimeout), None);
     }
 }

@@ -27,6 +27,11 @@ pub enum RunError {
     /// Waiting for the broker will not help.
     #[error("broker {url}: {message}")]
     Refused { url: String, message: String },
+    /// Something answered that is not an MQTT broker, or a connection was
+    /// reset while simrun read its answer. Before a run that is bad input;
+    /// during one, a broker being restarted looks the same, so it is waited for.
+    #[error("broker {url}: {message}")]
+    NotMqtt { url: String, message: String },
     #[error("worker died: {0}")]
     WorkerDied(String),
     #[error("model: {0}")]

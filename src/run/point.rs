@@ -139,10 +139,10 @@ async fn start_rig(
     loop {
         match Rig::start(ctx, point, repetition, exec, answers.clone()).await {
             Ok(started) => return Ok(started),
-            Err(RunError::Broker { .. }) if Instant::now() < deadline => {
+            Err(RunError::Broker { .. } | RunError::NotMqtt { .. }) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(RunError::Broker { url, message }) => {
+            Err(RunError::Broker { url, message } | RunError::NotMqtt { url, message }) => {
                 let message = format!("{message} (still, after broker.reconnect_timeout {waited:?})");
                 return Err(RunError::broker(&url, message));
             }
