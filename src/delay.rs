@@ -261,7 +261,6 @@ mod tests {
     fn order_is_kept_even_when_a_later_sample_is_shorter() {
         let t0 = Instant::now();
         let mut p = Pacer::new(None);
-        let ms = Duration::from_millis;
         let a = p.schedule(t0, 10, ms(30), &[]);
         let b = p.schedule(t0 + ms(1), 10, ms(5), &[]);
         assert_eq!(a.due, t0 + ms(30));
@@ -275,7 +274,6 @@ mod tests {
         let t0 = Instant::now();
         // 8 kbit/s = 1000 bytes/s: 100 bytes take 100 ms.
         let mut p = Pacer::new(Some(8000.0));
-        let ms = Duration::from_millis;
         let a = p.schedule(t0, 100, ms(10), &[]);
         let b = p.schedule(t0, 100, ms(10), &[]);
         assert_eq!(a.due, t0 + ms(110));
@@ -290,7 +288,6 @@ mod tests {
     #[test]
     fn blackhole_windows_hold_bytes_until_they_end() {
         let t0 = Instant::now();
-        let ms = Duration::from_millis;
         let window = [(t0 + ms(100), t0 + ms(300))];
         let mut p = Pacer::new(None);
         assert_eq!(p.schedule(t0, 1, ms(50), &window).due, t0 + ms(50));

@@ -6,7 +6,8 @@
 
 use anyhow::anyhow;
 
-use super::{DiffArgs, DiffFormat, Failure};
+use super::failure::Failure;
+use super::{DiffArgs, DiffFormat};
 use crate::diff::{self, Options, Side};
 use crate::exit_code::Outcome;
 use crate::export::RunFolder;

@@ -251,10 +251,9 @@ async fn floor_before(
     report: &mut Report,
     stop: &mut watch::Receiver<Option<Signal>>,
 ) -> Result<(), Failure> {
-    let Some(first) = plan.points.first() else { return Ok(()) };
-    let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
+    let Some((broker, bytes)) = floor_target(plan, ctx) else { return Ok(()) };
     let measured = tokio::select! {
-        m = floor::measure(&first.config.broker, &ctx.run_id, &ctx.timer, bytes) => m,
+        m = floor::measure(broker, &ctx.run_id, &ctx.timer, bytes) => m,
         signal = signals::stopped(stop) => return Err(stopped_by(signal, report, "before the first point")),
     };
     match measured {
@@ -272,13 +271,17 @@ async fn floor_before(
 /// The floor again, now that the sweep is over: a host that was noisy for the
 /// whole run shows it at the end too, and `diff` takes the larger.
 async fn floor_after(plan: &Plan, ctx: &RunContext, report: &mut Report) {
-    let Some(first) = plan.points.first() else { return };
-    let bytes = request_bytes(first.config.devices.features, ctx.run_id.len() + 12);
-    let (messages, rate) = (floor::FLOOR_MESSAGES, floor::FLOOR_RATE_HZ);
-    let echo = floor::echo(&first.config.broker, &ctx.run_id, &ctx.timer, messages, rate, bytes, None);
-    if let Ok(after) = echo.await {
+    let Some((broker, bytes)) = floor_target(plan, ctx) else { return };
+    if let Ok(after) = floor::straight(broker, &ctx.run_id, &ctx.timer, bytes).await {
         report.manifest.floor_after_p99_us = stats::echo_summary(&after).map(|f| f.round_trip.p99_us);
     }
+}
+
+/// The broker the floor echoes through (the first point's) and a payload the
+/// size of that point's requests.
+fn floor_target<'a>(plan: &'a Plan, ctx: &RunContext) -> Option<(&'a crate::plan::BrokerConfig, usize)> {
+    let first = plan.points.first()?;
+    Some((&first.config.broker, request_bytes(first.config.devices.features, ctx.run_id.len() + 12)))
 }
 
 /// One execution of one point: its samples streamed to the results folder and

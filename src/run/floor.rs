@@ -24,6 +24,17 @@ pub const FLOOR_RATE_HZ: f64 = 300.0;
 /// Echoes sent first and left out, to warm connections and caches.
 const WARMUP: u64 = 20;
 
+/// The floor's plain echo, straight to the broker: what `measure` starts
+/// with, and what a run measures again after its sweep.
+pub async fn straight(
+    broker: &BrokerConfig,
+    run_id: &str,
+    timer: &PreciseTimer,
+    payload_bytes: usize,
+) -> Result<EchoRecord, RunError> {
+    echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, None).await
+}
+
 /// Measures the floor on `broker` under `simrun/<run-id>/floor/`.
 /// `payload_bytes` should match the run's requests, so that the echo carries
 /// the same bytes.
@@ -33,7 +44,7 @@ pub async fn measure(
     timer: &PreciseTimer,
     payload_bytes: usize,
 ) -> Result<FloorRecord, RunError> {
-    let straight = echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, None).await?;
+    let straight = straight(broker, run_id, timer, payload_bytes).await?;
     if straight.round_trips_us.is_empty() {
         return Ok(FloorRecord { straight, through_link: None });
     }

@@ -63,12 +63,6 @@ impl ServerCertVerifier for BrokerName {
 #[error("{0}")]
 pub struct TlsError(String);
 
-impl TlsError {
-    fn new(message: String) -> Self {
-        TlsError(message)
-    }
-}
-
 pub fn client_config(tls: &TlsConfig, host: &str) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
@@ -76,30 +70,29 @@ pub fn client_config(tls: &TlsConfig, host: &str) -> Result<Arc<ClientConfig>, T
         Some(ca) => {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
                 .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| TlsError::new(format!("broker.tls.ca {}: {e}", ca.display())))?;
+                .map_err(|e| TlsError(format!("broker.tls.ca {}: {e}", ca.display())))?;
             if certs.is_empty() {
-                return Err(TlsError::new(format!("broker.tls.ca {}: no certificate in it", ca.display())));
+                return Err(TlsError(format!("broker.tls.ca {}: no certificate in it", ca.display())));
             }
             for c in certs {
-                roots.add(c).map_err(|e| TlsError::new(format!("broker.tls.ca {}: {e}", ca.display())))?;
+                roots.add(c).map_err(|e| TlsError(format!("broker.tls.ca {}: {e}", ca.display())))?;
             }
         }
         None => {
             let found = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(found.certs);
             if roots.is_empty() {
-                return Err(TlsError::new("no system CA certificates found; set broker.tls.ca".into()));
+                return Err(TlsError("no system CA certificates found; set broker.tls.ca".into()));
             }
         }
     }
-    let name =
-        ServerName::try_from(host.to_string()).map_err(|e| TlsError::new(format!("broker host {host:?}: {e}")))?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| TlsError(format!("broker host {host:?}: {e}")))?;
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
-        .map_err(|e| TlsError::new(format!("TLS verifier: {e}")))?;
+        .map_err(|e| TlsError(format!("TLS verifier: {e}")))?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::new(format!("TLS: {e}")))?
+        .map_err(|e| TlsError(format!("TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(BrokerName { inner, name }));
     let config = match &tls.client {
@@ -107,10 +100,10 @@ pub fn client_config(tls: &TlsConfig, host: &str) -> Result<Arc<ClientConfig>, T
         Some((cert, key)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
                 .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| TlsError::new(format!("broker.tls.cert {}: {e}", cert.display())))?;
+                .map_err(|e| TlsError(format!("broker.tls.cert {}: {e}", cert.display())))?;
             let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| TlsError::new(format!("broker.tls.key {}: {e}", key.display())))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| TlsError::new(format!("broker.tls.cert/key: {e}")))?
+                .map_err(|e| TlsError(format!("broker.tls.key {}: {e}", key.display())))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| TlsError(format!("broker.tls.cert/key: {e}")))?
         }
     };
     Ok(Arc::new(config))
