@@ -8,6 +8,10 @@
 
 /// 1-based `(line, column)` of the last key of `path`, if found.
 pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+    // An empty key (`slo[1].` from a damaged file) names nothing.
+    if path.is_empty() || path.iter().any(|k| split_index(k).0.is_empty()) {
+        return None;
+    }
     let lines: Vec<&str> = text.lines().collect();
     let mut start = 0usize;
     let mut parent_indent: Option<usize> = None;
@@ -104,7 +108,7 @@ fn find_in_flow(line: &str, key: &str, from: usize) -> Option<usize> {
         if matches!(before, Some('{') | Some(',')) && after == Some(':') {
             return Some(at);
         }
-        pos = at + key.len();
+        pos = at + key.len().max(1);
     }
     None
 }
@@ -114,6 +118,14 @@ mod tests {
     use super::locate;
 
     const TEXT: &str = "name: x\nload:\n  rate: 5/s\n  # comment\n  duration: 2s\ntiers:\n  edge:\n    model: a.onnx\n    link: { latency: 5ms }\n  cloud:\n    model: b\nsweep:\n  tiers.cloud.link.latency: [1ms]\n";
+
+    #[test]
+    fn an_empty_key_names_nothing() {
+        // From a fuzzed file whose error path ended in `slo[1].`; this used to loop.
+        let text = "slo:\n  - { tier: edge, metric: p99, max: 20ms }\n  - { tier: cloud,\n";
+        assert_eq!(locate(text, &["slo[1]", ""]), None);
+        assert_eq!(locate(text, &[]), None);
+    }
 
     #[test]
     fn finds_block_keys() {

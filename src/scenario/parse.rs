@@ -199,8 +199,16 @@ impl Source<'_> {
     }
 
     fn yaml_error(&self, key: Option<String>, e: serde_yaml::Error) -> ScenarioError {
-        let location = e.location().map(|l| (l.line(), l.column()));
         let key = key.filter(|k| !k.is_empty() && k != "." && k != "?");
+        // serde_yaml points at a bad value, but at the start of the block
+        // mapping that holds it for some (a duration, say): the key's own
+        // line then, where the file has the key.
+        let reported = e.location().map(|l| (l.line(), l.column()));
+        let exact = key.as_deref().and_then(|k| locate(self.text, &split_key(k)));
+        let location = match (reported, exact) {
+            (Some(r), Some(k)) if r.0 != k.0 => Some(k),
+            (r, k) => r.or(k),
+        };
         ScenarioError {
             file: self.path.to_path_buf(),
             location,
