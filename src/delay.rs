@@ -38,11 +38,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, LogNormal, Normal, Pareto};
 
-use crate::plan::{Distribution, LinkConfig};
+use crate::plan::{Distribution, LinkConfig, LinkTrace, TraceEnd, TraceRow};
 
 /// Draws one-way delays from a link's configured distribution.
 pub struct DelayModel {
     kind: Kind,
+    distribution: Distribution,
+    jitter_us: f64,
     rng: ChaCha8Rng,
     /// Set when the delays are correlated in time.
     path: Option<Path>,
@@ -68,13 +70,11 @@ struct Path {
     innovation: f64,
 }
 
-impl DelayModel {
-    /// A model for `config`, seeded. Invalid parameters (rejected by validation)
-    /// fall back to the constant latency.
-    pub fn new(config: &LinkConfig, seed: u64) -> Self {
-        let l = config.latency.as_secs_f64() * 1e6;
-        let j = config.jitter.as_secs_f64() * 1e6;
-        let kind = match config.distribution {
+impl Kind {
+    /// The distribution with mean (or constant) `l` and spread `j`, in µs.
+    /// Parameters it cannot take (rejected by validation) give the constant `l`.
+    fn new(distribution: Distribution, l: f64, j: f64) -> Kind {
+        match distribution {
             Distribution::Constant => None,
             Distribution::Uniform => Some(Kind::Uniform { lo: l - j, hi: l + j }),
             Distribution::Normal => Normal::new(l, j).ok().map(Kind::Normal),
@@ -89,20 +89,77 @@ impl DelayModel {
                 Pareto::new(scale, alpha).ok().map(|dist| Kind::Pareto { dist, scale, alpha })
             }
         }
-        .unwrap_or(Kind::Constant(l));
+        .unwrap_or(Kind::Constant(l))
+    }
+
+    /// The delay in µs whose probability under the distribution is that of
+    /// `z` under the standard normal.
+    fn quantile(&self, z: f64) -> f64 {
+        let below = || 1.0 - crate::math::normal_sf(z);
+        match self {
+            Kind::Constant(l) => *l,
+            Kind::Uniform { lo, hi } => lo + (hi - lo) * below(),
+            Kind::Normal(d) => d.mean() + d.std_dev() * z,
+            Kind::LogNormal { mu, sigma, .. } => (mu + sigma * z).exp(),
+            Kind::Pareto { scale, alpha, .. } => scale * crate::math::normal_sf(z).max(1e-300).powf(-1.0 / alpha),
+        }
+    }
+}
+
+impl DelayModel {
+    /// A model for `config`, seeded. Invalid parameters (rejected by validation)
+    /// fall back to the constant latency.
+    pub fn new(config: &LinkConfig, seed: u64) -> Self {
+        let l = config.latency.as_secs_f64() * 1e6;
+        let j = config.jitter.as_secs_f64() * 1e6;
+        let kind = Kind::new(config.distribution, l, j);
+        let varies = !matches!(kind, Kind::Constant(_)) || (config.trace.is_some() && j > 0.0);
         let timescale = config.jitter_timescale.as_secs_f64();
-        let path = (timescale > 0.0 && !matches!(kind, Kind::Constant(_))).then(|| {
+        let path = (timescale > 0.0 && varies).then(|| {
             let rho = (-STEP.as_secs_f64() / timescale).exp();
             Path { start: None, step: 0, z: 0.0, rho, innovation: (1.0 - rho * rho).sqrt() }
         });
-        DelayModel { kind, rng: ChaCha8Rng::seed_from_u64(seed), path }
+        DelayModel { kind, distribution: config.distribution, jitter_us: j, rng: ChaCha8Rng::seed_from_u64(seed), path }
+    }
+
+    /// The delay of a chunk read at `at` on a link whose trace asks for
+    /// `base` then: the configured distribution with `base` as its latency,
+    /// correlated in time as `sample_at`.
+    pub fn sample_around(&mut self, at: Instant, base: Duration) -> Duration {
+        self.around(base, Some(at))
+    }
+
+    /// As `sample_around`, each draw on its own whatever the timescale.
+    pub fn sample_around_independently(&mut self, base: Duration) -> Duration {
+        self.around(base, None)
+    }
+
+    fn around(&mut self, base: Duration, at: Option<Instant>) -> Duration {
+        if self.jitter_us == 0.0 || self.distribution == Distribution::Constant {
+            return base;
+        }
+        let z = match (at, self.path.is_some()) {
+            (Some(at), true) => self.step_to(at),
+            _ => rand_distr::StandardNormal.sample(&mut self.rng),
+        };
+        let l = base.as_secs_f64() * 1e6;
+        Duration::from_secs_f64(Kind::new(self.distribution, l, self.jitter_us).quantile(z).max(0.0) / 1e6)
     }
 
     /// The delay of a chunk read at `at`: correlated with the chunks before
     /// it when the link has a jitter timescale, else as `sample`.
     pub fn sample_at(&mut self, at: Instant) -> Duration {
-        let Some(path) = self.path.as_mut() else { return self.sample() };
+        if self.path.is_none() {
+            return self.sample();
+        }
+        let z = self.step_to(at);
+        Duration::from_secs_f64(self.kind.quantile(z).max(0.0) / 1e6)
+    }
+
+    /// The correlated standard normal state at `at`, moved forward on its grid.
+    fn step_to(&mut self, at: Instant) -> f64 {
         let standard = |rng: &mut ChaCha8Rng| -> f64 { rand_distr::StandardNormal.sample(rng) };
+        let Some(path) = self.path.as_mut() else { return standard(&mut self.rng) };
         let start = match path.start {
             Some(s) => s,
             None => {
@@ -116,21 +173,7 @@ impl DelayModel {
             path.z = path.rho * path.z + path.innovation * standard(&mut self.rng);
             path.step += 1;
         }
-        let z = path.z;
-        Duration::from_secs_f64(self.quantile(z).max(0.0) / 1e6)
-    }
-
-    /// The delay in µs whose probability under the distribution is that of
-    /// `z` under the standard normal.
-    fn quantile(&self, z: f64) -> f64 {
-        let below = || 1.0 - crate::math::normal_sf(z);
-        match &self.kind {
-            Kind::Constant(l) => *l,
-            Kind::Uniform { lo, hi } => lo + (hi - lo) * below(),
-            Kind::Normal(d) => d.mean() + d.std_dev() * z,
-            Kind::LogNormal { mu, sigma, .. } => (mu + sigma * z).exp(),
-            Kind::Pareto { scale, alpha, .. } => scale * crate::math::normal_sf(z).max(1e-300).powf(-1.0 / alpha),
-        }
+        path.z
     }
 
     /// The next delay, clamped at zero.
@@ -150,9 +193,101 @@ impl DelayModel {
 /// When a blackhole outage holds bytes, as absolute instants.
 pub type Window = (Instant, Instant);
 
+/// The row of `trace` in force `t` after its origin (negative: before it).
+/// Before the origin a held trace gives its first row and a looped one
+/// runs backwards through its loop; after its span a held trace gives its
+/// last row.
+pub fn trace_row(trace: &LinkTrace, t_ns: i128) -> (usize, i128) {
+    let span = trace.span.as_nanos() as i128;
+    let tau = match trace.end {
+        TraceEnd::Loop if span > 0 => t_ns.rem_euclid(span),
+        _ => t_ns.clamp(0, span),
+    };
+    let index = trace.rows.partition_point(|r| r.at.as_nanos() as i128 <= tau).saturating_sub(1);
+    (index, tau)
+}
+
+/// A trace placed in time: its rows at instants from `origin` (the start of
+/// the measured window; `None` until the link is armed, when the first
+/// row's conditions apply and no outage).
+#[derive(Clone, Copy)]
+pub struct TraceClock<'a> {
+    pub trace: &'a LinkTrace,
+    pub origin: Option<Instant>,
+}
+
+impl TraceClock<'_> {
+    fn offset_ns(origin: Instant, at: Instant) -> i128 {
+        match at.checked_duration_since(origin) {
+            Some(d) => d.as_nanos() as i128,
+            None => -(origin.duration_since(at).as_nanos() as i128),
+        }
+    }
+
+    /// The conditions at `at`.
+    pub fn row(&self, at: Instant) -> Option<&TraceRow> {
+        let origin = match self.origin {
+            Some(o) => o,
+            None => return self.trace.rows.first(),
+        };
+        self.trace.rows.get(trace_row(self.trace, Self::offset_ns(origin, at)).0)
+    }
+
+    /// When `at` falls in an outage of the trace, the instant its outage rows end.
+    pub fn outage_end(&self, at: Instant) -> Option<Instant> {
+        let origin = self.origin?;
+        let rows = &self.trace.rows;
+        let (mut i, tau) = trace_row(self.trace, Self::offset_ns(origin, at));
+        if !rows.get(i)?.outage {
+            return None;
+        }
+        let looped = self.trace.end == TraceEnd::Loop && !self.trace.span.is_zero();
+        // Walk to the first row after `i` that is not an outage, across the loop's end.
+        let mut ahead = Duration::ZERO;
+        for _ in 0..=rows.len() {
+            i += 1;
+            if i >= rows.len() - usize::from(looped) {
+                if !looped {
+                    return None; // validation refuses a held trace that ends in an outage
+                }
+                ahead += self.trace.span;
+                i = 0;
+            }
+            if !rows[i].outage {
+                let from_tau = (ahead + rows[i].at).as_nanos() as i128 - tau;
+                return Some(at + Duration::from_nanos(from_tau.max(0) as u64));
+            }
+        }
+        None
+    }
+}
+
+/// What holds a chunk due at an instant, and until when: the link's blackhole
+/// windows and its trace's outages.
+pub struct Holds<'a> {
+    pub windows: &'a [Window],
+    pub trace: Option<TraceClock<'a>>,
+}
+
+impl Holds<'_> {
+    /// The first instant from `due` on at which nothing holds bytes.
+    fn release(&self, mut due: Instant) -> Instant {
+        // Outages may follow each other: a few rounds settle any real file.
+        for _ in 0..64 {
+            let window = self.windows.iter().find(|(start, end)| due >= *start && due < *end).map(|w| w.1);
+            let trace = self.trace.and_then(|t| t.outage_end(due));
+            match window.into_iter().chain(trace).max() {
+                Some(end) if end > due => due = end,
+                _ => break,
+            }
+        }
+        due
+    }
+}
+
 /// The release schedule of one direction of one connection.
+#[derive(Default)]
 pub struct Pacer {
-    bytes_per_second: Option<f64>,
     tx_free: Option<Instant>,
     last_due: Option<Instant>,
 }
@@ -161,23 +296,34 @@ pub struct Pacer {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Release {
     pub due: Instant,
-    /// The sample drawn for this chunk, before ordering and outages.
-    pub sampled: Duration,
+    /// What the link was asked for this chunk: its sampled delay, held
+    /// through outages, before order and bandwidth.
+    pub asked: Duration,
     /// True when the chunk waited for earlier bytes to serialize.
     pub backlogged: bool,
+    /// Its bytes at the bandwidth asked when it was read.
+    pub serialization: Duration,
 }
 
 impl Pacer {
-    pub fn new(bandwidth_bps: Option<f64>) -> Self {
-        Pacer { bytes_per_second: bandwidth_bps.map(|b| b / 8.0), tx_free: None, last_due: None }
+    pub fn new() -> Self {
+        Pacer::default()
     }
 
-    /// Schedules a chunk of `bytes` read at `read_at`, delayed by `sampled`,
-    /// held through any blackhole `windows`.
-    pub fn schedule(&mut self, read_at: Instant, bytes: usize, sampled: Duration, windows: &[Window]) -> Release {
+    /// Schedules a chunk of `bytes` read at `read_at`, delayed by `sampled`
+    /// at `bandwidth_bps` (`None`: unlimited), held through `holds`.
+    pub fn schedule(
+        &mut self,
+        read_at: Instant,
+        bytes: usize,
+        sampled: Duration,
+        bandwidth_bps: Option<f64>,
+        holds: &Holds,
+    ) -> Release {
         let mut backlogged = false;
-        let tx_done = match self.bytes_per_second {
-            Some(rate) => {
+        let mut serialization = Duration::ZERO;
+        let tx_done = match bandwidth_bps {
+            Some(bps) => {
                 let start = match self.tx_free {
                     Some(free) if free > read_at => {
                         backlogged = true;
@@ -185,7 +331,8 @@ impl Pacer {
                     }
                     _ => read_at,
                 };
-                let done = start + Duration::from_secs_f64(bytes as f64 / rate);
+                serialization = Duration::from_secs_f64(bytes as f64 * 8.0 / bps);
+                let done = start + serialization;
                 self.tx_free = Some(done);
                 done
             }
@@ -195,13 +342,10 @@ impl Pacer {
         if let Some(last) = self.last_due {
             due = due.max(last);
         }
-        for &(start, end) in windows {
-            if due >= start && due < end {
-                due = end;
-            }
-        }
+        let due = holds.release(due);
+        let asked = holds.release(read_at + sampled) - read_at;
         self.last_due = Some(due);
-        Release { due, sampled, backlogged }
+        Release { due, asked, backlogged, serialization }
     }
 }
 
@@ -260,12 +404,12 @@ mod tests {
     #[test]
     fn order_is_kept_even_when_a_later_sample_is_shorter() {
         let t0 = Instant::now();
-        let mut p = Pacer::new(None);
-        let a = p.schedule(t0, 10, ms(30), &[]);
-        let b = p.schedule(t0 + ms(1), 10, ms(5), &[]);
+        let mut p = Pacer::new();
+        let a = p.schedule(t0, 10, ms(30), None, &NONE);
+        let b = p.schedule(t0 + ms(1), 10, ms(5), None, &NONE);
         assert_eq!(a.due, t0 + ms(30));
         assert_eq!(b.due, a.due, "the second chunk waits for the first");
-        let c = p.schedule(t0 + ms(40), 10, ms(5), &[]);
+        let c = p.schedule(t0 + ms(40), 10, ms(5), None, &NONE);
         assert_eq!(c.due, t0 + ms(45));
     }
 
@@ -273,14 +417,14 @@ mod tests {
     fn bandwidth_serializes_chunks_behind_each_other() {
         let t0 = Instant::now();
         // 8 kbit/s = 1000 bytes/s: 100 bytes take 100 ms.
-        let mut p = Pacer::new(Some(8000.0));
-        let a = p.schedule(t0, 100, ms(10), &[]);
-        let b = p.schedule(t0, 100, ms(10), &[]);
+        let mut p = Pacer::new();
+        let a = p.schedule(t0, 100, ms(10), Some(8000.0), &NONE);
+        let b = p.schedule(t0, 100, ms(10), Some(8000.0), &NONE);
         assert_eq!(a.due, t0 + ms(110));
         assert_eq!(b.due, t0 + ms(210));
         assert!(!a.backlogged && b.backlogged);
         // After the queue drains, a chunk starts at once again.
-        let c = p.schedule(t0 + ms(1000), 100, ms(10), &[]);
+        let c = p.schedule(t0 + ms(1000), 100, ms(10), Some(8000.0), &NONE);
         assert_eq!(c.due, t0 + ms(1110));
         assert!(!c.backlogged);
     }
@@ -289,11 +433,19 @@ mod tests {
     fn blackhole_windows_hold_bytes_until_they_end() {
         let t0 = Instant::now();
         let window = [(t0 + ms(100), t0 + ms(300))];
-        let mut p = Pacer::new(None);
-        assert_eq!(p.schedule(t0, 1, ms(50), &window).due, t0 + ms(50));
-        assert_eq!(p.schedule(t0 + ms(100), 1, ms(50), &window).due, t0 + ms(300));
-        assert_eq!(p.schedule(t0 + ms(260), 1, ms(50), &window).due, t0 + ms(310));
+        let mut p = Pacer::new();
+        assert_eq!(p.schedule(t0, 1, ms(50), None, &Holds { windows: &window, trace: None }).due, t0 + ms(50));
+        assert_eq!(
+            p.schedule(t0 + ms(100), 1, ms(50), None, &Holds { windows: &window, trace: None }).due,
+            t0 + ms(300)
+        );
+        assert_eq!(
+            p.schedule(t0 + ms(260), 1, ms(50), None, &Holds { windows: &window, trace: None }).due,
+            t0 + ms(310)
+        );
     }
+
+    const NONE: Holds = Holds { windows: &[], trace: None };
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -375,13 +527,13 @@ mod tests {
     fn achieved_median_ms(timescale: Duration, gap: Duration) -> f64 {
         let config = correlated(Distribution::Normal, 30, 5, timescale);
         let mut model = DelayModel::new(&config, 11);
-        let mut pacer = Pacer::new(None);
+        let mut pacer = Pacer::new();
         let t0 = Instant::now();
         let n = (Duration::from_secs(60).as_nanos() / gap.as_nanos()) as u32;
         let mut waits: Vec<f64> = (0..n)
             .map(|i| {
                 let read = t0 + gap * i;
-                let due = pacer.schedule(read, 100, model.sample_at(read), &[]).due;
+                let due = pacer.schedule(read, 100, model.sample_at(read), None, &NONE).due;
                 (due - read).as_secs_f64() * 1e3
             })
             .collect();
@@ -397,5 +549,92 @@ mod tests {
         assert!((correlated - 30.0).abs() < 0.2 + 1.5, "100 ms timescale: median {correlated} ms");
         let independent = achieved_median_ms(Duration::ZERO, gap);
         assert!(independent > 33.0, "independent draws wait behind slower chunks: median {independent} ms");
+    }
+
+    fn trace(end: TraceEnd, rows: &[(u64, u64, bool)]) -> LinkTrace {
+        let rows: Vec<TraceRow> = rows
+            .iter()
+            .map(|&(at_ms, delay_ms, outage)| TraceRow {
+                at: ms(at_ms),
+                delay: ms(delay_ms),
+                bandwidth_bps: None,
+                outage,
+            })
+            .collect();
+        let span = rows.last().map(|r| r.at).unwrap_or_default();
+        LinkTrace { path: "t.csv".into(), sha256: String::new(), end, span, has_bandwidth: false, rows }
+    }
+
+    /// 0–3 s: 20 ms; 3–5 s: 80 ms; 5–7 s: outage; then 20 ms; the loop is 9 s long.
+    const STEP: [(u64, u64, bool); 5] =
+        [(0, 20, false), (3000, 80, false), (5000, 80, true), (7000, 20, false), (9000, 20, false)];
+
+    #[test]
+    fn a_trace_gives_the_row_in_force_held_or_looped() {
+        let t0 = Instant::now() + Duration::from_secs(100);
+        let held = trace(TraceEnd::Hold, &STEP);
+        let looped = trace(TraceEnd::Loop, &STEP);
+        let delay = |t: &LinkTrace, at: Instant| TraceClock { trace: t, origin: Some(t0) }.row(at).map(|r| r.delay);
+        assert_eq!(delay(&held, t0), Some(ms(20)));
+        assert_eq!(delay(&held, t0 + ms(2999)), Some(ms(20)));
+        assert_eq!(delay(&held, t0 + ms(3000)), Some(ms(80)));
+        assert_eq!(delay(&held, t0 + ms(60_000)), Some(ms(20)), "held: the last row stays");
+        assert_eq!(delay(&held, t0 - ms(500)), Some(ms(20)), "before the origin: the first row");
+        assert_eq!(delay(&looped, t0 + ms(9000 + 3500)), Some(ms(80)), "looped: 12.5 s is 3.5 s into the loop");
+        assert_eq!(delay(&looped, t0 - ms(5500)), Some(ms(80)), "looped: −5.5 s is 3.5 s into the loop");
+        // Not yet armed: the first row, and no outage.
+        let unarmed = TraceClock { trace: &held, origin: None };
+        assert_eq!(unarmed.row(t0 + ms(5500)).map(|r| r.delay), Some(ms(20)));
+        assert_eq!(unarmed.outage_end(t0 + ms(5500)), None);
+    }
+
+    #[test]
+    fn a_trace_outage_holds_bytes_until_its_rows_end_also_across_the_loop() {
+        let t0 = Instant::now();
+        let looped = trace(TraceEnd::Loop, &STEP);
+        let clock = TraceClock { trace: &looped, origin: Some(t0) };
+        assert_eq!(clock.outage_end(t0 + ms(4999)), None);
+        assert_eq!(clock.outage_end(t0 + ms(5000)), Some(t0 + ms(7000)));
+        assert_eq!(clock.outage_end(t0 + ms(9000 + 6000)), Some(t0 + ms(9000 + 7000)));
+        // An outage in the last row of the loop runs into the first rows of the next round.
+        let wraps = trace(TraceEnd::Loop, &[(0, 10, true), (1000, 10, false), (4000, 10, true), (5000, 10, false)]);
+        let clock = TraceClock { trace: &wraps, origin: Some(t0) };
+        assert_eq!(clock.outage_end(t0 + ms(4500)), Some(t0 + ms(6000)));
+        // Through the pacer: a chunk due inside the outage leaves when it ends,
+        // and what it was asked says so.
+        let mut p = Pacer::new();
+        let holds = Holds { windows: &[], trace: Some(TraceClock { trace: &looped, origin: Some(t0) }) };
+        let r = p.schedule(t0 + ms(4950), 10, ms(80), None, &holds);
+        assert_eq!(r.due, t0 + ms(7000));
+        assert_eq!(r.asked, ms(2050));
+        let r = p.schedule(t0 + ms(7100), 10, ms(20), None, &holds);
+        assert_eq!((r.due, r.asked), (t0 + ms(7120), ms(20)));
+    }
+
+    #[test]
+    fn jitter_around_a_trace_keeps_its_distribution_and_seed() {
+        let config = LinkConfig {
+            jitter: ms(5),
+            distribution: Distribution::Normal,
+            jitter_timescale: ms(100),
+            trace: Some(trace(TraceEnd::Hold, &STEP)),
+            ..LinkConfig::default()
+        };
+        let t0 = Instant::now();
+        let run = |seed| {
+            let mut m = DelayModel::new(&config, seed);
+            (0..60_000u64)
+                .map(|i| m.sample_around(t0 + ms(i), if i < 30_000 { ms(20) } else { ms(80) }).as_secs_f64() * 1e3)
+                .collect::<Vec<_>>()
+        };
+        let a = run(7);
+        assert_eq!(a, run(7), "seeded");
+        assert_ne!(a, run(8));
+        let (low, _) = mean_sd(&a[..30_000]);
+        let (high, sd) = mean_sd(&a[30_000..]);
+        assert!((low - 20.0).abs() < 1.0 && (high - 80.0).abs() < 1.0 && (sd - 5.0).abs() < 1.0, "{low} {high} {sd}");
+        // Without jitter the trace's delay is the delay.
+        let plain = LinkConfig { jitter: Duration::ZERO, distribution: Distribution::Constant, ..config };
+        assert_eq!(DelayModel::new(&plain, 1).sample_around(t0, ms(80)), ms(80));
     }
 }

@@ -256,6 +256,9 @@ pub struct LinkConfig {
     pub bandwidth_bps: Option<f64>,
     /// Times from the start of the measured window.
     pub outages: Vec<LinkOutage>,
+    /// Recorded conditions replayed from the start of the measured window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<LinkTrace>,
 }
 
 impl LinkConfig {
@@ -266,8 +269,69 @@ impl LinkConfig {
 
     /// True when the link changes nothing, so no proxy is needed.
     pub fn is_transparent(&self) -> bool {
-        self.latency.is_zero() && self.jitter.is_zero() && self.bandwidth_bps.is_none() && self.outages.is_empty()
+        self.latency.is_zero()
+            && self.jitter.is_zero()
+            && self.bandwidth_bps.is_none()
+            && self.outages.is_empty()
+            && self.trace.is_none()
     }
+}
+
+/// A link trace: one-way conditions over time, a step function of its rows
+/// (docs/scenario.md, Traces). Results keep where it came from and its
+/// digest, not its rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkTrace {
+    /// The path as the scenario gave it.
+    pub path: String,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    pub end: TraceEnd,
+    /// The last row's time: where a looped trace starts again.
+    pub span: Duration,
+    /// True when the file gives a bandwidth column.
+    pub has_bandwidth: bool,
+    #[serde(skip)]
+    pub rows: Vec<TraceRow>,
+}
+
+/// Two traces are the same when their files are.
+impl PartialEq for LinkTrace {
+    fn eq(&self, other: &Self) -> bool {
+        self.sha256 == other.sha256 && self.end == other.end
+    }
+}
+
+/// What a trace does after its last row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceEnd {
+    /// The last row's conditions stay.
+    #[default]
+    Hold,
+    /// The trace starts again from its first row at the last row's time.
+    Loop,
+}
+
+impl TraceEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceEnd::Hold => "hold",
+            TraceEnd::Loop => "loop",
+        }
+    }
+}
+
+/// The conditions from `at` until the next row's time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraceRow {
+    pub at: Duration,
+    /// One-way delay.
+    pub delay: Duration,
+    /// `None`: the link's own `bandwidth` (unlimited without one).
+    pub bandwidth_bps: Option<f64>,
+    /// Bytes are held until the outage's rows end, as a blackhole outage.
+    pub outage: bool,
 }
 
 /// How a link draws each chunk's delay from `latency` and `jitter`.

@@ -129,7 +129,8 @@ impl Direction {
 pub struct DirectionRecord {
     /// Release minus read: the delay actually added, in µs.
     pub applied_us: Vec<u64>,
-    /// The delay the model drew for each chunk, in µs: what the link was asked.
+    /// What the link was asked for each chunk, in µs: the delay drawn (or
+    /// given by its trace), held through outages, before order and bandwidth.
     pub asked_us: Vec<u64>,
     /// |release − due time|: the timer's error, in µs.
     pub release_error_us: Vec<u64>,
@@ -138,6 +139,8 @@ pub struct DirectionRecord {
     /// their release and the previous release: the achieved bandwidth when backlogged.
     pub backlogged_bytes: u64,
     pub backlogged_span_us: u64,
+    /// The same chunks' bytes at the bandwidth asked when each was read.
+    pub backlogged_asked_ns: u64,
 }
 
 /// A link's records for both directions.

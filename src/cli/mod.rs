@@ -40,6 +40,25 @@ enum Command {
     Diff(DiffArgs),
     /// Measure simrun's own parts on this machine and print a markdown table.
     Bench(BenchArgs),
+    /// Convert a recorded network trace into a simrun link trace (CSV on stdout).
+    #[command(subcommand)]
+    Trace(TraceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// A Mahimahi packet-delivery trace (one ms timestamp per 1,500-byte
+    /// delivery opportunity) as bandwidth per window, outages where none.
+    Mahimahi {
+        /// The Mahimahi trace file.
+        file: PathBuf,
+        /// Width of the windows the opportunities are counted in.
+        #[arg(long, default_value = "100ms")]
+        window: String,
+        /// One-way delay of every row (Mahimahi's delay shell).
+        #[arg(long, default_value = "0ms")]
+        delay: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -231,8 +250,26 @@ fn report_failure(f: Failure) -> i32 {
     f.exit_code().code()
 }
 
-const SUBCOMMANDS: [&str; 10] =
-    ["run", "validate", "plan", "merge", "diff", "bench", "help", "--help", "-h", "--version"];
+const SUBCOMMANDS: [&str; 11] =
+    ["run", "validate", "plan", "merge", "diff", "bench", "trace", "help", "--help", "-h", "--version"];
+
+/// `simrun trace mahimahi FILE`: the converted trace on stdout.
+fn trace(command: TraceCommand) -> Result<Outcome, Failure> {
+    let TraceCommand::Mahimahi { file, window, delay } = command;
+    let duration = |text: &str, flag: &str| {
+        crate::scenario::parse_duration(text).map_err(|e| Failure::input(anyhow::anyhow!("--{flag}: {e}")))
+    };
+    let (window, delay) = (duration(&window, "window")?, duration(&delay, "delay")?);
+    if window.as_millis() == 0 {
+        return Err(Failure::input(anyhow::anyhow!("--window must be at least 1ms")));
+    }
+    let shown = file.display().to_string();
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| Failure::input(anyhow::anyhow!("cannot read {shown}: {e}")))?;
+    let csv = crate::scenario::trace::from_mahimahi(&text, &shown, window, delay).map_err(Failure::input)?;
+    print_text(&csv);
+    Ok(Outcome::Passed)
+}
 
 /// The message for a first argument that is neither a command nor a file but
 /// looks like a command mistyped (at most two edits from one).
@@ -244,7 +281,7 @@ fn mistyped_command(first: &str) -> Option<String> {
     let (best, distance) = commands.map(|c| (*c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
     (distance <= 2).then(|| {
         format!(
-            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, bench; \
+            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, bench, trace; \
              a scenario file may also come first)"
         )
     })
@@ -301,6 +338,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
             Command::Merge(a) => merge::merge(a, command_line),
             Command::Diff(a) => diff::diff(a),
             Command::Bench(a) => bench::bench(a).await,
+            Command::Trace(t) => trace(t),
         }
     });
     match result {

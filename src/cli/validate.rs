@@ -25,7 +25,7 @@ pub fn describe_plan(plan: &Plan) -> String {
     for p in &plan.points {
         let c = &p.config;
         let tiers: Vec<String> =
-            c.tiers.iter().map(|t| format!("{} ×{} link {:?}", t.tier, t.workers, t.link.latency)).collect();
+            c.tiers.iter().map(|t| format!("{} ×{} link {}", t.tier, t.workers, link_summary(&t.link))).collect();
         let (warm, measured) = c.load.request_counts();
         let _ = writeln!(
             out,
@@ -84,4 +84,12 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
     // A closed pipe (`simrun validate x | head`) is not an error.
     super::print_text(&out);
     Ok(Outcome::Passed)
+}
+
+/// A link in a few words: its latency, or the trace it replays.
+fn link_summary(link: &crate::plan::LinkConfig) -> String {
+    match &link.trace {
+        Some(t) => format!("trace {} ({} s, {})", t.path, t.span.as_secs_f64(), t.end.as_str()),
+        None => format!("{:?}", link.latency),
+    }
 }

@@ -50,7 +50,7 @@ pub const SUMMARY_COLUMNS: [&str; 17] = [
 ];
 
 /// Per link and direction, after `rejected`: `link:<name>:<up|down>:<stat>`.
-pub const LINK_STATS: [&str; 12] = [
+pub const LINK_STATS: [&str; 13] = [
     "delay_mean_us",
     "delay_p50_us",
     "delay_p99_us",
@@ -63,6 +63,7 @@ pub const LINK_STATS: [&str; 12] = [
     "release_error_p99_us",
     "chunks",
     "achieved_bandwidth_bps",
+    "asked_bandwidth_bps",
 ];
 
 fn link_cells(f: Option<&LinkFidelity>) -> Vec<String> {
@@ -80,6 +81,7 @@ fn link_cells(f: Option<&LinkFidelity>) -> Vec<String> {
         opt(f.release_error.map(|p| p.p99_us)),
         f.chunks.to_string(),
         opt(f.achieved_bps.map(|b| format!("{b:.0}"))),
+        opt(f.asked_bps.map(|b| format!("{b:.0}"))),
     ]
 }
 

@@ -379,7 +379,10 @@ fn comparison_table(report: &Report, md: &mut String) {
 
 fn describe_link(c: &crate::plan::LinkConfig) -> String {
     let d = |x: std::time::Duration| format!("{} ms", x.as_secs_f64() * 1e3);
-    let mut parts = vec![format!("{} one-way", d(c.latency))];
+    let mut parts = vec![match &c.trace {
+        Some(t) => format!("trace {} ({}, {} s)", t.path, t.end.as_str(), t.span.as_secs_f64()),
+        None => format!("{} one-way", d(c.latency)),
+    }];
     if !c.jitter.is_zero() {
         let over = if c.jitter_timescale.is_zero() {
             "drawn per chunk".to_string()
@@ -423,10 +426,11 @@ fn fidelity_table(report: &Report, md: &mut String) {
         "Each link delays every chunk of bytes in each direction (up: towards the broker; down: from it). \
          Delay is the time from reading a chunk to releasing it; release error is how far from its due time the \
          timer released it (it aims early by its usual wake-up lag). Configured values describe the link's \
-         distribution (100,000 seeded draws); asked values are the delays the link drew for these very chunks, \
-         before order, bandwidth and outages apply (with a jitter timescale the delay wanders, so a run asks a \
-         sample of the distribution, and the achieved median is held against the asked one). 0 ms links are left \
-         out.\n\n",
+         distribution (100,000 seeded draws; for a trace, draws at evenly spaced times over its span, outages \
+         left out); asked values are the delays the link drew (or its trace gave) for these very chunks, held \
+         through outages, before order and bandwidth apply (with a jitter timescale the delay wanders, so a run \
+         asks a sample of the distribution, and the achieved median is held against the asked one). 0 ms links \
+         are left out.\n\n",
     );
     let _ = writeln!(
         md,
@@ -440,7 +444,11 @@ fn fidelity_table(report: &Report, md: &mut String) {
             .unwrap_or_else(|| "–".into());
         let err = f.release_error.map(|e| format!("{} / {}", e.p50_us, e.p99_us)).unwrap_or_else(|| "–".into());
         let asked = f.asked.map(|a| format!("{} / {}", ms(a.p50_us), ms(a.p99_us))).unwrap_or_else(|| "–".into());
-        let bw = f.achieved_bps.map(|b| format!("{:.3} Mbit/s", b / 1e6)).unwrap_or_else(|| "–".into());
+        let bw = match (f.achieved_bps, f.asked_bps, f.config.trace.as_ref().is_some_and(|t| t.has_bandwidth)) {
+            (Some(b), Some(a), true) => format!("{:.3} Mbit/s (asked {:.3})", b / 1e6, a / 1e6),
+            (Some(b), _, _) => format!("{:.3} Mbit/s", b / 1e6),
+            (None, _, _) => "–".into(),
+        };
         let rep = if report.manifest.repetitions > 1 { format!(" rep {}", f.repetition) } else { String::new() };
         let _ = writeln!(
             md,
@@ -457,8 +465,8 @@ fn fidelity_table(report: &Report, md: &mut String) {
     let _ = writeln!(
         md,
         "\nTolerances: a warning is raised when the achieved median delay differs from the configured one by more \
-         than {} µs + 5 % (links without bandwidth limit or outages), when the release error p99 exceeds {} µs, or \
-         when the achieved bandwidth is off by more than {:.0} %.",
+         than {} µs + 5 % (links without a bandwidth limit), when the release error p99 exceeds {} µs, or when the \
+         achieved bandwidth is off the configured (or the trace's) by more than {:.0} %.",
         crate::stats::DELAY_TOLERANCE.as_micros(),
         crate::stats::RELEASE_ERROR_LIMIT.as_micros(),
         crate::stats::BANDWIDTH_TOLERANCE * 100.0

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::timer::PreciseTimer;
-use crate::delay::{DelayModel, Pacer, Window};
+use crate::delay::{DelayModel, Holds, Pacer, TraceClock, Window};
 use crate::plan::{LinkConfig, OutageMode};
 use crate::record::{Direction, LinkRecord};
 
@@ -33,6 +33,8 @@ struct Shared {
     upstream: SocketAddr,
     /// Blackhole windows, set when the link is armed.
     blackholes: OnceLock<Vec<Window>>,
+    /// The start of the measured window, where a trace starts; set when armed.
+    origin: OnceLock<Instant>,
     /// True during a reset outage: connections are refused.
     down: AtomicBool,
     reset: watch::Sender<u64>,
@@ -65,6 +67,7 @@ impl Link {
             timer,
             upstream,
             blackholes: OnceLock::new(),
+            origin: OnceLock::new(),
             down: AtomicBool::new(false),
             reset: watch::channel(0).0,
             armed: AtomicBool::new(false),
@@ -96,6 +99,7 @@ impl Link {
             .collect();
         let blackholes = windows.iter().filter(|w| w.2 == OutageMode::Blackhole).map(|w| (w.0, w.1)).collect();
         let _ = self.shared.blackholes.set(blackholes);
+        let _ = self.shared.origin.set(measure_start);
         self.shared.armed.store(true, Ordering::Relaxed);
         let resets: Vec<Window> = windows.iter().filter(|w| w.2 == OutageMode::Reset).map(|w| (w.0, w.1)).collect();
         if !resets.is_empty() {
@@ -154,65 +158,120 @@ async fn proxy(client: TcpStream, index: u64, shared: Arc<Shared>) {
 /// A chunk read at `read_at`, due at `due`; `None` bytes mean end of stream.
 struct Chunk {
     read_at: Instant,
-    /// The delay the model drew for it, before order, bandwidth and outages.
+    /// The delay the link was asked for it: drawn, held through outages,
+    /// before order and bandwidth.
     asked: std::time::Duration,
     due: Instant,
     backlogged: bool,
+    /// Its bytes at the bandwidth asked.
+    serialization: std::time::Duration,
     bytes: Option<Vec<u8>>,
 }
 
-async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direction, index: u64, shared: Arc<Shared>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Chunk>();
-    let reader_shared = shared.clone();
-    let reader = async move {
-        let shared = reader_shared;
-        let mut model = DelayModel::new(
-            &shared.config,
-            crate::seeds::link_connection(shared.seed, index, direction == Direction::Up),
-        );
-        let mut pacer = Pacer::new(shared.config.bandwidth_bps);
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = from.read(&mut buf).await.unwrap_or(0);
-            let read_at = Instant::now();
-            let windows = shared.blackholes.get().map(Vec::as_slice).unwrap_or(&[]);
-            let release = pacer.schedule(read_at, n, model.sample_at(read_at), windows);
-            let bytes = (n > 0).then(|| buf[..n].to_vec());
-            let end = bytes.is_none();
-            let chunk =
-                Chunk { read_at, asked: release.sampled, due: release.due, backlogged: release.backlogged, bytes };
-            if tx.send(chunk).is_err() || end {
-                return;
+async fn pipe(from: OwnedReadHalf, to: OwnedWriteHalf, direction: Direction, index: u64, shared: Arc<Shared>) {
+    let (tx, rx) = mpsc::unbounded_channel::<Chunk>();
+    tokio::join!(read_side(from, tx, direction, index, shared.clone()), write_side(to, rx, direction, shared));
+}
+
+/// Reads chunks and stamps each with its release time.
+async fn read_side(
+    mut from: OwnedReadHalf,
+    tx: mpsc::UnboundedSender<Chunk>,
+    direction: Direction,
+    index: u64,
+    shared: Arc<Shared>,
+) {
+    let mut model =
+        DelayModel::new(&shared.config, crate::seeds::link_connection(shared.seed, index, direction == Direction::Up));
+    let mut pacer = Pacer::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = from.read(&mut buf).await.unwrap_or(0);
+        let read_at = Instant::now();
+        let windows = shared.blackholes.get().map(Vec::as_slice).unwrap_or(&[]);
+        let clock =
+            shared.config.trace.as_ref().map(|trace| TraceClock { trace, origin: shared.origin.get().copied() });
+        let row = clock.and_then(|c| c.row(read_at).copied());
+        let sampled = match row {
+            Some(row) => model.sample_around(read_at, row.delay),
+            None => model.sample_at(read_at),
+        };
+        let bandwidth = row.and_then(|r| r.bandwidth_bps).or(shared.config.bandwidth_bps);
+        let release = pacer.schedule(read_at, n, sampled, bandwidth, &Holds { windows, trace: clock });
+        let bytes = (n > 0).then(|| buf[..n].to_vec());
+        let end = bytes.is_none();
+        let chunk = Chunk {
+            read_at,
+            asked: release.asked,
+            due: release.due,
+            backlogged: release.backlogged,
+            serialization: release.serialization,
+            bytes,
+        };
+        if tx.send(chunk).is_err() || end {
+            return;
+        }
+    }
+}
+
+/// Releases chunks in order at their due times.
+async fn write_side(
+    mut to: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Chunk>,
+    direction: Direction,
+    shared: Arc<Shared>,
+) {
+    let mut previous_release: Option<Instant> = None;
+    let mut wake = WakeLag::default();
+    let mut next: Option<Chunk> = None;
+    let mut out = Vec::new();
+    loop {
+        let chunk = match next.take() {
+            Some(c) => c,
+            None => match rx.recv().await {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        // Ask the timer for the due time less the usual lag of its
+        // wake-up, so that chunks leave at their due time, not after it.
+        let target = wake.target(chunk.read_at, chunk.due);
+        let waited = target > Instant::now();
+        shared.timer.sleep_until(target).await;
+        let released = Instant::now();
+        if waited {
+            wake.observe(released.saturating_duration_since(target));
+        }
+        // Chunks already due leave with this one in one write, so that a
+        // burst (the bytes an outage held) leaves at once, as from a real
+        // link, instead of one write after another.
+        let mut batch = vec![chunk];
+        while batch.last().is_some_and(|c| c.bytes.is_some()) {
+            match rx.try_recv() {
+                Ok(c) if c.due <= released => batch.push(c),
+                Ok(c) => {
+                    next = Some(c);
+                    break;
+                }
+                Err(_) => break,
             }
         }
-    };
-    let writer = async move {
-        let mut previous_release: Option<Instant> = None;
-        let mut wake = WakeLag::default();
-        while let Some(chunk) = rx.recv().await {
-            // Ask the timer for the due time less the usual lag of its
-            // wake-up, so that chunks leave at their due time, not after it.
-            let target = wake.target(chunk.read_at, chunk.due);
-            let waited = target > Instant::now();
-            shared.timer.sleep_until(target).await;
-            let released = Instant::now();
-            if waited {
-                wake.observe(released.saturating_duration_since(target));
-            }
-            let Some(bytes) = &chunk.bytes else {
+        out.clear();
+        batch.iter().filter_map(|c| c.bytes.as_deref()).for_each(|b| out.extend_from_slice(b));
+        if !out.is_empty() && to.write_all(&out).await.is_err() {
+            return;
+        }
+        for c in &batch {
+            let Some(bytes) = &c.bytes else {
                 let _ = to.shutdown().await;
                 return;
             };
-            if to.write_all(bytes).await.is_err() {
-                return;
-            }
             if shared.armed.load(Ordering::Relaxed) {
-                record(&shared, direction, &chunk, bytes.len(), released, previous_release);
+                record(&shared, direction, c, bytes.len(), released, previous_release);
             }
             previous_release = Some(released);
         }
-    };
-    tokio::join!(reader, writer);
+    }
 }
 
 /// The running estimate of how late this writer wakes after the timer fires:
@@ -264,5 +323,6 @@ fn record(
     if let (true, Some(prev)) = (chunk.backlogged, previous) {
         d.backlogged_bytes += n as u64;
         d.backlogged_span_us += released.saturating_duration_since(prev).as_micros() as u64;
+        d.backlogged_asked_ns += chunk.serialization.as_nanos() as u64;
     }
 }

@@ -5,6 +5,7 @@ mod error;
 mod locate;
 mod parse;
 mod raw;
+pub mod trace;
 mod units;
 mod validate;
 

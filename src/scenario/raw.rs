@@ -220,6 +220,9 @@ pub struct LinkFile {
     pub bandwidth: Option<Bandwidth>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outages: Vec<OutageFile>,
+    /// A CSV file of timed conditions (scenario::trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl Default for LinkFile {
@@ -231,6 +234,7 @@ impl Default for LinkFile {
             jitter_timescale: default_jitter_timescale(),
             bandwidth: None,
             outages: Vec::new(),
+            trace: None,
         }
     }
 }

@@ -60,21 +60,21 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
                 format!("placement {tier:?} needs a tiers.{tier} section").to_lowercase(),
             );
         };
-        tiers.push(tier_config(tier, raw, scenario_path)?);
+        tiers.push(tier_config(tier, raw, scenario_path, load.warmup)?);
     }
     Ok(PointConfig {
         broker,
         devices: DeviceConfig {
             count: file.devices.count,
             features: file.devices.features as usize,
-            link: link_config(&file.devices.link, "devices.link")?,
+            link: link_config(&file.devices.link, "devices.link", scenario_path, load.warmup)?,
         },
         load,
         tiers,
     })
 }
 
-fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierConfig, KeyError> {
+fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duration) -> Result<TierConfig, KeyError> {
     let key = |k: &str| format!("tiers.{tier}.{k}");
     if raw.workers == 0 || raw.workers > MAX_WORKERS {
         return err(&key("workers"), format!("must be from 1 to {MAX_WORKERS}, got {}", raw.workers));
@@ -87,7 +87,8 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<TierC
     if model.extension().and_then(|e| e.to_str()) != Some(wanted_ext) {
         return err(&key("model"), format!("the {tier} tier runs .{wanted_ext} models, got {:?}", raw.model));
     }
-    Ok(TierConfig { tier, model, workers: raw.workers, link: link_config(&raw.link, &format!("tiers.{tier}.link"))? })
+    let link = link_config(&raw.link, &format!("tiers.{tier}.link"), scenario_path, warmup)?;
+    Ok(TierConfig { tier, model, workers: raw.workers, link })
 }
 
 fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
@@ -139,7 +140,7 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
 }
 
 /// Checks a link block; `at` is its dotted key (`tiers.cloud.link`).
-fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
+fn link_config(raw: &LinkFile, at: &str, scenario_path: &Path, warmup: Duration) -> Result<LinkConfig, KeyError> {
     let distribution = raw.distribution;
     let (latency, jitter) = (raw.latency.value, raw.jitter.value);
     if distribution == Distribution::Constant && !jitter.is_zero() {
@@ -148,13 +149,22 @@ fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
             "jitter needs a distribution: uniform, normal, lognormal or pareto (set distribution)",
         );
     }
-    if matches!(distribution, Distribution::Lognormal | Distribution::Pareto) && (latency.is_zero() || jitter.is_zero())
+    let trace = match &raw.trace {
+        Some(text) => Some(link_trace(raw, text, at, scenario_path, warmup)?),
+        None => None,
+    };
+    let positive_latency = match &trace {
+        Some(t) => t.rows.iter().all(|r| !r.delay.is_zero()),
+        None => !latency.is_zero(),
+    };
+    if matches!(distribution, Distribution::Lognormal | Distribution::Pareto) && (!positive_latency || jitter.is_zero())
     {
         return err(
             &format!("{at}.distribution"),
             format!(
-                "{} needs a positive latency (its mean) and jitter (its standard deviation)",
-                distribution.as_str()
+                "{} needs a positive latency (its mean{}) and jitter (its standard deviation)",
+                distribution.as_str(),
+                if trace.is_some() { ": every delay_ms of the trace" } else { "" }
             ),
         );
     }
@@ -176,7 +186,47 @@ fn link_config(raw: &LinkFile, at: &str) -> Result<LinkConfig, KeyError> {
         jitter_timescale: raw.jitter_timescale.value,
         bandwidth_bps: raw.bandwidth.as_ref().map(|b| b.bits_per_second),
         outages,
+        trace,
     })
+}
+
+/// Reads a link's trace and checks it against the rest of the link and the warmup.
+fn link_trace(
+    raw: &LinkFile,
+    text: &str,
+    at: &str,
+    scenario_path: &Path,
+    warmup: Duration,
+) -> Result<crate::plan::LinkTrace, KeyError> {
+    let key = format!("{at}.trace");
+    if !raw.latency.value.is_zero() {
+        return err(
+            &format!("{at}.latency"),
+            "the trace gives the delay: remove latency (jitter and distribution still apply around the trace's delay)",
+        );
+    }
+    let path =
+        resolve_file(text, scenario_path, "trace file").map_err(|m| KeyError { key: key.clone(), message: m.0 })?;
+    let shown = path.display().to_string();
+    let mut trace =
+        super::trace::read(&path, &shown).map_err(|e| KeyError { key: key.clone(), message: e.to_string() })?;
+    trace.path = text.to_string();
+    if trace.has_bandwidth && raw.bandwidth.is_some() {
+        return err(
+            &format!("{at}.bandwidth"),
+            "the trace gives the bandwidth (its bandwidth_kbit column): remove one",
+        );
+    }
+    if trace.span < warmup {
+        return err(
+            &key,
+            format!(
+                "{shown} spans {:?}, shorter than load.warmup ({:?}): a trace must last at least as long as the warmup",
+                trace.span, warmup
+            ),
+        );
+    }
+    Ok(trace)
 }
 
 /// Checks the `slo` list against the tiers the scenario places requests on.

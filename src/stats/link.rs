@@ -40,18 +40,40 @@ pub struct LinkFidelity {
     pub release_error: Option<Percentiles>,
     /// Bytes per second × 8 while chunks queued behind each other, if any did.
     pub achieved_bps: Option<f64>,
+    /// The bandwidth asked for those chunks (a trace's varies in time).
+    #[serde(default)]
+    pub asked_bps: Option<f64>,
 }
 
-/// The configured delay distribution, described by seeded draws.
+/// The configured delay distribution, described by seeded draws; a trace's
+/// delays are drawn at evenly spaced times over its span (outages left out:
+/// they are not a delay but a hold).
 pub fn configured(config: &LinkConfig) -> Percentiles {
     let mut model = DelayModel::new(config, crate::seeds::CONFIGURED_DELAYS);
-    let draws = if config.jitter.is_zero() { 1 } else { CONFIGURED_DRAWS };
-    percentiles((0..draws).map(|_| model.sample().as_micros() as u64)).expect("at least one draw")
+    let Some(trace) = config.trace.as_ref().filter(|t| !t.rows.is_empty()) else {
+        let draws = if config.jitter.is_zero() { 1 } else { CONFIGURED_DRAWS };
+        return percentiles((0..draws).map(|_| model.sample().as_micros() as u64)).expect("at least one draw");
+    };
+    let step = trace.span.as_nanos() as i128 / CONFIGURED_DRAWS as i128;
+    let rows = (0..CONFIGURED_DRAWS as i128)
+        .map(|i| &trace.rows[crate::delay::trace_row(trace, i * step).0])
+        .filter(|r| !r.outage)
+        .map(|r| r.delay)
+        .collect::<Vec<_>>();
+    let drawn = rows.into_iter().map(|base| model.sample_around_independently(base).as_micros() as u64);
+    percentiles(drawn).unwrap_or_else(|| flat(0))
+}
+
+fn flat(us: u64) -> Percentiles {
+    Percentiles { mean_us: us as f64, p50_us: us, p90_us: us, p95_us: us, p99_us: us, p999_us: us, max_us: us }
 }
 
 fn direction(point: usize, repetition: u32, link: &LinkOutcome, d: Direction, r: &DirectionRecord) -> LinkFidelity {
-    let achieved_bps = (r.backlogged_span_us > 0 && link.config.bandwidth_bps.is_some())
+    let limited = link.config.bandwidth_bps.is_some() || link.config.trace.as_ref().is_some_and(|t| t.has_bandwidth);
+    let achieved_bps = (r.backlogged_span_us > 0 && limited)
         .then(|| r.backlogged_bytes as f64 * 8.0 / (r.backlogged_span_us as f64 / 1e6));
+    let asked_bps = (r.backlogged_asked_ns > 0 && achieved_bps.is_some())
+        .then(|| r.backlogged_bytes as f64 * 8.0 / (r.backlogged_asked_ns as f64 / 1e9));
     LinkFidelity {
         point,
         repetition,
@@ -64,6 +86,7 @@ fn direction(point: usize, repetition: u32, link: &LinkOutcome, d: Direction, r:
         applied: percentiles(r.applied_us.iter().copied()),
         release_error: percentiles(r.release_error_us.iter().copied()),
         achieved_bps,
+        asked_bps,
     }
 }
 
@@ -100,7 +123,8 @@ pub enum LinkWarning {
     /// The timer released chunks late at the p99.
     LateRelease { at: LinkAt, p99_us: u64 },
     /// The bandwidth it achieved when backlogged is off the configured one.
-    Bandwidth { at: LinkAt, achieved_bps: f64, configured_bps: f64 },
+    /// `wanted_bps` is what the link was asked when `asked` (a trace's), else configured.
+    Bandwidth { at: LinkAt, achieved_bps: f64, wanted_bps: f64, asked: bool },
 }
 
 impl std::fmt::Display for LinkWarning {
@@ -121,11 +145,16 @@ impl std::fmt::Display for LinkWarning {
                 }
             ),
             LinkWarning::LateRelease { at, p99_us } => {
-                write!(f, "{at}: the timer released chunks late (p99 {:.3} ms after their due time)", *p99_us as f64 / 1e3)
+                write!(
+                    f,
+                    "{at}: the timer released chunks late (p99 {:.3} ms after their due time)",
+                    *p99_us as f64 / 1e3
+                )
             }
-            LinkWarning::Bandwidth { at, achieved_bps, configured_bps } => write!(
+            LinkWarning::Bandwidth { at, achieved_bps, wanted_bps, asked } => write!(
                 f,
-                "{at}: bandwidth {achieved_bps:.0} bit/s against {configured_bps:.0} bit/s configured (tolerance {:.0} %)",
+                "{at}: bandwidth {achieved_bps:.0} bit/s against {wanted_bps:.0} bit/s {} (tolerance {:.0} %)",
+                if *asked { "asked" } else { "configured" },
                 BANDWIDTH_TOLERANCE * 100.0
             ),
         }
@@ -145,7 +174,9 @@ impl LinkFidelity {
             link: self.link.clone(),
             direction: self.direction,
         };
-        if let (Some(applied), None, true) = (self.applied, self.config.bandwidth_bps, self.config.outages.is_empty()) {
+        let limited =
+            self.config.bandwidth_bps.is_some() || self.config.trace.as_ref().is_some_and(|t| t.has_bandwidth);
+        if let (Some(applied), false) = (self.applied, limited) {
             let want = self.asked.unwrap_or(self.configured).p50_us as f64;
             let tolerance = DELAY_TOLERANCE.as_micros() as f64 + 0.05 * want;
             if (applied.p50_us as f64 - want).abs() > tolerance {
@@ -164,9 +195,14 @@ impl LinkFidelity {
                 out.push(LinkWarning::LateRelease { at: at(), p99_us: err.p99_us });
             }
         }
-        if let (Some(want), Some(got)) = (self.config.bandwidth_bps, self.achieved_bps) {
+        if let (Some(want), Some(got)) = (self.asked_bps.or(self.config.bandwidth_bps), self.achieved_bps) {
             if (got - want).abs() / want > BANDWIDTH_TOLERANCE {
-                out.push(LinkWarning::Bandwidth { at: at(), achieved_bps: got, configured_bps: want });
+                out.push(LinkWarning::Bandwidth {
+                    at: at(),
+                    achieved_bps: got,
+                    wanted_bps: want,
+                    asked: self.asked_bps.is_some(),
+                });
             }
         }
         out
@@ -176,10 +212,6 @@ impl LinkFidelity {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn flat(us: u64) -> Percentiles {
-        Percentiles { mean_us: us as f64, p50_us: us, p90_us: us, p95_us: us, p99_us: us, p999_us: us, max_us: us }
-    }
 
     fn fidelity(config: LinkConfig, applied_us: u64, release_p99_us: u64, achieved_bps: Option<f64>) -> LinkFidelity {
         LinkFidelity {
@@ -194,6 +226,7 @@ mod tests {
             applied: Some(flat(applied_us)),
             release_error: Some(flat(release_p99_us)),
             achieved_bps,
+            asked_bps: None,
         }
     }
 

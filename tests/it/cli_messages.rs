@@ -59,3 +59,41 @@ fn shipped_scenarios_find_their_models_from_any_working_directory() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("ok"), "{stdout}");
 }
+
+#[test]
+fn a_mahimahi_trace_converts_to_a_link_trace_that_a_scenario_accepts() {
+    let fixture = "tests/fixtures/traces/short.mahimahi";
+    let (code, stdout, stderr) = simrun(&["trace", "mahimahi", fixture, "--window", "50ms", "--delay", "15ms"]);
+    assert_eq!(code, 0, "{stderr}");
+    // 0–49 ms: three 1500-byte opportunities = 720 kbit/s; 50–99 none; 100–149 three; loop at 150 ms.
+    let rows: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        rows,
+        ["time_s,delay_ms,bandwidth_kbit,outage", "0,15,720,0", "0.05,15,,1", "0.1,15,720,0", "0.15,15,720,0"]
+    );
+    // What it writes is a trace a scenario runs with.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("lte.csv");
+    std::fs::write(&trace, &stdout).unwrap();
+    let set = format!("tiers.cloud.link.trace={}", trace.display());
+    let (code, stdout, stderr) = simrun(&[
+        "validate",
+        "scenarios/smoke.yaml",
+        "--no-broker",
+        "--set",
+        "tiers.cloud.link.latency=0ms",
+        "--set",
+        "sweep={}",
+        "--set",
+        "load.warmup=100ms",
+        "--set",
+        &set,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("(0.15 s, loop)"), "{stdout}");
+    // A file that is not one says where.
+    std::fs::write(&trace, "0\n10\nsoon\n").unwrap();
+    let (code, _, stderr) = simrun(&["trace", "mahimahi", &trace.display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("lte.csv:3:1: \"soon\" is not a whole number of milliseconds"), "{stderr}");
+}

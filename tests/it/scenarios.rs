@@ -36,6 +36,23 @@ fn m3b_reproduces_the_seed_experiment() {
 }
 
 #[test]
+fn a_sweep_over_traces_gives_a_point_per_trace() {
+    let root = crate::common::root();
+    let sweep = "sweep={tiers.cloud.link.trace: [traces/step.csv, traces/commute.csv]}";
+    let plan =
+        scenario::load(&root.join("scenarios/smoke.yaml"), &["tiers.cloud.link.latency=0ms".into(), sweep.into()])
+            .unwrap_or_else(|e| panic!("{e}"));
+    let traces: Vec<_> =
+        plan.points.iter().map(|p| p.config.tier(Tier::Cloud).unwrap().link.trace.clone().expect("a trace")).collect();
+    assert_eq!(traces.len(), 2);
+    assert_eq!((traces[0].path.as_str(), traces[0].span.as_secs()), ("traces/step.csv", 9));
+    assert_eq!((traces[1].path.as_str(), traces[1].span.as_secs()), ("traces/commute.csv", 180));
+    assert!(traces[1].has_bandwidth && traces[1].rows.iter().any(|r| r.outage));
+    assert_ne!(traces[0], traces[1]);
+    assert_eq!(traces[0].sha256.len(), 64);
+}
+
+#[test]
 fn overrides_and_grids() {
     let root = crate::common::root();
     let sets = vec![
