@@ -1,4 +1,5 @@
-//! Inference backends behind one trait: ONNX Runtime for the edge, candle for the cloud.
+//! Inference backends behind one trait: ONNX Runtime for `.onnx` files,
+//! candle for `.safetensors` files, at either tier.
 
 mod candle;
 mod onnx;
@@ -12,7 +13,6 @@ use thiserror::Error;
 pub use self::candle::CandleModel;
 pub use self::onnx::OnnxModel;
 pub use self::ortlib::{onnxruntime_library, onnxruntime_version};
-use crate::plan::Tier;
 
 /// Loading or running a model failed.
 #[derive(Debug, Error)]
@@ -54,12 +54,22 @@ pub trait Inference: Send {
     fn info(&self) -> &ModelInfo;
 }
 
-/// Loads the model that serves `tier`.
-pub fn load(tier: Tier, path: &Path) -> Result<Box<dyn Inference>, BackendError> {
-    Ok(match tier {
-        Tier::Edge => Box::new(OnnxModel::load(path)?),
-        Tier::Cloud => Box::new(CandleModel::load(path)?),
-    })
+/// The runtimes simrun runs models in, by file extension.
+pub const RUNTIMES: [(&str, &str); 2] = [("onnx", "ONNX Runtime"), ("safetensors", "candle")];
+
+/// The runtime that runs the model at `path`, by its extension.
+pub fn runtime_of(path: &Path) -> Option<&'static str> {
+    let ext = path.extension().and_then(|e| e.to_str())?;
+    RUNTIMES.iter().find(|(e, _)| *e == ext).map(|(_, runtime)| *runtime)
+}
+
+/// Loads a model in the runtime its file calls for, whichever tier serves it.
+pub fn load(path: &Path) -> Result<Box<dyn Inference>, BackendError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("onnx") => Ok(Box::new(OnnxModel::load(path)?)),
+        Some("safetensors") => Ok(Box::new(CandleModel::load(path)?)),
+        _ => Err(invalid(path, "simrun runs .onnx (ONNX Runtime) and .safetensors (candle) models")),
+    }
 }
 
 fn read(path: &Path) -> Result<(Vec<u8>, String), BackendError> {

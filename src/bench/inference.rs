@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use safetensors::SafeTensors;
 
 use crate::backend::{self, BackendError};
-use crate::plan::Tier;
 
 /// The anomaly detector as plain arrays: Linear → ReLU → Linear → Sigmoid.
 pub struct PlainModel {
@@ -67,8 +66,8 @@ fn time_per_call(calls: u32, mut f: impl FnMut(&[f32]) -> f32) -> Duration {
 
 /// Per-call times of ort, candle and the plain loop, in that order.
 pub fn measure(models_dir: &Path, calls: u32) -> Result<[(String, Duration); 3], BackendError> {
-    let mut edge = backend::load(Tier::Edge, &models_dir.join("anomaly_detector.onnx"))?;
-    let mut cloud = backend::load(Tier::Cloud, &models_dir.join("anomaly_detector.safetensors"))?;
+    let mut edge = backend::load(&models_dir.join("anomaly_detector.onnx"))?;
+    let mut cloud = backend::load(&models_dir.join("anomaly_detector.safetensors"))?;
     let plain = PlainModel::load(&models_dir.join("anomaly_detector.safetensors"))?;
     let ort = time_per_call(calls, |x| edge.infer(x).map(|v| v[0]).unwrap_or(f32::NAN));
     let candle = time_per_call(calls, |x| cloud.infer(x).map(|v| v[0]).unwrap_or(f32::NAN));
@@ -84,7 +83,7 @@ mod tests {
     fn the_plain_loop_computes_the_same_model() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
         let plain = PlainModel::load(&dir.join("anomaly_detector.safetensors")).unwrap();
-        let mut cloud = backend::load(Tier::Cloud, &dir.join("anomaly_detector.safetensors")).unwrap();
+        let mut cloud = backend::load(&dir.join("anomaly_detector.safetensors")).unwrap();
         let x: Vec<f32> = (0..32).map(|i| i as f32 / 10.0 - 1.6).collect();
         assert!((plain.infer(&x) - cloud.infer(&x).unwrap()[0]).abs() < crate::report::PARITY_LIMIT);
     }

@@ -41,8 +41,7 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
     let mut loaded: Vec<(Tier, Box<dyn Inference>)> = Vec::new();
     for point in &plan.points {
         for t in &point.config.tiers {
-            let mut model =
-                backend::load(t.tier, &t.model).map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
+            let mut model = backend::load(&t.model).map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
             let info = model.info().clone();
             let features = point.config.devices.features;
             if info.input_width() != Some(features) {

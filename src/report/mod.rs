@@ -170,10 +170,7 @@ impl TierSetup {
                 None => out.push(TierSetup {
                     tier: t.tier,
                     model: t.model.display().to_string(),
-                    runtime: match t.model.extension().and_then(|e| e.to_str()) {
-                        Some("onnx") => "ONNX Runtime".into(),
-                        _ => "candle".into(),
-                    },
+                    runtime: crate::backend::runtime_of(&t.model).unwrap_or("unknown").into(),
                     workers: (t.workers, t.workers),
                 }),
             }

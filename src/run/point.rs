@@ -223,7 +223,7 @@ impl Rig {
                 links.push((tier_cfg.tier.to_string(), l));
             }
             for index in 0..tier_cfg.workers {
-                let model = backend::load(tier_cfg.tier, &tier_cfg.model)?;
+                let model = backend::load(&tier_cfg.model)?;
                 let spec = WorkerSpec {
                     run_id: ctx.run_id.clone(),
                     tier: tier_cfg.tier,

@@ -80,12 +80,13 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duratio
         return err(&key("workers"), format!("must be from 1 to {MAX_WORKERS}, got {}", raw.workers));
     }
     let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), message: m.0 })?;
-    let wanted_ext = match tier {
-        Tier::Edge => "onnx",
-        Tier::Cloud => "safetensors",
-    };
-    if model.extension().and_then(|e| e.to_str()) != Some(wanted_ext) {
-        return err(&key("model"), format!("the {tier} tier runs .{wanted_ext} models, got {:?}", raw.model));
+    // Either runtime at either tier; a format that can run code on load
+    // (a pickle) is refused here, before a byte of it is read.
+    if !matches!(model.extension().and_then(|e| e.to_str()), Some("onnx" | "safetensors")) {
+        return err(
+            &key("model"),
+            format!("simrun runs .onnx (ONNX Runtime) and .safetensors (candle) models, got {:?}", raw.model),
+        );
     }
     let link = link_config(&raw.link, &format!("tiers.{tier}.link"), scenario_path, warmup)?;
     Ok(TierConfig { tier, model, workers: raw.workers, link })

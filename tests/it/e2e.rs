@@ -54,7 +54,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
             broker: broker.config(),
             shared: false,
         };
-        let model = backend::load(tier, &root.join(model)).expect("model loads");
+        let model = backend::load(&root.join(model)).expect("model loads");
         workers.push(Worker::start(spec, model).await.expect("worker connects and subscribes"));
     }
     let topics: Vec<String> =
@@ -62,7 +62,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
     let (conn, mut rx) = test_client(&broker, &topics).await;
     let client = conn.client.clone();
     let features: Vec<f32> = (0..32).map(|i| (i as f32 - 16.0) / 8.0).collect();
-    let mut reference = backend::load(Tier::Edge, &root.join("models/anomaly_detector.onnx")).unwrap();
+    let mut reference = backend::load(&root.join("models/anomaly_detector.onnx")).unwrap();
     let expected = reference.infer(&features).unwrap()[0];
 
     for tier in Tier::ALL {
@@ -197,4 +197,30 @@ fn an_unreachable_results_folder_fails_before_the_run() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot create results folder /proc/simrun-cannot-write-here"), "{stderr}");
+}
+
+#[test]
+fn either_runtime_serves_either_tier() {
+    // The same network in both files: candle at the edge, ONNX Runtime in the cloud.
+    let broker = crate::common::Mosquitto::start();
+    let dir = crate::common::run_smoke(
+        &broker,
+        &[
+            "tiers.edge.model=../models/anomaly_detector.safetensors",
+            "tiers.cloud.model=../models/anomaly_detector.onnx",
+            "sweep={}",
+        ],
+    );
+    let summary = crate::common::Table::read(&dir.join("summary.csv"));
+    for tier in ["edge", "cloud"] {
+        let row = summary.filter("tier", tier).next().unwrap_or_else(|| panic!("no {tier} row"));
+        assert_eq!(summary.num(row, "ok"), summary.num(row, "requests"), "{tier}: {row:?}");
+        assert!(summary.num(row, "requests") >= 100.0, "{tier}: {row:?}");
+    }
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("edge `models/anomaly_detector.safetensors` in candle")
+            && report.contains("cloud `models/anomaly_detector.onnx` in ONNX Runtime"),
+        "{report}"
+    );
 }

@@ -3,7 +3,6 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use simrun::backend::{self, BackendError, CandleModel, Inference, OnnxModel};
-use simrun::plan::Tier;
 
 fn models() -> (OnnxModel, CandleModel) {
     let root = crate::common::root();
@@ -65,15 +64,15 @@ fn corrupt_or_mismatched_model_files_are_clear_errors() {
     std::fs::write(&truncated_onnx, &onnx[..onnx.len() / 2]).unwrap();
     let truncated_st = dir.path().join("t.safetensors");
     std::fs::write(&truncated_st, &st[..st.len() - 10]).unwrap();
-    // An ONNX file served to the cloud: candle must refuse it, not guess.
+    // ONNX bytes named .safetensors: candle must refuse them, not guess.
     let wrong_format = dir.path().join("w.safetensors");
     std::fs::write(&wrong_format, &onnx).unwrap();
-    for (tier, path) in [(Tier::Edge, &truncated_onnx), (Tier::Cloud, &truncated_st), (Tier::Cloud, &wrong_format)] {
-        let err = backend::load(tier, path).err().expect("a corrupt model must not load");
+    for path in [&truncated_onnx, &truncated_st, &wrong_format] {
+        let err = backend::load(path).err().expect("a corrupt model must not load");
         let text = err.to_string();
         assert!(text.contains("invalid model") && text.contains(&path.display().to_string()), "{text}");
     }
-    let missing = backend::load(Tier::Edge, &dir.path().join("none.onnx")).err().unwrap();
+    let missing = backend::load(&dir.path().join("none.onnx")).err().unwrap();
     assert!(missing.to_string().contains("cannot read model"), "{missing}");
 }
 
@@ -119,8 +118,18 @@ fn bad_model_files_exit_2_from_the_command_line_without_a_panic() {
         ("cloud", "format.safetensors", safetensors_with(&good, "pickle"), "metadata names format"),
         ("cloud", "missing.safetensors", safetensors_with(&good[..3], "simrun-mlp-v1"), "\"fc2.bias\" is missing"),
         // A format that can run code on load is refused by name, before any byte is read.
-        ("cloud", "model.pt", b"\x80\x04\x95 pickle".to_vec(), "runs .safetensors models"),
-        ("cloud", "model.pkl", b"\x80\x04\x95 pickle".to_vec(), "runs .safetensors models"),
+        (
+            "cloud",
+            "model.pt",
+            b"\x80\x04\x95 pickle".to_vec(),
+            "runs .onnx (ONNX Runtime) and .safetensors (candle) models",
+        ),
+        (
+            "edge",
+            "model.pkl",
+            b"\x80\x04\x95 pickle".to_vec(),
+            "runs .onnx (ONNX Runtime) and .safetensors (candle) models",
+        ),
     ];
     for (tier, name, bytes, expected) in cases {
         let model = dir.path().join(name);
