@@ -71,17 +71,46 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
             loaded.push((t.tier, model));
         }
     }
+    same_outputs(plan, &models)?;
     let parity = parity(&mut loaded)?;
     Ok(ModelCheck { models, parity })
 }
 
-/// Max |edge − cloud| over seeded random inputs, for the first model of each tier.
+/// Both tiers must answer in the same shape (beyond the batch), whatever
+/// models they run, or their answers could not be compared or aggregated.
+fn same_outputs(plan: &Plan, models: &[ModelRecord]) -> Result<(), Failure> {
+    let Some(edge) = models.iter().find(|m| m.tier == Tier::Edge) else { return Ok(()) };
+    for cloud in models.iter().filter(|m| m.tier == Tier::Cloud) {
+        if cloud.output_shape.get(1..) != edge.output_shape.get(1..) {
+            let message = format!(
+                "output `{}` is [{}] but the edge model's `{}` is [{}]; both tiers must answer in the same shape",
+                cloud.output,
+                cloud.output_shape.join(", "),
+                edge.output,
+                edge.output_shape.join(", ")
+            );
+            let point = plan
+                .points
+                .iter()
+                .position(|p| p.config.tiers.iter().any(|t| t.model.display().to_string() == cloud.path));
+            return Err(bad_model(plan, point.unwrap_or(0), Tier::Cloud, message));
+        }
+    }
+    Ok(())
+}
+
+/// Max |edge − cloud| over seeded random inputs, for the first model of each
+/// tier, when the two are one model (`report::same_model`).
 fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, BackendError> {
     let edge = loaded.iter().position(|(t, _)| *t == Tier::Edge);
     let cloud = loaded.iter().position(|(t, _)| *t == Tier::Cloud);
     let (Some(e), Some(c)) = (edge, cloud) else {
         return Ok(None);
     };
+    let path = |i: usize| loaded[i].1.info().path.display().to_string();
+    if !crate::report::same_model(&path(e), &path(c)) {
+        return Ok(None);
+    }
     let width = loaded[e].1.info().input_width().unwrap_or(0);
     if loaded[c].1.info().input_width() != Some(width) {
         return Ok(None);

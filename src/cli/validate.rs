@@ -6,7 +6,7 @@ use super::failure::Failure;
 use super::preflight::{check_brokers, check_delivery, check_models};
 use super::ValidateArgs;
 use crate::exit_code::Outcome;
-use crate::plan::Plan;
+use crate::plan::{Plan, Tier};
 use crate::scenario;
 
 /// The sweep plan as text, one line per point.
@@ -59,6 +59,12 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
             m.output_shape.join(", "),
             m.sha256
         );
+    }
+    let path = |tier: Tier| models.models.iter().find(|m| m.tier == tier).map(|m| m.path.as_str());
+    if let (Some(edge), Some(cloud)) = (path(Tier::Edge), path(Tier::Cloud)) {
+        if !crate::report::same_model(edge, cloud) {
+            let _ = writeln!(out, "parity: not checked: the tiers run different models ({edge}, {cloud})");
+        }
     }
     if let Some(p) = models.parity {
         let _ = writeln!(

@@ -491,6 +491,13 @@ fn model_section(report: &Report, md: &mut String) {
             &m.sha256[..12.min(m.sha256.len())]
         );
     }
+    if let Some((edge, cloud)) = report.different_models().filter(|_| report.parity.is_none()) {
+        let _ = writeln!(
+            md,
+            "\nEdge/cloud parity: not checked: the tiers run different models (`{edge}`, `{cloud}`), so their \
+             answers may differ; parity holds one model in two formats (the same file name) to the same answers."
+        );
+    }
     if let Some(p) = report.parity {
         let mark = |d: f32| if d <= PARITY_LIMIT { "✅" } else { "❌" };
         let _ = writeln!(

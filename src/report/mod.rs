@@ -190,7 +190,23 @@ pub struct Execution {
 /// A harness floor median at or above this on loopback is the signature of Nagle's algorithm.
 pub const FLOOR_ALARM_US: u64 = 20_000;
 
+/// True when two model files are one model in two formats (or one file):
+/// the same file name without its extension. Only then are edge and cloud
+/// held to the same answers; files of different names are different models,
+/// placed on the tiers on purpose (a small one at the edge, say).
+pub fn same_model(a: &str, b: &str) -> bool {
+    std::path::Path::new(a).file_stem() == std::path::Path::new(b).file_stem()
+}
+
 impl Report {
+    /// The edge's and the cloud's model paths, when the tiers run different
+    /// models (so their answers are not compared).
+    pub fn different_models(&self) -> Option<(&str, &str)> {
+        let edge = self.manifest.models.iter().find(|m| m.tier == Tier::Edge)?;
+        let cloud = self.manifest.models.iter().find(|m| m.tier == Tier::Cloud)?;
+        (!same_model(&edge.path, &cloud.path)).then_some((edge.path.as_str(), cloud.path.as_str()))
+    }
+
     /// The report of `plan` before anything has run.
     pub fn new(plan: &crate::plan::Plan, manifest: Manifest, parity: Option<Parity>) -> Report {
         Report {

@@ -157,3 +157,28 @@ fn bad_model_files_exit_2_from_the_command_line_without_a_panic() {
         assert_eq!(stderr.lines().count(), 1, "{name}: one clear line: {stderr}");
     }
 }
+
+#[test]
+fn different_models_on_the_two_tiers_run_without_parity_one_model_in_two_formats_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::common::root();
+    let shapes =
+        [("fc1.weight", vec![16, 32]), ("fc1.bias", vec![16]), ("fc2.weight", vec![1, 16]), ("fc2.bias", vec![1])];
+    // All-zero weights: a different function from the shipped detector (it answers 0.5 to everything).
+    let small = dir.path().join("small.safetensors");
+    std::fs::write(&small, safetensors_with(&shapes, "simrun-mlp-v1")).unwrap();
+    // The shipped cloud model under the edge model's name: one model in two formats.
+    let twin = dir.path().join("anomaly_detector.safetensors");
+    std::fs::copy(root.join("models/anomaly_detector.safetensors"), &twin).unwrap();
+    let validate = |cloud: &std::path::Path| {
+        let set = format!("tiers.cloud.model={}", cloud.display());
+        crate::common::simrun(&["validate", "scenarios/smoke.yaml", "--no-broker", "--set", &set])
+    };
+    let (code, stdout, stderr) = validate(&small);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("parity: not checked: the tiers run different models"), "{stdout}");
+    assert!(!stdout.contains("parity: max"), "{stdout}");
+    let (code, stdout, stderr) = validate(&twin);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("parity: max |edge - cloud| = ") && !stdout.contains("parity: not checked"), "{stdout}");
+}
