@@ -82,6 +82,10 @@ pub struct Sample {
     pub error: Option<String>,
     /// The worker that answered (`edge-0`, …), when one did.
     pub worker: Option<String>,
+    /// The request's MQTT payload, in bytes.
+    pub request_bytes: u32,
+    /// The response's (or error reply's) payload, in bytes, when one came.
+    pub response_bytes: Option<u32>,
 }
 
 impl Sample {

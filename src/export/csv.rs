@@ -6,7 +6,7 @@ use crate::report::Report;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 19] = [
+pub const SAMPLE_COLUMNS: [&str; 21] = [
     "run_id",
     "point",
     "repetition",
@@ -26,6 +26,8 @@ pub const SAMPLE_COLUMNS: [&str; 19] = [
     "dispatch_us",
     "error",
     "worker",
+    "request_bytes",
+    "response_bytes",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -137,6 +139,8 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &s.dispatch_us().to_string(),
                 s.error.as_deref().unwrap_or(""),
                 s.worker.as_deref().unwrap_or(""),
+                &s.request_bytes.to_string(),
+                &opt(s.response_bytes),
             ])
             .map_err(std::io::Error::other)
     }
@@ -148,7 +152,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 13] = [
+pub const EXTRA_COLUMNS: [&str; 15] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -162,6 +166,8 @@ pub const EXTRA_COLUMNS: [&str; 13] = [
     "latency_p99_ci_low_us",
     "latency_p99_ci_high_us",
     "ci_coverage",
+    "request_bytes_mean",
+    "response_bytes_mean",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -205,6 +211,8 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("infer_p99_us", p(s.infer, |x| x.p99_us)),
         ("dispatch_p50_us", p(s.dispatch, |x| x.p50_us)),
         ("dispatch_p99_us", p(s.dispatch, |x| x.p99_us)),
+        ("request_bytes_mean", opt(s.request_bytes_mean.map(|b| format!("{b:.1}")))),
+        ("response_bytes_mean", opt(s.response_bytes_mean.map(|b| format!("{b:.1}")))),
     ]);
     cells.extend(params_cells(&s.params));
     cells

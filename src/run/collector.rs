@@ -17,6 +17,8 @@ pub struct Sent {
     pub phase: Phase,
     pub intended_us: u64,
     pub sent_us: u64,
+    /// The request's payload, in bytes.
+    pub request_bytes: u32,
 }
 
 struct Pending {
@@ -83,6 +85,8 @@ impl Collector {
             probability: None,
             error: None,
             worker: None,
+            request_bytes: s.request_bytes,
+            response_bytes: None,
         }
     }
 
@@ -172,6 +176,7 @@ impl Collector {
         let done = pending.waiting.is_empty();
         let mut sample = self.sample(&sent, tier, Status::Ok);
         sample.received_us = Some(received_us);
+        sample.response_bytes = Some(payload.len() as u32);
         match result {
             Ok(r) => {
                 sample.worker = Some(r.worker.clone());
@@ -235,7 +240,14 @@ mod tests {
     use super::*;
 
     fn sent(seq: u64) -> Sent {
-        Sent { seq, device: 0, phase: Phase::Measure, intended_us: seq * 1000, sent_us: seq * 1000 + 5 }
+        Sent {
+            seq,
+            device: 0,
+            phase: Phase::Measure,
+            intended_us: seq * 1000,
+            sent_us: seq * 1000 + 5,
+            request_bytes: 300,
+        }
     }
 
     fn response(id: &str, tier: &str) -> Vec<u8> {

@@ -216,12 +216,13 @@ impl Device {
         let request =
             Request { v: wire::VERSION, id: format!("{}{seq}", self.id_prefix), device: self.name.clone(), features };
         let payload = serde_json::to_vec(&request).unwrap_or_default();
+        let request_bytes = payload.len() as u32;
         let (client, topics, qos, device) = (self.client.clone(), self.topics.clone(), self.qos, self.index);
         let (events, epoch, sent_count) = (io.events.clone(), io.epoch, io.sent_count.clone());
         io.timer.call_at(due, move || {
             let sent_at = Instant::now();
             let intended_us = micros_since(epoch, due);
-            let sent = Sent { seq, device, phase, intended_us, sent_us: micros_since(epoch, sent_at) };
+            let sent = Sent { seq, device, phase, intended_us, sent_us: micros_since(epoch, sent_at), request_bytes };
             // Reported before publishing, so no answer can overtake its request.
             if events.send(DeviceEvent::Sent(sent)).is_err() {
                 return;

@@ -133,6 +133,11 @@ pub struct Summary {
     pub network: Option<Percentiles>,
     /// `sent − intended`: how late the load generator was.
     pub dispatch: Option<Percentiles>,
+    /// Mean payload bytes of a request, and of a response over those answered.
+    #[serde(default)]
+    pub request_bytes_mean: Option<f64>,
+    #[serde(default)]
+    pub response_bytes_mean: Option<f64>,
 }
 
 /// Running statistics of one tier at one point execution.
@@ -145,6 +150,9 @@ struct TierStats {
     dispatch: Histogram<u64>,
     requests: u64,
     counts: Counts,
+    request_bytes: u64,
+    response_bytes: u64,
+    responses: u64,
 }
 
 impl TierStats {
@@ -158,6 +166,9 @@ impl TierStats {
             dispatch: histogram(),
             requests: 0,
             counts: Counts::default(),
+            request_bytes: 0,
+            response_bytes: 0,
+            responses: 0,
         }
     }
 }
@@ -222,6 +233,11 @@ impl PointStats {
         let t = &mut self.tiers[i].1;
         t.requests += 1;
         t.counts.add(s.status);
+        t.request_bytes += u64::from(s.request_bytes);
+        if let Some(b) = s.response_bytes {
+            t.response_bytes += u64::from(b);
+            t.responses += 1;
+        }
         record(&mut t.dispatch, s.dispatch_us());
         if s.status != Status::Ok {
             return;
@@ -260,6 +276,8 @@ impl PointStats {
                 queue: Percentiles::of(&t.queue, None),
                 network: Percentiles::of(&t.network, None),
                 dispatch: Percentiles::of(&t.dispatch, None),
+                request_bytes_mean: (t.requests > 0).then(|| t.request_bytes as f64 / t.requests as f64),
+                response_bytes_mean: (t.responses > 0).then(|| t.response_bytes as f64 / t.responses as f64),
             })
             .collect()
     }
@@ -301,6 +319,8 @@ mod tests {
             probability: Some(0.5),
             error: None,
             worker: None,
+            request_bytes: 300,
+            response_bytes: None,
         }
     }
 

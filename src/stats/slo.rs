@@ -82,6 +82,8 @@ mod tests {
             queue: None,
             network: None,
             dispatch: None,
+            request_bytes_mean: None,
+            response_bytes_mean: None,
         }
     }
 

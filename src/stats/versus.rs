@@ -136,6 +136,8 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         queue: None,
         network: None,
         dispatch: None,
+        request_bytes_mean: None,
+        response_bytes_mean: None,
     }
 }
 

@@ -216,7 +216,17 @@ fn either_runtime_serves_either_tier() {
         let row = summary.filter("tier", tier).next().unwrap_or_else(|| panic!("no {tier} row"));
         assert_eq!(summary.num(row, "ok"), summary.num(row, "requests"), "{tier}: {row:?}");
         assert!(summary.num(row, "requests") >= 100.0, "{tier}: {row:?}");
+        // 32 floats as JSON text, and an answer of a probability and timings.
+        let (request, response) = (summary.num(row, "request_bytes_mean"), summary.num(row, "response_bytes_mean"));
+        assert!((200.0..2_000.0).contains(&request) && (50.0..1_000.0).contains(&response), "{tier}: {row:?}");
     }
+    // Each sample carries its own sizes, and the summary's means are theirs.
+    let samples = crate::common::Table::read(&dir.join("samples.csv"));
+    let measured: Vec<_> = samples.filter("phase", "measure").filter(|r| r[samples.col("tier")] == "edge").collect();
+    let mean = measured.iter().map(|r| samples.num(r, "request_bytes")).sum::<f64>() / measured.len() as f64;
+    let edge = summary.filter("tier", "edge").next().unwrap();
+    assert!((mean - summary.num(edge, "request_bytes_mean")).abs() < 0.1, "{mean}");
+    assert!(measured.iter().all(|r| samples.num(r, "response_bytes") > 0.0));
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         report.contains("edge `models/anomaly_detector.safetensors` in candle")
