@@ -235,6 +235,9 @@ pub struct TierConfig {
     pub model: PathBuf,
     pub workers: u32,
     pub link: LinkConfig,
+    /// The tier computes this many times slower than this host (≥ 1): each
+    /// worker holds its slot for (slowdown − 1) × every inference call.
+    pub slowdown: f64,
 }
 
 /// The emulated network of one hop (a tier's workers, or the devices, to the broker).

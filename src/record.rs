@@ -86,6 +86,9 @@ pub struct Sample {
     pub request_bytes: u32,
     /// The response's (or error reply's) payload, in bytes, when one came.
     pub response_bytes: Option<u32>,
+    /// Time the worker held its slot after inference to compute as a slower
+    /// machine (`compute.slowdown`), when it did.
+    pub held_us: Option<u64>,
 }
 
 impl Sample {
@@ -94,11 +97,18 @@ impl Sample {
         self.received_us.map(|r| r.saturating_sub(self.intended_us))
     }
 
-    /// Latency minus the worker's queue and inference times: links, broker
-    /// and client stacks. Only for an answer that reported both.
+    /// Latency minus the worker's queue, inference and held times: links,
+    /// broker and client stacks. Only for an answer that reported both.
     pub fn network_us(&self) -> Option<u64> {
         let (latency, queue, infer) = (self.latency_us()?, self.queue_us?, self.infer_us?);
-        Some(latency.saturating_sub(queue + infer))
+        Some(latency.saturating_sub(queue + infer + self.held_us.unwrap_or(0)))
+    }
+
+    /// The slowdown this request's inference achieved: (call + held) ÷ call,
+    /// when the worker held its slot.
+    pub fn slowdown(&self) -> Option<f64> {
+        let (infer, held) = (self.infer_us?, self.held_us?);
+        (infer > 0).then(|| (infer + held) as f64 / infer as f64)
     }
 
     /// Sent minus intended send time: how late the load generator was.

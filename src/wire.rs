@@ -31,6 +31,10 @@ pub struct Response {
     pub queue_us: u64,
     /// Time spent in the inference call.
     pub infer_us: u64,
+    /// Time the worker then held its slot to compute as a slower machine
+    /// (`compute.slowdown`); absent when it held none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_us: Option<u64>,
 }
 
 /// What a worker publishes on `simrun/<run-id>/<tier>/error` for a request it cannot serve.

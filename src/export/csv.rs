@@ -6,7 +6,7 @@ use crate::report::Report;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 21] = [
+pub const SAMPLE_COLUMNS: [&str; 22] = [
     "run_id",
     "point",
     "repetition",
@@ -28,6 +28,7 @@ pub const SAMPLE_COLUMNS: [&str; 21] = [
     "worker",
     "request_bytes",
     "response_bytes",
+    "held_us",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -141,6 +142,7 @@ impl<W: std::io::Write> SampleWriter<W> {
                 s.worker.as_deref().unwrap_or(""),
                 &s.request_bytes.to_string(),
                 &opt(s.response_bytes),
+                &opt(s.held_us),
             ])
             .map_err(std::io::Error::other)
     }
@@ -152,7 +154,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 15] = [
+pub const EXTRA_COLUMNS: [&str; 18] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -168,6 +170,9 @@ pub const EXTRA_COLUMNS: [&str; 15] = [
     "ci_coverage",
     "request_bytes_mean",
     "response_bytes_mean",
+    "held_p50_us",
+    "slowdown_p50",
+    "slowdown_p99",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -213,6 +218,9 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("dispatch_p99_us", p(s.dispatch, |x| x.p99_us)),
         ("request_bytes_mean", opt(s.request_bytes_mean.map(|b| format!("{b:.1}")))),
         ("response_bytes_mean", opt(s.response_bytes_mean.map(|b| format!("{b:.1}")))),
+        ("held_p50_us", p(s.held, |x| x.p50_us)),
+        ("slowdown_p50", opt(s.slowdown_p50.map(|k| format!("{k:.3}")))),
+        ("slowdown_p99", opt(s.slowdown_p99.map(|k| format!("{k:.3}")))),
     ]);
     cells.extend(params_cells(&s.params));
     cells

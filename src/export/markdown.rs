@@ -598,13 +598,15 @@ fn header(report: &Report, md: &mut String) {
         let _ = writeln!(md, "**Merged from:** {} (the harness floor below is the first shard's)  ", shards.join(", "));
     }
     if !report.tiers.is_empty() {
+        let slowed = report.summaries.iter().any(|s| s.held.is_some());
         let _ = writeln!(
             md,
-            "**Tiers:** {}; every tier computed on this host's CPU ({}, {} cores), so only the links and the \
+            "**Tiers:** {}; every tier computed on this host's CPU ({}, {} cores), so only the links{} and the \
              models differ between them  ",
             tiers_line(report),
             m.host.cpu,
-            m.host.cores
+            m.host.cores,
+            if slowed { ", each tier's `compute.slowdown`" } else { "" }
         );
     }
     md.push('\n');

@@ -87,6 +87,7 @@ impl Collector {
             worker: None,
             request_bytes: s.request_bytes,
             response_bytes: None,
+            held_us: None,
         }
     }
 
@@ -182,6 +183,7 @@ impl Collector {
                 sample.worker = Some(r.worker.clone());
                 sample.queue_us = Some(r.queue_us);
                 sample.infer_us = Some(r.infer_us);
+                sample.held_us = r.held_us;
                 sample.probability = Some(r.probability);
                 if received_us.saturating_sub(sent.intended_us) > self.timeout_us {
                     sample.status = Status::Timeout;

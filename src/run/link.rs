@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::timer::PreciseTimer;
+use super::timer::{PreciseTimer, WakeLag};
 use crate::delay::{DelayModel, Holds, Pacer, TraceClock, Window};
 use crate::plan::{LinkConfig, OutageMode};
 use crate::record::{Direction, LinkRecord};
@@ -271,33 +271,6 @@ async fn write_side(
             }
             previous_release = Some(released);
         }
-    }
-}
-
-/// The running estimate of how late this writer wakes after the timer fires:
-/// the timer thread spins to the deadline, but handing the wake-up to a tokio
-/// task costs tens of microseconds more (more when the runtime is parked).
-/// Without it, every delayed chunk would be late by that much, and a `1ms`
-/// link would add more than a millisecond.
-#[derive(Debug, Default)]
-struct WakeLag {
-    /// Exponentially weighted mean of the lag, in ns (weight 1/16).
-    mean_ns: f64,
-}
-
-impl WakeLag {
-    /// The largest lag this compensates; beyond it the host is overloaded
-    /// and the fidelity table's release error reports it.
-    const CAP_NS: f64 = 500_000.0;
-
-    fn target(&self, read_at: Instant, due: Instant) -> Instant {
-        let lag = std::time::Duration::from_nanos(self.mean_ns as u64);
-        due.checked_sub(lag).map_or(read_at, |t| t.max(read_at))
-    }
-
-    fn observe(&mut self, lag: std::time::Duration) {
-        let ns = (lag.as_nanos() as f64).min(Self::CAP_NS);
-        self.mean_ns += (ns - self.mean_ns) / 16.0;
     }
 }
 

@@ -233,8 +233,9 @@ impl Rig {
                     addr,
                     broker: cfg.broker.clone(),
                     shared: tier_cfg.workers > 1,
+                    slowdown: tier_cfg.slowdown,
                 };
-                workers.push((tier_cfg.tier, Worker::start(spec, model).await?));
+                workers.push((tier_cfg.tier, Worker::start(spec, model, ctx.timer.clone()).await?));
             }
         }
 

@@ -180,6 +180,36 @@ fn set_fine_timer_slack() {
     }
 }
 
+/// The running estimate of how late a task wakes after the timer fires
+/// (a link's writer, a worker holding its slot):
+/// the timer thread spins to the deadline, but handing the wake-up to a tokio
+/// task costs tens of microseconds more (more when the runtime is parked).
+/// Without it, every delayed chunk would be late by that much (a `1ms`
+/// link would add more than a millisecond), and every held inference too.
+#[derive(Debug, Default)]
+pub struct WakeLag {
+    /// Exponentially weighted mean of the lag, in ns (weight 1/16).
+    mean_ns: f64,
+}
+
+impl WakeLag {
+    /// The largest lag this compensates; beyond it the host is overloaded
+    /// and the fidelity table's release error reports it.
+    const CAP_NS: f64 = 500_000.0;
+
+    /// What to ask the timer for: `due` less the usual lag, not before `from`.
+    pub fn target(&self, from: Instant, due: Instant) -> Instant {
+        let lag = std::time::Duration::from_nanos(self.mean_ns as u64);
+        due.checked_sub(lag).map_or(from, |t| t.max(from))
+    }
+
+    /// Folds in how late a wake-up came after the instant asked for.
+    pub fn observe(&mut self, lag: std::time::Duration) {
+        let ns = (lag.as_nanos() as f64).min(Self::CAP_NS);
+        self.mean_ns += (ns - self.mean_ns) / 16.0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,12 +11,13 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rumqttc::AsyncClient;
 use tokio::sync::mpsc;
 
 use super::broker::{qos, Connection, Received};
+use super::timer::{PreciseTimer, WakeLag};
 use super::RunError;
 use crate::backend::Inference;
 use crate::plan::Tier;
@@ -37,6 +38,9 @@ pub struct WorkerSpec {
     /// Subscribe through a shared subscription, so that the broker hands each
     /// request to one of the tier's workers: only when the tier has several.
     pub shared: bool,
+    /// Compute this many times slower than this host: after each inference
+    /// call, hold the slot for (slowdown − 1) × the call's time (1: none).
+    pub slowdown: f64,
 }
 
 /// The filter a tier's workers subscribe with: the request topic, or with
@@ -106,7 +110,7 @@ pub struct Worker {
 
 impl Worker {
     /// Connects, subscribes (shared among the tier's workers when it has several) and starts serving.
-    pub async fn start(spec: WorkerSpec, model: Box<dyn Inference>) -> Result<Worker, RunError> {
+    pub async fn start(spec: WorkerSpec, model: Box<dyn Inference>, timer: PreciseTimer) -> Result<Worker, RunError> {
         let name = spec.name();
         let (tx, rx) = mpsc::unbounded_channel();
         let client_id = format!("simrun-{}-{name}", spec.run_id);
@@ -119,6 +123,8 @@ impl Worker {
             model,
             client: conn.client.clone(),
             counters: counters.clone(),
+            timer,
+            lag: WakeLag::default(),
         };
         let serving = tokio::spawn(serve.run(rx));
         Ok(Worker { conn, serving, counters, name })
@@ -143,6 +149,8 @@ struct Serve {
     model: Box<dyn Inference>,
     client: AsyncClient,
     counters: Arc<WorkerCounters>,
+    timer: PreciseTimer,
+    lag: WakeLag,
 }
 
 impl Serve {
@@ -163,7 +171,10 @@ impl Serve {
                 }
             }
             let (topic, payload) = match self.answer(received_at, &publish.payload) {
-                Ok(response) => (&response_topic, serde_json::to_vec(&response)),
+                Ok((mut response, started, call)) => {
+                    hold(&self.timer, &mut self.lag, self.spec.slowdown, &mut response, (started, call)).await;
+                    (&response_topic, serde_json::to_vec(&response))
+                }
                 Err(reply) => {
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     if !budget.take() {
@@ -180,7 +191,8 @@ impl Serve {
         }
     }
 
-    fn answer(&mut self, received_at: Instant, payload: &[u8]) -> Result<Response, ErrorReply> {
+    /// The model's answer to one request, when its inference call started and how long it took.
+    fn answer(&mut self, received_at: Instant, payload: &[u8]) -> Result<(Response, Instant, Duration), ErrorReply> {
         let reply = |id: Option<String>, error: String| ErrorReply {
             v: wire::VERSION,
             id,
@@ -191,13 +203,14 @@ impl Serve {
         let request = wire::decode_request(payload, self.spec.features).map_err(|(id, e)| reply(id, e.to_string()))?;
         let started = Instant::now();
         let result = self.model.infer(&request.features);
-        let infer_us = started.elapsed().as_micros() as u64;
+        let call = started.elapsed();
+        let infer_us = call.as_micros() as u64;
         let probability = match result {
             Ok(p) if p.len() == 1 => p[0],
             Ok(p) => return Err(reply(Some(request.id), format!("model returned {} values", p.len()))),
             Err(e) => return Err(reply(Some(request.id), e.to_string())),
         };
-        Ok(Response {
+        let response = Response {
             v: wire::VERSION,
             id: request.id,
             tier: self.spec.tier,
@@ -205,6 +218,35 @@ impl Serve {
             probability,
             queue_us: started.duration_since(received_at).as_micros() as u64,
             infer_us,
-        })
+            held_us: None,
+        };
+        Ok((response, started, call))
     }
+}
+
+/// Keeps the slot busy until `slowdown` × the inference call after it
+/// started, on the precise timer (no core spins for it), and says in the
+/// response how long it held.
+/// It asks the timer for the end less its usual wake-up lag (`WakeLag`), as
+/// a link's writer does, so that the hold ends on time rather than after it.
+async fn hold(
+    timer: &PreciseTimer,
+    lag: &mut WakeLag,
+    slowdown: f64,
+    response: &mut Response,
+    (started, call): (Instant, Duration),
+) {
+    if slowdown <= 1.0 {
+        return;
+    }
+    let done = started + call.mul_f64(slowdown);
+    let held_from = Instant::now();
+    let target = lag.target(held_from, done);
+    let waited = target > held_from;
+    timer.sleep_until(target).await;
+    let woke = Instant::now();
+    if waited {
+        lag.observe(woke.saturating_duration_since(target));
+    }
+    response.held_us = Some(woke.duration_since(held_from).as_micros() as u64);
 }

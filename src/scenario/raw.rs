@@ -142,6 +142,24 @@ pub struct DevicesFile {
     pub link: LinkFile,
 }
 
+/// How a tier computes against this host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeFile {
+    #[serde(default = "default_slowdown")]
+    pub slowdown: f64,
+}
+
+fn default_slowdown() -> f64 {
+    1.0
+}
+
+impl Default for ComputeFile {
+    fn default() -> Self {
+        ComputeFile { slowdown: default_slowdown() }
+    }
+}
+
 impl Default for DevicesFile {
     fn default() -> Self {
         Self { count: 1, features: default_features(), link: LinkFile::default() }
@@ -202,6 +220,8 @@ pub struct TierFile {
     pub workers: u32,
     #[serde(default)]
     pub link: LinkFile,
+    #[serde(default)]
+    pub compute: ComputeFile,
 }
 
 /// The emulated network of one hop. Every field is optional; all zero means no link.

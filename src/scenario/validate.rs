@@ -15,6 +15,8 @@ pub const MAX_REQUESTS_PER_POINT: u64 = 10_000_000;
 pub const MAX_DEVICES: u32 = 1_000;
 pub const MAX_WORKERS: u32 = 64;
 pub const MAX_CONCURRENCY: u32 = 10_000;
+/// A Raspberry Pi Zero is a few tens of times slower than a server core.
+pub const MAX_SLOWDOWN: f64 = 1_000.0;
 
 /// A validation failure at a dotted key.
 #[derive(Debug)]
@@ -89,7 +91,11 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duratio
         );
     }
     let link = link_config(&raw.link, &format!("tiers.{tier}.link"), scenario_path, warmup)?;
-    Ok(TierConfig { tier, model, workers: raw.workers, link })
+    let slowdown = raw.compute.slowdown;
+    if !(1.0..=MAX_SLOWDOWN).contains(&slowdown) {
+        return err(&key("compute.slowdown"), format!("must be from 1 to {MAX_SLOWDOWN}, got {slowdown}"));
+    }
+    Ok(TierConfig { tier, model, workers: raw.workers, link, slowdown })
 }
 
 fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {

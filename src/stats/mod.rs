@@ -138,6 +138,14 @@ pub struct Summary {
     pub request_bytes_mean: Option<f64>,
     #[serde(default)]
     pub response_bytes_mean: Option<f64>,
+    /// Time workers held their slot after inference (`compute.slowdown`).
+    #[serde(default)]
+    pub held: Option<Percentiles>,
+    /// The slowdown achieved per request, (call + held) ÷ call: median and p99.
+    #[serde(default)]
+    pub slowdown_p50: Option<f64>,
+    #[serde(default)]
+    pub slowdown_p99: Option<f64>,
 }
 
 /// Running statistics of one tier at one point execution.
@@ -153,6 +161,9 @@ struct TierStats {
     request_bytes: u64,
     response_bytes: u64,
     responses: u64,
+    held: Histogram<u64>,
+    /// Achieved slowdowns in thousandths.
+    slowdown_milli: Histogram<u64>,
 }
 
 impl TierStats {
@@ -169,6 +180,8 @@ impl TierStats {
             request_bytes: 0,
             response_bytes: 0,
             responses: 0,
+            held: histogram(),
+            slowdown_milli: histogram(),
         }
     }
 }
@@ -249,6 +262,12 @@ impl PointStats {
             record(&mut t.infer, s.infer_us.unwrap_or(0));
             // An answer always reports its queue and inference times.
             record(&mut t.network, s.network_us().unwrap_or(latency));
+            if let Some(held) = s.held_us {
+                record(&mut t.held, held);
+            }
+            if let Some(k) = s.slowdown() {
+                record(&mut t.slowdown_milli, (k * 1e3).round() as u64);
+            }
         }
     }
 
@@ -278,6 +297,11 @@ impl PointStats {
                 dispatch: Percentiles::of(&t.dispatch, None),
                 request_bytes_mean: (t.requests > 0).then(|| t.request_bytes as f64 / t.requests as f64),
                 response_bytes_mean: (t.responses > 0).then(|| t.response_bytes as f64 / t.responses as f64),
+                held: Percentiles::of(&t.held, None),
+                slowdown_p50: (!t.slowdown_milli.is_empty())
+                    .then(|| t.slowdown_milli.value_at_quantile(0.50) as f64 / 1e3),
+                slowdown_p99: (!t.slowdown_milli.is_empty())
+                    .then(|| t.slowdown_milli.value_at_quantile(0.99) as f64 / 1e3),
             })
             .collect()
     }
@@ -321,6 +345,7 @@ mod tests {
             worker: None,
             request_bytes: 300,
             response_bytes: None,
+            held_us: None,
         }
     }
 

@@ -84,6 +84,9 @@ mod tests {
             dispatch: None,
             request_bytes_mean: None,
             response_bytes_mean: None,
+            held: None,
+            slowdown_p50: None,
+            slowdown_p99: None,
         }
     }
 

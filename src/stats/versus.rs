@@ -138,6 +138,9 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         dispatch: None,
         request_bytes_mean: None,
         response_bytes_mean: None,
+        held: None,
+        slowdown_p50: None,
+        slowdown_p99: None,
     }
 }
 

@@ -53,9 +53,11 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
             addr,
             broker: broker.config(),
             shared: false,
+            slowdown: 1.0,
         };
         let model = backend::load(&root.join(model)).expect("model loads");
-        workers.push(Worker::start(spec, model).await.expect("worker connects and subscribes"));
+        let timer = simrun::run::timer::PreciseTimer::start().expect("timer thread");
+        workers.push(Worker::start(spec, model, timer).await.expect("worker connects and subscribes"));
     }
     let topics: Vec<String> =
         Tier::ALL.iter().flat_map(|&t| [Topic::Response, Topic::Error].map(|k| wire::topic(run_id, t, k))).collect();
@@ -233,4 +235,35 @@ fn either_runtime_serves_either_tier() {
             && report.contains("cloud `models/anomaly_detector.onnx` in ONNX Runtime"),
         "{report}"
     );
+}
+
+#[test]
+fn a_slower_edge_holds_each_inference_for_its_slowdown() {
+    let broker = crate::common::Mosquitto::start();
+    let dir = crate::common::run_smoke(
+        &broker,
+        &["placement=edge", "sweep={tiers.edge.compute.slowdown: [1, 10]}", "load.duration=2s"],
+    );
+    let summary = crate::common::Table::read(&dir.join("summary.csv"));
+    let row = |k: &str| {
+        summary
+            .filter("tier", "edge")
+            .find(|r| r[summary.col("param:tiers.edge.compute.slowdown")] == k && r[summary.col("repetition")] == "0")
+            .unwrap_or_else(|| panic!("no row for slowdown {k}"))
+            .clone()
+    };
+    let (plain, slow) = (row("1"), row("10"));
+    assert_eq!(summary.num(&slow, "ok"), summary.num(&slow, "requests"), "{slow:?}");
+    assert!(plain[summary.col("held_p50_us")].is_empty() && plain[summary.col("slowdown_p50")].is_empty());
+    // Held nine times the call it follows, on a timer that wakes a little late:
+    // loosely bounded, the compute fidelity figures are for a benchmark.
+    let achieved = summary.num(&slow, "slowdown_p50");
+    assert!((9.5..=20.0).contains(&achieved), "slowdown 10 achieved {achieved}: {slow:?}");
+    assert!(summary.num(&slow, "held_p50_us") > 8.0 * summary.num(&slow, "infer_p50_us"), "{slow:?}");
+    // The hold is the worker's time, not the network's.
+    let samples = crate::common::Table::read(&dir.join("samples.csv"));
+    for r in samples.filter("phase", "measure").filter(|r| r[samples.col("point")] == "1") {
+        let parts = ["queue_us", "infer_us", "held_us", "network_us"].map(|c| samples.num(r, c));
+        assert_eq!(parts.iter().sum::<f64>(), samples.num(r, "latency_us"), "{r:?}");
+    }
 }
