@@ -381,7 +381,10 @@ fn record_point(
         });
     }
     let window = point.config.load.duration;
-    report.summaries.extend(stats.summaries(window, &point.params, &outcome.rejected));
+    report.summaries.extend(stats.summaries(window, &point.params, &outcome.rejected).into_iter().map(|mut s| {
+        s.slowdown = point.config.tier(s.tier).map(|t| t.slowdown).filter(|k| *k > 1.0);
+        s
+    }));
     report.summaries_changed();
     for (tier, h) in stats.latency_histograms() {
         results.write(&export::histogram_name(point.index, rep, tier), &export::histogram_bytes(h))?;

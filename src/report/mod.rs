@@ -318,6 +318,11 @@ impl Report {
             if s.rejected > 0 {
                 out.push(Warning::Rejected { at, tier, count: s.rejected });
             }
+            if let (Some(configured), Some(achieved)) = (s.slowdown, s.slowdown_p50) {
+                if (achieved - configured).abs() > warning::SLOWDOWN_TOLERANCE * configured {
+                    out.push(Warning::ComputeOff { at, tier, configured, achieved });
+                }
+            }
         }
         out.extend(self.links.iter().flat_map(|l| l.warnings()).map(Warning::Link));
         let u = self.unmatched;
@@ -402,5 +407,23 @@ mod tests {
         r.floor = Some(floor);
         assert!(matches!(r.floor_alarm(), Some(Warning::FloorAlarm { .. })));
         assert!(r.all_warnings()[0].to_string().starts_with("⚠️ HARNESS FLOOR IS 20.0 ms"));
+    }
+
+    #[test]
+    fn a_slowdown_off_by_more_than_5_percent_is_warned_of() {
+        let mut r = plain();
+        r.summaries[0].slowdown = Some(10.0);
+        r.summaries[0].slowdown_p50 = Some(10.4);
+        assert_eq!(r.all_warnings(), Vec::<Warning>::new(), "4 % off is within the tolerance");
+        r.summaries[0].slowdown_p50 = Some(10.6);
+        let text: Vec<String> = r.all_warnings().iter().map(|w| w.to_string()).collect();
+        let tier = r.summaries[0].tier;
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(
+            text[0].starts_with(&format!(
+                "point 0 rep 0 {tier}: computed 10.600 times slower than this host at the median against 10 configured (tolerance 5 %)"
+            )),
+            "{text:?}"
+        );
     }
 }

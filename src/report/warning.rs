@@ -11,6 +11,8 @@ use crate::stats::LinkWarning;
 
 /// The largest |edge − cloud| output difference that counts as agreement.
 pub const PARITY_LIMIT: f32 = 1e-5;
+/// The achieved slowdown's median may differ from the configured one by this fraction.
+pub const SLOWDOWN_TOLERANCE: f64 = 0.05;
 
 /// Where in the sweep something happened: `point P rep R`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,13 @@ pub enum Warning {
         covered: usize,
         planned: usize,
         missing: Vec<String>,
+    },
+    /// A tier's achieved slowdown (median) is off its configured one by more than the tolerance.
+    ComputeOff {
+        at: At,
+        tier: Tier,
+        configured: f64,
+        achieved: f64,
     },
     NothingAnswered {
         at: At,
@@ -132,6 +141,13 @@ impl fmt::Display for Warning {
             Warning::Errors { at, tier, count, requests } => {
                 write!(f, "{at} {tier}: {count} of {requests} requests ended in an error")
             }
+            Warning::ComputeOff { at, tier, configured, achieved } => write!(
+                f,
+                "{at} {tier}: computed {achieved:.3} times slower than this host at the median against {configured} \
+                 configured (tolerance {:.0} %): the timer woke late for the holds, or inference took too few \
+                 microseconds to measure",
+                SLOWDOWN_TOLERANCE * 100.0
+            ),
             Warning::Rejected { at, tier, count } => {
                 write!(f, "{at} {tier}: workers rejected {count} malformed requests")
             }

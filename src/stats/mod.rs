@@ -146,6 +146,9 @@ pub struct Summary {
     pub slowdown_p50: Option<f64>,
     #[serde(default)]
     pub slowdown_p99: Option<f64>,
+    /// The slowdown the tier was configured with, when above 1.
+    #[serde(default)]
+    pub slowdown: Option<f64>,
 }
 
 /// Running statistics of one tier at one point execution.
@@ -302,6 +305,7 @@ impl PointStats {
                     .then(|| t.slowdown_milli.value_at_quantile(0.50) as f64 / 1e3),
                 slowdown_p99: (!t.slowdown_milli.is_empty())
                     .then(|| t.slowdown_milli.value_at_quantile(0.99) as f64 / 1e3),
+                slowdown: None,
             })
             .collect()
     }

@@ -87,6 +87,7 @@ mod tests {
             held: None,
             slowdown_p50: None,
             slowdown_p99: None,
+            slowdown: None,
         }
     }
 

@@ -141,6 +141,7 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         held: None,
         slowdown_p50: None,
         slowdown_p99: None,
+        slowdown: None,
     }
 }
 
