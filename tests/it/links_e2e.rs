@@ -26,8 +26,13 @@ fn uniform_jitter_widens_the_cloud_latency_and_is_reported() {
     let (steady, jittery) = (cloud("0ms"), cloud("10ms"));
     let spread = |r: &Vec<String>| summary.num(r, "latency_p95_us") - summary.num(r, "latency_p50_us");
     // Each direction draws from U[10 ms, 30 ms]: the round trip is triangular on
-    // 20–60 ms, p95 − p50 ≈ 13.7 ms. Loose bounds: a busy machine adds spread too.
-    assert!(spread(&steady) < 6_000.0, "no jitter, spread {}", spread(&steady));
+    // 20–60 ms, p95 − p50 ≈ 13.7 ms; a busy machine only adds spread. Without
+    // jitter the round trip's spread is the host's (CI once measured 7.7 ms on
+    // a loaded moment), so the steady link is judged by what it applied itself.
+    let applied_spread = |r: &Vec<String>| {
+        summary.num(r, "link:cloud:down:delay_p99_us") - summary.num(r, "link:cloud:down:delay_p50_us")
+    };
+    assert!(applied_spread(&steady) < 3_000.0, "no jitter, applied spread {}", applied_spread(&steady));
     assert!(spread(&jittery) > 8_000.0, "10 ms uniform jitter, spread only {}", spread(&jittery));
     for r in [&steady, &jittery] {
         assert_eq!(
