@@ -45,6 +45,9 @@ pub struct DelayModel {
     kind: Kind,
     distribution: Distribution,
     jitter_us: f64,
+    /// The distribution around a trace's delay, kept while the delay (in µs)
+    /// stays the same: a trace's rows change far less often than chunks come.
+    around_kind: Option<(f64, Kind)>,
     rng: ChaCha8Rng,
     /// Set when the delays are correlated in time.
     path: Option<Path>,
@@ -119,7 +122,14 @@ impl DelayModel {
             let rho = (-STEP.as_secs_f64() / timescale).exp();
             Path { start: None, step: 0, z: 0.0, rho, innovation: (1.0 - rho * rho).sqrt() }
         });
-        DelayModel { kind, distribution: config.distribution, jitter_us: j, rng: ChaCha8Rng::seed_from_u64(seed), path }
+        DelayModel {
+            kind,
+            distribution: config.distribution,
+            jitter_us: j,
+            around_kind: None,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            path,
+        }
     }
 
     /// The delay of a chunk read at `at` on a link whose trace asks for
@@ -143,7 +153,11 @@ impl DelayModel {
             _ => rand_distr::StandardNormal.sample(&mut self.rng),
         };
         let l = base.as_secs_f64() * 1e6;
-        Duration::from_secs_f64(Kind::new(self.distribution, l, self.jitter_us).quantile(z).max(0.0) / 1e6)
+        if self.around_kind.as_ref().is_none_or(|(at, _)| *at != l) {
+            self.around_kind = Some((l, Kind::new(self.distribution, l, self.jitter_us)));
+        }
+        let kind = self.around_kind.as_ref().map_or(&self.kind, |(_, k)| k);
+        Duration::from_secs_f64(kind.quantile(z).max(0.0) / 1e6)
     }
 
     /// The delay of a chunk read at `at`: correlated with the chunks before

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod cli;
 pub mod delay;
 pub mod diff;
+pub mod digest;
 pub mod exit_code;
 pub mod export;
 #[doc(hidden)]

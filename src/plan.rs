@@ -270,6 +270,11 @@ impl LinkConfig {
         LinkConfig { latency, ..LinkConfig::default() }
     }
 
+    /// True when a bandwidth limits the link: its own, or its trace's column.
+    pub fn limits_bandwidth(&self) -> bool {
+        self.bandwidth_bps.is_some() || self.trace.as_ref().is_some_and(|t| t.has_bandwidth)
+    }
+
     /// True when the link changes nothing, so no proxy is needed.
     pub fn is_transparent(&self) -> bool {
         self.latency.is_zero()
@@ -314,6 +319,13 @@ pub enum TraceEnd {
     Hold,
     /// The trace starts again from its first row at the last row's time.
     Loop,
+}
+
+/// `traces/commute.csv (loop, 180 s)`: where it came from, its end and span.
+impl std::fmt::Display for LinkTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{} ({}, {} s)", self.path, self.end.as_str(), self.span.as_secs_f64())
+    }
 }
 
 impl TraceEnd {

@@ -7,7 +7,6 @@ mod ortlib;
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use self::candle::CandleModel;
@@ -74,8 +73,7 @@ pub fn load(path: &Path) -> Result<Box<dyn Inference>, BackendError> {
 
 fn read(path: &Path) -> Result<(Vec<u8>, String), BackendError> {
     let bytes = std::fs::read(path).map_err(|source| BackendError::Read { path: path.into(), source })?;
-    let sha = Sha256::digest(&bytes);
-    let hex = sha.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::digest::sha256_hex(&bytes);
     Ok((bytes, hex))
 }
 

@@ -8,6 +8,7 @@ mod plan;
 pub mod preflight;
 pub mod run;
 mod signals;
+mod trace;
 mod validate;
 
 use std::ffi::OsString;
@@ -253,24 +254,6 @@ fn report_failure(f: Failure) -> i32 {
 const SUBCOMMANDS: [&str; 11] =
     ["run", "validate", "plan", "merge", "diff", "bench", "trace", "help", "--help", "-h", "--version"];
 
-/// `simrun trace mahimahi FILE`: the converted trace on stdout.
-fn trace(command: TraceCommand) -> Result<Outcome, Failure> {
-    let TraceCommand::Mahimahi { file, window, delay } = command;
-    let duration = |text: &str, flag: &str| {
-        crate::scenario::parse_duration(text).map_err(|e| Failure::input(anyhow::anyhow!("--{flag}: {e}")))
-    };
-    let (window, delay) = (duration(&window, "window")?, duration(&delay, "delay")?);
-    if window.as_millis() == 0 {
-        return Err(Failure::input(anyhow::anyhow!("--window must be at least 1ms")));
-    }
-    let shown = file.display().to_string();
-    let text =
-        std::fs::read_to_string(&file).map_err(|e| Failure::input(anyhow::anyhow!("cannot read {shown}: {e}")))?;
-    let csv = crate::scenario::trace::from_mahimahi(&text, &shown, window, delay).map_err(Failure::input)?;
-    print_text(&csv);
-    Ok(Outcome::Passed)
-}
-
 /// The message for a first argument that is neither a command nor a file but
 /// looks like a command mistyped (at most two edits from one).
 fn mistyped_command(first: &str) -> Option<String> {
@@ -338,7 +321,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
             Command::Merge(a) => merge::merge(a, command_line),
             Command::Diff(a) => diff::diff(a),
             Command::Bench(a) => bench::bench(a).await,
-            Command::Trace(t) => trace(t),
+            Command::Trace(t) => trace::trace(t),
         }
     });
     match result {

@@ -72,7 +72,10 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
         }
     }
     same_outputs(plan, &models)?;
-    let parity = parity(&mut loaded)?;
+    let parity = match crate::report::different_models(&models) {
+        Some(_) => None,
+        None => parity(&mut loaded)?,
+    };
     Ok(ModelCheck { models, parity })
 }
 
@@ -99,18 +102,13 @@ fn same_outputs(plan: &Plan, models: &[ModelRecord]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Max |edge − cloud| over seeded random inputs, for the first model of each
-/// tier, when the two are one model (`report::same_model`).
+/// Max |edge − cloud| over seeded random inputs, for the first model of each tier.
 fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, BackendError> {
     let edge = loaded.iter().position(|(t, _)| *t == Tier::Edge);
     let cloud = loaded.iter().position(|(t, _)| *t == Tier::Cloud);
     let (Some(e), Some(c)) = (edge, cloud) else {
         return Ok(None);
     };
-    let path = |i: usize| loaded[i].1.info().path.display().to_string();
-    if !crate::report::same_model(&path(e), &path(c)) {
-        return Ok(None);
-    }
     let width = loaded[e].1.info().input_width().unwrap_or(0);
     if loaded[c].1.info().input_width() != Some(width) {
         return Ok(None);

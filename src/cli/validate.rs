@@ -6,7 +6,7 @@ use super::failure::Failure;
 use super::preflight::{check_brokers, check_delivery, check_models};
 use super::ValidateArgs;
 use crate::exit_code::Outcome;
-use crate::plan::{Plan, Tier};
+use crate::plan::Plan;
 use crate::scenario;
 
 /// The sweep plan as text, one line per point.
@@ -60,11 +60,8 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
             m.sha256
         );
     }
-    let path = |tier: Tier| models.models.iter().find(|m| m.tier == tier).map(|m| m.path.as_str());
-    if let (Some(edge), Some(cloud)) = (path(Tier::Edge), path(Tier::Cloud)) {
-        if !crate::report::same_model(edge, cloud) {
-            let _ = writeln!(out, "parity: not checked: the tiers run different models ({edge}, {cloud})");
-        }
+    if let Some((edge, cloud)) = crate::report::different_models(&models.models) {
+        let _ = writeln!(out, "parity: not checked: the tiers run different models ({edge}, {cloud})");
     }
     if let Some(p) = models.parity {
         let _ = writeln!(
@@ -95,7 +92,7 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
 /// A link in a few words: its latency, or the trace it replays.
 fn link_summary(link: &crate::plan::LinkConfig) -> String {
     match &link.trace {
-        Some(t) => format!("trace {} ({} s, {})", t.path, t.span.as_secs_f64(), t.end.as_str()),
+        Some(t) => format!("trace {t}"),
         None => format!("{:?}", link.latency),
     }
 }

@@ -380,7 +380,7 @@ fn comparison_table(report: &Report, md: &mut String) {
 fn describe_link(c: &crate::plan::LinkConfig) -> String {
     let d = |x: std::time::Duration| format!("{} ms", x.as_secs_f64() * 1e3);
     let mut parts = vec![match &c.trace {
-        Some(t) => format!("trace {} ({}, {} s)", t.path, t.end.as_str(), t.span.as_secs_f64()),
+        Some(t) => format!("trace {t}"),
         None => format!("{} one-way", d(c.latency)),
     }];
     if !c.jitter.is_zero() {

@@ -194,17 +194,23 @@ pub const FLOOR_ALARM_US: u64 = 20_000;
 /// the same file name without its extension. Only then are edge and cloud
 /// held to the same answers; files of different names are different models,
 /// placed on the tiers on purpose (a small one at the edge, say).
-pub fn same_model(a: &str, b: &str) -> bool {
+fn same_model(a: &str, b: &str) -> bool {
     std::path::Path::new(a).file_stem() == std::path::Path::new(b).file_stem()
+}
+
+/// The edge's and the cloud's (first) model paths, when the tiers run
+/// different models (`same_model`), so that their answers are not compared.
+pub fn different_models(models: &[ModelRecord]) -> Option<(&str, &str)> {
+    let edge = models.iter().find(|m| m.tier == Tier::Edge)?;
+    let cloud = models.iter().find(|m| m.tier == Tier::Cloud)?;
+    (!same_model(&edge.path, &cloud.path)).then_some((edge.path.as_str(), cloud.path.as_str()))
 }
 
 impl Report {
     /// The edge's and the cloud's model paths, when the tiers run different
     /// models (so their answers are not compared).
     pub fn different_models(&self) -> Option<(&str, &str)> {
-        let edge = self.manifest.models.iter().find(|m| m.tier == Tier::Edge)?;
-        let cloud = self.manifest.models.iter().find(|m| m.tier == Tier::Cloud)?;
-        (!same_model(&edge.path, &cloud.path)).then_some((edge.path.as_str(), cloud.path.as_str()))
+        different_models(&self.manifest.models)
     }
 
     /// The report of `plan` before anything has run.

@@ -224,6 +224,7 @@ async fn write_side(
     let mut previous_release: Option<Instant> = None;
     let mut wake = WakeLag::default();
     let mut next: Option<Chunk> = None;
+    let mut batch: Vec<Chunk> = Vec::new();
     let mut out = Vec::new();
     loop {
         let chunk = match next.take() {
@@ -245,7 +246,8 @@ async fn write_side(
         // Chunks already due leave with this one in one write, so that a
         // burst (the bytes an outage held) leaves at once, as from a real
         // link, instead of one write after another.
-        let mut batch = vec![chunk];
+        batch.clear();
+        batch.push(chunk);
         while batch.last().is_some_and(|c| c.bytes.is_some()) {
             match rx.try_recv() {
                 Ok(c) if c.due <= released => batch.push(c),
@@ -256,9 +258,16 @@ async fn write_side(
                 Err(_) => break,
             }
         }
-        out.clear();
-        batch.iter().filter_map(|c| c.bytes.as_deref()).for_each(|b| out.extend_from_slice(b));
-        if !out.is_empty() && to.write_all(&out).await.is_err() {
+        // Most releases are one chunk: written as it is, without a copy.
+        let bytes: &[u8] = match batch.as_slice() {
+            [one] => one.bytes.as_deref().unwrap_or_default(),
+            many => {
+                out.clear();
+                many.iter().filter_map(|c| c.bytes.as_deref()).for_each(|b| out.extend_from_slice(b));
+                &out
+            }
+        };
+        if !bytes.is_empty() && to.write_all(bytes).await.is_err() {
             return;
         }
         for c in &batch {

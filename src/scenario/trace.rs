@@ -15,8 +15,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use crate::plan::{LinkTrace, TraceEnd, TraceRow};
 
 /// More rows than this is not a trace a link needs (a row a millisecond for
@@ -41,7 +39,7 @@ pub fn read(path: &Path, shown: &str) -> Result<LinkTrace, TraceError> {
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| fail("not UTF-8 text".into()))?;
     let mut trace = parse(text, shown)?;
-    trace.sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    trace.sha256 = crate::digest::sha256_hex(&bytes);
     Ok(trace)
 }
 
@@ -328,17 +326,18 @@ pub fn from_mahimahi(text: &str, file: &str, window: Duration, delay: Duration) 
         "# converted by `simrun trace mahimahi` from {file}: {window_ms} ms windows of 1500-byte delivery \
          opportunities, one-way delay {delay_ms} ms\n# end: loop\ntime_s,delay_ms,bandwidth_kbit,outage\n"
     );
+    // A window's cells after its time: no opportunity is an outage.
+    let cells = |n: u64| if n == 0 { format!("{delay_ms},,1") } else { format!("{delay_ms},{},0", kbit(n)) };
     let mut previous = None;
     for (slot, &n) in counts.iter().enumerate() {
-        let cells = if n == 0 { format!("{delay_ms},,1") } else { format!("{delay_ms},{},0", kbit(n)) };
+        let cells = cells(n);
         if previous.as_ref() != Some(&cells) {
             out.push_str(&format!("{},{cells}\n", (slot as u64 * window_ms) as f64 / 1e3));
             previous = Some(cells);
         }
     }
     // The loop's end, where Mahimahi starts the file again.
-    let first = if counts[0] == 0 { format!("{delay_ms},,1") } else { format!("{delay_ms},{},0", kbit(counts[0])) };
-    out.push_str(&format!("{},{first}\n", (counts.len() as u64 * window_ms) as f64 / 1e3));
+    out.push_str(&format!("{},{}\n", (counts.len() as u64 * window_ms) as f64 / 1e3, cells(counts[0])));
     Ok(out)
 }
 

@@ -55,12 +55,10 @@ pub fn configured(config: &LinkConfig) -> Percentiles {
         return percentiles((0..draws).map(|_| model.sample().as_micros() as u64)).expect("at least one draw");
     };
     let step = trace.span.as_nanos() as i128 / CONFIGURED_DRAWS as i128;
-    let rows = (0..CONFIGURED_DRAWS as i128)
+    let drawn = (0..CONFIGURED_DRAWS as i128)
         .map(|i| &trace.rows[crate::delay::trace_row(trace, i * step).0])
         .filter(|r| !r.outage)
-        .map(|r| r.delay)
-        .collect::<Vec<_>>();
-    let drawn = rows.into_iter().map(|base| model.sample_around_independently(base).as_micros() as u64);
+        .map(|r| model.sample_around_independently(r.delay).as_micros() as u64);
     percentiles(drawn).unwrap_or_else(|| flat(0))
 }
 
@@ -69,8 +67,7 @@ fn flat(us: u64) -> Percentiles {
 }
 
 fn direction(point: usize, repetition: u32, link: &LinkOutcome, d: Direction, r: &DirectionRecord) -> LinkFidelity {
-    let limited = link.config.bandwidth_bps.is_some() || link.config.trace.as_ref().is_some_and(|t| t.has_bandwidth);
-    let achieved_bps = (r.backlogged_span_us > 0 && limited)
+    let achieved_bps = (r.backlogged_span_us > 0 && link.config.limits_bandwidth())
         .then(|| r.backlogged_bytes as f64 * 8.0 / (r.backlogged_span_us as f64 / 1e6));
     let asked_bps = (r.backlogged_asked_ns > 0 && achieved_bps.is_some())
         .then(|| r.backlogged_bytes as f64 * 8.0 / (r.backlogged_asked_ns as f64 / 1e9));
@@ -174,9 +171,7 @@ impl LinkFidelity {
             link: self.link.clone(),
             direction: self.direction,
         };
-        let limited =
-            self.config.bandwidth_bps.is_some() || self.config.trace.as_ref().is_some_and(|t| t.has_bandwidth);
-        if let (Some(applied), false) = (self.applied, limited) {
+        if let (Some(applied), false) = (self.applied, self.config.limits_bandwidth()) {
             let want = self.asked.unwrap_or(self.configured).p50_us as f64;
             let tolerance = DELAY_TOLERANCE.as_micros() as f64 + 0.05 * want;
             if (applied.p50_us as f64 - want).abs() > tolerance {
@@ -195,14 +190,13 @@ impl LinkFidelity {
                 out.push(LinkWarning::LateRelease { at: at(), p99_us: err.p99_us });
             }
         }
-        if let (Some(want), Some(got)) = (self.asked_bps.or(self.config.bandwidth_bps), self.achieved_bps) {
+        // A trace's bandwidth varies: held against what it asked of the same
+        // bytes; a fixed one against the configured rate, as before traces.
+        let from_trace = self.config.trace.as_ref().is_some_and(|t| t.has_bandwidth);
+        let want = if from_trace { self.asked_bps } else { self.config.bandwidth_bps };
+        if let (Some(want), Some(got)) = (want, self.achieved_bps) {
             if (got - want).abs() / want > BANDWIDTH_TOLERANCE {
-                out.push(LinkWarning::Bandwidth {
-                    at: at(),
-                    achieved_bps: got,
-                    wanted_bps: want,
-                    asked: self.asked_bps.is_some(),
-                });
+                out.push(LinkWarning::Bandwidth { at: at(), achieved_bps: got, wanted_bps: want, asked: from_trace });
             }
         }
         out

@@ -63,31 +63,15 @@ mod tests {
     use super::*;
     use crate::stats::Percentiles;
 
+    /// The shared test summary with this p99 and these timeouts.
     fn summary(point: usize, rep: u32, tier: Tier, p99_us: u64, timeouts: u64) -> Summary {
         let l = Percentiles { mean_us: 1.0, p50_us: 1, p90_us: 1, p95_us: 1, p99_us, p999_us: 1, max_us: p99_us };
         Summary {
-            point,
-            repetition: rep,
-            tier,
-            params: vec![],
-            requests: 100,
             ok: 100 - timeouts,
             timeouts,
-            errors: 0,
-            rejected: 0,
             throughput_rps: (100 - timeouts) as f64,
-            window_s: 1.0,
             latency: (timeouts < 100).then_some(l),
-            infer: None,
-            queue: None,
-            network: None,
-            dispatch: None,
-            request_bytes_mean: None,
-            response_bytes_mean: None,
-            held: None,
-            slowdown_p50: None,
-            slowdown_p99: None,
-            slowdown: None,
+            ..crate::stats::test_summary(point, rep, tier, Some(1))
         }
     }
 

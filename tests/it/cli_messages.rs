@@ -90,7 +90,7 @@ fn a_mahimahi_trace_converts_to_a_link_trace_that_a_scenario_accepts() {
         &set,
     ]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("(0.15 s, loop)"), "{stdout}");
+    assert!(stdout.contains("lte.csv (loop, 0.15 s)"), "{stdout}");
     // A file that is not one says where.
     std::fs::write(&trace, "0\n10\nsoon\n").unwrap();
     let (code, _, stderr) = simrun(&["trace", "mahimahi", &trace.display().to_string()]);
