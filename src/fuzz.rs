@@ -21,7 +21,16 @@ pub fn wire(data: &[u8]) {
     let _ = crate::wire::decode_request(data, 32);
     let mut collector = Collector::new(0, 0, &[Tier::Edge, Tier::Cloud], "fuzz/0.0/".into(), 1_000_000);
     for seq in 0..4 {
-        collector.sent(Sent { seq, device: 0, phase: Phase::Measure, intended_us: 10, sent_us: 11, request_bytes: 0 });
+        collector.sent(Sent {
+            seq,
+            device: 0,
+            phase: Phase::Measure,
+            intended_us: 10,
+            sent_us: 11,
+            request_bytes: 0,
+            row: None,
+            label: None,
+        });
     }
     let mut out = Vec::new();
     for (tier, is_error) in [(Tier::Edge, false), (Tier::Cloud, true), (Tier::Edge, false)] {

@@ -178,9 +178,129 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceConfig {
     pub count: u32,
-    pub features: usize,
+    /// What each request carries.
+    pub input: InputConfig,
     /// The hop between the devices (and the collector) and the broker.
     pub link: LinkConfig,
+}
+
+/// What the devices send: one sample of `shape` per request (float32), drawn
+/// from `data` (docs/scenario.md, Inputs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputConfig {
+    /// One sample's dimensions, without the batch. Empty until taken from the
+    /// model when the scenario gives neither a shape nor `devices.features`.
+    pub shape: Vec<usize>,
+    pub data: InputData,
+}
+
+impl InputConfig {
+    /// Values in one sample.
+    pub fn values(&self) -> usize {
+        if self.shape.is_empty() {
+            0
+        } else {
+            self.shape.iter().product()
+        }
+    }
+
+    /// What the devices send, for the report: `[64] float32 from the 540 rows
+    /// of \`d.csv\` (labelled), in a seeded order`.
+    pub fn describe(&self) -> String {
+        let source = match &self.data {
+            InputData::Uniform => "seeded uniform in [-2, 2)".to_string(),
+            InputData::Normal => "seeded standard normal".to_string(),
+            InputData::File(rows) => format!(
+                "the {} rows of `{}`{}, in a seeded order (SHA-256 `{}…`)",
+                rows.rows(),
+                rows.path,
+                if rows.labels.is_some() { " (labelled)" } else { "" },
+                &rows.sha256[..12.min(rows.sha256.len())]
+            ),
+        };
+        format!("{} float32, {source}", self.shape_text())
+    }
+
+    /// The shape as a scenario writes it: `[3, 96, 96]`.
+    pub fn shape_text(&self) -> String {
+        let dims: Vec<String> = self.shape.iter().map(usize::to_string).collect();
+        format!("[{}]", dims.join(", "))
+    }
+}
+
+/// Where the samples come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputData {
+    /// Seeded, uniform in [-2, 2) (the seed's inputs).
+    Uniform,
+    /// Seeded, standard normal.
+    Normal,
+    /// Rows of a file, replayed in a seeded order.
+    File(std::sync::Arc<InputRows>),
+}
+
+impl InputData {
+    pub fn file(&self) -> Option<&InputRows> {
+        match self {
+            InputData::File(rows) => Some(rows),
+            _ => None,
+        }
+    }
+}
+
+/// The samples of a data file (CSV or .npy), read once at validation.
+/// Results keep its path and digest, not its values.
+#[derive(Clone)]
+pub struct InputRows {
+    /// The path as the scenario gave it.
+    pub path: String,
+    /// SHA-256 of the file's bytes (with its labels file's, when separate), hex.
+    pub sha256: String,
+    /// Values in one row.
+    pub width: usize,
+    /// Row-major, `width` values a row.
+    pub values: Vec<f32>,
+    /// One label a row, or none.
+    pub labels: Option<Vec<i64>>,
+}
+
+impl InputRows {
+    pub fn rows(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn row(&self, index: usize) -> &[f32] {
+        &self.values[index * self.width..(index + 1) * self.width]
+    }
+}
+
+impl fmt::Debug for InputRows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InputRows")
+            .field("path", &self.path)
+            .field("sha256", &self.sha256)
+            .field("rows", &self.rows())
+            .field("width", &self.width)
+            .field("labelled", &self.labels.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for InputRows {
+    fn eq(&self, other: &Self) -> bool {
+        self.sha256 == other.sha256 && self.path == other.path
+    }
+}
+
+/// `uniform`, `normal` or the file's path.
+impl fmt::Display for InputData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputData::Uniform => f.write_str("uniform"),
+            InputData::Normal => f.write_str("normal"),
+            InputData::File(rows) => f.write_str(&rows.path),
+        }
+    }
 }
 
 /// How requests arrive.

@@ -89,6 +89,12 @@ pub struct Sample {
     /// Time the worker held its slot after inference to compute as a slower
     /// machine (`compute.slowdown`), when it did.
     pub held_us: Option<u64>,
+    /// The row of `devices.input.data` the request carried, for a data file.
+    pub row: Option<u32>,
+    /// That row's label, when the file has labels.
+    pub label: Option<i64>,
+    /// The answer's predicted label: its class, or its score against 0.5.
+    pub prediction: Option<i64>,
 }
 
 impl Sample {

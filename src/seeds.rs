@@ -30,6 +30,11 @@ pub fn features(seed: u64, point: usize, repetition: u32, device: u32) -> ChaCha
     rng
 }
 
+/// The order in which a point execution replays a data file's rows.
+pub fn rows(seed: u64, point: usize, repetition: u32) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(execution(seed, point, repetition) ^ 0x0da7_a0de)
+}
+
 /// One link of a point execution: `link` 0 for the devices', 1 + i for the
 /// i-th tier's.
 pub fn link(seed: u64, point: usize, repetition: u32, link: u64) -> u64 {

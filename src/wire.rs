@@ -7,8 +7,18 @@ use crate::plan::Tier;
 
 /// The schema version this build speaks.
 pub const VERSION: u32 = 1;
-/// Requests larger than this are rejected without parsing.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// The request-size limit for small inputs: larger requests are rejected
+/// without parsing.
+pub const MIN_REQUEST_LIMIT: usize = 64 * 1024;
+/// No message simrun sends or accepts is larger (the MQTT limit is 256 MiB).
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
+
+/// The largest request a worker accepts for samples of `values` values: room
+/// for each as JSON text (at most 16 bytes a float, rounded up to 24) and
+/// the envelope, never below `MIN_REQUEST_LIMIT` nor above `MAX_MESSAGE_BYTES`.
+pub fn request_limit(values: usize) -> usize {
+    values.saturating_mul(24).saturating_add(4096).clamp(MIN_REQUEST_LIMIT, MAX_MESSAGE_BYTES)
+}
 
 /// What a device publishes on `simrun/<run-id>/<tier>/request`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +36,13 @@ pub struct Response {
     pub id: String,
     pub tier: Tier,
     pub worker: String,
+    /// The score of a one-value output; the top class's value when the
+    /// output has more values.
     pub probability: f32,
+    /// The top class (index of the largest output value) when the output
+    /// has more than one value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<u32>,
     /// Time between the worker receiving the request and starting inference.
     pub queue_us: u64,
     /// Time spent in the inference call.
@@ -51,8 +67,8 @@ pub struct ErrorReply {
 /// Why a request was rejected.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum DecodeError {
-    #[error("payload of {0} bytes is larger than {MAX_REQUEST_BYTES}")]
-    TooLarge(usize),
+    #[error("payload of {got} bytes is larger than {limit}")]
+    TooLarge { got: usize, limit: usize },
     #[error("not a valid request: {0}")]
     Malformed(String),
     #[error("unsupported schema version {0} (expected {VERSION})")]
@@ -107,8 +123,9 @@ struct IdOnly {
 /// Decodes and checks a request. On failure returns the request id where it
 /// could be read, so the error reply can name it.
 pub fn decode_request(payload: &[u8], features: usize) -> Result<Request, (Option<String>, DecodeError)> {
-    if payload.len() > MAX_REQUEST_BYTES {
-        return Err((None, DecodeError::TooLarge(payload.len())));
+    let limit = request_limit(features);
+    if payload.len() > limit {
+        return Err((None, DecodeError::TooLarge { got: payload.len(), limit }));
     }
     let loose: LooseRequest = match serde_json::from_slice(payload) {
         Ok(r) => r,
@@ -133,6 +150,30 @@ pub fn decode_request(payload: &[u8], features: usize) -> Result<Request, (Optio
         out.push(f);
     }
     Ok(Request { v: VERSION, id: loose.id, device: loose.device, features: out })
+}
+
+/// A response's `probability` and `class` from one sample's outputs.
+pub fn score(output: &[f32]) -> (f32, Option<u32>) {
+    match output {
+        [one] => (*one, None),
+        _ => {
+            let (i, top) =
+                output
+                    .iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (i, x)| if *x > best.1 { (i, *x) } else { best });
+            (top, Some(i as u32))
+        }
+    }
+}
+
+/// The predicted label of a response: its class, or 1 when a one-value
+/// score is at least 0.5, else 0.
+pub fn prediction(probability: f32, class: Option<u32>) -> i64 {
+    match class {
+        Some(c) => i64::from(c),
+        None => i64::from(probability >= 0.5),
+    }
 }
 
 #[cfg(test)]
@@ -161,7 +202,29 @@ mod tests {
             assert_eq!(got_id.as_deref(), id);
             assert!(err.to_string().contains(text), "{err}");
         }
-        let big = vec![b' '; MAX_REQUEST_BYTES + 1];
-        assert_eq!(decode_request(&big, 2).unwrap_err().1, DecodeError::TooLarge(MAX_REQUEST_BYTES + 1));
+        let big = vec![b' '; MIN_REQUEST_LIMIT + 1];
+        let too_large = DecodeError::TooLarge { got: MIN_REQUEST_LIMIT + 1, limit: MIN_REQUEST_LIMIT };
+        assert_eq!(decode_request(&big, 2).unwrap_err().1, too_large);
+    }
+
+    #[test]
+    fn the_request_limit_grows_with_the_input_within_bounds() {
+        assert_eq!(request_limit(32), MIN_REQUEST_LIMIT);
+        // A 3×96×96 image as JSON text fits; a lone maximal float takes 16 bytes with its comma.
+        assert_eq!(request_limit(3 * 96 * 96), 3 * 96 * 96 * 24 + 4096);
+        assert!(serde_json::to_vec(&vec![-1.234_567_8e-38f32; 27_648]).unwrap().len() < request_limit(27_648));
+        assert_eq!(request_limit(usize::MAX), MAX_MESSAGE_BYTES);
+    }
+
+    /// The predicted class of an output: its top index, or the score against
+    /// 0.5 for one value.
+    #[test]
+    fn responses_carry_a_class_only_for_outputs_of_several_values() {
+        let (p, c) = score(&[0.1, 0.7, 0.2]);
+        assert_eq!((p, c), (0.7, Some(1)));
+        assert_eq!(score(&[0.3]), (0.3, None));
+        assert_eq!(prediction(0.3, None), 0);
+        assert_eq!(prediction(0.5, None), 1);
+        assert_eq!(prediction(0.9, Some(4)), 4);
     }
 }

@@ -26,31 +26,79 @@ pub enum BackendError {
     Infer(String),
 }
 
-/// What the report says about a model.
+/// What the report says about a model, and the shapes it runs on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
     pub path: PathBuf,
     pub sha256: String,
     pub bytes: u64,
     pub input_name: String,
+    /// As the model declares it, batch first (`["batch", "32"]`).
     pub input_shape: Vec<String>,
     pub output_name: String,
     pub output_shape: Vec<String>,
+    /// One sample's input dimensions, without the batch (`[3, 96, 96]`).
+    pub sample_dims: Vec<usize>,
+    /// Values in one sample's output.
+    pub output_len: usize,
+    /// The batch dimension is fixed at 1: one sample per call.
+    pub batch_of_one: bool,
 }
 
 impl ModelInfo {
-    /// The width of one feature vector.
-    pub fn input_width(&self) -> Option<usize> {
-        self.input_shape.last().and_then(|d| d.parse().ok())
+    /// Values in one sample's input.
+    pub fn input_len(&self) -> usize {
+        self.sample_dims.iter().product()
     }
 }
 
-/// One loaded model, ready to score feature vectors. Not shared between threads:
+/// One loaded model, ready to run samples. Not shared between threads:
 /// each worker loads its own.
 pub trait Inference: Send {
-    /// The anomaly probability of each row of `features` (row-major, `width` columns).
-    fn infer(&mut self, features: &[f32]) -> Result<Vec<f32>, BackendError>;
+    /// The outputs of each sample in `input` (row-major, `info().input_len()`
+    /// values a sample): `info().output_len()` values a sample, in order.
+    fn infer(&mut self, input: &[f32]) -> Result<Vec<f32>, BackendError>;
     fn info(&self) -> &ModelInfo;
+}
+
+/// A model's declared shape that simrun cannot feed.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{0}")]
+struct ShapeError(String);
+
+/// The shape of a sample beyond the batch, from a model's declared shape
+/// (`None` for a symbolic dimension): the batch must be symbolic or 1, every
+/// other dimension fixed. Returns the sample's dimensions and whether the
+/// batch is fixed at 1.
+fn sample_shape(what: &str, dims: &[Option<usize>], declared: &[String]) -> Result<(Vec<usize>, bool), ShapeError> {
+    let shown = || format!("[{}]", declared.join(", "));
+    let Some((batch, rest)) = dims.split_first() else {
+        return Err(ShapeError(format!("{what} is a scalar; simrun needs a batch dimension first")));
+    };
+    let batch_of_one = match batch {
+        None => false,
+        Some(1) => true,
+        Some(n) => {
+            return Err(ShapeError(format!(
+                "{what} {}: batch dimension fixed at {n}; simrun runs a symbolic batch or a batch of 1",
+                shown()
+            )))
+        }
+    };
+    let mut sample = Vec::with_capacity(rest.len());
+    for (i, d) in rest.iter().enumerate() {
+        match d {
+            Some(n) if *n > 0 => sample.push(*n),
+            _ => {
+                return Err(ShapeError(format!(
+                    "{what} {}: dimension {} is not a fixed size; simrun needs every dimension but the batch fixed",
+                    shown(),
+                    i + 1
+                )))
+            }
+        }
+    }
+    Ok((sample, batch_of_one))
 }
 
 /// The runtimes simrun runs models in, by file extension.
@@ -81,10 +129,30 @@ fn invalid(path: &Path, message: impl Into<String>) -> BackendError {
     BackendError::Invalid { path: path.into(), message: message.into() }
 }
 
-/// Fails unless `features` is a whole number of rows of `width`.
-fn check_rows(features: &[f32], width: usize) -> Result<usize, BackendError> {
-    if features.is_empty() || width == 0 || !features.len().is_multiple_of(width) {
-        return Err(BackendError::Infer(format!("{} values do not make rows of {width}", features.len())));
+/// Fails unless `input` is a whole number of samples of `len` values.
+fn check_rows(input: &[f32], len: usize) -> Result<usize, BackendError> {
+    if input.is_empty() || len == 0 || !input.len().is_multiple_of(len) {
+        return Err(BackendError::Infer(format!("{} values do not make samples of {len}", input.len())));
     }
-    Ok(features.len() / width)
+    Ok(input.len() / len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_shape;
+
+    fn shape(dims: &[Option<usize>]) -> Result<(Vec<usize>, bool), super::ShapeError> {
+        let declared: Vec<String> = dims.iter().map(|d| d.map_or("n".into(), |n| n.to_string())).collect();
+        sample_shape("input x", dims, &declared)
+    }
+
+    #[test]
+    fn a_sample_is_every_dimension_after_a_symbolic_or_unit_batch() {
+        assert_eq!(shape(&[None, Some(32)]), Ok((vec![32], false)));
+        assert_eq!(shape(&[Some(1), Some(3), Some(96), Some(96)]), Ok((vec![3, 96, 96], true)));
+        assert_eq!(shape(&[None]), Ok((vec![], false)));
+        assert!(shape(&[]).unwrap_err().0.contains("scalar"));
+        assert!(shape(&[Some(8), Some(4)]).unwrap_err().0.contains("input x [8, 4]: batch dimension fixed at 8"));
+        assert!(shape(&[None, None, Some(4)]).unwrap_err().0.contains("[n, n, 4]: dimension 1 is not a fixed size"));
+    }
 }

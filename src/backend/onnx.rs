@@ -5,25 +5,25 @@ use std::path::Path;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{check_rows, invalid, ortlib, read, BackendError, Inference, ModelInfo};
+use super::{check_rows, invalid, ortlib, read, sample_shape, BackendError, Inference, ModelInfo};
 
-/// An ONNX model with one float input `[batch, width]` and one float output `[batch, 1]`.
+/// An ONNX model with one float32 input `[batch, ...]` and one float32 output `[batch, ...]`.
 pub struct OnnxModel {
     session: Session,
-    width: usize,
     info: ModelInfo,
 }
 
-fn dims(shape: &[i64], symbolic: &[String]) -> Vec<String> {
+/// The declared dimensions, as shown (`"batch"`, `"32"`) and as sizes (`None` when symbolic).
+fn dims(shape: &[i64], symbolic: &[String]) -> (Vec<String>, Vec<Option<usize>>) {
     shape
         .iter()
         .enumerate()
         .map(|(i, d)| match (*d, symbolic.get(i)) {
-            (d, _) if d >= 0 => d.to_string(),
-            (_, Some(name)) if !name.is_empty() => name.clone(),
-            _ => "?".into(),
+            (d, _) if d >= 0 => (d.to_string(), Some(d as usize)),
+            (_, Some(name)) if !name.is_empty() => (name.clone(), None),
+            _ => ("?".into(), None),
         })
-        .collect()
+        .unzip()
 }
 
 impl OnnxModel {
@@ -49,7 +49,8 @@ impl OnnxModel {
                 ))
             }
         };
-        let shape_of = |outlet: &ort::value::Outlet| -> Result<Vec<String>, BackendError> {
+        let shape_of = |what: &str, outlet: &ort::value::Outlet| {
+            let what = format!("{what} `{}`", outlet.name());
             match outlet.dtype() {
                 ort::value::ValueType::Tensor {
                     ty: ort::value::TensorElementType::Float32,
@@ -57,20 +58,16 @@ impl OnnxModel {
                     dimension_symbols,
                 } => {
                     let names: Vec<String> = dimension_symbols.iter().map(|s| s.to_string()).collect();
-                    Ok(dims(shape, &names))
+                    let (shown, sizes) = dims(shape, &names);
+                    let (sample, one) =
+                        sample_shape(&what, &sizes, &shown).map_err(|e| invalid(path, e.to_string()))?;
+                    Ok((shown, sample, one))
                 }
-                other => Err(invalid(path, format!("{}: expected a float32 tensor, found {other}", outlet.name()))),
+                other => Err(invalid(path, format!("{what} is {other}; simrun runs float32 inputs and outputs only"))),
             }
         };
-        let input_shape = shape_of(input)?;
-        let output_shape = shape_of(output)?;
-        let width = match input_shape.as_slice() {
-            [_, w] => w.parse::<usize>().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            invalid(path, format!("input {}: expected shape [batch, width], found {input_shape:?}", input.name()))
-        })?;
+        let (input_shape, sample_dims, batch_of_one) = shape_of("input", input)?;
+        let (output_shape, output_dims, _) = shape_of("output", output)?;
         let info = ModelInfo {
             path: path.to_path_buf(),
             sha256,
@@ -79,22 +76,47 @@ impl OnnxModel {
             input_shape,
             output_name: output.name().to_string(),
             output_shape,
+            sample_dims,
+            output_len: output_dims.iter().product(),
+            batch_of_one,
         };
-        Ok(Self { session, width, info })
+        Ok(Self { session, info })
+    }
+
+    /// One call of the model on `rows` samples.
+    fn call(&mut self, input: &[f32], rows: usize, out: &mut Vec<f32>) -> Result<(), BackendError> {
+        let infer = |e: ort::Error| BackendError::Infer(e.to_string());
+        let mut shape = Vec::with_capacity(self.info.sample_dims.len() + 1);
+        shape.push(rows);
+        shape.extend_from_slice(&self.info.sample_dims);
+        let tensor = TensorRef::from_array_view((shape, input)).map_err(infer)?;
+        let outputs = self.session.run(ort::inputs![tensor]).map_err(infer)?;
+        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(infer)?;
+        if data.len() != rows * self.info.output_len {
+            return Err(BackendError::Infer(format!(
+                "expected {} outputs, got {}",
+                rows * self.info.output_len,
+                data.len()
+            )));
+        }
+        out.extend_from_slice(data);
+        Ok(())
     }
 }
 
 impl Inference for OnnxModel {
-    fn infer(&mut self, features: &[f32]) -> Result<Vec<f32>, BackendError> {
-        let rows = check_rows(features, self.width)?;
-        let input = TensorRef::from_array_view(([rows, self.width], features))
-            .map_err(|e| BackendError::Infer(e.to_string()))?;
-        let outputs = self.session.run(ort::inputs![input]).map_err(|e| BackendError::Infer(e.to_string()))?;
-        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| BackendError::Infer(e.to_string()))?;
-        if data.len() != rows {
-            return Err(BackendError::Infer(format!("expected {rows} outputs, got {}", data.len())));
+    fn infer(&mut self, input: &[f32]) -> Result<Vec<f32>, BackendError> {
+        let len = self.info.input_len();
+        let rows = check_rows(input, len)?;
+        let mut out = Vec::with_capacity(rows * self.info.output_len);
+        if self.info.batch_of_one {
+            for sample in input.chunks_exact(len) {
+                self.call(sample, 1, &mut out)?;
+            }
+        } else {
+            self.call(input, rows, &mut out)?;
         }
-        Ok(data.to_vec())
+        Ok(out)
     }
 
     fn info(&self) -> &ModelInfo {

@@ -8,8 +8,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::failure::Failure;
-use crate::backend::{self, BackendError, Inference};
-use crate::plan::{Plan, Tier};
+use crate::backend::{self, BackendError, Inference, ModelInfo};
+use crate::plan::{InputConfig, Plan, Tier};
 use crate::report::{ModelRecord, Parity};
 use crate::run::broker::{probe, BrokerInfo};
 use crate::run::delivery;
@@ -33,33 +33,27 @@ fn bad_model(plan: &Plan, point: usize, tier: Tier, message: String) -> Failure 
     Failure::input(e)
 }
 
-/// Loads every model the plan uses once, checks its input width against
-/// `devices.features` at every point, and compares edge with cloud.
-pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
+/// Loads every model the plan uses once, fits each point's input to its
+/// models (taking the shape from the model where the scenario gives none),
+/// and compares edge with cloud.
+pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
     let mut seen = BTreeSet::new();
     let mut models = Vec::new();
     let mut loaded: Vec<(Tier, Box<dyn Inference>)> = Vec::new();
-    for point in &plan.points {
-        for t in &point.config.tiers {
-            let mut model = backend::load(&t.model).map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
+    for p in 0..plan.points.len() {
+        for t in 0..plan.points[p].config.tiers.len() {
+            let (tier, path) = (plan.points[p].config.tiers[t].tier, plan.points[p].config.tiers[t].model.clone());
+            let mut model = backend::load(&path).map_err(|e| bad_model(plan, p, tier, e.to_string()))?;
             let info = model.info().clone();
-            let features = point.config.devices.features;
-            if info.input_width() != Some(features) {
-                let msg = format!(
-                    "model input `{}` is [{}] but devices.features is {features}",
-                    info.input_name,
-                    info.input_shape.join(", ")
-                );
-                return Err(bad_model(plan, point.index, t.tier, msg));
-            }
-            if !seen.insert((t.tier, t.model.clone())) {
+            fit_input(&mut plan.points[p].config.devices.input, &info).map_err(|e| bad_model(plan, p, tier, e.0))?;
+            if !seen.insert((tier, path.clone())) {
                 continue;
             }
             let test =
-                model.infer(&vec![0.5; features]).map_err(|e| bad_model(plan, point.index, t.tier, e.to_string()))?;
+                model.infer(&vec![0.5; info.input_len()]).map_err(|e| bad_model(plan, p, tier, e.to_string()))?;
             models.push(ModelRecord {
-                tier: t.tier,
-                path: t.model.display().to_string(),
+                tier,
+                path: path.display().to_string(),
                 sha256: info.sha256.clone(),
                 bytes: info.bytes,
                 input: info.input_name.clone(),
@@ -68,7 +62,7 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
                 output_shape: info.output_shape.clone(),
                 test_probability: test.first().copied().unwrap_or(f32::NAN),
             });
-            loaded.push((t.tier, model));
+            loaded.push((tier, model));
         }
     }
     same_outputs(plan, &models)?;
@@ -77,6 +71,39 @@ pub fn check_models(plan: &Plan) -> Result<ModelCheck, Failure> {
         None => parity(&mut loaded)?,
     };
     Ok(ModelCheck { models, parity })
+}
+
+/// The devices' samples do not fit a model's input.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InputMismatch(String);
+
+/// Fits the devices' samples to a model's input: takes the model's shape
+/// where the scenario gives none, else holds the two to the same dimensions
+/// (a flat shape of the same number of values also fits, as
+/// `devices.features: N` always has).
+fn fit_input(input: &mut InputConfig, info: &ModelInfo) -> Result<(), InputMismatch> {
+    let model = format!("model input `{}` is [{}]", info.input_name, info.input_shape.join(", "));
+    if input.shape.is_empty() {
+        if let Some(rows) = input.data.file().filter(|r| r.width != info.input_len()) {
+            return Err(InputMismatch(format!(
+                "{model}, {} values a sample, but {} has {} values a row",
+                info.input_len(),
+                rows.path,
+                rows.width
+            )));
+        }
+        input.shape = info.sample_dims.clone();
+        return Ok(());
+    }
+    let flat = input.shape.len() == 1 && input.values() == info.input_len();
+    if input.shape != info.sample_dims && !flat {
+        return Err(InputMismatch(format!(
+            "{model} but the devices send samples of {} (devices.input.shape or devices.features)",
+            input.shape_text()
+        )));
+    }
+    Ok(())
 }
 
 /// Both tiers must answer in the same shape (beyond the batch), whatever
@@ -102,15 +129,16 @@ fn same_outputs(plan: &Plan, models: &[ModelRecord]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Max |edge − cloud| over seeded random inputs, for the first model of each tier.
+/// Max |edge − cloud| over every output value for seeded random inputs, for
+/// the first model of each tier.
 fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, BackendError> {
     let edge = loaded.iter().position(|(t, _)| *t == Tier::Edge);
     let cloud = loaded.iter().position(|(t, _)| *t == Tier::Cloud);
     let (Some(e), Some(c)) = (edge, cloud) else {
         return Ok(None);
     };
-    let width = loaded[e].1.info().input_width().unwrap_or(0);
-    if loaded[c].1.info().input_width() != Some(width) {
+    let width = loaded[e].1.info().input_len();
+    if loaded[c].1.info().input_len() != width {
         return Ok(None);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(crate::seeds::PARITY_INPUTS);

@@ -64,8 +64,8 @@ pub async fn execute(
     command: String,
     quiet: bool,
 ) -> Result<(Report, std::path::PathBuf), Failure> {
-    let plan = plan.clone();
-    let models = check_models(&plan)?;
+    let mut plan = plan.clone();
+    let models = check_models(&mut plan)?;
     let brokers = check_brokers(&plan).await?;
     let run_id = new_run_id();
     check_delivery(&plan, &run_id).await?;
@@ -102,7 +102,7 @@ async fn resume(
         plan.restrict_to(shard)?;
     }
     let mut report = folder.report;
-    let models = check_models(&plan)?;
+    let models = check_models(&mut plan)?;
     let hashes = |m: &[report::ModelRecord]| m.iter().map(|m| (m.tier, m.sha256.clone())).collect::<Vec<_>>();
     if hashes(&models.models) != hashes(&report.manifest.models) {
         return Err(Failure::input(anyhow::anyhow!(
@@ -281,7 +281,7 @@ async fn floor_after(plan: &Plan, ctx: &RunContext, report: &mut Report) {
 /// size of that point's requests.
 fn floor_target<'a>(plan: &'a Plan, ctx: &RunContext) -> Option<(&'a crate::plan::BrokerConfig, usize)> {
     let first = plan.points.first()?;
-    Some((&first.config.broker, request_bytes(first.config.devices.features, ctx.run_id.len() + 12)))
+    Some((&first.config.broker, request_bytes(first.config.devices.input.values(), ctx.run_id.len() + 12)))
 }
 
 /// One execution of one point: its samples streamed to the results folder and
@@ -437,6 +437,7 @@ fn manifest(
         rumqttc_version: report::RUMQTTC_VERSION.into(),
         rayon_num_threads: std::env::var("RAYON_NUM_THREADS").ok(),
         models: models.models.clone(),
+        input: plan.points.first().map(|p| p.config.devices.input.describe()),
         started_at: now_rfc3339(),
         finished_at: None,
         wall_time_s: None,

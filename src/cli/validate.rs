@@ -43,8 +43,8 @@ pub fn describe_plan(plan: &Plan) -> String {
 }
 
 pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
-    let plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(Failure::input)?;
-    let models = check_models(&plan)?;
+    let mut plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(Failure::input)?;
+    let models = check_models(&mut plan)?;
     let mut out = String::new();
     let _ = writeln!(out, "scenario: {} ({})", plan.scenario_path.display(), plan.name);
     for m in &models.models {
@@ -59,6 +59,9 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
             m.output_shape.join(", "),
             m.sha256
         );
+    }
+    if let Some(first) = plan.points.first() {
+        let _ = writeln!(out, "input: {}", first.config.devices.input.describe());
     }
     if let Some((edge, cloud)) = crate::report::different_models(&models.models) {
         let _ = writeln!(out, "parity: not checked: the tiers run different models ({edge}, {cloud})");

@@ -6,7 +6,7 @@ use crate::report::Report;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 22] = [
+pub const SAMPLE_COLUMNS: [&str; 25] = [
     "run_id",
     "point",
     "repetition",
@@ -29,6 +29,9 @@ pub const SAMPLE_COLUMNS: [&str; 22] = [
     "request_bytes",
     "response_bytes",
     "held_us",
+    "row",
+    "label",
+    "prediction",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -143,6 +146,9 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &s.request_bytes.to_string(),
                 &opt(s.response_bytes),
                 &opt(s.held_us),
+                &opt(s.row),
+                &opt(s.label),
+                &opt(s.prediction),
             ])
             .map_err(std::io::Error::other)
     }
@@ -154,7 +160,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 18] = [
+pub const EXTRA_COLUMNS: [&str; 20] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -173,6 +179,8 @@ pub const EXTRA_COLUMNS: [&str; 18] = [
     "held_p50_us",
     "slowdown_p50",
     "slowdown_p99",
+    "labelled",
+    "accuracy",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -221,6 +229,8 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("held_p50_us", p(s.held, |x| x.p50_us)),
         ("slowdown_p50", opt(s.slowdown_p50.map(|k| format!("{k:.3}")))),
         ("slowdown_p99", opt(s.slowdown_p99.map(|k| format!("{k:.3}")))),
+        ("labelled", s.labelled.to_string()),
+        ("accuracy", opt(s.accuracy.map(|a| format!("{a:.4}")))),
     ]);
     cells.extend(params_cells(&s.params));
     cells

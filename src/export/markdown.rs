@@ -104,7 +104,7 @@ pub fn finding(report: &Report) -> String {
             range_ms(compared.iter().map(|v| median(&v.cloud.p50_us))),
             join_and(&parts),
         );
-        for s in silent {
+        for s in silent.into_iter().chain(accuracy_sentence(report)) {
             out.push(' ');
             out.push_str(&s);
         }
@@ -213,22 +213,40 @@ fn point_cells(report: &Report, point: usize, params: &[(String, String)]) -> St
     out
 }
 
-fn results_table(report: &Report, md: &mut String) {
+/// The header and rule of a table with a row per summary: the swept keys,
+/// and the repetition when there are several.
+fn row_header(report: &Report) -> (String, String) {
     let (head, rule) = param_header(report);
-    let rep = if report.manifest.repetitions > 1 { " rep |" } else { "" };
-    let rep_rule = if report.manifest.repetitions > 1 { "---|" } else { "" };
+    if report.manifest.repetitions > 1 {
+        (format!("{head} rep |"), format!("{rule}---|"))
+    } else {
+        (head, rule)
+    }
+}
+
+/// A summary's cells under `row_header`.
+fn row_cells(report: &Report, s: &Summary) -> String {
+    let cells = param_cells(report, s);
+    if report.manifest.repetitions > 1 {
+        format!("{cells} {} |", s.repetition)
+    } else {
+        cells
+    }
+}
+
+fn results_table(report: &Report, md: &mut String) {
+    let (head, rule) = row_header(report);
     let _ = writeln!(
         md,
-        "{head}{rep} tier | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) | timeouts | errors |"
+        "{head} tier | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) | timeouts | errors |"
     );
-    let _ = writeln!(md, "{rule}{rep_rule}---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|---:|---:|---:|");
     for s in &report.summaries {
         let l = s.latency;
-        let rep = if report.manifest.repetitions > 1 { format!(" {} |", s.repetition) } else { String::new() };
         let _ = writeln!(
             md,
-            "{}{rep} {} | {} | {} | {} | {} | {:.1} | {} | {} |",
-            param_cells(report, s),
+            "{} {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            row_cells(report, s),
             s.tier,
             s.requests,
             opt_ms(l.map(|l| l.p50_us)),
@@ -239,6 +257,46 @@ fn results_table(report: &Report, md: &mut String) {
             s.errors
         );
     }
+}
+
+/// Each tier's share of right answers on the labelled rows it answered.
+fn accuracy_table(report: &Report, md: &mut String) {
+    let (head, rule) = row_header(report);
+    md.push_str(
+        "Of the measured requests each tier answered `ok`, those that carried a labelled row, and the share whose \
+         prediction (the top class, or a score of at least 0.5 for one output) was the label.\n\n",
+    );
+    let _ = writeln!(md, "{head} tier | labelled answers | accuracy |");
+    let _ = writeln!(md, "{rule}---|---:|---:|");
+    for s in report.summaries.iter().filter(|s| s.accuracy.is_some()) {
+        let _ = writeln!(
+            md,
+            "{} {} | {} | {} |",
+            row_cells(report, s),
+            s.tier,
+            s.labelled,
+            s.accuracy.map(|a| format!("{:.2} %", a * 100.0)).unwrap_or_default()
+        );
+    }
+}
+
+/// `On 8,000 labelled answers, the edge's model was right 90.9 % of the time and the cloud's 96.6 %.`
+fn accuracy_sentence(report: &Report) -> Option<String> {
+    let mut parts = Vec::new();
+    let mut total = 0;
+    for tier in Tier::ALL {
+        let (labelled, correct) = report
+            .summaries
+            .iter()
+            .filter(|s| s.tier == tier)
+            .filter_map(|s| s.accuracy.map(|a| (s.labelled, a * s.labelled as f64)))
+            .fold((0u64, 0f64), |(n, c), (l, r)| (n + l, c + r));
+        if labelled > 0 {
+            total += labelled;
+            parts.push(format!("the {tier}'s model was right {:.1} % of the time", 100.0 * correct / labelled as f64));
+        }
+    }
+    (!parts.is_empty()).then(|| format!("On {total} labelled answers, {}.", join_and(&parts)))
 }
 
 fn aggregate_table(report: &Report, md: &mut String) {
@@ -277,23 +335,20 @@ fn breakdown_table(report: &Report, md: &mut String) {
          and the rest, network: links, broker and client stacks (`network = latency − queue − infer`). Dispatch \
          is how late the load generator sent requests against their schedule (`sent − intended`).\n\n",
     );
-    let (head, rule) = param_header(report);
-    let rep = if report.manifest.repetitions > 1 { " rep |" } else { "" };
-    let rep_rule = if report.manifest.repetitions > 1 { "---|" } else { "" };
+    let (head, rule) = row_header(report);
     let _ = writeln!(
         md,
-        "{head}{rep} tier | network p50 / p99 (ms) | queue p50 / p99 (ms) | inference p50 / p99 (ms) | dispatch p50 / p99 (ms) |"
+        "{head} tier | network p50 / p99 (ms) | queue p50 / p99 (ms) | inference p50 / p99 (ms) | dispatch p50 / p99 (ms) |"
     );
-    let _ = writeln!(md, "{rule}{rep_rule}---|---:|---:|---:|---:|");
+    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|");
     let pair = |p: Option<crate::stats::Percentiles>| {
         p.map(|p| format!("{} / {}", ms(p.p50_us), ms(p.p99_us))).unwrap_or_else(|| "–".into())
     };
     for s in &report.summaries {
-        let rep = if report.manifest.repetitions > 1 { format!(" {} |", s.repetition) } else { String::new() };
         let _ = writeln!(
             md,
-            "{}{rep} {} | {} | {} | {} | {} |",
-            param_cells(report, s),
+            "{} {} | {} | {} | {} | {} |",
+            row_cells(report, s),
             s.tier,
             pair(s.network),
             pair(s.queue),
@@ -474,7 +529,7 @@ fn fidelity_table(report: &Report, md: &mut String) {
 }
 
 fn model_section(report: &Report, md: &mut String) {
-    let _ = writeln!(md, "| tier | model | input | output | test inference (all features 0.5) | SHA-256 |");
+    let _ = writeln!(md, "| tier | model | input | output | test inference (all inputs 0.5) | SHA-256 |");
     let _ = writeln!(md, "|---|---|---|---|---:|---|");
     for m in &report.manifest.models {
         let _ = writeln!(
@@ -490,6 +545,9 @@ fn model_section(report: &Report, md: &mut String) {
             m.test_probability,
             &m.sha256[..12.min(m.sha256.len())]
         );
+    }
+    if let Some(input) = &report.manifest.input {
+        let _ = writeln!(md, "\nDevices sent {input}.");
     }
     if let Some((edge, cloud)) = report.different_models().filter(|_| report.parity.is_none()) {
         let _ = writeln!(
@@ -542,6 +600,10 @@ pub fn report_md(report: &Report) -> String {
     }
     md.push_str("\n### Where the time goes\n\n");
     breakdown_table(report, &mut md);
+    if report.summaries.iter().any(|s| s.accuracy.is_some()) {
+        md.push_str("\n### Accuracy\n\n");
+        accuracy_table(report, &mut md);
+    }
     md.push_str("\n## Service-level objectives\n\n");
     slo_section(report, &mut md);
     md.push_str("\n## Harness floor\n\n");
@@ -707,6 +769,7 @@ mod tests {
             rumqttc_version: "0".into(),
             rayon_num_threads: None,
             models: vec![],
+            input: None,
             started_at: "then".into(),
             finished_at: Some("now".into()),
             wall_time_s: Some(1.0),

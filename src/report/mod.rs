@@ -56,6 +56,9 @@ pub struct Manifest {
     /// RAYON_NUM_THREADS as the cloud backend saw it.
     pub rayon_num_threads: Option<String>,
     pub models: Vec<ModelRecord>,
+    /// What the devices sent at the first point (`InputConfig::describe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub wall_time_s: Option<f64>,

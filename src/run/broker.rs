@@ -15,7 +15,7 @@ use crate::plan::{BrokerConfig, Login};
 /// How long a client may take to connect and subscribe.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest MQTT packet a simrun client accepts.
-const MAX_PACKET: usize = 2 * 1024 * 1024;
+const MAX_PACKET: usize = crate::wire::MAX_MESSAGE_BYTES + 64 * 1024;
 
 /// QoS 0 or 1 as rumqttc's type.
 pub fn qos(level: u8) -> QoS {

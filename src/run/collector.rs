@@ -19,6 +19,9 @@ pub struct Sent {
     pub sent_us: u64,
     /// The request's payload, in bytes.
     pub request_bytes: u32,
+    /// The data file's row it carried, and that row's label.
+    pub row: Option<u32>,
+    pub label: Option<i64>,
 }
 
 struct Pending {
@@ -88,6 +91,9 @@ impl Collector {
             request_bytes: s.request_bytes,
             response_bytes: None,
             held_us: None,
+            row: s.row,
+            label: s.label,
+            prediction: None,
         }
     }
 
@@ -185,6 +191,7 @@ impl Collector {
                 sample.infer_us = Some(r.infer_us);
                 sample.held_us = r.held_us;
                 sample.probability = Some(r.probability);
+                sample.prediction = Some(crate::wire::prediction(r.probability, r.class));
                 if received_us.saturating_sub(sent.intended_us) > self.timeout_us {
                     sample.status = Status::Timeout;
                 }
@@ -249,6 +256,8 @@ mod tests {
             intended_us: seq * 1000,
             sent_us: seq * 1000 + 5,
             request_bytes: 300,
+            row: None,
+            label: None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The load generator: simulated devices publishing feature vectors.
+//! The load generator: simulated devices publishing samples.
 //!
 //! Open-loop arrivals (`constant`, `poisson`) follow an absolute, seeded
 //! schedule that never waits for responses: request `k` over all devices is due
@@ -12,15 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution as _, Exp};
+use rand_distr::{Distribution as _, Exp, StandardNormal};
 use rumqttc::AsyncClient;
 use tokio::sync::mpsc;
 
 use super::collector::{micros_since, Sent};
 use super::timer::PreciseTimer;
-use crate::plan::{Arrival, LoadConfig};
+use crate::plan::{Arrival, InputConfig, InputData, InputRows, LoadConfig};
 use crate::record::Phase;
 use crate::wire::{self, Request};
 
@@ -119,6 +120,44 @@ impl Pacing {
     }
 }
 
+/// Where a device's samples come from: seeded draws, or rows of a data file
+/// in an order shuffled once per point execution, request `seq` taking
+/// `order[seq mod rows]` (so every row is sent once before any twice).
+#[derive(Clone)]
+pub enum Samples {
+    Uniform { len: usize },
+    Normal { len: usize },
+    Rows { rows: Arc<InputRows>, order: Arc<[u32]> },
+}
+
+impl Samples {
+    /// The samples of `input` at one point execution (`order_seed` from `seeds::rows`).
+    pub fn new(input: &InputConfig, mut order_rng: ChaCha8Rng) -> Self {
+        match &input.data {
+            InputData::Uniform => Samples::Uniform { len: input.values() },
+            InputData::Normal => Samples::Normal { len: input.values() },
+            InputData::File(rows) => {
+                let mut order: Vec<u32> = (0..rows.rows() as u32).collect();
+                order.shuffle(&mut order_rng);
+                Samples::Rows { rows: rows.clone(), order: order.into() }
+            }
+        }
+    }
+
+    /// Request `seq`'s sample, with its row and label when it comes from a file.
+    pub fn draw(&self, seq: u64, rng: &mut ChaCha8Rng) -> (Vec<f32>, Option<u32>, Option<i64>) {
+        match self {
+            Samples::Uniform { len } => ((0..*len).map(|_| rng.gen_range(-2.0f32..2.0)).collect(), None, None),
+            Samples::Normal { len } => ((0..*len).map(|_| rng.sample::<f32, _>(StandardNormal)).collect(), None, None),
+            Samples::Rows { rows, order } => {
+                let row = order[(seq % order.len() as u64) as usize];
+                let label = rows.labels.as_ref().map(|l| l[row as usize]);
+                (rows.row(row as usize).to_vec(), Some(row), label)
+            }
+        }
+    }
+}
+
 /// The size of a request with `features` values, as devices send it.
 pub fn request_bytes(features: usize, id_len: usize) -> usize {
     let request = Request {
@@ -148,7 +187,7 @@ pub struct Device {
     /// Request topics of the tiers each request goes to.
     pub topics: Arc<[String]>,
     pub qos: rumqttc::QoS,
-    pub features: usize,
+    pub samples: Samples,
     /// `<run-id>/<point>.<rep>/`
     pub id_prefix: String,
     pub rng: ChaCha8Rng,
@@ -212,7 +251,7 @@ impl Device {
     /// Prepares request `seq` now and has the timer thread publish it to every
     /// tier at `due`: no task wake-up stands between the deadline and the send.
     fn schedule(&mut self, seq: u64, due: Instant, phase: Phase, io: &DeviceIo) {
-        let features: Vec<f32> = (0..self.features).map(|_| self.rng.gen_range(-2.0f32..2.0)).collect();
+        let (features, row, label) = self.samples.draw(seq, &mut self.rng);
         let request =
             Request { v: wire::VERSION, id: format!("{}{seq}", self.id_prefix), device: self.name.clone(), features };
         let payload = serde_json::to_vec(&request).unwrap_or_default();
@@ -222,7 +261,8 @@ impl Device {
         io.timer.call_at(due, move || {
             let sent_at = Instant::now();
             let intended_us = micros_since(epoch, due);
-            let sent = Sent { seq, device, phase, intended_us, sent_us: micros_since(epoch, sent_at), request_bytes };
+            let sent_us = micros_since(epoch, sent_at);
+            let sent = Sent { seq, device, phase, intended_us, sent_us, request_bytes, row, label };
             // Reported before publishing, so no answer can overtake its request.
             if events.send(DeviceEvent::Sent(sent)).is_err() {
                 return;

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::broker::{qos, resolve, Connection, Received};
 use super::collector::{micros_since, Collector};
 use super::link::Link;
-use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing};
+use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing, Samples};
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
@@ -228,7 +228,7 @@ impl Rig {
                     run_id: ctx.run_id.clone(),
                     tier: tier_cfg.tier,
                     index,
-                    features: cfg.devices.features,
+                    features: cfg.devices.input.values(),
                     qos: cfg.broker.qos,
                     addr,
                     broker: cfg.broker.clone(),
@@ -241,6 +241,7 @@ impl Rig {
 
         let request_topics: Vec<String> =
             cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, Topic::Request)).collect();
+        let samples = Samples::new(&cfg.devices.input, seeds::rows(ctx.seed, point.index, repetition));
         let mut devices = Vec::new();
         let mut conns = Vec::new();
         for index in 0..cfg.devices.count {
@@ -252,7 +253,7 @@ impl Rig {
                 client: conn.client.clone(),
                 topics: request_topics.clone().into(),
                 qos: qos(cfg.broker.qos),
-                features: cfg.devices.features,
+                samples: samples.clone(),
                 id_prefix: format!("{}/{exec}/", ctx.run_id),
                 rng: seeds::features(ctx.seed, point.index, repetition, index),
             });

@@ -205,9 +205,9 @@ impl Serve {
         let result = self.model.infer(&request.features);
         let call = started.elapsed();
         let infer_us = call.as_micros() as u64;
-        let probability = match result {
-            Ok(p) if p.len() == 1 => p[0],
-            Ok(p) => return Err(reply(Some(request.id), format!("model returned {} values", p.len()))),
+        let (probability, class) = match result {
+            Ok(out) if !out.is_empty() => wire::score(&out),
+            Ok(_) => return Err(reply(Some(request.id), "model returned no values".into())),
             Err(e) => return Err(reply(Some(request.id), e.to_string())),
         };
         let response = Response {
@@ -216,6 +216,7 @@ impl Serve {
             tier: self.spec.tier,
             worker: self.name.clone(),
             probability,
+            class,
             queue_us: started.duration_since(received_at).as_micros() as u64,
             infer_us,
             held_us: None,

@@ -1,6 +1,7 @@
 //! Scenario files: YAML in, a validated `Plan` out. The only user of serde_yaml.
 
 mod compare;
+pub mod data;
 mod error;
 mod locate;
 mod parse;

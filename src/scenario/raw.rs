@@ -20,9 +20,6 @@ fn default_output() -> String {
 fn default_broker_url() -> String {
     "mqtt://127.0.0.1:1883".into()
 }
-fn default_features() -> u32 {
-    32
-}
 fn zero_duration() -> HumanDuration {
     HumanDuration::parse("0ms").expect("constant")
 }
@@ -135,11 +132,34 @@ impl Default for BrokerFile {
 pub struct DevicesFile {
     #[serde(default = "default_one")]
     pub count: u32,
-    #[serde(default = "default_features")]
-    pub features: u32,
+    /// Shorthand for `input: { shape: [N] }` with seeded uniform data.
+    #[serde(default)]
+    pub features: Option<u32>,
+    #[serde(default)]
+    pub input: Option<InputFile>,
     /// The hop between the devices (and the collector) and the broker.
     #[serde(default)]
     pub link: LinkFile,
+}
+
+/// What each request carries (docs/scenario.md, Inputs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputFile {
+    /// One sample's dimensions, without the batch; the model's when absent.
+    #[serde(default)]
+    pub shape: Option<Vec<u32>>,
+    #[serde(default)]
+    pub dtype: Option<String>,
+    /// `uniform` (default), `normal`, or a `.csv` / `.npy` file of samples.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// The CSV column holding each row's label (default `label`, when present).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// A `.npy` file of one integer label per row of a `.npy` data file.
+    #[serde(default)]
+    pub labels: Option<String>,
 }
 
 /// How a tier computes against this host.
@@ -162,7 +182,7 @@ impl Default for ComputeFile {
 
 impl Default for DevicesFile {
     fn default() -> Self {
-        Self { count: 1, features: default_features(), link: LinkFile::default() }
+        Self { count: 1, features: None, input: None, link: LinkFile::default() }
     }
 }
 

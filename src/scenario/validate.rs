@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{ArrivalFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile};
+use super::raw::{ArrivalFile, DevicesFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile};
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
-    Arrival, BrokerConfig, DeviceConfig, Distribution, LinkConfig, LinkOutage, LoadConfig, Login, PointConfig, Secret,
-    Slo, SloMetric, Tier, TierConfig, TlsConfig,
+    Arrival, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig, LinkOutage,
+    LoadConfig, Login, PointConfig, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -41,9 +41,6 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
     if file.devices.count == 0 || file.devices.count > MAX_DEVICES {
         return err("devices.count", format!("must be from 1 to {MAX_DEVICES}, got {}", file.devices.count));
     }
-    if file.devices.features == 0 {
-        return err("devices.features", "must be at least 1");
-    }
     let load = load_config(&file.load)?;
     let wanted: &[Tier] = match file.placement {
         PlacementFile::Edge => &[Tier::Edge],
@@ -68,12 +65,118 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
         broker,
         devices: DeviceConfig {
             count: file.devices.count,
-            features: file.devices.features as usize,
+            input: input_config(&file.devices, scenario_path)?,
             link: link_config(&file.devices.link, "devices.link", scenario_path, load.warmup)?,
         },
         load,
         tiers,
     })
+}
+
+/// Values in one sample, at most: as JSON text, still within the largest
+/// message (`wire::MAX_MESSAGE_BYTES`).
+pub const MAX_INPUT_VALUES: usize = 1 << 22;
+
+/// `devices.features: N`, or `devices.input`, or the model's input (shape left empty).
+fn input_config(devices: &DevicesFile, scenario_path: &Path) -> Result<InputConfig, KeyError> {
+    let raw = match (devices.features, &devices.input) {
+        (Some(_), Some(_)) => {
+            return err(
+                "devices.input",
+                "give devices.features (shorthand for input.shape: [N]) or devices.input, not both",
+            )
+        }
+        (Some(0), None) => return err("devices.features", "must be at least 1"),
+        (Some(n), None) => return Ok(InputConfig { shape: vec![n as usize], data: InputData::Uniform }),
+        (None, None) => return Ok(InputConfig { shape: Vec::new(), data: InputData::Uniform }),
+        (None, Some(raw)) => raw,
+    };
+    let mut shape = Vec::new();
+    if let Some(dims) = &raw.shape {
+        if dims.is_empty() || dims.contains(&0) {
+            return err("devices.input.shape", format!("must list sizes of at least 1, got {dims:?}"));
+        }
+        shape = dims.iter().map(|d| *d as usize).collect();
+        if shape.iter().try_fold(1usize, |acc, d| acc.checked_mul(*d)).is_none_or(|n| n > MAX_INPUT_VALUES) {
+            return err("devices.input.shape", format!("{dims:?} holds more than {MAX_INPUT_VALUES} values"));
+        }
+    }
+    if let Some(dtype) = raw.dtype.as_deref().filter(|d| !matches!(*d, "f32" | "float32")) {
+        return err("devices.input.dtype", format!("{dtype:?} is not supported: simrun sends float32 tensors (f32)"));
+    }
+    let text = raw.data.as_deref().unwrap_or("uniform");
+    let data = match text {
+        "uniform" | "normal" => {
+            for (key, given) in [("label", raw.label.is_some()), ("labels", raw.labels.is_some())] {
+                if given {
+                    return err(&format!("devices.input.{key}"), format!("labels go with a data file; data is {text}"));
+                }
+            }
+            if text == "uniform" {
+                InputData::Uniform
+            } else {
+                InputData::Normal
+            }
+        }
+        _ => InputData::File(std::sync::Arc::new(data_file(raw, text, scenario_path)?)),
+    };
+    if let (Some(rows), false) = (data.file(), shape.is_empty()) {
+        let want: usize = shape.iter().product();
+        if rows.width != want {
+            return err(
+                "devices.input.data",
+                format!(
+                    "{text} has {} values a row but devices.input.shape {dims:?} holds {want}",
+                    rows.width,
+                    dims = shape
+                ),
+            );
+        }
+    }
+    Ok(InputConfig { shape, data })
+}
+
+/// Reads `devices.input.data`, a `.csv` or `.npy` file, with its labels.
+fn data_file(raw: &super::raw::InputFile, text: &str, scenario_path: &Path) -> Result<InputRows, KeyError> {
+    let key = "devices.input.data";
+    let fail = |key: &str, message: String| KeyError { key: key.to_string(), message };
+    let ext = Path::new(text).extension().and_then(|e| e.to_str()).filter(|e| matches!(*e, "csv" | "npy"));
+    if ext.is_none() {
+        return err(key, format!("{text:?} is not uniform, normal, or a data file ending in .csv or .npy"));
+    }
+    let path = resolve_file(text, scenario_path, "data file").map_err(|m| fail(key, m.0))?;
+    // Shown as a reader would type it from here, as model paths are.
+    let shown = path.display().to_string();
+    let rows = if ext == Some("csv") {
+        {
+            if raw.labels.is_some() {
+                return err(
+                    "devices.input.labels",
+                    "labels files go with .npy data; a CSV names its label column (label)",
+                );
+            }
+            let column = raw.label.as_deref().unwrap_or("label");
+            super::data::read_csv(&path, &shown, column, raw.label.is_some())
+        }
+    } else {
+        {
+            if raw.label.is_some() {
+                return err(
+                    "devices.input.label",
+                    "a label column goes with CSV data; give .npy labels as labels: FILE.npy",
+                );
+            }
+            let labels = match &raw.labels {
+                Some(l) => Some((
+                    resolve_file(l, scenario_path, "labels file").map_err(|m| fail("devices.input.labels", m.0))?,
+                    l,
+                )),
+                None => None,
+            };
+            super::data::read_npy(&path, &shown, labels.as_ref().map(|(p, l)| (p.as_path(), l.as_str())))
+        }
+    };
+    rows.map_err(|e| fail(key, e.to_string()))
 }
 
 fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duration) -> Result<TierConfig, KeyError> {

@@ -149,6 +149,12 @@ pub struct Summary {
     /// The slowdown the tier was configured with, when above 1.
     #[serde(default)]
     pub slowdown: Option<f64>,
+    /// Answered requests that carried a labelled row, and the share of them
+    /// whose prediction was the label (`devices.input.data` with labels).
+    #[serde(default)]
+    pub labelled: u64,
+    #[serde(default)]
+    pub accuracy: Option<f64>,
 }
 
 /// Running statistics of one tier at one point execution.
@@ -167,6 +173,8 @@ struct TierStats {
     held: Histogram<u64>,
     /// Achieved slowdowns in thousandths.
     slowdown_milli: Histogram<u64>,
+    labelled: u64,
+    correct: u64,
 }
 
 impl TierStats {
@@ -185,6 +193,8 @@ impl TierStats {
             responses: 0,
             held: histogram(),
             slowdown_milli: histogram(),
+            labelled: 0,
+            correct: 0,
         }
     }
 }
@@ -272,6 +282,10 @@ impl PointStats {
                 record(&mut t.slowdown_milli, (k * 1e3).round() as u64);
             }
         }
+        if let (Some(label), Some(prediction)) = (s.label, s.prediction) {
+            t.labelled += 1;
+            t.correct += u64::from(label == prediction);
+        }
     }
 
     /// The summary of each tier; `window` is the measured duration the throughput is taken over.
@@ -306,6 +320,8 @@ impl PointStats {
                 slowdown_p99: (!t.slowdown_milli.is_empty())
                     .then(|| t.slowdown_milli.value_at_quantile(0.99) as f64 / 1e3),
                 slowdown: None,
+                labelled: t.labelled,
+                accuracy: (t.labelled > 0).then(|| t.correct as f64 / t.labelled as f64),
             })
             .collect()
     }
@@ -350,7 +366,32 @@ mod tests {
             request_bytes: 300,
             response_bytes: None,
             held_us: None,
+            row: None,
+            label: None,
+            prediction: None,
         }
+    }
+
+    #[test]
+    fn accuracy_counts_answered_labelled_requests_of_the_measured_window() {
+        let mut stats = PointStats::new(0, 0);
+        let cases = [
+            (Status::Ok, Phase::Measure, Some(3), Some(3)),
+            (Status::Ok, Phase::Measure, Some(3), Some(1)),
+            (Status::Ok, Phase::Measure, Some(0), Some(0)),
+            (Status::Ok, Phase::Measure, None, Some(0)),
+            (Status::Ok, Phase::Warmup, Some(1), Some(2)),
+            (Status::Timeout, Phase::Measure, Some(1), None),
+        ];
+        for (seq, (status, phase, label, prediction)) in cases.into_iter().enumerate() {
+            let mut s = sample(seq as u64, 100, status, phase);
+            (s.label, s.prediction) = (label, prediction);
+            stats.add(&s);
+        }
+        let summary = &stats.summaries(Duration::from_secs(1), &[], &[])[0];
+        assert_eq!((summary.labelled, summary.accuracy), (3, Some(2.0 / 3.0)));
+        let unlabelled = PointStats::new(0, 0);
+        assert!(unlabelled.summaries(Duration::from_secs(1), &[], &[]).is_empty());
     }
 
     #[test]

@@ -142,6 +142,8 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         slowdown_p50: None,
         slowdown_p99: None,
         slowdown: None,
+        labelled: 0,
+        accuracy: None,
     }
 }
 

@@ -268,3 +268,55 @@ fn a_slower_edge_holds_each_inference_for_its_slowdown() {
         assert_eq!(parts.iter().sum::<f64>(), samples.num(r, "latency_us"), "{r:?}");
     }
 }
+
+#[test]
+fn labelled_rows_give_each_tier_its_accuracy_and_each_answer_its_prediction() {
+    let broker = crate::common::Mosquitto::start();
+    let dir = crate::common::run_smoke(
+        &broker,
+        &[
+            "devices.features=null",
+            "devices.input={data: ../models/data/digits-test.csv}",
+            "tiers.edge.model=../models/digits_small.onnx",
+            "tiers.cloud.model=../models/digits_big.safetensors",
+            "sweep={}",
+            "load.duration=2s",
+        ],
+    );
+    // The rows as the devices read them, and each model's answer to each, run here outside the pipeline.
+    let root = crate::common::root();
+    let data = crate::common::Table::read(&root.join("models/data/digits-test.csv"));
+    let pixels: Vec<f32> = data.rows.iter().flat_map(|r| r[..64].iter().map(|v| v.parse::<f32>().unwrap())).collect();
+    let labels: Vec<i64> = data.rows.iter().map(|r| r[64].parse().unwrap()).collect();
+    let offline = |model: &str| -> Vec<i64> {
+        let out = simrun::backend::load(&root.join(model)).unwrap().infer(&pixels).unwrap();
+        out.chunks(10).map(|c| simrun::wire::prediction(simrun::wire::score(c).0, simrun::wire::score(c).1)).collect()
+    };
+    let samples = crate::common::Table::read(&dir.join("samples.csv"));
+    let summary = crate::common::Table::read(&dir.join("summary.csv"));
+    for (tier, model) in [("edge", "models/digits_small.onnx"), ("cloud", "models/digits_big.safetensors")] {
+        let expected = offline(model);
+        let rows: Vec<_> = samples.filter("tier", tier).filter(|r| r[samples.col("phase")] == "measure").collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut correct = 0;
+        for r in &rows {
+            let row: usize = r[samples.col("row")].parse().unwrap();
+            let (label, prediction): (i64, i64) =
+                (r[samples.col("label")].parse().unwrap(), r[samples.col("prediction")].parse().unwrap());
+            assert_eq!(label, labels[row], "{tier}: the label of row {row}");
+            assert_eq!(prediction, expected[row], "{tier}: the prediction for row {row}");
+            correct += usize::from(label == prediction);
+            seen.insert(row);
+        }
+        // 220 requests of 540 rows: a seeded order sends no row twice.
+        assert_eq!(seen.len(), rows.len(), "{tier}: a row repeated before every row was sent");
+        let row = summary.filter("tier", tier).next().unwrap();
+        assert_eq!(summary.num(row, "labelled") as usize, rows.len(), "{row:?}");
+        let accuracy = correct as f64 / rows.len() as f64;
+        assert!((summary.num(row, "accuracy") - accuracy).abs() < 1e-4, "{tier}: {accuracy} against {row:?}");
+        assert!(accuracy > 0.8, "{tier}: a trained model gets most digits right, got {accuracy}");
+    }
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("### Accuracy") && report.contains("labelled answers"), "{report}");
+    assert!(report.contains("Devices sent [64] float32, the 540 rows of `models/data/digits-test.csv` (labelled)"));
+}

@@ -17,7 +17,7 @@ fn both_models_describe_the_same_network() {
     for info in [edge.info(), cloud.info()] {
         assert_eq!(info.input_name, "features");
         assert_eq!(info.output_name, "probability");
-        assert_eq!(info.input_width(), Some(32));
+        assert_eq!((info.input_len(), info.sample_dims.as_slice(), info.output_len), (32, &[32][..], 1));
         assert_eq!(info.output_shape.last().map(String::as_str), Some("1"));
         assert_eq!(info.sha256.len(), 64);
     }
@@ -113,7 +113,7 @@ fn bad_model_files_exit_2_from_the_command_line_without_a_panic() {
             "cloud",
             "shapes.safetensors",
             safetensors_with(&wrong_shape, "simrun-mlp-v1"),
-            "the metadata implies F32 [16, 32]",
+            "layer 0: bias \"fc1.bias\" is [16]; expected [8]",
         ),
         ("cloud", "format.safetensors", safetensors_with(&good, "pickle"), "metadata names format"),
         ("cloud", "missing.safetensors", safetensors_with(&good[..3], "simrun-mlp-v1"), "\"fc2.bias\" is missing"),

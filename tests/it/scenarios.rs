@@ -14,8 +14,8 @@ fn every_file_in_scenarios_validates() {
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
-        let plan = scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
-        check_models(&plan).unwrap_or_else(|f| panic!("{}: {:#}", path.display(), f.error()));
+        let mut plan = scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+        check_models(&mut plan).unwrap_or_else(|f| panic!("{}: {:#}", path.display(), f.error()));
         assert!(!plan.points.is_empty());
         count += 1;
     }
@@ -32,7 +32,7 @@ fn m3b_reproduces_the_seed_experiment() {
     let at_50 = &plan.points[3].config;
     assert_eq!(at_50.tier(Tier::Cloud).unwrap().link.latency.as_millis(), 50);
     assert_eq!(at_50.tier(Tier::Edge).unwrap().link.latency.as_millis(), 0);
-    assert_eq!(at_50.devices.features, 32);
+    assert_eq!(at_50.devices.input.shape, [32]);
 }
 
 #[test]
