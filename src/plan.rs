@@ -136,6 +136,28 @@ pub struct BrokerConfig {
     pub login: Option<Login>,
     /// Set for `mqtts://` brokers.
     pub tls: Option<TlsConfig>,
+    /// How devices encode their requests.
+    pub encoding: Encoding,
+}
+
+/// How devices encode requests on the wire (docs/wire.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// JSON text, schema version 1 (the seed's format).
+    #[default]
+    Json,
+    /// A small binary header and raw little-endian float32 values, schema version 2.
+    Binary,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Binary => "binary",
+        }
+    }
 }
 
 /// What a TLS connection trusts and presents.

@@ -3,10 +3,20 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::plan::Tier;
+use crate::plan::{Encoding, Tier};
 
-/// The schema version this build speaks.
+/// The schema version of JSON messages.
 pub const VERSION: u32 = 1;
+/// The schema version of binary requests (`broker.encoding: binary`).
+pub const BINARY_VERSION: u8 = 2;
+/// The first bytes of a binary request.
+pub const BINARY_MAGIC: &[u8; 4] = b"SIMR";
+/// The element type code of float32 values in a binary request.
+const DTYPE_F32: u8 = 1;
+/// The kind code of a request.
+const KIND_REQUEST: u8 = 1;
+/// Dimensions a binary request's shape may have.
+pub const MAX_DIMS: usize = 8;
 /// The request-size limit for small inputs: larger requests are rejected
 /// without parsing.
 pub const MIN_REQUEST_LIMIT: usize = 64 * 1024;
@@ -16,6 +26,7 @@ pub const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
 /// The largest request a worker accepts for samples of `values` values: room
 /// for each as JSON text (at most 16 bytes a float, rounded up to 24) and
 /// the envelope, never below `MIN_REQUEST_LIMIT` nor above `MAX_MESSAGE_BYTES`.
+/// A binary request needs 4 bytes a value and its header, so fits too.
 pub fn request_limit(values: usize) -> usize {
     values.saturating_mul(24).saturating_add(4096).clamp(MIN_REQUEST_LIMIT, MAX_MESSAGE_BYTES)
 }
@@ -77,6 +88,8 @@ pub enum DecodeError {
     FeatureCount { expected: usize, got: usize },
     #[error("features[{0}] is not a finite 32-bit number")]
     NotFinite(usize),
+    #[error("binary request: {0}")]
+    Binary(String),
 }
 
 /// Which of a tier's three topics.
@@ -120,12 +133,100 @@ struct IdOnly {
     id: String,
 }
 
-/// Decodes and checks a request. On failure returns the request id where it
-/// could be read, so the error reply can name it.
+/// A request as bytes: JSON (version 1) or binary (version 2), `shape`
+/// being one sample's dimensions.
+pub fn encode_request(request: &Request, shape: &[usize], encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Json => serde_json::to_vec(request).unwrap_or_default(),
+        Encoding::Binary => encode_binary(request, shape),
+    }
+}
+
+/// The binary request: magic, version, kind, dtype, rank, then the id and
+/// the device (u16 length and UTF-8 each), the dimensions (u32 each), and
+/// the values, float32; every number little-endian (docs/wire.md).
+fn encode_binary(request: &Request, shape: &[usize]) -> Vec<u8> {
+    let (id, device) = (request.id.as_bytes(), request.device.as_bytes());
+    let mut out = Vec::with_capacity(16 + id.len() + device.len() + 4 * shape.len() + 4 * request.features.len());
+    out.extend_from_slice(BINARY_MAGIC);
+    out.extend_from_slice(&[BINARY_VERSION, KIND_REQUEST, DTYPE_F32, shape.len() as u8]);
+    for text in [id, device] {
+        out.extend_from_slice(&(text.len().min(usize::from(u16::MAX)) as u16).to_le_bytes());
+        out.extend_from_slice(&text[..text.len().min(usize::from(u16::MAX))]);
+    }
+    for d in shape {
+        out.extend_from_slice(&(*d as u32).to_le_bytes());
+    }
+    for x in &request.features {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// Reads a binary request; `features` is the number of values a sample must hold.
+fn decode_binary(payload: &[u8], features: usize) -> Result<Request, (Option<String>, DecodeError)> {
+    let fail = |id: Option<String>, m: String| (id, DecodeError::Binary(m));
+    let mut at = BINARY_MAGIC.len();
+    let header = payload.get(at..at + 4).ok_or_else(|| fail(None, "truncated header".into()))?;
+    let (version, kind, dtype, rank) = (header[0], header[1], header[2], usize::from(header[3]));
+    at += 4;
+    if version != BINARY_VERSION {
+        return Err((None, DecodeError::Version(u64::from(version))));
+    }
+    let mut text = |what: &str| -> Result<String, (Option<String>, DecodeError)> {
+        let len = payload.get(at..at + 2).ok_or_else(|| fail(None, format!("truncated before the {what}")))?;
+        let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let bytes = payload.get(at + 2..at + 2 + len).ok_or_else(|| fail(None, format!("truncated {what}")))?;
+        at += 2 + len;
+        String::from_utf8(bytes.to_vec()).map_err(|_| fail(None, format!("the {what} is not UTF-8")))
+    };
+    let id = text("id")?;
+    let device = text("device")?;
+    let known = Some(id.clone());
+    if kind != KIND_REQUEST {
+        return Err(fail(known, format!("kind {kind} is not a request (1)")));
+    }
+    if dtype != DTYPE_F32 {
+        return Err(fail(known, format!("dtype {dtype} is not supported (1: float32)")));
+    }
+    if rank > MAX_DIMS {
+        return Err(fail(known, format!("{rank} dimensions, more than {MAX_DIMS}")));
+    }
+    let dims = payload.get(at..at + 4 * rank).ok_or_else(|| fail(known.clone(), "truncated shape".into()))?;
+    let shape: Vec<usize> =
+        dims.chunks_exact(4).map(|d| u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize).collect();
+    at += 4 * rank;
+    let values = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d)).unwrap_or(usize::MAX);
+    if values != features {
+        let shown: Vec<String> = shape.iter().map(usize::to_string).collect();
+        let m = format!("shape [{}] holds {values} values, expected {features}", shown.join(", "));
+        return Err(fail(known, m));
+    }
+    let body = &payload[at..];
+    if body.len() != 4 * features {
+        return Err(fail(known, format!("body of {} bytes, the shape needs {}", body.len(), 4 * features)));
+    }
+    let mut out = Vec::with_capacity(features);
+    for (i, b) in body.chunks_exact(4).enumerate() {
+        let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if !x.is_finite() {
+            return Err((known, DecodeError::NotFinite(i)));
+        }
+        out.push(x);
+    }
+    Ok(Request { v: u32::from(BINARY_VERSION), id, device, features: out })
+}
+
+/// Decodes and checks a request, JSON (version 1) or binary (version 2,
+/// recognised by its first bytes), whatever the run's encoding. On failure
+/// returns the request id where it could be read, so the error reply can name it.
 pub fn decode_request(payload: &[u8], features: usize) -> Result<Request, (Option<String>, DecodeError)> {
     let limit = request_limit(features);
     if payload.len() > limit {
         return Err((None, DecodeError::TooLarge { got: payload.len(), limit }));
+    }
+    if payload.starts_with(BINARY_MAGIC) {
+        return decode_binary(payload, features);
     }
     let loose: LooseRequest = match serde_json::from_slice(payload) {
         Ok(r) => r,
@@ -205,6 +306,44 @@ mod tests {
         let big = vec![b' '; MIN_REQUEST_LIMIT + 1];
         let too_large = DecodeError::TooLarge { got: MIN_REQUEST_LIMIT + 1, limit: MIN_REQUEST_LIMIT };
         assert_eq!(decode_request(&big, 2).unwrap_err().1, too_large);
+    }
+
+    fn binary(shape: &[usize], values: &[f32]) -> Vec<u8> {
+        let r = Request { v: 2, id: "r/0.0/7".into(), device: "dev-001".into(), features: values.to_vec() };
+        encode_request(&r, shape, Encoding::Binary)
+    }
+
+    #[test]
+    fn binary_requests_read_back_and_name_their_faults() {
+        let good = binary(&[2, 2], &[0.5, -1.0, 2.0, 3.5]);
+        assert_eq!(&good[..8], b"SIMR\x02\x01\x01\x02");
+        assert_eq!(good.len(), 8 + 2 + 7 + 2 + 7 + 8 + 16);
+        let r = decode_request(&good, 4).unwrap();
+        assert_eq!(
+            (r.v, r.id.as_str(), r.device.as_str(), r.features),
+            (2, "r/0.0/7", "dev-001", vec![0.5, -1.0, 2.0, 3.5])
+        );
+        let fault = |payload: &[u8], expected: usize| {
+            let (id, e) = decode_request(payload, expected).unwrap_err();
+            (id, e.to_string())
+        };
+        assert_eq!(fault(&good, 3).1, "binary request: shape [2, 2] holds 4 values, expected 3");
+        assert_eq!(
+            fault(&good[..good.len() - 1], 4),
+            (Some("r/0.0/7".into()), "binary request: body of 15 bytes, the shape needs 16".into())
+        );
+        assert_eq!(fault(&good[..6], 4), (None, "binary request: truncated header".into()));
+        assert_eq!(fault(&good[..12], 4).1, "binary request: truncated id");
+        let mut v3 = good.clone();
+        v3[4] = 3;
+        assert!(fault(&v3, 4).1.starts_with("unsupported schema version 3"));
+        let mut int8 = good.clone();
+        int8[6] = 7;
+        assert_eq!(fault(&int8, 4).1, "binary request: dtype 7 is not supported (1: float32)");
+        let nan = binary(&[4], &[0.0, f32::NAN, 0.0, 0.0]);
+        assert_eq!(fault(&nan, 4).1, "features[1] is not a finite 32-bit number");
+        // JSON stays readable next to binary.
+        assert!(decode_request(br#"{"v":1,"id":"a","features":[1,2]}"#, 2).is_ok());
     }
 
     #[test]

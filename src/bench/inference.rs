@@ -75,6 +75,56 @@ pub fn measure(models_dir: &Path, calls: u32) -> Result<[(String, Duration); 3],
     Ok([("ONNX Runtime (edge)".into(), ort), ("candle (cloud)".into(), candle), ("plain Rust loop".into(), floor)])
 }
 
+/// One shipped model's cost per call, one sample a call.
+pub struct ModelTiming {
+    pub file: String,
+    pub runtime: &'static str,
+    /// One sample's shape, as the model declares it.
+    pub input: String,
+    pub calls: u32,
+    pub per_call: Duration,
+}
+
+/// Times every model file in `models_dir` that a runtime runs, each for
+/// about `budget` after a warmup of a tenth of it, on eight seeded samples
+/// in turn.
+pub fn every_model(models_dir: &Path, budget: Duration) -> Result<Vec<ModelTiming>, BackendError> {
+    let read = |e: std::io::Error| BackendError::Read { path: models_dir.into(), source: e };
+    let mut files: Vec<_> = std::fs::read_dir(models_dir)
+        .map_err(read)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| backend::runtime_of(p).is_some())
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let mut model = backend::load(&path)?;
+        let len = model.info().input_len();
+        let samples: Vec<Vec<f32>> =
+            (0..8).map(|i| (0..len).map(|j| ((i * 31 + j * 7) % 17) as f32 / 8.5 - 1.0).collect()).collect();
+        let mut run_for = |span: Duration| -> Result<u32, BackendError> {
+            let (start, mut calls) = (Instant::now(), 0u32);
+            while start.elapsed() < span || calls == 0 {
+                std::hint::black_box(model.infer(&samples[calls as usize % samples.len()])?);
+                calls += 1;
+            }
+            Ok(calls)
+        };
+        run_for(budget / 10)?;
+        let start = Instant::now();
+        let calls = run_for(budget)?;
+        let per_call = start.elapsed() / calls;
+        out.push(ModelTiming {
+            file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            runtime: backend::runtime_of(&path).unwrap_or("?"),
+            input: format!("[{}]", model.info().input_shape.join(", ")),
+            calls,
+            per_call,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::{run, BenchArgs, BenchWhat, Failure};
 use crate::bench;
@@ -125,7 +126,7 @@ fn median_of(v: &[(u64, u64)], f: fn(&(u64, u64)) -> u64) -> u64 {
 /// payloads of the same size, alternating three times to spread drift over both.
 async fn edge_against_echo(rig: &Rig<'_>, secs: f64, md: &mut String) -> Result<(), Failure> {
     let rate = 1000.0;
-    let bytes = request_bytes(32, 40);
+    let bytes = request_bytes(&[32], crate::plan::Encoding::Json, 40);
     let (mut echo_runs, mut edge_runs) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let record = echo(&rig.broker, "bench-echo", &rig.timer, (rate * secs) as u64, rate, bytes, None)
@@ -159,7 +160,7 @@ async fn edge_against_echo(rig: &Rig<'_>, secs: f64, md: &mut String) -> Result<
 /// Section 2: the highest sustained rate with p99 under 10 ms, echo and edge path.
 async fn rate_ladder(rig: &Rig<'_>, md: &mut String) -> Result<(), Failure> {
     let ladder_secs = if rig.quick { 1.0 } else { 2.0 };
-    let bytes = request_bytes(32, 40);
+    let bytes = request_bytes(&[32], crate::plan::Encoding::Json, 40);
     let (mut echo_max, mut edge_max) = (0.0, 0.0);
     let mut rows = String::new();
     for rate in LADDER {
@@ -212,6 +213,32 @@ fn inference_per_call(quick: bool, md: &mut String) -> Result<(), Failure> {
     let _ = writeln!(md, "### 3. Inference per call (one row, {calls} calls, hot)\n\n| backend | per call | × plain loop |\n|---|---:|---:|");
     for (name, t) in &times {
         let _ = writeln!(md, "| {name} | {:.2} µs | {:.1}× |", t.as_secs_f64() * 1e6, t.as_secs_f64() / floor);
+    }
+    let budget = Duration::from_millis(if quick { 300 } else { 2_000 });
+    let models = bench::inference::every_model(&models_dir(), budget).map_err(Failure::infrastructure)?;
+    let baseline = models
+        .iter()
+        .find(|m| m.file == "anomaly_detector.onnx")
+        .map_or(1e-12, |m| m.per_call.as_secs_f64().max(1e-12));
+    let _ = writeln!(
+        md,
+        "\nEvery shipped model, one sample a call, about {:.1} s each; the ratio is against the anomaly \
+         detector in ONNX Runtime, measured in the same run.\n\n| model | runtime | input | calls | per call | × \
+         anomaly_detector.onnx |\n|---|---|---|---:|---:|---:|",
+        budget.as_secs_f64()
+    );
+    for m in &models {
+        let t = m.per_call.as_secs_f64();
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {} | {:.2} µs | {:.1}× |",
+            m.file,
+            m.runtime,
+            m.input,
+            m.calls,
+            t * 1e6,
+            t / baseline
+        );
     }
     let _ =
         writeln!(md, "\nRAYON_NUM_THREADS={}\n", std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()));

@@ -281,7 +281,10 @@ async fn floor_after(plan: &Plan, ctx: &RunContext, report: &mut Report) {
 /// size of that point's requests.
 fn floor_target<'a>(plan: &'a Plan, ctx: &RunContext) -> Option<(&'a crate::plan::BrokerConfig, usize)> {
     let first = plan.points.first()?;
-    Some((&first.config.broker, request_bytes(first.config.devices.input.values(), ctx.run_id.len() + 12)))
+    Some((
+        &first.config.broker,
+        request_bytes(&first.config.devices.input.shape, first.config.broker.encoding, ctx.run_id.len() + 12),
+    ))
 }
 
 /// One execution of one point: its samples streamed to the results folder and
@@ -437,7 +440,13 @@ fn manifest(
         rumqttc_version: report::RUMQTTC_VERSION.into(),
         rayon_num_threads: std::env::var("RAYON_NUM_THREADS").ok(),
         models: models.models.clone(),
-        input: plan.points.first().map(|p| p.config.devices.input.describe()),
+        input: plan.points.first().map(|p| {
+            let how = match p.config.broker.encoding {
+                crate::plan::Encoding::Json => "JSON requests (wire version 1)",
+                crate::plan::Encoding::Binary => "binary requests (wire version 2)",
+            };
+            format!("{}, in {how}", p.config.devices.input.describe())
+        }),
         started_at: now_rfc3339(),
         finished_at: None,
         wall_time_s: None,

@@ -333,29 +333,51 @@ fn breakdown_table(report: &Report, md: &mut String) {
     md.push_str(
         "Each answered request's latency splits into the worker's queue and inference times (it measures both) \
          and the rest, network: links, broker and client stacks (`network = latency − queue − infer`). Dispatch \
-         is how late the load generator sent requests against their schedule (`sent − intended`).\n\n",
+         is how late the load generator sent requests against their schedule (`sent − intended`). Request and \
+         response are the mean MQTT payload sizes, which a link's bandwidth acts on.\n\n",
     );
     let (head, rule) = row_header(report);
     let _ = writeln!(
         md,
-        "{head} tier | network p50 / p99 (ms) | queue p50 / p99 (ms) | inference p50 / p99 (ms) | dispatch p50 / p99 (ms) |"
+        "{head} tier | network p50 / p99 (ms) | queue p50 / p99 (ms) | inference p50 / p99 (ms) | dispatch p50 / p99 (ms) | \
+         request / response (bytes) |"
     );
-    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|");
+    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|---:|");
     let pair = |p: Option<crate::stats::Percentiles>| {
         p.map(|p| format!("{} / {}", ms(p.p50_us), ms(p.p99_us))).unwrap_or_else(|| "–".into())
     };
     for s in &report.summaries {
         let _ = writeln!(
             md,
-            "{} {} | {} | {} | {} | {} |",
+            "{} {} | {} | {} | {} | {} | {} |",
             row_cells(report, s),
             s.tier,
             pair(s.network),
             pair(s.queue),
             pair(s.infer),
-            pair(s.dispatch)
+            pair(s.dispatch),
+            bytes_pair(s.request_bytes_mean, s.response_bytes_mean)
         );
     }
+}
+
+/// Mean request and response sizes, `110,650 / 137`; `–` where unknown.
+fn bytes_pair(request: Option<f64>, response: Option<f64>) -> String {
+    let shown = |b: Option<f64>| b.map_or("–".to_string(), |b| thousands(b.round() as u64));
+    format!("{} / {}", shown(request), shown(response))
+}
+
+/// `110650` as `110,650`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn floor_section(report: &Report, md: &mut String) {
@@ -732,6 +754,13 @@ fn environment_section(m: &crate::report::Manifest, md: &mut String) {
 mod tests {
     use super::*;
     use crate::record::Unmatched;
+
+    #[test]
+    fn payload_sizes_read_in_thousands() {
+        assert_eq!(bytes_pair(Some(110_650.4), Some(137.0)), "110,650 / 137");
+        assert_eq!(bytes_pair(None, Some(1_000_000.0)), "– / 1,000,000");
+        assert_eq!(thousands(999), "999");
+    }
     use crate::report::{HostInfo, Manifest, PointRow};
     use crate::stats::test_summary;
 

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::collector::{micros_since, Sent};
 use super::timer::PreciseTimer;
-use crate::plan::{Arrival, InputConfig, InputData, InputRows, LoadConfig};
+use crate::plan::{Arrival, Encoding, InputConfig, InputData, InputRows, LoadConfig};
 use crate::record::Phase;
 use crate::wire::{self, Request};
 
@@ -158,15 +158,16 @@ impl Samples {
     }
 }
 
-/// The size of a request with `features` values, as devices send it.
-pub fn request_bytes(features: usize, id_len: usize) -> usize {
+/// The size of a request of samples of `shape`, as devices send it.
+pub fn request_bytes(shape: &[usize], encoding: Encoding, id_len: usize) -> usize {
+    let values: usize = shape.iter().product();
     let request = Request {
         v: wire::VERSION,
         id: "x".repeat(id_len),
         device: "dev-000".into(),
-        features: (0..features).map(|i| -1.2345678 + i as f32 * 0.1).collect(),
+        features: (0..values).map(|i| -1.2345678 + i as f32 * 0.1).collect(),
     };
-    serde_json::to_vec(&request).map_or(0, |v| v.len())
+    wire::encode_request(&request, shape, encoding).len()
 }
 
 /// What a device tells the collector.
@@ -188,6 +189,9 @@ pub struct Device {
     pub topics: Arc<[String]>,
     pub qos: rumqttc::QoS,
     pub samples: Samples,
+    /// One sample's dimensions, and how requests are encoded.
+    pub shape: Arc<[usize]>,
+    pub encoding: Encoding,
     /// `<run-id>/<point>.<rep>/`
     pub id_prefix: String,
     pub rng: ChaCha8Rng,
@@ -254,7 +258,7 @@ impl Device {
         let (features, row, label) = self.samples.draw(seq, &mut self.rng);
         let request =
             Request { v: wire::VERSION, id: format!("{}{seq}", self.id_prefix), device: self.name.clone(), features };
-        let payload = serde_json::to_vec(&request).unwrap_or_default();
+        let payload = wire::encode_request(&request, &self.shape, self.encoding);
         let request_bytes = payload.len() as u32;
         let (client, topics, qos, device) = (self.client.clone(), self.topics.clone(), self.qos, self.index);
         let (events, epoch, sent_count) = (io.events.clone(), io.epoch, io.sent_count.clone());

@@ -254,6 +254,8 @@ impl Rig {
                 topics: request_topics.clone().into(),
                 qos: qos(cfg.broker.qos),
                 samples: samples.clone(),
+                shape: cfg.devices.input.shape.clone().into(),
+                encoding: cfg.broker.encoding,
                 id_prefix: format!("{}/{exec}/", ctx.run_id),
                 rng: seeds::features(ctx.seed, point.index, repetition, index),
             });

@@ -96,6 +96,9 @@ pub struct BrokerFile {
     /// Certificates for an `mqtts://` broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFile>,
+    /// `json` (default) or `binary` requests.
+    #[serde(default)]
+    pub encoding: crate::plan::Encoding,
 }
 
 /// PEM files: the CA to trust (default: the system's), and a client certificate and key.
@@ -123,6 +126,7 @@ impl Default for BrokerFile {
             username: None,
             password_env: None,
             tls: None,
+            encoding: crate::plan::Encoding::Json,
         }
     }
 }

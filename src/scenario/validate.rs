@@ -33,6 +33,7 @@ fn err<T>(key: &str, message: impl Into<String>) -> Result<T, KeyError> {
 pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointConfig, KeyError> {
     let mut broker = broker(&file.broker.url, file.broker.qos)?;
     broker.tls = tls(&file.broker, scenario_path)?;
+    broker.encoding = file.broker.encoding;
     if file.broker.reconnect_timeout.value.is_zero() {
         return err("broker.reconnect_timeout", "must be positive");
     }
@@ -506,6 +507,7 @@ fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
         reconnect_timeout: Duration::from_secs(30),
         login: None,
         tls: secure.then_some(TlsConfig { ca: None, client: None }),
+        encoding: crate::plan::Encoding::Json,
     })
 }
 

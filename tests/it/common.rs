@@ -87,6 +87,7 @@ impl Mosquitto {
             reconnect_timeout: Duration::from_secs(30),
             login: None,
             tls: None,
+            encoding: simrun::plan::Encoding::Json,
         }
     }
 

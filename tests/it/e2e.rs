@@ -70,8 +70,17 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
     for tier in Tier::ALL {
         let request_topic = wire::topic(run_id, tier, Topic::Request);
         // A good request, garbage, a wrong width, then a good one again: the worker keeps serving.
-        let bad: [&[u8]; 3] =
-            [b"\x00not json", br#"{"v":1,"id":"w","features":[1,2]}"#, br#"{"v":9,"id":"v","features":[]}"#];
+        let binary = |id: &str| {
+            let r = wire::Request { v: 2, id: id.into(), device: "dev-000".into(), features: features.clone() };
+            wire::encode_request(&r, &[32], simrun::plan::Encoding::Binary)
+        };
+        let truncated = binary("t");
+        let bad: [&[u8]; 4] = [
+            b"\x00not json",
+            br#"{"v":1,"id":"w","features":[1,2]}"#,
+            br#"{"v":9,"id":"v","features":[]}"#,
+            &truncated[..truncated.len() - 3],
+        ];
         client.publish(&request_topic, QoS::AtLeastOnce, false, request("itest/0.0/1", &features)).await.unwrap();
         let (topic, payload) = next_message(&mut rx).await;
         assert_eq!(topic, wire::topic(run_id, tier, Topic::Response));
@@ -91,6 +100,15 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
         assert_eq!(errors[1].id.as_deref(), Some("w"));
         assert!(errors[1].error.contains("expected 32 values, got 2"), "{:?}", errors[1]);
         assert!(errors[2].error.contains("unsupported schema version 9"), "{:?}", errors[2]);
+        assert_eq!(errors[3].id.as_deref(), Some("t"));
+        assert!(errors[3].error.contains("binary request: body of 125 bytes, the shape needs 128"), "{:?}", errors[3]);
+        // A binary request (version 2) is answered as a JSON one is.
+        client.publish(&request_topic, QoS::AtLeastOnce, false, binary("itest/0.0/3")).await.unwrap();
+        let (topic, payload) = next_message(&mut rx).await;
+        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response));
+        let r: Response = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(r.id, "itest/0.0/3");
+        assert!((r.probability - expected).abs() <= 1e-5, "{tier}: {} vs {expected}", r.probability);
 
         client.publish(&request_topic, QoS::AtLeastOnce, false, request("itest/0.0/2", &features)).await.unwrap();
         let (topic, payload) = next_message(&mut rx).await;
@@ -98,7 +116,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
         assert_eq!(serde_json::from_slice::<Response>(&payload).unwrap().id, "itest/0.0/2");
     }
     for w in workers {
-        assert_eq!(w.counters.rejected.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(w.counters.rejected.load(std::sync::atomic::Ordering::Relaxed), 4);
         w.stop().await.expect("worker stops cleanly");
     }
 }
@@ -319,4 +337,44 @@ fn labelled_rows_give_each_tier_its_accuracy_and_each_answer_its_prediction() {
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("### Accuracy") && report.contains("labelled answers"), "{report}");
     assert!(report.contains("Devices sent [64] float32, the 540 rows of `models/data/digits-test.csv` (labelled)"));
+    assert!(report.contains("in JSON requests (wire version 1)"), "{report}");
+}
+
+#[test]
+fn images_travel_as_binary_requests_and_a_narrow_link_shows_their_size() {
+    let broker = crate::common::Mosquitto::start();
+    let dir = crate::common::run_smoke(
+        &broker,
+        &[
+            "devices.features=null",
+            "broker.encoding=binary",
+            "tiers.edge.model=../models/image_cnn.onnx",
+            "tiers.cloud.model=../models/image_cnn.onnx",
+            "tiers.cloud.link={latency: 5ms, bandwidth: 20Mbit/s}",
+            "sweep={}",
+            "load.rate=10/s",
+            "load.duration=2s",
+        ],
+    );
+    let summary = crate::common::Table::read(&dir.join("summary.csv"));
+    // 3×96×96 float32 values and a 58-byte header (id `<run-id>/0.0/<seq>`, device, four dimensions).
+    let samples = crate::common::Table::read(&dir.join("samples.csv"));
+    for r in samples.filter("phase", "measure") {
+        let bytes = samples.num(r, "request_bytes") as usize;
+        assert!((110_592 + 40..110_592 + 80).contains(&bytes), "{bytes}");
+    }
+    let (edge, cloud) =
+        (summary.filter("tier", "edge").next().unwrap(), summary.filter("tier", "cloud").next().unwrap());
+    for row in [edge, cloud] {
+        assert_eq!(summary.num(row, "ok"), summary.num(row, "requests"), "{row:?}");
+    }
+    // 110 KB through 20 Mbit/s takes 44 ms on the way to the cloud, on top of its 5 ms each way.
+    assert!(summary.num(cloud, "latency_p50_us") > 44_000.0 + 10_000.0, "{cloud:?}");
+    let achieved = summary.num(cloud, "link:cloud:down:achieved_bandwidth_bps");
+    assert!((achieved / 20e6 - 1.0).abs() < 0.10, "achieved {achieved} bit/s");
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("Devices sent [3, 96, 96] float32, seeded uniform in [-2, 2), in binary requests"),
+        "{report}"
+    );
 }

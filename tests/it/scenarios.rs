@@ -72,3 +72,51 @@ fn overrides_and_grids() {
     assert_eq!(labels[1], "tiers.cloud.link.latency=0ms, devices.count=2");
     assert_eq!(plan.points[5].config.devices.count, 3);
 }
+
+/// A version 1.0 `.npy` file of `values` with `shape`, as numpy writes it.
+fn npy(descr: &str, shape: &str, values: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(values);
+    out
+}
+
+#[test]
+fn npy_samples_with_npy_labels_feed_the_model_and_a_short_labels_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::common::root();
+    // Five samples of 4×8 float32 values for a model of 32 inputs, and five int64 labels.
+    let values: Vec<u8> = (0..5 * 32).flat_map(|i| (i as f32 / 40.0).to_le_bytes()).collect();
+    std::fs::write(dir.path().join("x.npy"), npy("<f4", "(5, 4, 8)", &values)).unwrap();
+    std::fs::write(dir.path().join("y.npy"), npy("<i8", "(5,)", &[[1u8, 0, 0, 0, 0, 0, 0, 0]; 5].concat())).unwrap();
+    std::fs::write(dir.path().join("short.npy"), npy("<i8", "(4,)", &[0u8; 32])).unwrap();
+    let scenario = |labels: &str| {
+        let path = dir.path().join(format!("{labels}.yaml"));
+        let model = root.join("models/anomaly_detector.onnx");
+        let text = format!(
+            "name: npy\ndevices:\n  input:\n    data: x.npy\n    labels: {labels}.npy\nload: {{ rate: 10/s, duration: 1s }}\n\
+             placement: edge\ntiers:\n  edge:\n    model: {}\n",
+            model.display()
+        );
+        std::fs::write(&path, text).unwrap();
+        assert_cmd::Command::cargo_bin("simrun").unwrap().args(["validate", "--no-broker"]).arg(&path).output().unwrap()
+    };
+    let ok = scenario("y");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        stdout.contains("input: [32] float32, the 5 rows of `") && stdout.contains("x.npy` (labelled)"),
+        "{stdout}"
+    );
+    let short = scenario("short");
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert_eq!(short.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("short.npy: shape [4]: expected [5], one label per row of"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
