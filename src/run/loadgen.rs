@@ -299,6 +299,42 @@ mod tests {
     }
 
     #[test]
+    fn samples_come_seeded_and_a_files_rows_each_once_before_any_twice() {
+        use rand::SeedableRng;
+        let rng = || ChaCha8Rng::seed_from_u64(9);
+        let rows = InputRows {
+            path: "d.csv".into(),
+            sha256: String::new(),
+            width: 2,
+            values: (0..10).map(|v| v as f32).collect(),
+            labels: Some(vec![10, 11, 12, 13, 14]),
+        };
+        let input = |data| InputConfig { shape: vec![2], data };
+        let file = Samples::new(&input(InputData::File(Arc::new(rows))), rng());
+        let mut device = rng();
+        let drawn: Vec<_> = (0..10).map(|seq| file.draw(seq, &mut device)).collect();
+        let first: std::collections::BTreeSet<u32> = drawn[..5].iter().filter_map(|d| d.1).collect();
+        assert_eq!(first.len(), 5, "every row once in the first five requests");
+        assert_eq!(
+            drawn[..5].iter().map(|d| d.1).collect::<Vec<_>>(),
+            drawn[5..].iter().map(|d| d.1).collect::<Vec<_>>()
+        );
+        for (values, row, label) in &drawn {
+            let r = row.unwrap() as usize;
+            assert_eq!((values.as_slice(), *label), (&[2.0 * r as f32, 2.0 * r as f32 + 1.0][..], Some(10 + r as i64)));
+        }
+        let normal = Samples::new(&input(InputData::Normal), rng());
+        let values: Vec<f32> = (0..5000).flat_map(|s| normal.draw(s, &mut device).0).collect();
+        let mean = values.iter().sum::<f32>() / values.len() as f32;
+        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / values.len() as f32).sqrt();
+        assert!(mean.abs() < 0.05 && (sd - 1.0).abs() < 0.05, "normal draws: mean {mean}, sd {sd}");
+        let uniform = Samples::new(&input(InputData::Uniform), rng());
+        let (a, b) = (uniform.draw(0, &mut rng()), uniform.draw(0, &mut rng()));
+        assert_eq!(a, b, "seeded");
+        assert!(a.0.iter().all(|v| (-2.0..2.0).contains(v)) && a.1.is_none());
+    }
+
+    #[test]
     fn constant_schedule_is_evenly_spaced_and_split_round_robin() {
         let t0 = Instant::now();
         let s = OpenSchedule::new(t0, &load(Arrival::Constant, 200.0, 1), 4, 0);

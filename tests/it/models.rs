@@ -182,3 +182,25 @@ fn different_models_on_the_two_tiers_run_without_parity_one_model_in_two_formats
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("parity: max |edge - cloud| = ") && !stdout.contains("parity: not checked"), "{stdout}");
 }
+
+#[test]
+fn a_batch_fixed_at_one_runs_one_sample_a_call_and_unsupported_inputs_are_named() {
+    let dir = crate::common::root().join("tests/fixtures/models");
+    let mut one = backend::load(&dir.join("batch_of_one.onnx")).expect("batch of one loads");
+    let mut any = backend::load(&dir.join("batch_any.onnx")).expect("symbolic batch loads");
+    assert!(one.info().batch_of_one && !any.info().batch_of_one);
+    assert_eq!((one.info().sample_dims.as_slice(), one.info().output_len), (&[6][..], 3));
+    // Five samples in one call: five calls of one inside, the same answers as a symbolic batch.
+    let inputs: Vec<f32> = (0..30).map(|i| (i as f32 - 15.0) / 7.0).collect();
+    let (a, b) = (one.infer(&inputs).unwrap(), any.infer(&inputs).unwrap());
+    assert_eq!(a.len(), 15);
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?} vs {b:?}");
+    let load_error = |name: &str| match backend::load(&dir.join(name)) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("{name} loaded"),
+    };
+    let width = load_error("symbolic_width.onnx");
+    assert!(width.contains("input `x` [batch, width]: dimension 1 is not a fixed size"), "{width}");
+    let int64 = load_error("int64_input.onnx");
+    assert!(int64.contains("input `x` is") && int64.contains("simrun runs float32 inputs and outputs only"), "{int64}");
+}
