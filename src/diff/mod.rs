@@ -214,6 +214,12 @@ pub fn differences(a: &RunFolder, b: &RunFolder, ignore: &[String]) -> anyhow::R
             }
         }
     }
+    // The input's description holds its data file's digest: the same path with other rows is another input.
+    if let (Some(x), Some(y)) = (&a.report.manifest.input, &b.report.manifest.input) {
+        if x != y {
+            out.push(format!("devices' input: {x} vs {y}"));
+        }
+    }
     Ok(out)
 }
 
