@@ -371,6 +371,13 @@ impl LoadConfig {
     }
 }
 
+/// Requests a worker holds waiting for a slot unless `compute.queue_limit` says otherwise.
+pub const DEFAULT_QUEUE_LIMIT: u32 = 1_000;
+/// Slots a worker may have at most.
+pub const MAX_SLOTS: u32 = 64;
+/// The largest `compute.queue_limit`.
+pub const MAX_QUEUE_LIMIT: u32 = 1_000_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierConfig {
     pub tier: Tier,
@@ -380,6 +387,11 @@ pub struct TierConfig {
     /// The tier computes this many times slower than this host (≥ 1): each
     /// worker holds its slot for (slowdown − 1) × every inference call.
     pub slowdown: f64,
+    /// Requests each worker serves at once (`compute.slots`).
+    pub slots: u32,
+    /// Requests each worker holds waiting for a slot, at most; beyond them a
+    /// request is answered `overloaded` (`compute.queue_limit`).
+    pub queue_limit: u32,
 }
 
 /// The emulated network of one hop (a tier's workers, or the devices, to the broker).

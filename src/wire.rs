@@ -15,6 +15,8 @@ pub const BINARY_MAGIC: &[u8; 4] = b"SIMR";
 const DTYPE_F32: u8 = 1;
 /// The kind code of a request.
 const KIND_REQUEST: u8 = 1;
+/// How the error reply to a request refused for a full worker queue begins.
+pub const OVERLOADED: &str = "overloaded";
 /// Dimensions a binary request's shape may have.
 pub const MAX_DIMS: usize = 8;
 /// The request-size limit for small inputs: larger requests are rejected

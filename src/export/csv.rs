@@ -160,7 +160,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 20] = [
+pub const EXTRA_COLUMNS: [&str; 21] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -181,6 +181,7 @@ pub const EXTRA_COLUMNS: [&str; 20] = [
     "slowdown_p99",
     "labelled",
     "accuracy",
+    "overloaded",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -231,6 +232,7 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("slowdown_p99", opt(s.slowdown_p99.map(|k| format!("{k:.3}")))),
         ("labelled", s.labelled.to_string()),
         ("accuracy", opt(s.accuracy.map(|a| format!("{a:.4}")))),
+        ("overloaded", s.overloaded.to_string()),
     ]);
     cells.extend(params_cells(&s.params));
     cells

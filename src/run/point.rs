@@ -234,6 +234,8 @@ impl Rig {
                     broker: cfg.broker.clone(),
                     shared: tier_cfg.workers > 1,
                     slowdown: tier_cfg.slowdown,
+                    slots: tier_cfg.slots,
+                    queue_limit: tier_cfg.queue_limit,
                 };
                 workers.push((tier_cfg.tier, Worker::start(spec, model, ctx.timer.clone()).await?));
             }

@@ -2,12 +2,19 @@
 //!
 //! The MQTT event loop runs on one tokio task and hands requests to a serving
 //! task, so a slow model queues requests (visible as `queue_us`) instead of
-//! stalling the connection's keep-alive. Serving runs on the async runtime, not
+//! stalling the connection's keep-alive. The serving task keeps its own queue
+//! of decoded requests, at most `compute.queue_limit` long (beyond it a
+//! request is answered `overloaded` at once), and serves up to
+//! `compute.slots` at a time: the inference calls themselves run one after
+//! another on the worker's one model, and a slot stays busy while its
+//! `compute.slowdown` hold lasts, which is what a slower machine's cores
+//! would spend on it. Serving runs on the async runtime, not
 //! a thread of its own: a hand-off to a parked OS thread and back costs tens
 //! of microseconds per request (`queue_us`; docs/performance.md). Models are expected
 //! to take microseconds; a model taking milliseconds would hold a runtime
 //! thread for that long.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::AsyncClient;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::broker::{qos, Connection, Received};
 use super::timer::{PreciseTimer, WakeLag};
@@ -41,6 +49,9 @@ pub struct WorkerSpec {
     /// Compute this many times slower than this host: after each inference
     /// call, hold the slot for (slowdown − 1) × the call's time (1: none).
     pub slowdown: f64,
+    /// Requests served at once, and waiting for a slot at most.
+    pub slots: u32,
+    pub queue_limit: u32,
 }
 
 /// The filter a tier's workers subscribe with: the request topic, or with
@@ -73,6 +84,8 @@ pub struct WorkerCounters {
     pub rejected: AtomicU64,
     /// Malformed requests not answered because of the error-reply limit.
     pub unanswered: AtomicU64,
+    /// Requests answered `overloaded` because the queue was full.
+    pub overloaded: AtomicU64,
 }
 
 /// A token bucket: `ERROR_REPLIES_PER_S` tokens a second, as many at most.
@@ -124,7 +137,7 @@ impl Worker {
             client: conn.client.clone(),
             counters: counters.clone(),
             timer,
-            lag: WakeLag::default(),
+            lag: SharedLag::default(),
         };
         let serving = tokio::spawn(serve.run(rx));
         Ok(Worker { conn, serving, counters, name })
@@ -150,65 +163,120 @@ struct Serve {
     client: AsyncClient,
     counters: Arc<WorkerCounters>,
     timer: PreciseTimer,
-    lag: WakeLag,
+    lag: SharedLag,
 }
+
+/// The wake-up lag the worker's holds learn from, shared by its slots.
+type SharedLag = Arc<std::sync::Mutex<WakeLag>>;
+
+/// A decoded request waiting for a slot, with when it arrived.
+type Queued = (Instant, wire::Request);
 
 impl Serve {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
-        let response_topic = wire::topic(&self.spec.run_id, self.spec.tier, Topic::Response);
-        let error_topic = wire::topic(&self.spec.run_id, self.spec.tier, Topic::Error);
+        let topics = Topics {
+            response: wire::topic(&self.spec.run_id, self.spec.tier, Topic::Response),
+            error: wire::topic(&self.spec.run_id, self.spec.tier, Topic::Error),
+        };
         let mut budget = ReplyBudget::new();
         // Fault injection for the test of a worker that dies mid-run (tests/it/reliability.rs):
         // SIMRUN_FAULT_WORKER_PANIC=NAME@N makes worker NAME panic at its Nth request of the run.
         let doomed: Option<u64> = std::env::var("SIMRUN_FAULT_WORKER_PANIC")
             .ok()
             .and_then(|v| v.split_once('@').filter(|(w, _)| *w == self.name).and_then(|(_, n)| n.parse().ok()));
-        while let Some((received_at, publish)) = rx.recv().await {
+        let slots = self.spec.slots.max(1) as usize;
+        let mut queue: VecDeque<Queued> = VecDeque::new();
+        // Slots held after their inference call (compute.slowdown), each a task that answers when it ends.
+        let mut held: JoinSet<()> = JoinSet::new();
+        loop {
+            while held.len() < slots {
+                let Some(next) = queue.pop_front() else { break };
+                if !self.serve(next, &topics, &mut held).await {
+                    return; // the connection is closing
+                }
+            }
+            let (received_at, publish) = tokio::select! {
+                biased;
+                Some(_) = held.join_next(), if !held.is_empty() => continue,
+                received = rx.recv() => match received {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
             if let Some(n) = doomed {
                 static SERVED: AtomicU64 = AtomicU64::new(0);
                 if SERVED.fetch_add(1, Ordering::Relaxed) + 1 == n {
                     panic!("injected fault: worker {} dies (SIMRUN_FAULT_WORKER_PANIC)", self.name);
                 }
             }
-            let (topic, payload) = match self.answer(received_at, &publish.payload) {
-                Ok((mut response, started, call)) => {
-                    hold(&self.timer, &mut self.lag, self.spec.slowdown, &mut response, (started, call)).await;
-                    (&response_topic, serde_json::to_vec(&response))
+            let reply = match wire::decode_request(&publish.payload, self.spec.features) {
+                Ok(request) if queue.len() < self.spec.queue_limit as usize => {
+                    queue.push_back((received_at, request));
+                    continue;
                 }
-                Err(reply) => {
+                Ok(request) => {
+                    // Full: answered at once, so an overloaded tier shows as errors, not as memory.
+                    self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+                    let m = format!("{}: {} requests already wait for a slot", wire::OVERLOADED, queue.len());
+                    self.error_reply(Some(request.id), m)
+                }
+                Err((id, e)) => {
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     if !budget.take() {
                         self.counters.unanswered.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
-                    (&error_topic, serde_json::to_vec(&reply))
+                    self.error_reply(id, e.to_string())
                 }
             };
-            let Ok(payload) = payload else { continue };
-            if self.client.publish(topic.clone(), qos(self.spec.qos), false, payload).await.is_err() {
-                return; // the connection is closing
+            let Ok(payload) = serde_json::to_vec(&reply) else { continue };
+            if self.client.publish(topics.error.clone(), qos(self.spec.qos), false, payload).await.is_err() {
+                return;
             }
         }
     }
 
-    /// The model's answer to one request, when its inference call started and how long it took.
-    fn answer(&mut self, received_at: Instant, payload: &[u8]) -> Result<(Response, Instant, Duration), ErrorReply> {
-        let reply = |id: Option<String>, error: String| ErrorReply {
-            v: wire::VERSION,
-            id,
-            tier: self.spec.tier,
-            worker: self.name.clone(),
-            error,
+    fn error_reply(&self, id: Option<String>, error: String) -> ErrorReply {
+        ErrorReply { v: wire::VERSION, id, tier: self.spec.tier, worker: self.name.clone(), error }
+    }
+
+    /// Runs one request in a free slot and answers it: at once, or, with a
+    /// slowdown, from a task in `held` when its hold ends. False when the
+    /// connection is closing.
+    async fn serve(&mut self, (received_at, request): Queued, topics: &Topics, held: &mut JoinSet<()>) -> bool {
+        let (topic, payload) = match self.answer(received_at, request) {
+            Ok((mut response, started, call)) if self.spec.slowdown > 1.0 => {
+                let (timer, lag, slowdown) = (self.timer.clone(), self.lag.clone(), self.spec.slowdown);
+                let (client, topic, qos) = (self.client.clone(), topics.response.clone(), qos(self.spec.qos));
+                held.spawn(async move {
+                    hold(&timer, &lag, slowdown, &mut response, (started, call)).await;
+                    if let Ok(payload) = serde_json::to_vec(&response) {
+                        let _ = client.publish(topic, qos, false, payload).await;
+                    }
+                });
+                return true;
+            }
+            Ok((response, _, _)) => (&topics.response, serde_json::to_vec(&response)),
+            Err(reply) => (&topics.error, serde_json::to_vec(&reply)),
         };
-        let request = wire::decode_request(payload, self.spec.features).map_err(|(id, e)| reply(id, e.to_string()))?;
+        let Ok(payload) = payload else { return true };
+        self.client.publish(topic.clone(), qos(self.spec.qos), false, payload).await.is_ok()
+    }
+
+    /// The model's answer to one request, when its inference call started and how long it took.
+    fn answer(
+        &mut self,
+        received_at: Instant,
+        request: wire::Request,
+    ) -> Result<(Response, Instant, Duration), ErrorReply> {
         let started = Instant::now();
         let result = self.model.infer(&request.features);
         let call = started.elapsed();
         let infer_us = call.as_micros() as u64;
         let (probability, class) = match result {
             Ok(out) if !out.is_empty() => wire::score(&out),
-            Ok(_) => return Err(reply(Some(request.id), "model returned no values".into())),
-            Err(e) => return Err(reply(Some(request.id), e.to_string())),
+            Ok(_) => return Err(self.error_reply(Some(request.id), "model returned no values".into())),
+            Err(e) => return Err(self.error_reply(Some(request.id), e.to_string())),
         };
         let response = Response {
             v: wire::VERSION,
@@ -225,6 +293,12 @@ impl Serve {
     }
 }
 
+/// A tier's response and error topics.
+struct Topics {
+    response: String,
+    error: String,
+}
+
 /// Keeps the slot busy until `slowdown` × the inference call after it
 /// started, on the precise timer (no core spins for it), and says in the
 /// response how long it held.
@@ -232,7 +306,7 @@ impl Serve {
 /// a link's writer does, so that the hold ends on time rather than after it.
 async fn hold(
     timer: &PreciseTimer,
-    lag: &mut WakeLag,
+    lag: &SharedLag,
     slowdown: f64,
     response: &mut Response,
     (started, call): (Instant, Duration),
@@ -242,12 +316,14 @@ async fn hold(
     }
     let done = started + call.mul_f64(slowdown);
     let held_from = Instant::now();
-    let target = lag.target(held_from, done);
+    let target = lag.lock().map_or(done, |l| l.target(held_from, done));
     let waited = target > held_from;
     timer.sleep_until(target).await;
     let woke = Instant::now();
     if waited {
-        lag.observe(woke.saturating_duration_since(target));
+        if let Ok(mut l) = lag.lock() {
+            l.observe(woke.saturating_duration_since(target));
+        }
     }
     response.held_us = Some(woke.duration_since(held_from).as_micros() as u64);
 }

@@ -172,6 +172,16 @@ pub struct InputFile {
 pub struct ComputeFile {
     #[serde(default = "default_slowdown")]
     pub slowdown: f64,
+    /// Requests a worker serves at once.
+    #[serde(default = "default_one")]
+    pub slots: u32,
+    /// Requests a worker holds waiting for a slot before it answers `overloaded`.
+    #[serde(default = "default_queue_limit")]
+    pub queue_limit: u32,
+}
+
+fn default_queue_limit() -> u32 {
+    crate::plan::DEFAULT_QUEUE_LIMIT
 }
 
 fn default_slowdown() -> f64 {
@@ -180,7 +190,7 @@ fn default_slowdown() -> f64 {
 
 impl Default for ComputeFile {
     fn default() -> Self {
-        ComputeFile { slowdown: default_slowdown() }
+        ComputeFile { slowdown: default_slowdown(), slots: 1, queue_limit: default_queue_limit() }
     }
 }
 

@@ -7,7 +7,7 @@ use super::raw::{ArrivalFile, DevicesFile, LinkFile, LoadFile, PlacementFile, Sc
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
     Arrival, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig, LinkOutage,
-    LoadConfig, Login, PointConfig, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig,
+    LoadConfig, Login, PointConfig, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig, MAX_QUEUE_LIMIT, MAX_SLOTS,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -199,7 +199,14 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duratio
     if !(1.0..=MAX_SLOWDOWN).contains(&slowdown) {
         return err(&key("compute.slowdown"), format!("must be from 1 to {MAX_SLOWDOWN}, got {slowdown}"));
     }
-    Ok(TierConfig { tier, model, workers: raw.workers, link, slowdown })
+    let (slots, queue_limit) = (raw.compute.slots, raw.compute.queue_limit);
+    if !(1..=MAX_SLOTS).contains(&slots) {
+        return err(&key("compute.slots"), format!("must be from 1 to {MAX_SLOTS}, got {slots}"));
+    }
+    if !(1..=MAX_QUEUE_LIMIT).contains(&queue_limit) {
+        return err(&key("compute.queue_limit"), format!("must be from 1 to {MAX_QUEUE_LIMIT}, got {queue_limit}"));
+    }
+    Ok(TierConfig { tier, model, workers: raw.workers, link, slowdown, slots, queue_limit })
 }
 
 fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {

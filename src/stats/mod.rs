@@ -155,6 +155,10 @@ pub struct Summary {
     pub labelled: u64,
     #[serde(default)]
     pub accuracy: Option<f64>,
+    /// Measured requests a worker refused because its queue was full
+    /// (`compute.queue_limit`), among the errors.
+    #[serde(default)]
+    pub overloaded: u64,
 }
 
 /// Running statistics of one tier at one point execution.
@@ -175,6 +179,7 @@ struct TierStats {
     slowdown_milli: Histogram<u64>,
     labelled: u64,
     correct: u64,
+    overloaded: u64,
 }
 
 impl TierStats {
@@ -195,6 +200,7 @@ impl TierStats {
             slowdown_milli: histogram(),
             labelled: 0,
             correct: 0,
+            overloaded: 0,
         }
     }
 }
@@ -266,6 +272,9 @@ impl PointStats {
         }
         record(&mut t.dispatch, s.dispatch_us());
         if s.status != Status::Ok {
+            if s.error.as_deref().is_some_and(|e| e.starts_with(crate::wire::OVERLOADED)) {
+                t.overloaded += 1;
+            }
             return;
         }
         if let Some(latency) = s.latency_us() {
@@ -322,6 +331,7 @@ impl PointStats {
                 slowdown: None,
                 labelled: t.labelled,
                 accuracy: (t.labelled > 0).then(|| t.correct as f64 / t.labelled as f64),
+                overloaded: t.overloaded,
             })
             .collect()
     }

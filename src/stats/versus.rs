@@ -144,6 +144,7 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         slowdown: None,
         labelled: 0,
         accuracy: None,
+        overloaded: 0,
     }
 }
 

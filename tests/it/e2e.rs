@@ -54,6 +54,8 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
             broker: broker.config(),
             shared: false,
             slowdown: 1.0,
+            slots: 1,
+            queue_limit: 1000,
         };
         let model = backend::load(&root.join(model)).expect("model loads");
         let timer = simrun::run::timer::PreciseTimer::start().expect("timer thread");
@@ -376,5 +378,53 @@ fn images_travel_as_binary_requests_and_a_narrow_link_shows_their_size() {
     assert!(
         report.contains("Devices sent [3, 96, 96] float32, seeded uniform in [-2, 2), in binary requests"),
         "{report}"
+    );
+}
+
+#[test]
+fn a_busy_edge_queues_then_answers_overloaded_and_more_slots_carry_more() {
+    let broker = crate::common::Mosquitto::start();
+    // The CNN (~1.3 ms a call here) computing five times slower holds each slot ~8 ms or more:
+    // one slot carries at most ~150/s of the 300/s offered, four carry them all.
+    let dir = crate::common::run_smoke(
+        &broker,
+        &[
+            "placement=edge",
+            "devices.features=null",
+            "broker.encoding=binary",
+            "tiers.edge.model=../models/image_cnn.onnx",
+            "tiers.edge.compute={slowdown: 5, queue_limit: 10}",
+            "sweep={tiers.edge.compute.slots: [1, 4]}",
+            "load.rate=300/s",
+            "load.duration=2s",
+            "load.warmup=1s",
+            "load.timeout=5s",
+        ],
+    );
+    let summary = crate::common::Table::read(&dir.join("summary.csv"));
+    let row = |slots: &str| {
+        summary
+            .filter("tier", "edge")
+            .find(|r| r[summary.col("param:tiers.edge.compute.slots")] == slots)
+            .unwrap_or_else(|| panic!("no row for {slots} slots"))
+            .clone()
+    };
+    let (one, four) = (row("1"), row("4"));
+    for r in [&one, &four] {
+        // Every refusal is an overload, answered at once: nothing times out, nothing else fails.
+        assert_eq!(summary.num(r, "timeouts"), 0.0, "{r:?}");
+        assert_eq!(summary.num(r, "errors"), summary.num(r, "overloaded"), "{r:?}");
+    }
+    assert!(summary.num(&one, "overloaded") > 0.0, "a full queue of 10 refuses: {one:?}");
+    assert!(summary.num(&one, "throughput_rps") < 0.8 * 300.0, "{one:?}");
+    // Waiting for the one slot shows as queueing: up to ten holds of several ms each.
+    assert!(summary.num(&one, "queue_p99_us") > 1_000.0, "{one:?}");
+    let ratio = summary.num(&four, "throughput_rps") / summary.num(&one, "throughput_rps");
+    assert!(ratio > 1.7, "four slots carried {ratio:.2}× one slot's throughput: {one:?} {four:?}");
+    let samples = crate::common::Table::read(&dir.join("samples.csv"));
+    let refused = samples.filter("status", "error").next().expect("an overloaded sample");
+    assert!(
+        refused[samples.col("error")].starts_with("overloaded: 10 requests already wait for a slot"),
+        "{refused:?}"
     );
 }
