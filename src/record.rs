@@ -89,6 +89,8 @@ pub struct Sample {
     /// Time the worker held its slot after inference to compute as a slower
     /// machine (`compute.slowdown`), when it did.
     pub held_us: Option<u64>,
+    /// How long after its due end that hold ended, when there was one.
+    pub held_late_us: Option<u64>,
     /// The row of `devices.input.data` the request carried, for a data file.
     pub row: Option<u32>,
     /// That row's label, when the file has labels.

@@ -64,6 +64,10 @@ pub struct Response {
     /// (`compute.slowdown`); absent when it held none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_us: Option<u64>,
+    /// How long after its due end the hold ended (0 when on time or early);
+    /// present with `held_us`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_late_us: Option<u64>,
 }
 
 /// What a worker publishes on `simrun/<run-id>/<tier>/error` for a request it cannot serve.

@@ -6,7 +6,7 @@ use crate::report::Report;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 25] = [
+pub const SAMPLE_COLUMNS: [&str; 26] = [
     "run_id",
     "point",
     "repetition",
@@ -32,6 +32,7 @@ pub const SAMPLE_COLUMNS: [&str; 25] = [
     "row",
     "label",
     "prediction",
+    "held_late_us",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -149,6 +150,7 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &opt(s.row),
                 &opt(s.label),
                 &opt(s.prediction),
+                &opt(s.held_late_us),
             ])
             .map_err(std::io::Error::other)
     }
@@ -160,7 +162,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 21] = [
+pub const EXTRA_COLUMNS: [&str; 22] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -182,6 +184,7 @@ pub const EXTRA_COLUMNS: [&str; 21] = [
     "labelled",
     "accuracy",
     "overloaded",
+    "held_late_share",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -233,6 +236,7 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("labelled", s.labelled.to_string()),
         ("accuracy", opt(s.accuracy.map(|a| format!("{a:.4}")))),
         ("overloaded", s.overloaded.to_string()),
+        ("held_late_share", opt(s.held_late_share.map(|x| format!("{x:.4}")))),
     ]);
     cells.extend(params_cells(&s.params));
     cells

@@ -380,6 +380,41 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// Each slowed tier's configured slowdown against the achieved one.
+fn compute_fidelity_table(report: &Report, md: &mut String) {
+    let tolerance = crate::report::SLOWDOWN_TOLERANCE;
+    let _ = writeln!(
+        md,
+        "A tier with a `compute.slowdown` holds each slot after the inference call until the call's time × the \
+         slowdown has passed. Achieved is (inference + held) ÷ inference per request; a hold is late when it ended \
+         more than {} µs after its due end. ✅ when the achieved median is within {:.0} % of the configured \
+         slowdown.\n",
+        crate::stats::HELD_LATE_US,
+        tolerance * 100.0
+    );
+    let (head, rule) = row_header(report);
+    let _ = writeln!(md, "{head} tier | configured | achieved p50 / p99 | holds late | |");
+    let _ = writeln!(md, "{rule}---|---:|---:|---:|---|");
+    for s in report.summaries.iter().filter(|s| s.slowdown.is_some()) {
+        let k = s.slowdown.unwrap_or(1.0);
+        let achieved = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.3}"));
+        let mark = match s.slowdown_p50 {
+            Some(a) if ((a - k) / k).abs() <= tolerance => "✅",
+            Some(_) => "⚠️",
+            None => "–",
+        };
+        let _ = writeln!(
+            md,
+            "{} {} | {k} | {} / {} | {} | {mark} |",
+            row_cells(report, s),
+            s.tier,
+            achieved(s.slowdown_p50),
+            achieved(s.slowdown_p99),
+            s.held_late_share.map_or("–".into(), |x| format!("{:.1} %", x * 100.0))
+        );
+    }
+}
+
 fn floor_section(report: &Report, md: &mut String) {
     match report.floor {
         Some(f) => {
@@ -634,6 +669,10 @@ pub fn report_md(report: &Report) -> String {
     comparison_table(report, &mut md);
     md.push_str("\n## Network fidelity\n\n");
     fidelity_table(report, &mut md);
+    if report.summaries.iter().any(|s| s.slowdown.is_some()) {
+        md.push_str("\n## Compute fidelity\n\n");
+        compute_fidelity_table(report, &mut md);
+    }
     md.push_str("\n## Warnings\n\n");
     warnings_section(report, &mut md);
     md.push_str("\n## Environment\n\n");

@@ -6,7 +6,7 @@ mod warning;
 use serde::{Deserialize, Serialize};
 
 pub use env::HostInfo;
-pub use warning::{At, Warning, PARITY_LIMIT};
+pub use warning::{At, Warning, PARITY_LIMIT, SLOWDOWN_TOLERANCE};
 
 use crate::plan::{Shard, Slo, Tier};
 use crate::record::Unmatched;

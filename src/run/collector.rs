@@ -91,6 +91,7 @@ impl Collector {
             request_bytes: s.request_bytes,
             response_bytes: None,
             held_us: None,
+            held_late_us: None,
             row: s.row,
             label: s.label,
             prediction: None,
@@ -190,6 +191,7 @@ impl Collector {
                 sample.queue_us = Some(r.queue_us);
                 sample.infer_us = Some(r.infer_us);
                 sample.held_us = r.held_us;
+                sample.held_late_us = r.held_late_us;
                 sample.probability = Some(r.probability);
                 sample.prediction = Some(crate::wire::prediction(r.probability, r.class));
                 if received_us.saturating_sub(sent.intended_us) > self.timeout_us {

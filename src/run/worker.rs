@@ -288,6 +288,7 @@ impl Serve {
             queue_us: started.duration_since(received_at).as_micros() as u64,
             infer_us,
             held_us: None,
+            held_late_us: None,
         };
         Ok((response, started, call))
     }
@@ -326,4 +327,5 @@ async fn hold(
         }
     }
     response.held_us = Some(woke.duration_since(held_from).as_micros() as u64);
+    response.held_late_us = Some(woke.saturating_duration_since(done).as_micros() as u64);
 }

@@ -159,7 +159,14 @@ pub struct Summary {
     /// (`compute.queue_limit`), among the errors.
     #[serde(default)]
     pub overloaded: u64,
+    /// The share of held requests whose hold ended more than
+    /// `HELD_LATE_US` after its due end.
+    #[serde(default)]
+    pub held_late_share: Option<f64>,
 }
+
+/// A hold that ends later than this after its due end counts as late.
+pub const HELD_LATE_US: u64 = 200;
 
 /// Running statistics of one tier at one point execution.
 struct TierStats {
@@ -180,6 +187,8 @@ struct TierStats {
     labelled: u64,
     correct: u64,
     overloaded: u64,
+    holds: u64,
+    holds_late: u64,
 }
 
 impl TierStats {
@@ -201,6 +210,8 @@ impl TierStats {
             labelled: 0,
             correct: 0,
             overloaded: 0,
+            holds: 0,
+            holds_late: 0,
         }
     }
 }
@@ -287,6 +298,10 @@ impl PointStats {
             if let Some(held) = s.held_us {
                 record(&mut t.held, held);
             }
+            if let Some(late) = s.held_late_us {
+                t.holds += 1;
+                t.holds_late += u64::from(late > HELD_LATE_US);
+            }
             if let Some(k) = s.slowdown() {
                 record(&mut t.slowdown_milli, (k * 1e3).round() as u64);
             }
@@ -332,6 +347,7 @@ impl PointStats {
                 labelled: t.labelled,
                 accuracy: (t.labelled > 0).then(|| t.correct as f64 / t.labelled as f64),
                 overloaded: t.overloaded,
+                held_late_share: (t.holds > 0).then(|| t.holds_late as f64 / t.holds as f64),
             })
             .collect()
     }
@@ -376,6 +392,7 @@ mod tests {
             request_bytes: 300,
             response_bytes: None,
             held_us: None,
+            held_late_us: None,
             row: None,
             label: None,
             prediction: None,

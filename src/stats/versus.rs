@@ -145,6 +145,7 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         labelled: 0,
         accuracy: None,
         overloaded: 0,
+        held_late_share: None,
     }
 }
 

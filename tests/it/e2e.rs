@@ -286,7 +286,18 @@ fn a_slower_edge_holds_each_inference_for_its_slowdown() {
     for r in samples.filter("phase", "measure").filter(|r| r[samples.col("point")] == "1") {
         let parts = ["queue_us", "infer_us", "held_us", "network_us"].map(|c| samples.num(r, c));
         assert_eq!(parts.iter().sum::<f64>(), samples.num(r, "latency_us"), "{r:?}");
+        // Each hold says how late it ended; the summary counts the late ones (loosely: a busy host wakes late).
+        assert!(samples.num(r, "held_late_us") >= 0.0, "{r:?}");
     }
+    let late = summary.num(&slow, "held_late_share");
+    assert!((0.0..=1.0).contains(&late), "{slow:?}");
+    assert!(plain[summary.col("held_late_share")].is_empty(), "{plain:?}");
+    // The report's compute fidelity table has a row for the slowed point only.
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let section = report.split("## Compute fidelity").nth(1).expect("a compute fidelity section");
+    let rows: Vec<&str> = section.lines().filter(|l| l.contains("| edge |")).collect();
+    assert_eq!(rows.len(), 1, "{section}");
+    assert!(rows[0].starts_with("| 10 | edge | 10 | "), "{section}");
 }
 
 #[test]
