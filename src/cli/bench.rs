@@ -113,6 +113,7 @@ async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
     rate_ladder(&rig, &mut md).await?;
     inference_per_call(quick, &mut md)?;
     sweep_overhead(&rig, &mut md).await?;
+    compute_fidelity(&rig, &mut md).await?;
     Ok(md)
 }
 
@@ -242,6 +243,40 @@ fn inference_per_call(quick: bool, md: &mut String) -> Result<(), Failure> {
     }
     let _ =
         writeln!(md, "\nRAYON_NUM_THREADS={}\n", std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()));
+    Ok(())
+}
+
+/// Section 5: the achieved slowdown against the configured one, the CNN at the edge.
+async fn compute_fidelity(rig: &Rig<'_>, md: &mut String) -> Result<(), Failure> {
+    let secs = if rig.quick { 2.0 } else { 5.0 };
+    let text = format!(
+        "name: bench-compute\nseed: 1\nbroker: {{ url: \"{}\", qos: 0, encoding: binary }}\n\
+         load: {{ rate: 10/s, duration: {secs}s, warmup: 1s, timeout: 5s }}\nplacement: edge\n\
+         tiers:\n  edge: {{ model: \"{}\" }}\nsweep:\n  tiers.edge.compute.slowdown: [2, 8, 32]\n",
+        rig.broker_url,
+        models_dir().join("image_cnn.onnx").display()
+    );
+    let plan = scenario::load_str(Path::new("bench.yaml"), &text, &[]).map_err(Failure::input)?;
+    let report = run_plan(&plan).await?;
+    let _ = writeln!(
+        md,
+        "\n### 5. Compute fidelity (`image_cnn.onnx` at the edge, 10 requests/s, {secs} s a slowdown)\n\n\
+         | slowdown | inference p50 | held p50 | achieved p50 / p99 | holds > 200 µs late |\n|---:|---:|---:|---:|---:|"
+    );
+    for s in &report.summaries {
+        let k = plan.points[s.point].config.tier(Tier::Edge).map_or(1.0, |t| t.slowdown);
+        let us = |p: Option<crate::stats::Percentiles>| p.map_or("–".into(), |p| format!("{} µs", p.p50_us));
+        let x = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
+        let _ = writeln!(
+            md,
+            "| {k} | {} | {} | {} / {} | {} |",
+            us(s.infer),
+            us(s.held),
+            x(s.slowdown_p50),
+            x(s.slowdown_p99),
+            s.held_late_share.map_or("–".into(), |v| format!("{:.1} %", v * 100.0))
+        );
+    }
     Ok(())
 }
 

@@ -142,7 +142,7 @@ pub enum BenchWhat {
         quick: bool,
     },
     /// The performance suite: edge path against a bare MQTT echo (latency and
-    /// highest rate with p99 under 10 ms), inference per call, sweep overhead.
+    /// highest rate with p99 under 10 ms), inference per call, sweep overhead, compute fidelity.
     Suite {
         /// The broker to measure through (use one with set_tcp_nodelay).
         #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
