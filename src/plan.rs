@@ -152,10 +152,11 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    pub fn as_str(self) -> &'static str {
+    /// What the report calls the requests: `JSON requests (wire version 1)`.
+    pub fn describe(self) -> &'static str {
         match self {
-            Encoding::Json => "json",
-            Encoding::Binary => "binary",
+            Encoding::Json => "JSON requests (wire version 1)",
+            Encoding::Binary => "binary requests (wire version 2)",
         }
     }
 }

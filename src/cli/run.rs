@@ -440,13 +440,10 @@ fn manifest(
         rumqttc_version: report::RUMQTTC_VERSION.into(),
         rayon_num_threads: std::env::var("RAYON_NUM_THREADS").ok(),
         models: models.models.clone(),
-        input: plan.points.first().map(|p| {
-            let how = match p.config.broker.encoding {
-                crate::plan::Encoding::Json => "JSON requests (wire version 1)",
-                crate::plan::Encoding::Binary => "binary requests (wire version 2)",
-            };
-            format!("{}, in {how}", p.config.devices.input.describe())
-        }),
+        input: plan
+            .points
+            .first()
+            .map(|p| format!("{}, in {}", p.config.devices.input.describe(), p.config.broker.encoding.describe())),
         started_at: now_rfc3339(),
         finished_at: None,
         wall_time_s: None,
