@@ -15,3 +15,23 @@ pub fn normal_sf(z: f64) -> f64 {
     let erfc = t * poly.exp();
     0.5 * if x >= 0.0 { erfc } else { 2.0 - erfc }
 }
+/// `x` with at most `decimals` decimals and no trailing zeros (`10.925`, `8`).
+pub fn trimmed(x: f64, decimals: usize) -> String {
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trimmed_drops_trailing_zeros_only() {
+        assert_eq!(super::trimmed(10.924667, 3), "10.925");
+        assert_eq!(super::trimmed(8.0, 3), "8");
+        assert_eq!(super::trimmed(2.5, 3), "2.5");
+        assert_eq!(super::trimmed(100.0, 0), "100");
+    }
+}

@@ -378,6 +378,34 @@ pub const DEFAULT_QUEUE_LIMIT: u32 = 1_000;
 pub const MAX_SLOTS: u32 = 64;
 /// The largest `compute.queue_limit`.
 pub const MAX_QUEUE_LIMIT: u32 = 1_000_000;
+/// Intra-op threads a tier's runtime may use at most (`compute.threads`).
+pub const MAX_THREADS: u32 = 64;
+/// The largest `batching.max_batch`.
+pub const MAX_BATCH: u32 = 1_024;
+/// The longest `batching.max_wait`.
+pub const MAX_BATCH_WAIT: Duration = Duration::from_secs(1);
+
+/// A worker's dynamic batching (`tiers.<tier>.batching`): it gathers queued
+/// requests until `max_batch` wait or the oldest has waited `max_wait`, and
+/// runs them as one inference call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Batching {
+    pub max_batch: u32,
+    pub max_wait: Duration,
+}
+
+/// Where a tier's slowdown came from, when a device profile gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileChoice {
+    /// The profile's name (`raspberry-pi-4`).
+    pub name: String,
+    /// The model class its figure is for, or `None` for the median over its classes.
+    pub class: Option<String>,
+    /// The slowdown the profile gives (device time ÷ reference time).
+    pub slowdown: f64,
+    /// The device, the reference host and where the figures come from, in one line.
+    pub source: String,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierConfig {
@@ -393,6 +421,50 @@ pub struct TierConfig {
     /// Requests each worker holds waiting for a slot, at most; beyond them a
     /// request is answered `overloaded` (`compute.queue_limit`).
     pub queue_limit: u32,
+    /// Intra-op threads of the tier's runtime (`compute.threads`), when
+    /// given: ONNX Runtime's own (1 when not); candle's are the process's
+    /// RAYON_NUM_THREADS, which a given number must equal.
+    pub threads: Option<u32>,
+    /// The device profile the slowdown came from (`compute.profile`), if any;
+    /// an explicit `compute.slowdown` overrides its figure.
+    pub profile: Option<ProfileChoice>,
+    /// Dynamic batching, when the tier batches.
+    pub batching: Option<Batching>,
+}
+
+impl TierConfig {
+    /// How this tier computes, in one line, when it differs from this host
+    /// serving one request at a time on one thread.
+    pub fn describe_compute(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        match &self.profile {
+            Some(p) => {
+                let class =
+                    p.class.as_deref().map_or("the median over its model classes".into(), |c| format!("class {c}"));
+                let figure = if (p.slowdown - self.slowdown).abs() > 1e-9 {
+                    format!("{:.2}, overridden by compute.slowdown {}", p.slowdown, self.slowdown)
+                } else {
+                    format!("{:.2}", p.slowdown)
+                };
+                parts.push(format!("profile {} ({class}) gives slowdown {figure} — {}", p.name, p.source));
+            }
+            None if self.slowdown > 1.0 => parts.push(format!("slowdown {}", self.slowdown)),
+            None => {}
+        }
+        if self.slots > 1 {
+            parts.push(format!("{} slots", self.slots));
+        }
+        if self.queue_limit != DEFAULT_QUEUE_LIMIT {
+            parts.push(format!("queue limit {}", self.queue_limit));
+        }
+        if let Some(n) = self.threads.filter(|n| *n > 1) {
+            parts.push(format!("{n} intra-op threads"));
+        }
+        if let Some(b) = self.batching {
+            parts.push(format!("batches of up to {} requests or {:?}", b.max_batch, b.max_wait));
+        }
+        (!parts.is_empty()).then(|| format!("{}: {}", self.tier, parts.join("; ")))
+    }
 }
 
 /// The emulated network of one hop (a tier's workers, or the devices, to the broker).

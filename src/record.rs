@@ -91,6 +91,8 @@ pub struct Sample {
     pub held_us: Option<u64>,
     /// How long after its due end that hold ended, when there was one.
     pub held_late_us: Option<u64>,
+    /// Requests in the inference call this one ran in, when the tier batches.
+    pub batch: Option<u32>,
     /// The row of `devices.input.data` the request carried, for a data file.
     pub row: Option<u32>,
     /// That row's label, when the file has labels.

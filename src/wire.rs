@@ -68,6 +68,10 @@ pub struct Response {
     /// present with `held_us`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_late_us: Option<u64>,
+    /// How many requests ran in the inference call this one ran in, when the
+    /// tier batches (`tiers.<tier>.batching`); `infer_us` is that call's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
 }
 
 /// What a worker publishes on `simrun/<run-id>/<tier>/error` for a request it cannot serve.

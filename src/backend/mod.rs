@@ -101,6 +101,24 @@ fn sample_shape(what: &str, dims: &[Option<usize>], declared: &[String]) -> Resu
     Ok((sample, batch_of_one))
 }
 
+/// The threads candle's matrix products use: RAYON_NUM_THREADS, for the
+/// whole process (simrun sets 1 unless told otherwise).
+pub fn candle_threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+/// Why the model at `path` cannot run with `threads` intra-op threads, if
+/// it cannot: candle's are the process's, and `instead` is the option asked.
+pub fn threads_refused(path: &Path, threads: u32, instead: &str) -> Option<String> {
+    let process = candle_threads();
+    (runtime_of(path) == Some("candle") && threads as usize != process).then(|| {
+        format!(
+            "candle takes its threads from RAYON_NUM_THREADS for the whole process ({process} now); \
+             run with RAYON_NUM_THREADS={threads} instead of {instead}"
+        )
+    })
+}
+
 /// The runtimes simrun runs models in, by file extension.
 pub const RUNTIMES: [(&str, &str); 2] = [("onnx", "ONNX Runtime"), ("safetensors", "candle")];
 
@@ -112,8 +130,15 @@ pub fn runtime_of(path: &Path) -> Option<&'static str> {
 
 /// Loads a model in the runtime its file calls for, whichever tier serves it.
 pub fn load(path: &Path) -> Result<Box<dyn Inference>, BackendError> {
+    load_threads(path, 1)
+}
+
+/// Loads a model with `threads` intra-op threads: ONNX Runtime's own; candle
+/// uses RAYON_NUM_THREADS for the whole process (`candle_threads`) whatever
+/// `threads` says.
+pub fn load_threads(path: &Path, threads: u32) -> Result<Box<dyn Inference>, BackendError> {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("onnx") => Ok(Box::new(OnnxModel::load(path)?)),
+        Some("onnx") => Ok(Box::new(OnnxModel::load_threads(path, threads as usize)?)),
         Some("safetensors") => Ok(Box::new(CandleModel::load(path)?)),
         _ => Err(invalid(path, "simrun runs .onnx (ONNX Runtime) and .safetensors (candle) models")),
     }

@@ -27,14 +27,24 @@ fn dims(shape: &[i64], symbolic: &[String]) -> (Vec<String>, Vec<Option<usize>>)
 }
 
 impl OnnxModel {
+    /// Loads with one intra-op thread.
     pub fn load(path: &Path) -> Result<Self, BackendError> {
+        Self::load_threads(path, 1)
+    }
+
+    /// Loads with `threads` intra-op threads (`compute.threads`). They do not
+    /// spin between calls: a spinning pool would take the CPU the broker,
+    /// the links and the devices of the same run need.
+    pub fn load_threads(path: &Path, threads: usize) -> Result<Self, BackendError> {
         let (bytes, sha256) = read(path)?;
         let env = ortlib::environment()?;
         let fail = |e: &dyn std::fmt::Display| invalid(path, e.to_string());
         let session = Session::builder(env)
             .map_err(|e| fail(&e))?
-            // One sample at a time: ONNX Runtime's thread pools only add wake-up latency.
-            .with_intra_threads(1)
+            // One thread unless asked: for one sample, ONNX Runtime's thread pools only add wake-up latency.
+            .with_intra_threads(threads.max(1))
+            .map_err(|e| fail(&e))?
+            .with_intra_op_spinning(false)
             .map_err(|e| fail(&e))?
             .with_inter_threads(1)
             .map_err(|e| fail(&e))?

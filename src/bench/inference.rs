@@ -75,14 +75,17 @@ pub fn measure(models_dir: &Path, calls: u32) -> Result<[(String, Duration); 3],
     Ok([("ONNX Runtime (edge)".into(), ort), ("candle (cloud)".into(), candle), ("plain Rust loop".into(), floor)])
 }
 
-/// One shipped model's cost per call, one sample a call.
+/// One model's cost per call, one sample a call.
 pub struct ModelTiming {
     pub file: String,
     pub runtime: &'static str,
     /// One sample's shape, as the model declares it.
     pub input: String,
     pub calls: u32,
+    /// Mean time per call.
     pub per_call: Duration,
+    /// Median time per call.
+    pub p50: Duration,
 }
 
 /// Times every model file in `models_dir` that a runtime runs, each for
@@ -96,33 +99,39 @@ pub fn every_model(models_dir: &Path, budget: Duration) -> Result<Vec<ModelTimin
         .filter(|p| backend::runtime_of(p).is_some())
         .collect();
     files.sort();
-    let mut out = Vec::new();
-    for path in files {
-        let mut model = backend::load(&path)?;
-        let len = model.info().input_len();
-        let samples: Vec<Vec<f32>> =
-            (0..8).map(|i| (0..len).map(|j| ((i * 31 + j * 7) % 17) as f32 / 8.5 - 1.0).collect()).collect();
-        let mut run_for = |span: Duration| -> Result<u32, BackendError> {
-            let (start, mut calls) = (Instant::now(), 0u32);
-            while start.elapsed() < span || calls == 0 {
-                std::hint::black_box(model.infer(&samples[calls as usize % samples.len()])?);
-                calls += 1;
-            }
-            Ok(calls)
-        };
-        run_for(budget / 10)?;
+    files.iter().map(|path| time_model(path, 1, budget)).collect()
+}
+
+/// Times one model with `threads` intra-op threads for about `budget`,
+/// after a warmup of a tenth of it, on eight seeded samples in turn.
+pub fn time_model(path: &Path, threads: u32, budget: Duration) -> Result<ModelTiming, BackendError> {
+    let mut model = backend::load_threads(path, threads)?;
+    let len = model.info().input_len();
+    let samples: Vec<Vec<f32>> =
+        (0..8).map(|i| (0..len).map(|j| ((i * 31 + j * 7) % 17) as f32 / 8.5 - 1.0).collect()).collect();
+    let mut run_for = |span: Duration, times: &mut Vec<Duration>| -> Result<(), BackendError> {
         let start = Instant::now();
-        let calls = run_for(budget)?;
-        let per_call = start.elapsed() / calls;
-        out.push(ModelTiming {
-            file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            runtime: backend::runtime_of(&path).unwrap_or("?"),
-            input: format!("[{}]", model.info().input_shape.join(", ")),
-            calls,
-            per_call,
-        });
-    }
-    Ok(out)
+        while start.elapsed() < span || times.is_empty() {
+            let call = Instant::now();
+            std::hint::black_box(model.infer(&samples[times.len() % samples.len()])?);
+            times.push(call.elapsed());
+        }
+        Ok(())
+    };
+    run_for(budget / 10, &mut Vec::new())?;
+    let mut times = Vec::new();
+    run_for(budget, &mut times)?;
+    let calls = times.len() as u32;
+    let per_call = times.iter().sum::<Duration>() / calls;
+    times.sort();
+    Ok(ModelTiming {
+        file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        runtime: backend::runtime_of(path).unwrap_or("?"),
+        input: format!("[{}]", model.info().input_shape.join(", ")),
+        calls,
+        per_call,
+        p50: times[times.len() / 2],
+    })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub async fn bench(args: BenchArgs) -> Result<Outcome, Failure> {
             bench::link::table(&results)
         }
         BenchWhat::Suite { broker, quick } => suite(&broker, quick).await?,
+        BenchWhat::Model { model, threads, seconds } => one_model(&model, threads, seconds)?,
     };
     super::print_text(&text);
     Ok(Outcome::Passed)
@@ -204,6 +205,47 @@ async fn rate_ladder(rig: &Rig<'_>, md: &mut String) -> Result<(), Failure> {
         LADDER[LADDER.len() - 1]
     );
     Ok(())
+}
+
+/// `simrun bench model`: one model's time per call and the profile lines it gives.
+fn one_model(path: &Path, threads: u32, seconds: f64) -> Result<String, Failure> {
+    if !(seconds.is_finite() && (0.1..=3600.0).contains(&seconds)) {
+        return Err(Failure::input(anyhow::anyhow!("--seconds must be from 0.1 to 3600, got {seconds}")));
+    }
+    if !(1..=crate::plan::MAX_THREADS).contains(&threads) {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--threads must be from 1 to {}, got {threads}",
+            crate::plan::MAX_THREADS
+        )));
+    }
+    if let Some(m) = crate::backend::threads_refused(path, threads, "--threads") {
+        return Err(Failure::input(anyhow::anyhow!(m)));
+    }
+    let t = bench::inference::time_model(path, threads, Duration::from_secs_f64(seconds))
+        .map_err(|e| Failure::input(anyhow::anyhow!("{e}")))?;
+    let class = path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    let host = crate::report::HostInfo::detect();
+    let ms = t.p50.as_secs_f64() * 1e3;
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| model | runtime | input | threads | calls | per call p50 | mean |\n|---|---|---|---:|---:|---:|---:|\n\
+         | `{}` | {} | {} | {threads} | {} | {:.4} ms | {:.4} ms |\n",
+        t.file,
+        t.runtime,
+        t.input,
+        t.calls,
+        ms,
+        t.per_call.as_secs_f64() * 1e3
+    );
+    let _ = writeln!(
+        md,
+        "For a profile of your own (docs/compute.md), this machine's figure for class `{class}`:\n\n\
+         ```yaml\n    device: \"{}, {} cores\"\n    ms: {{ {class}: {ms:.4} }}\n```\n\n\
+         Put the device's figure under `profiles:` and the emulating host's under `reference:`.",
+        host.cpu, host.cores
+    );
+    Ok(md)
 }
 
 /// Section 3: inference per call: ort, candle and a plain loop.

@@ -141,6 +141,19 @@ pub enum BenchWhat {
         #[arg(long)]
         quick: bool,
     },
+    /// One model's time per call on this machine, and the lines of a device
+    /// profile (`compute.profile`) to calibrate with: run it on the device and
+    /// on the host that will emulate it.
+    Model {
+        /// The model file (.onnx or .safetensors).
+        model: PathBuf,
+        /// Intra-op threads (ONNX Runtime; candle follows RAYON_NUM_THREADS).
+        #[arg(long, default_value_t = 1)]
+        threads: u32,
+        /// Seconds of calls to time, after a tenth of that as warmup.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
     /// The performance suite: edge path against a bare MQTT echo (latency and
     /// highest rate with p99 under 10 ms), inference per call, sweep overhead, compute fidelity.
     Suite {

@@ -26,10 +26,13 @@ pub struct ModelCheck {
 }
 
 fn bad_model(plan: &Plan, point: usize, tier: Tier, message: String) -> Failure {
+    bad_key(plan, point, &format!("tiers.{tier}.model"), message)
+}
+
+fn bad_key(plan: &Plan, point: usize, key: &str, message: String) -> Failure {
     let p = &plan.points[point];
     let origin = (!p.params.is_empty()).then(|| format!("sweep point {point} ({})", p.label()));
-    let key = format!("tiers.{tier}.model");
-    let e = ScenarioError::at_key(&plan.scenario_path, &plan.scenario_text, &key, origin, message);
+    let e = ScenarioError::at_key(&plan.scenario_path, &plan.scenario_text, key, origin, message);
     Failure::input(e)
 }
 
@@ -45,6 +48,22 @@ pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
             let (tier, path) = (plan.points[p].config.tiers[t].tier, plan.points[p].config.tiers[t].model.clone());
             let mut model = backend::load(&path).map_err(|e| bad_model(plan, p, tier, e.to_string()))?;
             let info = model.info().clone();
+            let (batching, threads) = (plan.points[p].config.tiers[t].batching, plan.points[p].config.tiers[t].threads);
+            let refused =
+                threads.and_then(|n| backend::threads_refused(&path, n, "setting threads for a .safetensors model"));
+            if let Some(message) = refused {
+                return Err(bad_key(plan, p, &format!("tiers.{tier}.compute.threads"), message));
+            }
+            if let Some(b) = batching.filter(|b| b.max_batch > 1 && info.batch_of_one) {
+                let message = format!(
+                    "{} has its batch dimension fixed at 1 ([{}]), so it cannot run a batch of {}; \
+                     export it with a symbolic batch or set max_batch: 1",
+                    path.display(),
+                    info.input_shape.join(", "),
+                    b.max_batch
+                );
+                return Err(bad_key(plan, p, &format!("tiers.{tier}.batching.max_batch"), message));
+            }
             fit_input(&mut plan.points[p].config.devices.input, &info).map_err(|e| bad_model(plan, p, tier, e.0))?;
             if !seen.insert((tier, path.clone())) {
                 continue;

@@ -439,6 +439,15 @@ fn manifest(
         candle_version: report::CANDLE_VERSION.into(),
         rumqttc_version: report::RUMQTTC_VERSION.into(),
         rayon_num_threads: std::env::var("RAYON_NUM_THREADS").ok(),
+        compute: {
+            let mut lines: Vec<String> = Vec::new();
+            for line in plan.points.iter().flat_map(|p| p.config.tiers.iter().filter_map(|t| t.describe_compute())) {
+                if !lines.contains(&line) {
+                    lines.push(line);
+                }
+            }
+            lines
+        },
         models: models.models.clone(),
         input: plan
             .points

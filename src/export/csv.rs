@@ -6,7 +6,7 @@ use crate::report::Report;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 26] = [
+pub const SAMPLE_COLUMNS: [&str; 27] = [
     "run_id",
     "point",
     "repetition",
@@ -33,6 +33,7 @@ pub const SAMPLE_COLUMNS: [&str; 26] = [
     "label",
     "prediction",
     "held_late_us",
+    "batch",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -151,6 +152,7 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &opt(s.label),
                 &opt(s.prediction),
                 &opt(s.held_late_us),
+                &opt(s.batch),
             ])
             .map_err(std::io::Error::other)
     }
@@ -162,7 +164,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 22] = [
+pub const EXTRA_COLUMNS: [&str; 24] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -185,6 +187,8 @@ pub const EXTRA_COLUMNS: [&str; 22] = [
     "accuracy",
     "overloaded",
     "held_late_share",
+    "batch_mean",
+    "batch_max",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -237,6 +241,8 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("accuracy", opt(s.accuracy.map(|a| format!("{a:.4}")))),
         ("overloaded", s.overloaded.to_string()),
         ("held_late_share", opt(s.held_late_share.map(|x| format!("{x:.4}")))),
+        ("batch_mean", opt(s.batch_mean.map(|x| format!("{x:.2}")))),
+        ("batch_max", opt(s.batch_max)),
     ]);
     cells.extend(params_cells(&s.params));
     cells

@@ -405,12 +405,40 @@ fn compute_fidelity_table(report: &Report, md: &mut String) {
         };
         let _ = writeln!(
             md,
-            "{} {} | {k} | {} / {} | {} | {mark} |",
+            "{} {} | {} | {} / {} | {} | {mark} |",
             row_cells(report, s),
             s.tier,
+            crate::math::trimmed(k, 3),
             achieved(s.slowdown_p50),
             achieved(s.slowdown_p99),
             s.held_late_share.map_or("–".into(), |x| format!("{:.1} %", x * 100.0))
+        );
+    }
+}
+
+/// Each batching tier's batch sizes and the wait they cost.
+fn batching_table(report: &Report, md: &mut String) {
+    let _ = writeln!(
+        md,
+        "A batching tier runs the requests that wait together as one inference call, once `max_batch` wait or the \
+         oldest has waited `max_wait`. A request's queue time includes its wait for the batch to fill; inference is \
+         the whole call's time.\n"
+    );
+    let (head, rule) = row_header(report);
+    let _ = writeln!(md, "{head} tier | mean batch | largest | queue p50 / p99 (ms) | inference p50 (ms) |");
+    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|");
+    let ms = |x: Option<u64>| x.map_or("–".into(), |us| format!("{:.3}", us as f64 / 1e3));
+    for s in report.summaries.iter().filter(|s| s.batch_mean.is_some()) {
+        let _ = writeln!(
+            md,
+            "{} {} | {:.2} | {} | {} / {} | {} |",
+            row_cells(report, s),
+            s.tier,
+            s.batch_mean.unwrap_or(0.0),
+            s.batch_max.map_or("–".into(), |b| b.to_string()),
+            ms(s.queue.map(|q| q.p50_us)),
+            ms(s.queue.map(|q| q.p99_us)),
+            ms(s.infer.map(|q| q.p50_us)),
         );
     }
 }
@@ -669,9 +697,24 @@ pub fn report_md(report: &Report) -> String {
     comparison_table(report, &mut md);
     md.push_str("\n## Network fidelity\n\n");
     fidelity_table(report, &mut md);
-    if report.summaries.iter().any(|s| s.slowdown.is_some()) {
-        md.push_str("\n## Compute fidelity\n\n");
+    let slowed = report.summaries.iter().any(|s| s.slowdown.is_some());
+    let batched = report.summaries.iter().any(|s| s.batch_mean.is_some());
+    if slowed || batched || !report.manifest.compute.is_empty() {
+        md.push_str("\n## Compute\n\n");
+        for line in &report.manifest.compute {
+            let _ = writeln!(md, "- {line}");
+        }
+        if !report.manifest.compute.is_empty() {
+            md.push('\n');
+        }
+    }
+    if slowed {
+        md.push_str("### Compute fidelity\n\n");
         compute_fidelity_table(report, &mut md);
+    }
+    if batched {
+        md.push_str("\n### Batching\n\n");
+        batching_table(report, &mut md);
     }
     md.push_str("\n## Warnings\n\n");
     warnings_section(report, &mut md);
@@ -836,6 +879,7 @@ mod tests {
             candle_version: "0".into(),
             rumqttc_version: "0".into(),
             rayon_num_threads: None,
+            compute: Vec::new(),
             models: vec![],
             input: None,
             started_at: "then".into(),

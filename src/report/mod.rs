@@ -55,6 +55,10 @@ pub struct Manifest {
     pub rumqttc_version: String,
     /// RAYON_NUM_THREADS as the cloud backend saw it.
     pub rayon_num_threads: Option<String>,
+    /// How each tier computes where it differs from this host serving one
+    /// request at a time (`compute`, `batching`), one line per distinct setting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compute: Vec<String>,
     pub models: Vec<ModelRecord>,
     /// What the devices sent at the first point (`InputConfig::describe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -92,6 +92,7 @@ impl Collector {
             response_bytes: None,
             held_us: None,
             held_late_us: None,
+            batch: None,
             row: s.row,
             label: s.label,
             prediction: None,
@@ -192,6 +193,7 @@ impl Collector {
                 sample.infer_us = Some(r.infer_us);
                 sample.held_us = r.held_us;
                 sample.held_late_us = r.held_late_us;
+                sample.batch = r.batch;
                 sample.probability = Some(r.probability);
                 sample.prediction = Some(crate::wire::prediction(r.probability, r.class));
                 if received_us.saturating_sub(sent.intended_us) > self.timeout_us {

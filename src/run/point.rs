@@ -223,7 +223,7 @@ impl Rig {
                 links.push((tier_cfg.tier.to_string(), l));
             }
             for index in 0..tier_cfg.workers {
-                let model = backend::load(&tier_cfg.model)?;
+                let model = backend::load_threads(&tier_cfg.model, tier_cfg.threads.unwrap_or(1))?;
                 let spec = WorkerSpec {
                     run_id: ctx.run_id.clone(),
                     tier: tier_cfg.tier,
@@ -236,6 +236,7 @@ impl Rig {
                     slowdown: tier_cfg.slowdown,
                     slots: tier_cfg.slots,
                     queue_limit: tier_cfg.queue_limit,
+                    batching: tier_cfg.batching,
                 };
                 workers.push((tier_cfg.tier, Worker::start(spec, model, ctx.timer.clone()).await?));
             }

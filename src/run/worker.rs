@@ -52,6 +52,8 @@ pub struct WorkerSpec {
     /// Requests served at once, and waiting for a slot at most.
     pub slots: u32,
     pub queue_limit: u32,
+    /// Gather requests into one inference call (`tiers.<tier>.batching`).
+    pub batching: Option<crate::plan::Batching>,
 }
 
 /// The filter a tier's workers subscribe with: the request topic, or with
@@ -190,14 +192,19 @@ impl Serve {
         let mut held: JoinSet<()> = JoinSet::new();
         loop {
             while held.len() < slots {
-                let Some(next) = queue.pop_front() else { break };
-                if !self.serve(next, &topics, &mut held).await {
+                let Some(n) = self.ready(&queue, Instant::now()) else { break };
+                let batch: Vec<Queued> = queue.drain(..n).collect();
+                if !self.serve(batch, &topics, &mut held).await {
                     return; // the connection is closing
                 }
             }
+            // A free slot and a batch still filling: wake when its oldest request has waited max_wait.
+            let fill_until = self.filling(&queue).filter(|_| held.len() < slots);
+            let far = Instant::now() + Duration::from_secs(3600);
             let (received_at, publish) = tokio::select! {
                 biased;
                 Some(_) = held.join_next(), if !held.is_empty() => continue,
+                _ = self.timer.sleep_until(fill_until.unwrap_or(far)), if fill_until.is_some() => continue,
                 received = rx.recv() => match received {
                     Some(r) => r,
                     None => return,
@@ -236,61 +243,113 @@ impl Serve {
         }
     }
 
+    /// How many queued requests to run now in one call, if any: one without
+    /// batching; with it, `max_batch` once that many wait, or all that wait
+    /// once the oldest has waited `max_wait`.
+    fn ready(&self, queue: &VecDeque<Queued>, now: Instant) -> Option<usize> {
+        let (oldest, _) = queue.front()?;
+        let Some(b) = self.spec.batching else { return Some(1) };
+        let max = b.max_batch.max(1) as usize;
+        (queue.len() >= max || now >= *oldest + b.max_wait).then(|| queue.len().min(max))
+    }
+
+    /// When the batch now filling must go (its oldest request's arrival +
+    /// `max_wait`), while requests wait for it.
+    fn filling(&self, queue: &VecDeque<Queued>) -> Option<Instant> {
+        let b = self.spec.batching?;
+        queue.front().map(|(oldest, _)| *oldest + b.max_wait)
+    }
+
     fn error_reply(&self, id: Option<String>, error: String) -> ErrorReply {
         ErrorReply { v: wire::VERSION, id, tier: self.spec.tier, worker: self.name.clone(), error }
     }
 
-    /// Runs one request in a free slot and answers it: at once, or, with a
-    /// slowdown, from a task in `held` when its hold ends. False when the
-    /// connection is closing.
-    async fn serve(&mut self, (received_at, request): Queued, topics: &Topics, held: &mut JoinSet<()>) -> bool {
-        let (topic, payload) = match self.answer(received_at, request) {
-            Ok((mut response, started, call)) if self.spec.slowdown > 1.0 => {
+    /// Runs a batch of requests in a free slot as one call and answers each:
+    /// at once, or, with a slowdown, from a task in `held` when its hold
+    /// ends. False when the connection is closing.
+    async fn serve(&mut self, batch: Vec<Queued>, topics: &Topics, held: &mut JoinSet<()>) -> bool {
+        let qos = qos(self.spec.qos);
+        match self.answer(batch) {
+            Ok((mut responses, started, call)) if self.spec.slowdown > 1.0 => {
                 let (timer, lag, slowdown) = (self.timer.clone(), self.lag.clone(), self.spec.slowdown);
-                let (client, topic, qos) = (self.client.clone(), topics.response.clone(), qos(self.spec.qos));
+                let (client, topic) = (self.client.clone(), topics.response.clone());
                 held.spawn(async move {
-                    hold(&timer, &lag, slowdown, &mut response, (started, call)).await;
-                    if let Ok(payload) = serde_json::to_vec(&response) {
-                        let _ = client.publish(topic, qos, false, payload).await;
+                    hold(&timer, &lag, slowdown, &mut responses, (started, call)).await;
+                    for response in &responses {
+                        if let Ok(payload) = serde_json::to_vec(response) {
+                            let _ = client.publish(topic.clone(), qos, false, payload).await;
+                        }
                     }
                 });
-                return true;
+                true
             }
-            Ok((response, _, _)) => (&topics.response, serde_json::to_vec(&response)),
-            Err(reply) => (&topics.error, serde_json::to_vec(&reply)),
-        };
-        let Ok(payload) = payload else { return true };
-        self.client.publish(topic.clone(), qos(self.spec.qos), false, payload).await.is_ok()
+            Ok((responses, _, _)) => {
+                for response in &responses {
+                    let Ok(payload) = serde_json::to_vec(response) else { continue };
+                    if self.client.publish(topics.response.clone(), qos, false, payload).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+            Err(replies) => {
+                for reply in &replies {
+                    let Ok(payload) = serde_json::to_vec(reply) else { continue };
+                    if self.client.publish(topics.error.clone(), qos, false, payload).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+        }
     }
 
-    /// The model's answer to one request, when its inference call started and how long it took.
-    fn answer(
-        &mut self,
-        received_at: Instant,
-        request: wire::Request,
-    ) -> Result<(Response, Instant, Duration), ErrorReply> {
+    /// The model's answers to a batch of requests run as one call, when the
+    /// call started and how long it took; or an error reply to each.
+    fn answer(&mut self, batch: Vec<Queued>) -> Result<(Vec<Response>, Instant, Duration), Vec<ErrorReply>> {
+        let n = batch.len();
+        // One request is run from its own buffer; a batch is laid out sample after sample.
+        let input: std::borrow::Cow<[f32]> = match batch.as_slice() {
+            [(_, one)] => std::borrow::Cow::Borrowed(&one.features),
+            _ => batch.iter().flat_map(|(_, r)| r.features.iter().copied()).collect(),
+        };
         let started = Instant::now();
-        let result = self.model.infer(&request.features);
+        let result = self.model.infer(&input);
         let call = started.elapsed();
-        let infer_us = call.as_micros() as u64;
-        let (probability, class) = match result {
-            Ok(out) if !out.is_empty() => wire::score(&out),
-            Ok(_) => return Err(self.error_reply(Some(request.id), "model returned no values".into())),
-            Err(e) => return Err(self.error_reply(Some(request.id), e.to_string())),
+        let out = match result {
+            Ok(out) if !out.is_empty() && out.len() % n == 0 => out,
+            Ok(out) => {
+                return Err(self.error_each(batch, format!("model returned {} values for {n} samples", out.len())))
+            }
+            Err(e) => return Err(self.error_each(batch, e.to_string())),
         };
-        let response = Response {
-            v: wire::VERSION,
-            id: request.id,
-            tier: self.spec.tier,
-            worker: self.name.clone(),
-            probability,
-            class,
-            queue_us: started.duration_since(received_at).as_micros() as u64,
-            infer_us,
-            held_us: None,
-            held_late_us: None,
-        };
-        Ok((response, started, call))
+        let each = out.len() / n;
+        let size = self.spec.batching.map(|_| n as u32);
+        let responses = batch
+            .into_iter()
+            .zip(out.chunks(each))
+            .map(|((received_at, request), values)| {
+                let (probability, class) = wire::score(values);
+                Response {
+                    v: wire::VERSION,
+                    id: request.id,
+                    tier: self.spec.tier,
+                    worker: self.name.clone(),
+                    probability,
+                    class,
+                    queue_us: started.duration_since(received_at).as_micros() as u64,
+                    infer_us: call.as_micros() as u64,
+                    held_us: None,
+                    held_late_us: None,
+                    batch: size,
+                }
+            })
+            .collect();
+        Ok((responses, started, call))
+    }
+
+    fn error_each(&self, batch: Vec<Queued>, message: String) -> Vec<ErrorReply> {
+        batch.into_iter().map(|(_, r)| self.error_reply(Some(r.id), message.clone())).collect()
     }
 }
 
@@ -309,7 +368,7 @@ async fn hold(
     timer: &PreciseTimer,
     lag: &SharedLag,
     slowdown: f64,
-    response: &mut Response,
+    responses: &mut [Response],
     (started, call): (Instant, Duration),
 ) {
     if slowdown <= 1.0 {
@@ -326,6 +385,8 @@ async fn hold(
             l.observe(woke.saturating_duration_since(target));
         }
     }
-    response.held_us = Some(woke.duration_since(held_from).as_micros() as u64);
-    response.held_late_us = Some(woke.saturating_duration_since(done).as_micros() as u64);
+    for response in responses {
+        response.held_us = Some(woke.duration_since(held_from).as_micros() as u64);
+        response.held_late_us = Some(woke.saturating_duration_since(done).as_micros() as u64);
+    }
 }

@@ -5,6 +5,7 @@ pub mod data;
 mod error;
 mod locate;
 mod parse;
+pub mod profile;
 mod raw;
 pub mod trace;
 mod units;

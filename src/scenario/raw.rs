@@ -170,8 +170,18 @@ pub struct InputFile {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComputeFile {
-    #[serde(default = "default_slowdown")]
-    pub slowdown: f64,
+    /// Overrides the profile's figure when both are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowdown: Option<f64>,
+    /// A device profile (`raspberry-pi-4`), or `FILE.yaml#NAME` for one of the user's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// The model class whose figure of the profile applies; the median over its classes when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Intra-op threads of the runtime (ONNX Runtime; candle follows RAYON_NUM_THREADS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
     /// Requests a worker serves at once.
     #[serde(default = "default_one")]
     pub slots: u32,
@@ -184,13 +194,16 @@ fn default_queue_limit() -> u32 {
     crate::plan::DEFAULT_QUEUE_LIMIT
 }
 
-fn default_slowdown() -> f64 {
-    1.0
-}
-
 impl Default for ComputeFile {
     fn default() -> Self {
-        ComputeFile { slowdown: default_slowdown(), slots: 1, queue_limit: default_queue_limit() }
+        ComputeFile {
+            slowdown: None,
+            profile: None,
+            class: None,
+            threads: None,
+            slots: 1,
+            queue_limit: default_queue_limit(),
+        }
     }
 }
 
@@ -256,6 +269,17 @@ pub struct TierFile {
     pub link: LinkFile,
     #[serde(default)]
     pub compute: ComputeFile,
+    /// Dynamic batching: gather requests into one inference call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<BatchingFile>,
+}
+
+/// `tiers.<tier>.batching`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingFile {
+    pub max_batch: u32,
+    pub max_wait: HumanDuration,
 }
 
 /// The emulated network of one hop. Every field is optional; all zero means no link.

@@ -3,11 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{ArrivalFile, DevicesFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile};
+use super::raw::{
+    ArrivalFile, BatchingFile, DevicesFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile,
+};
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
-    Arrival, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig, LinkOutage,
-    LoadConfig, Login, PointConfig, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig, MAX_QUEUE_LIMIT, MAX_SLOTS,
+    Arrival, Batching, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig,
+    LinkOutage, LoadConfig, Login, PointConfig, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig, MAX_BATCH,
+    MAX_BATCH_WAIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -181,6 +184,7 @@ fn data_file(raw: &super::raw::InputFile, text: &str, scenario_path: &Path) -> R
 }
 
 fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duration) -> Result<TierConfig, KeyError> {
+    let fail = |key: String, message: String| KeyError { key, message };
     let key = |k: &str| format!("tiers.{tier}.{k}");
     if raw.workers == 0 || raw.workers > MAX_WORKERS {
         return err(&key("workers"), format!("must be from 1 to {MAX_WORKERS}, got {}", raw.workers));
@@ -195,18 +199,60 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duratio
         );
     }
     let link = link_config(&raw.link, &format!("tiers.{tier}.link"), scenario_path, warmup)?;
-    let slowdown = raw.compute.slowdown;
+    let compute = &raw.compute;
+    let profile = match (&compute.profile, &compute.class) {
+        (Some(spec), class) => Some(
+            super::profile::resolve(spec, class.as_deref(), scenario_path)
+                .map_err(|e| fail(key(if e.class { "compute.class" } else { "compute.profile" }), e.to_string()))?,
+        ),
+        (None, Some(_)) => {
+            return err(&key("compute.class"), "a model class picks a figure of a profile; set compute.profile")
+        }
+        (None, None) => None,
+    };
+    let slowdown = compute.slowdown.or(profile.as_ref().map(|p| p.slowdown)).unwrap_or(1.0);
     if !(1.0..=MAX_SLOWDOWN).contains(&slowdown) {
         return err(&key("compute.slowdown"), format!("must be from 1 to {MAX_SLOWDOWN}, got {slowdown}"));
     }
-    let (slots, queue_limit) = (raw.compute.slots, raw.compute.queue_limit);
+    let (slots, queue_limit) = (compute.slots, compute.queue_limit);
     if !(1..=MAX_SLOTS).contains(&slots) {
         return err(&key("compute.slots"), format!("must be from 1 to {MAX_SLOTS}, got {slots}"));
     }
     if !(1..=MAX_QUEUE_LIMIT).contains(&queue_limit) {
         return err(&key("compute.queue_limit"), format!("must be from 1 to {MAX_QUEUE_LIMIT}, got {queue_limit}"));
     }
-    Ok(TierConfig { tier, model, workers: raw.workers, link, slowdown, slots, queue_limit })
+    let threads = threads(compute.threads, &key("compute.threads"))?;
+    let batching = match &raw.batching {
+        Some(b) => Some(batching(b, &key("batching"))?),
+        None => None,
+    };
+    Ok(TierConfig { tier, model, workers: raw.workers, link, slowdown, slots, queue_limit, threads, profile, batching })
+}
+
+/// A tier's intra-op threads, when given. Whether the runtime can take
+/// them (candle's are the process's) is checked with the model, before the run.
+fn threads(asked: Option<u32>, key: &str) -> Result<Option<u32>, KeyError> {
+    match asked {
+        Some(n) if !(1..=MAX_THREADS).contains(&n) => err(key, format!("must be from 1 to {MAX_THREADS}, got {n}")),
+        _ => Ok(asked),
+    }
+}
+
+fn batching(raw: &BatchingFile, at: &str) -> Result<Batching, KeyError> {
+    let (max_batch, max_wait) = (raw.max_batch, raw.max_wait.value);
+    if !(1..=MAX_BATCH).contains(&max_batch) {
+        return err(&format!("{at}.max_batch"), format!("must be from 1 to {MAX_BATCH}, got {max_batch}"));
+    }
+    if max_batch > 1 && max_wait.is_zero() {
+        return err(
+            &format!("{at}.max_wait"),
+            "must be positive when max_batch is above 1: with no wait no request would ever join another",
+        );
+    }
+    if max_wait > MAX_BATCH_WAIT {
+        return err(&format!("{at}.max_wait"), format!("must be at most {MAX_BATCH_WAIT:?}, got {max_wait:?}"));
+    }
+    Ok(Batching { max_batch, max_wait })
 }
 
 fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {

@@ -163,6 +163,12 @@ pub struct Summary {
     /// `HELD_LATE_US` after its due end.
     #[serde(default)]
     pub held_late_share: Option<f64>,
+    /// With `batching`: the mean and largest number of requests in the
+    /// inference call an answered request ran in.
+    #[serde(default)]
+    pub batch_mean: Option<f64>,
+    #[serde(default)]
+    pub batch_max: Option<u32>,
 }
 
 /// A hold that ends later than this after its due end counts as late.
@@ -189,6 +195,10 @@ struct TierStats {
     overloaded: u64,
     holds: u64,
     holds_late: u64,
+    /// Answered requests that reported a batch size, their sum and the largest.
+    batched: u64,
+    batch_sum: u64,
+    batch_max: u32,
 }
 
 impl TierStats {
@@ -212,6 +222,9 @@ impl TierStats {
             overloaded: 0,
             holds: 0,
             holds_late: 0,
+            batched: 0,
+            batch_sum: 0,
+            batch_max: 0,
         }
     }
 }
@@ -305,6 +318,11 @@ impl PointStats {
             if let Some(k) = s.slowdown() {
                 record(&mut t.slowdown_milli, (k * 1e3).round() as u64);
             }
+            if let Some(b) = s.batch {
+                t.batched += 1;
+                t.batch_sum += u64::from(b);
+                t.batch_max = t.batch_max.max(b);
+            }
         }
         if let (Some(label), Some(prediction)) = (s.label, s.prediction) {
             t.labelled += 1;
@@ -348,6 +366,8 @@ impl PointStats {
                 accuracy: (t.labelled > 0).then(|| t.correct as f64 / t.labelled as f64),
                 overloaded: t.overloaded,
                 held_late_share: (t.holds > 0).then(|| t.holds_late as f64 / t.holds as f64),
+                batch_mean: (t.batched > 0).then(|| t.batch_sum as f64 / t.batched as f64),
+                batch_max: (t.batched > 0).then_some(t.batch_max),
             })
             .collect()
     }
@@ -393,6 +413,7 @@ mod tests {
             response_bytes: None,
             held_us: None,
             held_late_us: None,
+            batch: None,
             row: None,
             label: None,
             prediction: None,

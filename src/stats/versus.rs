@@ -146,6 +146,8 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         accuracy: None,
         overloaded: 0,
         held_late_share: None,
+        batch_mean: None,
+        batch_max: None,
     }
 }
 

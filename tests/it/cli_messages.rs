@@ -97,3 +97,23 @@ fn a_mahimahi_trace_converts_to_a_link_trace_that_a_scenario_accepts() {
     assert_eq!(code, 2);
     assert!(stderr.contains("lte.csv:3:1: \"soon\" is not a whole number of milliseconds"), "{stderr}");
 }
+
+#[test]
+fn bench_model_times_a_model_and_prints_profile_lines_or_says_what_is_wrong() {
+    let (code, stdout, stderr) = simrun(&["bench", "model", "models/anomaly_detector.onnx", "--seconds", "0.2"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("| `anomaly_detector.onnx` | ONNX Runtime | [batch, 32] | 1 |"), "{stdout}");
+    let figure = stdout
+        .split("ms: { anomaly_detector: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no profile line in {stdout}"));
+    assert!(figure > 0.0 && figure < 100.0, "{figure} ms a call: {stdout}");
+    let (code, _, stderr) = simrun(&["bench", "model", "models/none.onnx"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot read model models/none.onnx"), "{stderr}");
+    let (code, _, stderr) = simrun(&["bench", "model", "models/anomaly_detector.safetensors", "--threads", "7"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("run with RAYON_NUM_THREADS=7 instead of --threads"), "{stderr}");
+}

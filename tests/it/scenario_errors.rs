@@ -6,6 +6,8 @@ use assert_cmd::Command;
 fn simrun() -> Command {
     let mut cmd = Command::cargo_bin("simrun").unwrap();
     cmd.current_dir(crate::common::root());
+    // candle's thread count is the process's RAYON_NUM_THREADS, which one message names.
+    cmd.env("RAYON_NUM_THREADS", "1");
     cmd
 }
 

@@ -1,0 +1,171 @@
+//! Device profiles (`compute.profile`): a slowdown per model class from
+//! published per-device benchmark figures, read from `profiles/devices.yaml`
+//! (shipped inside the binary) or from a file of the user's in its layout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::plan::ProfileChoice;
+
+/// The shipped table, as a data file: figures change there, not in code.
+const SHIPPED: &str = include_str!("../../profiles/devices.yaml");
+
+/// A profile that cannot be used, with what would be.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{message}")]
+pub struct ProfileError {
+    /// The model class is at fault (`compute.class`), not the profile.
+    pub class: bool,
+    message: String,
+}
+
+#[allow(non_snake_case)]
+fn ProfileError(message: String) -> ProfileError {
+    ProfileError { class: false, message }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    /// Where the figures come from, for the report.
+    source: String,
+    reference: Device,
+    profiles: BTreeMap<String, Device>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Device {
+    device: String,
+    /// Where in the source this device's figures are (a heading): for the
+    /// reader of the file.
+    #[serde(default, rename = "section")]
+    _section: Option<String>,
+    /// Milliseconds per inference, per model class.
+    ms: BTreeMap<String, f64>,
+}
+
+/// The names of the shipped profiles.
+pub fn shipped_names() -> Vec<String> {
+    shipped().map(|t| t.profiles.into_keys().collect()).unwrap_or_default()
+}
+
+fn shipped() -> Result<Table, ProfileError> {
+    serde_yaml::from_str(SHIPPED).map_err(|e| ProfileError(format!("the shipped profiles/devices.yaml: {e}")))
+}
+
+/// Resolves `spec` (`raspberry-pi-4`, or `FILE.yaml#NAME` relative to the
+/// scenario) and `class` (a model class of the profile, or the median of all
+/// of them) to a slowdown.
+pub fn resolve(spec: &str, class: Option<&str>, scenario_path: &Path) -> Result<ProfileChoice, ProfileError> {
+    let (table, name, file) = match spec.split_once('#') {
+        Some((file, name)) => {
+            let path = scenario_path.parent().unwrap_or(Path::new(".")).join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ProfileError(format!("cannot read profile file {}: {e}", path.display())))?;
+            let table: Table = serde_yaml::from_str(&text)
+                .map_err(|e| ProfileError(format!("profile file {}: {e}", path.display())))?;
+            (table, name, Some(file))
+        }
+        None => (shipped()?, spec, None),
+    };
+    let Some(device) = table.profiles.get(name) else {
+        let known: Vec<&str> = table.profiles.keys().map(String::as_str).collect();
+        let place = file.map_or("simrun's profiles (profiles/devices.yaml)".to_string(), |f| f.to_string());
+        return Err(ProfileError(format!("unknown profile {name:?}; {place} has: {}", known.join(", "))));
+    };
+    let ratios =
+        ratios(device, &table.reference).map_err(|m| ProfileError(format!("profile {name:?}: {}", m.message)))?;
+    let slowdown = match class {
+        Some(c) => *ratios.get(c).ok_or_else(|| {
+            let known: Vec<&str> = ratios.keys().map(String::as_str).collect();
+            let message = format!("profile {name:?} has no figure for class {c:?}; it has: {}", known.join(", "));
+            ProfileError { class: true, message }
+        })?,
+        None => median(ratios.values().copied().collect()),
+    };
+    let source = format!("{} against {}; {}", device.device, table.reference.device, table.source);
+    Ok(ProfileChoice { name: spec.to_string(), class: class.map(str::to_string), slowdown, source })
+}
+
+/// Device time ÷ reference time for every class both have; each must be at
+/// least 1, since this host cannot be made faster.
+fn ratios(device: &Device, reference: &Device) -> Result<BTreeMap<String, f64>, ProfileError> {
+    let mut out = BTreeMap::new();
+    for (class, ms) in &device.ms {
+        let Some(base) = reference.ms.get(class) else { continue };
+        if !(ms.is_finite() && base.is_finite() && *ms > 0.0 && *base > 0.0) {
+            return Err(ProfileError(format!("class {class:?}: times must be positive, got {ms} and {base}")));
+        }
+        let k = ms / base;
+        if k < 1.0 {
+            return Err(ProfileError(format!(
+                "class {class:?}: the device ({ms} ms) is faster than the reference ({base} ms); a slowdown is at least 1"
+            )));
+        }
+        out.insert(class.clone(), k);
+    }
+    if out.is_empty() {
+        return Err(ProfileError("no model class in common with the reference".into()));
+    }
+    Ok(out)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_table_gives_the_published_ratios() {
+        let here = Path::new("scenario.yaml");
+        // Raspberry Pi 4 against the Ryzen 5700G, one thread (REFERENCES.md): squeezenet 10.9×, efficientnet_b0 5.7×.
+        let pi = resolve("raspberry-pi-4", Some("squeezenet"), here).unwrap();
+        assert!((pi.slowdown - 10.92).abs() < 0.01, "{pi:?}");
+        let eff = resolve("raspberry-pi-4", Some("efficientnet_b0"), here).unwrap();
+        assert!((eff.slowdown - 5.66).abs() < 0.01, "{eff:?}");
+        let median = resolve("raspberry-pi-4", None, here).unwrap();
+        assert!(median.slowdown > 8.0 && median.slowdown < 11.0, "{median:?}");
+        assert!(median.source.contains("Raspberry Pi 4") && median.source.contains("Tencent/ncnn"), "{median:?}");
+        for name in shipped_names() {
+            let p = resolve(&name, None, here).unwrap();
+            assert!(p.slowdown >= 1.0, "{p:?}");
+        }
+        assert!(shipped_names().len() >= 6);
+    }
+
+    #[test]
+    fn unknown_profiles_and_classes_list_the_known_ones() {
+        let here = Path::new("scenario.yaml");
+        let e = resolve("raspberry-pi-9", None, here).unwrap_err().message;
+        assert!(
+            e.contains("unknown profile \"raspberry-pi-9\"") && e.contains("raspberry-pi-4, raspberry-pi-5"),
+            "{e}"
+        );
+        let e = resolve("raspberry-pi-4", Some("bert"), here).unwrap_err().message;
+        assert!(e.contains("no figure for class \"bert\"") && e.contains("squeezenet"), "{e}");
+        let e = resolve("nowhere.yaml#pi", None, here).unwrap_err().message;
+        assert!(e.contains("cannot read profile file nowhere.yaml"), "{e}");
+    }
+
+    #[test]
+    fn a_device_faster_than_the_reference_is_refused() {
+        let reference = Device { device: "host".into(), _section: None, ms: [("m".to_string(), 2.0)].into() };
+        let device = Device { device: "fast".into(), _section: None, ms: [("m".to_string(), 1.0)].into() };
+        assert!(ratios(&device, &reference).unwrap_err().message.contains("faster than the reference"));
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
