@@ -124,6 +124,80 @@ pub fn finding(report: &Report) -> String {
     }
 }
 
+/// A crossover's value with its unit (`7.5 ms`, `3.2 Mbit/s`, `450/s`, `8.25`).
+fn with_unit(x: f64, unit: &str) -> String {
+    match unit {
+        "" => crate::math::trimmed(x, 2),
+        "/s" => format!("{x:.0}/s"),
+        u => format!("{} {u}", crate::math::trimmed(x, 1)),
+    }
+}
+
+/// One sentence per line of the sweep along each numeric key: where the
+/// faster tier changes at the median (and p99), or that it never does.
+pub fn crossover_sentences(report: &Report) -> Vec<String> {
+    let mut lines: Vec<(&str, &[(String, String)])> = Vec::new();
+    for c in &report.crossovers {
+        if !lines.contains(&(c.key.as_str(), c.fixed.as_slice())) {
+            lines.push((c.key.as_str(), c.fixed.as_slice()));
+        }
+    }
+    let reps = report.manifest.repetitions > 1;
+    lines
+        .into_iter()
+        .map(|(key, fixed)| {
+            let of = |pct: &str| -> Vec<&crate::stats::Crossover> {
+                report.crossovers.iter().filter(|c| c.key == key && c.fixed == fixed && c.percentile == pct).collect()
+            };
+            let other = |t: Tier| if t == Tier::Edge { Tier::Cloud } else { Tier::Edge };
+            let p50: Vec<String> = of("p50")
+                .into_iter()
+                .map(|c| match (c.at, &c.between) {
+                    (Some(x), Some((a, b))) => {
+                        let interval = c.interval.map_or(String::new(), |(lo, hi)| {
+                            let what = if reps { "from the repetitions" } else { "" };
+                            format!(" ({}–{} {what})", with_unit(lo, &c.unit), with_unit(hi, &c.unit))
+                                .replace(" )", ")")
+                        });
+                        format!(
+                            "the {} answers faster at the median below {key} ≈ {}{interval} and the {} above it \
+                             (between the swept {a} and {b})",
+                            c.faster_below,
+                            with_unit(x, &c.unit),
+                            other(c.faster_below)
+                        )
+                    }
+                    _ => format!(
+                        "the {} answers faster at the median over the whole sweep of {key} ({} to {})",
+                        c.faster_below, c.from, c.to
+                    ),
+                })
+                .collect();
+            let (median, tail) = (of("p50"), of("p99"));
+            let crossings: Vec<String> = tail.iter().filter_map(|c| c.at.map(|x| with_unit(x, &c.unit))).collect();
+            let with = if fixed.is_empty() {
+                String::new()
+            } else {
+                let f: Vec<String> = fixed.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("with {}, ", f.join(", "))
+            };
+            let mut s = format!("{with}{}", join_and(&p50));
+            match (tail.first(), crossings.is_empty()) {
+                (Some(t), true) if median.iter().all(|m| m.at.is_none() && m.faster_below == t.faster_below) => {
+                    s = s.replace(" at the median over the whole sweep", " over the whole sweep");
+                    s.push_str(", at the median and at p99");
+                }
+                (Some(t), true) => s.push_str(&format!("; at p99 the {} is faster throughout", t.faster_below)),
+                (Some(_), false) => s.push_str(&format!("; at p99 the tiers cross at {}", join_and(&crossings))),
+                (None, _) => {}
+            }
+            let mut chars = s.chars();
+            let capital = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+            format!("{capital}{}.", chars.as_str())
+        })
+        .collect()
+}
+
 /// `a`, `a and b`, `a, b and c`.
 fn join_and(parts: &[String]) -> String {
     match parts {
@@ -667,6 +741,9 @@ pub fn report_md(report: &Report) -> String {
     let mut md = String::new();
     header(report, &mut md);
     let _ = writeln!(md, "## Summary\n\n{}\n", finding(report));
+    for sentence in crossover_sentences(report) {
+        let _ = writeln!(md, "**Crossover:** {sentence}\n");
+    }
     if !report.description.is_empty() {
         let _ = writeln!(md, "{}\n", report.description.trim());
     }
@@ -904,6 +981,7 @@ mod tests {
             points,
             summaries,
             aggregates: vec![],
+            crossovers: vec![],
             links: vec![],
             parity: None,
             warnings: vec![],

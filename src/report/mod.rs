@@ -10,7 +10,7 @@ pub use warning::{At, Warning, PARITY_LIMIT, SLOWDOWN_TOLERANCE};
 
 use crate::plan::{Shard, Slo, Tier};
 use crate::record::Unmatched;
-use crate::stats::{aggregate, check_slos, Aggregate, Floor, LinkFidelity, SloCheck, Summary};
+use crate::stats::{aggregate, check_slos, Aggregate, Crossover, Floor, LinkFidelity, SloCheck, Summary};
 
 /// simrun's own version and build.
 pub const SIMRUN_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -127,6 +127,11 @@ pub struct Report {
     /// `summaries_changed` (and on reading a folder); not stored.
     #[serde(skip)]
     pub aggregates: Vec<Aggregate>,
+    /// Where edge and cloud trade places along each numeric swept key,
+    /// derived from `summaries` by `summaries_changed`; stored for readers
+    /// of `results.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crossovers: Vec<Crossover>,
     /// Each link direction at each point execution.
     pub links: Vec<LinkFidelity>,
     pub parity: Option<Parity>,
@@ -229,6 +234,7 @@ impl Report {
             points: plan.points.iter().map(|p| PointRow { index: p.index, params: p.params.clone() }).collect(),
             summaries: Vec::new(),
             aggregates: Vec::new(),
+            crossovers: Vec::new(),
             links: Vec::new(),
             parity,
             warnings: Vec::new(),
@@ -247,6 +253,11 @@ impl Report {
     /// Recomputes what derives from `summaries`; call it after changing them.
     pub fn summaries_changed(&mut self) {
         self.aggregates = aggregate(&self.summaries);
+        let points: Vec<usize> = self.points.iter().map(|p| p.index).collect();
+        let versus = crate::stats::versus(&self.summaries, &points);
+        let params: Vec<(usize, Vec<(String, String)>)> =
+            self.points.iter().map(|p| (p.index, p.params.clone())).collect();
+        self.crossovers = crate::stats::crossovers(&self.swept_keys, &params, &versus);
     }
 
     /// Records the harness floor in the report and the manifest.

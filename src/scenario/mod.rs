@@ -14,4 +14,4 @@ mod validate;
 pub use compare::{differences, Difference};
 pub use error::ScenarioError;
 pub use parse::{load, load_str};
-pub use units::{parse_duration, parse_rate, Invalid};
+pub use units::{parse_bandwidth, parse_duration, parse_rate, Invalid};

@@ -535,3 +535,42 @@ fn a_device_profile_gives_the_slowdown_per_model_class_and_the_report_names_its_
         assert!(report.contains(line), "{line:?} missing from:\n{report}");
     }
 }
+
+#[test]
+fn a_slowed_edge_and_a_latency_sweep_give_a_crossover_between_the_bracketing_points() {
+    let broker = crate::common::Mosquitto::start();
+    // The CNN (0.5–3 ms a call on any plausible host) twenty times slower at the edge: 10–60 ms there,
+    // against one call plus the link in the cloud: faster at 0 ms, slower at 50 ms each way.
+    let dir = crate::common::run_smoke(
+        &broker,
+        &[
+            "devices.features=null",
+            "broker.encoding=binary",
+            "tiers.edge.model=../models/image_cnn.onnx",
+            "tiers.cloud.model=../models/image_cnn.onnx",
+            "tiers.edge.compute={slowdown: 20}",
+            "sweep={tiers.cloud.link.latency: [0ms, 50ms]}",
+            "load.rate=10/s",
+            "load.duration=2s",
+            "load.warmup=500ms",
+        ],
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let crossovers = results["report"]["crossovers"].as_array().expect("crossovers in results.json");
+    let p50 = crossovers.iter().find(|c| c["percentile"] == "p50").expect("a p50 entry");
+    assert_eq!(p50["key"], "tiers.cloud.link.latency", "{p50}");
+    assert_eq!(p50["faster_below"], "cloud", "{p50}");
+    assert_eq!(p50["between"], serde_json::json!(["0ms", "50ms"]), "{p50}");
+    let at = p50["at"].as_f64().expect("a crossing");
+    assert!(at > 0.0 && at < 50.0, "{p50}");
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let shown = format!("{:.1}", at).trim_end_matches(".0").to_string();
+    assert!(
+        report.contains(&format!(
+            "**Crossover:** The cloud answers faster at the median below tiers.cloud.link.latency ≈ {shown} ms and \
+             the edge above it (between the swept 0ms and 50ms)"
+        )),
+        "{report}"
+    );
+}
