@@ -161,6 +161,20 @@ mod tests {
     }
 
     #[test]
+    fn a_users_own_profile_file_is_read_relative_to_the_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "source: \"simrun bench model, 10 s\"\nreference:\n  device: \"lab VM\"\n  ms: { my_model: 0.25 }\n\
+                    profiles:\n  field-pi:\n    device: \"Pi 4 in the enclosure\"\n    ms: { my_model: 2.0 }\n";
+        std::fs::write(dir.path().join("mine.yaml"), text).unwrap();
+        let scenario = dir.path().join("scenario.yaml");
+        let p = resolve("mine.yaml#field-pi", Some("my_model"), &scenario).unwrap();
+        assert!((p.slowdown - 8.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(p.source, "Pi 4 in the enclosure against lab VM; simrun bench model, 10 s");
+        let e = resolve("mine.yaml#other", None, &scenario).unwrap_err().message;
+        assert!(e.contains("unknown profile \"other\"; mine.yaml has: field-pi"), "{e}");
+    }
+
+    #[test]
     fn a_device_faster_than_the_reference_is_refused() {
         let reference = Device { device: "host".into(), _section: None, ms: [("m".to_string(), 2.0)].into() };
         let device = Device { device: "fast".into(), _section: None, ms: [("m".to_string(), 1.0)].into() };
