@@ -169,8 +169,44 @@ struct Chunk {
 }
 
 async fn pipe(from: OwnedReadHalf, to: OwnedWriteHalf, direction: Direction, index: u64, shared: Arc<Shared>) {
+    if shared.config.is_transparent() {
+        return forward(from, to, direction, shared).await;
+    }
     let (tx, rx) = mpsc::unbounded_channel::<Chunk>();
     tokio::join!(read_side(from, tx, direction, index, shared.clone()), write_side(to, rx, direction, shared));
+}
+
+/// A link with nothing to emulate (0 ms, no jitter, bandwidth, outage or
+/// trace) forwards each chunk from the task that read it, at once: no queue
+/// and no second task to wake. It is still a hop, as every tier's link is at
+/// every point, so that tiers and points compare on equal hops.
+async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direction, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; CHUNK];
+    let mut previous_release = None;
+    loop {
+        let n = from.read(&mut buf).await.unwrap_or(0);
+        let read_at = Instant::now();
+        if n == 0 {
+            let _ = to.shutdown().await;
+            return;
+        }
+        let released = Instant::now();
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+        if shared.armed.load(Ordering::Relaxed) {
+            let chunk = Chunk {
+                read_at,
+                asked: std::time::Duration::ZERO,
+                due: read_at,
+                backlogged: false,
+                serialization: std::time::Duration::ZERO,
+                bytes: None,
+            };
+            record(&shared, direction, &chunk, n, released, previous_release);
+        }
+        previous_release = Some(released);
+    }
 }
 
 /// Reads chunks and stamps each with its release time.
