@@ -7,6 +7,7 @@ mod merge;
 mod plan;
 pub mod preflight;
 pub mod run;
+mod search;
 mod signals;
 mod trace;
 mod validate;
@@ -39,6 +40,8 @@ enum Command {
     Merge(MergeArgs),
     /// Compare two result folders point by point; exit 1 on a regression.
     Diff(DiffArgs),
+    /// Bisect one numeric key: where edge and cloud cross, or the highest load.rate within the SLOs.
+    Search(SearchArgs),
     /// Measure simrun's own parts on this machine and print a markdown table.
     Bench(BenchArgs),
     /// Convert a recorded network trace into a simrun link trace (CSV on stdout).
@@ -124,6 +127,32 @@ pub struct DiffArgs {
     /// Compare even when the scenarios differ in more than swept values.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// The key to search: load.rate (the highest rate within the scenario's
+    /// SLOs), or a numeric key such as tiers.cloud.link.latency (where the
+    /// edge's and the cloud's p50 cross).
+    #[arg(long = "for", value_name = "KEY")]
+    pub key: String,
+    /// One end of the range (default: the first value the scenario sweeps the key over).
+    #[arg(long, value_name = "VALUE")]
+    pub from: Option<String>,
+    /// The other end (default: the last value the scenario sweeps the key over).
+    #[arg(long, value_name = "VALUE")]
+    pub to: Option<String>,
+    /// Stop when the answer is bracketed this closely (default: the range ÷ 64).
+    #[arg(long, value_name = "VALUE")]
+    pub resolution: Option<String>,
+    /// Results go to DIR/<scenario-name>/<run-id>/ (default: the scenario's `output`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress output on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -264,8 +293,8 @@ fn report_failure(f: Failure) -> i32 {
     f.exit_code().code()
 }
 
-const SUBCOMMANDS: [&str; 11] =
-    ["run", "validate", "plan", "merge", "diff", "bench", "trace", "help", "--help", "-h", "--version"];
+const SUBCOMMANDS: [&str; 12] =
+    ["run", "validate", "plan", "merge", "diff", "search", "bench", "trace", "help", "--help", "-h", "--version"];
 
 /// The message for a first argument that is neither a command nor a file but
 /// looks like a command mistyped (at most two edits from one).
@@ -277,7 +306,7 @@ fn mistyped_command(first: &str) -> Option<String> {
     let (best, distance) = commands.map(|c| (*c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
     (distance <= 2).then(|| {
         format!(
-            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, bench, trace; \
+            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, search, bench, trace; \
              a scenario file may also come first)"
         )
     })
@@ -333,6 +362,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
             Command::Plan(a) => plan::plan(a),
             Command::Merge(a) => merge::merge(a, command_line),
             Command::Diff(a) => diff::diff(a),
+            Command::Search(a) => search::search(a, command_line).await,
             Command::Bench(a) => bench::bench(a).await,
             Command::Trace(t) => trace::trace(t),
         }

@@ -82,6 +82,31 @@ pub async fn execute(
     run_remaining(&plan, &results, report, quiet).await
 }
 
+/// Runs into the finished folder `dir` (whose final report is `report`) the
+/// points of `plan` it does not hold yet: `plan` is the folder's plan with
+/// points added at the end of its sweep (`simrun search`'s next step).
+pub async fn extend(
+    dir: &std::path::Path,
+    plan: &Plan,
+    mut report: Report,
+    quiet: bool,
+) -> Result<(Report, std::path::PathBuf), Failure> {
+    // The devices' input takes its shape from the models, as when the run started.
+    let mut plan = plan.clone();
+    check_models(&mut plan)?;
+    let plan = &plan;
+    let results =
+        ResultsDir::open(dir.to_path_buf()).map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
+    let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
+    results.reopen_samples(|_| true).map_err(io)?;
+    results.write(crate::export::SCENARIO_YAML, plan.resolved_yaml.as_bytes()).map_err(io)?;
+    report.points = plan.points.iter().map(|p| report::PointRow { index: p.index, params: p.params.clone() }).collect();
+    report.executions_planned = plan.points.len() * plan.repetitions as usize;
+    report.plan_points = plan.plan_points;
+    report.manifest.finished_at = None;
+    run_remaining(plan, &results, report, quiet).await
+}
+
 /// `simrun run --resume DIR`: runs the executions missing from DIR, into it.
 async fn resume(
     dir: &std::path::Path,

@@ -18,3 +18,4 @@ mod models;
 mod reliability;
 mod scenario_errors;
 mod scenarios;
+mod search;
