@@ -30,17 +30,14 @@ enum Unit {
 
 impl Unit {
     fn parse(text: &str) -> Option<(f64, Unit)> {
-        let t = text.trim();
-        if let Ok(x) = t.parse::<f64>() {
-            return x.is_finite().then_some((x, Unit::Plain));
-        }
-        if let Ok(d) = scenario::parse_duration(t) {
-            return Some((d.as_secs_f64() * 1e3, Unit::Ms));
-        }
-        if let Ok(b) = scenario::parse_bandwidth(t) {
-            return Some((b / 1e6, Unit::Mbit));
-        }
-        scenario::parse_rate(t).ok().map(|r| (r, Unit::PerSecond))
+        let (x, unit) = crate::stats::numeric(text)?;
+        let unit = match unit {
+            "ms" => Unit::Ms,
+            "/s" => Unit::PerSecond,
+            "Mbit/s" => Unit::Mbit,
+            _ => Unit::Plain,
+        };
+        Some((x, unit))
     }
 
     fn text(self, x: f64) -> String {

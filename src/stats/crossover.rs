@@ -36,8 +36,9 @@ pub struct Crossover {
     pub interval: Option<(f64, f64)>,
 }
 
-/// A swept value as a number and its unit, for the keys whose every value is one.
-fn numeric(text: &str) -> Option<(f64, &'static str)> {
+/// A swept value as a number and its unit (`ms` for a duration, `Mbit/s` for
+/// a bandwidth, `/s` for a rate, empty for a plain number), when it is one.
+pub fn numeric(text: &str) -> Option<(f64, &'static str)> {
     use crate::scenario::{parse_bandwidth, parse_duration, parse_rate};
     let t = text.trim();
     if let Ok(x) = t.parse::<f64>() {
