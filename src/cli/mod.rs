@@ -47,6 +47,18 @@ enum Command {
     /// Convert a recorded network trace into a simrun link trace (CSV on stdout).
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// Print a shell completion script: `source <(simrun completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `simrun man > simrun.1; man -l simrun.1`;
+    /// with --dir, write it and one page per command (simrun-run.1, …) there.
+    Man {
+        /// Write simrun.1 and a page per command into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +287,22 @@ fn outcome(report: &crate::report::Report, report_path: &std::path::Path) -> Out
     Outcome::ChecksFailed
 }
 
+/// `simrun man`: the man page of every command, from the same definitions as `--help`.
+fn man_page(dir: Option<&std::path::Path>) -> Result<Outcome, Failure> {
+    if let Some(dir) = dir {
+        clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), dir)
+            .map_err(|e| Failure::input(anyhow::anyhow!("writing man pages to {}: {e}", dir.display())))?;
+        print_line(&dir.display().to_string());
+        return Ok(Outcome::Passed);
+    }
+    let mut out = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+        .render(&mut out)
+        .map_err(|e| Failure::infrastructure(anyhow::anyhow!("rendering the man page: {e}")))?;
+    print_text(&String::from_utf8_lossy(&out));
+    Ok(Outcome::Passed)
+}
+
 /// Writes `text` to stdout. A closed pipe (`simrun … | head`) is not an
 /// error: the reader has what it wanted.
 fn print_text(text: &str) {
@@ -293,8 +321,22 @@ fn report_failure(f: Failure) -> i32 {
     f.exit_code().code()
 }
 
-const SUBCOMMANDS: [&str; 12] =
-    ["run", "validate", "plan", "merge", "diff", "search", "bench", "trace", "help", "--help", "-h", "--version"];
+const SUBCOMMANDS: [&str; 14] = [
+    "run",
+    "validate",
+    "plan",
+    "merge",
+    "diff",
+    "search",
+    "bench",
+    "trace",
+    "completions",
+    "man",
+    "help",
+    "--help",
+    "-h",
+    "--version",
+];
 
 /// The message for a first argument that is neither a command nor a file but
 /// looks like a command mistyped (at most two edits from one).
@@ -306,7 +348,7 @@ fn mistyped_command(first: &str) -> Option<String> {
     let (best, distance) = commands.map(|c| (*c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
     (distance <= 2).then(|| {
         format!(
-            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, search, bench, trace; \
+            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, search, bench, trace, completions, man; \
              a scenario file may also come first)"
         )
     })
@@ -365,6 +407,13 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
             Command::Search(a) => search::search(a, command_line).await,
             Command::Bench(a) => bench::bench(a).await,
             Command::Trace(t) => trace::trace(t),
+            Command::Completions { shell } => {
+                let mut out = Vec::new();
+                clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "simrun", &mut out);
+                print_text(&String::from_utf8_lossy(&out));
+                Ok(Outcome::Passed)
+            }
+            Command::Man { dir } => man_page(dir.as_deref()),
         }
     });
     match result {

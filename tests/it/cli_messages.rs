@@ -117,3 +117,55 @@ fn bench_model_times_a_model_and_prints_profile_lines_or_says_what_is_wrong() {
     assert_eq!(code, 2);
     assert!(stderr.contains("run with RAYON_NUM_THREADS=7 instead of --threads"), "{stderr}");
 }
+
+#[test]
+fn completions_load_in_bash_and_complete_commands_and_flags_and_the_man_pages_render() {
+    let (code, script, stderr) = simrun(&["completions", "bash"]);
+    assert_eq!(code, 0, "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("simrun.bash");
+    std::fs::write(&file, &script).unwrap();
+    // The function bash calls for `simrun se<TAB>` and `simrun search --fo<TAB>`.
+    let probe = format!(
+        "source {}; COMP_WORDS=(simrun se); COMP_CWORD=1; _simrun simrun se simrun; echo \"${{COMPREPLY[*]}}\"; \
+         COMP_WORDS=(simrun search --fo); COMP_CWORD=2; _simrun simrun --fo search; echo \"${{COMPREPLY[*]}}\"",
+        file.display()
+    );
+    let out = std::process::Command::new("bash").args(["-c", &probe]).output().unwrap();
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines, ["search", "--for"], "{}", String::from_utf8_lossy(&out.stderr));
+    for shell in ["zsh", "fish"] {
+        let (code, script, _) = simrun(&["completions", shell]);
+        assert!(code == 0 && script.contains("simrun"), "{shell}");
+    }
+    let (code, _, stderr) = simrun(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "{stderr}");
+    // One page per command, each of which man renders with its options.
+    let pages = dir.path().join("man");
+    std::fs::create_dir(&pages).unwrap();
+    let (code, _, stderr) = simrun(&["man", "--dir", pages.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    for page in ["simrun.1", "simrun-run.1", "simrun-search.1", "simrun-bench-model.1"] {
+        assert!(pages.join(page).is_file(), "{page}");
+    }
+    let (code, top, _) = simrun(&["man"]);
+    assert!(code == 0 && top.contains(".TH simrun 1"), "{top}");
+    let rendered = std::process::Command::new("man")
+        .args(["-l", pages.join("simrun-search.1").to_str().unwrap()])
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    // man emboldens by overstriking (`x\u{8}x`) when it writes to a pipe: keep the last of each pair.
+    let mut text = String::new();
+    for c in String::from_utf8_lossy(&rendered.stdout).chars() {
+        if c == '\u{8}' {
+            text.pop();
+        } else {
+            text.push(c);
+        }
+    }
+    assert!(
+        text.contains("NAME") && text.contains("Bisect") && text.contains("--resolution") && text.contains("--for"),
+        "{text}"
+    );
+}
