@@ -3,6 +3,7 @@
 pub mod bench;
 mod diff;
 pub mod failure;
+mod init;
 mod merge;
 mod plan;
 pub mod preflight;
@@ -47,6 +48,8 @@ enum Command {
     /// Convert a recorded network trace into a simrun link trace (CSV on stdout).
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// Write a commented starter scenario and the models it runs into DIR (default: here).
+    Init(InitArgs),
     /// Print a shell completion script: `source <(simrun completions bash)`.
     Completions {
         #[arg(value_enum)]
@@ -137,6 +140,15 @@ pub struct DiffArgs {
     #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
     pub format: DiffFormat,
     /// Compare even when the scenarios differ in more than swept values.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write scenario.yaml and models/ into (created if missing).
+    pub dir: Option<PathBuf>,
+    /// Overwrite files that already exist there.
     #[arg(long)]
     pub force: bool,
 }
@@ -321,7 +333,7 @@ fn report_failure(f: Failure) -> i32 {
     f.exit_code().code()
 }
 
-const SUBCOMMANDS: [&str; 14] = [
+const SUBCOMMANDS: [&str; 15] = [
     "run",
     "validate",
     "plan",
@@ -330,6 +342,7 @@ const SUBCOMMANDS: [&str; 14] = [
     "search",
     "bench",
     "trace",
+    "init",
     "completions",
     "man",
     "help",
@@ -348,7 +361,7 @@ fn mistyped_command(first: &str) -> Option<String> {
     let (best, distance) = commands.map(|c| (*c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
     (distance <= 2).then(|| {
         format!(
-            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, search, bench, trace, completions, man; \
+            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, search, bench, trace, init, completions, man; \
              a scenario file may also come first)"
         )
     })
@@ -407,6 +420,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
             Command::Search(a) => search::search(a, command_line).await,
             Command::Bench(a) => bench::bench(a).await,
             Command::Trace(t) => trace::trace(t),
+            Command::Init(a) => init::init(a),
             Command::Completions { shell } => {
                 let mut out = Vec::new();
                 clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "simrun", &mut out);

@@ -169,3 +169,42 @@ fn completions_load_in_bash_and_complete_commands_and_flags_and_the_man_pages_re
         "{text}"
     );
 }
+
+#[test]
+fn init_writes_a_starter_scenario_that_runs_and_never_overwrites_unasked() {
+    let broker = crate::common::Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().join("first");
+    let (code, stdout, stderr) = simrun(&["init", here.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("next: simrun ") && stdout.contains("scenario.yaml"), "{stdout}");
+    let scenario = here.join("scenario.yaml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    assert!(text.starts_with("# A starter scenario written by `simrun init`"), "{text}");
+    // It runs as written, from any working directory, against a broker of the user's.
+    let out = dir.path().join("out");
+    let (code, stdout, stderr) = simrun(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        &format!("broker.url={}", broker.url()),
+        "--set",
+        "load.duration=500ms",
+        "--set",
+        "load.warmup=100ms",
+    ]);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    assert!(stdout.trim_end().ends_with("report.md"), "{stdout}");
+    // A second init refuses, names what exists, and leaves it as it was.
+    std::fs::write(&scenario, "name: mine\n").unwrap();
+    let (code, _, stderr) = simrun(&["init", here.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("scenario.yaml") && stderr.contains("add --force to overwrite"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&scenario).unwrap(), "name: mine\n");
+    let (code, _, stderr) = simrun(&["init", here.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&scenario).unwrap(), text);
+}
