@@ -19,7 +19,12 @@ const MODELS: [(&str, &[u8]); 2] = [
 
 pub fn init(args: InitArgs) -> Result<Outcome, Failure> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
-    let mut files: Vec<(PathBuf, &[u8])> = vec![(dir.join("scenario.yaml"), SCENARIO.as_bytes())];
+    let schema = crate::scenario::json_schema();
+    let mut files: Vec<(PathBuf, &[u8])> = vec![
+        (dir.join("scenario.yaml"), SCENARIO.as_bytes()),
+        // What the template's first line points editors at.
+        (dir.join("scenario.schema.json"), schema.as_bytes()),
+    ];
     files.extend(MODELS.iter().map(|(name, bytes)| (dir.join("models").join(name), *bytes)));
     // Nothing is overwritten unless asked, and nothing is written until that is known.
     let existing: Vec<String> =

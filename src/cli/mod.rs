@@ -55,6 +55,8 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the JSON Schema of scenario files (docs/scenario.schema.json), for editors.
+    Schema,
     /// Print the man page (roff): `simrun man > simrun.1; man -l simrun.1`;
     /// with --dir, write it and one page per command (simrun-run.1, …) there.
     Man {
@@ -333,7 +335,7 @@ fn report_failure(f: Failure) -> i32 {
     f.exit_code().code()
 }
 
-const SUBCOMMANDS: [&str; 15] = [
+const SUBCOMMANDS: [&str; 16] = [
     "run",
     "validate",
     "plan",
@@ -345,6 +347,7 @@ const SUBCOMMANDS: [&str; 15] = [
     "init",
     "completions",
     "man",
+    "schema",
     "help",
     "--help",
     "-h",
@@ -361,7 +364,7 @@ fn mistyped_command(first: &str) -> Option<String> {
     let (best, distance) = commands.map(|c| (*c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
     (distance <= 2).then(|| {
         format!(
-            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, search, bench, trace, init, completions, man; \
+            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, search, bench, trace, init, completions, man, schema; \
              a scenario file may also come first)"
         )
     })
@@ -428,6 +431,10 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
                 Ok(Outcome::Passed)
             }
             Command::Man { dir } => man_page(dir.as_deref()),
+            Command::Schema => {
+                print_text(&crate::scenario::json_schema());
+                Ok(Outcome::Passed)
+            }
         }
     });
     match result {

@@ -3,10 +3,21 @@
 //! Durations and rates are parsed while deserializing so that a bad value is
 //! reported with the YAML parser's line and column.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::units::{Bandwidth, HumanDuration, Rate};
 use crate::plan::{Distribution, OutageMode};
+
+/// An SLO bound: a duration, a rate, a percentage or a plain number,
+/// depending on the metric (docs/scenario.md).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // only its schema is used
+enum LimitSchema {
+    Text(String),
+    Number(f64),
+}
 
 fn default_seed() -> u64 {
     42
@@ -34,7 +45,7 @@ fn default_timeout() -> HumanDuration {
 }
 
 /// The whole scenario file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     pub name: String,
@@ -53,6 +64,7 @@ pub struct ScenarioFile {
     /// Dotted key → values. Kept as YAML values: each point is built by
     /// writing its values into the scenario and deserializing again.
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, Vec<serde_json::Value>>")]
     pub sweep: serde_yaml::Mapping,
     #[serde(default = "default_one")]
     pub repetitions: u32,
@@ -64,7 +76,7 @@ pub struct ScenarioFile {
 }
 
 /// One service-level objective: `{ tier: edge, metric: p99, max: 20ms }`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SloFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,13 +84,15 @@ pub struct SloFile {
     pub metric: crate::plan::SloMetric,
     /// A duration for latency metrics, a percentage or fraction for rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<LimitSchema>")]
     pub max: Option<serde_yaml::Value>,
     /// A rate for throughput (`190/s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<LimitSchema>")]
     pub min: Option<serde_yaml::Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerFile {
     #[serde(default = "default_broker_url")]
@@ -102,7 +116,7 @@ pub struct BrokerFile {
 }
 
 /// PEM files: the CA to trust (default: the system's), and a client certificate and key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,7 +145,7 @@ impl Default for BrokerFile {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevicesFile {
     #[serde(default = "default_one")]
@@ -147,7 +161,7 @@ pub struct DevicesFile {
 }
 
 /// What each request carries (docs/scenario.md, Inputs).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputFile {
     /// One sample's dimensions, without the batch; the model's when absent.
@@ -167,7 +181,7 @@ pub struct InputFile {
 }
 
 /// How a tier computes against this host.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComputeFile {
     /// Overrides the profile's figure when both are given.
@@ -213,7 +227,7 @@ impl Default for DevicesFile {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadFile {
     #[serde(default)]
@@ -232,7 +246,7 @@ pub struct LoadFile {
     pub think: HumanDuration,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ArrivalFile {
     #[default]
@@ -241,7 +255,7 @@ pub enum ArrivalFile {
     Closed,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PlacementFile {
     Edge,
@@ -250,7 +264,7 @@ pub enum PlacementFile {
     Both,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TiersFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -259,7 +273,7 @@ pub struct TiersFile {
     pub cloud: Option<TierFile>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierFile {
     pub model: String,
@@ -275,7 +289,7 @@ pub struct TierFile {
 }
 
 /// `tiers.<tier>.batching`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchingFile {
     pub max_batch: u32,
@@ -283,7 +297,7 @@ pub struct BatchingFile {
 }
 
 /// The emulated network of one hop. Every field is optional; all zero means no link.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkFile {
     #[serde(default = "zero_duration")]
@@ -317,7 +331,7 @@ impl Default for LinkFile {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutageFile {
     pub at: HumanDuration,

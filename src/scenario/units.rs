@@ -134,7 +134,7 @@ impl Visitor<'_> for TextVisitor {
 /// Reads a value from its text (`Type::parse`) and writes it back as written,
 /// so that a resolved scenario keeps the user's spelling.
 macro_rules! text_serde {
-    ($($ty:ident => $what:literal),* $(,)?) => {$(
+    ($($ty:ident => $what:literal / $pattern:literal),* $(,)?) => {$(
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = d.deserialize_any(TextVisitor($what))?;
@@ -147,10 +147,23 @@ macro_rules! text_serde {
                 s.serialize_str(&self.text)
             }
         }
+
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "pattern": $pattern, "description": $what })
+            }
+        }
     )*};
 }
 
-text_serde!(HumanDuration => "duration", Rate => "rate", Bandwidth => "bandwidth");
+text_serde!(
+    HumanDuration => "duration" / "^[0-9.]+(ns|us|µs|ms|s|m)$",
+    Rate => "rate" / "^\\s*[0-9.]+\\s*/\\s*(s|min)\\s*$",
+    Bandwidth => "bandwidth" / "^[0-9.]+(bit/s|kbit/s|Mbit/s|Gbit/s|B/s|kB/s|MB/s|GB/s)$",
+);
 
 #[cfg(test)]
 mod tests {

@@ -180,7 +180,8 @@ fn init_writes_a_starter_scenario_that_runs_and_never_overwrites_unasked() {
     assert!(stdout.contains("next: simrun ") && stdout.contains("scenario.yaml"), "{stdout}");
     let scenario = here.join("scenario.yaml");
     let text = std::fs::read_to_string(&scenario).unwrap();
-    assert!(text.starts_with("# A starter scenario written by `simrun init`"), "{text}");
+    assert!(text.contains("# A starter scenario written by `simrun init`"), "{text}");
+    assert!(here.join("scenario.schema.json").is_file());
     // It runs as written, from any working directory, against a broker of the user's.
     let out = dir.path().join("out");
     let (code, stdout, stderr) = simrun(&[

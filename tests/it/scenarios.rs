@@ -120,3 +120,50 @@ fn npy_samples_with_npy_labels_feed_the_model_and_a_short_labels_file_is_refused
     assert!(stderr.contains("short.npy: shape [4]: expected [5], one label per row of"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn every_shipped_scenario_points_at_the_schema_and_an_independent_validator_accepts_it() {
+    let root = crate::common::root();
+    // The committed schema is the one simrun generates from its parser's types.
+    let (code, schema, stderr) = crate::common::simrun(&["schema"]);
+    assert_eq!(code, 0, "{stderr}");
+    let committed = std::fs::read_to_string(root.join("docs/scenario.schema.json")).unwrap();
+    assert!(schema == committed, "docs/scenario.schema.json is stale: simrun schema > docs/scenario.schema.json");
+    let mut files: Vec<String> = std::fs::read_dir(root.join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for f in &files {
+        let first = std::fs::read_to_string(f).unwrap().lines().next().unwrap_or_default().to_string();
+        assert_eq!(first, "# yaml-language-server: $schema=../docs/scenario.schema.json", "{f}");
+    }
+    files.push(root.join("templates/scenario.yaml").display().to_string());
+    // A misspelt key and a duration without a unit are what the schema must catch.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: x\nload: { rate: 10/s, duration: 5, warmpu: 1s }\ntiers: { edge: { model: m.onnx } }\n",
+    )
+    .unwrap();
+    let validate = |files: &[String]| {
+        let out = std::process::Command::new("python3")
+            .arg(root.join("tests/fixtures/schema/validate.py"))
+            .arg(root.join("docs/scenario.schema.json"))
+            .args(files)
+            .env("PYTHONPATH", root.join(".deps/python"))
+            .output()
+            .expect("python3 runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, text) = validate(&files);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("checked {} files, 0 errors", files.len())), "{text}");
+    let (code, text) = validate(&[bad.display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("warmpu") && text.contains("load/duration"), "{text}");
+}
