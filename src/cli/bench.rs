@@ -131,12 +131,12 @@ async fn edge_against_echo(rig: &Rig<'_>, secs: f64, md: &mut String) -> Result<
     let bytes = request_bytes(&[32], crate::plan::Encoding::Json, 40);
     let (mut echo_runs, mut hop_runs, mut edge_runs) = (Vec::new(), Vec::new(), Vec::new());
     let n = (rate * secs) as u64;
+    let addr = crate::run::broker::resolve(&rig.broker).await.map_err(Failure::infrastructure)?;
     for _ in 0..3 {
         let record =
             echo(&rig.broker, "bench-echo", &rig.timer, n, rate, bytes, None).await.map_err(Failure::infrastructure)?;
         echo_runs.extend(echo_summary(&record).map(|f| (f.round_trip.p50_us, f.round_trip.p99_us)));
         // The echoing client behind a 0 ms link, as a run's worker is: the same hops as the edge path.
-        let addr = crate::run::broker::resolve(&rig.broker).await.map_err(Failure::infrastructure)?;
         let link = crate::run::link::Link::start(addr, crate::plan::LinkConfig::default(), 0, rig.timer.clone())
             .await
             .map_err(Failure::infrastructure)?;

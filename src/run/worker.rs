@@ -200,11 +200,10 @@ impl Serve {
             }
             // A free slot and a batch still filling: wake when its oldest request has waited max_wait.
             let fill_until = self.filling(&queue).filter(|_| held.len() < slots);
-            let far = Instant::now() + Duration::from_secs(3600);
             let (received_at, publish) = tokio::select! {
                 biased;
                 Some(_) = held.join_next(), if !held.is_empty() => continue,
-                _ = self.timer.sleep_until(fill_until.unwrap_or(far)), if fill_until.is_some() => continue,
+                Some(()) = wake_at(&self.timer, fill_until) => continue,
                 received = rx.recv() => match received {
                     Some(r) => r,
                     None => return,
@@ -350,6 +349,17 @@ impl Serve {
 
     fn error_each(&self, batch: Vec<Queued>, message: String) -> Vec<ErrorReply> {
         batch.into_iter().map(|(_, r)| self.error_reply(Some(r.id), message.clone())).collect()
+    }
+}
+
+/// Sleeps until `at` on the precise timer; without an `at`, never wakes.
+async fn wake_at(timer: &PreciseTimer, at: Option<Instant>) -> Option<()> {
+    match at {
+        Some(t) => {
+            timer.sleep_until(t).await;
+            Some(())
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -22,9 +22,11 @@ pub struct ProfileError {
     message: String,
 }
 
-#[allow(non_snake_case)]
-fn ProfileError(message: String) -> ProfileError {
-    ProfileError { class: false, message }
+impl ProfileError {
+    /// A fault of the profile (or its file), not of the class.
+    fn new(message: String) -> ProfileError {
+        ProfileError { class: false, message }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +56,7 @@ pub fn shipped_names() -> Vec<String> {
 }
 
 fn shipped() -> Result<Table, ProfileError> {
-    serde_yaml::from_str(SHIPPED).map_err(|e| ProfileError(format!("the shipped profiles/devices.yaml: {e}")))
+    serde_yaml::from_str(SHIPPED).map_err(|e| ProfileError::new(format!("the shipped profiles/devices.yaml: {e}")))
 }
 
 /// Resolves `spec` (`raspberry-pi-4`, or `FILE.yaml#NAME` relative to the
@@ -65,9 +67,9 @@ pub fn resolve(spec: &str, class: Option<&str>, scenario_path: &Path) -> Result<
         Some((file, name)) => {
             let path = scenario_path.parent().unwrap_or(Path::new(".")).join(file);
             let text = std::fs::read_to_string(&path)
-                .map_err(|e| ProfileError(format!("cannot read profile file {}: {e}", path.display())))?;
+                .map_err(|e| ProfileError::new(format!("cannot read profile file {}: {e}", path.display())))?;
             let table: Table = serde_yaml::from_str(&text)
-                .map_err(|e| ProfileError(format!("profile file {}: {e}", path.display())))?;
+                .map_err(|e| ProfileError::new(format!("profile file {}: {e}", path.display())))?;
             (table, name, Some(file))
         }
         None => (shipped()?, spec, None),
@@ -75,10 +77,10 @@ pub fn resolve(spec: &str, class: Option<&str>, scenario_path: &Path) -> Result<
     let Some(device) = table.profiles.get(name) else {
         let known: Vec<&str> = table.profiles.keys().map(String::as_str).collect();
         let place = file.map_or("simrun's profiles (profiles/devices.yaml)".to_string(), |f| f.to_string());
-        return Err(ProfileError(format!("unknown profile {name:?}; {place} has: {}", known.join(", "))));
+        return Err(ProfileError::new(format!("unknown profile {name:?}; {place} has: {}", known.join(", "))));
     };
     let ratios =
-        ratios(device, &table.reference).map_err(|m| ProfileError(format!("profile {name:?}: {}", m.message)))?;
+        ratios(device, &table.reference).map_err(|m| ProfileError::new(format!("profile {name:?}: {}", m.message)))?;
     let slowdown = match class {
         Some(c) => *ratios.get(c).ok_or_else(|| {
             let known: Vec<&str> = ratios.keys().map(String::as_str).collect();
@@ -98,18 +100,18 @@ fn ratios(device: &Device, reference: &Device) -> Result<BTreeMap<String, f64>, 
     for (class, ms) in &device.ms {
         let Some(base) = reference.ms.get(class) else { continue };
         if !(ms.is_finite() && base.is_finite() && *ms > 0.0 && *base > 0.0) {
-            return Err(ProfileError(format!("class {class:?}: times must be positive, got {ms} and {base}")));
+            return Err(ProfileError::new(format!("class {class:?}: times must be positive, got {ms} and {base}")));
         }
         let k = ms / base;
         if k < 1.0 {
-            return Err(ProfileError(format!(
+            return Err(ProfileError::new(format!(
                 "class {class:?}: the device ({ms} ms) is faster than the reference ({base} ms); a slowdown is at least 1"
             )));
         }
         out.insert(class.clone(), k);
     }
     if out.is_empty() {
-        return Err(ProfileError("no model class in common with the reference".into()));
+        return Err(ProfileError::new("no model class in common with the reference".into()));
     }
     Ok(out)
 }

@@ -9,14 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::units::{Bandwidth, HumanDuration, Rate};
 use crate::plan::{Distribution, OutageMode};
 
-/// An SLO bound: a duration, a rate, a percentage or a plain number,
-/// depending on the metric (docs/scenario.md).
-#[derive(JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)] // only its schema is used
-enum LimitSchema {
-    Text(String),
-    Number(f64),
+/// The schema of an SLO bound: a duration, a rate, a percentage or a plain
+/// number, depending on the metric (docs/scenario.md).
+fn limit_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": ["string", "number", "null"] })
 }
 
 fn default_seed() -> u64 {
@@ -84,11 +80,11 @@ pub struct SloFile {
     pub metric: crate::plan::SloMetric,
     /// A duration for latency metrics, a percentage or fraction for rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<LimitSchema>")]
+    #[schemars(schema_with = "limit_schema")]
     pub max: Option<serde_yaml::Value>,
     /// A rate for throughput (`190/s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<LimitSchema>")]
+    #[schemars(schema_with = "limit_schema")]
     pub min: Option<serde_yaml::Value>,
 }
 
