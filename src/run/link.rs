@@ -303,18 +303,23 @@ async fn write_side(
                 &out
             }
         };
+        // Recorded as released before the write, so that a record taken as
+        // soon as the far end has the bytes holds them (the write's return
+        // can come after the reader already saw them).
+        for c in &batch {
+            let Some(chunk_bytes) = &c.bytes else { continue };
+            if shared.armed.load(Ordering::Relaxed) {
+                record(&shared, direction, c, chunk_bytes.len(), released, previous_release);
+            }
+            previous_release = Some(released);
+        }
         if !bytes.is_empty() && to.write_all(bytes).await.is_err() {
             return;
         }
-        for c in &batch {
-            let Some(bytes) = &c.bytes else {
-                let _ = to.shutdown().await;
-                return;
-            };
-            if shared.armed.load(Ordering::Relaxed) {
-                record(&shared, direction, c, bytes.len(), released, previous_release);
-            }
-            previous_release = Some(released);
+        // The end of the stream can only be the batch's last chunk.
+        if batch.last().is_some_and(|c| c.bytes.is_none()) {
+            let _ = to.shutdown().await;
+            return;
         }
     }
 }
