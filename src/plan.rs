@@ -125,7 +125,11 @@ impl PointConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
+    /// As the scenario gave it; `auto` until the managed broker is started.
     pub url: String,
+    /// `broker.url: auto`: simrun starts a private Mosquitto for the run
+    /// (`run::mosquitto`) and points `host` and `port` at it.
+    pub managed: bool,
     pub host: String,
     pub port: u16,
     /// MQTT QoS for requests and responses: 0 or 1.

@@ -12,6 +12,7 @@ use crate::plan::{BrokerConfig, Tier};
 use crate::report::Report;
 use crate::run::floor::echo;
 use crate::run::loadgen::request_bytes;
+use crate::run::mosquitto::ManagedBroker;
 use crate::run::timer::PreciseTimer;
 use crate::scenario;
 use crate::stats::{echo_summary, Floor};
@@ -103,13 +104,24 @@ struct Rig<'a> {
 
 /// The measurements, as markdown.
 async fn suite(broker_url: &str, quick: bool) -> Result<String, Failure> {
+    // `auto`: a private Mosquitto for the whole suite, stopped when it ends.
+    let managed = match broker_url {
+        crate::scenario::MANAGED_BROKER => Some(ManagedBroker::start().map_err(Failure::input)?),
+        _ => None,
+    };
+    let url = managed.as_ref().map(ManagedBroker::url);
+    let broker_url = url.as_deref().unwrap_or(broker_url);
     let probe = edge_plan(broker_url, 1000.0, 1.0, "")?;
     let broker: BrokerConfig = probe.points[0].config.broker.clone();
     let timer = PreciseTimer::start().map_err(Failure::infrastructure)?;
     let rig = Rig { broker_url, broker, timer, quick };
     let secs = if quick { 1.0 } else { 3.0 };
     let mut md = String::new();
-    let _ = writeln!(md, "## simrun performance suite\n\nBroker {broker_url}, QoS 0, {secs} s per measurement.\n");
+    let which = match &managed {
+        Some(m) => m.describe(),
+        None => broker_url.to_string(),
+    };
+    let _ = writeln!(md, "## simrun performance suite\n\nBroker {which}, QoS 0, {secs} s per measurement.\n");
     edge_against_echo(&rig, secs, &mut md).await?;
     rate_ladder(&rig, &mut md).await?;
     inference_per_call(quick, &mut md)?;

@@ -48,7 +48,7 @@ pub fn init(args: InitArgs) -> Result<Outcome, Failure> {
     }
     let scenario = dir.join("scenario.yaml");
     super::print_text(&format!(
-        "wrote {} and its models in {}\nnext: simrun {}   (a broker on 127.0.0.1:1883 with set_tcp_nodelay true; \
+        "wrote {} and its models in {}\nnext: simrun {}   (it starts a private Mosquitto, which must be installed; \
          see broker.url in the file)\n",
         scenario.display(),
         dir.join("models").display(),

@@ -212,8 +212,9 @@ pub enum BenchWhat {
     /// The performance suite: edge path against a bare MQTT echo (latency and
     /// highest rate with p99 under 10 ms), inference per call, sweep overhead, compute fidelity.
     Suite {
-        /// The broker to measure through (use one with set_tcp_nodelay).
-        #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+        /// The broker to measure through: `auto` (a private Mosquitto with set_tcp_nodelay), or
+        /// mqtt://HOST:PORT of one with set_tcp_nodelay.
+        #[arg(long, default_value = "auto")]
         broker: String,
         /// Shorter measurements.
         #[arg(long)]

@@ -13,6 +13,7 @@ use crate::plan::{InputConfig, Plan, Tier};
 use crate::report::{ModelRecord, Parity};
 use crate::run::broker::{probe, BrokerInfo};
 use crate::run::delivery;
+use crate::run::mosquitto::ManagedBroker;
 use crate::run::RunError;
 use crate::scenario::ScenarioError;
 
@@ -166,6 +167,30 @@ fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, B
     let b = loaded[c].1.infer(&inputs)?;
     let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     Ok(Some(Parity { max_abs_diff: max, inputs: PARITY_INPUTS, live_max_abs_diff: None, live_pairs: 0 }))
+}
+
+/// Starts the private Mosquitto when the plan's broker is `auto` and points
+/// the plan at it; the broker stops when the returned value is dropped, so
+/// the caller keeps it for as long as anything may use the broker (a whole
+/// `search`, not one step of it).
+/// The report's Environment section says that it did.
+pub fn start_managed_broker(plan: &mut Plan) -> Result<Option<ManagedBroker>, Failure> {
+    if !plan.points.iter().any(|p| p.config.broker.managed) {
+        return Ok(None);
+    }
+    let broker = ManagedBroker::start().map_err(Failure::input)?;
+    use_managed_broker(plan, &broker);
+    Ok(Some(broker))
+}
+
+/// Points every `auto` point of `plan` at `broker`.
+pub fn use_managed_broker(plan: &mut Plan, broker: &ManagedBroker) {
+    for point in plan.points.iter_mut().filter(|p| p.config.broker.managed) {
+        let b = &mut point.config.broker;
+        b.url = broker.url();
+        b.host = "127.0.0.1".into();
+        b.port = broker.port();
+    }
 }
 
 /// Checks that every broker the plan uses answers, and asks its version.

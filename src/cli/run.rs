@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 
 use super::failure::{Failure, Signal};
-use super::preflight::{check_brokers, check_delivery, check_models, ModelCheck};
+use super::preflight::{check_brokers, check_delivery, check_models, start_managed_broker, ModelCheck};
 use super::{signals, RunArgs};
 use crate::backend;
 use crate::exit_code::Outcome;
@@ -46,6 +46,7 @@ pub async fn run(args: RunArgs, command: String) -> Result<Outcome, Failure> {
                 plan.restrict_to(shard)?;
             }
             let out_root = args.out.clone().unwrap_or_else(|| plan.output.clone());
+            let _broker = start_managed_broker(&mut plan)?;
             execute(&plan, &out_root, command, args.quiet).await?
         }
     };
@@ -143,6 +144,7 @@ async fn resume(
         );
         return Ok((report, report_path));
     }
+    let _broker = start_managed_broker(&mut plan)?;
     check_brokers(&plan).await?;
     check_delivery(&plan, &report.manifest.run_id).await?;
     let results =
@@ -458,6 +460,7 @@ fn manifest(
         host: HostInfo::detect(),
         broker_url: brokers.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>().join(", "),
         broker_version: brokers.first().and_then(|(_, i)| i.version.clone()),
+        broker_managed: plan.points.iter().any(|p| p.config.broker.managed),
         onnxruntime_version: ort_version,
         onnxruntime_library: ort_library,
         ort_crate_version: report::ORT_CRATE_VERSION.into(),

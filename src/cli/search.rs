@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::failure::Failure;
+use super::preflight::{start_managed_broker, use_managed_broker};
 use super::{run, SearchArgs};
 use crate::exit_code::Outcome;
 use crate::plan::{Plan, Tier};
@@ -103,11 +104,18 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
         None => (to - from).abs() / 64.0,
     };
     let mut values = vec![from, to];
+    // One managed broker (broker.url: auto) serves every step.
+    let mut base = base;
+    let managed = start_managed_broker(&mut base)?;
     let load = |values: &[f64]| -> Result<Plan, Failure> {
         let list: Vec<String> = values.iter().map(|x| unit.text(*x)).collect();
         let mut set = args.scenario.set.clone();
         set.push(format!("sweep={{{key}: [{}]}}", list.join(", ")));
-        Ok(scenario::load(&args.scenario.scenario, &set)?)
+        let mut plan = scenario::load(&args.scenario.scenario, &set)?;
+        if let Some(broker) = &managed {
+            use_managed_broker(&mut plan, broker);
+        }
+        Ok(plan)
     };
     let plan = load(&values)?;
     let out_root = args.out.clone().unwrap_or_else(|| plan.output.clone());

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::failure::Failure;
-use super::preflight::{check_brokers, check_delivery, check_models};
+use super::preflight::{check_brokers, check_delivery, check_models, start_managed_broker};
 use super::ValidateArgs;
 use crate::exit_code::Outcome;
 use crate::plan::Plan;
@@ -78,6 +78,10 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
     if args.no_broker {
         let _ = writeln!(out, "broker: not checked (--no-broker)");
     } else {
+        let _broker = start_managed_broker(&mut plan)?;
+        if plan.points.iter().any(|p| p.config.broker.managed) {
+            let _ = writeln!(out, "broker: auto: simrun started a private Mosquitto for this check and stops it");
+        }
         for (url, info) in check_brokers(&plan).await? {
             let _ =
                 writeln!(out, "broker: {url} answers ({})", info.version.as_deref().unwrap_or("version not reported"));

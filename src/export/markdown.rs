@@ -887,9 +887,14 @@ fn environment_section(m: &crate::report::Manifest, md: &mut String) {
     let _ = writeln!(md, "- **OS:** {} (kernel {})", h.os, h.kernel);
     let _ = writeln!(md, "- **Architecture:** {}", h.arch);
     let _ = writeln!(md, "- **CPU:** {} ({} cores available)", h.cpu, h.cores);
+    let managed = if m.broker_managed {
+        ", started by simrun for this run with `set_tcp_nodelay true` and stopped at its end (`broker.url: auto`)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         md,
-        "- **Broker:** {} at `{}`",
+        "- **Broker:** {} at `{}`{managed}",
         m.broker_version.as_deref().unwrap_or("version not reported"),
         m.broker_url
     );
@@ -950,6 +955,7 @@ mod tests {
             },
             broker_url: "mqtt://127.0.0.1:1883".into(),
             broker_version: None,
+            broker_managed: false,
             onnxruntime_version: "1".into(),
             onnxruntime_library: "lib".into(),
             ort_crate_version: "2".into(),

@@ -48,6 +48,10 @@ pub struct Manifest {
     pub host: HostInfo,
     pub broker_url: String,
     pub broker_version: Option<String>,
+    /// simrun started the broker itself for this run (`broker.url: auto`)
+    /// with `set_tcp_nodelay true`, and stopped it at the end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broker_managed: bool,
     pub onnxruntime_version: String,
     pub onnxruntime_library: String,
     pub ort_crate_version: String,

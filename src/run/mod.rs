@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod floor;
 pub mod link;
 pub mod loadgen;
+pub mod mosquitto;
 pub mod timer;
 pub mod tls;
 pub mod worker;

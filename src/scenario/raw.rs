@@ -25,7 +25,7 @@ fn default_output() -> String {
     "results".into()
 }
 fn default_broker_url() -> String {
-    "mqtt://127.0.0.1:1883".into()
+    super::validate::MANAGED_BROKER.into()
 }
 fn zero_duration() -> HumanDuration {
     HumanDuration::parse("0ms").expect("constant")
@@ -91,6 +91,9 @@ pub struct SloFile {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerFile {
+    /// `auto` (the default): simrun starts a private Mosquitto on a free
+    /// loopback port with `set_tcp_nodelay true` and stops it at the end; or
+    /// `mqtt://host[:port]`, `mqtts://host[:port]` for a broker you run.
     #[serde(default = "default_broker_url")]
     pub url: String,
     #[serde(default)]

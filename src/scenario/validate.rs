@@ -42,6 +42,12 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
     }
     broker.reconnect_timeout = file.broker.reconnect_timeout.value;
     broker.login = login(file.broker.username.as_deref(), file.broker.password_env.as_deref())?;
+    if broker.managed && broker.login.is_some() {
+        return err(
+            "broker.username",
+            "the broker simrun starts itself (broker.url: auto) takes anyone; set broker.url to the broker that needs a login",
+        );
+    }
     if file.devices.count == 0 || file.devices.count > MAX_DEVICES {
         return err("devices.count", format!("must be from 1 to {MAX_DEVICES}, got {}", file.devices.count));
     }
@@ -526,15 +532,35 @@ fn login(username: Option<&str>, password_env: Option<&str>) -> Result<Option<Lo
     Ok(Some(Login { username: username.to_string(), password }))
 }
 
-/// `mqtt://host[:port]`, port 1883 by default.
+/// The word for a broker simrun starts itself.
+pub const MANAGED_BROKER: &str = "auto";
+
+/// `mqtt://host[:port]`, port 1883 by default, or `auto`: a private Mosquitto
+/// that simrun starts (its port is known only then).
 fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
+    if qos > 1 {
+        return err("broker.qos", format!("must be 0 or 1, got {qos}"));
+    }
+    if url == MANAGED_BROKER {
+        return Ok(BrokerConfig {
+            url: url.to_string(),
+            managed: true,
+            host: "127.0.0.1".into(),
+            port: 0,
+            qos,
+            reconnect_timeout: Duration::from_secs(30),
+            login: None,
+            tls: None,
+            encoding: crate::plan::Encoding::Json,
+        });
+    }
     let (rest, default_port, secure) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
         (Some(rest), _) => (rest, 1883, false),
         (_, Some(rest)) => (rest, 8883, true),
         _ => {
             return err(
                 "broker.url",
-                format!("unsupported broker url {url:?} (expected mqtt://host:port or mqtts://host:port)"),
+                format!("unsupported broker url {url:?} (expected auto, mqtt://host:port or mqtts://host:port)"),
             )
         }
     };
@@ -549,11 +575,9 @@ fn broker(url: &str, qos: u8) -> Result<BrokerConfig, KeyError> {
     if host.is_empty() {
         return err("broker.url", format!("no host in broker url {url:?}"));
     }
-    if qos > 1 {
-        return err("broker.qos", format!("must be 0 or 1, got {qos}"));
-    }
     Ok(BrokerConfig {
         url: url.to_string(),
+        managed: false,
         host: host.to_string(),
         port,
         qos,

@@ -172,7 +172,6 @@ fn completions_load_in_bash_and_complete_commands_and_flags_and_the_man_pages_re
 
 #[test]
 fn init_writes_a_starter_scenario_that_runs_and_never_overwrites_unasked() {
-    let broker = crate::common::Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let here = dir.path().join("first");
     let (code, stdout, stderr) = simrun(&["init", here.to_str().unwrap()]);
@@ -181,22 +180,23 @@ fn init_writes_a_starter_scenario_that_runs_and_never_overwrites_unasked() {
     let scenario = here.join("scenario.yaml");
     let text = std::fs::read_to_string(&scenario).unwrap();
     assert!(text.contains("# A starter scenario written by `simrun init`"), "{text}");
+    assert!(text.contains("url: auto"), "it needs no broker of the user's: {text}");
     assert!(here.join("scenario.schema.json").is_file());
-    // It runs as written, from any working directory, against a broker of the user's.
+    // `cd first && simrun scenario.yaml` runs as written, simrun starting its own broker.
     let out = dir.path().join("out");
-    let (code, stdout, stderr) = simrun(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "-q",
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        &format!("broker.url={}", broker.url()),
-        "--set",
-        "load.duration=500ms",
-        "--set",
-        "load.warmup=100ms",
-    ]);
+    let (code, stdout, stderr) = crate::common::simrun_in(
+        &here,
+        &[
+            "scenario.yaml",
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "load.duration=500ms",
+            "--set",
+            "load.warmup=100ms",
+        ],
+    );
     assert_eq!(code, 0, "{stdout} {stderr}");
     assert!(stdout.trim_end().ends_with("report.md"), "{stdout}");
     // A second init refuses, names what exists, and leaves it as it was.

@@ -81,6 +81,7 @@ impl Mosquitto {
     pub fn config(&self) -> simrun::plan::BrokerConfig {
         simrun::plan::BrokerConfig {
             url: self.url(),
+            managed: false,
             host: "127.0.0.1".into(),
             port: self.port,
             qos: 1,

@@ -13,6 +13,7 @@ mod fuzz_corpus;
 mod house;
 mod link;
 mod links_e2e;
+mod managed_broker;
 mod measurement;
 mod models;
 mod reliability;
