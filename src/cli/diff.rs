@@ -51,9 +51,13 @@ pub fn diff(args: DiffArgs) -> Result<Outcome, Failure> {
             )));
         }
     };
+    let plot = match &args.plot {
+        Some(path) => write_plot(&c, path)?,
+        None => None,
+    };
     let text = match args.format {
         DiffFormat::Table => diff::render_table(&c),
-        DiffFormat::Markdown => diff::render_markdown(&c),
+        DiffFormat::Markdown => diff::render_markdown_with_plot(&c, plot.as_deref()),
         DiffFormat::Json => diff::render_json(&c),
     };
     super::print_text(&text);
@@ -73,4 +77,20 @@ pub fn diff(args: DiffArgs) -> Result<Outcome, Failure> {
         return Ok(Outcome::ChecksFailed);
     }
     Ok(Outcome::Passed)
+}
+
+/// Writes the forest plot to `path`; returns the path to show, or `None`
+/// (with the reason on stderr) when the comparison has nothing to plot.
+fn write_plot(c: &diff::Comparison, path: &std::path::Path) -> Result<Option<String>, Failure> {
+    match diff::forest_plot(c) {
+        Ok(svg) => {
+            std::fs::write(path, svg)
+                .map_err(|e| Failure::input(anyhow!("cannot write the plot to {}: {e}", path.display())))?;
+            Ok(Some(path.display().to_string()))
+        }
+        Err(e) => {
+            eprintln!("simrun diff: no plot: {e}");
+            Ok(None)
+        }
+    }
 }

@@ -217,6 +217,15 @@ fn write_merged(
         sink.get_ref().sync_data()?;
         drop(sink);
         results.finish_samples()?;
+        let mut per_point = export::plot::PointHistograms::new();
+        let mut problems = Vec::new();
+        for h in histograms.iter().flatten() {
+            export::add_histogram(&mut per_point, (h.point, h.tier), &h.histogram, &mut problems);
+        }
+        problems.extend(export::write_plots_from(&results, report, &per_point)?);
+        for problem in problems {
+            eprintln!("simrun: plot {problem}");
+        }
         Ok(export::write_report(&results, report)?)
     };
     write().map_err(|e| Failure::infrastructure(anyhow!("writing the merged folder {}: {e:#}", out.display())))

@@ -136,6 +136,10 @@ pub struct DiffArgs {
     /// Latency changes smaller than this are `~` (default: the larger harness-floor p99 of the two runs; 0ms turns it off).
     #[arg(long, value_name = "DURATION", value_parser = crate::scenario::parse_duration)]
     pub resolution: Option<std::time::Duration>,
+    /// Also write the forest plot (each row's change with its interval) as SVG
+    /// to FILE; `--format markdown` then shows it, by this path.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     /// Exit 1 also when a row has too few repetitions for a verdict (`?`).
     #[arg(long)]
     pub strict: bool,

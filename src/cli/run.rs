@@ -186,6 +186,9 @@ async fn run_remaining(
     report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));
     report.summaries_changed();
     report.links.sort_by_key(|l| (l.repetition, l.point));
+    for problem in export::write_plots(results, &report).map_err(io)? {
+        eprintln!("simrun: plot {problem}");
+    }
     write_report(results, &report).map_err(io)?;
     if report.complete() {
         results.finish_samples().map_err(io)?;

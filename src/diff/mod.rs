@@ -13,6 +13,7 @@
 //! are shown, but one run of a point cannot tell a change from the drift
 //! between runs on one machine.
 
+mod plot;
 mod render;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,8 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 use serde::Serialize;
 
-pub use render::{render_json, render_markdown, render_table};
+pub use plot::forest_plot;
+pub use render::{render_json, render_markdown, render_markdown_with_plot, render_table};
 
 use crate::export::{Repetitions, RunFolder};
 use crate::plan::{params_label, Tier};

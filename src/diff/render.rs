@@ -161,6 +161,12 @@ pub fn render_table(c: &Comparison) -> String {
 
 /// Markdown for a pull-request comment.
 pub fn render_markdown(c: &Comparison) -> String {
+    render_markdown_with_plot(c, None)
+}
+
+/// Markdown for a pull-request comment, with the forest plot written to
+/// `plot` (`simrun diff --plot FILE`) shown under the verdict.
+pub fn render_markdown_with_plot(c: &Comparison, plot: Option<&str>) -> String {
     let mut out = String::from("## simrun diff\n\n");
     let mark = match (c.regressions, c.undecided) {
         (0, 0) => "✅",
@@ -168,6 +174,9 @@ pub fn render_markdown(c: &Comparison) -> String {
         _ => "❌",
     };
     let _ = writeln!(out, "{mark} **{}**\n", summary_line(c));
+    if let Some(path) = plot {
+        let _ = writeln!(out, "![change per row with its 95 % interval]({path})\n");
+    }
     preamble(c, &mut out, "- ");
     out.push('\n');
     let _ = writeln!(out, "| {} |", HEADER.join(" | "));

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::plot::{self, PlotKind};
 use crate::plan::Tier;
 use crate::report::{Report, PARITY_LIMIT};
 use crate::stats::{Faster, Summary, Versus};
@@ -736,6 +737,34 @@ fn model_section(report: &Report, md: &mut String) {
     }
 }
 
+/// `![what it shows](plots/….svg)` on a line of its own.
+fn embed(report: &Report, kind: &PlotKind, md: &mut String) {
+    let _ = writeln!(md, "![{}]({})", kind.alt(report), kind.file());
+}
+
+/// The latency CDFs, one per point; folded away when there are more than two.
+fn distributions(report: &Report, plots: &[PlotKind], md: &mut String) {
+    let cdfs: Vec<&PlotKind> = plots.iter().filter(|k| matches!(k, PlotKind::Cdf { .. })).collect();
+    if cdfs.is_empty() {
+        return;
+    }
+    md.push_str("\n### Latency distributions\n\n");
+    md.push_str("Each point's latency CDF over its repetitions, from the saved histograms; the marks are the p50 (filled) and the p99 (hollow).\n\n");
+    let folded = cdfs.len() > 2;
+    if folded {
+        let _ = writeln!(md, "<details><summary>{} CDFs, one per point</summary>\n", cdfs.len());
+    }
+    for (i, kind) in cdfs.iter().enumerate() {
+        if i > 0 {
+            md.push('\n');
+        }
+        embed(report, kind, md);
+    }
+    if folded {
+        md.push_str("\n</details>\n");
+    }
+}
+
 /// The whole `report.md`.
 pub fn report_md(report: &Report) -> String {
     let mut md = String::new();
@@ -743,6 +772,11 @@ pub fn report_md(report: &Report) -> String {
     let _ = writeln!(md, "## Summary\n\n{}\n", finding(report));
     for sentence in crossover_sentences(report) {
         let _ = writeln!(md, "**Crossover:** {sentence}\n");
+    }
+    let plots = if report.manifest.finished_at.is_some() { plot::plots_of(report) } else { Vec::new() };
+    for kind in plots.iter().filter(|k| matches!(k, PlotKind::Latency { .. })) {
+        embed(report, kind, &mut md);
+        md.push('\n');
     }
     if !report.description.is_empty() {
         let _ = writeln!(md, "{}\n", report.description.trim());
@@ -762,6 +796,11 @@ pub fn report_md(report: &Report) -> String {
     }
     md.push_str("\n### Where the time goes\n\n");
     breakdown_table(report, &mut md);
+    for kind in plots.iter().filter(|k| matches!(k, PlotKind::Breakdown)) {
+        md.push('\n');
+        embed(report, kind, &mut md);
+    }
+    distributions(report, &plots, &mut md);
     if report.summaries.iter().any(|s| s.accuracy.is_some()) {
         md.push_str("\n### Accuracy\n\n");
         accuracy_table(report, &mut md);

@@ -4,12 +4,13 @@
 pub mod csv;
 pub mod junit;
 pub mod markdown;
+pub mod plot;
 mod read;
 mod results_dir;
 
-pub use read::{Repetitions, RunFolder};
+pub use read::{read_histogram, Repetitions, RunFolder};
 pub use results_dir::{
-    ResultsDir, HISTOGRAMS, MANIFEST_JSON, REPORT_MD, RESULTS_JSON, SAMPLES_CSV, SAMPLES_PARTIAL, SCENARIO_YAML,
+    ResultsDir, HISTOGRAMS, MANIFEST_JSON, PLOTS, REPORT_MD, RESULTS_JSON, SAMPLES_CSV, SAMPLES_PARTIAL, SCENARIO_YAML,
     SUMMARY_CSV,
 };
 
@@ -45,6 +46,60 @@ pub fn write_report(results: &ResultsDir, report: &Report) -> std::io::Result<st
     results.write(MANIFEST_JSON, &manifest_json(&report.manifest))?;
     results.write(RESULTS_JSON, &results_json(report))?;
     results.write(REPORT_MD, markdown::report_md(report).as_bytes())
+}
+
+/// Draws the report's plots (`plot::plots_of`) into `plots/`, the CDFs from
+/// the folder's saved histograms. Returns what could not be drawn, one line
+/// each; the rest is drawn regardless.
+pub fn write_plots(results: &ResultsDir, report: &Report) -> std::io::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut histograms = plot::PointHistograms::new();
+    for s in report.summaries.iter().filter(|s| s.latency.is_some()) {
+        let file = results.path().join(histogram_name(s.point, s.repetition, s.tier));
+        match read_histogram(&file) {
+            Ok((_, h)) => add_histogram(&mut histograms, (s.point, s.tier), &h, &mut problems),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    problems.extend(write_plots_from(results, report, &histograms)?);
+    Ok(problems)
+}
+
+/// Adds `h` into the (point, tier) histogram over repetitions.
+pub fn add_histogram(
+    into: &mut plot::PointHistograms,
+    key: (usize, crate::plan::Tier),
+    h: &hdrhistogram::Histogram<u64>,
+    problems: &mut Vec<String>,
+) {
+    match into.get_mut(&key) {
+        Some(sum) => {
+            if let Err(e) = sum.add(h) {
+                problems.push(format!("point {} {}: histograms do not add: {e:?}", key.0, key.1));
+            }
+        }
+        None => {
+            into.insert(key, h.clone());
+        }
+    }
+}
+
+/// Draws the report's plots from histograms already read (`merge` has them).
+pub fn write_plots_from(
+    results: &ResultsDir,
+    report: &Report,
+    histograms: &plot::PointHistograms,
+) -> std::io::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for kind in plot::plots_of(report) {
+        match plot::render(&kind, report, histograms) {
+            Ok(svg) => {
+                results.write(&kind.file(), svg.as_bytes())?;
+            }
+            Err(e) => problems.push(format!("{}: not drawn: {e}", kind.file())),
+        }
+    }
+    Ok(problems)
 }
 
 /// An HDR histogram in the V2 format (`HdrHistogram` compatible), so that later

@@ -73,10 +73,7 @@ impl RunFolder {
     /// `histogram` does): for copying a histogram without reading it twice.
     pub fn histogram_file(&self, point: usize, rep: u32, tier: Tier) -> anyhow::Result<(Vec<u8>, Histogram<u64>)> {
         let file = self.path.join(histogram_name(point, rep, tier));
-        let bytes = fs::read(&file).with_context(|| format!("cannot read histogram {}", file.display()))?;
-        let h: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| anyhow!("histogram {} is damaged: {e:?}", file.display()))?;
+        let (bytes, h) = read_histogram(&file)?;
         if let Some(s) = self.report.summary(point, rep, tier) {
             if h.len() != s.ok {
                 bail!(
@@ -115,4 +112,13 @@ impl RunFolder {
     pub fn samples_path(&self) -> Option<PathBuf> {
         [self.path.join(super::SAMPLES_CSV), self.path.join(SAMPLES_PARTIAL)].into_iter().find(|p| p.is_file())
     }
+}
+
+/// A saved histogram file's bytes and the histogram they hold.
+pub fn read_histogram(file: &Path) -> anyhow::Result<(Vec<u8>, Histogram<u64>)> {
+    let bytes = fs::read(file).with_context(|| format!("cannot read histogram {}", file.display()))?;
+    let h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| anyhow!("histogram {} is damaged: {e:?}", file.display()))?;
+    Ok((bytes, h))
 }

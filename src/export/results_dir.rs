@@ -20,6 +20,9 @@ pub const SCENARIO_YAML: &str = "scenario.yaml";
 /// Subfolder of serialized HDR histograms, one per (point, repetition, tier).
 pub const HISTOGRAMS: &str = "histograms";
 
+/// Subfolder of the report's SVG plots (`export::plot`).
+pub const PLOTS: &str = "plots";
+
 /// A created results folder.
 #[derive(Debug)]
 pub struct ResultsDir {
@@ -30,6 +33,7 @@ impl ResultsDir {
     /// Creates the folder (and its parents). Fails fast on an unwritable output.
     pub fn create(dir: PathBuf) -> io::Result<Self> {
         fs::create_dir_all(dir.join(HISTOGRAMS))?;
+        fs::create_dir_all(dir.join(PLOTS))?;
         Ok(Self { dir })
     }
 
@@ -65,6 +69,7 @@ impl ResultsDir {
     /// Opens an existing results folder, to resume the run in it.
     pub fn open(dir: PathBuf) -> io::Result<Self> {
         fs::create_dir_all(dir.join(HISTOGRAMS))?;
+        fs::create_dir_all(dir.join(PLOTS))?;
         Ok(Self { dir })
     }
 
@@ -135,6 +140,6 @@ mod tests {
         dir.finish_samples().unwrap();
         assert_eq!(fs::read(dir.path().join("samples.csv")).unwrap(), b"h\nr\n");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
+        assert_eq!(names.len(), 4, "no temporary files left: {names:?}");
     }
 }

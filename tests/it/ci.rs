@@ -301,6 +301,7 @@ fn damaged_folders_exit_2(a: &Run, scratch: &Path) {
         std::fs::create_dir_all(to.join("histograms")).unwrap();
         for e in crate::common::walk(&a.dir) {
             let rel = e.strip_prefix(&a.dir).unwrap();
+            std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
             std::fs::copy(&e, to.join(rel)).unwrap();
         }
         to

@@ -7,7 +7,7 @@
 //! `INSTA_UPDATE=always cargo test --release --test it exporters` and `git diff`.
 
 use simrun::diff::{self, Options, Side};
-use simrun::export::{csv, junit, markdown, RunFolder};
+use simrun::export::{csv, junit, markdown, plot, RunFolder};
 
 /// The folder by its path from the package root, the test's working
 /// directory under both `cargo test` and `cargo nextest run`, so that the
@@ -39,14 +39,19 @@ fn junit_xml() {
     insta::assert_snapshot!("junit_rich", text(junit::junit_xml(&folder("rich").report).unwrap()));
 }
 
-#[test]
-fn diff_renderers() {
+/// The rich fixture's even repetitions against its odd ones.
+fn rich_self_check() -> diff::Comparison {
     let rich = folder("rich");
     let all = rich.repetitions().unwrap();
     let (even, odd) = diff::split_halves(&all);
     let a = Side { folder: &rich, repetitions: &even, which: "even" };
     let b = Side { folder: &rich, repetitions: &odd, which: "odd" };
-    let c = diff::compare(&a, &b, &Options::default()).unwrap();
+    diff::compare(&a, &b, &Options::default()).unwrap()
+}
+
+#[test]
+fn diff_renderers() {
+    let c = rich_self_check();
     insta::assert_snapshot!("diff_table", diff::render_table(&c));
     insta::assert_snapshot!("diff_markdown", diff::render_markdown(&c));
     insta::assert_snapshot!("diff_json", diff::render_json(&c));
@@ -100,4 +105,110 @@ fn the_documented_columns_are_the_columns() {
     assert!(
         header.iter().any(|c| c == "param:devices.count") && header.iter().any(|c| c.starts_with("link:cloud:up:"))
     );
+}
+
+/// The latency histograms of the rich fixture, per (point, tier) over its repetitions.
+fn rich_histograms(f: &RunFolder) -> plot::PointHistograms {
+    let mut out = plot::PointHistograms::new();
+    let mut problems = Vec::new();
+    for s in &f.report.summaries {
+        simrun::export::add_histogram(
+            &mut out,
+            (s.point, s.tier),
+            &f.histogram(s.point, s.repetition, s.tier).unwrap(),
+            &mut problems,
+        );
+    }
+    assert!(problems.is_empty(), "{problems:?}");
+    out
+}
+
+/// Texts of an SVG's `<text>` elements.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.to_string())).collect()
+}
+
+fn has_text(svg: &str, want: &str) -> bool {
+    svg_texts(svg).iter().any(|t| t.contains(want))
+}
+
+#[test]
+fn each_plot_draws_its_axes_series_and_labels() {
+    let rich = folder("rich");
+    let mut report = rich.report.clone();
+    let histograms = rich_histograms(&rich);
+    let kinds = plot::plots_of(&report);
+    let files: Vec<String> = kinds.iter().map(|k| k.file()).collect();
+    assert_eq!(
+        files,
+        ["plots/latency-devices.count.svg", "plots/cdf-p0.svg", "plots/cdf-p1.svg", "plots/breakdown.svg"],
+        "one latency plot per swept key, a CDF per point, the breakdown"
+    );
+    // A crossover to mark, as if the tiers traded places at 1.5 devices.
+    report.crossovers.push(simrun::stats::Crossover {
+        key: "devices.count".into(),
+        fixed: vec![],
+        percentile: "p50".into(),
+        unit: String::new(),
+        from: "1".into(),
+        to: "2".into(),
+        faster_below: simrun::plan::Tier::Edge,
+        at: Some(1.5),
+        between: Some(("1".into(), "2".into())),
+        interval: None,
+    });
+    let svg = |kind: &plot::PlotKind| plot::render(kind, &report, &histograms).unwrap();
+
+    let latency = svg(&kinds[0]);
+    assert!(latency.starts_with("<svg") && latency.trim_end().ends_with("</svg>"));
+    for want in ["devices.count", "latency (ms, log scale)", "edge p50", "edge p99", "cloud p50", "cloud p99"] {
+        assert!(has_text(&latency, want), "latency plot lacks {want:?}: {:?}", svg_texts(&latency));
+    }
+    assert!(has_text(&latency, "p50 crossover 1.5"), "the crossover is marked: {:?}", svg_texts(&latency));
+    // Four series, each a line and its legend's line, and the dotted crossover.
+    assert!(latency.matches("<polyline").count() >= 8, "{latency}");
+    // Markers that tell the tiers apart without colour: circles and squares.
+    assert!(latency.contains("<circle") && latency.contains("<rect"));
+    assert!(latency.contains("stroke-dasharray") || latency.matches("<polyline").count() > 12, "p99 is dashed");
+
+    for (i, kind) in kinds[1..3].iter().enumerate() {
+        let cdf = svg(kind);
+        for want in ["latency (ms, log scale)", "share of requests at or below", "edge, p50", "cloud, p99", "100 %"] {
+            assert!(has_text(&cdf, want), "CDF {i} lacks {want:?}: {:?}", svg_texts(&cdf));
+        }
+        assert!(has_text(&cdf, &format!("devices.count={}", i + 1)), "{:?}", svg_texts(&cdf));
+    }
+
+    let breakdown = svg(&kinds[3]);
+    for want in ["network", "queue", "inference", "share of the mean latency (%)", " ms", "1 edge", "2 cloud"] {
+        assert!(has_text(&breakdown, want), "breakdown lacks {want:?}: {:?}", svg_texts(&breakdown));
+    }
+    // Three parts of four bars, each filled and outlined.
+    assert!(breakdown.matches("<rect").count() >= 3 * 4 * 2, "{breakdown}");
+}
+
+#[test]
+fn the_report_embeds_the_plots_a_finished_run_has() {
+    let rich = folder("rich").report;
+    let md = markdown::report_md(&rich);
+    for kind in plot::plots_of(&rich) {
+        assert!(md.contains(&format!("]({})", kind.file())), "report.md embeds {}", kind.file());
+    }
+    let mut unfinished = rich.clone();
+    unfinished.manifest.finished_at = None;
+    assert!(!markdown::report_md(&unfinished).contains("](plots/"), "no plots before the run's end");
+}
+
+#[test]
+fn the_diff_forest_plot_has_a_row_per_change() {
+    let c = rich_self_check();
+    let svg = diff::forest_plot(&c).unwrap();
+    assert!(has_text(&svg, "candidate against baseline (%)"), "{:?}", svg_texts(&svg));
+    for r in c.rows.iter().filter(|r| r.delta_unit == "%" && r.delta.is_some()) {
+        let label = format!("{} {} {}", r.point, r.tier, r.metric.as_str());
+        assert!(has_text(&svg, &label), "row {label:?}: {:?}", svg_texts(&svg));
+    }
+    assert!(has_text(&svg, "regressed") && has_text(&svg, "too few repetitions"), "the marker key");
+    let md = diff::render_markdown_with_plot(&c, Some("diff.svg"));
+    assert!(md.contains("](diff.svg)"), "{md}");
 }

@@ -81,9 +81,16 @@ fn a_run_without_a_broker_url_starts_its_own_mosquitto_and_stops_it() {
         manifest["broker_version"].as_str().is_some_and(|v| v.contains("mosquitto")),
         "the broker answered its version: {manifest:#}"
     );
+    // The report shows its plots, and each is in the folder.
     let run = std::fs::read_dir(out.path().join("smoke")).unwrap().next().unwrap().unwrap().path();
     let md = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(md.contains("started by simrun for this run"), "{md}");
+    let plots: Vec<&str> = md.split("](plots/").skip(1).filter_map(|t| t.split_once(')')).map(|t| t.0).collect();
+    assert_eq!(plots.len(), 4, "latency against the swept key, two CDFs, the breakdown: {plots:?}");
+    for p in plots {
+        let svg = std::fs::read_to_string(run.join("plots").join(p)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("ms"), "{p}");
+    }
     wait_until(Duration::from_secs(5), "no broker process is left", || brokers_under(tmp.path()).is_empty());
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()

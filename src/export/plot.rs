@@ -1,0 +1,606 @@
+//! Plots as SVG text, drawn with plotters' SVG backend: latency against each
+//! swept key with the crossover marked, a latency CDF per point and the
+//! latency breakdown, for `plots/` of a run folder and `report.md`.
+//!
+//! Every series can be told apart without colour: tiers by marker (edge a
+//! circle, cloud a square), p50 and p99 by line (solid, dashed) and fill
+//! (filled, hollow); the breakdown's stack uses Okabe–Ito colours that also
+//! differ in lightness. Every axis names its unit.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use hdrhistogram::Histogram;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::plan::Tier;
+use crate::report::Report;
+use crate::stats::numeric;
+
+/// A drawing error, as text (plotters' errors borrow the backend).
+pub type PlotError = Box<dyn std::error::Error>;
+
+/// The latency histograms of each (point, tier), over its repetitions.
+pub type PointHistograms = BTreeMap<(usize, Tier), Histogram<u64>>;
+
+const SIZE: (u32, u32) = (760, 440);
+const FONT: &str = "sans-serif";
+
+/// Okabe–Ito blue and vermillion: the tiers.
+const EDGE: RGBColor = RGBColor(0, 114, 178);
+const CLOUD: RGBColor = RGBColor(213, 94, 0);
+/// The breakdown, light to dark: network, queue, inference.
+const NETWORK: RGBColor = RGBColor(240, 228, 66);
+const QUEUE: RGBColor = RGBColor(213, 94, 0);
+const INFERENCE: RGBColor = RGBColor(0, 0, 0);
+/// The most lines of other swept values one latency plot draws.
+const MAX_LINES: usize = 3;
+
+/// One plot a report has: where it goes and what it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlotKind {
+    /// p50 and p99 per tier against a swept key.
+    Latency { key: String },
+    /// The latency CDF of one point, every tier overlaid.
+    Cdf { point: usize },
+    /// Mean network, queue and inference time per (point, tier).
+    Breakdown,
+}
+
+impl PlotKind {
+    /// Its path in the run folder: `plots/latency-tiers.cloud.link.latency.svg`.
+    pub fn file(&self) -> String {
+        match self {
+            PlotKind::Latency { key } => format!("plots/latency-{}.svg", file_safe(key)),
+            PlotKind::Cdf { point } => format!("plots/cdf-p{point}.svg"),
+            PlotKind::Breakdown => "plots/breakdown.svg".into(),
+        }
+    }
+
+    /// What it shows, for the image's alternative text.
+    pub fn alt(&self, report: &Report) -> String {
+        match self {
+            PlotKind::Latency { key } => format!("p50 and p99 latency against {key}"),
+            PlotKind::Cdf { point } => format!("latency CDF at {}", point_label(report, *point)),
+            PlotKind::Breakdown => "mean latency split into network, queue and inference".into(),
+        }
+    }
+}
+
+fn file_safe(key: &str) -> String {
+    key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+}
+
+fn point_label(report: &Report, point: usize) -> String {
+    match report.points.iter().find(|p| p.index == point) {
+        Some(p) if !p.params.is_empty() => crate::plan::params_label(&p.params),
+        _ => "the base scenario".into(),
+    }
+}
+
+/// The plots `report` has, in the order the report shows them: one latency
+/// plot per swept key (where the other keys leave at most three lines), a
+/// CDF per point with answers, and the breakdown.
+pub fn plots_of(report: &Report) -> Vec<PlotKind> {
+    let mut out = Vec::new();
+    for key in &report.swept_keys {
+        let lines = lines_along(report, key);
+        if !lines.is_empty() && lines.len() <= MAX_LINES && lines.iter().any(|l| l.1.len() > 1) {
+            out.push(PlotKind::Latency { key: key.clone() });
+        }
+    }
+    for p in &report.points {
+        if report.summaries.iter().any(|s| s.point == p.index && s.latency.is_some()) {
+            out.push(PlotKind::Cdf { point: p.index });
+        }
+    }
+    if report.summaries.iter().any(|s| s.network.is_some()) {
+        out.push(PlotKind::Breakdown);
+    }
+    out
+}
+
+/// Draws one plot; `histograms` are needed for CDFs only.
+pub fn render(kind: &PlotKind, report: &Report, histograms: &PointHistograms) -> Result<String, PlotError> {
+    match kind {
+        PlotKind::Latency { key } => latency_plot(report, key),
+        PlotKind::Cdf { point } => cdf_plot(report, *point, histograms),
+        PlotKind::Breakdown => breakdown_plot(report),
+    }
+}
+
+/// `0.2`, `1.5`, `40`, `120`: three significant digits at most, no trailing zeros.
+pub fn tick(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return "0".into();
+    }
+    let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// Whole decades around `[low, high]`, for a log axis that always has ticks.
+fn decades(low: f64, high: f64) -> Range<f64> {
+    let low = low.max(1e-3);
+    let high = high.max(low * 1.01);
+    // A hair wider, so that rounding never drops the end decades' ticks.
+    10f64.powf(low.log10().floor()) * 0.99..10f64.powf(high.log10().ceil()) * 1.01
+}
+
+fn style(color: RGBColor, filled: bool) -> ShapeStyle {
+    if filled {
+        color.filled().stroke_width(2)
+    } else {
+        color.stroke_width(2)
+    }
+}
+
+fn tier_color(tier: Tier) -> RGBColor {
+    match tier {
+        Tier::Edge => EDGE,
+        Tier::Cloud => CLOUD,
+    }
+}
+
+/// A tier's marker at each of `points`: a circle for the edge, a square for the cloud.
+fn draw_markers<CT>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, CT>,
+    tier: Tier,
+    points: &[(f64, f64)],
+    style: ShapeStyle,
+) -> Result<(), PlotError>
+where
+    CT: CoordTranslate<From = (f64, f64)>,
+{
+    match tier {
+        Tier::Edge => chart.draw_series(points.iter().map(|&p| EmptyElement::at(p) + Circle::new((0, 0), 4, style)))?,
+        Tier::Cloud => chart
+            .draw_series(points.iter().map(|&p| EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], style)))?,
+    };
+    Ok(())
+}
+
+fn tiers_in(report: &Report) -> Vec<Tier> {
+    let mut tiers: Vec<Tier> = report.summaries.iter().map(|s| s.tier).collect();
+    tiers.sort();
+    tiers.dedup();
+    tiers
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[n / 2]),
+        n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// (p50, p99) in ms of (point, tier): medians over its repetitions.
+fn latency_at(report: &Report, point: usize, tier: Tier) -> Option<(f64, f64)> {
+    let reps = || report.summaries.iter().filter(move |s| s.point == point && s.tier == tier).filter_map(|s| s.latency);
+    let p50 = median(reps().map(|l| l.p50_us as f64 / 1e3).collect())?;
+    let p99 = median(reps().map(|l| l.p99_us as f64 / 1e3).collect())?;
+    Some((p50, p99))
+}
+
+/// The other swept keys' values of each line along `key`, with the line's
+/// (value of `key`, point) in sweep order.
+type AlongLine = (Vec<(String, String)>, Vec<(String, usize)>);
+
+fn lines_along(report: &Report, key: &str) -> Vec<AlongLine> {
+    let mut lines: Vec<AlongLine> = Vec::new();
+    for p in &report.points {
+        let Some((_, value)) = p.params.iter().find(|(k, _)| k == key) else { continue };
+        let others: Vec<(String, String)> = p.params.iter().filter(|(k, _)| k != key).cloned().collect();
+        match lines.iter_mut().find(|l| l.0 == others) {
+            Some(line) => line.1.push((value.clone(), p.index)),
+            None => lines.push((others, vec![(value.clone(), p.index)])),
+        }
+    }
+    lines
+}
+
+/// x positions along `key`: its numeric values (and their unit), or 0, 1, 2…
+/// when any value is not a number.
+fn positions(values: &[String]) -> (Vec<f64>, Option<&'static str>) {
+    let parsed: Option<Vec<(f64, &'static str)>> = values.iter().map(|v| numeric(v)).collect();
+    match parsed {
+        Some(p) if !p.is_empty() && p.iter().all(|(_, u)| *u == p[0].1) => {
+            (p.iter().map(|(x, _)| *x).collect(), Some(p[0].1))
+        }
+        _ => ((0..values.len()).map(|i| i as f64).collect(), None),
+    }
+}
+
+fn padded(xs: &[f64]) -> Range<f64> {
+    let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let pad = ((hi - lo) * 0.05).max(0.5);
+    (lo - pad)..(hi + pad)
+}
+
+/// One series of the latency plot: its label, tier, whether p99, and points.
+struct Series {
+    label: String,
+    tier: Tier,
+    p99: bool,
+    points: Vec<(f64, f64)>,
+}
+
+fn latency_series(report: &Report, key: &str) -> (Vec<Series>, Vec<String>, Option<&'static str>) {
+    let lines = lines_along(report, key);
+    let mut all_values: Vec<String> = Vec::new();
+    for (_, steps) in &lines {
+        for (v, _) in steps {
+            if !all_values.contains(v) {
+                all_values.push(v.clone());
+            }
+        }
+    }
+    let (xs, unit) = positions(&all_values);
+    let x_of = |v: &str| all_values.iter().position(|a| a == v).map(|i| xs[i]);
+    let mut series = Vec::new();
+    for (others, steps) in &lines {
+        let suffix =
+            if others.is_empty() { String::new() } else { format!(" ({})", crate::plan::params_label(others)) };
+        for tier in tiers_in(report) {
+            let at: Vec<(f64, (f64, f64))> =
+                steps.iter().filter_map(|(v, p)| Some((x_of(v)?, latency_at(report, *p, tier)?))).collect();
+            for p99 in [false, true] {
+                let points = at.iter().map(|(x, (a, b))| (*x, if p99 { *b } else { *a })).collect();
+                let label = format!("{tier} {}{suffix}", if p99 { "p99" } else { "p50" });
+                series.push(Series { label, tier, p99, points });
+            }
+        }
+    }
+    (series, all_values, unit)
+}
+
+fn latency_plot(report: &Report, key: &str) -> Result<String, PlotError> {
+    let (series, values, unit) = latency_series(report, key);
+    let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
+    if xs.is_empty() {
+        return Err("no latency to plot".into());
+    }
+    let y = decades(ys.iter().copied().fold(f64::INFINITY, f64::min), ys.iter().copied().fold(0.0, f64::max));
+    let x_desc = match unit {
+        Some("") | None => key.to_string(),
+        Some(u) => format!("{key} ({u})"),
+    };
+    let longest = series.iter().map(|s| s.label.len()).max().unwrap_or(8) as u32;
+    let legend_width = 50 + 7 * longest;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0 + legend_width, SIZE.1)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Latency against {key}"), (FONT, 20))
+            .margin(12)
+            .margin_right(12 + legend_width)
+            .x_label_area_size(44)
+            .y_label_area_size(60)
+            .build_cartesian_2d(padded(&xs), y.clone().log_scale())?;
+        let labels = values.clone();
+        let categorical = unit.is_none();
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc("latency (ms, log scale)")
+            .x_labels(if categorical { values.len() } else { 8 })
+            .x_label_formatter(&|v| match categorical {
+                true => category(&labels, *v),
+                false => tick(*v),
+            })
+            .y_label_formatter(&|v| tick(*v))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        for s in &series {
+            draw_series_line(&mut chart, s)?;
+        }
+        mark_crossovers(&mut chart, report, key, &y)?;
+        let entries: Vec<Entry> = series.iter().map(|s| (s.label.clone(), s.tier, s.p99, s.p99)).collect();
+        side_legend(&root, SIZE.0 as i32, &entries)?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+/// The label of category `v` when it falls on one (0, 1, 2…), else nothing.
+fn category(labels: &[String], v: f64) -> String {
+    let i = v.round();
+    match (v - i).abs() < 1e-6 && i >= 0.0 {
+        true => labels.get(i as usize).cloned().unwrap_or_default(),
+        false => String::new(),
+    }
+}
+
+/// One legend entry: label, tier, dashed line, hollow marker.
+type Entry = (String, Tier, bool, bool);
+
+/// The legend, right of the plot where no data or label can hide it: each
+/// series' line (solid or dashed) with its marker, and its label.
+fn side_legend(root: &DrawingArea<SVGBackend<'_>, Shift>, x: i32, entries: &[Entry]) -> Result<(), PlotError> {
+    for (i, (label, tier, dashed, hollow)) in entries.iter().enumerate() {
+        let y = 60 + 22 * i as i32;
+        let color = tier_color(*tier);
+        let line = color.stroke_width(2);
+        match dashed {
+            true => {
+                root.draw(&PathElement::new(vec![(x, y), (x + 7, y)], line))?;
+                root.draw(&PathElement::new(vec![(x + 15, y), (x + 22, y)], line))?;
+            }
+            false => root.draw(&PathElement::new(vec![(x, y), (x + 22, y)], line))?,
+        }
+        let mark = style(color, !hollow);
+        match tier {
+            Tier::Edge => root.draw(&Circle::new((x + 11, y), 4, mark))?,
+            Tier::Cloud => root.draw(&Rectangle::new([(x + 7, y - 4), (x + 15, y + 4)], mark))?,
+        }
+        let text = (FONT, 13).into_font().into_text_style(root).pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(label.clone(), (x + 30, y), text))?;
+    }
+    Ok(())
+}
+
+type LogChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, LogCoord<f64>>>;
+
+fn draw_series_line<'a, 'b: 'a>(chart: &mut LogChart<'a, 'b>, s: &Series) -> Result<(), PlotError> {
+    let color = tier_color(s.tier);
+    let line = color.stroke_width(2);
+    if s.p99 {
+        chart.draw_series(DashedLineSeries::new(s.points.clone(), 7, 5, line))?;
+    } else {
+        chart.draw_series(LineSeries::new(s.points.clone(), line))?;
+    }
+    draw_markers(chart, s.tier, &s.points, style(color, !s.p99))
+}
+
+/// A dotted vertical line and a label at each crossover along `key`.
+fn mark_crossovers(chart: &mut LogChart<'_, '_>, report: &Report, key: &str, y: &Range<f64>) -> Result<(), PlotError> {
+    for c in report.crossovers.iter().filter(|c| c.key == key) {
+        let Some(at) = c.at else { continue };
+        let line = BLACK.stroke_width(1);
+        chart.draw_series(DottedLineSeries::new(vec![(at, y.start), (at, y.end)], 2, 5, move |p| {
+            Circle::new(p, 1, line.filled())
+        }))?;
+        let text = format!("{} crossover {} {}", c.percentile, tick(at), c.unit);
+        let height = if c.percentile == "p50" { y.end / 1.5 } else { y.end / 2.6 };
+        // Six pixels right of the rightmost crossover line, so that no line crosses it.
+        let right = report.crossovers.iter().filter(|o| o.key == key).filter_map(|o| o.at).fold(at, f64::max);
+        let label = EmptyElement::at((right, height)) + Text::new(text, (6, 0), (FONT, 13).into_font());
+        chart.draw_series(std::iter::once(label))?;
+    }
+    Ok(())
+}
+
+/// (latency in ms, share of requests at or below it) along the histogram.
+fn cdf_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    let total = h.len().max(1) as f64;
+    let mut seen = 0u64;
+    let mut out = Vec::new();
+    for v in h.iter_recorded() {
+        seen += v.count_at_value();
+        out.push((v.value_iterated_to() as f64 / 1e3, seen as f64 / total));
+    }
+    // At most ~1,000 points a line: an SVG, not a data file.
+    let step = out.len().div_ceil(1000).max(1);
+    let last = out.last().copied();
+    let mut thinned: Vec<(f64, f64)> = out.into_iter().step_by(step).collect();
+    if let (Some(l), Some(t)) = (last, thinned.last()) {
+        if *t != l {
+            thinned.push(l);
+        }
+    }
+    thinned
+}
+
+/// A tier's CDF points and the histogram they come from.
+type CdfLine<'h> = (Tier, Vec<(f64, f64)>, &'h Histogram<u64>);
+
+fn cdf_plot(report: &Report, point: usize, histograms: &PointHistograms) -> Result<String, PlotError> {
+    let lines: Vec<CdfLine> = histograms
+        .iter()
+        .filter(|((p, _), h)| *p == point && !h.is_empty())
+        .map(|((_, t), h)| (*t, cdf_points(h), h))
+        .collect();
+    if lines.is_empty() {
+        return Err(format!("no histogram for point {point}").into());
+    }
+    let lo = lines.iter().map(|l| l.2.min()).min().unwrap_or(1) as f64 / 1e3;
+    let hi = lines.iter().map(|l| l.2.max()).max().unwrap_or(1) as f64 / 1e3;
+    let x = decades(lo, hi);
+    let legend_width = 160;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0 + legend_width, SIZE.1)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Latency CDF at {}", point_label(report, point)), (FONT, 20))
+            .margin(12)
+            .margin_right(12 + legend_width)
+            .x_label_area_size(44)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x.log_scale(), 0f64..1f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("latency (ms, log scale)")
+            .y_desc("share of requests at or below")
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        let mut entries: Vec<Entry> = Vec::new();
+        for (tier, points, h) in &lines {
+            draw_cdf_line(&mut chart, *tier, points, h)?;
+            let dashed = *tier == Tier::Cloud;
+            entries.push((format!("{tier}, p50"), *tier, dashed, false));
+            entries.push((format!("{tier}, p99"), *tier, dashed, true));
+        }
+        side_legend(&root, SIZE.0 as i32, &entries)?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+type CdfChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, plotters::coord::types::RangedCoordf64>>;
+
+/// One tier's CDF: solid for the edge, dashed for the cloud, with its marker
+/// at the p50 and (hollow) the p99.
+fn draw_cdf_line<'a, 'b: 'a>(
+    chart: &mut CdfChart<'a, 'b>,
+    tier: Tier,
+    points: &[(f64, f64)],
+    h: &Histogram<u64>,
+) -> Result<(), PlotError> {
+    let color = tier_color(tier);
+    let line = color.stroke_width(2);
+    match tier {
+        Tier::Edge => chart.draw_series(LineSeries::new(points.to_vec(), line))?,
+        Tier::Cloud => chart.draw_series(DashedLineSeries::new(points.to_vec(), 7, 5, line))?,
+    };
+    let at = |q: f64| (h.value_at_quantile(q) as f64 / 1e3, q);
+    draw_markers(chart, tier, &[at(0.5)], style(color, true))?;
+    draw_markers(chart, tier, &[at(0.99)], style(color, false))
+}
+
+/// Mean network, queue and inference time of each (point, tier) in ms: means
+/// add up to the mean latency, so they stack honestly (percentiles do not).
+fn breakdown_bars(report: &Report) -> Vec<(String, [f64; 3])> {
+    let mut bars = Vec::new();
+    for p in &report.points {
+        for tier in tiers_in(report) {
+            let reps: Vec<_> = report.summaries.iter().filter(|s| s.point == p.index && s.tier == tier).collect();
+            let mean = |f: fn(&crate::stats::Summary) -> Option<crate::stats::Percentiles>| {
+                median(reps.iter().filter_map(|s| f(s)).map(|p| p.mean_us / 1e3).collect())
+            };
+            if let (Some(n), Some(q), Some(i)) = (mean(|s| s.network), mean(|s| s.queue), mean(|s| s.infer)) {
+                let label = match p.params.is_empty() {
+                    true => tier.to_string(),
+                    false => {
+                        format!("{} {tier}", p.params.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", "))
+                    }
+                };
+                bars.push((label, [n.max(0.0), q.max(0.0), i.max(0.0)]));
+            }
+        }
+    }
+    bars
+}
+
+/// Each bar stacks the shares of its mean latency (so that a 0.5 ms bar
+/// beside a 40 ms one is still readable), with its mean in ms written above.
+fn breakdown_plot(report: &Report) -> Result<String, PlotError> {
+    let bars = breakdown_bars(report);
+    if bars.is_empty() {
+        return Err("no breakdown to plot".into());
+    }
+    // Wide enough that every bar's label fits under it, unrotated.
+    let longest = bars.iter().map(|b| b.0.len()).max().unwrap_or(8) as u32;
+    let per_bar = (8 * longest + 12).max(60);
+    let width = SIZE.0.max(200 + per_bar * bars.len() as u32);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, SIZE.1)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw_breakdown(&root, &bars, width)?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+fn draw_breakdown(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    bars: &[(String, [f64; 3])],
+    width: u32,
+) -> Result<(), PlotError> {
+    let mut chart = ChartBuilder::on(root)
+        .caption("Where the time goes (share of the mean latency)", (FONT, 20))
+        .margin(12)
+        .margin_right(120)
+        .x_label_area_size(44)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5f64..(bars.len() as f64 - 0.5), 0f64..118f64)?;
+    let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(bars.len())
+        .x_label_formatter(&|v| category(&names, *v))
+        .x_label_style((FONT, 12).into_font())
+        .x_desc("point and tier (mean latency in ms above each bar)")
+        .y_desc("share of the mean latency (%)")
+        .y_labels(6)
+        .y_label_formatter(&|v| if *v <= 100.0 { format!("{v:.0}") } else { String::new() })
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    let shares: Vec<[f64; 3]> = bars
+        .iter()
+        .map(|(_, b)| {
+            let total = b.iter().sum::<f64>().max(1e-9);
+            b.map(|x| x / total * 100.0)
+        })
+        .collect();
+    let parts = [("network", NETWORK), ("queue", QUEUE), ("inference", INFERENCE)];
+    for (k, (name, color)) in parts.iter().enumerate() {
+        let span = |i: usize, b: &[f64; 3]| {
+            let base: f64 = b[..k].iter().sum();
+            [(i as f64 - 0.3, base), (i as f64 + 0.3, base + b[k])]
+        };
+        let rects = shares.iter().enumerate().map(|(i, b)| Rectangle::new(span(i, b), color.filled()));
+        let edge = shares.iter().enumerate().map(|(i, b)| Rectangle::new(span(i, b), BLACK.stroke_width(1)));
+        chart.draw_series(rects)?;
+        chart.draw_series(edge)?;
+        // The legend, right of the plot, top to bottom as the stack is drawn bottom to top.
+        let (x, y) = (width as i32 - 112, 150 - 24 * k as i32);
+        root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], color.filled()))?;
+        root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], BLACK.stroke_width(1)))?;
+        let style = (FONT, 13).into_font().into_text_style(root).pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(name.to_string(), (x + 20, y), style))?;
+    }
+    let totals = bars.iter().enumerate().map(|(i, (_, b))| {
+        let style = (FONT, 13).into_font().into_text_style(root).pos(Pos::new(HPos::Center, VPos::Bottom));
+        Text::new(format!("{} ms", tick(b.iter().sum())), (i as f64, 102.0), style)
+    });
+    chart.draw_series(totals)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(tick(0.2), "0.2");
+        assert_eq!(tick(0.30000000000000004), "0.3");
+        assert_eq!(tick(1.5), "1.5");
+        assert_eq!(tick(40.0), "40");
+        assert_eq!(tick(120.0), "120");
+        assert_eq!(tick(0.0125), "0.0125");
+    }
+
+    #[test]
+    fn log_axes_span_whole_decades() {
+        let whole = |r: Range<f64>| (r.start / 0.99, r.end / 1.01);
+        let close = |(a, b): (f64, f64), (c, d): (f64, f64)| (a - c).abs() < 1e-12 && (b - d).abs() < 1e-9;
+        assert!(close(whole(decades(0.36, 40.6)), (0.1, 100.0)));
+        assert!(close(whole(decades(0.3, 0.6)), (0.1, 1.0)));
+        assert!(close(whole(decades(2.0, 2.0)), (1.0, 10.0)));
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        let kind = PlotKind::Latency { key: "tiers.cloud.link.latency".into() };
+        assert_eq!(kind.file(), "plots/latency-tiers.cloud.link.latency.svg");
+        assert_eq!(file_safe("a b/c"), "a_b_c");
+    }
+}
