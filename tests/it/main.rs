@@ -7,6 +7,7 @@ mod brokers;
 mod ci;
 mod cli_messages;
 mod common;
+mod docs;
 mod e2e;
 mod exporters;
 mod fuzz_corpus;
