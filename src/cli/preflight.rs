@@ -169,6 +169,44 @@ fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, B
     Ok(Some(Parity { max_abs_diff: max, inputs: PARITY_INPUTS, live_max_abs_diff: None, live_pairs: 0 }))
 }
 
+/// Open files a run needs beyond its connections: libraries, logs, results, the timer.
+const BASE_OPEN_FILES: u64 = 64;
+
+/// Checks that this process may open the files the largest point needs: one
+/// socket per device connection (three when a devices link proxies it: the
+/// device's end and the proxy's two), two per worker and its link, and a
+/// margin. Past the soft limit connections fail mid-start, with a message
+/// about sockets, not about the scenario.
+pub fn check_open_files(plan: &Plan) -> Result<(), Failure> {
+    let Some(limit) = open_file_limit() else { return Ok(()) };
+    let device_link = plan.points.iter().any(|p| !p.config.devices.link.is_transparent());
+    let per_device = if device_link { 3 } else { 1 };
+    let need = |p: &crate::plan::SweepPoint| {
+        let workers: u64 = p.config.tiers.iter().map(|t| u64::from(t.workers) * 3).sum();
+        u64::from(p.config.devices.count) * per_device + workers + BASE_OPEN_FILES
+    };
+    let Some(point) = plan.points.iter().max_by_key(|p| need(p)) else { return Ok(()) };
+    let needed = need(point);
+    if needed <= limit {
+        return Ok(());
+    }
+    Err(Failure::input(anyhow::anyhow!(
+        "devices.count {} at {} needs about {needed} open files (each device is an MQTT connection{}), but this process may \
+         open {limit}: raise the limit (`ulimit -n {}` in the shell that runs simrun) or use fewer devices",
+        point.config.devices.count,
+        point.label(),
+        if device_link { ", three sockets through the devices link" } else { "" },
+        (needed / 1024 + 1) * 1024,
+    )))
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux); `None` where unknown or unlimited.
+fn open_file_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
+}
+
 /// Starts the private Mosquitto when the plan's broker is `auto` and points
 /// the plan at it; the broker stops when the returned value is dropped, so
 /// the caller keeps it for as long as anything may use the broker (a whole

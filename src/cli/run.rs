@@ -8,7 +8,9 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 
 use super::failure::{Failure, Signal};
-use super::preflight::{check_brokers, check_delivery, check_models, start_managed_broker, ModelCheck};
+use super::preflight::{
+    check_brokers, check_delivery, check_models, check_open_files, start_managed_broker, ModelCheck,
+};
 use super::{signals, RunArgs};
 use crate::backend;
 use crate::exit_code::Outcome;
@@ -67,6 +69,7 @@ pub async fn execute(
 ) -> Result<(Report, std::path::PathBuf), Failure> {
     let mut plan = plan.clone();
     let models = check_models(&mut plan)?;
+    check_open_files(&plan)?;
     let brokers = check_brokers(&plan).await?;
     let run_id = new_run_id();
     check_delivery(&plan, &run_id).await?;
@@ -144,6 +147,7 @@ async fn resume(
         );
         return Ok((report, report_path));
     }
+    check_open_files(&plan)?;
     let _broker = start_managed_broker(&mut plan)?;
     check_brokers(&plan).await?;
     check_delivery(&plan, &report.manifest.run_id).await?;

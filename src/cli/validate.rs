@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::failure::Failure;
-use super::preflight::{check_brokers, check_delivery, check_models, start_managed_broker};
+use super::preflight::{check_brokers, check_delivery, check_models, check_open_files, start_managed_broker};
 use super::ValidateArgs;
 use crate::exit_code::Outcome;
 use crate::plan::Plan;
@@ -45,6 +45,7 @@ pub fn describe_plan(plan: &Plan) -> String {
 pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
     let mut plan = scenario::load(&args.scenario.scenario, &args.scenario.set).map_err(Failure::input)?;
     let models = check_models(&mut plan)?;
+    check_open_files(&plan)?;
     let mut out = String::new();
     let _ = writeln!(out, "scenario: {} ({})", plan.scenario_path.display(), plan.name);
     for m in &models.models {

@@ -1,7 +1,7 @@
 //! What the command line says when the user gets something wrong: each
 //! message names the user's own input, not simrun's internals.
 
-use crate::common::{simrun, simrun_in};
+use crate::common::{root, simrun, simrun_in};
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -184,7 +184,7 @@ fn init_writes_a_starter_scenario_that_runs_and_never_overwrites_unasked() {
     assert!(here.join("scenario.schema.json").is_file());
     // `cd first && simrun scenario.yaml` runs as written, simrun starting its own broker.
     let out = dir.path().join("out");
-    let (code, stdout, stderr) = crate::common::simrun_in(
+    let (code, stdout, stderr) = simrun_in(
         &here,
         &[
             "scenario.yaml",
@@ -208,4 +208,24 @@ fn init_writes_a_starter_scenario_that_runs_and_never_overwrites_unasked() {
     let (code, _, stderr) = simrun(&["init", here.to_str().unwrap(), "--force"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read_to_string(&scenario).unwrap(), text);
+}
+
+#[test]
+fn more_devices_than_open_files_is_refused_before_anything_starts() {
+    let out = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("simrun");
+    // A soft limit of 256 open files, set for this child only.
+    let script = format!(
+        "ulimit -n 256 && exec '{}' run scenarios/smoke.yaml -q --out '{}' --set devices.count=300",
+        bin.display(),
+        out.path().display()
+    );
+    let output = std::process::Command::new("sh").arg("-c").arg(&script).current_dir(root()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("devices.count 300") && stderr.contains("may open 256") && stderr.contains("ulimit -n 1024"),
+        "{stderr}"
+    );
+    assert!(!out.path().join("smoke").exists(), "nothing ran");
 }
