@@ -1,19 +1,31 @@
 //! `broker.url: auto`: simrun starts a private Mosquitto and stops it at the
 //! end, after a SIGINT, and even after a SIGKILL of simrun itself.
 
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::root;
 
-/// A simrun started for a test, killed (by PID) if the test ends first.
-struct Running(Child);
+/// A simrun started for a test, killed (by PID) if the test ends first, and
+/// its stderr as read so far (progress: one line per point, off a terminal).
+struct Running {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
 
@@ -21,10 +33,21 @@ impl Drop for Running {
 /// (and so its broker's folder) under `tmp`.
 fn start(tmp: &Path, out: &Path, duration: &str) -> Running {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
-    cmd.current_dir(root()).args(["run", "scenarios/smoke.yaml", "--quiet", "--out"]).arg(out);
+    cmd.current_dir(root()).args(["run", "scenarios/smoke.yaml", "--out"]).arg(out);
     cmd.args(["--set", &format!("load.duration={duration}"), "--set", "load.warmup=100ms"]);
-    cmd.env("TMPDIR", tmp).stdout(Stdio::piped()).stderr(Stdio::piped());
-    Running(cmd.spawn().unwrap())
+    cmd.env("TMPDIR", tmp).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let (pipe, sink) = (child.stderr.take().unwrap(), stderr.clone());
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&line);
+                s.push('\n');
+            }
+        }
+    });
+    Running { child, stderr }
 }
 
 /// PIDs of live processes whose command line mentions `tmp` (the broker and its keeper).
@@ -51,13 +74,9 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 
 /// Waits for the child's exit; returns its code and stderr.
 fn finish(running: &mut Running, limit: Duration) -> (i32, String) {
-    wait_until(limit, "simrun exits", || running.0.try_wait().unwrap().is_some());
-    let code = running.0.wait().unwrap().code().unwrap_or(-1);
-    let mut stderr = String::new();
-    if let Some(mut e) = running.0.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
-    (code, stderr)
+    wait_until(limit, "simrun exits", || running.child.try_wait().unwrap().is_some());
+    let code = running.child.wait().unwrap().code().unwrap_or(-1);
+    (code, running.stderr())
 }
 
 fn results_json(out: &Path) -> serde_json::Value {
@@ -107,11 +126,9 @@ fn an_interrupted_or_killed_run_leaves_no_broker_behind() {
         let (tmp, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let mut run = start(tmp.path(), out.path(), "30s");
         wait_until(Duration::from_secs(20), "the private broker starts", || brokers_under(tmp.path()).len() >= 2);
-        // The run is under way once its folder has a results.json.
-        wait_until(Duration::from_secs(20), "the run starts", || {
-            std::fs::read_dir(out.path().join("smoke")).is_ok_and(|mut d| d.next().is_some())
-        });
-        let sent = Command::new("kill").arg(format!("-{signal}")).arg(run.0.id().to_string()).status().unwrap();
+        // Mid-point: its progress line is printed after simrun watches for signals.
+        wait_until(Duration::from_secs(30), "the first point starts", || run.stderr().contains("point 0 rep 0 ("));
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(run.child.id().to_string()).status().unwrap();
         assert!(sent.success());
         let (code, stderr) = finish(&mut run, Duration::from_secs(30));
         match signal {
