@@ -190,10 +190,9 @@ async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Dir
             let _ = to.shutdown().await;
             return;
         }
+        // Recorded as released before the write, as `write_side` does, so
+        // that a record taken once the far end has the bytes holds them.
         let released = Instant::now();
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
         if shared.armed.load(Ordering::Relaxed) {
             let chunk = Chunk {
                 read_at,
@@ -206,6 +205,9 @@ async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Dir
             record(&shared, direction, &chunk, n, released, previous_release);
         }
         previous_release = Some(released);
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
 

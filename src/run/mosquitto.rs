@@ -146,7 +146,7 @@ impl ManagedBroker {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
-            if !Path::new(&format!("/proc/{}", self.mosquitto_pid)).exists() {
+            if !alive(self.mosquitto_pid) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -206,6 +206,16 @@ impl Drop for ManagedBroker {
     }
 }
 
+/// Whether `pid` runs. A process that exited stays a zombie until its parent
+/// reaps it, and the keeper reaps Mosquitto only once simrun lets it go, so a
+/// Mosquitto that failed to start (its port taken meanwhile) is a zombie:
+/// alive by its /proc entry, dead by its state, `Z`.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
 /// `$SIMRUN_MOSQUITTO`, else `mosquitto` on `PATH`, else in the usual sbin folders.
 fn find_mosquitto() -> Result<PathBuf, ManagedError> {
     if let Some(named) = std::env::var_os(MOSQUITTO_ENV) {
@@ -258,11 +268,28 @@ fn private_dir() -> std::io::Result<PathBuf> {
 mod tests {
     use super::*;
 
-    fn alive(pid: u32) -> bool {
-        // A zombie still has a /proc entry; its state is Z.
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
-            .unwrap_or(false)
+    #[test]
+    fn a_zombie_is_not_alive() {
+        // A child of a shell blocked in `read` stays a zombie after it exits, as
+        // a Mosquitto that failed to start does under the keeper.
+        let mut sh = Command::new("sh")
+            .args(["-c", "true & echo $!; read -r _"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(sh.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let pid: u32 = line.trim().parse().unwrap();
+        let gone = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < gone {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (zombie, shell) = (Path::new(&format!("/proc/{pid}")).exists(), alive(sh.id()));
+        drop(sh.stdin.take());
+        let _ = sh.wait();
+        assert!(!alive(pid) && zombie, "an exited child with its /proc entry left is not alive");
+        assert!(shell, "a running process is alive");
     }
 
     #[test]
