@@ -15,6 +15,18 @@ pub fn normal_sf(z: f64) -> f64 {
     let erfc = t * poly.exp();
     0.5 * if x >= 0.0 { erfc } else { 2.0 - erfc }
 }
+/// The median of `values` (the mean of the middle two for an even count); `None` for none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
 /// `x` with at most `decimals` decimals and no trailing zeros (`10.925`, `8`).
 pub fn trimmed(x: f64, decimals: usize) -> String {
     let s = format!("{x:.decimals$}");
@@ -27,6 +39,13 @@ pub fn trimmed(x: f64, decimals: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn median_of_odd_even_and_none() {
+        assert_eq!(super::median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(super::median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(super::median(&[]), None);
+    }
+
     #[test]
     fn trimmed_drops_trailing_zeros_only() {
         assert_eq!(super::trimmed(10.924667, 3), "10.925");

@@ -340,24 +340,17 @@ fn report_failure(f: Failure) -> i32 {
     f.exit_code().code()
 }
 
-const SUBCOMMANDS: [&str; 16] = [
-    "run",
-    "validate",
-    "plan",
-    "merge",
-    "diff",
-    "search",
-    "bench",
-    "trace",
-    "init",
-    "completions",
-    "man",
-    "schema",
-    "help",
-    "--help",
-    "-h",
-    "--version",
-];
+/// The commands, from the clap definitions (so that a new one needs no list
+/// kept in step), and clap's own `help`.
+fn command_names() -> Vec<String> {
+    let cli = <Cli as clap::CommandFactory>::command();
+    let mut names: Vec<String> = cli.get_subcommands().map(|c| c.get_name().to_string()).collect();
+    names.push("help".into());
+    names
+}
+
+/// Flags that come before any command.
+const TOP_FLAGS: [&str; 4] = ["--help", "-h", "--version", "-V"];
 
 /// The message for a first argument that is neither a command nor a file but
 /// looks like a command mistyped (at most two edits from one).
@@ -365,12 +358,13 @@ fn mistyped_command(first: &str) -> Option<String> {
     if first.starts_with('-') || std::path::Path::new(first).exists() || first.contains(['.', '/']) {
         return None;
     }
-    let commands = SUBCOMMANDS.iter().filter(|c| !c.starts_with('-'));
-    let (best, distance) = commands.map(|c| (*c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
+    let names = command_names();
+    let (best, distance) = names.iter().map(|c| (c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
+    let listed: Vec<&str> = names.iter().map(String::as_str).filter(|n| *n != "help").collect();
     (distance <= 2).then(|| {
         format!(
-            "unknown command `{first}`; did you mean `{best}`? (commands: run, validate, plan, merge, diff, search, bench, trace, init, completions, man, schema; \
-             a scenario file may also come first)"
+            "unknown command `{first}`; did you mean `{best}`? (commands: {}; a scenario file may also come first)",
+            listed.join(", ")
         )
     })
 }
@@ -396,7 +390,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
     // `simrun scenario.yaml` means `simrun run scenario.yaml`; a mistyped
     // command (`simrun rnu x.yaml`) is not a scenario file.
     if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
-        if !SUBCOMMANDS.contains(&first) && first != "-V" {
+        if !TOP_FLAGS.contains(&first) && !command_names().iter().any(|c| c == first) {
             if let Some(message) = mistyped_command(first) {
                 return report_failure(Failure::input(anyhow::anyhow!(message)));
             }

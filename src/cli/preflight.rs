@@ -174,8 +174,8 @@ const BASE_OPEN_FILES: u64 = 64;
 
 /// Checks that this process may open the files the largest point needs: one
 /// socket per device connection (three when a devices link proxies it: the
-/// device's end and the proxy's two), two per worker and its link, and a
-/// margin. Past the soft limit connections fail mid-start, with a message
+/// device's end and the proxy's two), three per worker (its connection and
+/// its link's two sockets), and a margin. Past the soft limit connections fail mid-start, with a message
 /// about sockets, not about the scenario.
 pub fn check_open_files(plan: &Plan) -> Result<(), Failure> {
     let Some(limit) = open_file_limit() else { return Ok(()) };

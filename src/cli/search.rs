@@ -84,7 +84,7 @@ impl Verdict {
 }
 
 pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failure> {
-    let base = scenario::load(&args.scenario.scenario, &args.scenario.set)?;
+    let mut base = scenario::load(&args.scenario.scenario, &args.scenario.set)?;
     let key = args.key.as_str();
     let rate = key == "load.rate";
     if rate && base.slos.is_empty() {
@@ -105,7 +105,6 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
     };
     let mut values = vec![from, to];
     // One managed broker (broker.url: auto) serves every step.
-    let mut base = base;
     let managed = start_managed_broker(&mut base)?;
     let load = |values: &[f64]| -> Result<Plan, Failure> {
         let list: Vec<String> = values.iter().map(|x| unit.text(*x)).collect();
@@ -196,9 +195,7 @@ fn verdict(report: &Report, point: usize, rate: bool) -> Result<Verdict, Failure
 
 fn label(report: &Report, point: usize) -> String {
     let p = report.points.iter().find(|p| p.index == point);
-    p.map_or(format!("point {point}"), |p| {
-        p.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
-    })
+    p.map_or(format!("point {point}"), |p| crate::plan::params_label(&p.params))
 }
 
 /// The p50s of both tiers at a point, for the messages.

@@ -17,7 +17,7 @@ fn opt_ms(us: Option<u64>) -> String {
 }
 
 /// A point as a sentence names it: its swept values, or "the base scenario".
-fn point_label(report: &Report, point: usize) -> String {
+pub(super) fn point_label(report: &Report, point: usize) -> String {
     match report.points.iter().find(|p| p.index == point).map(|p| &p.params) {
         Some(p) if !p.is_empty() => crate::plan::params_label(p),
         _ => "the base scenario".into(),

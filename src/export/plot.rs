@@ -15,6 +15,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::markdown::point_label;
+use super::PLOTS;
 use crate::plan::Tier;
 use crate::report::Report;
 use crate::stats::numeric;
@@ -53,9 +55,9 @@ impl PlotKind {
     /// Its path in the run folder: `plots/latency-tiers.cloud.link.latency.svg`.
     pub fn file(&self) -> String {
         match self {
-            PlotKind::Latency { key } => format!("plots/latency-{}.svg", file_safe(key)),
-            PlotKind::Cdf { point } => format!("plots/cdf-p{point}.svg"),
-            PlotKind::Breakdown => "plots/breakdown.svg".into(),
+            PlotKind::Latency { key } => format!("{PLOTS}/latency-{}.svg", file_safe(key)),
+            PlotKind::Cdf { point } => format!("{PLOTS}/cdf-p{point}.svg"),
+            PlotKind::Breakdown => format!("{PLOTS}/breakdown.svg"),
         }
     }
 
@@ -71,13 +73,6 @@ impl PlotKind {
 
 fn file_safe(key: &str) -> String {
     key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
-}
-
-fn point_label(report: &Report, point: usize) -> String {
-    match report.points.iter().find(|p| p.index == point) {
-        Some(p) if !p.params.is_empty() => crate::plan::params_label(&p.params),
-        _ => "the base scenario".into(),
-    }
 }
 
 /// The plots `report` has, in the order the report shows them: one latency
@@ -116,13 +111,7 @@ pub fn tick(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return "0".into();
     }
-    let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
-    let text = format!("{v:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
+    crate::math::trimmed(v, (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize)
 }
 
 /// Whole decades around `[low, high]`, for a log axis that always has ticks.
@@ -173,38 +162,17 @@ fn tiers_in(report: &Report) -> Vec<Tier> {
     tiers
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(v[n / 2]),
-        n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-    }
-}
-
-/// (p50, p99) in ms of (point, tier): medians over its repetitions.
+/// (p50, p99) in ms of (point, tier): the medians over its repetitions of the report's aggregates.
 fn latency_at(report: &Report, point: usize, tier: Tier) -> Option<(f64, f64)> {
-    let reps = || report.summaries.iter().filter(move |s| s.point == point && s.tier == tier).filter_map(|s| s.latency);
-    let p50 = median(reps().map(|l| l.p50_us as f64 / 1e3).collect())?;
-    let p99 = median(reps().map(|l| l.p99_us as f64 / 1e3).collect())?;
-    Some((p50, p99))
+    let a = report.aggregates.iter().find(|a| a.point == point && a.tier == tier)?;
+    Some((a.p50_us? / 1e3, a.p99_us? / 1e3))
 }
 
-/// The other swept keys' values of each line along `key`, with the line's
-/// (value of `key`, point) in sweep order.
-type AlongLine = (Vec<(String, String)>, Vec<(String, usize)>);
-
-fn lines_along(report: &Report, key: &str) -> Vec<AlongLine> {
-    let mut lines: Vec<AlongLine> = Vec::new();
-    for p in &report.points {
-        let Some((_, value)) = p.params.iter().find(|(k, _)| k == key) else { continue };
-        let others: Vec<(String, String)> = p.params.iter().filter(|(k, _)| k != key).cloned().collect();
-        match lines.iter_mut().find(|l| l.0 == others) {
-            Some(line) => line.1.push((value.clone(), p.index)),
-            None => lines.push((others, vec![(value.clone(), p.index)])),
-        }
-    }
-    lines
+/// The lines along `key` through the report's points (`stats::lines_along`).
+fn lines_along(report: &Report, key: &str) -> Vec<crate::stats::Line> {
+    let params: Vec<(usize, Vec<(String, String)>)> =
+        report.points.iter().map(|p| (p.index, p.params.clone())).collect();
+    crate::stats::lines_along(key, &params)
 }
 
 /// x positions along `key`: its numeric values (and their unit), or 0, 1, 2…
@@ -480,7 +448,7 @@ fn breakdown_bars(report: &Report) -> Vec<(String, [f64; 3])> {
         for tier in tiers_in(report) {
             let reps: Vec<_> = report.summaries.iter().filter(|s| s.point == p.index && s.tier == tier).collect();
             let mean = |f: fn(&crate::stats::Summary) -> Option<crate::stats::Percentiles>| {
-                median(reps.iter().filter_map(|s| f(s)).map(|p| p.mean_us / 1e3).collect())
+                crate::math::median(&reps.iter().filter_map(|s| f(s)).map(|p| p.mean_us / 1e3).collect::<Vec<_>>())
             };
             if let (Some(n), Some(q), Some(i)) = (mean(|s| s.network), mean(|s| s.queue), mean(|s| s.infer)) {
                 let label = match p.params.is_empty() {

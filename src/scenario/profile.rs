@@ -87,7 +87,8 @@ pub fn resolve(spec: &str, class: Option<&str>, scenario_path: &Path) -> Result<
             let message = format!("profile {name:?} has no figure for class {c:?}; it has: {}", known.join(", "));
             ProfileError { class: true, message }
         })?,
-        None => median(ratios.values().copied().collect()),
+        // `ratios` has at least one class (it refuses none in common).
+        None => crate::math::median(&ratios.values().copied().collect::<Vec<_>>()).unwrap_or(1.0),
     };
     let source = format!("{} against {}; {}", device.device, table.reference.device, table.source);
     Ok(ProfileChoice { name: spec.to_string(), class: class.map(str::to_string), slowdown, source })
@@ -114,16 +115,6 @@ fn ratios(device: &Device, reference: &Device) -> Result<BTreeMap<String, f64>, 
         return Err(ProfileError::new("no model class in common with the reference".into()));
     }
     Ok(out)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 #[cfg(test)]
@@ -181,7 +172,5 @@ mod tests {
         let reference = Device { device: "host".into(), _section: None, ms: [("m".to_string(), 2.0)].into() };
         let device = Device { device: "fast".into(), _section: None, ms: [("m".to_string(), 1.0)].into() };
         assert!(ratios(&device, &reference).unwrap_err().message.contains("faster than the reference"));
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

@@ -56,8 +56,24 @@ pub fn numeric(text: &str) -> Option<(f64, &'static str)> {
 /// Swept keys and their values, as written.
 type Params = Vec<(String, String)>;
 
-/// The points that share every other swept value, with those values.
-type Line<'a> = (Params, Vec<Step<'a>>);
+/// A line along a key: the other swept keys' values it holds fixed, and its
+/// points as (the key's value as written, point index), in sweep order.
+pub type Line = (Params, Vec<(String, usize)>);
+
+/// The points along `key` grouped into lines that share every other swept
+/// value, in order of first appearance; points that do not sweep `key` are on none.
+pub fn lines_along(key: &str, params: &[(usize, Params)]) -> Vec<Line> {
+    let mut lines: Vec<Line> = Vec::new();
+    for (point, p) in params {
+        let Some((_, value)) = p.iter().find(|(k, _)| k == key) else { continue };
+        let fixed: Params = p.iter().filter(|(k, _)| k != key).cloned().collect();
+        match lines.iter_mut().find(|(f, _)| *f == fixed) {
+            Some((_, points)) => points.push((value.clone(), *point)),
+            None => lines.push((fixed, vec![(value.clone(), *point)])),
+        }
+    }
+    lines
+}
 
 /// One point on a line: the key's value, as written and as a number, and the tiers there.
 struct Step<'a> {
@@ -78,19 +94,17 @@ pub fn crossovers(swept: &[String], params: &[(usize, Params)], versus: &[Versus
         if !all.iter().all(|v| numeric(v).is_some_and(|(_, u)| u == unit)) {
             continue;
         }
-        // Lines: the points that share every other swept value, in order of first appearance.
-        let mut lines: Vec<Line> = Vec::new();
-        for (point, p) in params {
-            let (Some(text), Some(v)) = (value(p), versus.iter().find(|v| v.point == *point)) else { continue };
-            let Some((x, _)) = numeric(&text) else { continue };
-            let fixed: Params = p.iter().filter(|(k, _)| k != key).cloned().collect();
-            let step = Step { text, x, v };
-            match lines.iter_mut().find(|(f, _)| *f == fixed) {
-                Some((_, steps)) => steps.push(step),
-                None => lines.push((fixed, vec![step])),
-            }
-        }
-        for (fixed, mut steps) in lines {
+        // Lines through the points where both tiers ran.
+        let compared: Vec<(usize, Params)> =
+            params.iter().filter(|(point, _)| versus.iter().any(|v| v.point == *point)).cloned().collect();
+        for (fixed, points) in lines_along(key, &compared) {
+            let mut steps: Vec<Step> = points
+                .into_iter()
+                .filter_map(|(text, point)| {
+                    let v = versus.iter().find(|v| v.point == point)?;
+                    Some(Step { x: numeric(&text)?.0, text, v })
+                })
+                .collect();
             steps.sort_by(|a, b| a.x.total_cmp(&b.x));
             for percentile in ["p50", "p99"] {
                 out.extend(along(key, &fixed, unit, percentile, &steps));

@@ -53,7 +53,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 pub use aggregate::{aggregate, median_interval, Aggregate, Interval};
-pub use crossover::{crossovers, numeric, Crossover};
+pub use crossover::{crossovers, lines_along, numeric, Crossover, Line};
 pub use link::{
     link_fidelity, LinkAt, LinkFidelity, LinkWarning, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT,
 };
