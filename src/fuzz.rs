@@ -30,6 +30,8 @@ pub fn wire(data: &[u8]) {
             request_bytes: 0,
             row: None,
             label: None,
+            route: None,
+            payload: None,
         });
     }
     let mut out = Vec::new();

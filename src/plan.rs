@@ -14,20 +14,103 @@ use serde::{Deserialize, Serialize};
 pub enum Tier {
     Edge,
     Cloud,
+    /// Not a place but a routing policy's view: each request once, as the
+    /// device experienced it end to end, whichever tiers it went to
+    /// (`placement: cascade`, `offload`, `deadline`, `split`).
+    Policy,
 }
 
 impl Tier {
+    /// The tiers that run workers.
     pub const ALL: [Tier; 2] = [Tier::Edge, Tier::Cloud];
+    /// Every kind of summary row: the tiers, and a policy's.
+    pub const ROWS: [Tier; 3] = [Tier::Edge, Tier::Cloud, Tier::Policy];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Edge => "edge",
             Tier::Cloud => "cloud",
+            Tier::Policy => "policy",
         }
     }
 
     pub fn parse(text: &str) -> Option<Tier> {
-        Tier::ALL.into_iter().find(|t| t.as_str() == text)
+        Tier::ROWS.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// A routing policy: where each request goes, decided where a real system
+/// would decide it (docs/policies.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Policy {
+    /// Every request to the edge; an uncertain answer is asked of the cloud
+    /// too, whose answer the device takes. Decided on the device.
+    Cascade(Uncertain),
+    /// The edge serves while fewer than `queue` requests are in it (waiting
+    /// or being served) and forwards the rest to the cloud. Decided on the
+    /// edge gateway, on its own state.
+    Offload { queue: u32 },
+    /// Every request to the cloud; when no answer has come `after` its send
+    /// time (or the cloud answered with an error), the device asks the edge
+    /// and takes the first answer. Decided on the device.
+    Deadline { after: Duration },
+    /// A seeded share `edge` of the requests to the edge, the rest to the
+    /// cloud. Decided on the device.
+    Split { edge: f64 },
+}
+
+/// When the edge's answer counts as uncertain under `cascade`: a one-value
+/// score inside `[low, high]`, or a class output whose top probability is
+/// below `confidence`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Uncertain {
+    pub low: f32,
+    pub high: f32,
+    pub confidence: f32,
+    /// Whether the edge model answers with class probabilities (`Some(true)`)
+    /// or a score; known once the preflight has run it.
+    pub classes: Option<bool>,
+}
+
+impl Uncertain {
+    /// Whether an answer with this `probability` (the score, or the top
+    /// class's probability when `class` is set) is uncertain.
+    pub fn holds(self, probability: f32, class: Option<u32>) -> bool {
+        match class {
+            None => (self.low..=self.high).contains(&probability),
+            Some(_) => probability < self.confidence,
+        }
+    }
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Cascade(_) => "cascade",
+            Policy::Offload { .. } => "offload",
+            Policy::Deadline { .. } => "deadline",
+            Policy::Split { .. } => "split",
+        }
+    }
+
+    /// The policy and its parameter, for the report: `cascade (score in 0.2–0.8)`.
+    pub fn describe(self) -> String {
+        match self {
+            Policy::Cascade(u) => match u.classes {
+                Some(true) => format!("cascade (top class below {})", u.confidence),
+                Some(false) => format!("cascade (score in {}–{})", u.low, u.high),
+                None => format!("cascade (score in {}–{}, or top class below {})", u.low, u.high, u.confidence),
+            },
+            Policy::Offload { queue } => format!("offload (edge queue ≥ {queue})"),
+            Policy::Deadline { after } => format!("deadline ({after:?})"),
+            Policy::Split { edge } => format!("split ({:.0} % to the edge)", edge * 100.0),
+        }
+    }
+
+    /// Whether the route a request takes can depend on timing (load,
+    /// scheduling, the network) rather than on the seed and the data alone.
+    pub fn timing_dependent(self) -> bool {
+        matches!(self, Policy::Offload { .. } | Policy::Deadline { .. })
     }
 }
 
@@ -115,6 +198,9 @@ pub struct PointConfig {
     pub load: LoadConfig,
     /// The tiers that receive requests, in `Tier` order.
     pub tiers: Vec<TierConfig>,
+    /// How requests are routed between the tiers; `None`: each request goes
+    /// to every tier of `tiers` (placement `edge`, `cloud` or `both`).
+    pub policy: Option<Policy>,
 }
 
 impl PointConfig {

@@ -99,6 +99,38 @@ pub struct Sample {
     pub label: Option<i64>,
     /// The answer's predicted label: its class, or its score against 0.5.
     pub prediction: Option<i64>,
+    /// Under a routing policy (`tier` is `policy`): the tiers the request
+    /// went to, whose answer the device took, and why.
+    pub route: Option<Route>,
+    pub answered_by: Option<Tier>,
+    pub reason: Option<String>,
+}
+
+/// Where a request went under a routing policy, in the order it went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Edge,
+    Cloud,
+    /// The edge, then the cloud as well (`cascade` on an uncertain answer).
+    EdgeThenCloud,
+    /// The cloud, then the edge as well (`deadline` when the cloud was late).
+    CloudThenEdge,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Edge => "edge",
+            Route::Cloud => "cloud",
+            Route::EdgeThenCloud => "edge>cloud",
+            Route::CloudThenEdge => "cloud>edge",
+        }
+    }
+
+    /// Whether the request reached the cloud (what the cloud would bill).
+    pub fn reached_cloud(self) -> bool {
+        self != Route::Edge
+    }
 }
 
 impl Sample {

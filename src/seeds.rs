@@ -17,6 +17,15 @@ pub fn execution(seed: u64, point: usize, repetition: u32) -> u64 {
     seed.wrapping_add(u64::from(repetition)) ^ (point as u64).rotate_left(32)
 }
 
+/// `placement: split`'s draw for request `seq` of an execution (`execution`'s
+/// seed): uniform in [0, 1), the same on every host and in every run.
+pub fn split_draw(execution: u64, seq: u64) -> f64 {
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(execution ^ 0x5b11_7d2a);
+    rng.set_stream(seq);
+    rng.gen::<f64>()
+}
+
 /// The Poisson gaps of an execution's schedule (`execution`'s seed).
 pub fn schedule_gaps(execution: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(execution ^ 0x9015_5011)

@@ -85,6 +85,19 @@ pub struct ErrorReply {
     pub error: String,
 }
 
+/// What an edge worker under `placement: offload` publishes on
+/// `simrun/<run-id>/edge/offloaded` when it forwards a request to the
+/// cloud's request topic instead of serving it: the measurement's side
+/// channel, so that the device's record says why (docs/wire.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offloaded {
+    pub v: u32,
+    pub id: String,
+    pub worker: String,
+    /// `edge queue 5 ≥ 4`
+    pub reason: String,
+}
+
 /// Why a request was rejected.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum DecodeError {
@@ -111,6 +124,8 @@ pub enum Topic {
     Response,
     /// Workers answer a request they cannot serve here.
     Error,
+    /// An offloading edge says which requests it forwarded to the cloud.
+    Offloaded,
 }
 
 impl Topic {
@@ -119,6 +134,7 @@ impl Topic {
             Topic::Request => "request",
             Topic::Response => "response",
             Topic::Error => "error",
+            Topic::Offloaded => "offloaded",
         }
     }
 }

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::failure::Failure;
 use crate::backend::{self, BackendError, Inference, ModelInfo};
-use crate::plan::{InputConfig, Plan, Tier};
+use crate::plan::{InputConfig, Plan, Policy, Tier};
 use crate::report::{ModelRecord, Parity};
 use crate::run::broker::{probe, BrokerInfo};
 use crate::run::delivery;
@@ -66,6 +66,20 @@ pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
                 return Err(bad_key(plan, p, &format!("tiers.{tier}.batching.max_batch"), message));
             }
             fit_input(&mut plan.points[p].config.devices.input, &info).map_err(|e| bad_model(plan, p, tier, e.0))?;
+            if let (Tier::Edge, Some(Policy::Cascade(mut u))) = (tier, plan.points[p].config.policy) {
+                let out =
+                    model.infer(&vec![0.5; info.input_len()]).map_err(|e| bad_model(plan, p, tier, e.to_string()))?;
+                u.classes = Some(out.len() > 1);
+                plan.points[p].config.policy = Some(Policy::Cascade(u));
+                if let Some(why) = no_confidence(&out) {
+                    let message = format!(
+                        "cascade escalates on the edge model's score or class probability, and {} gives neither: \
+                         {why}; end the model in a sigmoid or softmax",
+                        path.display()
+                    );
+                    return Err(bad_key(plan, p, "placement", message));
+                }
+            }
             if !seen.insert((tier, path.clone())) {
                 continue;
             }
@@ -91,6 +105,16 @@ pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
         None => parity(&mut loaded)?,
     };
     Ok(ModelCheck { models, parity })
+}
+
+/// Why one sample's output is neither a score in [0, 1] nor class
+/// probabilities (each in [0, 1], summing to 1), or `None` when it is.
+fn no_confidence(out: &[f32]) -> Option<String> {
+    if let Some(v) = out.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Some(format!("its output has {v}, outside [0, 1]"));
+    }
+    let sum: f32 = out.iter().sum();
+    (out.len() > 1 && (sum - 1.0).abs() > 1e-3).then(|| format!("its {} outputs sum to {sum}, not 1", out.len()))
 }
 
 /// The devices' samples do not fit a model's input.
@@ -275,4 +299,17 @@ pub async fn check_delivery(plan: &Plan, run_id: &str) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cascade_takes_a_score_or_probabilities_and_nothing_else() {
+        assert_eq!(no_confidence(&[0.3]), None);
+        assert_eq!(no_confidence(&[0.2, 0.7, 0.1]), None);
+        assert_eq!(no_confidence(&[2.5]).as_deref(), Some("its output has 2.5, outside [0, 1]"));
+        assert!(no_confidence(&[0.5, 0.6]).is_some_and(|m| m.starts_with("its 2 outputs sum to 1.1")));
+    }
 }

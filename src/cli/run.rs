@@ -420,6 +420,7 @@ fn record_point(
     let window = point.config.load.duration;
     report.summaries.extend(stats.summaries(window, &point.params, &outcome.rejected).into_iter().map(|mut s| {
         s.slowdown = point.config.tier(s.tier).map(|t| t.slowdown).filter(|k| *k > 1.0);
+        s.policy = point.config.policy.filter(|_| s.tier == crate::plan::Tier::Policy).map(|p| p.describe());
         s
     }));
     report.summaries_changed();

@@ -534,7 +534,7 @@ fn aligned_rows(
             notes.push(format!("point {} is only in the baseline", params_label(&bp.params)));
             continue;
         };
-        for tier in Tier::ALL {
+        for tier in Tier::ROWS {
             let get = |s: &Side, p: usize| -> Option<Vec<Repetition>> {
                 s.repetitions.get(&(p, tier)).map(|v| v.iter().map(|r| r.1.clone()).collect())
             };

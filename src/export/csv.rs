@@ -6,7 +6,7 @@ use crate::report::Report;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 27] = [
+pub const SAMPLE_COLUMNS: [&str; 30] = [
     "run_id",
     "point",
     "repetition",
@@ -34,6 +34,9 @@ pub const SAMPLE_COLUMNS: [&str; 27] = [
     "prediction",
     "held_late_us",
     "batch",
+    "route",
+    "answered_by",
+    "reason",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -153,6 +156,9 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &opt(s.prediction),
                 &opt(s.held_late_us),
                 &opt(s.batch),
+                s.route.map_or("", |r| r.as_str()),
+                s.answered_by.map_or("", |t| t.as_str()),
+                s.reason.as_deref().unwrap_or(""),
             ])
             .map_err(std::io::Error::other)
     }
@@ -164,7 +170,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 24] = [
+pub const EXTRA_COLUMNS: [&str; 28] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -189,6 +195,10 @@ pub const EXTRA_COLUMNS: [&str; 24] = [
     "held_late_share",
     "batch_mean",
     "batch_max",
+    "edge_share",
+    "cloud_share",
+    "cloud_rps",
+    "policy",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -243,6 +253,10 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("held_late_share", opt(s.held_late_share.map(|x| format!("{x:.4}")))),
         ("batch_mean", opt(s.batch_mean.map(|x| format!("{x:.2}")))),
         ("batch_max", opt(s.batch_max)),
+        ("edge_share", opt(s.edge_share.map(|x| format!("{x:.4}")))),
+        ("cloud_share", opt(s.cloud_share.map(|x| format!("{x:.4}")))),
+        ("cloud_rps", opt(s.cloud_rps.map(|x| format!("{x:.2}")))),
+        ("policy", s.policy.clone().unwrap_or_default()),
     ]);
     cells.extend(params_cells(&s.params));
     cells

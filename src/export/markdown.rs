@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::plot::{self, PlotKind};
 use crate::plan::Tier;
 use crate::report::{Report, PARITY_LIMIT};
-use crate::stats::{Faster, Summary, Versus};
+use crate::stats::{Faster, Summary, Versus, TIE_PCT};
 
 fn ms(us: u64) -> String {
     format!("{:.3}", us as f64 / 1000.0)
@@ -113,6 +113,16 @@ pub fn finding(report: &Report) -> String {
     }
     if !silent.is_empty() {
         return silent.join(" ");
+    }
+    no_comparison(report)
+}
+
+/// The finding when no point compared the tiers: a policy run, or one tier.
+fn no_comparison(report: &Report) -> String {
+    if report.summaries.iter().any(|s| s.tier == Tier::Policy) {
+        let rows = policy_rows(report);
+        let best = policy_sentence(report, &rows).unwrap_or_default();
+        return format!("This run routes requests by policy; the Policies section compares its placements. {best}");
     }
     let tiers: Vec<Tier> = Tier::ALL.into_iter().filter(|t| report.summaries.iter().any(|s| s.tier == *t)).collect();
     match tiers.as_slice() {
@@ -332,6 +342,150 @@ fn results_table(report: &Report, md: &mut String) {
             s.errors
         );
     }
+}
+
+/// One row of the policy comparison: a point's policy, or one tier placed alone.
+struct PolicyRow {
+    point: usize,
+    params: Vec<(String, String)>,
+    name: String,
+    p50_us: Option<f64>,
+    p99_us: Option<f64>,
+    failed: f64,
+    edge: f64,
+    cloud: f64,
+    cloud_rps: f64,
+    accuracy: Option<f64>,
+}
+
+/// The mean of `f` over the repetitions of (point, tier).
+fn mean_over(report: &Report, point: usize, tier: Tier, f: impl Fn(&Summary) -> Option<f64>) -> Option<f64> {
+    let v: Vec<f64> = report.summaries.iter().filter(|s| s.point == point && s.tier == tier).filter_map(f).collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Every placement of the run on one footing: the policy rows, and the
+/// tiers of points that placed requests on one tier alone.
+fn policy_rows(report: &Report) -> Vec<PolicyRow> {
+    let alone = |point: usize| report.aggregates.iter().filter(|a| a.point == point).count() == 1;
+    report
+        .aggregates
+        .iter()
+        .filter(|a| a.tier == Tier::Policy || alone(a.point))
+        .map(|a| {
+            let mean = |f: fn(&Summary) -> Option<f64>| mean_over(report, a.point, a.tier, f);
+            let all = |share: f64| if a.tier == Tier::Policy { share } else { 1.0 };
+            let name = match a.tier {
+                Tier::Policy => report
+                    .summaries
+                    .iter()
+                    .find_map(|s| s.policy.clone().filter(|_| s.point == a.point && s.tier == Tier::Policy))
+                    .unwrap_or_else(|| "policy".into()),
+                tier => format!("{tier} only"),
+            };
+            let answered = |s: &Summary| (s.requests > 0).then(|| s.ok as f64 / s.requests as f64);
+            PolicyRow {
+                point: a.point,
+                params: a.params.clone(),
+                name,
+                p50_us: a.p50_us,
+                p99_us: a.p99_us,
+                failed: mean(|s| (s.requests > 0).then(|| (s.timeouts + s.errors) as f64 / s.requests as f64))
+                    .unwrap_or(0.0),
+                edge: match a.tier {
+                    Tier::Edge => mean_over(report, a.point, a.tier, answered).unwrap_or(0.0),
+                    Tier::Cloud => 0.0,
+                    Tier::Policy => all(mean(|s| s.edge_share).unwrap_or(0.0)),
+                },
+                cloud: match a.tier {
+                    Tier::Cloud => mean_over(report, a.point, a.tier, answered).unwrap_or(0.0),
+                    Tier::Edge => 0.0,
+                    Tier::Policy => all(mean(|s| s.cloud_share).unwrap_or(0.0)),
+                },
+                cloud_rps: match a.tier {
+                    Tier::Cloud => mean(|s| (s.window_s > 0.0).then(|| s.requests as f64 / s.window_s)).unwrap_or(0.0),
+                    Tier::Edge => 0.0,
+                    Tier::Policy => mean(|s| s.cloud_rps).unwrap_or(0.0),
+                },
+                accuracy: mean(|s| s.accuracy),
+            }
+        })
+        .collect()
+}
+
+/// The placements side by side: latency, who answered, what reached the cloud.
+fn policy_section(report: &Report, md: &mut String) {
+    let rows = policy_rows(report);
+    md.push_str(
+        "Each request once, as its device experienced it end to end, whichever tiers it went to. \"answered by\" \
+         is the share of measured requests whose answer came from each tier (the rest timed out or failed); \
+         \"to the cloud\" counts every request that reached the cloud, answered or not, per second of the \
+         measured window: what the cloud would bill. Each request's route and the reason for it are in \
+         samples.csv (`route`, `answered_by`, `reason`).\n\n",
+    );
+    let (head, rule) = param_header(report);
+    let _ = writeln!(
+        md,
+        "{head} policy | p50 (ms) | p99 (ms) | timed out or failed | answered by edge | answered by cloud | to the cloud (req/s) | accuracy |"
+    );
+    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|---:|---:|---:|");
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
+    let v = |x: Option<f64>| x.map(|us| format!("{:.3}", us / 1e3)).unwrap_or_else(|| "–".into());
+    for r in &rows {
+        let _ = writeln!(
+            md,
+            "{} {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+            point_cells(report, r.point, &r.params),
+            r.name,
+            v(r.p50_us),
+            v(r.p99_us),
+            pct(r.failed),
+            pct(r.edge),
+            pct(r.cloud),
+            r.cloud_rps,
+            r.accuracy.map(pct).unwrap_or_else(|| "–".into())
+        );
+    }
+    if let Some(sentence) = policy_sentence(report, &rows) {
+        let _ = writeln!(md, "\n{sentence}");
+    }
+    md.push_str(
+        "\n`cascade` and `split` route by the data and the seed: another run routes the same requests the same \
+         way. `offload` and `deadline` route by timing (the edge's queue, the cloud's lateness), so two runs can \
+         route different requests (docs/policies.md).\n",
+    );
+}
+
+/// `Of these placements, the lowest p50: … (within 5 % of each other); …`:
+/// for each criterion the rows the data cannot tell from the best one.
+fn policy_sentence(report: &Report, rows: &[PolicyRow]) -> Option<String> {
+    let unique = rows.iter().all(|r| rows.iter().filter(|o| o.name == r.name).count() == 1);
+    let name = |r: &PolicyRow| match unique {
+        true => r.name.clone(),
+        false => format!("{} ({})", r.name, point_label(report, r.point)),
+    };
+    // `close(best, value)`: too near the best to call them apart.
+    let leaders = |key: &dyn Fn(&PolicyRow) -> Option<f64>, lower: bool, close: &dyn Fn(f64, f64) -> bool| {
+        let values: Vec<(f64, &PolicyRow)> = rows.iter().filter_map(|r| key(r).map(|k| (k, r))).collect();
+        let best = values.iter().map(|v| v.0).reduce(|a, b| if (a < b) == lower { a } else { b })?;
+        let names: Vec<String> = values.iter().filter(|v| close(best, v.0)).map(|v| name(v.1)).collect();
+        Some(names)
+    };
+    let latency = |best: f64, v: f64| v <= best * (1.0 + TIE_PCT / 100.0);
+    let mut said = Vec::new();
+    let mut say = |what: &str, names: Option<Vec<String>>, tie: &str| match names.as_deref() {
+        Some([one]) => said.push(format!("{what}: {one}")),
+        Some(many) if !many.is_empty() => said.push(format!("{what}: {} ({tie})", join_and(many))),
+        _ => {}
+    };
+    let tie = format!("within {TIE_PCT} % of each other");
+    say("the lowest p50", leaders(&|r| r.p50_us, true, &latency), &tie);
+    say("the lowest p99", leaders(&|r| r.p99_us, true, &latency), &tie);
+    let lost = |best: f64, v: f64| v - best <= 0.001;
+    say("the fewest requests lost", leaders(&|r| Some(r.failed), true, &lost), "within 0.1 point");
+    let right = |best: f64, v: f64| best - v <= 0.01;
+    say("the highest accuracy", leaders(&|r| r.accuracy, false, &right), "within 1 point");
+    (!said.is_empty()).then(|| format!("Of these placements, {}.", said.join("; ")))
 }
 
 /// Each tier's share of right answers on the labelled rows it answered.
@@ -781,6 +935,11 @@ pub fn report_md(report: &Report) -> String {
     if !report.description.is_empty() {
         let _ = writeln!(md, "{}\n", report.description.trim());
     }
+    if report.summaries.iter().any(|s| s.tier == Tier::Policy) {
+        md.push_str("## Policies\n\n");
+        policy_section(report, &mut md);
+        md.push('\n');
+    }
     md.push_str("## Model validation\n\n");
     model_section(report, &mut md);
     md.push_str("\n## Results\n\n");
@@ -813,6 +972,22 @@ pub fn report_md(report: &Report) -> String {
     comparison_table(report, &mut md);
     md.push_str("\n## Network fidelity\n\n");
     fidelity_table(report, &mut md);
+    compute_section(report, &mut md);
+    md.push_str("\n## Warnings\n\n");
+    warnings_section(report, &mut md);
+    md.push_str("\n## Environment\n\n");
+    environment_section(&report.manifest, &mut md);
+    md.push_str("\n## Reproduce\n\n");
+    let _ = writeln!(md, "```\n{}\n```\n", report.manifest.command);
+    let _ = writeln!(
+        md,
+        "or, with every override and default written out, `simrun run scenario.yaml` from this folder's copy."
+    );
+    md
+}
+
+/// What each tier computed as, with its fidelity and batching, when any tier was slowed or batched.
+fn compute_section(report: &Report, md: &mut String) {
     let slowed = report.summaries.iter().any(|s| s.slowdown.is_some());
     let batched = report.summaries.iter().any(|s| s.batch_mean.is_some());
     if slowed || batched || !report.manifest.compute.is_empty() {
@@ -826,23 +1001,12 @@ pub fn report_md(report: &Report) -> String {
     }
     if slowed {
         md.push_str("### Compute fidelity\n\n");
-        compute_fidelity_table(report, &mut md);
+        compute_fidelity_table(report, md);
     }
     if batched {
         md.push_str("\n### Batching\n\n");
-        batching_table(report, &mut md);
+        batching_table(report, md);
     }
-    md.push_str("\n## Warnings\n\n");
-    warnings_section(report, &mut md);
-    md.push_str("\n## Environment\n\n");
-    environment_section(&report.manifest, &mut md);
-    md.push_str("\n## Reproduce\n\n");
-    let _ = writeln!(md, "```\n{}\n```\n", report.manifest.command);
-    let _ = writeln!(
-        md,
-        "or, with every override and default written out, `simrun run scenario.yaml` from this folder's copy."
-    );
-    md
 }
 
 /// The title and the lines under it: status, time, run, shard, tiers.

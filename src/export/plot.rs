@@ -30,9 +30,10 @@ pub type PointHistograms = BTreeMap<(usize, Tier), Histogram<u64>>;
 const SIZE: (u32, u32) = (760, 440);
 const FONT: &str = "sans-serif";
 
-/// Okabe–Ito blue and vermillion: the tiers.
+/// Okabe–Ito blue and vermillion: the tiers; bluish green: a routing policy.
 const EDGE: RGBColor = RGBColor(0, 114, 178);
 const CLOUD: RGBColor = RGBColor(213, 94, 0);
+const POLICY: RGBColor = RGBColor(0, 158, 115);
 /// The breakdown, light to dark: network, queue, inference.
 const NETWORK: RGBColor = RGBColor(240, 228, 66);
 const QUEUE: RGBColor = RGBColor(213, 94, 0);
@@ -134,10 +135,12 @@ fn tier_color(tier: Tier) -> RGBColor {
     match tier {
         Tier::Edge => EDGE,
         Tier::Cloud => CLOUD,
+        Tier::Policy => POLICY,
     }
 }
 
-/// A tier's marker at each of `points`: a circle for the edge, a square for the cloud.
+/// A tier's marker at each of `points`: a circle for the edge, a square for
+/// the cloud, a triangle for a routing policy.
 fn draw_markers<CT>(
     chart: &mut ChartContext<'_, SVGBackend<'_>, CT>,
     tier: Tier,
@@ -151,6 +154,7 @@ where
         Tier::Edge => chart.draw_series(points.iter().map(|&p| EmptyElement::at(p) + Circle::new((0, 0), 4, style)))?,
         Tier::Cloud => chart
             .draw_series(points.iter().map(|&p| EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], style)))?,
+        Tier::Policy => chart.draw_series(points.iter().map(|&p| TriangleMarker::new(p, 5, style)))?,
     };
     Ok(())
 }
@@ -310,6 +314,7 @@ fn side_legend(root: &DrawingArea<SVGBackend<'_>, Shift>, x: i32, entries: &[Ent
         match tier {
             Tier::Edge => root.draw(&Circle::new((x + 11, y), 4, mark))?,
             Tier::Cloud => root.draw(&Rectangle::new([(x + 7, y - 4), (x + 15, y + 4)], mark))?,
+            Tier::Policy => root.draw(&TriangleMarker::new((x + 11, y), 5, mark))?,
         }
         let text = (FONT, 13).into_font().into_text_style(root).pos(Pos::new(HPos::Left, VPos::Center));
         root.draw(&Text::new(label.clone(), (x + 30, y), text))?;
@@ -434,6 +439,7 @@ fn draw_cdf_line<'a, 'b: 'a>(
     match tier {
         Tier::Edge => chart.draw_series(LineSeries::new(points.to_vec(), line))?,
         Tier::Cloud => chart.draw_series(DashedLineSeries::new(points.to_vec(), 7, 5, line))?,
+        Tier::Policy => chart.draw_series(DashedLineSeries::new(points.to_vec(), 2, 4, line))?,
     };
     let at = |q: f64| (h.value_at_quantile(q) as f64 / 1e3, q);
     draw_markers(chart, tier, &[at(0.5)], style(color, true))?;

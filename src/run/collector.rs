@@ -3,11 +3,12 @@
 //! is bounded by the requests in flight, not by its length.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::plan::Tier;
-use crate::record::{Phase, Sample, Status, Unmatched};
-use crate::wire::{ErrorReply, Response};
+use crate::plan::{Policy, Tier};
+use crate::record::{Phase, Route, Sample, Status, Unmatched};
+use crate::wire::{ErrorReply, Offloaded, Response};
 
 /// A request as a device sent it (to every tier of the point).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,13 +23,42 @@ pub struct Sent {
     /// The data file's row it carried, and that row's label.
     pub row: Option<u32>,
     pub label: Option<i64>,
+    /// Under a routing policy: where the device sent it first, and why.
+    pub route: Option<(Route, String)>,
+    /// The payload, kept while the device may have to send it again
+    /// (`cascade`, `deadline`).
+    pub payload: Option<Arc<Vec<u8>>>,
 }
 
 struct Pending {
     sent: Sent,
     /// Tiers that have not answered yet.
     waiting: Vec<Tier>,
+    /// Under a policy: the route so far, and the queue, inference and held
+    /// times of answers the device waited for before the one it takes.
+    routed: Option<Routed>,
 }
+
+struct Routed {
+    route: Route,
+    reason: String,
+    waited: [u64; 3],
+}
+
+/// The device must send request `seq` to `tier` as well (a policy decided so
+/// on an answer: `cascade`'s uncertain edge, `deadline`'s cloud error).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub device: u32,
+    pub seq: u64,
+    pub tier: Tier,
+    pub payload: Arc<Vec<u8>>,
+}
+
+/// `deadline`'s bookkeeping between the collector and the devices' timers:
+/// requests whose cloud answered (or failed) before their deadline, so the
+/// timer must not ask the edge.
+pub type Decided = Arc<Mutex<HashSet<u64>>>;
 
 /// Settles requests into samples. Feed it what devices sent (`sent`), what
 /// came back (`answer`) and the time (`expire`); it returns finished samples.
@@ -48,6 +78,11 @@ pub struct Collector {
     /// any other answer to a settled request a duplicate.
     timed_out: HashSet<(u64, Tier)>,
     pub unmatched: Unmatched,
+    policy: Option<Policy>,
+    /// (seq, tier) a policy asked but no longer waits for: its answer is dropped.
+    superseded: HashSet<(u64, Tier)>,
+    asks: Vec<Ask>,
+    decided: Decided,
 }
 
 impl Collector {
@@ -63,7 +98,23 @@ impl Collector {
             settled: Vec::new(),
             timed_out: HashSet::new(),
             unmatched: Unmatched::default(),
+            policy: None,
+            superseded: HashSet::new(),
+            asks: Vec::new(),
+            decided: Decided::default(),
         }
+    }
+
+    /// Routes requests by `policy`: one sample per request, tier `policy`.
+    pub fn with_policy(mut self, policy: Option<Policy>, decided: Decided) -> Self {
+        self.policy = policy;
+        self.decided = decided;
+        self
+    }
+
+    /// What the devices must send again, since the last call.
+    pub fn take_asks(&mut self) -> Vec<Ask> {
+        std::mem::take(&mut self.asks)
     }
 
     /// Requests still waiting for an answer.
@@ -96,7 +147,20 @@ impl Collector {
             row: s.row,
             label: s.label,
             prediction: None,
+            route: None,
+            answered_by: None,
+            reason: None,
         }
+    }
+
+    /// A policy's sample of a request, so far routed as `routed`.
+    fn routed_sample(&self, s: &Sent, routed: Option<&Routed>, status: Status) -> Sample {
+        let mut sample = self.sample(s, Tier::Policy, status);
+        if let Some(r) = routed {
+            sample.route = Some(r.route);
+            sample.reason = Some(r.reason.clone());
+        }
+        sample
     }
 
     fn mark_settled(&mut self, seq: u64) {
@@ -115,8 +179,41 @@ impl Collector {
     /// answered, or when its time runs out.
     pub fn sent(&mut self, sent: Sent) {
         self.deadlines.insert((sent.intended_us, sent.seq));
-        let waiting = self.tiers.clone();
-        self.pending.insert(sent.seq, Pending { sent, waiting });
+        let routed = sent.route.clone().map(|(route, reason)| Routed { route, reason, waited: [0; 3] });
+        let waiting = match (self.policy, &routed) {
+            // The edge gateway may forward it: whichever tier answers.
+            (Some(Policy::Offload { .. }), _) => vec![Tier::Edge, Tier::Cloud],
+            (Some(_), Some(r)) if r.route == Route::Cloud => vec![Tier::Cloud],
+            (Some(_), _) => vec![Tier::Edge],
+            (None, _) => self.tiers.clone(),
+        };
+        self.pending.insert(sent.seq, Pending { sent, waiting, routed });
+    }
+
+    /// `deadline`: the device's timer found no answer from the cloud by the
+    /// deadline and asked the edge as well.
+    pub fn fell_back(&mut self, seq: u64, reason: String) {
+        let Some(p) = self.pending.get_mut(&seq) else {
+            // Settled meanwhile: the edge's answer will be one too many.
+            self.superseded.insert((seq, Tier::Edge));
+            return;
+        };
+        p.waiting.push(Tier::Edge);
+        p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3] });
+    }
+
+    /// `offload`: the edge gateway says it forwarded a request to the cloud.
+    pub fn offloaded(&mut self, payload: &[u8]) {
+        let Ok(notice) = serde_json::from_slice::<Offloaded>(payload) else {
+            self.unmatched.unknown += 1;
+            return;
+        };
+        let Some(p) = self.seq_of(&notice.id).and_then(|seq| self.pending.get_mut(&seq)) else { return };
+        p.routed = Some(Routed { route: Route::Cloud, reason: notice.reason, waited: [0; 3] });
+    }
+
+    fn seq_of(&self, id: &str) -> Option<u64> {
+        id.strip_prefix(&self.prefix).and_then(|s| s.parse::<u64>().ok())
     }
 
     /// Publishing request `seq` failed: it is an error on every tier still
@@ -124,8 +221,11 @@ impl Collector {
     pub fn failed(&mut self, seq: u64, error: &str, out: &mut Vec<Sample>) -> Option<u32> {
         let p = self.pending.remove(&seq)?;
         self.deadlines.remove(&(p.sent.intended_us, seq));
-        for &tier in &p.waiting {
-            let mut s = self.sample(&p.sent, tier, Status::Error);
+        let each: Vec<Sample> = match self.policy {
+            Some(_) => vec![self.routed_sample(&p.sent, p.routed.as_ref(), Status::Error)],
+            None => p.waiting.iter().map(|&tier| self.sample(&p.sent, tier, Status::Error)).collect(),
+        };
+        for mut s in each {
             s.error = Some(format!("publish failed: {error}"));
             out.push(s);
         }
@@ -143,6 +243,40 @@ impl Collector {
         received_us: u64,
         out: &mut Vec<Sample>,
     ) -> Option<u32> {
+        let (seq, result) = self.parse(tier, payload, is_error)?;
+        let Some(pending) = self.pending.get_mut(&seq) else {
+            if self.superseded.remove(&(seq, tier)) {
+                // A policy stopped waiting for this tier: nothing to count.
+            } else if self.timed_out.remove(&(seq, tier)) {
+                self.unmatched.late += 1;
+            } else if self.is_settled(seq) {
+                self.unmatched.duplicates += 1;
+            } else {
+                self.unmatched.unknown += 1;
+            }
+            return None;
+        };
+        let Some(pos) = pending.waiting.iter().position(|t| *t == tier) else {
+            self.unmatched.duplicates += 1;
+            return None;
+        };
+        if let Some(policy) = self.policy {
+            return self.route(policy, seq, tier, result, (received_us, payload.len() as u32), out);
+        }
+        pending.waiting.swap_remove(pos);
+        let sent = pending.sent.clone();
+        let done = pending.waiting.is_empty();
+        out.push(self.answered(&sent, tier, result, received_us, payload.len() as u32));
+        if done {
+            self.settle(seq, &sent);
+            return Some(sent.device);
+        }
+        None
+    }
+
+    /// The request's sequence number and the answer, from a message on
+    /// `tier`'s response or error topic; counts what matches no request.
+    fn parse(&mut self, tier: Tier, payload: &[u8], is_error: bool) -> Option<(u64, Answer)> {
         let parsed = if is_error {
             match serde_json::from_slice::<ErrorReply>(payload) {
                 Ok(ErrorReply { id: Some(id), error, worker, .. }) => Some((id, Err((error, worker)))),
@@ -158,34 +292,24 @@ impl Collector {
                 _ => None,
             }
         };
-        let Some((id, result)) = parsed else {
+        let found = parsed.and_then(|(id, result)| Some((self.seq_of(&id)?, result)));
+        if found.is_none() {
             self.unmatched.unknown += 1;
-            return None;
-        };
-        let Some(seq) = id.strip_prefix(&self.prefix).and_then(|s| s.parse::<u64>().ok()) else {
-            self.unmatched.unknown += 1;
-            return None;
-        };
-        let Some(pending) = self.pending.get_mut(&seq) else {
-            if self.timed_out.remove(&(seq, tier)) {
-                self.unmatched.late += 1;
-            } else if self.is_settled(seq) {
-                self.unmatched.duplicates += 1;
-            } else {
-                self.unmatched.unknown += 1;
-            }
-            return None;
-        };
-        let Some(pos) = pending.waiting.iter().position(|t| *t == tier) else {
-            self.unmatched.duplicates += 1;
-            return None;
-        };
-        pending.waiting.swap_remove(pos);
-        let sent = pending.sent.clone();
-        let done = pending.waiting.is_empty();
-        let mut sample = self.sample(&sent, tier, Status::Ok);
+        }
+        found
+    }
+
+    fn settle(&mut self, seq: u64, sent: &Sent) {
+        self.pending.remove(&seq);
+        self.deadlines.remove(&(sent.intended_us, seq));
+        self.mark_settled(seq);
+    }
+
+    /// The sample of `tier`'s answer to `sent`.
+    fn answered(&self, sent: &Sent, tier: Tier, result: Answer, received_us: u64, bytes: u32) -> Sample {
+        let mut sample = self.sample(sent, tier, Status::Ok);
         sample.received_us = Some(received_us);
-        sample.response_bytes = Some(payload.len() as u32);
+        sample.response_bytes = Some(bytes);
         match result {
             Ok(r) => {
                 sample.worker = Some(r.worker.clone());
@@ -206,14 +330,79 @@ impl Collector {
                 sample.worker = Some(worker);
             }
         }
-        out.push(sample);
-        if done {
-            self.pending.remove(&seq);
-            self.deadlines.remove(&(sent.intended_us, seq));
-            self.mark_settled(seq);
-            return Some(sent.device);
+        sample
+    }
+
+    /// An answer under a routing policy: the device asks another tier, or
+    /// takes it as the request's one sample.
+    fn route(
+        &mut self,
+        policy: Policy,
+        seq: u64,
+        tier: Tier,
+        result: Answer,
+        (received_us, bytes): (u64, u32),
+        out: &mut Vec<Sample>,
+    ) -> Option<u32> {
+        let p = self.pending.get_mut(&seq)?;
+        let first = p.routed.as_ref().map(|r| r.route);
+        match (policy, tier, &result) {
+            (Policy::Cascade(u), Tier::Edge, Ok(r)) if u.holds(r.probability, r.class) => {
+                let reason = match r.class {
+                    None => format!("uncertain {:.3}", r.probability),
+                    Some(_) => format!("uncertain: top class {:.3} < {}", r.probability, u.confidence),
+                };
+                let waited = [r.queue_us, r.infer_us, r.held_us.unwrap_or(0)];
+                p.routed = Some(Routed { route: Route::EdgeThenCloud, reason, waited });
+                p.waiting = vec![Tier::Cloud];
+                if let Some(payload) = p.sent.payload.clone() {
+                    self.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Cloud, payload });
+                }
+                return None;
+            }
+            (Policy::Deadline { .. }, Tier::Cloud, Err((message, _))) if first == Some(Route::Cloud) => {
+                lock(&self.decided).insert(seq);
+                let reason = format!("cloud error: {message}");
+                p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3] });
+                p.waiting = vec![Tier::Edge];
+                if let Some(payload) = p.sent.payload.clone() {
+                    self.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Edge, payload });
+                }
+                return None;
+            }
+            (Policy::Deadline { .. }, Tier::Cloud, Ok(_)) if first == Some(Route::Cloud) => {
+                lock(&self.decided).insert(seq);
+            }
+            _ => {}
         }
-        None
+        let p = self.pending.remove(&seq)?;
+        self.settle(seq, &p.sent);
+        for &other in p.waiting.iter().filter(|t| **t != tier) {
+            self.superseded.insert((seq, other));
+        }
+        let mut routed = p.routed.unwrap_or(Routed { route: Route::Edge, reason: String::new(), waited: [0; 3] });
+        match (policy, tier, &result) {
+            (Policy::Cascade(_), Tier::Edge, Ok(r)) => routed.reason = format!("confident {:.3}", r.probability),
+            (Policy::Deadline { .. }, Tier::Cloud, _) if routed.route == Route::Cloud => {
+                routed.reason = "cloud in time".into()
+            }
+            _ => {}
+        }
+        let mut sample = self.answered(&p.sent, tier, result, received_us, bytes);
+        sample.tier = Tier::Policy;
+        sample.answered_by = Some(tier);
+        sample.route = Some(routed.route);
+        if sample.status == Status::Ok {
+            let [queue, infer, held] = routed.waited;
+            sample.queue_us = sample.queue_us.map(|q| q + queue);
+            sample.infer_us = sample.infer_us.map(|i| i + infer);
+            if held > 0 {
+                sample.held_us = Some(sample.held_us.unwrap_or(0) + held);
+            }
+        }
+        sample.reason = Some(routed.reason);
+        out.push(sample);
+        Some(p.sent.device)
     }
 
     /// Settles as timeouts the requests whose time ran out by `now_us`;
@@ -226,8 +415,13 @@ impl Collector {
             }
             self.deadlines.pop_first();
             if let Some(p) = self.pending.remove(&seq) {
+                if self.policy.is_some() {
+                    out.push(self.routed_sample(&p.sent, p.routed.as_ref(), Status::Timeout));
+                }
                 for &tier in &p.waiting {
-                    out.push(self.sample(&p.sent, tier, Status::Timeout));
+                    if self.policy.is_none() {
+                        out.push(self.sample(&p.sent, tier, Status::Timeout));
+                    }
                     self.timed_out.insert((seq, tier));
                 }
                 self.mark_settled(seq);
@@ -241,6 +435,13 @@ impl Collector {
     pub fn expire_all(&mut self, out: &mut Vec<Sample>) {
         self.expire(u64::MAX - self.timeout_us, out);
     }
+}
+
+/// A tier's answer: its response, or its error message and worker.
+type Answer = Result<Response, (String, String)>;
+
+fn lock(decided: &Decided) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+    decided.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Microseconds from `epoch` to `at` (zero if `at` is earlier).
@@ -262,6 +463,8 @@ mod tests {
             request_bytes: 300,
             row: None,
             label: None,
+            route: None,
+            payload: None,
         }
     }
 
@@ -325,5 +528,100 @@ mod tests {
         assert!(out.iter().all(|s| s.status == Status::Error));
         c.expire_all(&mut out);
         assert_eq!(out.len(), 2);
+    }
+
+    fn routed(seq: u64, route: Route) -> Sent {
+        Sent { route: Some((route, "first".into())), payload: Some(Arc::new(vec![seq as u8])), ..sent(seq) }
+    }
+
+    fn scored(id: &str, tier: &str, p: f32) -> Vec<u8> {
+        format!(r#"{{"v":1,"id":"{id}","tier":"{tier}","worker":"{tier}-0","probability":{p},"class":3,"queue_us":3,"infer_us":2}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn cascade_asks_the_cloud_for_an_uncertain_edge_answer_and_reports_one_sample() {
+        let u = crate::plan::Uncertain { low: 0.2, high: 0.8, confidence: 0.5, classes: Some(true) };
+        let mut c = Collector::new(0, 0, &[Tier::Edge, Tier::Cloud], "r/0.0/".into(), 1_000_000)
+            .with_policy(Some(Policy::Cascade(u)), Decided::default());
+        let mut out = Vec::new();
+        c.sent(routed(1, Route::Edge));
+        c.sent(routed(2, Route::Edge));
+        assert_eq!(c.answer(Tier::Edge, &scored("r/0.0/1", "edge", 0.9), false, 1500, &mut out), Some(0));
+        assert_eq!(c.answer(Tier::Edge, &scored("r/0.0/2", "edge", 0.4), false, 2500, &mut out), None);
+        assert_eq!(c.take_asks(), [Ask { device: 0, seq: 2, tier: Tier::Cloud, payload: Arc::new(vec![2]) }]);
+        assert_eq!(c.answer(Tier::Cloud, &scored("r/0.0/2", "cloud", 0.95), false, 9000, &mut out), Some(0));
+        let got: Vec<_> =
+            out.iter().map(|s| (s.tier, s.route, s.answered_by, s.reason.as_deref(), s.latency_us())).collect();
+        assert_eq!(
+            got,
+            [
+                (Tier::Policy, Some(Route::Edge), Some(Tier::Edge), Some("confident 0.900"), Some(500)),
+                (
+                    Tier::Policy,
+                    Some(Route::EdgeThenCloud),
+                    Some(Tier::Cloud),
+                    Some("uncertain: top class 0.400 < 0.5"),
+                    Some(7000)
+                ),
+            ]
+        );
+        // The device waited for the edge's queue and inference, then the cloud's.
+        assert_eq!((out[1].queue_us, out[1].infer_us), (Some(6), Some(4)));
+        assert_eq!(c.in_flight(), 0);
+    }
+
+    #[test]
+    fn deadline_takes_the_first_answer_after_falling_back_and_drops_the_other() {
+        let decided = Decided::default();
+        let mut c = Collector::new(0, 0, &[Tier::Edge, Tier::Cloud], "r/0.0/".into(), 1_000_000)
+            .with_policy(Some(Policy::Deadline { after: std::time::Duration::from_millis(50) }), decided.clone());
+        let mut out = Vec::new();
+        c.sent(routed(1, Route::Cloud));
+        c.sent(routed(2, Route::Cloud));
+        c.sent(routed(3, Route::Cloud));
+        // In time: the timer must not ask the edge.
+        c.answer(Tier::Cloud, &scored("r/0.0/1", "cloud", 0.9), false, 5000, &mut out);
+        assert!(lock(&decided).contains(&1));
+        // Late: the timer asked the edge; the edge answers first, the cloud's answer is dropped uncounted.
+        c.fell_back(2, "cloud late (50ms)".into());
+        assert_eq!(c.answer(Tier::Edge, &scored("r/0.0/2", "edge", 0.6), false, 60_000, &mut out), Some(0));
+        c.answer(Tier::Cloud, &scored("r/0.0/2", "cloud", 0.9), false, 70_000, &mut out);
+        // An error from the cloud: the edge is asked at once.
+        c.answer(
+            Tier::Cloud,
+            br#"{"v":1,"id":"r/0.0/3","tier":"cloud","worker":"cloud-0","error":"down"}"#,
+            true,
+            4000,
+            &mut out,
+        );
+        assert_eq!(c.take_asks().iter().map(|a| (a.seq, a.tier)).collect::<Vec<_>>(), [(3, Tier::Edge)]);
+        let got: Vec<_> = out.iter().map(|s| (s.seq, s.route, s.answered_by, s.reason.clone().unwrap())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, Some(Route::Cloud), Some(Tier::Cloud), "cloud in time".to_string()),
+                (2, Some(Route::CloudThenEdge), Some(Tier::Edge), "cloud late (50ms)".to_string()),
+            ]
+        );
+        assert_eq!(c.unmatched, Unmatched::default());
+        c.expire_all(&mut out);
+        assert_eq!(
+            (out[2].status, out[2].route, out[2].reason.as_deref()),
+            (Status::Timeout, Some(Route::CloudThenEdge), Some("cloud error: down"))
+        );
+    }
+
+    #[test]
+    fn offload_takes_the_clouds_answer_with_the_edges_reason() {
+        let mut c = Collector::new(0, 0, &[Tier::Edge, Tier::Cloud], "r/0.0/".into(), 1_000_000)
+            .with_policy(Some(Policy::Offload { queue: 2 }), Decided::default());
+        let mut out = Vec::new();
+        c.sent(Sent { payload: None, ..routed(1, Route::Edge) });
+        c.offloaded(br#"{"v":1,"id":"r/0.0/1","worker":"edge-0","reason":"edge queue 3 \u2265 2"}"#);
+        c.offloaded(b"not a notice");
+        assert_eq!(c.answer(Tier::Cloud, &scored("r/0.0/1", "cloud", 0.7), false, 9000, &mut out), Some(0));
+        assert_eq!((out[0].route, out[0].reason.as_deref()), (Some(Route::Cloud), Some("edge queue 3 ≥ 2")));
+        assert_eq!(c.unmatched.unknown, 1);
     }
 }

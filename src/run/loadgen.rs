@@ -19,10 +19,10 @@ use rand_distr::{Distribution as _, Exp, StandardNormal};
 use rumqttc::AsyncClient;
 use tokio::sync::mpsc;
 
-use super::collector::{micros_since, Sent};
+use super::collector::{micros_since, Decided, Sent};
 use super::timer::PreciseTimer;
-use crate::plan::{Arrival, Encoding, InputConfig, InputData, InputRows, LoadConfig};
-use crate::record::Phase;
+use crate::plan::{Arrival, Encoding, InputConfig, InputData, InputRows, LoadConfig, Policy};
+use crate::record::{Phase, Route};
 use crate::wire::{self, Request};
 
 /// When each request of an open-loop point execution is due.
@@ -177,6 +177,39 @@ pub enum DeviceEvent {
     Sent(Sent),
     /// The publish of `seq` failed; the request never left.
     Failed { seq: u64, error: String },
+    /// `deadline`: no answer from the cloud by the deadline; about to ask the edge.
+    FellBack { seq: u64, reason: String },
+}
+
+/// How a device routes its requests under a policy.
+#[derive(Clone)]
+pub struct Routing {
+    pub policy: Policy,
+    /// The edge's and the cloud's request topics.
+    pub edge: String,
+    pub cloud: String,
+    /// The execution's seed, for `split`'s draws.
+    pub execution: u64,
+    pub decided: Decided,
+}
+
+impl Routing {
+    /// Where request `seq` goes first, and why.
+    fn first(&self, seq: u64) -> (Route, String) {
+        match self.policy {
+            Policy::Cascade(_) => (Route::Edge, "edge first".into()),
+            Policy::Offload { queue } => (Route::Edge, format!("edge queue < {queue}")),
+            Policy::Deadline { .. } => (Route::Cloud, "cloud first".into()),
+            Policy::Split { edge } => {
+                let u = crate::seeds::split_draw(self.execution, seq);
+                if u < edge {
+                    (Route::Edge, format!("split draw {u:.3} < {edge}"))
+                } else {
+                    (Route::Cloud, format!("split draw {u:.3} ≥ {edge}"))
+                }
+            }
+        }
+    }
 }
 
 /// One simulated device.
@@ -195,6 +228,9 @@ pub struct Device {
     /// `<run-id>/<point>.<rep>/`
     pub id_prefix: String,
     pub rng: ChaCha8Rng,
+    /// Under a routing policy: how this device routes; `None`: every
+    /// request to every tier of `topics`.
+    pub routing: Option<Routing>,
 }
 
 /// What a device needs while it runs.
@@ -252,33 +288,82 @@ impl Device {
         }
     }
 
-    /// Prepares request `seq` now and has the timer thread publish it to every
-    /// tier at `due`: no task wake-up stands between the deadline and the send.
+    /// Prepares request `seq` now and has the timer thread publish it at
+    /// `due`, to every tier or where the policy routes it: no task wake-up
+    /// stands between the deadline and the send.
     fn schedule(&mut self, seq: u64, due: Instant, phase: Phase, io: &DeviceIo) {
         let (features, row, label) = self.samples.draw(seq, &mut self.rng);
         let request =
             Request { v: wire::VERSION, id: format!("{}{seq}", self.id_prefix), device: self.name.clone(), features };
-        let payload = wire::encode_request(&request, &self.shape, self.encoding);
+        let payload = Arc::new(wire::encode_request(&request, &self.shape, self.encoding));
         let request_bytes = payload.len() as u32;
-        let (client, topics, qos, device) = (self.client.clone(), self.topics.clone(), self.qos, self.index);
+        let (route, topics): (_, Arc<[String]>) = match &self.routing {
+            None => (None, self.topics.clone()),
+            Some(r) => {
+                let (route, reason) = r.first(seq);
+                let topic = if route == Route::Edge { &r.edge } else { &r.cloud };
+                (Some((route, reason)), Arc::from(vec![topic.clone()]))
+            }
+        };
+        let keep =
+            matches!(self.routing.as_ref().map(|r| r.policy), Some(Policy::Cascade(_) | Policy::Deadline { .. }));
+        let kept = keep.then(|| payload.clone());
+        let (client, qos, device) = (self.client.clone(), self.qos, self.index);
         let (events, epoch, sent_count) = (io.events.clone(), io.epoch, io.sent_count.clone());
+        if let Some(Routing { policy: Policy::Deadline { after }, edge, decided, .. }) = &self.routing {
+            let fallback = Fallback { seq, edge: edge.clone(), decided: decided.clone(), after: *after };
+            let (client, events, payload) = (client.clone(), events.clone(), payload.clone());
+            io.timer.call_at(due + *after, move || fallback.fire(&client, qos, &events, &payload));
+        }
         io.timer.call_at(due, move || {
             let sent_at = Instant::now();
             let intended_us = micros_since(epoch, due);
             let sent_us = micros_since(epoch, sent_at);
-            let sent = Sent { seq, device, phase, intended_us, sent_us, request_bytes, row, label };
+            let sent =
+                Sent { seq, device, phase, intended_us, sent_us, request_bytes, row, label, route, payload: kept };
             // Reported before publishing, so no answer can overtake its request.
             if events.send(DeviceEvent::Sent(sent)).is_err() {
                 return;
             }
             for topic in topics.iter() {
-                if let Err(e) = client.try_publish(topic.clone(), qos, false, payload.clone()) {
+                if let Err(e) = client.try_publish(topic.clone(), qos, false, payload.to_vec()) {
                     let _ = events.send(DeviceEvent::Failed { seq, error: e.to_string() });
                     break;
                 }
             }
             sent_count.fetch_add(1, Ordering::Relaxed);
         });
+    }
+}
+
+/// `deadline`'s check at a request's deadline: unless the cloud has
+/// answered, the device asks the edge.
+struct Fallback {
+    seq: u64,
+    edge: String,
+    decided: Decided,
+    after: Duration,
+}
+
+impl Fallback {
+    fn fire(
+        &self,
+        client: &AsyncClient,
+        qos: rumqttc::QoS,
+        events: &mpsc::UnboundedSender<DeviceEvent>,
+        payload: &[u8],
+    ) {
+        let answered = self.decided.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.seq);
+        if answered || events.is_closed() {
+            return;
+        }
+        let reason = format!("cloud late ({:?})", self.after);
+        if events.send(DeviceEvent::FellBack { seq: self.seq, reason }).is_err() {
+            return;
+        }
+        if let Err(e) = client.try_publish(self.edge.clone(), qos, false, payload.to_vec()) {
+            let _ = events.send(DeviceEvent::Failed { seq: self.seq, error: e.to_string() });
+        }
     }
 }
 

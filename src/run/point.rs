@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::broker::{qos, resolve, Connection, Received};
-use super::collector::{micros_since, Collector};
+use super::collector::{micros_since, Collector, Decided};
 use super::link::Link;
-use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing, Samples};
+use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing, Routing, Samples};
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
 use crate::backend;
-use crate::plan::{Arrival, LinkConfig, SweepPoint, Tier};
+use crate::plan::{Arrival, LinkConfig, Policy, SweepPoint, Tier};
 use crate::record::{Counts, LinkOutcome, Sample, Unmatched};
 use crate::seeds;
 use crate::wire::{self, Topic};
@@ -69,7 +69,8 @@ pub async fn run_point(
     let cfg = &point.config;
     let exec = format!("{}.{}", point.index, repetition);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (mut rig, devices) = start_rig(ctx, point, repetition, &exec, tx.clone()).await?;
+    let decided = Decided::default();
+    let (mut rig, devices) = start_rig(ctx, point, repetition, &exec, tx.clone(), &decided).await?;
     drop(tx);
 
     let seed = seeds::execution(ctx.seed, point.index, repetition);
@@ -101,8 +102,11 @@ pub async fn run_point(
     drop(events_tx);
     let tiers: Vec<Tier> = cfg.tiers.iter().map(|t| t.tier).collect();
     let prefix = format!("{}/{exec}/", ctx.run_id);
-    let mut collector = Collector::new(point.index, repetition, &tiers, prefix, cfg.load.timeout.as_micros() as u64);
+    let mut collector = Collector::new(point.index, repetition, &tiers, prefix, cfg.load.timeout.as_micros() as u64)
+        .with_policy(cfg.policy, decided);
     let streams = Streams {
+        clients: rig.devices.iter().map(|c| c.client.clone()).collect(),
+        qos: qos(cfg.broker.qos),
         events: events_rx,
         answers: &mut rx,
         settled: settled_txs,
@@ -133,11 +137,12 @@ async fn start_rig(
     repetition: u32,
     exec: &str,
     answers: mpsc::UnboundedSender<Received>,
+    decided: &Decided,
 ) -> Result<(Rig, Vec<Device>), RunError> {
     let waited = point.config.broker.reconnect_timeout;
     let deadline = Instant::now() + waited;
     loop {
-        match Rig::start(ctx, point, repetition, exec, answers.clone()).await {
+        match Rig::start(ctx, point, repetition, exec, answers.clone(), decided).await {
             Ok(started) => return Ok(started),
             Err(RunError::Broker { .. } | RunError::NotMqtt { .. }) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -193,6 +198,7 @@ impl Rig {
         repetition: u32,
         exec: &str,
         responses: mpsc::UnboundedSender<Received>,
+        decided: &Decided,
     ) -> Result<(Rig, Vec<Device>), RunError> {
         let cfg = &point.config;
         let broker = resolve(&cfg.broker).await?;
@@ -204,47 +210,31 @@ impl Rig {
         if let Some(l) = device_link {
             links.push(("devices".to_string(), l));
         }
-        let topics: Vec<(String, rumqttc::QoS)> = cfg
+        let mut topics: Vec<(String, rumqttc::QoS)> = cfg
             .tiers
             .iter()
             .flat_map(|t| {
                 [Topic::Response, Topic::Error].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos)))
             })
             .collect();
+        if let Some(Policy::Offload { .. }) = cfg.policy {
+            topics.push((wire::topic(&ctx.run_id, Tier::Edge, Topic::Offloaded), qos(cfg.broker.qos)));
+        }
         let collector_id = format!("simrun-{}-collector-{exec}", ctx.run_id);
         let collector = Connection::open(&collector_id, device_addr, &cfg.broker, &topics, Some(responses)).await?;
 
-        let mut workers = Vec::new();
-        for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
-            let seed = seeds::link(ctx.seed, point.index, repetition, 1 + i as u64);
-            let tier_link = link(ctx, broker, &tier_cfg.link, seed, true).await?;
-            let addr = tier_link.as_ref().map_or(broker, Link::addr);
-            if let Some(l) = tier_link {
-                links.push((tier_cfg.tier.to_string(), l));
-            }
-            for index in 0..tier_cfg.workers {
-                let model = backend::load_threads(&tier_cfg.model, tier_cfg.threads.unwrap_or(1))?;
-                let spec = WorkerSpec {
-                    run_id: ctx.run_id.clone(),
-                    tier: tier_cfg.tier,
-                    index,
-                    features: cfg.devices.input.values(),
-                    qos: cfg.broker.qos,
-                    addr,
-                    broker: cfg.broker.clone(),
-                    shared: tier_cfg.workers > 1,
-                    slowdown: tier_cfg.slowdown,
-                    slots: tier_cfg.slots,
-                    queue_limit: tier_cfg.queue_limit,
-                    batching: tier_cfg.batching,
-                };
-                workers.push((tier_cfg.tier, Worker::start(spec, model, ctx.timer.clone()).await?));
-            }
-        }
+        let workers = start_workers(ctx, point, repetition, broker, &mut links).await?;
 
         let request_topics: Vec<String> =
             cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, Topic::Request)).collect();
         let samples = Samples::new(&cfg.devices.input, seeds::rows(ctx.seed, point.index, repetition));
+        let routing = cfg.policy.map(|policy| Routing {
+            policy,
+            edge: wire::topic(&ctx.run_id, Tier::Edge, Topic::Request),
+            cloud: wire::topic(&ctx.run_id, Tier::Cloud, Topic::Request),
+            execution: seeds::execution(ctx.seed, point.index, repetition),
+            decided: decided.clone(),
+        });
         let mut devices = Vec::new();
         let mut conns = Vec::new();
         for index in 0..cfg.devices.count {
@@ -261,6 +251,7 @@ impl Rig {
                 encoding: cfg.broker.encoding,
                 id_prefix: format!("{}/{exec}/", ctx.run_id),
                 rng: seeds::features(ctx.seed, point.index, repetition, index),
+                routing: routing.clone(),
             });
             conns.push(conn);
         }
@@ -311,6 +302,51 @@ impl Rig {
     }
 }
 
+/// Starts each tier's link and workers; the links join `links`.
+async fn start_workers(
+    ctx: &RunContext,
+    point: &SweepPoint,
+    repetition: u32,
+    broker: SocketAddr,
+    links: &mut Vec<(String, Link)>,
+) -> Result<Vec<(Tier, Worker)>, RunError> {
+    let cfg = &point.config;
+    let mut workers = Vec::new();
+    for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
+        let seed = seeds::link(ctx.seed, point.index, repetition, 1 + i as u64);
+        let tier_link = link(ctx, broker, &tier_cfg.link, seed, true).await?;
+        let addr = tier_link.as_ref().map_or(broker, Link::addr);
+        if let Some(l) = tier_link {
+            links.push((tier_cfg.tier.to_string(), l));
+        }
+        for index in 0..tier_cfg.workers {
+            let model = backend::load_threads(&tier_cfg.model, tier_cfg.threads.unwrap_or(1))?;
+            let spec = WorkerSpec {
+                run_id: ctx.run_id.clone(),
+                tier: tier_cfg.tier,
+                index,
+                features: cfg.devices.input.values(),
+                qos: cfg.broker.qos,
+                addr,
+                broker: cfg.broker.clone(),
+                shared: tier_cfg.workers > 1,
+                slowdown: tier_cfg.slowdown,
+                slots: tier_cfg.slots,
+                queue_limit: tier_cfg.queue_limit,
+                batching: tier_cfg.batching,
+                offload: match cfg.policy {
+                    Some(Policy::Offload { queue }) if tier_cfg.tier == Tier::Edge => {
+                        Some((queue, wire::topic(&ctx.run_id, Tier::Cloud, Topic::Request)))
+                    }
+                    _ => None,
+                },
+            };
+            workers.push((tier_cfg.tier, Worker::start(spec, model, ctx.timer.clone()).await?));
+        }
+    }
+    Ok(workers)
+}
+
 /// What a point's rig counted by the time it was taken down.
 struct Teardown {
     /// Malformed requests each tier's workers rejected.
@@ -326,6 +362,9 @@ struct Streams<'a> {
     answers: &'a mut mpsc::UnboundedReceiver<Received>,
     /// Per device: one message per settled request (closed loop).
     settled: Vec<mpsc::UnboundedSender<()>>,
+    /// Per device: its connection, for what a policy has it send again.
+    clients: Vec<rumqttc::AsyncClient>,
+    qos: rumqttc::QoS,
     samples: mpsc::UnboundedSender<Sample>,
     sent: &'a AtomicU64,
     /// Samples emitted so far.
@@ -355,6 +394,23 @@ fn on_event(c: &mut Collector, e: DeviceEvent, out: &mut Vec<Sample>) -> Option<
             None
         }
         DeviceEvent::Failed { seq, error } => c.failed(seq, &error, out),
+        DeviceEvent::FellBack { seq, reason } => {
+            c.fell_back(seq, reason);
+            None
+        }
+    }
+}
+
+/// Sends what a policy decided on an answer (the device asks another tier)
+/// from the device's own connection.
+fn send_asks(collector: &mut Collector, io: &mut Streams<'_>, run_id: &str, out: &mut Vec<Sample>) {
+    for ask in collector.take_asks() {
+        let Some(client) = io.clients.get(ask.device as usize) else { continue };
+        let topic = wire::topic(run_id, ask.tier, Topic::Request);
+        if let Err(e) = client.try_publish(topic, io.qos, false, ask.payload.to_vec()) {
+            let d = collector.failed(ask.seq, &e.to_string(), out);
+            io.notify(d);
+        }
     }
 }
 
@@ -385,6 +441,7 @@ async fn collect(
             ]
         })
         .collect();
+    let offloaded = wire::topic(&ctx.run_id, Tier::Edge, Topic::Offloaded);
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut out = Vec::new();
@@ -412,7 +469,10 @@ async fn collect(
                 if let Some((_, tier, is_error)) = topics.iter().find(|(t, _, _)| *t == publish.topic) {
                     let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(ctx.epoch, at), &mut out);
                     io.notify(d);
+                } else if publish.topic == offloaded {
+                    collector.offloaded(&publish.payload);
                 }
+                send_asks(collector, &mut io, &ctx.run_id, &mut out);
             }
             _ = tick.tick() => {
                 for d in collector.expire(micros_since(ctx.epoch, Instant::now()), &mut out) {

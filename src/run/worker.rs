@@ -54,6 +54,10 @@ pub struct WorkerSpec {
     pub queue_limit: u32,
     /// Gather requests into one inference call (`tiers.<tier>.batching`).
     pub batching: Option<crate::plan::Batching>,
+    /// `placement: offload` at the edge: forward a request to this topic (the
+    /// cloud's requests) when this many are in the worker already, waiting
+    /// or being served.
+    pub offload: Option<(u32, String)>,
 }
 
 /// The filter a tier's workers subscribe with: the request topic, or with
@@ -179,6 +183,7 @@ impl Serve {
         let topics = Topics {
             response: wire::topic(&self.spec.run_id, self.spec.tier, Topic::Response),
             error: wire::topic(&self.spec.run_id, self.spec.tier, Topic::Error),
+            offloaded: wire::topic(&self.spec.run_id, self.spec.tier, Topic::Offloaded),
         };
         let mut budget = ReplyBudget::new();
         // Fault injection for the test of a worker that dies mid-run (tests/it/reliability.rs):
@@ -216,6 +221,13 @@ impl Serve {
                 }
             }
             let reply = match wire::decode_request(&publish.payload, self.spec.features) {
+                Ok(request) if self.offloads(queue.len() + held.len()).is_some() => {
+                    let Some(forward) = self.forward(request.id, queue.len() + held.len(), &topics) else { continue };
+                    if !forward.send(&self.client, &publish.payload).await {
+                        return;
+                    }
+                    continue;
+                }
                 Ok(request) if queue.len() < self.spec.queue_limit as usize => {
                     queue.push_back((received_at, request));
                     continue;
@@ -240,6 +252,26 @@ impl Serve {
                 return;
             }
         }
+    }
+
+    /// The offload limit, when a request arriving with `inside` requests in
+    /// the worker (waiting or being served) goes to the cloud instead.
+    fn offloads(&self, inside: usize) -> Option<u32> {
+        self.spec.offload.as_ref().map(|(limit, _)| *limit).filter(|limit| inside >= *limit as usize)
+    }
+
+    /// What to publish to send a request arriving with `inside` requests in
+    /// the worker to the cloud instead.
+    fn forward(&self, id: String, inside: usize, topics: &Topics) -> Option<Forward> {
+        let (limit, (_, cloud)) = (self.offloads(inside)?, self.spec.offload.as_ref()?);
+        let reason = format!("edge queue {inside} ≥ {limit}");
+        let notice = wire::Offloaded { v: wire::VERSION, id, worker: self.name.clone(), reason };
+        Some(Forward {
+            notice: serde_json::to_vec(&notice).ok()?,
+            notice_topic: topics.offloaded.clone(),
+            cloud: cloud.clone(),
+            qos: qos(self.spec.qos),
+        })
     }
 
     /// How many queued requests to run now in one call, if any: one without
@@ -367,6 +399,24 @@ async fn wake_at(timer: &PreciseTimer, at: Option<Instant>) -> Option<()> {
 struct Topics {
     response: String,
     error: String,
+    offloaded: String,
+}
+
+/// An offloaded request: the notice that says why, and where it goes.
+struct Forward {
+    notice: Vec<u8>,
+    notice_topic: String,
+    cloud: String,
+    qos: rumqttc::QoS,
+}
+
+impl Forward {
+    /// Says why on the offloaded topic, then forwards the request as it came
+    /// to the cloud's request topic. False when the connection is closing.
+    async fn send(self, client: &AsyncClient, payload: &[u8]) -> bool {
+        client.publish(self.notice_topic, self.qos, false, self.notice).await.is_ok()
+            && client.publish(self.cloud, self.qos, false, payload.to_vec()).await.is_ok()
+    }
 }
 
 /// Keeps the slot busy until `slowdown` × the inference call after it

@@ -8,7 +8,7 @@ use super::error::ScenarioError;
 use super::locate::locate;
 use super::raw::ScenarioFile;
 use super::validate::{point_config, slos, KeyError};
-use crate::plan::{Plan, SweepPoint};
+use crate::plan::{Plan, SweepPoint, Tier};
 
 /// Keys that describe the run as a whole and cannot vary between points.
 const UNSWEEPABLE: [&str; 6] = ["name", "sweep", "repetitions", "output", "seed", "slo"];
@@ -41,7 +41,6 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
     // The base scenario is checked on its own, so that an error in an unswept
     // key points at the file (or the override) and not at a sweep point.
     point_config(&base, path).map_err(|e| source.key_error(e, None))?;
-    let slos = slos(&base.slo, base.placement).map_err(|e| source.key_error(e, None))?;
     let resolved_yaml = serde_yaml::to_string(&base).map_err(|e| source.error(None, None, e.to_string()))?;
 
     let axes = source.sweep_axes(&base.sweep)?;
@@ -64,6 +63,15 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         let config = point_config(&file, path).map_err(|e| source.key_error(e, origin.as_deref()))?;
         points.push(SweepPoint { index, params, config });
     }
+    let mut placed: Vec<Tier> = Vec::new();
+    for p in &points {
+        let tiers = match p.config.policy {
+            Some(_) => vec![Tier::Policy],
+            None => p.config.tiers.iter().map(|t| t.tier).collect(),
+        };
+        placed.extend(tiers.into_iter().filter(|t| !placed.contains(t)).collect::<Vec<_>>());
+    }
+    let slos = slos(&base.slo, &placed).map_err(|e| source.key_error(e, None))?;
 
     if base.repetitions == 0 {
         let origin = source.set_origin("repetitions");

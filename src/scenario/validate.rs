@@ -9,8 +9,8 @@ use super::raw::{
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
     Arrival, Batching, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig,
-    LinkOutage, LoadConfig, Login, PointConfig, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig, MAX_BATCH,
-    MAX_BATCH_WAIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS,
+    LinkOutage, LoadConfig, Login, PointConfig, Policy, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig, Uncertain,
+    MAX_BATCH, MAX_BATCH_WAIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -54,21 +54,18 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
         return err("devices.count", format!("must be from 1 to {MAX_DEVICES}, got {}", file.devices.count));
     }
     let load = load_config(&file.load)?;
-    let wanted: &[Tier] = match file.placement {
-        PlacementFile::Edge => &[Tier::Edge],
-        PlacementFile::Cloud => &[Tier::Cloud],
-        PlacementFile::Both => &[Tier::Edge, Tier::Cloud],
-    };
+    let policy = policy(file)?;
     let mut tiers = Vec::new();
-    for &tier in wanted {
+    for &tier in placed(file.placement) {
         let raw = match tier {
             Tier::Edge => file.tiers.edge.as_ref(),
-            Tier::Cloud => file.tiers.cloud.as_ref(),
+            _ => file.tiers.cloud.as_ref(),
         };
         let Some(raw) = raw else {
+            let placement = serde_yaml::to_string(&file.placement).unwrap_or_default();
             return err(
                 &format!("tiers.{tier}"),
-                format!("placement {tier:?} needs a tiers.{tier} section").to_lowercase(),
+                format!("placement {} needs a tiers.{tier} section", placement.trim()),
             );
         };
         tiers.push(tier_config(tier, raw, scenario_path, load.warmup)?);
@@ -82,7 +79,69 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
         },
         load,
         tiers,
+        policy,
     })
+}
+
+/// The tiers that run workers under `placement`: a policy routes between both.
+pub fn placed(placement: PlacementFile) -> &'static [Tier] {
+    match placement {
+        PlacementFile::Edge => &[Tier::Edge],
+        PlacementFile::Cloud => &[Tier::Cloud],
+        _ => &[Tier::Edge, Tier::Cloud],
+    }
+}
+
+/// The routing policy `placement` names, its parameters checked.
+fn policy(file: &ScenarioFile) -> Result<Option<Policy>, KeyError> {
+    let p = &file.policy;
+    let share = |key: &str, v: f64| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            err(key, format!("must be a share from 0 to 1, got {v}"))
+        }
+    };
+    Ok(Some(match file.placement {
+        PlacementFile::Edge | PlacementFile::Cloud | PlacementFile::Both => return Ok(None),
+        PlacementFile::Cascade => {
+            let [low, high] = p.cascade.band[..] else {
+                return err(
+                    "policy.cascade.band",
+                    format!("expected two scores [low, high], got {:?}", p.cascade.band),
+                );
+            };
+            let (low, high) = (share("policy.cascade.band", low)?, share("policy.cascade.band", high)?);
+            if low > high {
+                return err("policy.cascade.band", format!("is empty: {low} is above {high}; write [low, high]"));
+            }
+            let confidence = share("policy.cascade.confidence", p.cascade.confidence)?;
+            Policy::Cascade(Uncertain {
+                low: low as f32,
+                high: high as f32,
+                confidence: confidence as f32,
+                classes: None,
+            })
+        }
+        PlacementFile::Offload if p.offload.queue == 0 => {
+            return err("policy.offload.queue", "must be at least 1 (the edge serves while fewer requests are in it)")
+        }
+        PlacementFile::Offload => Policy::Offload { queue: p.offload.queue },
+        PlacementFile::Deadline if p.deadline.after.value.is_zero() => {
+            return err("policy.deadline.after", "must be positive")
+        }
+        PlacementFile::Deadline if p.deadline.after.value >= file.load.timeout.value => {
+            return err(
+                "policy.deadline.after",
+                format!(
+                    "{:?} is not below load.timeout ({:?}): the request would time out before the edge is asked",
+                    p.deadline.after.value, file.load.timeout.value
+                ),
+            )
+        }
+        PlacementFile::Deadline => Policy::Deadline { after: p.deadline.after.value },
+        PlacementFile::Split => Policy::Split { edge: share("policy.split.edge", p.split.edge)? },
+    }))
 }
 
 /// Values in one sample, at most: as JSON text, still within the largest
@@ -402,18 +461,17 @@ fn link_trace(
 }
 
 /// Checks the `slo` list against the tiers the scenario places requests on.
-pub fn slos(raw: &[SloFile], placement: PlacementFile) -> Result<Vec<Slo>, KeyError> {
-    let placed: &[Tier] = match placement {
-        PlacementFile::Edge => &[Tier::Edge],
-        PlacementFile::Cloud => &[Tier::Cloud],
-        PlacementFile::Both => &[Tier::Edge, Tier::Cloud],
-    };
+/// `placed`: the tiers (and `policy`) that get summaries at some point.
+pub fn slos(raw: &[SloFile], placed: &[Tier]) -> Result<Vec<Slo>, KeyError> {
     let mut out = Vec::new();
     for (i, s) in raw.iter().enumerate() {
         let key = |k: &str| format!("slo[{i}].{k}");
         if let Some(t) = s.tier {
             if !placed.contains(&t) {
-                return err(&key("tier"), format!("the scenario places no requests on the {t} tier"));
+                return match t {
+                    Tier::Policy => err(&key("tier"), "no point of the scenario routes requests by a policy"),
+                    _ => err(&key("tier"), format!("the scenario places no requests on the {t} tier")),
+                };
             }
         }
         let metric = s.metric.as_str();

@@ -171,6 +171,18 @@ pub struct Summary {
     pub batch_mean: Option<f64>,
     #[serde(default)]
     pub batch_max: Option<u32>,
+    /// Under a routing policy (`tier` is `policy`): the shares of measured
+    /// requests the edge and the cloud answered, and the requests per second
+    /// that reached the cloud (what the cloud would bill).
+    #[serde(default)]
+    pub edge_share: Option<f64>,
+    #[serde(default)]
+    pub cloud_share: Option<f64>,
+    #[serde(default)]
+    pub cloud_rps: Option<f64>,
+    /// The routing policy and its parameters, on a `policy` row.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// A hold that ends later than this after its due end counts as late.
@@ -201,6 +213,10 @@ struct TierStats {
     batched: u64,
     batch_sum: u64,
     batch_max: u32,
+    /// Under a policy: requests answered by each tier, and that reached the cloud.
+    by_edge: u64,
+    by_cloud: u64,
+    reached_cloud: u64,
 }
 
 impl TierStats {
@@ -227,6 +243,9 @@ impl TierStats {
             batched: 0,
             batch_sum: 0,
             batch_max: 0,
+            by_edge: 0,
+            by_cloud: 0,
+            reached_cloud: 0,
         }
     }
 }
@@ -297,6 +316,14 @@ impl PointStats {
             t.responses += 1;
         }
         record(&mut t.dispatch, s.dispatch_us());
+        if let Some(route) = s.route {
+            t.reached_cloud += u64::from(route.reached_cloud());
+            match s.answered_by.filter(|_| s.status == Status::Ok) {
+                Some(Tier::Edge) => t.by_edge += 1,
+                Some(Tier::Cloud) => t.by_cloud += 1,
+                _ => {}
+            }
+        }
         if s.status != Status::Ok {
             if s.error.as_deref().is_some_and(|e| e.starts_with(crate::wire::OVERLOADED)) {
                 t.overloaded += 1;
@@ -370,6 +397,10 @@ impl PointStats {
                 held_late_share: (t.holds > 0).then(|| t.holds_late as f64 / t.holds as f64),
                 batch_mean: (t.batched > 0).then(|| t.batch_sum as f64 / t.batched as f64),
                 batch_max: (t.batched > 0).then_some(t.batch_max),
+                edge_share: (*tier == Tier::Policy && t.requests > 0).then(|| t.by_edge as f64 / t.requests as f64),
+                cloud_share: (*tier == Tier::Policy && t.requests > 0).then(|| t.by_cloud as f64 / t.requests as f64),
+                cloud_rps: (*tier == Tier::Policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
+                policy: None,
             })
             .collect()
     }
@@ -419,6 +450,9 @@ mod tests {
             row: None,
             label: None,
             prediction: None,
+            route: None,
+            answered_by: None,
+            reason: None,
         }
     }
 

@@ -148,6 +148,10 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         held_late_share: None,
         batch_mean: None,
         batch_max: None,
+        edge_share: None,
+        cloud_share: None,
+        cloud_rps: None,
+        policy: None,
     }
 }
 

@@ -57,6 +57,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
             slots: 1,
             queue_limit: 1000,
             batching: None,
+            offload: None,
         };
         let model = backend::load(&root.join(model)).expect("model loads");
         let timer = simrun::run::timer::PreciseTimer::start().expect("timer thread");

@@ -17,6 +17,7 @@ mod links_e2e;
 mod managed_broker;
 mod measurement;
 mod models;
+mod policies;
 mod reliability;
 mod scenario_errors;
 mod scenarios;
