@@ -106,12 +106,6 @@ impl Policy {
             Policy::Split { edge } => format!("split ({:.0} % to the edge)", edge * 100.0),
         }
     }
-
-    /// Whether the route a request takes can depend on timing (load,
-    /// scheduling, the network) rather than on the seed and the data alone.
-    pub fn timing_dependent(self) -> bool {
-        matches!(self, Policy::Offload { .. } | Policy::Deadline { .. })
-    }
 }
 
 impl fmt::Display for Tier {
@@ -838,6 +832,15 @@ impl fmt::Display for Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cascade_is_uncertain_inside_the_band_for_a_score_and_below_the_confidence_for_classes() {
+        let u = Uncertain { low: 0.2, high: 0.8, confidence: 0.6, classes: None };
+        assert!(u.holds(0.2, None) && u.holds(0.5, None) && u.holds(0.8, None));
+        assert!(!u.holds(0.19, None) && !u.holds(0.81, None));
+        assert!(u.holds(0.59, Some(3)) && !u.holds(0.6, Some(3)) && !u.holds(0.95, Some(0)));
+        assert_eq!(Policy::Cascade(Uncertain { classes: Some(false), ..u }).describe(), "cascade (score in 0.2–0.8)");
+    }
 
     #[test]
     fn a_shard_is_written_i_of_n() {
