@@ -3,25 +3,42 @@
 //! promises.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::common::{run_smoke_like, Mosquitto, Table};
+use crate::common::{root, Mosquitto, Table};
 
 /// The policies scenario, short: 200 requests a second for 3.5 s, so that
 /// the `edge` point sends each of the 540 digits rows at least once; the
-/// cloud's link drops out from 1 s to 2 s of the measured window.
-fn run_policies(broker: &Mosquitto) -> std::path::PathBuf {
-    run_smoke_like(
-        "scenarios/policies.yaml",
-        broker,
-        &[
-            "load.rate=200/s",
-            "load.duration=3s",
-            "load.warmup=500ms",
-            "tiers.cloud.link.outages=[{at: 1s, for: 1s}]",
-            "sweep={placement: [edge, cascade, split, offload, deadline]}",
-        ],
-    )
+/// cloud's link drops out from 1 s to 2 s of the measured window; the edge
+/// is slowed 10 times, not 40, so that it stays far from saturation. An SLO on
+/// the policy rows that `deadline` (its median is the cloud's) must fail,
+/// so the run exits 1. Returns the results folder and the JUnit file's text.
+fn run_policies(broker: &Mosquitto) -> (PathBuf, String) {
+    let out = tempfile::tempdir().unwrap().keep();
+    let junit = out.join("junit.xml");
+    let sets = [
+        format!("broker.url={}", broker.url()),
+        "load.rate=200/s".into(),
+        "load.duration=3s".into(),
+        "load.warmup=500ms".into(),
+        // A quarter of the edge's capacity at most, so a busy host cannot overload it.
+        "tiers.edge.compute.slowdown=10".into(),
+        "tiers.cloud.link.outages=[{at: 1s, for: 1s}]".into(),
+        "sweep={placement: [edge, cascade, split, offload, deadline]}".into(),
+        "slo=[{tier: policy, metric: p50, max: 20ms}]".into(),
+    ];
+    let mut cmd = assert_cmd::Command::cargo_bin("simrun").unwrap();
+    cmd.current_dir(root()).args(["run", "scenarios/policies.yaml", "--quiet", "--out"]).arg(&out);
+    cmd.arg("--junit").arg(&junit);
+    for s in &sets {
+        cmd.args(["--set", s]);
+    }
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "the deadline point fails its SLO\nstdout: {stdout}\nstderr: {stderr}");
+    let report = PathBuf::from(stdout.lines().last().expect("the report path"));
+    (report.parent().unwrap().to_path_buf(), std::fs::read_to_string(junit).unwrap())
 }
 
 fn samples_at<'a>(t: &'a Table, point: &str) -> Vec<&'a Vec<String>> {
@@ -31,7 +48,7 @@ fn samples_at<'a>(t: &'a Table, point: &str) -> Vec<&'a Vec<String>> {
 #[test]
 fn each_policy_routes_as_it_promises_and_answers_for_every_request() {
     let broker = Mosquitto::start();
-    let dir = run_policies(&broker);
+    let (dir, junit) = run_policies(&broker);
     let t = Table::read(&dir.join("samples.csv"));
     let (route, by, reason, row, prob) =
         (t.col("route"), t.col("answered_by"), t.col("reason"), t.col("row"), t.col("probability"));
@@ -101,6 +118,14 @@ fn each_policy_routes_as_it_promises_and_answers_for_every_request() {
     assert!(measured.iter().any(|s| s[reason] == "cloud in time"));
 
     summary_and_report(&dir);
+    // The SLO was checked on each policy row: the cascade's median passes, the deadline's fails.
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("| cascade | policy | p50 ≤ 20ms |"), "{report}");
+    let failing: Vec<&str> =
+        report.lines().filter(|l| l.contains("| policy | p50 ≤ 20ms") && l.ends_with("❌ |")).collect();
+    assert!(failing.iter().any(|l| l.starts_with("| deadline |")), "{failing:?}");
+    assert!(!failing.iter().any(|l| l.starts_with("| cascade |")), "{failing:?}");
+    assert!(junit.contains("policy") && junit.contains("<failure"), "{junit}");
 }
 
 /// The policy rows add up, and the report compares the placements.
