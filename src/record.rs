@@ -109,7 +109,7 @@ pub struct Sample {
 /// Where a request went under a routing policy, in the order it went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    Edge,
+    Edge = 0,
     Cloud,
     /// The edge, then the cloud as well (`cascade` on an uncertain answer).
     EdgeThenCloud,
@@ -118,6 +118,8 @@ pub enum Route {
 }
 
 impl Route {
+    pub const ALL: [Route; 4] = [Route::Edge, Route::Cloud, Route::EdgeThenCloud, Route::CloudThenEdge];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Route::Edge => "edge",

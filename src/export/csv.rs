@@ -170,7 +170,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 28] = [
+pub const EXTRA_COLUMNS: [&str; 32] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -199,6 +199,10 @@ pub const EXTRA_COLUMNS: [&str; 28] = [
     "cloud_share",
     "cloud_rps",
     "policy",
+    "route_edge",
+    "route_cloud",
+    "route_edge_cloud",
+    "route_cloud_edge",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -257,6 +261,10 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("cloud_share", opt(s.cloud_share.map(|x| format!("{x:.4}")))),
         ("cloud_rps", opt(s.cloud_rps.map(|x| format!("{x:.2}")))),
         ("policy", s.policy.clone().unwrap_or_default()),
+        ("route_edge", opt(s.routes.map(|r| format!("{:.4}", r[0])))),
+        ("route_cloud", opt(s.routes.map(|r| format!("{:.4}", r[1])))),
+        ("route_edge_cloud", opt(s.routes.map(|r| format!("{:.4}", r[2])))),
+        ("route_cloud_edge", opt(s.routes.map(|r| format!("{:.4}", r[3])))),
     ]);
     cells.extend(params_cells(&s.params));
     cells

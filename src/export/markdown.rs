@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::plot::{self, PlotKind};
 use crate::plan::Tier;
+use crate::record::Route;
 use crate::report::{Report, PARITY_LIMIT};
 use crate::stats::{Faster, Summary, Versus, TIE_PCT};
 
@@ -356,6 +357,28 @@ struct PolicyRow {
     cloud: f64,
     cloud_rps: f64,
     accuracy: Option<f64>,
+    /// `edge 72 %, edge>cloud 28 %`
+    routes: String,
+}
+
+/// The routes a (point, tier)'s requests took, as shares, means over its repetitions.
+fn routes_text(report: &Report, point: usize, tier: Tier) -> String {
+    if tier != Tier::Policy {
+        return format!("{tier} 100 %");
+    }
+    let parts: Vec<String> = Route::ALL
+        .iter()
+        .enumerate()
+        .filter_map(|(i, route)| {
+            let share = mean_over(report, point, tier, |s| s.routes.map(|r| r[i]))?;
+            (share > 0.0).then(|| format!("{} {:.0} %", route.as_str(), share * 100.0))
+        })
+        .collect();
+    if parts.is_empty() {
+        "–".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// The mean of `f` over the repetitions of (point, tier).
@@ -408,6 +431,7 @@ fn policy_rows(report: &Report) -> Vec<PolicyRow> {
                     Tier::Policy => mean(|s| s.cloud_rps).unwrap_or(0.0),
                 },
                 accuracy: mean(|s| s.accuracy),
+                routes: routes_text(report, a.point, a.tier),
             }
         })
         .collect()
@@ -417,7 +441,8 @@ fn policy_rows(report: &Report) -> Vec<PolicyRow> {
 fn policy_section(report: &Report, md: &mut String) {
     let rows = policy_rows(report);
     md.push_str(
-        "Each request once, as its device experienced it end to end, whichever tiers it went to. \"answered by\" \
+        "Each request once, as its device experienced it end to end, whichever tiers it went to. \"routes\" says \
+         where requests went, in order (`edge>cloud`: the edge, then the cloud as well). \"answered by\" \
          is the share of measured requests whose answer came from each tier (the rest timed out or failed); \
          \"to the cloud\" counts every request that reached the cloud, answered or not, per second of the \
          measured window: what the cloud would bill. Each request's route and the reason for it are in \
@@ -426,17 +451,18 @@ fn policy_section(report: &Report, md: &mut String) {
     let (head, rule) = param_header(report);
     let _ = writeln!(
         md,
-        "{head} policy | p50 (ms) | p99 (ms) | timed out or failed | answered by edge | answered by cloud | to the cloud (req/s) | accuracy |"
+        "{head} policy | routes | p50 (ms) | p99 (ms) | timed out or failed | answered by edge | answered by cloud | to the cloud (req/s) | accuracy |"
     );
-    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "{rule}---|---|---:|---:|---:|---:|---:|---:|---:|");
     let pct = |x: f64| format!("{:.1} %", x * 100.0);
     let v = |x: Option<f64>| x.map(|us| format!("{:.3}", us / 1e3)).unwrap_or_else(|| "–".into());
     for r in &rows {
         let _ = writeln!(
             md,
-            "{} {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+            "{} {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             point_cells(report, r.point, &r.params),
             r.name,
+            r.routes,
             v(r.p50_us),
             v(r.p99_us),
             pct(r.failed),

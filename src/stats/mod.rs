@@ -183,6 +183,10 @@ pub struct Summary {
     /// The routing policy and its parameters, on a `policy` row.
     #[serde(default)]
     pub policy: Option<String>,
+    /// On a `policy` row: the shares of measured requests by route, in
+    /// `Route::ALL` order (`edge`, `cloud`, `edge>cloud`, `cloud>edge`).
+    #[serde(default)]
+    pub routes: Option<[f64; 4]>,
 }
 
 /// A hold that ends later than this after its due end counts as late.
@@ -217,6 +221,7 @@ struct TierStats {
     by_edge: u64,
     by_cloud: u64,
     reached_cloud: u64,
+    routes: [u64; 4],
 }
 
 impl TierStats {
@@ -246,6 +251,7 @@ impl TierStats {
             by_edge: 0,
             by_cloud: 0,
             reached_cloud: 0,
+            routes: [0; 4],
         }
     }
 }
@@ -318,6 +324,7 @@ impl PointStats {
         record(&mut t.dispatch, s.dispatch_us());
         if let Some(route) = s.route {
             t.reached_cloud += u64::from(route.reached_cloud());
+            t.routes[route as usize] += 1;
             match s.answered_by.filter(|_| s.status == Status::Ok) {
                 Some(Tier::Edge) => t.by_edge += 1,
                 Some(Tier::Cloud) => t.by_cloud += 1,
@@ -401,6 +408,8 @@ impl PointStats {
                 cloud_share: (*tier == Tier::Policy && t.requests > 0).then(|| t.by_cloud as f64 / t.requests as f64),
                 cloud_rps: (*tier == Tier::Policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
                 policy: None,
+                routes: (*tier == Tier::Policy && t.requests > 0)
+                    .then(|| t.routes.map(|n| n as f64 / t.requests as f64)),
             })
             .collect()
     }

@@ -152,6 +152,7 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         cloud_share: None,
         cloud_rps: None,
         policy: None,
+        routes: None,
     }
 }
 

@@ -139,6 +139,9 @@ fn summary_and_report(dir: &Path) {
         let shares = s.num(r, "edge_share") + s.num(r, "cloud_share");
         assert!((shares - s.num(r, "ok") / requests).abs() < 1e-3, "answered shares {shares}");
         assert!(!r[s.col("policy")].is_empty());
+        let routes: f64 =
+            ["route_edge", "route_cloud", "route_edge_cloud", "route_cloud_edge"].iter().map(|c| s.num(r, c)).sum();
+        assert!((routes - 1.0).abs() < 1e-3, "route shares add up to {routes}");
     }
     // Under deadline every request reached the cloud first: the cloud's rate is the offered one.
     let deadline = rows.iter().find(|r| r[s.col("param:placement")] == "deadline").unwrap();
