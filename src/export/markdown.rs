@@ -472,7 +472,9 @@ fn policy_section(report: &Report, md: &mut String) {
             r.accuracy.map(pct).unwrap_or_else(|| "–".into())
         );
     }
-    if let Some(sentence) = policy_sentence(report, &rows) {
+    // A run of policies alone says it in its Summary already.
+    let compared = versus(report).iter().any(|v| v.faster.is_some());
+    if let Some(sentence) = policy_sentence(report, &rows).filter(|_| compared) {
         let _ = writeln!(md, "\n{sentence}");
     }
     md.push_str(
