@@ -270,23 +270,25 @@ mod tests {
 
     #[test]
     fn a_zombie_is_not_alive() {
-        // A child of a shell blocked in `read` stays a zombie after it exits, as
-        // a Mosquitto that failed to start does under the keeper.
+        // The shell becomes `sleep 30`, which never reaps: its background child
+        // stays a zombie once it exits, as a Mosquitto that failed to start
+        // does under the keeper. The child outlives the exec by a second, so
+        // the shell cannot have reaped it first (it did, under load, when the
+        // child was `true` and the shell waited in `read`).
         let mut sh = Command::new("sh")
-            .args(["-c", "true & echo $!; read -r _"])
-            .stdin(Stdio::piped())
+            .args(["-c", "sleep 1 & echo $!; exec sleep 30"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let mut line = String::new();
         BufReader::new(sh.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let pid: u32 = line.trim().parse().unwrap();
-        let gone = Instant::now() + Duration::from_secs(5);
+        let gone = Instant::now() + Duration::from_secs(10);
         while alive(pid) && Instant::now() < gone {
             std::thread::sleep(Duration::from_millis(10));
         }
         let (zombie, shell) = (Path::new(&format!("/proc/{pid}")).exists(), alive(sh.id()));
-        drop(sh.stdin.take());
+        let _ = sh.kill();
         let _ = sh.wait();
         assert!(!alive(pid) && zombie, "an exited child with its /proc entry left is not alive");
         assert!(shell, "a running process is alive");
