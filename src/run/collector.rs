@@ -386,6 +386,10 @@ impl Collector {
             (Policy::Deadline { .. }, Tier::Cloud, _) if routed.route == Route::Cloud => {
                 routed.reason = "cloud in time".into()
             }
+            // The cloud answered a request the edge forwarded without its notice arriving first.
+            (Policy::Offload { .. }, Tier::Cloud, _) if routed.route == Route::Edge => {
+                routed = Routed { route: Route::Cloud, reason: "offloaded by the edge".into(), ..routed }
+            }
             _ => {}
         }
         let mut sample = self.answered(&p.sent, tier, result, received_us, bytes);
@@ -623,5 +627,9 @@ mod tests {
         assert_eq!(c.answer(Tier::Cloud, &scored("r/0.0/1", "cloud", 0.7), false, 9000, &mut out), Some(0));
         assert_eq!((out[0].route, out[0].reason.as_deref()), (Some(Route::Cloud), Some("edge queue 3 ≥ 2")));
         assert_eq!(c.unmatched.unknown, 1);
+        // Without the notice the route still follows the tier that answered.
+        c.sent(Sent { payload: None, ..routed(2, Route::Edge) });
+        c.answer(Tier::Cloud, &scored("r/0.0/2", "cloud", 0.7), false, 9500, &mut out);
+        assert_eq!((out[1].route, out[1].reason.as_deref()), (Some(Route::Cloud), Some("offloaded by the edge")));
     }
 }

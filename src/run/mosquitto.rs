@@ -275,11 +275,8 @@ mod tests {
         // does under the keeper. The child outlives the exec by a second, so
         // the shell cannot have reaped it first (it did, under load, when the
         // child was `true` and the shell waited in `read`).
-        let mut sh = Command::new("sh")
-            .args(["-c", "sleep 1 & echo $!; exec sleep 30"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut sh =
+            Command::new("sh").args(["-c", "sleep 1 & echo $!; exec sleep 30"]).stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(sh.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let pid: u32 = line.trim().parse().unwrap();

@@ -1,4 +1,7 @@
-//! A worker: subscribes to its tier's requests, infers, answers.
+//! A worker: subscribes to its tier's requests, infers, answers. Under
+//! `placement: offload` an edge worker forwards a request that arrives with
+//! `policy.offload.queue` requests already in it to the cloud's request
+//! topic instead, and says why on its `offloaded` topic.
 //!
 //! The MQTT event loop runs on one tokio task and hands requests to a serving
 //! task, so a slow model queues requests (visible as `queue_us`) instead of
