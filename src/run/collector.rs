@@ -444,7 +444,8 @@ impl Collector {
 /// A tier's answer: its response, or its error message and worker.
 type Answer = Result<Response, (String, String)>;
 
-fn lock(decided: &Decided) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+/// The `deadline` bookkeeping, also after a panic elsewhere held it.
+pub(super) fn lock(decided: &Decided) -> std::sync::MutexGuard<'_, HashSet<u64>> {
     decided.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -19,7 +19,7 @@ use rand_distr::{Distribution as _, Exp, StandardNormal};
 use rumqttc::AsyncClient;
 use tokio::sync::mpsc;
 
-use super::collector::{micros_since, Decided, Sent};
+use super::collector::{lock, micros_since, Decided, Sent};
 use super::timer::PreciseTimer;
 use crate::plan::{Arrival, Encoding, InputConfig, InputData, InputRows, LoadConfig, Policy};
 use crate::record::{Phase, Route};
@@ -185,9 +185,10 @@ pub enum DeviceEvent {
 #[derive(Clone)]
 pub struct Routing {
     pub policy: Policy,
-    /// The edge's and the cloud's request topics.
-    pub edge: String,
-    pub cloud: String,
+    /// The edge's and the cloud's request topic, each as the one-topic list
+    /// a request routed there is published to (built once, not per request).
+    pub edge: Arc<[String]>,
+    pub cloud: Arc<[String]>,
     /// The execution's seed, for `split`'s draws.
     pub execution: u64,
     pub decided: Decided,
@@ -301,8 +302,8 @@ impl Device {
             None => (None, self.topics.clone()),
             Some(r) => {
                 let (route, reason) = r.first(seq);
-                let topic = if route == Route::Edge { &r.edge } else { &r.cloud };
-                (Some((route, reason)), Arc::from(vec![topic.clone()]))
+                let topics = if route == Route::Edge { &r.edge } else { &r.cloud };
+                (Some((route, reason)), topics.clone())
             }
         };
         let keep =
@@ -311,7 +312,7 @@ impl Device {
         let (client, qos, device) = (self.client.clone(), self.qos, self.index);
         let (events, epoch, sent_count) = (io.events.clone(), io.epoch, io.sent_count.clone());
         if let Some(Routing { policy: Policy::Deadline { after }, edge, decided, .. }) = &self.routing {
-            let fallback = Fallback { seq, edge: edge.clone(), decided: decided.clone(), after: *after };
+            let fallback = Fallback { seq, edge: edge[0].clone(), decided: decided.clone(), after: *after };
             let (client, events, payload) = (client.clone(), events.clone(), payload.clone());
             io.timer.call_at(due + *after, move || fallback.fire(&client, qos, &events, &payload));
         }
@@ -353,7 +354,7 @@ impl Fallback {
         events: &mpsc::UnboundedSender<DeviceEvent>,
         payload: &[u8],
     ) {
-        let answered = self.decided.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.seq);
+        let answered = lock(&self.decided).remove(&self.seq);
         if answered || events.is_closed() {
             return;
         }

@@ -230,8 +230,8 @@ impl Rig {
         let samples = Samples::new(&cfg.devices.input, seeds::rows(ctx.seed, point.index, repetition));
         let routing = cfg.policy.map(|policy| Routing {
             policy,
-            edge: wire::topic(&ctx.run_id, Tier::Edge, Topic::Request),
-            cloud: wire::topic(&ctx.run_id, Tier::Cloud, Topic::Request),
+            edge: Arc::from([wire::topic(&ctx.run_id, Tier::Edge, Topic::Request)]),
+            cloud: Arc::from([wire::topic(&ctx.run_id, Tier::Cloud, Topic::Request)]),
             execution: seeds::execution(ctx.seed, point.index, repetition),
             decided: decided.clone(),
         });

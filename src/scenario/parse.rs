@@ -63,13 +63,18 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         let config = point_config(&file, path).map_err(|e| source.key_error(e, origin.as_deref()))?;
         points.push(SweepPoint { index, params, config });
     }
+    // The tiers that get summary rows at some point: a policy's point gets one `policy` row.
     let mut placed: Vec<Tier> = Vec::new();
     for p in &points {
         let tiers = match p.config.policy {
             Some(_) => vec![Tier::Policy],
             None => p.config.tiers.iter().map(|t| t.tier).collect(),
         };
-        placed.extend(tiers.into_iter().filter(|t| !placed.contains(t)).collect::<Vec<_>>());
+        for t in tiers {
+            if !placed.contains(&t) {
+                placed.push(t);
+            }
+        }
     }
     let slos = slos(&base.slo, &placed).map_err(|e| source.key_error(e, None))?;
 

@@ -273,94 +273,66 @@ pub enum PlacementFile {
 
 /// The routing policies' parameters, each sweepable (`policy.deadline.after`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicyFile {
-    #[serde(default)]
     pub cascade: CascadeFile,
-    #[serde(default)]
     pub offload: OffloadFile,
-    #[serde(default)]
     pub deadline: DeadlineFile,
-    #[serde(default)]
     pub split: SplitFile,
 }
 
 /// When the edge's answer is uncertain: a one-value score inside `band`, or
 /// a class output whose top probability is below `confidence`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CascadeFile {
-    #[serde(default = "default_band")]
     pub band: Vec<f64>,
-    #[serde(default = "default_confidence")]
     pub confidence: f64,
-}
-
-fn default_band() -> Vec<f64> {
-    vec![0.2, 0.8]
-}
-fn default_confidence() -> f64 {
-    0.9
 }
 
 impl Default for CascadeFile {
     fn default() -> Self {
-        CascadeFile { band: default_band(), confidence: default_confidence() }
+        CascadeFile { band: vec![0.2, 0.8], confidence: 0.9 }
     }
 }
 
 /// The edge serves while fewer than `queue` requests are in it (waiting or
 /// being served), and forwards the rest to the cloud.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct OffloadFile {
-    #[serde(default = "default_offload_queue")]
     pub queue: u32,
-}
-
-fn default_offload_queue() -> u32 {
-    4
 }
 
 impl Default for OffloadFile {
     fn default() -> Self {
-        OffloadFile { queue: default_offload_queue() }
+        OffloadFile { queue: 4 }
     }
 }
 
 /// The device asks the edge when the cloud has not answered `after` the send.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeadlineFile {
-    #[serde(default = "default_deadline")]
     pub after: HumanDuration,
-}
-
-fn default_deadline() -> HumanDuration {
-    HumanDuration::parse("100ms").expect("constant")
 }
 
 impl Default for DeadlineFile {
     fn default() -> Self {
-        DeadlineFile { after: default_deadline() }
+        DeadlineFile { after: HumanDuration::parse("100ms").expect("constant") }
     }
 }
 
 /// The share of requests sent to the edge (a seeded draw per request).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SplitFile {
-    #[serde(default = "default_split")]
     pub edge: f64,
-}
-
-fn default_split() -> f64 {
-    0.5
 }
 
 impl Default for SplitFile {
     fn default() -> Self {
-        SplitFile { edge: default_split() }
+        SplitFile { edge: 0.5 }
     }
 }
 

@@ -373,7 +373,8 @@ impl PointStats {
         let secs = window.as_secs_f64();
         tiers
             .into_iter()
-            .map(|(tier, t)| Summary {
+            .map(|(tier, t)| (tier, t, *tier == Tier::Policy))
+            .map(|(tier, t, policy)| Summary {
                 point: self.point,
                 repetition: self.repetition,
                 tier: *tier,
@@ -404,12 +405,11 @@ impl PointStats {
                 held_late_share: (t.holds > 0).then(|| t.holds_late as f64 / t.holds as f64),
                 batch_mean: (t.batched > 0).then(|| t.batch_sum as f64 / t.batched as f64),
                 batch_max: (t.batched > 0).then_some(t.batch_max),
-                edge_share: (*tier == Tier::Policy && t.requests > 0).then(|| t.by_edge as f64 / t.requests as f64),
-                cloud_share: (*tier == Tier::Policy && t.requests > 0).then(|| t.by_cloud as f64 / t.requests as f64),
-                cloud_rps: (*tier == Tier::Policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
+                edge_share: (policy && t.requests > 0).then(|| t.by_edge as f64 / t.requests as f64),
+                cloud_share: (policy && t.requests > 0).then(|| t.by_cloud as f64 / t.requests as f64),
+                cloud_rps: (policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
                 policy: None,
-                routes: (*tier == Tier::Policy && t.requests > 0)
-                    .then(|| t.routes.map(|n| n as f64 / t.requests as f64)),
+                routes: (policy && t.requests > 0).then(|| t.routes.map(|n| n as f64 / t.requests as f64)),
             })
             .collect()
     }
