@@ -514,6 +514,29 @@ pub struct TierConfig {
     pub profile: Option<ProfileChoice>,
     /// Dynamic batching, when the tier batches.
     pub batching: Option<Batching>,
+    /// Served by `workers` `simrun worker` processes of a pool, not by this process.
+    pub remote: Option<RemotePool>,
+}
+
+/// Why `name` cannot name a pool, if it cannot: it becomes one level of an
+/// MQTT topic (`simrun/pools/<pool>/…`), so no `/`, `+`, `#` or `$`.
+pub fn pool_name_problem(name: &str) -> Option<String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
+        return Some(format!(
+            "a pool or worker name is 1 to 64 letters, digits, '-', '_' or '.' (it is a topic level), got {name:?}"
+        ));
+    }
+    None
+}
+
+/// `tiers.<tier>.workers: { remote: POOL, … }`: a pool of `simrun worker`
+/// processes on hosts that reach the broker (docs/distributed.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePool {
+    pub pool: String,
+    /// How long the run waits for the pool's workers to announce themselves.
+    pub wait: Duration,
 }
 
 impl TierConfig {

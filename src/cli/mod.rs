@@ -12,6 +12,7 @@ mod search;
 mod signals;
 mod trace;
 mod validate;
+mod worker;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ enum Command {
     Diff(DiffArgs),
     /// Bisect one numeric key: where edge and cloud cross, or the highest load.rate within the SLOs.
     Search(SearchArgs),
+    /// Serve one tier's model for the runs that claim this worker's pool, on
+    /// another host or this one, until SIGTERM (docs/distributed.md).
+    Worker(worker::WorkerArgs),
     /// Measure simrun's own parts on this machine and print a markdown table.
     Bench(BenchArgs),
     /// Convert a recorded network trace into a simrun link trace (CSV on stdout).
@@ -421,6 +425,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
             Command::Diff(a) => diff::diff(a),
             Command::Search(a) => search::search(a, command_line).await,
             Command::Bench(a) => bench::bench(a).await,
+            Command::Worker(a) => worker::worker(a).await,
             Command::Trace(t) => trace::trace(t),
             Command::Init(a) => init::init(a),
             Command::Completions { shell } => {

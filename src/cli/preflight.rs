@@ -14,6 +14,7 @@ use crate::report::{ModelRecord, Parity};
 use crate::run::broker::{probe, BrokerInfo};
 use crate::run::delivery;
 use crate::run::mosquitto::ManagedBroker;
+use crate::run::pool::{PoolError, PoolNeed, Pools};
 use crate::run::RunError;
 use crate::scenario::ScenarioError;
 
@@ -299,6 +300,60 @@ pub async fn check_delivery(plan: &Plan, run_id: &str) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// What the plan needs from remote pools: per pool and tier, the most
+/// workers and the longest wait any point asks for, and the tier's model.
+fn pool_needs(plan: &Plan, models: &[ModelRecord]) -> Result<Vec<PoolNeed>, Failure> {
+    let mut needs: Vec<PoolNeed> = Vec::new();
+    for (p, point) in plan.points.iter().enumerate() {
+        for t in &point.config.tiers {
+            let Some(remote) = &t.remote else { continue };
+            let path = t.model.display().to_string();
+            let sha256 = models.iter().find(|m| m.tier == t.tier && m.path == path).map(|m| m.sha256.clone());
+            let Some(sha256) = sha256 else { continue };
+            match needs.iter_mut().find(|n| n.pool == remote.pool && n.tier == t.tier) {
+                Some(n) if n.sha256 != sha256 => {
+                    let message = format!(
+                        "pool {} serves one model, and the sweep gives the {} tier two ({} and {path})",
+                        remote.pool, t.tier, n.model
+                    );
+                    return Err(bad_key(plan, p, &format!("tiers.{}.model", t.tier), message));
+                }
+                Some(n) => {
+                    n.count = n.count.max(t.workers);
+                    n.wait = n.wait.max(remote.wait);
+                }
+                None => needs.push(PoolNeed {
+                    pool: remote.pool.clone(),
+                    tier: t.tier,
+                    count: t.workers,
+                    wait: remote.wait,
+                    model: path,
+                    sha256,
+                }),
+            }
+        }
+    }
+    Ok(needs)
+}
+
+/// Waits for and claims the remote workers the plan needs, before anything
+/// runs: a pool that does not show up in time, a worker with another model
+/// or simrun, or one serving another run, is bad input (exit 2), listed.
+pub async fn claim_pools(plan: &Plan, models: &[ModelRecord], run_id: &str) -> Result<Option<Pools>, Failure> {
+    let needs = pool_needs(plan, models)?;
+    let Some(broker) = plan.points.first().map(|p| &p.config.broker).filter(|_| !needs.is_empty()) else {
+        return Ok(None);
+    };
+    for n in &needs {
+        eprintln!("simrun: waiting up to {:?} for {} {} worker(s) of pool {}", n.wait, n.count, n.tier, n.pool);
+    }
+    match Pools::claim(&needs, broker, run_id).await {
+        Ok(pools) => Ok(Some(pools)),
+        Err(PoolError::Unusable(m)) => Err(Failure::input(anyhow::anyhow!(m))),
+        Err(PoolError::Run(e)) => Err(Failure::input(e)),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::failure::{Failure, Signal};
 use super::preflight::{
-    check_brokers, check_delivery, check_models, check_open_files, start_managed_broker, ModelCheck,
+    check_brokers, check_delivery, check_models, check_open_files, claim_pools, start_managed_broker, ModelCheck,
 };
 use super::{signals, RunArgs};
 use crate::backend;
@@ -19,6 +19,7 @@ use crate::plan::{Plan, SweepPoint};
 use crate::record::Sample;
 use crate::report::{self, At, Execution, HostInfo, Manifest, Report, Warning};
 use crate::run::loadgen::request_bytes;
+use crate::run::pool::Pools;
 use crate::run::timer::PreciseTimer;
 use crate::run::{floor, run_point, PointOutcome, RunContext};
 use crate::scenario;
@@ -73,17 +74,19 @@ pub async fn execute(
     let brokers = check_brokers(&plan).await?;
     let run_id = new_run_id();
     check_delivery(&plan, &run_id).await?;
+    let pools = claim_pools(&plan, &models.models, &run_id).await?;
     let dir = out_root.join(&plan.name).join(&run_id);
     let results = ResultsDir::create(dir.clone())
         .with_context(|| format!("cannot create results folder {}", dir.display()))
         .map_err(Failure::input)?;
-    let manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(Failure::input)?;
+    let mut manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(Failure::input)?;
+    manifest.remote_workers = pools.as_ref().map(Pools::members).unwrap_or_default();
     let report = Report::new(&plan, manifest, models.parity);
     let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
     results.write(crate::export::SCENARIO_YAML, plan.resolved_yaml.as_bytes()).map_err(io)?;
     results.append_samples(&csv::samples_header()).map_err(io)?;
     write_report(&results, &report).map_err(io)?;
-    run_remaining(&plan, &results, report, quiet).await
+    run_remaining(&plan, &results, report, quiet, pools).await
 }
 
 /// Runs into the finished folder `dir` (whose final report is `report`) the
@@ -97,7 +100,8 @@ pub async fn extend(
 ) -> Result<(Report, std::path::PathBuf), Failure> {
     // The devices' input takes its shape from the models, as when the run started.
     let mut plan = plan.clone();
-    check_models(&mut plan)?;
+    let models = check_models(&mut plan)?;
+    let pools = claim_pools(&plan, &models.models, &report.manifest.run_id).await?;
     let plan = &plan;
     let results =
         ResultsDir::open(dir.to_path_buf()).map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
@@ -108,7 +112,7 @@ pub async fn extend(
     report.executions_planned = plan.points.len() * plan.repetitions as usize;
     report.plan_points = plan.plan_points;
     report.manifest.finished_at = None;
-    run_remaining(plan, &results, report, quiet).await
+    run_remaining(plan, &results, report, quiet, pools).await
 }
 
 /// `simrun run --resume DIR`: runs the executions missing from DIR, into it.
@@ -151,6 +155,10 @@ async fn resume(
     let _broker = start_managed_broker(&mut plan)?;
     check_brokers(&plan).await?;
     check_delivery(&plan, &report.manifest.run_id).await?;
+    let pools = claim_pools(&plan, &models.models, &report.manifest.run_id).await?;
+    if let Some(p) = &pools {
+        report.manifest.remote_workers = p.members();
+    }
     let results =
         ResultsDir::open(dir.to_path_buf()).map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let done: HashSet<Execution> = report.finished.iter().copied().collect();
@@ -171,7 +179,7 @@ async fn resume(
     ));
     report.manifest.finished_at = None;
     report.stopped = None;
-    run_remaining(&plan, &results, report, args.quiet).await
+    run_remaining(&plan, &results, report, args.quiet, pools).await
 }
 
 /// Runs the executions `report` has not finished, then writes the final
@@ -181,10 +189,18 @@ async fn run_remaining(
     results: &ResultsDir,
     mut report: Report,
     quiet: bool,
+    pools: Option<Pools>,
 ) -> Result<(Report, std::path::PathBuf), Failure> {
     let dir = results.path().to_path_buf();
     let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
-    let outcome = sweep(plan, results, &mut report, quiet).await;
+    let pools = pools.map(std::sync::Arc::new);
+    let outcome = sweep(plan, results, &mut report, quiet, pools.clone()).await;
+    if let Some(pools) = pools.and_then(std::sync::Arc::into_inner) {
+        if pools.bad_control() > 0 {
+            eprintln!("simrun: ignored {} pool control message(s) that did not parse", pools.bad_control());
+        }
+        pools.release().await;
+    }
     report.manifest.finished_at = Some(now_rfc3339());
     // As if the run had never stopped: executions in sweep order.
     report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));
@@ -211,7 +227,13 @@ async fn run_remaining(
 /// Runs every point execution not yet finished, interleaving repetitions, and
 /// updates the report after each. An execution that does not finish leaves no
 /// rows behind.
-async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bool) -> Result<(), Failure> {
+async fn sweep(
+    plan: &Plan,
+    results: &ResultsDir,
+    report: &mut Report,
+    quiet: bool,
+    pools: Option<std::sync::Arc<Pools>>,
+) -> Result<(), Failure> {
     let mut stop = signals::watch();
     let timer = PreciseTimer::start().map_err(Failure::infrastructure)?;
     let (events, rx) = mpsc::unbounded_channel();
@@ -226,6 +248,7 @@ async fn sweep(plan: &Plan, results: &ResultsDir, report: &mut Report, quiet: bo
         timer,
         events,
         device_link_everywhere,
+        pools,
     };
     if report.floor.is_none() {
         floor_before(plan, &ctx, report, &mut stop).await?;
@@ -499,5 +522,6 @@ fn manifest(
         shard: plan.shard.map(|s| s.to_string()),
         interruptions: Vec::new(),
         merged_from: Vec::new(),
+        remote_workers: Vec::new(),
     })
 }

@@ -1071,7 +1071,8 @@ fn header(report: &Report, md: &mut String) {
             .collect();
         let _ = writeln!(md, "**Merged from:** {} (the harness floor below is the first shard's)  ", shards.join(", "));
     }
-    if !report.tiers.is_empty() {
+    let remote: Vec<crate::plan::Tier> = report.tiers.iter().map(|t| t.tier).filter(|t| remote_tier(m, *t)).collect();
+    if !report.tiers.is_empty() && remote.is_empty() {
         let slowed = report.summaries.iter().any(|s| s.held.is_some());
         let _ = writeln!(
             md,
@@ -1081,6 +1082,17 @@ fn header(report: &Report, md: &mut String) {
             m.host.cpu,
             m.host.cores,
             if slowed { ", each tier's `compute.slowdown`" } else { "" }
+        );
+    } else if !report.tiers.is_empty() {
+        let names: Vec<String> = remote.iter().map(|t| format!("the {t} tier")).collect();
+        let _ = writeln!(
+            md,
+            "**Tiers:** {}; {} ran on remote `simrun worker` processes (Environment lists their hosts), with a \
+             real network to the broker and no emulated link; the rest computed on this host's CPU ({}, {} cores)  ",
+            tiers_line(report),
+            names.join(" and "),
+            m.host.cpu,
+            m.host.cores
         );
     }
     md.push('\n');
@@ -1097,10 +1109,41 @@ fn tiers_line(report: &Report) -> String {
                 (a, b) if a == b => format!("{a} workers"),
                 (a, b) => format!("{a}–{b} workers"),
             };
-            format!("{} `{}` in {} on {w}", t.tier, t.model, t.runtime)
+            let remote = if remote_tier(&report.manifest, t.tier) { " of a remote pool" } else { "" };
+            format!("{} `{}` in {} on {w}{remote}", t.tier, t.model, t.runtime)
         })
         .collect();
     tiers.join("; ")
+}
+
+/// Whether remote pool workers served `tier` in this run.
+fn remote_tier(m: &crate::report::Manifest, tier: crate::plan::Tier) -> bool {
+    m.remote_workers.iter().any(|w| w.tier == Some(tier))
+}
+
+/// One line per remote worker, and what their clocks are used for.
+fn remote_workers(m: &crate::report::Manifest, md: &mut String) {
+    if m.remote_workers.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "- **Remote workers** (`simrun worker`, as each announced itself):");
+    for w in &m.remote_workers {
+        let tier = w.tier.map_or("?".to_string(), |t| t.to_string());
+        let compute = w.compute.as_deref().map_or(String::new(), |c| format!(", {c}"));
+        let sha: String = w.sha256.chars().take(12).collect();
+        let _ = writeln!(
+            md,
+            "  - `{}` (pool `{}`, {tier}): host `{}`, {} {}, {} ({} cores), simrun {}, ONNX Runtime {}, pid {}, \
+             model `{}` (`{sha}…`){compute}",
+            w.name, w.pool, w.host, w.os, w.arch, w.cpu, w.cores, w.simrun, w.onnxruntime, w.pid, w.model
+        );
+    }
+    let _ = writeln!(
+        md,
+        "- **Clocks:** latency runs from send to answer on the devices' own clock (this host); a remote worker's \
+         queue and inference times are durations on its own clock. No time is compared across hosts, so none \
+         needs synchronised clocks, and no one-way time is reported."
+    );
 }
 
 fn warnings_section(report: &Report, md: &mut String) {
@@ -1129,6 +1172,7 @@ fn environment_section(m: &crate::report::Manifest, md: &mut String) {
         m.broker_version.as_deref().unwrap_or("version not reported"),
         m.broker_url
     );
+    remote_workers(m, md);
     let _ = writeln!(
         md,
         "- **ONNX Runtime:** {} (`{}`, ort {})",
@@ -1206,6 +1250,7 @@ mod tests {
             shard: None,
             interruptions: vec![],
             merged_from: vec![],
+            remote_workers: vec![],
         };
         let executions = points.len() * repetitions as usize;
         let mut report = Report {

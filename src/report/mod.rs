@@ -87,6 +87,10 @@ pub struct Manifest {
     /// For a merged run: the shards, in shard order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<MergedShard>,
+    /// The `simrun worker` processes of remote pools that served tiers of
+    /// this run, as each announced itself (host, versions, model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_workers: Vec<crate::run::pool::Announcement>,
 }
 
 /// One shard of a merged run, with the harness floor it measured for itself.

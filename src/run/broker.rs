@@ -41,8 +41,12 @@ pub fn client(
     id: &str,
     addr: SocketAddr,
     broker: &BrokerConfig,
+    will: Option<&Will>,
 ) -> Result<(AsyncClient, EventLoop), super::tls::TlsError> {
     let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    if let Some(w) = will {
+        opts.set_last_will(rumqttc::LastWill::new(&w.topic, w.payload.clone(), QoS::AtLeastOnce, true));
+    }
     if let Some(l) = &broker.login {
         opts.set_credentials(l.username.clone(), l.password.as_ref().map_or("", |p| p.expose()));
     }
@@ -50,7 +54,7 @@ pub fn client(
         let config = super::tls::client_config(tls, &broker.host)?;
         opts.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
     }
-    opts.set_keep_alive(Duration::from_secs(10))
+    opts.set_keep_alive(will.map_or(Duration::from_secs(10), |_| WILL_KEEP_ALIVE))
         .set_clean_session(true)
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
         .set_inflight(1000)
@@ -61,6 +65,19 @@ pub fn client(
     net.set_connection_timeout(CONNECT_TIMEOUT.as_secs());
     eventloop.set_network_options(net);
     Ok((client, eventloop))
+}
+
+/// The keep-alive of a connection with a last will (a pool's control
+/// connection): the broker publishes the will 1.5 keep-alives after a host
+/// falls silent without closing its connection, and at once when it closes.
+pub const WILL_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// What the broker publishes (retained, QoS 1) for a client whose connection
+/// ends without a DISCONNECT: a process killed, a host gone silent.
+#[derive(Debug, Clone)]
+pub struct Will {
+    pub topic: String,
+    pub payload: Vec<u8>,
 }
 
 /// A time the connection to the broker was down.
@@ -141,10 +158,23 @@ impl Connection {
         topics: &[(String, QoS)],
         sink: Option<mpsc::UnboundedSender<Received>>,
     ) -> Result<Connection, RunError> {
+        Self::open_with(id, addr, broker, topics, sink, None).await
+    }
+
+    /// As `open`, with a last will the broker publishes if the connection
+    /// ends without a DISCONNECT (and a short keep-alive, `WILL_KEEP_ALIVE`).
+    pub async fn open_with(
+        id: &str,
+        addr: SocketAddr,
+        broker: &BrokerConfig,
+        topics: &[(String, QoS)],
+        sink: Option<mpsc::UnboundedSender<Received>>,
+        will: Option<&Will>,
+    ) -> Result<Connection, RunError> {
         let url = broker.url.as_str();
         let login = broker.login.as_ref();
-        let (client, mut eventloop) =
-            client(id, addr, broker).map_err(|e| RunError::Refused { url: url.to_string(), message: e.to_string() })?;
+        let (client, mut eventloop) = client(id, addr, broker, will)
+            .map_err(|e| RunError::Refused { url: url.to_string(), message: e.to_string() })?;
         for (topic, q) in topics {
             client
                 .subscribe(topic.clone(), *q)

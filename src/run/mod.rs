@@ -8,6 +8,7 @@ pub mod floor;
 pub mod link;
 pub mod loadgen;
 pub mod mosquitto;
+pub mod pool;
 pub mod timer;
 pub mod tls;
 pub mod worker;
@@ -35,6 +36,9 @@ pub enum RunError {
     NotMqtt { url: String, message: String },
     #[error("worker died: {0}")]
     WorkerDied(String),
+    /// A remote pool's worker refused a job or did not answer it.
+    #[error("{0}")]
+    Pool(String),
     #[error("model: {0}")]
     Backend(#[from] crate::backend::BackendError),
     #[error("i/o: {0}")]

@@ -35,6 +35,8 @@ pub struct RunContext {
     /// because some point of the plan delays them: so that points differ only
     /// by what their links add, not by the proxy hop.
     pub device_link_everywhere: bool,
+    /// The remote pools the run claimed, when a tier is served by one.
+    pub pools: Option<Arc<super::pool::Pools>>,
 }
 
 /// The counters of one point execution; its samples went to the sample channel.
@@ -54,6 +56,8 @@ pub struct PointOutcome {
 struct Rig {
     links: Vec<(String, Link)>,
     workers: Vec<(Tier, Worker)>,
+    /// Set when some tier is served by a remote pool, with this execution's name.
+    remote: Option<(Arc<super::pool::Pools>, String)>,
     devices: Vec<Connection>,
     collector: Connection,
 }
@@ -118,7 +122,7 @@ pub async fn run_point(
     let watch = BrokerWatch { health: &health, url: &cfg.broker.url, limit: cfg.broker.reconnect_timeout };
     let counts = tokio::select! {
         counts = collect(ctx, &mut collector, streams, &tiers, pacing.planned(), watch) => counts?,
-        name = rig.first_death() => return Err(RunError::WorkerDied(format!("{name} stopped serving during the point"))),
+        death = rig.first_death() => return Err(RunError::WorkerDied(death)),
     };
     for task in senders {
         task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
@@ -224,6 +228,13 @@ impl Rig {
         let collector = Connection::open(&collector_id, device_addr, &cfg.broker, &topics, Some(responses)).await?;
 
         let workers = start_workers(ctx, point, repetition, broker, &mut links).await?;
+        let remote = match &ctx.pools {
+            Some(pools) if cfg.tiers.iter().any(|t| t.remote.is_some()) => {
+                start_remote(ctx, pools, cfg, exec).await?;
+                Some((pools.clone(), exec.to_string()))
+            }
+            _ => None,
+        };
 
         let request_topics: Vec<String> =
             cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, Topic::Request)).collect();
@@ -255,16 +266,20 @@ impl Rig {
             });
             conns.push(conn);
         }
-        Ok((Rig { links, workers, devices: conns, collector }, devices))
+        Ok((Rig { links, workers, remote, devices: conns, collector }, devices))
     }
 
-    /// Resolves when any worker's serving task ends, with its name; never otherwise.
+    /// Resolves when any worker's serving task ends, or a remote worker
+    /// leaves, with its name; never otherwise.
     async fn first_death(&self) -> String {
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         loop {
             tick.tick().await;
             if let Some(name) = self.workers.iter().find_map(|(_, w)| w.died()) {
-                return name.to_string();
+                return format!("{name} stopped serving during the point");
+            }
+            if let Some(gone) = self.remote.as_ref().and_then(|(pools, _)| pools.gone()) {
+                return gone;
             }
         }
     }
@@ -293,6 +308,16 @@ impl Rig {
             }
             w.stop().await?;
         }
+        if let Some((pools, exec)) = &self.remote {
+            for (tier, r, u) in pools.stop(exec).await? {
+                if let Some(x) = rejected.iter_mut().find(|(t, _)| *t == tier) {
+                    x.1 += r;
+                }
+                if let Some(x) = unanswered.iter_mut().find(|(t, _)| *t == tier) {
+                    x.1 += u;
+                }
+            }
+        }
         let mut links = Vec::new();
         for (name, link) in self.links {
             let config = link.config().clone();
@@ -313,6 +338,9 @@ async fn start_workers(
     let cfg = &point.config;
     let mut workers = Vec::new();
     for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
+        if tier_cfg.remote.is_some() {
+            continue; // its workers connect from their own hosts (`start_remote`)
+        }
         let seed = seeds::link(ctx.seed, point.index, repetition, 1 + i as u64);
         let tier_link = link(ctx, broker, &tier_cfg.link, seed, true).await?;
         let addr = tier_link.as_ref().map_or(broker, Link::addr);
@@ -325,6 +353,7 @@ async fn start_workers(
                 run_id: ctx.run_id.clone(),
                 tier: tier_cfg.tier,
                 index,
+                label: None,
                 features: cfg.devices.input.values(),
                 qos: cfg.broker.qos,
                 addr,
@@ -334,17 +363,43 @@ async fn start_workers(
                 slots: tier_cfg.slots,
                 queue_limit: tier_cfg.queue_limit,
                 batching: tier_cfg.batching,
-                offload: match cfg.policy {
-                    Some(Policy::Offload { queue }) if tier_cfg.tier == Tier::Edge => {
-                        Some((queue, wire::topic(&ctx.run_id, Tier::Cloud, Topic::Request)))
-                    }
-                    _ => None,
-                },
+                offload: offload(ctx, cfg, tier_cfg.tier),
             };
             workers.push((tier_cfg.tier, Worker::start(spec, model, ctx.timer.clone()).await?));
         }
     }
     Ok(workers)
+}
+
+/// Where an edge worker forwards under `placement: offload`, and from how many.
+fn offload(ctx: &RunContext, cfg: &crate::plan::PointConfig, tier: Tier) -> Option<(u32, String)> {
+    match cfg.policy {
+        Some(Policy::Offload { queue }) if tier == Tier::Edge => {
+            Some((queue, wire::topic(&ctx.run_id, Tier::Cloud, Topic::Request)))
+        }
+        _ => None,
+    }
+}
+
+/// Has each remotely served tier's pool workers serve this execution.
+async fn start_remote(
+    ctx: &RunContext,
+    pools: &super::pool::Pools,
+    cfg: &crate::plan::PointConfig,
+    exec: &str,
+) -> Result<(), RunError> {
+    for t in cfg.tiers.iter().filter(|t| t.remote.is_some()) {
+        let spec = super::pool::JobSpec {
+            tier: t.tier,
+            features: cfg.devices.input.values(),
+            qos: cfg.broker.qos,
+            shared: t.workers > 1,
+            sha256: crate::digest::sha256_hex(&std::fs::read(&t.model)?),
+            offload: offload(ctx, cfg, t.tier),
+        };
+        pools.start(t.tier, exec, &spec).await?;
+    }
+    Ok(())
 }
 
 /// What a point's rig counted by the time it was taken down.

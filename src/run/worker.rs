@@ -40,6 +40,8 @@ pub struct WorkerSpec {
     pub run_id: String,
     pub tier: Tier,
     pub index: u32,
+    /// A pool worker's own name (`simrun worker --name`), in place of `<tier>-<index>`.
+    pub label: Option<String>,
     pub features: usize,
     pub qos: u8,
     /// Where to connect: the tier's link, or the broker itself.
@@ -78,7 +80,7 @@ pub fn subscription(run_id: &str, tier: Tier, shared: bool) -> String {
 
 impl WorkerSpec {
     pub fn name(&self) -> String {
-        format!("{}-{}", self.tier, self.index)
+        self.label.clone().unwrap_or_else(|| format!("{}-{}", self.tier, self.index))
     }
 }
 
@@ -155,6 +157,11 @@ impl Worker {
     /// The worker's name if its serving task has ended (it panicked or gave up) while running.
     pub fn died(&self) -> Option<&str> {
         self.serving.is_finished().then_some(self.name.as_str())
+    }
+
+    /// Malformed requests rejected so far, and of those not answered.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.counters.rejected.load(Ordering::Relaxed), self.counters.unanswered.load(Ordering::Relaxed))
     }
 
     /// Stops serving. Fails if the serving task died.

@@ -349,8 +349,10 @@ pub struct TiersFile {
 #[serde(deny_unknown_fields)]
 pub struct TierFile {
     pub model: String,
-    #[serde(default = "default_one")]
-    pub workers: u32,
+    /// How many workers serve the tier, in this process (a number), or in a
+    /// pool of `simrun worker` processes elsewhere (`{ remote: POOL, count: N }`).
+    #[serde(default)]
+    pub workers: WorkersFile,
     #[serde(default)]
     pub link: LinkFile,
     #[serde(default)]
@@ -358,6 +360,58 @@ pub struct TierFile {
     /// Dynamic batching: gather requests into one inference call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batching: Option<BatchingFile>,
+}
+
+/// `tiers.<tier>.workers`: a number of local workers, or a remote pool.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum WorkersFile {
+    Local(u32),
+    Remote(RemoteFile),
+}
+
+impl Default for WorkersFile {
+    fn default() -> Self {
+        WorkersFile::Local(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for WorkersFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let expected = "expected a number of workers, or { remote: POOL, count: N }";
+        match serde_yaml::Value::deserialize(d)? {
+            serde_yaml::Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(WorkersFile::Local)
+                .ok_or_else(|| D::Error::custom(format!("{expected}, got {n}"))),
+            v @ serde_yaml::Value::Mapping(_) => {
+                RemoteFile::deserialize(v).map(WorkersFile::Remote).map_err(|e| D::Error::custom(e.to_string()))
+            }
+            other => Err(D::Error::custom(format!(
+                "{expected}, got {}",
+                serde_yaml::to_string(&other).unwrap_or_default().trim()
+            ))),
+        }
+    }
+}
+
+/// `tiers.<tier>.workers: { remote: POOL, count: N, wait: 30s }`: the tier
+/// is served by `count` `simrun worker` processes of pool POOL, on any host
+/// that reaches the broker; the run waits up to `wait` for them to announce.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteFile {
+    pub remote: String,
+    #[serde(default = "default_one")]
+    pub count: u32,
+    #[serde(default = "default_pool_wait")]
+    pub wait: HumanDuration,
+}
+
+fn default_pool_wait() -> HumanDuration {
+    HumanDuration::parse("30s").expect("constant")
 }
 
 /// `tiers.<tier>.batching`.

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use super::raw::{
     ArrivalFile, BatchingFile, DevicesFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile,
+    WorkersFile,
 };
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
     Arrival, Batching, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig,
-    LinkOutage, LoadConfig, Login, PointConfig, Policy, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig, Uncertain,
-    MAX_BATCH, MAX_BATCH_WAIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS,
+    LinkOutage, LoadConfig, Login, PointConfig, Policy, RemotePool, Secret, Slo, SloMetric, Tier, TierConfig,
+    TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -68,7 +69,15 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
                 format!("placement {} needs a tiers.{tier} section", placement.trim()),
             );
         };
-        tiers.push(tier_config(tier, raw, scenario_path, load.warmup)?);
+        let config = tier_config(tier, raw, scenario_path, load.warmup)?;
+        if config.remote.is_some() && broker.managed {
+            return err(
+                &format!("tiers.{tier}.workers.remote"),
+                "a remote pool's workers connect to a broker they can reach, and the one simrun starts \
+                 (broker.url: auto) is private to this run: set broker.url",
+            );
+        }
+        tiers.push(config);
     }
     Ok(PointConfig {
         broker,
@@ -253,9 +262,7 @@ fn data_file(raw: &super::raw::InputFile, text: &str, scenario_path: &Path) -> R
 fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duration) -> Result<TierConfig, KeyError> {
     let fail = |key: String, message: String| KeyError { key, message };
     let key = |k: &str| format!("tiers.{tier}.{k}");
-    if raw.workers == 0 || raw.workers > MAX_WORKERS {
-        return err(&key("workers"), format!("must be from 1 to {MAX_WORKERS}, got {}", raw.workers));
-    }
+    let (workers, remote) = workers(tier, raw)?;
     let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), message: m.0 })?;
     // Either runtime at either tier; a format that can run code on load
     // (a pickle) is refused here, before a byte of it is read.
@@ -293,7 +300,70 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duratio
         Some(b) => Some(batching(b, &key("batching"))?),
         None => None,
     };
-    Ok(TierConfig { tier, model, workers: raw.workers, link, slowdown, slots, queue_limit, threads, profile, batching })
+    Ok(TierConfig { tier, model, workers, link, slowdown, slots, queue_limit, threads, profile, batching, remote })
+}
+
+/// A tier's worker count, and its remote pool if it has one. What a remote
+/// worker computes with is set where it runs (`simrun worker`'s flags), and
+/// its network to the broker is real: the scenario's compute keys and link
+/// for the tier are refused, not silently ignored.
+fn workers(tier: Tier, raw: &TierFile) -> Result<(u32, Option<RemotePool>), KeyError> {
+    let key = |k: &str| format!("tiers.{tier}.{k}");
+    let remote = match &raw.workers {
+        WorkersFile::Local(n) => {
+            if *n == 0 || *n > MAX_WORKERS {
+                return err(&key("workers"), format!("must be from 1 to {MAX_WORKERS}, got {n}"));
+            }
+            return Ok((*n, None));
+        }
+        WorkersFile::Remote(r) => r,
+    };
+    if remote.count == 0 || remote.count > MAX_WORKERS {
+        return err(&key("workers.count"), format!("must be from 1 to {MAX_WORKERS}, got {}", remote.count));
+    }
+    if let Some(why) = crate::plan::pool_name_problem(&remote.remote) {
+        return err(&key("workers.remote"), why);
+    }
+    if remote.wait.value.is_zero() {
+        return err(&key("workers.wait"), "must be positive");
+    }
+    let c = &raw.compute;
+    let set = [
+        ("compute.slowdown", c.slowdown.is_some(), "--slowdown"),
+        ("compute.profile", c.profile.is_some(), "--slowdown (the profile's figure)"),
+        ("compute.class", c.class.is_some(), "--slowdown (the profile's figure)"),
+        ("compute.threads", c.threads.is_some(), "--threads"),
+        ("compute.slots", c.slots != 1, "--slots"),
+        ("compute.queue_limit", c.queue_limit != crate::plan::DEFAULT_QUEUE_LIMIT, "--queue-limit"),
+    ];
+    if let Some((k, _, flag)) = set.iter().find(|(_, given, _)| *given) {
+        return err(
+            &key(k),
+            format!(
+                "a remote pool computes as its workers were started: give {flag} to simrun worker, not the scenario"
+            ),
+        );
+    }
+    if raw.batching.is_some() {
+        return err(&key("batching"), "remote pools do not batch (yet): remove batching or serve the tier locally");
+    }
+    if !link_file_is_empty(&raw.link) {
+        return err(
+            &key("link"),
+            "the network between a remote pool and the broker is real, not emulated: remove the tier's link \
+             (devices.link still applies, in simrun run)",
+        );
+    }
+    Ok((remote.count, Some(RemotePool { pool: remote.remote.clone(), wait: remote.wait.value })))
+}
+
+/// Whether a link section sets nothing.
+fn link_file_is_empty(l: &LinkFile) -> bool {
+    l.latency.value.is_zero()
+        && l.jitter.value.is_zero()
+        && l.bandwidth.is_none()
+        && l.outages.is_empty()
+        && l.trace.is_none()
 }
 
 /// A tier's intra-op threads, when given. Whether the runtime can take
@@ -590,6 +660,28 @@ fn login(username: Option<&str>, password_env: Option<&str>) -> Result<Option<Lo
         },
     };
     Ok(Some(Login { username: username.to_string(), password }))
+}
+
+/// A broker given on a command line (`simrun worker --broker URL`), with its
+/// login: as a scenario's `broker:` block would give it, at QoS 1. The
+/// error names the scenario key the flag stands for.
+pub fn broker_from_url(
+    url: &str,
+    username: Option<&str>,
+    password_env: Option<&str>,
+    ca: Option<&Path>,
+) -> Result<BrokerConfig, KeyError> {
+    if url == MANAGED_BROKER {
+        return err("broker.url", "a worker connects to a broker the run's devices reach: give mqtt://HOST:PORT");
+    }
+    let mut broker = broker(url, 1)?;
+    broker.login = login(username, password_env)?;
+    let secure = url.starts_with("mqtts://");
+    if ca.is_some() && !secure {
+        return err("broker.tls.ca", "needs an mqtts:// broker");
+    }
+    broker.tls = secure.then(|| TlsConfig { ca: ca.map(Path::to_path_buf), client: None });
+    Ok(broker)
 }
 
 /// The word for a broker simrun starts itself.

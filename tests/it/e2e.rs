@@ -48,6 +48,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
             run_id: run_id.into(),
             tier,
             index: 0,
+            label: None,
             features: 32,
             qos: 1,
             addr,

@@ -18,6 +18,7 @@ mod managed_broker;
 mod measurement;
 mod models;
 mod policies;
+mod pools;
 mod reliability;
 mod scenario_errors;
 mod scenarios;

@@ -1,0 +1,357 @@
+//! The run's side of a pool: wait for enough fitting workers to announce
+//! themselves, claim them, hand each one point execution at a time, notice
+//! one leaving (its last will), and release them at the end.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rumqttc::QoS;
+use thiserror::Error;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use super::POOL_VERSION;
+use super::{acks_topic, jobs_topic, run_topic, workers_filter, Ack, AckState, Announcement, Job, JobSpec, State};
+use crate::plan::{BrokerConfig, Tier};
+use crate::run::broker::{resolve, Connection, Received, Will};
+use crate::run::RunError;
+
+/// How long a worker may take to answer a job: to load its model and
+/// connect for a point, or to stop.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a run needs from one pool for one tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolNeed {
+    pub pool: String,
+    pub tier: Tier,
+    pub count: u32,
+    pub wait: Duration,
+    /// The scenario's model for the tier, and its SHA-256.
+    pub model: String,
+    pub sha256: String,
+}
+
+/// Why a run cannot use a pool.
+#[derive(Debug, Error)]
+pub enum PoolError {
+    /// Too few fitting workers announced themselves in time, or a worker is
+    /// serving another run; the message lists who answered. Found before the
+    /// run started.
+    #[error("{0}")]
+    Unusable(String),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// A job a worker refused, or left unanswered, in words.
+#[derive(Debug, Error)]
+#[error("{0}")]
+struct JobRefused(String);
+
+/// What a pool's control connection has heard.
+#[derive(Default)]
+struct Heard {
+    announced: BTreeMap<String, Announcement>,
+    acks: Vec<Ack>,
+    /// Control messages that did not parse.
+    bad: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    heard: Mutex<Heard>,
+    changed: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Heard> {
+        self.heard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The workers a run claimed in one pool for one tier.
+struct Claimed {
+    need: PoolNeed,
+    run: String,
+    conn: Connection,
+    shared: Arc<Shared>,
+    members: Vec<Announcement>,
+    listener: JoinHandle<()>,
+}
+
+/// The pools a run uses, their workers claimed for it.
+#[derive(Default)]
+pub struct Pools {
+    claimed: Vec<Claimed>,
+}
+
+impl Pools {
+    /// Waits for each need's workers (up to its `wait`) and claims them for `run`.
+    pub async fn claim(needs: &[PoolNeed], broker: &BrokerConfig, run: &str) -> Result<Pools, PoolError> {
+        let mut pools = Pools::default();
+        for need in needs {
+            let c = Claimed::open(need, broker, run).await?;
+            pools.claimed.push(c);
+            let c = pools.claimed.last_mut().expect("just pushed");
+            c.members = c.wait_for_workers().await?;
+            c.send_all(|_| Job::Claim { v: POOL_VERSION, run: run.to_string() }).await?;
+            c.wait_acks(None, AckState::Claimed).await.map_err(|e| PoolError::Unusable(e.0))?;
+        }
+        Ok(pools)
+    }
+
+    /// Every claimed worker, with its pool (for the manifest).
+    pub fn members(&self) -> Vec<Announcement> {
+        self.claimed.iter().flat_map(|c| c.members.iter().cloned()).collect()
+    }
+
+    /// Pool control messages that did not parse, over every pool.
+    pub fn bad_control(&self) -> u64 {
+        self.claimed.iter().map(|c| c.shared.lock().bad).sum()
+    }
+
+    /// Whether `tier` is served by a pool here.
+    pub fn serves(&self, tier: Tier) -> bool {
+        self.claimed.iter().any(|c| c.need.tier == tier)
+    }
+
+    /// Has the tier's workers serve point execution `exec`; returns once each said so.
+    pub async fn start(&self, tier: Tier, exec: &str, spec: &JobSpec) -> Result<(), RunError> {
+        if let Some(gone) = self.gone() {
+            return Err(RunError::WorkerDied(gone));
+        }
+        for c in self.claimed.iter().filter(|c| c.need.tier == tier) {
+            let run = c.run.clone();
+            let job = |_: &Announcement| Job::Start {
+                v: POOL_VERSION,
+                run: run.clone(),
+                exec: exec.into(),
+                spec: spec.clone(),
+            };
+            c.send_all(job).await.map_err(|e| RunError::Pool(e.to_string()))?;
+            c.wait_acks(Some(exec), AckState::Serving).await.map_err(|e| RunError::Pool(e.0))?;
+        }
+        Ok(())
+    }
+
+    /// Has every worker stop serving `exec`; what each tier's workers counted
+    /// (malformed requests rejected, and of those not answered).
+    pub async fn stop(&self, exec: &str) -> Result<Vec<(Tier, u64, u64)>, RunError> {
+        if let Some(gone) = self.gone() {
+            return Err(RunError::WorkerDied(gone));
+        }
+        let mut counts = Vec::new();
+        for c in &self.claimed {
+            let run = c.run.clone();
+            let job = |_: &Announcement| Job::Stop { v: POOL_VERSION, run: run.clone(), exec: exec.into() };
+            c.send_all(job).await.map_err(|e| RunError::Pool(e.to_string()))?;
+            let acks = c.wait_acks(Some(exec), AckState::Stopped).await.map_err(|e| RunError::Pool(e.0))?;
+            counts.push((c.need.tier, acks.iter().map(|a| a.rejected).sum(), acks.iter().map(|a| a.unanswered).sum()));
+        }
+        Ok(counts)
+    }
+
+    /// A claimed worker that left (its last will, or it says it is gone) or
+    /// no longer serves this run, named.
+    pub fn gone(&self) -> Option<String> {
+        self.claimed.iter().find_map(Claimed::gone)
+    }
+
+    /// Sets the workers free and disconnects. It does not wait for their
+    /// answers (a worker that left gives none): a run that claims them next
+    /// waits for their `idle` announcements instead.
+    pub async fn release(self) {
+        for c in self.claimed {
+            let run = c.run.clone();
+            let _ = c.send_all(|_| Job::Release { v: POOL_VERSION, run: run.clone() }).await;
+            c.listener.abort();
+            c.conn.close().await;
+        }
+    }
+}
+
+impl Claimed {
+    /// The run's control connection to the pool, with its last will.
+    async fn open(need: &PoolNeed, broker: &BrokerConfig, run: &str) -> Result<Claimed, RunError> {
+        let addr = resolve(broker).await?;
+        let will = Will {
+            topic: run_topic(&need.pool, run),
+            payload: serde_json::json!({ "v": POOL_VERSION, "run": run, "state": "gone" }).to_string().into_bytes(),
+        };
+        let topics = [(workers_filter(&need.pool), QoS::AtLeastOnce), (acks_topic(&need.pool, run), QoS::AtLeastOnce)];
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = format!("simrun-{run}-pool-{}-{}", need.pool, need.tier);
+        let conn = Connection::open_with(&id, addr, broker, &topics, Some(tx), Some(&will)).await?;
+        let shared = Arc::new(Shared::default());
+        let listener = tokio::spawn(listen(rx, shared.clone(), acks_topic(&need.pool, run)));
+        Ok(Claimed { need: need.clone(), run: run.to_string(), conn, shared, members: Vec::new(), listener })
+    }
+
+    /// The first `count` fitting idle workers by name, once that many announced;
+    /// after `wait`, an error listing who did.
+    async fn wait_for_workers(&self) -> Result<Vec<Announcement>, PoolError> {
+        let deadline = Instant::now() + self.need.wait;
+        loop {
+            let changed = self.shared.changed.notified();
+            let fitting: Vec<Announcement> =
+                self.shared.lock().announced.values().filter(|a| self.misfit(a).is_none()).cloned().collect();
+            if fitting.len() >= self.need.count as usize {
+                return Ok(fitting.into_iter().take(self.need.count as usize).collect());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, changed).await.is_err() {
+                return Err(PoolError::Unusable(self.shortfall(fitting.len())));
+            }
+        }
+    }
+
+    /// Why an announced worker cannot serve this need, if it cannot.
+    fn misfit(&self, a: &Announcement) -> Option<String> {
+        let ours = env!("CARGO_PKG_VERSION");
+        if a.tier != Some(self.need.tier) {
+            return Some(format!("serves the {} tier", a.tier.map_or("?".into(), |t| t.to_string())));
+        }
+        if a.sha256 != self.need.sha256 {
+            return Some(format!("serves another model: {} (sha256 {})", a.model, a.sha256));
+        }
+        if a.simrun != ours {
+            return Some(format!("runs simrun {}, this is {ours}", a.simrun));
+        }
+        match a.state {
+            State::Idle => None,
+            State::Claimed => Some(format!("is claimed by run {}", a.run.as_deref().unwrap_or("?"))),
+            State::Draining => Some("is draining (stopping)".into()),
+            State::Gone => Some(format!("is gone: {}", a.reason.as_deref().unwrap_or("?"))),
+        }
+    }
+
+    /// The message for too few workers: how many fit, and every worker that
+    /// announced itself with why it does not.
+    fn shortfall(&self, fitting: usize) -> String {
+        let n = &self.need;
+        let mut m = format!(
+            "pool {}: {fitting} of the {} {} worker(s) the run needs (model {}, sha256 {}) were free within {:?}",
+            n.pool, n.count, n.tier, n.model, n.sha256, n.wait
+        );
+        let heard = self.shared.lock();
+        if heard.announced.is_empty() {
+            m.push_str(&format!(
+                "; no worker announced itself in pool {} on this broker (start one: simrun worker --pool {} --tier {} \
+                 --model {} --broker URL)",
+                n.pool, n.pool, n.tier, n.model
+            ));
+        }
+        for a in heard.announced.values() {
+            let why = self.misfit(a).unwrap_or_else(|| "free, and fits".into());
+            let tier = a.tier.map_or("?".to_string(), |t| t.to_string());
+            m.push_str(&format!("; {} ({tier}, host {}) {why}", a.name, a.host));
+        }
+        m
+    }
+
+    async fn send_all(&self, job: impl Fn(&Announcement) -> Job) -> Result<(), RunError> {
+        for a in &self.members {
+            let payload = serde_json::to_vec(&job(a)).map_err(|e| RunError::Pool(e.to_string()))?;
+            self.conn
+                .client
+                .publish(jobs_topic(&self.need.pool, &a.name), QoS::AtLeastOnce, false, payload)
+                .await
+                .map_err(|e| RunError::broker(&self.need.pool, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `JOB_TIMEOUT` for every member's ack of `exec` in
+    /// `state`, and takes them; a refusal, a busy worker or silence is the error.
+    async fn wait_acks(&self, exec: Option<&str>, state: AckState) -> Result<Vec<Ack>, JobRefused> {
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        let pool = &self.need.pool;
+        loop {
+            let changed = self.shared.changed.notified();
+            {
+                let mut heard = self.shared.lock();
+                let about = |a: &Ack| a.exec.as_deref() == exec || exec.is_none();
+                if let Some(no) = heard.acks.iter().find(|a| about(a) && a.state != state) {
+                    let why = no.message.clone().unwrap_or_default();
+                    return Err(JobRefused(match no.state {
+                        AckState::Busy => format!(
+                            "pool {pool}: worker {} is {why}; a worker serves one run at a time (refused, not \
+                             queued): wait for that run to end, or start more workers",
+                            no.name
+                        ),
+                        _ => format!("pool {pool}: worker {} refused ({:?}): {why}", no.name, no.state),
+                    }));
+                }
+                let done = self.members.iter().all(|m| heard.acks.iter().any(|a| a.name == m.name && about(a)));
+                if done {
+                    let (taken, kept) = std::mem::take(&mut heard.acks).into_iter().partition(|a| about(a));
+                    heard.acks = kept;
+                    return Ok(taken);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, changed).await.is_err() {
+                let heard = self.shared.lock();
+                let silent: Vec<&str> = self
+                    .members
+                    .iter()
+                    .filter(|m| !heard.acks.iter().any(|a| a.name == m.name))
+                    .map(|m| m.name.as_str())
+                    .collect();
+                let silent = silent.join(", ");
+                return Err(JobRefused(format!("pool {pool}: no answer within {JOB_TIMEOUT:?} from {silent}")));
+            }
+        }
+    }
+
+    fn gone(&self) -> Option<String> {
+        let heard = self.shared.lock();
+        self.members.iter().find_map(|m| {
+            let now = heard.announced.get(&m.name)?;
+            let pool = &self.need.pool;
+            match now.state {
+                State::Gone => Some(format!(
+                    "remote worker {} (pool {pool}, host {}) left during the run: {}",
+                    m.name,
+                    m.host,
+                    now.reason.as_deref().unwrap_or("gone")
+                )),
+                State::Idle => Some(format!("remote worker {} (pool {pool}) no longer serves this run", m.name)),
+                State::Claimed if now.run.as_deref() != Some(self.run.as_str()) => {
+                    Some(format!("remote worker {} (pool {pool}) no longer serves this run", m.name))
+                }
+                _ => None,
+            }
+        })
+    }
+}
+
+/// Keeps what the control connection hears: announcements by name (an
+/// empty retained message removes one) and acks of this run.
+async fn listen(mut rx: mpsc::UnboundedReceiver<Received>, shared: Arc<Shared>, acks: String) {
+    while let Some((_, p)) = rx.recv().await {
+        {
+            let mut heard = shared.lock();
+            if p.topic == acks {
+                match serde_json::from_slice::<Ack>(&p.payload) {
+                    Ok(a) => heard.acks.push(a),
+                    Err(_) => heard.bad += 1,
+                }
+            } else if let Some(name) = p.topic.rsplit('/').next() {
+                if p.payload.is_empty() {
+                    heard.announced.remove(name);
+                } else {
+                    match serde_json::from_slice::<Announcement>(&p.payload) {
+                        Ok(a) if a.name == name => {
+                            heard.announced.insert(name.to_string(), a);
+                        }
+                        _ => heard.bad += 1,
+                    }
+                }
+            }
+        }
+        shared.changed.notify_waiters();
+    }
+}

@@ -1,0 +1,256 @@
+//! Pools of `simrun worker` processes on other hosts, coordinated through the
+//! broker (docs/distributed.md). A pool worker announces itself, retained, on
+//! `simrun/pools/<pool>/workers/<name>`, with a last will that says `gone`
+//! when its connection ends without a goodbye. A run claims the workers it
+//! needs (`claim.rs`), asks each for one point execution at a time (a job:
+//! the `WorkerSpec` of a local worker, less where to connect) and releases
+//! them at its end; a worker serves one run at a time (`serve.rs`) and runs
+//! the same `Worker` as a local tier.
+//!
+//! The control messages are JSON, version `POOL_VERSION`; one that does not
+//! parse is counted and ignored, on both sides.
+
+mod claim;
+mod serve;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Tier;
+
+pub use claim::{PoolError, PoolNeed, Pools};
+pub use serve::{serve, PoolWorker};
+
+/// The version of the pool's control messages.
+pub const POOL_VERSION: u32 = 1;
+
+/// Where a worker announces itself (retained), and its last will goes.
+pub fn worker_topic(pool: &str, name: &str) -> String {
+    format!("simrun/pools/{pool}/workers/{name}")
+}
+
+/// Every announcement of a pool.
+pub fn workers_filter(pool: &str) -> String {
+    format!("simrun/pools/{pool}/workers/+")
+}
+
+/// Where a run sends a worker its jobs.
+pub fn jobs_topic(pool: &str, name: &str) -> String {
+    format!("simrun/pools/{pool}/jobs/{name}")
+}
+
+/// Where a pool's workers answer a run's jobs.
+pub fn acks_topic(pool: &str, run: &str) -> String {
+    format!("simrun/pools/{pool}/acks/{run}")
+}
+
+/// A run's presence: its last will (`gone`) lands here, so that the workers
+/// it claimed free themselves if it dies without releasing them.
+pub fn run_topic(pool: &str, run: &str) -> String {
+    format!("simrun/pools/{pool}/runs/{run}")
+}
+
+/// Every run's presence in a pool.
+pub fn runs_filter(pool: &str) -> String {
+    format!("simrun/pools/{pool}/runs/+")
+}
+
+/// Where a pool worker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Ready for a run to claim it.
+    Idle,
+    /// Serving the run named in `run`, and no other.
+    Claimed,
+    /// Stopping (SIGTERM): it finishes the point it serves, then leaves.
+    Draining,
+    /// Its process ended, or its connection did (the last will).
+    Gone,
+}
+
+/// What a worker says about itself, retained on its topic. The last will
+/// carries only `v`, `name`, `pool`, `state` and `reason`, so everything
+/// else has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub v: u32,
+    pub name: String,
+    pub pool: String,
+    pub state: State,
+    /// The run that claimed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// The model file as the worker was started with it, and its SHA-256.
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub sha256: String,
+    #[serde(default)]
+    pub simrun: String,
+    #[serde(default)]
+    pub onnxruntime: String,
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub arch: String,
+    #[serde(default)]
+    pub cpu: String,
+    #[serde(default)]
+    pub cores: usize,
+    #[serde(default)]
+    pub pid: u32,
+    /// How it computes, when not like its host serving one request at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<String>,
+    /// Control messages it could not parse, since it started.
+    #[serde(default)]
+    pub bad_control: u64,
+    /// Why it is gone or draining.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Announcement {
+    /// The payload of a worker's last will.
+    pub fn will(pool: &str, name: &str) -> Announcement {
+        Announcement {
+            v: POOL_VERSION,
+            name: name.to_string(),
+            pool: pool.to_string(),
+            state: State::Gone,
+            run: None,
+            tier: None,
+            model: String::new(),
+            sha256: String::new(),
+            simrun: String::new(),
+            onnxruntime: String::new(),
+            host: String::new(),
+            os: String::new(),
+            arch: String::new(),
+            cpu: String::new(),
+            cores: 0,
+            pid: 0,
+            compute: None,
+            bad_control: 0,
+            reason: Some("its connection to the broker ended without a goodbye (last will)".into()),
+        }
+    }
+
+    /// One line for messages: `pi-01 (cloud, idle, model 3f2a1c9e…, host pi)`.
+    pub fn describe(&self) -> String {
+        let tier = self.tier.map_or("?".to_string(), |t| t.to_string());
+        let state = match (&self.state, &self.run, &self.reason) {
+            (State::Claimed, Some(run), _) => format!("claimed by run {run}"),
+            (State::Gone, _, Some(why)) => format!("gone: {why}"),
+            (s, _, _) => format!("{s:?}").to_lowercase(),
+        };
+        let sha: String = self.sha256.chars().take(12).collect();
+        format!("{} ({tier}, {state}, model sha256 {sha}…, host {})", self.name, self.host)
+    }
+}
+
+/// What a run asks of a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "lowercase")]
+pub enum Job {
+    /// Serve run `run` and no other until it releases you.
+    Claim { v: u32, run: String },
+    /// Start serving point execution `exec` of the claimed run.
+    Start { v: u32, run: String, exec: String, spec: JobSpec },
+    /// Stop serving `exec`, and say what you counted.
+    Stop { v: u32, run: String, exec: String },
+    /// The run is over: be idle again.
+    Release { v: u32, run: String },
+}
+
+/// A local worker's `WorkerSpec`, less where to connect and how it computes
+/// (the worker's own broker and flags).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub tier: Tier,
+    pub features: usize,
+    pub qos: u8,
+    /// Share the tier's requests with the pool's other workers.
+    pub shared: bool,
+    /// The model the run expects, by SHA-256: a worker with another refuses.
+    pub sha256: String,
+    /// `placement: offload` at the edge: the limit and the cloud's request topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offload: Option<(u32, String)>,
+}
+
+/// How a worker answered a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckState {
+    Claimed,
+    /// Claimed by another run (named in `message`): a worker never mixes two runs.
+    Busy,
+    Serving,
+    Stopped,
+    Released,
+    /// The job cannot be done here (`message` says why).
+    Refused,
+}
+
+/// A worker's answer to a job, on the run's acks topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    pub v: u32,
+    pub name: String,
+    pub run: String,
+    pub state: AckState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// At `stopped`: malformed requests rejected, and of those not answered.
+    #[serde(default)]
+    pub rejected: u64,
+    #[serde(default)]
+    pub unanswered: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_last_will_parses_as_an_announcement_and_says_gone() {
+        let will = serde_json::to_vec(&Announcement::will("p", "w1")).unwrap();
+        let back: Announcement = serde_json::from_slice(&will).unwrap();
+        assert_eq!(back.state, State::Gone);
+        assert!(back.describe().starts_with("w1 (?, gone: its connection"), "{}", back.describe());
+        // A minimal will, as another implementation might write it, parses too.
+        let minimal: Announcement = serde_json::from_str(r#"{"v":1,"name":"w2","pool":"p","state":"gone"}"#).unwrap();
+        assert_eq!(minimal.name, "w2");
+    }
+
+    #[test]
+    fn jobs_round_trip_and_garbage_does_not_parse() {
+        let spec = JobSpec {
+            tier: Tier::Cloud,
+            features: 8,
+            qos: 1,
+            shared: true,
+            sha256: "ab".into(),
+            offload: Some((2, "simrun/r/cloud/request".into())),
+        };
+        for job in [
+            Job::Claim { v: 1, run: "r".into() },
+            Job::Start { v: 1, run: "r".into(), exec: "0.0".into(), spec },
+            Job::Stop { v: 1, run: "r".into(), exec: "0.0".into() },
+            Job::Release { v: 1, run: "r".into() },
+        ] {
+            let text = serde_json::to_string(&job).unwrap();
+            assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job, "{text}");
+        }
+        for bad in ["", "{}", r#"{"job":"explode","v":1}"#, r#"{"job":"claim"}"#, "\u{0}\u{1}"] {
+            assert!(serde_json::from_str::<Job>(bad).is_err(), "{bad:?}");
+        }
+    }
+}

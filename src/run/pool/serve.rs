@@ -1,0 +1,290 @@
+//! The pool worker's side (`simrun worker`): announce, wait to be claimed,
+//! serve the claiming run's point executions one after another with the same
+//! `Worker` a local tier runs, and be idle again when it releases us or its
+//! last will says it is gone.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rumqttc::QoS;
+use tokio::sync::{mpsc, watch};
+
+use super::POOL_VERSION;
+use super::{acks_topic, jobs_topic, runs_filter, worker_topic, Ack, AckState, Announcement, Job, JobSpec, State};
+use crate::backend;
+use crate::plan::BrokerConfig;
+use crate::run::broker::{resolve, Connection, Received, Will};
+use crate::run::timer::PreciseTimer;
+use crate::run::worker::{Worker, WorkerSpec};
+use crate::run::RunError;
+
+/// A pool worker: its model, how it computes, its broker, and what it
+/// announces (a template the serving loop keeps up to date).
+pub struct PoolWorker {
+    pub model: PathBuf,
+    pub threads: u32,
+    pub slowdown: f64,
+    pub slots: u32,
+    pub queue_limit: u32,
+    pub broker: BrokerConfig,
+    pub announcement: Announcement,
+}
+
+/// The run a worker serves, and the point execution it serves now.
+struct Claim {
+    run: String,
+    current: Option<(String, Worker)>,
+}
+
+/// A pool worker's serving loop and its connection.
+struct Host {
+    w: PoolWorker,
+    conn: Connection,
+    addr: SocketAddr,
+    timer: PreciseTimer,
+    claim: Option<Claim>,
+    log: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+/// Serves until `stop` is raised twice, or once while no point is being
+/// served (SIGTERM drains: the point being served finishes first), or the
+/// serving task dies (an error: it announced itself gone first).
+pub async fn serve(
+    w: PoolWorker,
+    mut stop: watch::Receiver<u32>,
+    log: Box<dyn Fn(&str) + Send + Sync>,
+) -> Result<(), RunError> {
+    let (pool, name) = (w.announcement.pool.clone(), w.announcement.name.clone());
+    let addr = resolve(&w.broker).await?;
+    let will = Will {
+        topic: worker_topic(&pool, &name),
+        payload: serde_json::to_vec(&Announcement::will(&pool, &name)).unwrap_or_default(),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let topics = [(jobs_topic(&pool, &name), QoS::AtLeastOnce), (runs_filter(&pool), QoS::AtLeastOnce)];
+    let id = format!("simrun-pool-{pool}-{name}");
+    let conn = Connection::open_with(&id, addr, &w.broker, &topics, Some(tx), Some(&will)).await?;
+    let timer = PreciseTimer::start()?;
+    let mut host = Host { w, conn, addr, timer, claim: None, log };
+    host.announce(State::Idle, None).await;
+    (host.log)(&format!("announced in pool {pool} on {}", host.w.broker.url));
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let ended = loop {
+        tokio::select! {
+            received = rx.recv() => match received {
+                Some(r) => host.on_message(r).await,
+                None => break Ok(()),
+            },
+            changed = stop.changed() => {
+                let signals = if changed.is_ok() { *stop.borrow() } else { 2 };
+                if signals >= 2 || !host.serving() {
+                    break Ok(());
+                }
+                (host.log)("draining: the point being served finishes, then this worker leaves");
+                host.announce(State::Draining, Some("stopping (SIGTERM)".into())).await;
+            }
+            _ = tick.tick() => {
+                if let Some(dead) = host.died() {
+                    break Err(RunError::WorkerDied(dead));
+                }
+                if host.w.announcement.state == State::Draining && !host.serving() {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    host.leave(ended.as_ref().err().map(ToString::to_string)).await;
+    ended
+}
+
+impl Host {
+    fn serving(&self) -> bool {
+        self.claim.as_ref().is_some_and(|c| c.current.is_some())
+    }
+
+    /// The serving task's end, if it ended while serving.
+    fn died(&self) -> Option<String> {
+        let (exec, worker) = self.claim.as_ref()?.current.as_ref()?;
+        worker.died().map(|n| format!("{n} stopped serving during point {exec}"))
+    }
+
+    async fn announce(&mut self, state: State, reason: Option<String>) {
+        let a = &mut self.w.announcement;
+        if a.state != State::Draining || state == State::Gone {
+            a.state = state;
+            a.reason = reason;
+        }
+        a.run = self.claim.as_ref().map(|c| c.run.clone());
+        let topic = worker_topic(&a.pool, &a.name);
+        let Ok(payload) = serde_json::to_vec(&a) else { return };
+        let _ = self.conn.client.publish(topic, QoS::AtLeastOnce, true, payload).await;
+    }
+
+    async fn ack(&self, run: &str, state: AckState, exec: Option<String>, message: Option<String>, counts: (u64, u64)) {
+        let a = &self.w.announcement;
+        let ack = Ack {
+            v: POOL_VERSION,
+            name: a.name.clone(),
+            run: run.to_string(),
+            state,
+            exec,
+            message,
+            rejected: counts.0,
+            unanswered: counts.1,
+        };
+        let Ok(payload) = serde_json::to_vec(&ack) else { return };
+        let _ = self.conn.client.publish(acks_topic(&a.pool, run), QoS::AtLeastOnce, false, payload).await;
+    }
+
+    async fn on_message(&mut self, (_, publish): Received) {
+        let a = &self.w.announcement;
+        if publish.topic == jobs_topic(&a.pool, &a.name) {
+            match serde_json::from_slice::<Job>(&publish.payload) {
+                Ok(job) => self.on_job(job).await,
+                Err(e) => self.bad_control(&publish.topic, &e.to_string()).await,
+            }
+            return;
+        }
+        // A run's presence: its last will says it is gone, without releasing us.
+        let Some(run) = publish.topic.rsplit('/').next() else { return };
+        let gone = serde_json::from_slice::<serde_json::Value>(&publish.payload)
+            .is_ok_and(|v| v.get("state").and_then(|s| s.as_str()) == Some("gone"));
+        if gone && self.claim.as_ref().is_some_and(|c| c.run == run) {
+            (self.log)(&format!("run {run} is gone (its last will): released"));
+            self.release().await;
+        }
+    }
+
+    async fn bad_control(&mut self, topic: &str, error: &str) {
+        self.w.announcement.bad_control += 1;
+        let n = self.w.announcement.bad_control;
+        (self.log)(&format!("ignored a control message on {topic} that does not parse ({n} so far): {error}"));
+        let (state, reason) = (self.w.announcement.state, self.w.announcement.reason.clone());
+        self.announce(state, reason).await;
+    }
+
+    async fn on_job(&mut self, job: Job) {
+        let (Job::Claim { v, run } | Job::Start { v, run, .. } | Job::Stop { v, run, .. } | Job::Release { v, run }) =
+            &job;
+        if *v != POOL_VERSION {
+            let m = format!("control version {v}; this worker speaks {POOL_VERSION}");
+            return self.ack(run, AckState::Refused, None, Some(m), (0, 0)).await;
+        }
+        let ours = self.claim.as_ref().map(|c| c.run.clone());
+        match job {
+            Job::Claim { run, .. } => match ours {
+                Some(other) if other != run => {
+                    self.ack(&run, AckState::Busy, None, Some(format!("claimed by run {other}")), (0, 0)).await
+                }
+                _ if self.w.announcement.state == State::Draining => {
+                    self.ack(&run, AckState::Refused, None, Some("draining (SIGTERM)".into()), (0, 0)).await
+                }
+                _ => {
+                    self.claim.get_or_insert(Claim { run: run.clone(), current: None });
+                    (self.log)(&format!("claimed by run {run}"));
+                    self.announce(State::Claimed, None).await;
+                    self.ack(&run, AckState::Claimed, None, None, (0, 0)).await;
+                }
+            },
+            Job::Start { run, exec, spec, .. } if ours.as_deref() == Some(run.as_str()) => {
+                self.start(run, exec, spec).await
+            }
+            Job::Stop { run, exec, .. } if ours.as_deref() == Some(run.as_str()) => {
+                let counts = self.stop_current().await;
+                self.ack(&run, AckState::Stopped, Some(exec), None, counts).await;
+            }
+            Job::Release { run, .. } if ours.as_deref() == Some(run.as_str()) => {
+                (self.log)(&format!("released by run {run}"));
+                self.release().await;
+                self.ack(&run, AckState::Released, None, None, (0, 0)).await;
+            }
+            Job::Start { run, .. } | Job::Stop { run, .. } | Job::Release { run, .. } => {
+                let m = match ours {
+                    Some(other) => format!("claimed by run {other}"),
+                    None => "not claimed by this run".to_string(),
+                };
+                self.ack(&run, AckState::Refused, None, Some(m), (0, 0)).await
+            }
+        }
+    }
+
+    /// Starts serving point execution `exec` with a `Worker` of its own.
+    async fn start(&mut self, run: String, exec: String, spec: JobSpec) {
+        let a = &self.w.announcement;
+        let refuse = if Some(spec.tier) != a.tier {
+            Some(format!("this worker serves the {} tier, the run asked for {}", tier_name(a), spec.tier))
+        } else if spec.sha256 != a.sha256 {
+            Some(format!(
+                "this worker serves model {} (sha256 {}), the run expects sha256 {}",
+                a.model, a.sha256, spec.sha256
+            ))
+        } else {
+            None
+        };
+        if let Some(m) = refuse {
+            return self.ack(&run, AckState::Refused, Some(exec), Some(m), (0, 0)).await;
+        }
+        self.stop_current().await;
+        match self.worker(&run, &spec).await {
+            Ok(worker) => {
+                if let Some(c) = self.claim.as_mut() {
+                    c.current = Some((exec.clone(), worker));
+                }
+                (self.log)(&format!("serving run {run} point {exec}"));
+                self.ack(&run, AckState::Serving, Some(exec), None, (0, 0)).await;
+            }
+            Err(e) => self.ack(&run, AckState::Refused, Some(exec), Some(e.to_string()), (0, 0)).await,
+        }
+    }
+
+    async fn worker(&self, run: &str, job: &JobSpec) -> Result<Worker, RunError> {
+        let model = backend::load_threads(&self.w.model, self.w.threads)?;
+        let spec = WorkerSpec {
+            run_id: run.to_string(),
+            tier: job.tier,
+            index: 0,
+            label: Some(self.w.announcement.name.clone()),
+            features: job.features,
+            qos: job.qos,
+            addr: self.addr,
+            broker: self.w.broker.clone(),
+            shared: job.shared,
+            slowdown: self.w.slowdown,
+            slots: self.w.slots,
+            queue_limit: self.w.queue_limit,
+            batching: None,
+            offload: job.offload.clone(),
+        };
+        Worker::start(spec, model, self.timer.clone()).await
+    }
+
+    /// Stops the point being served, if one is; what its worker counted.
+    async fn stop_current(&mut self) -> (u64, u64) {
+        let Some((exec, worker)) = self.claim.as_mut().and_then(|c| c.current.take()) else { return (0, 0) };
+        let counts = worker.counts();
+        if let Err(e) = worker.stop().await {
+            (self.log)(&format!("point {exec}: {e}"));
+        }
+        counts
+    }
+
+    async fn release(&mut self) {
+        self.stop_current().await;
+        self.claim = None;
+        self.announce(State::Idle, None).await;
+    }
+
+    /// Says it is gone (retained, so a run that looks later sees why) and disconnects.
+    async fn leave(mut self, error: Option<String>) {
+        self.stop_current().await;
+        let reason = error.unwrap_or_else(|| "stopped by a signal".into());
+        (self.log)(&format!("leaving the pool: {reason}"));
+        self.announce(State::Gone, Some(reason)).await;
+        self.conn.close().await;
+    }
+}
+
+fn tier_name(a: &Announcement) -> String {
+    a.tier.map_or("?".into(), |t| t.to_string())
+}

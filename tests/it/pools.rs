@@ -1,0 +1,366 @@
+//! Remote pools end to end: `simrun worker` processes, each standing in for
+//! a host, serve a tier of `simrun run` through a real Mosquitto; one of them
+//! from its own network namespace over a veth pair.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::{root, Mosquitto, Table};
+
+const SCENARIO: &str = "scenarios/m3b-remote.yaml";
+const CLOUD_MODEL: &str = "models/anomaly_detector.safetensors";
+
+/// One pool test at a time: each starts several processes on two cores.
+fn serial() -> std::fs::File {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pools.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// A pool name no other test (or earlier run of this one) uses.
+fn pool(tag: &str) -> String {
+    format!("t-{tag}-{}", std::process::id())
+}
+
+/// A `simrun worker` process, stopped by PID when dropped; its stderr lines are kept.
+struct PoolWorker {
+    child: Child,
+    name: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl PoolWorker {
+    fn start(broker: &str, pool: &str, name: &str, model: &str, extra: &[&str]) -> PoolWorker {
+        Self::spawn(Command::new(assert_cmd::cargo::cargo_bin("simrun")), broker, pool, name, model, extra)
+    }
+
+    fn spawn(mut cmd: Command, broker: &str, pool: &str, name: &str, model: &str, extra: &[&str]) -> PoolWorker {
+        cmd.current_dir(root()).args(["worker", "--tier", "cloud", "--model", model, "--broker", broker]);
+        cmd.args(["--pool", pool, "--name", name]).args(extra);
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (stderr, kept) = (child.stderr.take().unwrap(), lines.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        PoolWorker { child, name: name.to_string(), lines }
+    }
+
+    /// Waits until a stderr line contains `text`; panics with the lines after `limit`.
+    fn wait_for(&mut self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.lines.lock().unwrap().iter().any(|l| l.contains(text)) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("worker {} exited ({status}) before saying {text:?}: {:?}", self.name, self.lines());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("worker {} did not say {text:?} within {limit:?}: {:?}", self.name, self.lines());
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to end by itself: its exit code.
+    fn exit_code(&mut self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("worker {} still runs after {limit:?}: {:?}", self.name, self.lines());
+    }
+}
+
+impl Drop for PoolWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `simrun run` of the remote-pool scenario against `broker` with `sets`.
+fn run_command(broker: &Mosquitto, out: &Path, pool: &str, sets: &[&str]) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+    cmd.current_dir(root()).args(["run", SCENARIO, "--quiet", "--out"]).arg(out);
+    cmd.args(["--set", &format!("broker.url={}", broker.url())]);
+    cmd.args(["--set", &format!("tiers.cloud.workers.remote={pool}")]);
+    cmd.args(["--set", "load.duration=1500ms", "--set", "load.warmup=300ms", "--set", "load.rate=100/s"]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    cmd
+}
+
+fn run(broker: &Mosquitto, out: &Path, pool: &str, sets: &[&str]) -> (i32, String) {
+    let o = run_command(broker, out, pool, sets).output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The one run folder under `out` (there must be exactly one).
+fn only_run(out: &Path) -> PathBuf {
+    let scenario: Vec<PathBuf> = std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(scenario.len(), 1, "{scenario:?}");
+    let runs: Vec<PathBuf> = std::fs::read_dir(&scenario[0]).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+/// The report in a run folder's results.json.
+fn results(dir: &Path) -> serde_json::Value {
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    all["report"].clone()
+}
+
+#[test]
+fn a_remote_pool_serves_the_cloud_tier_and_keeps_serving_across_runs() {
+    let _serial = serial();
+    let broker = Mosquitto::start();
+    let pool = pool("serve");
+    let mut a = PoolWorker::start(&broker.url(), &pool, "cloud-a", CLOUD_MODEL, &[]);
+    let mut b = PoolWorker::start(&broker.url(), &pool, "cloud-b", CLOUD_MODEL, &["--slots", "2"]);
+    a.wait_for("announced", Duration::from_secs(20));
+    b.wait_for("announced", Duration::from_secs(20));
+    for round in 0..2 {
+        let out = tempfile::tempdir().unwrap();
+        let (code, stderr) = run(&broker, out.path(), &pool, &[]);
+        assert_eq!(code, 0, "round {round}: {stderr}");
+        let dir = only_run(out.path());
+        let samples = Table::read(&dir.join("samples.csv"));
+        let cloud: Vec<&Vec<String>> = samples.filter("tier", "cloud").collect();
+        let edge = samples.filter("tier", "edge").count();
+        assert_eq!(cloud.len(), edge, "every request goes to both tiers");
+        let by = |w: &str| cloud.iter().filter(|r| r[samples.col("worker")] == w).count();
+        assert!(by("cloud-a") > 0 && by("cloud-b") > 0, "both workers share the requests: {}", by("cloud-a"));
+        assert_eq!(by("cloud-a") + by("cloud-b"), cloud.iter().filter(|r| r[samples.col("status")] == "ok").count());
+        let manifest = &results(&dir)["manifest"];
+        let remote = manifest["remote_workers"].as_array().unwrap();
+        let names: Vec<&str> = remote.iter().map(|w| w["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["cloud-a", "cloud-b"]);
+        assert!(remote.iter().all(|w| w["pool"] == pool.as_str() && w["pid"].as_u64().unwrap() > 0));
+        assert_eq!(remote[1]["compute"], "2 slots");
+        let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(report.contains("the cloud tier ran on remote `simrun worker` processes"), "{report}");
+        assert!(report.contains("- `cloud-a` (pool `"), "{report}");
+        assert!(report.contains("**Clocks:**"), "{report}");
+    }
+    a.wait_for("released by run", Duration::from_secs(5));
+    assert_eq!(a.lines().iter().filter(|l| l.contains("claimed by run")).count(), 2, "{:?}", a.lines());
+}
+
+#[test]
+fn a_remote_worker_killed_mid_run_ends_it_with_exit_3_naming_the_worker_and_keeps_finished_points() {
+    let _serial = serial();
+    let broker = Mosquitto::start();
+    let pool = pool("kill");
+    let mut a = PoolWorker::start(&broker.url(), &pool, "cloud-a", CLOUD_MODEL, &[]);
+    let mut b = PoolWorker::start(&broker.url(), &pool, "doomed", CLOUD_MODEL, &[]);
+    a.wait_for("announced", Duration::from_secs(20));
+    b.wait_for("announced", Duration::from_secs(20));
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = run_command(&broker, out.path(), &pool, &["repetitions=2", "load.duration=4s"]);
+    let mut runner = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // The second execution (point 0, repetition 1) has started: the first is kept.
+    b.wait_for("point 0.1", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = b.child.kill();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(status) = runner.try_wait().unwrap() {
+            break status;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(15), "the run did not stop after the kill");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = killed.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(runner.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("remote worker doomed (pool"), "{stderr}");
+    assert!(stderr.contains("last will"), "{stderr}");
+    // 2 s is the figure docs/distributed.md gives; a loaded host gets slack.
+    assert!(took < Duration::from_secs(10), "exit 3 took {took:?}");
+    eprintln!("exit 3 came {took:?} after the kill");
+    let report = results(&only_run(out.path()));
+    assert_eq!(report["finished"].as_array().unwrap().len(), 1, "the finished execution is kept");
+    // The survivor is free again for the next run.
+    a.wait_for("released by run", Duration::from_secs(5));
+}
+
+/// Publishes `payload` on `topic` through a real MQTT connection (retained when asked).
+fn publish(broker: &Mosquitto, topic: &str, payload: &[u8], retain: bool) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
+        let id = format!("pool-test-{}", std::process::id());
+        let conn = simrun::run::broker::Connection::open(&id, addr, &broker.config(), &[], None).await.unwrap();
+        conn.client.publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload.to_vec()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        conn.close().await;
+    });
+}
+
+#[test]
+fn pools_that_cannot_serve_are_refused_before_the_run_naming_who_answered() {
+    let _serial = serial();
+    let broker = Mosquitto::start();
+    let out = tempfile::tempdir().unwrap();
+    // Nobody in the pool.
+    let empty = pool("empty");
+    let (code, stderr) = run(&broker, out.path(), &empty, &["tiers.cloud.workers.wait=500ms"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("no worker announced itself in pool {empty}")), "{stderr}");
+    // A worker with another model.
+    let other = pool("model");
+    let mut w = PoolWorker::start(&broker.url(), &other, "digits", "models/digits_big.safetensors", &[]);
+    w.wait_for("announced", Duration::from_secs(20));
+    let (code, stderr) = run(&broker, out.path(), &other, &["tiers.cloud.workers={remote: x, count: 1, wait: 500ms}"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("pool x: 0 of the 1"), "{stderr}");
+    let (code, stderr) =
+        run(&broker, out.path(), &other, &["tiers.cloud.workers.count=1", "tiers.cloud.workers.wait=500ms"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("digits (cloud, host") && stderr.contains("serves another model"), "{stderr}");
+    // A worker claimed by another run: refused, naming that run, until the run's last will frees it.
+    let busy = pool("busy");
+    let mut w = PoolWorker::start(&broker.url(), &busy, "solo", CLOUD_MODEL, &[]);
+    w.wait_for("announced", Duration::from_secs(20));
+    let claim = br#"{"job":"claim","v":1,"run":"someone-else"}"#;
+    publish(&broker, &format!("simrun/pools/{busy}/jobs/solo"), claim, false);
+    w.wait_for("claimed by run someone-else", Duration::from_secs(5));
+    let sets = ["tiers.cloud.workers.count=1", "tiers.cloud.workers.wait=500ms"];
+    let (code, stderr) = run(&broker, out.path(), &busy, &sets);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("solo (cloud, host") && stderr.contains("is claimed by run someone-else"), "{stderr}");
+    // Garbage on the control topic is counted and ignored.
+    publish(&broker, &format!("simrun/pools/{busy}/jobs/solo"), b"\x00 not json", false);
+    w.wait_for("does not parse (1 so far)", Duration::from_secs(5));
+    publish(&broker, &format!("simrun/pools/{busy}/runs/someone-else"), br#"{"v":1,"state":"gone"}"#, false);
+    w.wait_for("run someone-else is gone", Duration::from_secs(5));
+    let (code, stderr) = run(&broker, out.path(), &busy, &["tiers.cloud.workers.count=1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "only the run that started made a folder");
+}
+
+#[test]
+fn a_worker_the_broker_refuses_or_that_is_told_nonsense_exits_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwords");
+    let made = Command::new("mosquitto_passwd").arg("-b").arg("-c").arg(&passwords).args(["pi", "right"]).status();
+    assert!(made.expect("mosquitto_passwd comes with mosquitto").success());
+    let broker = Mosquitto::start_with(&format!("allow_anonymous false\npassword_file {}\n", passwords.display()));
+    let url = broker.url();
+    let login = ["--username", "pi", "--password-env", "SIMRUN_TEST_POOL_PASSWORD"];
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+    cmd.env("SIMRUN_TEST_POOL_PASSWORD", "wrong");
+    let mut w = PoolWorker::spawn(cmd, &url, "p", "pi-01", CLOUD_MODEL, &login);
+    assert_eq!(w.exit_code(Duration::from_secs(20)), 2, "{:?}", w.lines());
+    assert!(w.lines().iter().any(|l| l.contains("refused the login of user \"pi\"")), "{:?}", w.lines());
+    assert!(!w.lines().iter().any(|l| l.contains("wrong")), "the password never shows");
+    for (args, said) in [
+        (vec!["--broker", &url, "--pool", "a/b"], "--pool: a pool or worker name"),
+        (vec!["--broker", &url, "--slowdown", "0.5"], "--slowdown 1 to"),
+        (vec!["--broker", "auto"], "--broker: a worker connects"),
+        (vec!["--broker", "tcp://x"], "--broker: unsupported broker url"),
+    ] {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+        cmd.current_dir(root()).args(["worker", "--tier", "cloud", "--model", CLOUD_MODEL]);
+        let o = cmd.args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
+}
+
+/// A network namespace with a veth pair to this one, deleted when dropped.
+struct Netns {
+    name: String,
+    host_ip: String,
+    ns_ip: String,
+}
+
+impl Netns {
+    /// Makes one, or says why it cannot be made here.
+    fn make() -> Result<Netns, String> {
+        let id = std::process::id() % 60_000;
+        let name = format!("simrun-t{id}");
+        let (host_if, ns_if) = (format!("srh{id}"), format!("srn{id}"));
+        let octet = id % 250 + 1;
+        let ns = Netns { name: name.clone(), host_ip: format!("10.231.{octet}.1"), ns_ip: format!("10.231.{octet}.2") };
+        let ip = |args: &[&str]| -> Result<(), String> {
+            let o = Command::new("ip").args(args).output().map_err(|e| format!("ip {args:?}: {e}"))?;
+            o.status
+                .success()
+                .then_some(())
+                .ok_or_else(|| format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim()))
+        };
+        ip(&["netns", "add", &name])?;
+        let (host_cidr, ns_cidr) = (format!("{}/30", ns.host_ip), format!("{}/30", ns.ns_ip));
+        let steps: [Vec<&str>; 6] = [
+            vec!["link", "add", &host_if, "type", "veth", "peer", "name", &ns_if],
+            vec!["link", "set", &ns_if, "netns", &name],
+            vec!["addr", "add", &host_cidr, "dev", &host_if],
+            vec!["link", "set", &host_if, "up"],
+            vec!["-n", &name, "addr", "add", &ns_cidr, "dev", &ns_if],
+            vec!["-n", &name, "link", "set", &ns_if, "up"],
+        ];
+        for step in &steps {
+            let args: Vec<&str> = step.iter().map(|s| &**s).collect();
+            ip(&args)?; // on failure `ns` drops and deletes the namespace
+        }
+        Ok(ns)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes the veth pair with it.
+        let _ = Command::new("ip").args(["netns", "delete", &self.name]).status();
+    }
+}
+
+#[test]
+fn a_worker_in_its_own_network_namespace_serves_over_a_veth_pair() {
+    let _serial = serial();
+    let ns = match Netns::make() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED a_worker_in_its_own_network_namespace_serves_over_a_veth_pair: cannot make a network namespace here ({why}); it needs root and iproute2");
+            return;
+        }
+    };
+    // The broker listens on loopback (for the run) and on the veth (for the worker).
+    let port = std::net::TcpListener::bind((ns.host_ip.as_str(), 0)).unwrap().local_addr().unwrap().port();
+    let broker = Mosquitto::start_with(&format!("listener {port} {}\nallow_anonymous true\n", ns.host_ip));
+    let pool = pool("netns");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.name]).arg(assert_cmd::cargo::cargo_bin("simrun"));
+    let url = format!("mqtt://{}:{port}", ns.host_ip);
+    let mut w = PoolWorker::spawn(cmd, &url, &pool, "far", CLOUD_MODEL, &[]);
+    w.wait_for("announced", Duration::from_secs(20));
+    // It is in the namespace: it cannot reach the broker's loopback listener.
+    let inside = Command::new("ip").args(["netns", "identify", &w.child.id().to_string()]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&inside.stdout).trim(), ns.name);
+    let out = tempfile::tempdir().unwrap();
+    let (code, stderr) = run(&broker, out.path(), &pool, &["tiers.cloud.workers.count=1"]);
+    assert_eq!(code, 0, "{stderr}");
+    let dir = only_run(out.path());
+    let samples = Table::read(&dir.join("samples.csv"));
+    let served = samples.filter("worker", "far").filter(|r| r[samples.col("status")] == "ok").count();
+    assert_eq!(served, samples.filter("tier", "cloud").count(), "every cloud request answered from the namespace");
+    assert!(served > 100, "{served}");
+    assert!(ns.ns_ip.starts_with("10.231."));
+}
