@@ -24,8 +24,14 @@ pub fn describe_plan(plan: &Plan) -> String {
     );
     for p in &plan.points {
         let c = &p.config;
-        let tiers: Vec<String> =
-            c.tiers.iter().map(|t| format!("{} ×{} link {}", t.tier, t.workers, link_summary(&t.link))).collect();
+        let tiers: Vec<String> = c
+            .tiers
+            .iter()
+            .map(|t| match &t.remote {
+                Some(r) => format!("{} ×{} of remote pool {}", t.tier, t.workers, r.pool),
+                None => format!("{} ×{} link {}", t.tier, t.workers, link_summary(&t.link)),
+            })
+            .collect();
         let (warm, measured) = c.load.request_counts();
         let _ = writeln!(
             out,

@@ -117,9 +117,9 @@ pub async fn worker(a: WorkerArgs) -> Result<Outcome, Failure> {
     let log = Box::new(move |m: &str| eprintln!("simrun worker {name}: {m}"));
     match pool::serve(w, signals(), log).await {
         Ok(()) => Ok(Outcome::Passed),
-        Err(e @ (RunError::Refused { .. } | RunError::NotMqtt { .. } | RunError::Broker { .. })) => {
-            Err(Failure::input(e))
-        }
+        Err(
+            e @ (RunError::Refused { .. } | RunError::NotMqtt { .. } | RunError::Broker { .. } | RunError::Pool(_)),
+        ) => Err(Failure::input(e)),
         Err(e) => Err(Failure::infrastructure(e)),
     }
 }

@@ -200,6 +200,31 @@ fn a_remote_worker_killed_mid_run_ends_it_with_exit_3_naming_the_worker_and_keep
     a.wait_for("released by run", Duration::from_secs(5));
 }
 
+#[test]
+fn a_worker_told_to_stop_finishes_its_point_and_the_run_stops_at_the_next_naming_it() {
+    let _serial = serial();
+    let broker = Mosquitto::start();
+    let pool = pool("drain");
+    let mut w = PoolWorker::start(&broker.url(), &pool, "leaving", CLOUD_MODEL, &[]);
+    w.wait_for("announced", Duration::from_secs(20));
+    let out = tempfile::tempdir().unwrap();
+    let sets = ["tiers.cloud.workers.count=1", "repetitions=2", "load.duration=2s"];
+    let mut runner =
+        run_command(&broker, out.path(), &pool, &sets).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    w.wait_for("point 0.0", Duration::from_secs(30));
+    let term = Command::new("kill").args(["-TERM", &w.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    w.wait_for("draining", Duration::from_secs(5));
+    let status = runner.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(runner.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("leaving"), "{stderr}");
+    assert_eq!(w.exit_code(Duration::from_secs(10)), 0, "{:?}", w.lines());
+    let report = results(&only_run(out.path()));
+    assert_eq!(report["finished"].as_array().unwrap().len(), 1, "the drained point finished and is kept");
+}
+
 /// Publishes `payload` on `topic` through a real MQTT connection (retained when asked).
 fn publish(broker: &Mosquitto, topic: &str, payload: &[u8], retain: bool) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -238,6 +263,10 @@ fn pools_that_cannot_serve_are_refused_before_the_run_naming_who_answered() {
     let busy = pool("busy");
     let mut w = PoolWorker::start(&broker.url(), &busy, "solo", CLOUD_MODEL, &[]);
     w.wait_for("announced", Duration::from_secs(20));
+    // A second worker of that name would take the first one's connection: refused.
+    let mut twin = PoolWorker::start(&broker.url(), &busy, "solo", CLOUD_MODEL, &[]);
+    assert_eq!(twin.exit_code(Duration::from_secs(20)), 2, "{:?}", twin.lines());
+    assert!(twin.lines().iter().any(|l| l.contains("already has a worker named solo")), "{:?}", twin.lines());
     let claim = br#"{"job":"claim","v":1,"run":"someone-else"}"#;
     publish(&broker, &format!("simrun/pools/{busy}/jobs/solo"), claim, false);
     w.wait_for("claimed by run someone-else", Duration::from_secs(5));
@@ -363,4 +392,21 @@ fn a_worker_in_its_own_network_namespace_serves_over_a_veth_pair() {
     assert_eq!(served, samples.filter("tier", "cloud").count(), "every cloud request answered from the namespace");
     assert!(served > 100, "{served}");
     assert!(ns.ns_ip.starts_with("10.231."));
+}
+
+#[test]
+fn a_worker_announces_itself_again_when_its_broker_comes_back_without_its_retained_messages() {
+    let _serial = serial();
+    let mut broker = Mosquitto::start();
+    let pool = pool("restart");
+    let mut w = PoolWorker::start(&broker.url(), &pool, "steady", CLOUD_MODEL, &[]);
+    w.wait_for("announced", Duration::from_secs(20));
+    // The broker keeps nothing across a restart (persistence false): the announcement is gone with it.
+    broker.stop();
+    broker.restart();
+    w.wait_for("the broker is back: announcing again", Duration::from_secs(20));
+    let out = tempfile::tempdir().unwrap();
+    let (code, stderr) =
+        run(&broker, out.path(), &pool, &["tiers.cloud.workers.count=1", "tiers.cloud.workers.wait=10s"]);
+    assert_eq!(code, 0, "{stderr}");
 }

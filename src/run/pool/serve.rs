@@ -45,6 +45,28 @@ struct Host {
     timer: PreciseTimer,
     claim: Option<Claim>,
     log: Box<dyn Fn(&str) + Send + Sync>,
+    /// Outages of the control connection announced again after.
+    outages: usize,
+}
+
+/// The live worker of `pool` already named `name`, if there is one: its
+/// retained announcement, unless that says it is gone. Two processes with one
+/// client id would take the broker connection from each other in turn.
+async fn namesake(
+    broker: &BrokerConfig,
+    addr: SocketAddr,
+    pool: &str,
+    name: &str,
+) -> Result<Option<Announcement>, RunError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let id = format!("simrun-pool-{pool}-{name}-probe-{}", std::process::id());
+    let topics = [(worker_topic(pool, name), QoS::AtLeastOnce)];
+    let conn = Connection::open(&id, addr, broker, &topics, Some(tx)).await?;
+    // A retained message comes right after the subscription's acknowledgement.
+    let heard = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.ok().flatten();
+    conn.close().await;
+    let found = heard.and_then(|(_, p)| serde_json::from_slice::<Announcement>(&p.payload).ok());
+    Ok(found.filter(|a| a.state != State::Gone))
 }
 
 /// Serves until `stop` is raised twice, or once while no point is being
@@ -61,12 +83,18 @@ pub async fn serve(
         topic: worker_topic(&pool, &name),
         payload: serde_json::to_vec(&Announcement::will(&pool, &name)).unwrap_or_default(),
     };
+    if let Some(other) = namesake(&w.broker, addr, &pool, &name).await? {
+        return Err(RunError::Pool(format!(
+            "pool {pool} already has a worker named {name}: {}; give this one another --name, or stop that one",
+            other.describe()
+        )));
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let topics = [(jobs_topic(&pool, &name), QoS::AtLeastOnce), (runs_filter(&pool), QoS::AtLeastOnce)];
     let id = format!("simrun-pool-{pool}-{name}");
     let conn = Connection::open_with(&id, addr, &w.broker, &topics, Some(tx), Some(&will)).await?;
     let timer = PreciseTimer::start()?;
-    let mut host = Host { w, conn, addr, timer, claim: None, log };
+    let mut host = Host { w, conn, addr, timer, claim: None, log, outages: 0 };
     host.announce(State::Idle, None).await;
     (host.log)(&format!("announced in pool {pool} on {}", host.w.broker.url));
     let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -85,6 +113,7 @@ pub async fn serve(
                 host.announce(State::Draining, Some("stopping (SIGTERM)".into())).await;
             }
             _ = tick.tick() => {
+                host.announce_again_after_an_outage().await;
                 if let Some(dead) = host.died() {
                     break Err(RunError::WorkerDied(dead));
                 }
@@ -107,6 +136,18 @@ impl Host {
     fn died(&self) -> Option<String> {
         let (exec, worker) = self.claim.as_ref()?.current.as_ref()?;
         worker.died().map(|n| format!("{n} stopped serving during point {exec}"))
+    }
+
+    /// After the broker came back (a restart may have lost retained
+    /// messages), says again who it is and what it does.
+    async fn announce_again_after_an_outage(&mut self) {
+        let outages = self.conn.health.outages().len();
+        if outages > self.outages && self.conn.health.down_for().is_none() {
+            self.outages = outages;
+            (self.log)("the broker is back: announcing again");
+            let (state, reason) = (self.w.announcement.state, self.w.announcement.reason.clone());
+            self.announce(state, reason).await;
+        }
     }
 
     async fn announce(&mut self, state: State, reason: Option<String>) {
@@ -212,7 +253,9 @@ impl Host {
     /// Starts serving point execution `exec` with a `Worker` of its own.
     async fn start(&mut self, run: String, exec: String, spec: JobSpec) {
         let a = &self.w.announcement;
-        let refuse = if Some(spec.tier) != a.tier {
+        let refuse = if a.state == State::Draining {
+            Some("it is draining (SIGTERM): it finished its last point and leaves".to_string())
+        } else if Some(spec.tier) != a.tier {
             Some(format!("this worker serves the {} tier, the run asked for {}", tier_name(a), spec.tier))
         } else if spec.sha256 != a.sha256 {
             Some(format!(
