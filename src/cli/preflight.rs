@@ -341,12 +341,17 @@ fn pool_needs(plan: &Plan, models: &[ModelRecord]) -> Result<Vec<PoolNeed>, Fail
 /// Waits for and claims the remote workers the plan needs, before anything
 /// runs: a pool that does not show up in time, a worker with another model
 /// or simrun, or one serving another run, is bad input (exit 2), listed.
-pub async fn claim_pools(plan: &Plan, models: &[ModelRecord], run_id: &str) -> Result<Option<Pools>, Failure> {
+pub async fn claim_pools(
+    plan: &Plan,
+    models: &[ModelRecord],
+    run_id: &str,
+    quiet: bool,
+) -> Result<Option<Pools>, Failure> {
     let needs = pool_needs(plan, models)?;
     let Some(broker) = plan.points.first().map(|p| &p.config.broker).filter(|_| !needs.is_empty()) else {
         return Ok(None);
     };
-    for n in &needs {
+    for n in needs.iter().filter(|_| !quiet) {
         eprintln!("simrun: waiting up to {:?} for {} {} worker(s) of pool {}", n.wait, n.count, n.tier, n.pool);
     }
     match Pools::claim(&needs, broker, run_id).await {

@@ -74,7 +74,7 @@ pub async fn execute(
     let brokers = check_brokers(&plan).await?;
     let run_id = new_run_id();
     check_delivery(&plan, &run_id).await?;
-    let pools = claim_pools(&plan, &models.models, &run_id).await?;
+    let pools = claim_pools(&plan, &models.models, &run_id, quiet).await?;
     let dir = out_root.join(&plan.name).join(&run_id);
     let results = ResultsDir::create(dir.clone())
         .with_context(|| format!("cannot create results folder {}", dir.display()))
@@ -101,7 +101,7 @@ pub async fn extend(
     // The devices' input takes its shape from the models, as when the run started.
     let mut plan = plan.clone();
     let models = check_models(&mut plan)?;
-    let pools = claim_pools(&plan, &models.models, &report.manifest.run_id).await?;
+    let pools = claim_pools(&plan, &models.models, &report.manifest.run_id, quiet).await?;
     let plan = &plan;
     let results =
         ResultsDir::open(dir.to_path_buf()).map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
@@ -155,7 +155,7 @@ async fn resume(
     let _broker = start_managed_broker(&mut plan)?;
     check_brokers(&plan).await?;
     check_delivery(&plan, &report.manifest.run_id).await?;
-    let pools = claim_pools(&plan, &models.models, &report.manifest.run_id).await?;
+    let pools = claim_pools(&plan, &models.models, &report.manifest.run_id, args.quiet).await?;
     if let Some(p) = &pools {
         report.manifest.remote_workers = p.members();
     }
