@@ -225,6 +225,27 @@ fn a_worker_told_to_stop_finishes_its_point_and_the_run_stops_at_the_next_naming
     assert_eq!(report["finished"].as_array().unwrap().len(), 1, "the drained point finished and is kept");
 }
 
+#[test]
+fn a_run_killed_mid_point_frees_its_workers_through_its_last_will() {
+    let _serial = serial();
+    let broker = Mosquitto::start();
+    let pool = pool("orphan");
+    let mut w = PoolWorker::start(&broker.url(), &pool, "orphaned", CLOUD_MODEL, &[]);
+    w.wait_for("announced", Duration::from_secs(20));
+    let out = tempfile::tempdir().unwrap();
+    let sets = ["tiers.cloud.workers.count=1", "load.duration=30s"];
+    let mut runner =
+        run_command(&broker, out.path(), &pool, &sets).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    w.wait_for("point 0.0", Duration::from_secs(30));
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    w.wait_for("is gone (its last will): released", Duration::from_secs(10));
+    // Free again: the next run claims it.
+    let (code, stderr) =
+        run(&broker, out.path(), &pool, &["tiers.cloud.workers.count=1", "tiers.cloud.workers.wait=5s"]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// Publishes `payload` on `topic` through a real MQTT connection (retained when asked).
 fn publish(broker: &Mosquitto, topic: &str, payload: &[u8], retain: bool) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

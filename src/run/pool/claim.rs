@@ -166,6 +166,7 @@ impl Pools {
         for c in self.claimed {
             let run = c.run.clone();
             let _ = c.send_all(|_| Job::Release { v: POOL_VERSION, run: run.clone() }).await;
+            let _ = clear(&c.conn, &run_topic(&c.need.pool, &run)).await;
             c.listener.abort();
             c.conn.close().await;
         }
@@ -184,6 +185,8 @@ impl Claimed {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = format!("simrun-{run}-pool-{}-{}", need.pool, need.tier);
         let conn = Connection::open_with(&id, addr, broker, &topics, Some(tx), Some(&will)).await?;
+        // A resumed run has the id of the one that died: clear its retained will.
+        clear(&conn, &run_topic(&need.pool, run)).await?;
         let shared = Arc::new(Shared::default());
         let listener = tokio::spawn(listen(rx, shared.clone(), acks_topic(&need.pool, run)));
         Ok(Claimed { need: need.clone(), run: run.to_string(), conn, shared, members: Vec::new(), listener })
@@ -326,6 +329,17 @@ impl Claimed {
             }
         })
     }
+}
+
+/// Removes the retained message on `topic` (an empty retained publish).
+/// A run's last will is retained, so that a worker cut off from the broker
+/// while its run died learns of it when it reconnects; a run that ends
+/// cleanly, or starts again under its old id, leaves none behind.
+async fn clear(conn: &Connection, topic: &str) -> Result<(), RunError> {
+    conn.client
+        .publish(topic, QoS::AtLeastOnce, true, Vec::new())
+        .await
+        .map_err(|e| RunError::Pool(format!("clearing {topic}: {e}")))
 }
 
 /// Keeps what the control connection hears: announcements by name (an

@@ -19,6 +19,10 @@ use crate::run::timer::PreciseTimer;
 use crate::run::worker::{Worker, WorkerSpec};
 use crate::run::RunError;
 
+/// How long a draining worker waits for its broker to come back before it
+/// leaves without the point's `stop`.
+const DRAIN_CUT_OFF: Duration = Duration::from_secs(5);
+
 /// A pool worker: its model, how it computes, its broker, and what it
 /// announces (a template the serving loop keeps up to date).
 pub struct PoolWorker {
@@ -117,7 +121,7 @@ pub async fn serve(
                 if let Some(dead) = host.died() {
                     break Err(RunError::WorkerDied(dead));
                 }
-                if host.w.announcement.state == State::Draining && !host.serving() {
+                if host.w.announcement.state == State::Draining && (!host.serving() || host.cut_off()) {
                     break Ok(());
                 }
             }
@@ -128,6 +132,12 @@ pub async fn serve(
 }
 
 impl Host {
+    /// The control connection has been down for a while: no run can reach
+    /// this worker, so a drain would wait for a `stop` that never comes.
+    fn cut_off(&self) -> bool {
+        self.conn.health.down_for().is_some_and(|d| d > DRAIN_CUT_OFF)
+    }
+
     fn serving(&self) -> bool {
         self.claim.as_ref().is_some_and(|c| c.current.is_some())
     }
