@@ -558,20 +558,29 @@ impl TierConfig {
             None if self.slowdown > 1.0 => parts.push(format!("slowdown {}", self.slowdown)),
             None => {}
         }
-        if self.slots > 1 {
-            parts.push(format!("{} slots", self.slots));
-        }
-        if self.queue_limit != DEFAULT_QUEUE_LIMIT {
-            parts.push(format!("queue limit {}", self.queue_limit));
-        }
-        if let Some(n) = self.threads.filter(|n| *n > 1) {
-            parts.push(format!("{n} intra-op threads"));
-        }
+        parts.extend(serving_parts(self.slots, self.queue_limit, self.threads));
         if let Some(b) = self.batching {
             parts.push(format!("batches of up to {} requests or {:?}", b.max_batch, b.max_wait));
         }
         (!parts.is_empty()).then(|| format!("{}: {}", self.tier, parts.join("; ")))
     }
+}
+
+/// How a worker serves where it differs from one request at a time on one
+/// thread: its slots, queue limit and intra-op threads, a phrase each (a
+/// tier's `describe_compute`, and a `simrun worker`'s announcement).
+pub fn serving_parts(slots: u32, queue_limit: u32, threads: Option<u32>) -> Vec<String> {
+    let mut parts = Vec::new();
+    if slots > 1 {
+        parts.push(format!("{slots} slots"));
+    }
+    if queue_limit != DEFAULT_QUEUE_LIMIT {
+        parts.push(format!("queue limit {queue_limit}"));
+    }
+    if let Some(n) = threads.filter(|n| *n > 1) {
+        parts.push(format!("{n} intra-op threads"));
+    }
+    parts
 }
 
 /// The emulated network of one hop (a tier's workers, or the devices, to the broker).

@@ -310,8 +310,11 @@ fn pool_needs(plan: &Plan, models: &[ModelRecord]) -> Result<Vec<PoolNeed>, Fail
         for t in &point.config.tiers {
             let Some(remote) = &t.remote else { continue };
             let path = t.model.display().to_string();
-            let sha256 = models.iter().find(|m| m.tier == t.tier && m.path == path).map(|m| m.sha256.clone());
-            let Some(sha256) = sha256 else { continue };
+            let Some(sha256) = models.iter().find(|m| m.tier == t.tier && m.path == path).map(|m| m.sha256.clone())
+            else {
+                let message = format!("{path} was not checked before the run (a bug: please report it)");
+                return Err(bad_key(plan, p, &format!("tiers.{}.model", t.tier), message));
+            };
             match needs.iter_mut().find(|n| n.pool == remote.pool && n.tier == t.tier) {
                 Some(n) if n.sha256 != sha256 => {
                     let message = format!(

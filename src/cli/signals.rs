@@ -9,10 +9,6 @@ use super::failure::{Failure, Signal};
 /// exits at once (files are written atomically, so nothing is left torn).
 pub fn watch() -> watch::Receiver<Option<Signal>> {
     let (tx, rx) = watch::channel(None);
-    let listen = || -> std::io::Result<_> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
-    };
     match listen() {
         Ok((mut int, mut term)) => {
             tokio::spawn(async move {
@@ -36,6 +32,34 @@ pub fn watch() -> watch::Receiver<Option<Signal>> {
             });
         }
         Err(e) => eprintln!("simrun: cannot watch for interrupts ({e}); Ctrl-C will stop the run without a report"),
+    }
+    rx
+}
+
+/// Streams of SIGINT and SIGTERM.
+fn listen() -> std::io::Result<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
+    use tokio::signal::unix::{signal, SignalKind};
+    Ok((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
+}
+
+/// Counts SIGINT and SIGTERM together (`simrun worker`: the first drains,
+/// the second stops at once).
+pub fn count() -> watch::Receiver<u32> {
+    let (tx, rx) = watch::channel(0);
+    match listen() {
+        Ok((mut int, mut term)) => {
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        Some(()) = int.recv() => {}
+                        Some(()) = term.recv() => {}
+                        else => return,
+                    }
+                    tx.send_modify(|n| *n += 1);
+                }
+            });
+        }
+        Err(e) => eprintln!("simrun worker: cannot watch for signals ({e}); SIGTERM will not drain"),
     }
     rx
 }

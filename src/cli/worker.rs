@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tokio::sync::watch;
 
 use super::failure::Failure;
 use crate::backend;
@@ -115,7 +114,7 @@ pub async fn worker(a: WorkerArgs) -> Result<Outcome, Failure> {
         announcement,
     };
     let log = Box::new(move |m: &str| eprintln!("simrun worker {name}: {m}"));
-    match pool::serve(w, signals(), log).await {
+    match pool::serve(w, super::signals::count(), log).await {
         Ok(()) => Ok(Outcome::Passed),
         Err(
             e @ (RunError::Refused { .. } | RunError::NotMqtt { .. } | RunError::Broker { .. } | RunError::Pool(_)),
@@ -136,43 +135,8 @@ fn flag_of(key: &str) -> &'static str {
 
 /// How this worker computes, when not as its host serving one request at a time.
 fn compute_line(a: &WorkerArgs) -> Option<String> {
-    let mut parts = Vec::new();
-    if a.slowdown > 1.0 {
-        parts.push(format!("slowdown {}", a.slowdown));
-    }
-    if a.slots > 1 {
-        parts.push(format!("{} slots", a.slots));
-    }
-    if a.queue_limit != DEFAULT_QUEUE_LIMIT {
-        parts.push(format!("queue limit {}", a.queue_limit));
-    }
-    if a.threads > 1 {
-        parts.push(format!("{} intra-op threads", a.threads));
-    }
-    (!parts.is_empty()).then(|| parts.join(", "))
-}
-
-/// Counts SIGINT and SIGTERM: the first drains, the second stops at once.
-fn signals() -> watch::Receiver<u32> {
-    let (tx, rx) = watch::channel(0);
-    let listen = || -> std::io::Result<_> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
-    };
-    match listen() {
-        Ok((mut int, mut term)) => {
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        Some(()) = int.recv() => {}
-                        Some(()) = term.recv() => {}
-                        else => return,
-                    }
-                    tx.send_modify(|n| *n += 1);
-                }
-            });
-        }
-        Err(e) => eprintln!("simrun worker: cannot watch for signals ({e}); SIGTERM will not drain"),
-    }
-    rx
+    let slowdown = (a.slowdown > 1.0).then(|| format!("slowdown {}", a.slowdown));
+    let parts: Vec<String> =
+        slowdown.into_iter().chain(crate::plan::serving_parts(a.slots, a.queue_limit, Some(a.threads))).collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }

@@ -299,23 +299,20 @@ impl Rig {
         self.collector.close().await;
         let mut rejected: Vec<(Tier, u64)> = point.config.tiers.iter().map(|t| (t.tier, 0)).collect();
         let mut unanswered = rejected.clone();
+        let mut count = |tier: Tier, (r, u): (u64, u64)| {
+            for (counts, n) in [(&mut rejected, r), (&mut unanswered, u)] {
+                if let Some(c) = counts.iter_mut().find(|(t, _)| *t == tier) {
+                    c.1 += n;
+                }
+            }
+        };
         for (tier, w) in self.workers {
-            if let Some(r) = rejected.iter_mut().find(|(t, _)| *t == tier) {
-                r.1 += w.counters.rejected.load(Ordering::Relaxed);
-            }
-            if let Some(r) = unanswered.iter_mut().find(|(t, _)| *t == tier) {
-                r.1 += w.counters.unanswered.load(Ordering::Relaxed);
-            }
+            count(tier, w.counts());
             w.stop().await?;
         }
         if let Some((pools, exec)) = &self.remote {
             for (tier, r, u) in pools.stop(exec).await? {
-                if let Some(x) = rejected.iter_mut().find(|(t, _)| *t == tier) {
-                    x.1 += r;
-                }
-                if let Some(x) = unanswered.iter_mut().find(|(t, _)| *t == tier) {
-                    x.1 += u;
-                }
+                count(tier, (r, u));
             }
         }
         let mut links = Vec::new();
@@ -394,7 +391,7 @@ async fn start_remote(
             features: cfg.devices.input.values(),
             qos: cfg.broker.qos,
             shared: t.workers > 1,
-            sha256: crate::digest::sha256_hex(&std::fs::read(&t.model)?),
+            sha256: String::new(), // `Pools::start` gives the hash it claimed the workers for
             offload: offload(ctx, cfg, t.tier),
         };
         pools.start(t.tier, exec, &spec).await?;

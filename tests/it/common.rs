@@ -129,6 +129,18 @@ impl Drop for Mosquitto {
     }
 }
 
+/// One test of a group at a time (`name`: the group): their runs share two
+/// cores, and a flood, a dead broker or extra processes next door would be
+/// measured as this test's noise. An exclusive lock on a file, so that it
+/// holds across threads (`cargo test`) and processes (`cargo nextest run`);
+/// it goes with the returned file, or with the process.
+pub fn serial(name: &str) -> std::fs::File {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.lock"));
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
+    file.lock().unwrap();
+    file
+}
+
 /// Runs the simrun binary with `args` in `dir`: exit code, stdout, stderr.
 pub fn simrun_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = assert_cmd::Command::cargo_bin("simrun").unwrap().current_dir(dir).args(args).output().unwrap();

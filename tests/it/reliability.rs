@@ -5,20 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Mosquitto, Table};
+use crate::common::{serial, Mosquitto, Table};
 
 const SCENARIO: &str = "tests/fixtures/scenarios/ci.yaml";
-
-/// One test at a time: their runs share two cores, and a flood or a dead
-/// broker next door would be measured as this test's noise. An exclusive lock
-/// on a file, so that it holds across threads (`cargo test`) and processes
-/// (`cargo nextest run`); it goes with the returned file, or with the process.
-fn serial() -> std::fs::File {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability.lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
-    file.lock().unwrap();
-    file
-}
 
 fn start(broker: &Mosquitto, out: &Path, sets: &[&str]) -> Child {
     start_with_env(broker, out, sets, &[])
@@ -110,7 +99,7 @@ const ROWS_PER_EXECUTION: usize = 340 * 2;
 
 #[test]
 fn an_interrupted_run_keeps_its_finished_points_and_resumes_into_the_same_folder() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     let broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     let child = start(&broker, out.path(), &THREE_POINTS);
@@ -179,7 +168,7 @@ fn an_interrupted_run_keeps_its_finished_points_and_resumes_into_the_same_folder
 
 #[test]
 fn a_broker_restarted_mid_point_is_survived_and_reported() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     let mut broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     let sets = ["sweep={}", "load.duration=6s", "load.warmup=500ms"];
@@ -220,7 +209,7 @@ fn a_broker_restarted_mid_point_is_survived_and_reported() {
 
 #[test]
 fn a_broker_away_between_points_is_waited_for() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     let mut broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     let sets =
@@ -241,7 +230,7 @@ fn a_broker_away_between_points_is_waited_for() {
 
 #[test]
 fn a_broker_gone_for_good_stops_the_run_with_exit_3_and_keeps_finished_points() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     let mut broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     let sets =
@@ -264,7 +253,7 @@ fn a_broker_gone_for_good_stops_the_run_with_exit_3_and_keeps_finished_points() 
 
 #[test]
 fn two_runs_on_one_broker_never_see_each_other() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     let broker = Mosquitto::start();
     // Something a crashed earlier run might have left behind: a retained message.
     tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -317,7 +306,7 @@ fn garbage(i: usize, run_id: &str) -> Vec<u8> {
 // The lock serializes whole tests, each on its own runtime; no task of this one waits for it.
 #[allow(clippy::await_holding_lock)]
 async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_stop_the_run() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     use rumqttc::QoS;
     use simrun::run::broker::Connection;
 
@@ -397,7 +386,7 @@ async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_s
 
 #[test]
 fn a_password_from_the_environment_logs_in_and_never_appears_in_any_output() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     let dir = tempfile::tempdir().unwrap();
     let passwords = dir.path().join("passwords");
     let secret = "s3cret-Pw-7f1c9e";
@@ -528,7 +517,7 @@ fn ca_and_cert(dir: &Path, name: &str, certs: &[(&str, &str)]) {
 
 #[test]
 fn an_mqtts_broker_with_client_certificates_is_reached_through_the_links() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ca_and_cert(d, "ca", &[("server", "IP:127.0.0.1"), ("client", "DNS:simrun-client")]);
@@ -578,7 +567,7 @@ fn an_mqtts_broker_with_client_certificates_is_reached_through_the_links() {
 
 #[test]
 fn a_worker_that_dies_stops_the_run_with_exit_3_and_keeps_finished_points() {
-    let _serial = serial();
+    let _serial = serial("reliability");
     let broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     // Point 0 has 340 requests; point 1 is 20 s long, and its worker dies 0.8 s in.

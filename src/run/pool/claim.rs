@@ -90,14 +90,15 @@ pub struct Pools {
 impl Pools {
     /// Waits for each need's workers (up to its `wait`) and claims them for `run`.
     pub async fn claim(needs: &[PoolNeed], broker: &BrokerConfig, run: &str) -> Result<Pools, PoolError> {
+        // On an error the pools claimed so far are dropped: their
+        // connections end without a goodbye, and the run's last will frees them.
         let mut pools = Pools::default();
         for need in needs {
-            let c = Claimed::open(need, broker, run).await?;
-            pools.claimed.push(c);
-            let c = pools.claimed.last_mut().expect("just pushed");
+            let mut c = Claimed::open(need, broker, run).await?;
             c.members = c.wait_for_workers().await?;
-            c.send_all(|_| Job::Claim { v: POOL_VERSION, run: run.to_string() }).await?;
+            c.send_all(&Job::Claim { v: POOL_VERSION, run: run.to_string() }).await?;
             c.wait_acks(None, AckState::Claimed).await.map_err(|e| PoolError::Unusable(e.0))?;
+            pools.claimed.push(c);
         }
         Ok(pools)
     }
@@ -112,25 +113,16 @@ impl Pools {
         self.claimed.iter().map(|c| c.shared.lock().bad).sum()
     }
 
-    /// Whether `tier` is served by a pool here.
-    pub fn serves(&self, tier: Tier) -> bool {
-        self.claimed.iter().any(|c| c.need.tier == tier)
-    }
-
-    /// Has the tier's workers serve point execution `exec`; returns once each said so.
+    /// Has the tier's workers serve point execution `exec`; returns once
+    /// each said so. The job carries the model hash the workers were claimed
+    /// for, whatever `spec` says.
     pub async fn start(&self, tier: Tier, exec: &str, spec: &JobSpec) -> Result<(), RunError> {
         if let Some(gone) = self.gone() {
             return Err(RunError::WorkerDied(gone));
         }
         for c in self.claimed.iter().filter(|c| c.need.tier == tier) {
-            let run = c.run.clone();
-            let job = |_: &Announcement| Job::Start {
-                v: POOL_VERSION,
-                run: run.clone(),
-                exec: exec.into(),
-                spec: spec.clone(),
-            };
-            c.send_all(job).await.map_err(|e| RunError::Pool(e.to_string()))?;
+            let spec = JobSpec { sha256: c.need.sha256.clone(), ..spec.clone() };
+            c.send_all(&Job::Start { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), spec }).await?;
             c.wait_acks(Some(exec), AckState::Serving).await.map_err(|e| RunError::Pool(e.0))?;
         }
         Ok(())
@@ -144,9 +136,7 @@ impl Pools {
         }
         let mut counts = Vec::new();
         for c in &self.claimed {
-            let run = c.run.clone();
-            let job = |_: &Announcement| Job::Stop { v: POOL_VERSION, run: run.clone(), exec: exec.into() };
-            c.send_all(job).await.map_err(|e| RunError::Pool(e.to_string()))?;
+            c.send_all(&Job::Stop { v: POOL_VERSION, run: c.run.clone(), exec: exec.into() }).await?;
             let acks = c.wait_acks(Some(exec), AckState::Stopped).await.map_err(|e| RunError::Pool(e.0))?;
             counts.push((c.need.tier, acks.iter().map(|a| a.rejected).sum(), acks.iter().map(|a| a.unanswered).sum()));
         }
@@ -164,9 +154,8 @@ impl Pools {
     /// waits for their `idle` announcements instead.
     pub async fn release(self) {
         for c in self.claimed {
-            let run = c.run.clone();
-            let _ = c.send_all(|_| Job::Release { v: POOL_VERSION, run: run.clone() }).await;
-            let _ = clear(&c.conn, &run_topic(&c.need.pool, &run)).await;
+            let _ = c.send_all(&Job::Release { v: POOL_VERSION, run: c.run.clone() }).await;
+            let _ = clear(&c.conn, &run_topic(&c.need.pool, &c.run)).await;
             c.listener.abort();
             c.conn.close().await;
         }
@@ -254,12 +243,13 @@ impl Claimed {
         m
     }
 
-    async fn send_all(&self, job: impl Fn(&Announcement) -> Job) -> Result<(), RunError> {
+    /// Sends `job` to every claimed worker.
+    async fn send_all(&self, job: &Job) -> Result<(), RunError> {
+        let payload = serde_json::to_vec(job).map_err(|e| RunError::Pool(e.to_string()))?;
         for a in &self.members {
-            let payload = serde_json::to_vec(&job(a)).map_err(|e| RunError::Pool(e.to_string()))?;
             self.conn
                 .client
-                .publish(jobs_topic(&self.need.pool, &a.name), QoS::AtLeastOnce, false, payload)
+                .publish(jobs_topic(&self.need.pool, &a.name), QoS::AtLeastOnce, false, payload.clone())
                 .await
                 .map_err(|e| RunError::broker(&self.need.pool, e.to_string()))?;
         }

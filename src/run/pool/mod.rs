@@ -55,10 +55,11 @@ pub fn runs_filter(pool: &str) -> String {
 }
 
 /// Where a pool worker is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Ready for a run to claim it.
+    #[default]
     Idle,
     /// Serving the run named in `run`, and no other.
     Claimed,
@@ -71,7 +72,7 @@ pub enum State {
 /// What a worker says about itself, retained on its topic. The last will
 /// carries only `v`, `name`, `pool`, `state` and `reason`, so everything
 /// else has a default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Announcement {
     pub v: u32,
     pub name: String,
@@ -122,21 +123,8 @@ impl Announcement {
             name: name.to_string(),
             pool: pool.to_string(),
             state: State::Gone,
-            run: None,
-            tier: None,
-            model: String::new(),
-            sha256: String::new(),
-            simrun: String::new(),
-            onnxruntime: String::new(),
-            host: String::new(),
-            os: String::new(),
-            arch: String::new(),
-            cpu: String::new(),
-            cores: 0,
-            pid: 0,
-            compute: None,
-            bad_control: 0,
             reason: Some("its connection to the broker ended without a goodbye (last will)".into()),
+            ..Announcement::default()
         }
     }
 
