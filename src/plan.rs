@@ -41,7 +41,7 @@ impl Tier {
 
 /// A routing policy: where each request goes, decided where a real system
 /// would decide it (docs/policies.md).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Policy {
     /// Every request to the edge; an uncertain answer is asked of the cloud
     /// too, whose answer the device takes. Decided on the device.
@@ -62,7 +62,7 @@ pub enum Policy {
 /// When the edge's answer counts as uncertain under `cascade`: a one-value
 /// score inside `[low, high]`, or a class output whose top probability is
 /// below `confidence`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Uncertain {
     pub low: f32,
     pub high: f32,
@@ -289,11 +289,29 @@ pub struct DeviceConfig {
     pub input: InputConfig,
     /// The hop between the devices (and the collector) and the broker.
     pub link: LinkConfig,
+    /// Shared with `simrun devices` processes of a pool, when set.
+    pub remote: Option<RemoteDevices>,
+}
+
+/// `devices.remote`: device `d` runs in slot `d mod (hosts + 1)`, slot 0
+/// being the run's own process and slot `i` the pool's `i`-th device host
+/// by name (docs/distributed.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteDevices {
+    pub pool: String,
+    pub hosts: u32,
+    /// How long the run waits for the hosts to announce themselves.
+    pub wait: Duration,
+}
+
+/// Which of `slots` slots device `device` runs in.
+pub fn device_slot(device: u32, slots: u32) -> u32 {
+    device % slots.max(1)
 }
 
 /// What the devices send: one sample of `shape` per request (float32), drawn
 /// from `data` (docs/scenario.md, Inputs).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputConfig {
     /// One sample's dimensions, without the batch. Empty until taken from the
     /// model when the scenario gives neither a shape nor `devices.features`.
@@ -336,7 +354,7 @@ impl InputConfig {
 }
 
 /// Where the samples come from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum InputData {
     /// Seeded, uniform in [-2, 2) (the seed's inputs).
     Uniform,
@@ -357,7 +375,7 @@ impl InputData {
 
 /// The samples of a data file (CSV or .npy), read once at validation.
 /// Results keep its path and digest, not its values.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct InputRows {
     /// The path as the scenario gave it.
     pub path: String,
@@ -411,7 +429,7 @@ impl fmt::Display for InputData {
 }
 
 /// How requests arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Arrival {
     /// Evenly spaced at `rate_hz`.
     #[default]
@@ -432,7 +450,7 @@ impl Arrival {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadConfig {
     pub arrival: Arrival,
     /// Total offered rate over all devices (open loop).

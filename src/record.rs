@@ -3,12 +3,12 @@
 //! request. `run` fills them; `stats` summarises them; `report` and `export`
 //! write them. This module is below all three and depends only on `plan`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::{LinkConfig, Tier};
 
 /// How a request ended. Every request ends as exactly one of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -23,6 +23,41 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Error => "error",
         }
+    }
+}
+
+/// What one device host sent over a run, and how its samples ended: the
+/// run's own process, or a `simrun devices` process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceHostTally {
+    /// The host's name in its pool, or `this run`.
+    pub name: String,
+    pub host: String,
+    /// Devices it ran, at the last point.
+    pub devices: u32,
+    /// Requests its devices sent.
+    pub sent: u64,
+    /// Samples those requests owe: one per tier each, or one under a policy.
+    pub expected: u64,
+    pub ok: u64,
+    pub timeouts: u64,
+    pub errors: u64,
+}
+
+impl DeviceHostTally {
+    /// Whether every request it sent ended as the samples it owes.
+    pub fn accounted(&self) -> bool {
+        self.ok + self.timeouts + self.errors == self.expected
+    }
+
+    /// Adds one point execution's figures (same host).
+    pub fn add(&mut self, other: &DeviceHostTally) {
+        self.devices = other.devices;
+        self.sent += other.sent;
+        self.expected += other.expected;
+        self.ok += other.ok;
+        self.timeouts += other.timeouts;
+        self.errors += other.errors;
     }
 }
 
@@ -45,7 +80,7 @@ impl Counts {
 }
 
 /// Whether a request counts toward the statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Warmup,
@@ -62,8 +97,9 @@ impl Phase {
 }
 
 /// One request to one tier. Times are microseconds from the run's start on a
-/// monotonic clock; latency is measured from the intended send time.
-#[derive(Debug, Clone, PartialEq)]
+/// monotonic clock; latency is measured from the intended send time. A
+/// device host sends its samples to the run as JSON (docs/distributed.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub point: usize,
     pub repetition: u32,
@@ -107,7 +143,7 @@ pub struct Sample {
 }
 
 /// Where a request went under a routing policy, in the order it went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Route {
     Edge = 0,
     Cloud,

@@ -138,6 +138,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
     report.stopped = None;
     report.unmatched = Default::default();
     report.finished.clear();
+    report.device_hosts.clear();
     report.executions_planned = report.plan_points * m.repetitions as usize;
     for (shard, saved) in shards.iter().zip(histograms) {
         let r = &shard.report;
@@ -155,6 +156,13 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
         report.warnings.extend(own.map(|w| Warning::FromShard { shard: name.clone(), warning: Box::new(w) }));
         report.add_unmatched(r.unmatched);
         report.finished.extend(r.finished.iter().copied());
+        // Device hosts by name over the shards (each shard's runner is `this run`).
+        for t in &r.device_hosts {
+            match report.device_hosts.iter_mut().find(|h| h.name == t.name && h.host == t.host) {
+                Some(h) => h.add(t),
+                None => report.device_hosts.push(t.clone()),
+            }
+        }
     }
     // Parity: the first shard's, widened by the others' live comparisons.
     for q in shards[1..].iter().filter_map(|s| s.report.parity) {

@@ -47,6 +47,9 @@ enum Command {
     /// Serve one tier's model for the runs that claim this worker's pool, on
     /// another host or this one, until SIGTERM (docs/distributed.md).
     Worker(worker::WorkerArgs),
+    /// Run a share of the devices of the runs that claim this host's pool, on
+    /// another host or this one, until SIGTERM (docs/distributed.md).
+    Devices(worker::DevicesArgs),
     /// Measure simrun's own parts on this machine and print a markdown table.
     Bench(BenchArgs),
     /// Convert a recorded network trace into a simrun link trace (CSV on stdout).
@@ -426,6 +429,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
             Command::Search(a) => search::search(a, command_line).await,
             Command::Bench(a) => bench::bench(a).await,
             Command::Worker(a) => worker::worker(a).await,
+            Command::Devices(a) => worker::devices(a).await,
             Command::Trace(t) => trace::trace(t),
             Command::Init(a) => init::init(a),
             Command::Completions { shell } => {

@@ -208,7 +208,9 @@ pub fn check_open_files(plan: &Plan) -> Result<(), Failure> {
     let per_device = if device_link { 3 } else { 1 };
     let need = |p: &crate::plan::SweepPoint| {
         let workers: u64 = p.config.tiers.iter().map(|t| u64::from(t.workers) * 3).sum();
-        u64::from(p.config.devices.count) * per_device + workers + BASE_OPEN_FILES
+        // With device hosts, this process runs one share of the devices.
+        let slots = p.config.devices.remote.as_ref().map_or(1, |r| u64::from(r.hosts) + 1);
+        u64::from(p.config.devices.count).div_ceil(slots) * per_device + workers + BASE_OPEN_FILES
     };
     let Some(point) = plan.points.iter().max_by_key(|p| need(p)) else { return Ok(()) };
     let needed = need(point);
@@ -315,7 +317,7 @@ fn pool_needs(plan: &Plan, models: &[ModelRecord]) -> Result<Vec<PoolNeed>, Fail
                 let message = format!("{path} was not checked before the run (a bug: please report it)");
                 return Err(bad_key(plan, p, &format!("tiers.{}.model", t.tier), message));
             };
-            match needs.iter_mut().find(|n| n.pool == remote.pool && n.tier == t.tier) {
+            match needs.iter_mut().find(|n| n.pool == remote.pool && n.tier == Some(t.tier)) {
                 Some(n) if n.sha256 != sha256 => {
                     let message = format!(
                         "pool {} serves one model, and the sweep gives the {} tier two ({} and {path})",
@@ -329,7 +331,7 @@ fn pool_needs(plan: &Plan, models: &[ModelRecord]) -> Result<Vec<PoolNeed>, Fail
                 }
                 None => needs.push(PoolNeed {
                     pool: remote.pool.clone(),
-                    tier: t.tier,
+                    tier: Some(t.tier),
                     count: t.workers,
                     wait: remote.wait,
                     model: path,
@@ -337,6 +339,23 @@ fn pool_needs(plan: &Plan, models: &[ModelRecord]) -> Result<Vec<PoolNeed>, Fail
                 }),
             }
         }
+    }
+    let hosts: Vec<&crate::plan::RemoteDevices> =
+        plan.points.iter().filter_map(|p| p.config.devices.remote.as_ref()).collect();
+    if let Some(first) = hosts.first() {
+        if hosts.len() != plan.points.len() || hosts.iter().any(|h| h != first) {
+            let message = "a sweep deals every point's devices over the same device hosts: give devices.remote \
+                           once, not per point";
+            return Err(bad_key(plan, 0, "devices.remote", message.into()));
+        }
+        needs.push(PoolNeed {
+            pool: first.pool.clone(),
+            tier: None,
+            count: first.hosts,
+            wait: first.wait,
+            model: String::new(),
+            sha256: String::new(),
+        });
     }
     Ok(needs)
 }
@@ -355,7 +374,8 @@ pub async fn claim_pools(
         return Ok(None);
     };
     for n in needs.iter().filter(|_| !quiet) {
-        eprintln!("simrun: waiting up to {:?} for {} {} worker(s) of pool {}", n.wait, n.count, n.tier, n.pool);
+        let what = n.tier.map_or("device host(s)".to_string(), |t| format!("{t} worker(s)"));
+        eprintln!("simrun: waiting up to {:?} for {} {what} of pool {}", n.wait, n.count, n.pool);
     }
     match Pools::claim(&needs, broker, run_id).await {
         Ok(pools) => Ok(Some(pools)),

@@ -1,16 +1,20 @@
 //! `simrun worker`: serve one tier's model for any run that claims this
-//! worker's pool, on a broker that run uses (docs/distributed.md).
+//! worker's pool, on a broker that run uses; `simrun devices`: run a share
+//! of the devices of any run that claims this host's pool
+//! (docs/distributed.md).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::failure::Failure;
 use crate::backend;
 use crate::exit_code::Outcome;
+use crate::plan::BrokerConfig;
 use crate::plan::{Tier, DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS};
 use crate::report::HostInfo;
-use crate::run::pool::{self, Announcement, PoolWorker, State, POOL_VERSION};
+use crate::run::pool::{self, Announcement, PoolWorker, Role, State, POOL_VERSION};
 use crate::run::RunError;
 use crate::scenario::MAX_SLOWDOWN;
 
@@ -22,24 +26,8 @@ pub struct WorkerArgs {
     /// The model file (.onnx or .safetensors); a run checks its SHA-256 against the scenario's.
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// The broker the run uses: mqtt://HOST[:PORT] or mqtts://HOST[:PORT].
-    #[arg(long, value_name = "URL")]
-    pub broker: String,
-    /// This worker's name, unique in its pool (default: HOSTNAME-PID).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// The pool a scenario names in `tiers.<tier>.workers.remote`.
-    #[arg(long, default_value = "default")]
-    pub pool: String,
-    /// User name for the broker.
-    #[arg(long)]
-    pub username: Option<String>,
-    /// The environment variable that holds the broker password (never the password).
-    #[arg(long, value_name = "VAR")]
-    pub password_env: Option<String>,
-    /// PEM CA certificates to trust for an mqtts:// broker (default: the system's).
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub member: MemberArgs,
     /// Intra-op threads (ONNX Runtime; candle follows RAYON_NUM_THREADS).
     #[arg(long, default_value_t = 1)]
     pub threads: u32,
@@ -54,27 +42,48 @@ pub struct WorkerArgs {
     pub slowdown: f64,
 }
 
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(flatten)]
+    pub member: MemberArgs,
+}
+
+/// How a pool member finds its pool: the broker, its login, its name.
+#[derive(Debug, Args)]
+pub struct MemberArgs {
+    /// The broker the run uses: mqtt://HOST[:PORT] or mqtts://HOST[:PORT].
+    #[arg(long, value_name = "URL")]
+    pub broker: String,
+    /// This member's name, unique in its pool (default: HOSTNAME-PID).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The pool a scenario names in `tiers.<tier>.workers.remote` or `devices.remote.pool`.
+    #[arg(long, default_value = "default")]
+    pub pool: String,
+    /// User name for the broker.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// The environment variable that holds the broker password (never the password).
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// PEM CA certificates to trust for an mqtts:// broker (default: the system's).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+}
+
 /// Checks the flags and the model, then serves until SIGTERM (which drains:
 /// the point being served finishes first) or a second signal.
 pub async fn worker(a: WorkerArgs) -> Result<Outcome, Failure> {
     let bad = |m: String| Failure::input(anyhow::anyhow!(m));
     let tier = if a.tier == "edge" { Tier::Edge } else { Tier::Cloud };
     let host = HostInfo::detect();
-    let name = a.name.clone().unwrap_or_else(|| format!("{}-{}", host.hostname, std::process::id()));
-    for (flag, value) in [("--name", &name), ("--pool", &a.pool)] {
-        if let Some(why) = crate::plan::pool_name_problem(value) {
-            return Err(bad(format!("{flag}: {why}")));
-        }
-    }
+    let (name, broker) = join(&a.member, &host)?;
     if !(1..=MAX_THREADS).contains(&a.threads) || !(1..=MAX_SLOTS).contains(&a.slots) {
         return Err(bad(format!("--threads must be 1 to {MAX_THREADS} and --slots 1 to {MAX_SLOTS}")));
     }
     if !(1..=MAX_QUEUE_LIMIT).contains(&a.queue_limit) || !(1.0..=MAX_SLOWDOWN).contains(&a.slowdown) {
         return Err(bad(format!("--queue-limit must be 1 to {MAX_QUEUE_LIMIT} and --slowdown 1 to {MAX_SLOWDOWN}")));
     }
-    let broker =
-        crate::scenario::broker_from_url(&a.broker, a.username.as_deref(), a.password_env.as_deref(), a.ca.as_deref())
-            .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.message)))?;
     let bytes = std::fs::read(&a.model).map_err(|e| bad(format!("--model {}: {e}", a.model.display())))?;
     backend::load_threads(&a.model, a.threads).map_err(|e| bad(format!("--model {}: {e}", a.model.display())))?;
     let onnxruntime = if a.model.extension().is_some_and(|e| e == "onnx") {
@@ -84,25 +93,12 @@ pub async fn worker(a: WorkerArgs) -> Result<Outcome, Failure> {
     };
     let compute = compute_line(&a);
     let announcement = Announcement {
-        v: POOL_VERSION,
-        name: name.clone(),
-        pool: a.pool.clone(),
-        state: State::Idle,
-        run: None,
         tier: Some(tier),
         model: a.model.display().to_string(),
         sha256: crate::digest::sha256_hex(&bytes),
-        simrun: crate::report::SIMRUN_VERSION.into(),
         onnxruntime,
-        host: host.hostname,
-        os: host.os,
-        arch: host.arch,
-        cpu: host.cpu,
-        cores: host.cores,
-        pid: std::process::id(),
         compute,
-        bad_control: 0,
-        reason: None,
+        ..announce(&name, &a.member.pool, Role::Worker, host)
     };
     let w = PoolWorker {
         model: a.model.clone(),
@@ -113,7 +109,67 @@ pub async fn worker(a: WorkerArgs) -> Result<Outcome, Failure> {
         broker,
         announcement,
     };
-    let log = Box::new(move |m: &str| eprintln!("simrun worker {name}: {m}"));
+    serve(w, "worker").await
+}
+
+/// Checks the flags, then runs its share of the devices of each run that
+/// claims it until SIGTERM (which lets the point being driven finish) or a
+/// second signal.
+pub async fn devices(a: DevicesArgs) -> Result<Outcome, Failure> {
+    let host = HostInfo::detect();
+    let (name, broker) = join(&a.member, &host)?;
+    let announcement =
+        Announcement { onnxruntime: "not used".into(), ..announce(&name, &a.member.pool, Role::Devices, host) };
+    let w = PoolWorker {
+        model: PathBuf::new(),
+        threads: 1,
+        slowdown: 1.0,
+        slots: 1,
+        queue_limit: DEFAULT_QUEUE_LIMIT,
+        broker,
+        announcement,
+    };
+    serve(w, "devices").await
+}
+
+/// The member's name (checked, or HOSTNAME-PID) and its broker, from its flags.
+fn join(m: &MemberArgs, host: &HostInfo) -> Result<(String, BrokerConfig), Failure> {
+    let bad = |m: String| Failure::input(anyhow::anyhow!(m));
+    let name = m.name.clone().unwrap_or_else(|| format!("{}-{}", host.hostname, std::process::id()));
+    for (flag, value) in [("--name", &name), ("--pool", &m.pool)] {
+        if let Some(why) = crate::plan::pool_name_problem(value) {
+            return Err(bad(format!("{flag}: {why}")));
+        }
+    }
+    let broker =
+        crate::scenario::broker_from_url(&m.broker, m.username.as_deref(), m.password_env.as_deref(), m.ca.as_deref())
+            .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.message)))?;
+    Ok((name, broker))
+}
+
+/// What a member says about itself before a role's details.
+fn announce(name: &str, pool: &str, role: Role, host: HostInfo) -> Announcement {
+    Announcement {
+        v: POOL_VERSION,
+        name: name.to_string(),
+        pool: pool.to_string(),
+        state: State::Idle,
+        role,
+        simrun: crate::report::SIMRUN_VERSION.into(),
+        host: host.hostname,
+        os: host.os,
+        arch: host.arch,
+        cpu: host.cpu,
+        cores: host.cores,
+        pid: std::process::id(),
+        ..Announcement::default()
+    }
+}
+
+/// Serves the pool until signalled; a broker or pool that cannot be used is bad input.
+async fn serve(w: PoolWorker, command: &'static str) -> Result<Outcome, Failure> {
+    let name = w.announcement.name.clone();
+    let log = Arc::new(move |m: &str| eprintln!("simrun {command} {name}: {m}"));
     match pool::serve(w, super::signals::count(), log).await {
         Ok(()) => Ok(Outcome::Passed),
         Err(

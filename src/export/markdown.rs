@@ -1001,6 +1001,7 @@ pub fn report_md(report: &Report) -> String {
     md.push_str("\n## Network fidelity\n\n");
     fidelity_table(report, &mut md);
     compute_section(report, &mut md);
+    device_hosts_section(report, &mut md);
     md.push_str("\n## Warnings\n\n");
     warnings_section(report, &mut md);
     md.push_str("\n## Environment\n\n");
@@ -1121,13 +1122,17 @@ fn remote_tier(m: &crate::report::Manifest, tier: crate::plan::Tier) -> bool {
     m.remote_workers.iter().any(|w| w.tier == Some(tier))
 }
 
-/// One line per remote worker, and what their clocks are used for.
+/// One line per remote worker and device host, and what their clocks are used for.
 fn remote_workers(m: &crate::report::Manifest, md: &mut String) {
     if m.remote_workers.is_empty() {
         return;
     }
-    let _ = writeln!(md, "- **Remote workers** (`simrun worker`, as each announced itself):");
-    for w in &m.remote_workers {
+    let (hosts, workers): (Vec<_>, Vec<_>) =
+        m.remote_workers.iter().partition(|w| w.role == crate::run::pool::Role::Devices);
+    if !workers.is_empty() {
+        let _ = writeln!(md, "- **Remote workers** (`simrun worker`, as each announced itself):");
+    }
+    for w in workers {
         let tier = w.tier.map_or("?".to_string(), |t| t.to_string());
         let compute = w.compute.as_deref().map_or(String::new(), |c| format!(", {c}"));
         let sha: String = w.sha256.chars().take(12).collect();
@@ -1138,12 +1143,51 @@ fn remote_workers(m: &crate::report::Manifest, md: &mut String) {
             w.name, w.pool, w.host, w.os, w.arch, w.cpu, w.cores, w.simrun, w.onnxruntime, w.pid, w.model
         );
     }
+    if !hosts.is_empty() {
+        let _ = writeln!(md, "- **Device hosts** (`simrun devices`, in slot order from slot 1; this run is slot 0):");
+    }
+    for h in &hosts {
+        let _ = writeln!(
+            md,
+            "  - `{}` (pool `{}`): host `{}`, {} {}, {} ({} cores), simrun {}, pid {}",
+            h.name, h.pool, h.host, h.os, h.arch, h.cpu, h.cores, h.simrun, h.pid
+        );
+    }
+    let devices = if hosts.is_empty() {
+        "the devices' own clock (this host)"
+    } else {
+        "the clock of the host that ran the device (this one, or its device host; each host settles its own \
+         devices' requests)"
+    };
     let _ = writeln!(
         md,
-        "- **Clocks:** latency runs from send to answer on the devices' own clock (this host); a remote worker's \
-         queue and inference times are durations on its own clock. No time is compared across hosts, so none \
-         needs synchronised clocks, and no one-way time is reported."
+        "- **Clocks:** latency runs from send to answer on {devices}; a remote worker's queue and inference times \
+         are durations on its own clock. No time is compared across hosts, so none needs synchronised clocks, and \
+         no one-way time is reported."
     );
+}
+
+/// Each device host's requests and samples over the run, when the devices
+/// were shared with `simrun devices` processes.
+fn device_hosts_section(report: &Report, md: &mut String) {
+    if report.device_hosts.is_empty() {
+        return;
+    }
+    md.push_str("\n## Device hosts\n\n");
+    md.push_str(
+        "Each host sent its own devices' requests and settled them on its own clock; a request owes one sample \
+         per tier (one under a routing policy).\n\n",
+    );
+    md.push_str("| Device host | Host | Devices | Requests sent | Samples owed | ok | timeout | error | Accounted |\n");
+    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+    for t in &report.device_hosts {
+        let accounted = if t.accounted() { "yes" } else { "**no**" };
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {accounted} |",
+            t.name, t.host, t.devices, t.sent, t.expected, t.ok, t.timeouts, t.errors
+        );
+    }
 }
 
 fn warnings_section(report: &Report, md: &mut String) {
@@ -1275,6 +1319,7 @@ mod tests {
             plan_points: latencies.len(),
             stopped: None,
             tiers: vec![],
+            device_hosts: vec![],
         };
         report.summaries_changed();
         report

@@ -168,6 +168,10 @@ pub struct Report {
     /// What each tier ran with, over the plan's points.
     #[serde(default)]
     pub tiers: Vec<TierSetup>,
+    /// With `devices.remote`: what each device host (this run first) sent
+    /// over the run and how its samples ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_hosts: Vec<crate::record::DeviceHostTally>,
 }
 
 /// One tier's setup over a plan: its model, runtime and workers.
@@ -255,6 +259,7 @@ impl Report {
             finished: Vec::new(),
             stopped: None,
             tiers: TierSetup::of(plan),
+            device_hosts: Vec::new(),
         }
     }
 

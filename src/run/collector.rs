@@ -83,6 +83,10 @@ pub struct Collector {
     superseded: HashSet<(u64, Tier)>,
     asks: Vec<Ask>,
     decided: Decided,
+    /// (devices, slot, slots): the collector settles only the requests of
+    /// its own share of the devices; answers to another share's are another
+    /// collector's, and dropped uncounted.
+    share: Option<(u32, u32, u32)>,
 }
 
 impl Collector {
@@ -102,7 +106,22 @@ impl Collector {
             superseded: HashSet::new(),
             asks: Vec::new(),
             decided: Decided::default(),
+            share: None,
         }
+    }
+
+    /// Settles only slot `slot`'s requests of `slots` (`plan::device_slot`).
+    pub fn with_share(mut self, devices: u32, slot: u32, slots: u32) -> Self {
+        self.share = (slots > 1).then_some((devices, slot, slots));
+        self
+    }
+
+    /// Whether request `seq` is another share's: request `seq` comes from
+    /// device `seq mod devices`, in the open loop and the closed one.
+    fn foreign(&self, seq: u64) -> bool {
+        self.share.is_some_and(|(devices, slot, slots)| {
+            crate::plan::device_slot((seq % u64::from(devices.max(1))) as u32, slots) != slot
+        })
     }
 
     /// Routes requests by `policy`: one sample per request, tier `policy`.
@@ -245,7 +264,9 @@ impl Collector {
     ) -> Option<u32> {
         let (seq, result) = self.parse(tier, payload, is_error)?;
         let Some(pending) = self.pending.get_mut(&seq) else {
-            if self.superseded.remove(&(seq, tier)) {
+            if self.foreign(seq) {
+                // Another device host's request, settled by its own collector.
+            } else if self.superseded.remove(&(seq, tier)) {
                 // A policy stopped waiting for this tier: nothing to count.
             } else if self.timed_out.remove(&(seq, tier)) {
                 self.unmatched.late += 1;
@@ -505,6 +526,23 @@ mod tests {
         c.answer(Tier::Edge, &response("run/0.0/3", "edge"), false, 2_100_000, &mut out);
         c.answer(Tier::Edge, &response("run/0.0/3", "edge"), false, 2_100_001, &mut out);
         assert_eq!((c.unmatched.late, c.unmatched.duplicates), (1, 2));
+    }
+
+    #[test]
+    fn a_share_settles_its_own_devices_and_drops_the_other_hosts_answers_uncounted() {
+        // Six devices over three slots: slot 1 has devices 1 and 4.
+        let mut c = Collector::new(0, 0, &[Tier::Edge], "r/0.0/".into(), 1_000_000).with_share(6, 1, 3);
+        let mut out = Vec::new();
+        c.sent(Sent { device: 1, ..sent(7) }); // request 7 comes from device 7 mod 6 = 1
+        for seq in [6, 8, 9, 12] {
+            // devices 0, 2, 3 and 0: another slot's requests
+            assert_eq!(c.answer(Tier::Edge, &response(&format!("r/0.0/{seq}"), "edge"), false, 9000, &mut out), None);
+        }
+        assert_eq!(c.unmatched, Unmatched::default(), "another host's answers are not unmatched");
+        assert_eq!(c.answer(Tier::Edge, &response("r/0.0/10", "edge"), false, 9000, &mut out), None);
+        assert_eq!(c.unmatched.unknown, 1, "device 4 is ours: an answer to a request it never sent is unknown");
+        assert_eq!(c.answer(Tier::Edge, &response("r/0.0/7", "edge"), false, 9000, &mut out), Some(1));
+        assert_eq!(out.len(), 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod collector;
 pub mod delivery;
+pub mod fleet;
 pub mod floor;
 pub mod link;
 pub mod loadgen;
@@ -36,6 +37,10 @@ pub enum RunError {
     NotMqtt { url: String, message: String },
     #[error("worker died: {0}")]
     WorkerDied(String),
+    /// A remote worker or a device host left the run (its last will, or it
+    /// says so); the message names it.
+    #[error("{0}")]
+    Left(String),
     /// A remote pool's worker refused a job or did not answer it.
     #[error("{0}")]
     Pool(String),

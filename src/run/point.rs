@@ -1,22 +1,22 @@
 //! One execution of one sweep point.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::broker::{qos, resolve, Connection, Received};
-use super::collector::{micros_since, Collector, Decided};
+use super::broker::resolve;
+use super::collector::micros_since;
+use super::fleet::{pacing, Fleet, FleetIo, FleetOutcome, Patience, Share};
 use super::link::Link;
-use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing, Routing, Samples};
+use super::pool::Pools;
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
 use crate::backend;
-use crate::plan::{Arrival, LinkConfig, Policy, SweepPoint, Tier};
-use crate::record::{Counts, LinkOutcome, Sample, Unmatched};
+use crate::plan::{LinkConfig, Policy, SweepPoint, Tier};
+use crate::record::{DeviceHostTally, LinkOutcome, Sample, Unmatched};
 use crate::seeds;
 use crate::wire::{self, Topic};
 
@@ -50,20 +50,34 @@ pub struct PointOutcome {
     pub unmatched: Unmatched,
     /// Times the collector's connection to the broker was down.
     pub broker_outages: Vec<super::broker::BrokerOutage>,
+    /// What each device host sent and how its samples ended: this run's
+    /// share first (named `this run`), then each `simrun devices` host's.
+    pub hosts: Vec<DeviceHostTally>,
 }
 
-/// Everything one point execution connects: links, workers, devices, collector.
+/// What one point execution connects besides the devices: links and workers.
 struct Rig {
     links: Vec<(String, Link)>,
     workers: Vec<(Tier, Worker)>,
-    /// Set when some tier is served by a remote pool, with this execution's name.
-    remote: Option<(Arc<super::pool::Pools>, String)>,
-    devices: Vec<Connection>,
-    collector: Connection,
+    /// The run's remote pools (workers, device hosts), with this execution's name.
+    remote: Option<(Arc<Pools>, String)>,
+}
+
+/// Clears the device hosts' sample sink however the execution ends, so the
+/// run's sample channel closes.
+struct SinkGuard(Option<Arc<Pools>>);
+
+impl Drop for SinkGuard {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            p.end_samples();
+        }
+    }
 }
 
 /// Runs `point` once (`repetition`), from connecting to tearing down. Every
-/// request yields one sample per tier on `samples`, as soon as it is settled.
+/// request yields one sample per tier on `samples`, as soon as it is settled
+/// (a device host's, as its batch arrives).
 pub async fn run_point(
     ctx: &RunContext,
     point: &SweepPoint,
@@ -72,65 +86,102 @@ pub async fn run_point(
 ) -> Result<PointOutcome, RunError> {
     let cfg = &point.config;
     let exec = format!("{}.{}", point.index, repetition);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let decided = Decided::default();
-    let (mut rig, devices) = start_rig(ctx, point, repetition, &exec, tx.clone(), &decided).await?;
-    drop(tx);
-
+    let hosts = ctx.pools.clone().filter(|_| cfg.devices.remote.is_some());
+    let _sink = SinkGuard(hosts.clone());
+    let (mut rig, fleet) = start_rig(ctx, point, repetition, &exec).await?;
+    if let Some(p) = &hosts {
+        p.drive(&exec, &share(ctx, point, repetition)).await?;
+    }
     let seed = seeds::execution(ctx.seed, point.index, repetition);
-    let pacing = pacing(Instant::now() + LEAD, cfg, seed);
+    let t0 = Instant::now() + LEAD;
+    let pacing = pacing(t0, &cfg.load, cfg.devices.count, seed);
+    if let Some(p) = &hosts {
+        p.go(&exec, t0.saturating_duration_since(Instant::now()), micros_since(ctx.epoch, t0), &samples).await?;
+    }
     rig.arm(pacing.measure_start());
     let _ = ctx.events.send(RunEvent::PointStarted {
         index: point.index,
         repetition,
         label: point.label(),
-        requests: pacing.planned().unwrap_or(0),
+        // With device hosts, the progress shown is this run's share.
+        requests: fleet.planned(&pacing).unwrap_or(0),
         tiers: cfg.tiers.len(),
     });
-    let sent_count = Arc::new(AtomicU64::new(0));
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let mut settled_txs = Vec::new();
-    let mut senders = Vec::new();
-    for d in devices {
-        let (settled_tx, settled) = mpsc::unbounded_channel();
-        settled_txs.push(settled_tx);
-        let io = DeviceIo {
-            epoch: ctx.epoch,
-            timer: ctx.timer.clone(),
-            events: events_tx.clone(),
-            settled,
-            sent_count: sent_count.clone(),
-        };
-        senders.push(tokio::spawn(d.run(pacing.clone(), io)));
-    }
-    drop(events_tx);
-    let tiers: Vec<Tier> = cfg.tiers.iter().map(|t| t.tier).collect();
-    let prefix = format!("{}/{exec}/", ctx.run_id);
-    let mut collector = Collector::new(point.index, repetition, &tiers, prefix, cfg.load.timeout.as_micros() as u64)
-        .with_policy(cfg.policy, decided);
-    let streams = Streams {
-        clients: rig.devices.iter().map(|c| c.client.clone()).collect(),
-        qos: qos(cfg.broker.qos),
-        events: events_rx,
-        answers: &mut rx,
-        settled: settled_txs,
-        samples,
-        sent: &sent_count,
-        counts: Counts::default(),
+    let io = FleetIo { epoch: ctx.epoch, timer: ctx.timer.clone(), events: ctx.events.clone(), samples };
+    let patience = Patience { url: &cfg.broker.url, limit: cfg.broker.reconnect_timeout };
+    let local = tokio::select! {
+        done = fleet.run(io, pacing, patience) => done?,
+        death = rig.first_death() => return Err(death),
     };
-    let health = rig.collector.health.clone();
-    let watch = BrokerWatch { health: &health, url: &cfg.broker.url, limit: cfg.broker.reconnect_timeout };
-    let counts = tokio::select! {
-        counts = collect(ctx, &mut collector, streams, &tiers, pacing.planned(), watch) => counts?,
-        death = rig.first_death() => return Err(RunError::WorkerDied(death)),
-    };
-    for task in senders {
-        task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
+    let mut tallies = vec![local_tally(cfg, &local)];
+    if let Some(p) = &hosts {
+        // A host started its schedule a control message later than this run.
+        let patience = super::pool::JOB_TIMEOUT + cfg.load.timeout;
+        tallies.extend(tokio::select! {
+            done = p.finish(&exec, patience) => done?,
+            death = rig.first_death() => return Err(death),
+        });
     }
     let Teardown { rejected, unanswered, links } = rig.stop(point).await?;
-    let (ok, timeouts, errors) = (counts.ok, counts.timeouts, counts.errors);
+    let sum = |f: fn(&DeviceHostTally) -> u64| tallies.iter().map(f).sum::<u64>();
+    let (ok, timeouts, errors) = (sum(|t| t.ok), sum(|t| t.timeouts), sum(|t| t.errors));
     let _ = ctx.events.send(RunEvent::PointFinished { index: point.index, repetition, ok, timeouts, errors });
-    Ok(PointOutcome { rejected, unanswered, links, unmatched: collector.unmatched, broker_outages: health.outages() })
+    Ok(PointOutcome {
+        rejected,
+        unanswered,
+        links,
+        unmatched: local.unmatched,
+        broker_outages: local.broker_outages,
+        hosts: tallies,
+    })
+}
+
+/// Samples a request owes: one per tier, or one under a routing policy.
+fn per_request(cfg: &crate::plan::PointConfig) -> u64 {
+    if cfg.policy.is_some() {
+        1
+    } else {
+        cfg.tiers.len() as u64
+    }
+}
+
+/// This run's own share, as a device host's tally.
+fn local_tally(cfg: &crate::plan::PointConfig, o: &FleetOutcome) -> DeviceHostTally {
+    DeviceHostTally {
+        name: "this run".into(),
+        host: String::new(),
+        devices: o.devices,
+        sent: o.sent,
+        expected: o.sent * per_request(cfg),
+        ok: o.counts.ok,
+        timeouts: o.counts.timeouts,
+        errors: o.counts.errors,
+    }
+}
+
+/// This run's share of the execution's devices (slot 0); each device host
+/// gets the same with its own slot.
+fn share(ctx: &RunContext, point: &SweepPoint, repetition: u32) -> Share {
+    let cfg = &point.config;
+    Share {
+        point: point.index,
+        repetition,
+        seed: ctx.seed,
+        devices: cfg.devices.count,
+        slot: 0,
+        slots: slots(cfg),
+        input: cfg.devices.input.clone(),
+        load: cfg.load.clone(),
+        tiers: cfg.tiers.iter().map(|t| t.tier).collect(),
+        policy: cfg.policy,
+        qos: cfg.broker.qos,
+        encoding: cfg.broker.encoding,
+    }
+}
+
+/// Slots the devices are dealt over: this run, and each device host.
+fn slots(cfg: &crate::plan::PointConfig) -> u32 {
+    cfg.devices.remote.as_ref().map_or(1, |r| r.hosts + 1)
 }
 
 /// Starts the point's rig. A broker that is away when the point starts gets
@@ -140,13 +191,11 @@ async fn start_rig(
     point: &SweepPoint,
     repetition: u32,
     exec: &str,
-    answers: mpsc::UnboundedSender<Received>,
-    decided: &Decided,
-) -> Result<(Rig, Vec<Device>), RunError> {
+) -> Result<(Rig, Fleet), RunError> {
     let waited = point.config.broker.reconnect_timeout;
     let deadline = Instant::now() + waited;
     loop {
-        match Rig::start(ctx, point, repetition, exec, answers.clone(), decided).await {
+        match Rig::start(ctx, point, repetition, exec).await {
             Ok(started) => return Ok(started),
             Err(RunError::Broker { .. } | RunError::NotMqtt { .. }) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -157,22 +206,6 @@ async fn start_rig(
             }
             Err(e) => return Err(e),
         }
-    }
-}
-
-/// How the devices of this point execution pace their requests.
-fn pacing(t0: Instant, cfg: &crate::plan::PointConfig, seed: u64) -> Pacing {
-    let load = &cfg.load;
-    match load.arrival {
-        Arrival::Closed => Pacing::Closed {
-            t0,
-            warmup_end: t0 + load.warmup,
-            end: t0 + load.warmup + load.duration,
-            concurrency: load.concurrency,
-            think: load.think,
-            devices: cfg.devices.count,
-        },
-        _ => Pacing::Open(OpenSchedule::new(t0, load, cfg.devices.count, seed)),
     }
 }
 
@@ -201,9 +234,7 @@ impl Rig {
         point: &SweepPoint,
         repetition: u32,
         exec: &str,
-        responses: mpsc::UnboundedSender<Received>,
-        decided: &Decided,
-    ) -> Result<(Rig, Vec<Device>), RunError> {
+    ) -> Result<(Rig, Fleet), RunError> {
         let cfg = &point.config;
         let broker = resolve(&cfg.broker).await?;
         let mut links = Vec::new();
@@ -214,72 +245,29 @@ impl Rig {
         if let Some(l) = device_link {
             links.push(("devices".to_string(), l));
         }
-        let mut topics: Vec<(String, rumqttc::QoS)> = cfg
-            .tiers
-            .iter()
-            .flat_map(|t| {
-                [Topic::Response, Topic::Error].map(|k| (wire::topic(&ctx.run_id, t.tier, k), qos(cfg.broker.qos)))
-            })
-            .collect();
-        if let Some(Policy::Offload { .. }) = cfg.policy {
-            topics.push((wire::topic(&ctx.run_id, Tier::Edge, Topic::Offloaded), qos(cfg.broker.qos)));
-        }
-        let collector_id = format!("simrun-{}-collector-{exec}", ctx.run_id);
-        let collector = Connection::open(&collector_id, device_addr, &cfg.broker, &topics, Some(responses)).await?;
-
+        let fleet = Fleet::open(&ctx.run_id, exec, &share(ctx, point, repetition), &cfg.broker, device_addr).await?;
         let workers = start_workers(ctx, point, repetition, broker, &mut links).await?;
         let remote = match &ctx.pools {
-            Some(pools) if cfg.tiers.iter().any(|t| t.remote.is_some()) => {
+            Some(pools) => {
                 start_remote(ctx, pools, cfg, exec).await?;
                 Some((pools.clone(), exec.to_string()))
             }
-            _ => None,
+            None => None,
         };
-
-        let request_topics: Vec<String> =
-            cfg.tiers.iter().map(|t| wire::topic(&ctx.run_id, t.tier, Topic::Request)).collect();
-        let samples = Samples::new(&cfg.devices.input, seeds::rows(ctx.seed, point.index, repetition));
-        let routing = cfg.policy.map(|policy| Routing {
-            policy,
-            edge: Arc::from([wire::topic(&ctx.run_id, Tier::Edge, Topic::Request)]),
-            cloud: Arc::from([wire::topic(&ctx.run_id, Tier::Cloud, Topic::Request)]),
-            execution: seeds::execution(ctx.seed, point.index, repetition),
-            decided: decided.clone(),
-        });
-        let mut devices = Vec::new();
-        let mut conns = Vec::new();
-        for index in 0..cfg.devices.count {
-            let id = format!("simrun-{}-dev{index}-{exec}", ctx.run_id);
-            let conn = Connection::open(&id, device_addr, &cfg.broker, &[], None).await?;
-            devices.push(Device {
-                index,
-                name: format!("dev-{index:03}"),
-                client: conn.client.clone(),
-                topics: request_topics.clone().into(),
-                qos: qos(cfg.broker.qos),
-                samples: samples.clone(),
-                shape: cfg.devices.input.shape.clone().into(),
-                encoding: cfg.broker.encoding,
-                id_prefix: format!("{}/{exec}/", ctx.run_id),
-                rng: seeds::features(ctx.seed, point.index, repetition, index),
-                routing: routing.clone(),
-            });
-            conns.push(conn);
-        }
-        Ok((Rig { links, workers, remote, devices: conns, collector }, devices))
+        Ok((Rig { links, workers, remote }, fleet))
     }
 
-    /// Resolves when any worker's serving task ends, or a remote worker
-    /// leaves, with its name; never otherwise.
-    async fn first_death(&self) -> String {
+    /// Resolves when any worker's serving task ends, or a remote worker or
+    /// device host leaves, naming it; never otherwise.
+    async fn first_death(&self) -> RunError {
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         loop {
             tick.tick().await;
             if let Some(name) = self.workers.iter().find_map(|(_, w)| w.died()) {
-                return format!("{name} stopped serving during the point");
+                return RunError::WorkerDied(format!("{name} stopped serving during the point"));
             }
             if let Some(gone) = self.remote.as_ref().and_then(|(pools, _)| pools.gone()) {
-                return gone;
+                return RunError::Left(gone);
             }
         }
     }
@@ -293,10 +281,6 @@ impl Rig {
 
     /// Disconnects everything; returns what the workers and links counted.
     async fn stop(self, point: &SweepPoint) -> Result<Teardown, RunError> {
-        for conn in self.devices {
-            conn.close().await;
-        }
-        self.collector.close().await;
         let mut rejected: Vec<(Tier, u64)> = point.config.tiers.iter().map(|t| (t.tier, 0)).collect();
         let mut unanswered = rejected.clone();
         let mut count = |tier: Tier, (r, u): (u64, u64)| {
@@ -406,149 +390,4 @@ struct Teardown {
     /// Of those, how many got no error reply.
     unanswered: Vec<(Tier, u64)>,
     links: Vec<LinkOutcome>,
-}
-
-/// The channels the collector loop reads and writes.
-struct Streams<'a> {
-    events: mpsc::UnboundedReceiver<DeviceEvent>,
-    answers: &'a mut mpsc::UnboundedReceiver<Received>,
-    /// Per device: one message per settled request (closed loop).
-    settled: Vec<mpsc::UnboundedSender<()>>,
-    /// Per device: its connection, for what a policy has it send again.
-    clients: Vec<rumqttc::AsyncClient>,
-    qos: rumqttc::QoS,
-    samples: mpsc::UnboundedSender<Sample>,
-    sent: &'a AtomicU64,
-    /// Samples emitted so far.
-    counts: Counts,
-}
-
-impl Streams<'_> {
-    fn notify(&self, device: Option<u32>) {
-        if let Some(tx) = device.and_then(|d| self.settled.get(d as usize)) {
-            let _ = tx.send(());
-        }
-    }
-
-    fn flush(&mut self, out: &mut Vec<Sample>) {
-        for s in out.drain(..) {
-            self.counts.add(s.status);
-            let _ = self.samples.send(s);
-        }
-    }
-}
-
-/// Feeds a device's report to the collector; returns the device if its request settled.
-fn on_event(c: &mut Collector, e: DeviceEvent, out: &mut Vec<Sample>) -> Option<u32> {
-    match e {
-        DeviceEvent::Sent(s) => {
-            c.sent(s);
-            None
-        }
-        DeviceEvent::Failed { seq, error } => c.failed(seq, &error, out),
-        DeviceEvent::FellBack { seq, reason } => {
-            c.fell_back(seq, reason);
-            None
-        }
-    }
-}
-
-/// Sends what a policy decided on an answer (the device asks another tier)
-/// from the device's own connection.
-fn send_asks(collector: &mut Collector, io: &mut Streams<'_>, run_id: &str, out: &mut Vec<Sample>) {
-    for ask in collector.take_asks() {
-        let Some(client) = io.clients.get(ask.device as usize) else { continue };
-        let topic = wire::topic(run_id, ask.tier, Topic::Request);
-        if let Err(e) = client.try_publish(topic, io.qos, false, ask.payload.to_vec()) {
-            let d = collector.failed(ask.seq, &e.to_string(), out);
-            io.notify(d);
-        }
-    }
-}
-
-/// The collector's connection, and how long it may stay down.
-struct BrokerWatch<'a> {
-    health: &'a super::broker::Health,
-    url: &'a str,
-    limit: Duration,
-}
-
-/// Settles requests until the devices are done and nothing is in flight.
-/// Returns how the samples ended; fails when the broker
-/// stays lost longer than `broker.reconnect_timeout`.
-async fn collect(
-    ctx: &RunContext,
-    collector: &mut Collector,
-    mut io: Streams<'_>,
-    tiers: &[Tier],
-    planned: Option<u64>,
-    watch: BrokerWatch<'_>,
-) -> Result<Counts, RunError> {
-    let topics: Vec<(String, Tier, bool)> = tiers
-        .iter()
-        .flat_map(|&t| {
-            [
-                (wire::topic(&ctx.run_id, t, Topic::Response), t, false),
-                (wire::topic(&ctx.run_id, t, Topic::Error), t, true),
-            ]
-        })
-        .collect();
-    let offloaded = wire::topic(&ctx.run_id, Tier::Edge, Topic::Offloaded);
-    let mut tick = tokio::time::interval(Duration::from_millis(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut out = Vec::new();
-    let mut devices_done = false;
-    let mut next_progress = Instant::now();
-    let progress =
-        |sent: &AtomicU64| RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: planned.unwrap_or(0) };
-    loop {
-        tokio::select! {
-            event = io.events.recv(), if !devices_done => match event {
-                Some(e) => {
-                    let d = on_event(collector, e, &mut out);
-                    io.notify(d);
-                }
-                None => devices_done = true,
-            },
-            answer = io.answers.recv() => {
-                let Some((at, publish)) = answer else { break };
-                // A device reports a request before publishing it: take every report
-                // already queued, so an answer never arrives before its request.
-                while let Ok(e) = io.events.try_recv() {
-                    let d = on_event(collector, e, &mut out);
-                    io.notify(d);
-                }
-                if let Some((_, tier, is_error)) = topics.iter().find(|(t, _, _)| *t == publish.topic) {
-                    let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(ctx.epoch, at), &mut out);
-                    io.notify(d);
-                } else if publish.topic == offloaded {
-                    collector.offloaded(&publish.payload);
-                }
-                send_asks(collector, &mut io, &ctx.run_id, &mut out);
-            }
-            _ = tick.tick() => {
-                for d in collector.expire(micros_since(ctx.epoch, Instant::now()), &mut out) {
-                    io.notify(Some(d));
-                }
-                if let Some(down) = watch.health.down_for().filter(|d| *d > watch.limit) {
-                    return Err(RunError::broker(
-                        watch.url,
-                        format!("lost for {:.1} s, longer than broker.reconnect_timeout ({:?})", down.as_secs_f64(), watch.limit),
-                    ));
-                }
-            }
-        }
-        io.flush(&mut out);
-        if Instant::now() >= next_progress {
-            next_progress = Instant::now() + Duration::from_millis(100);
-            let _ = ctx.events.send(progress(io.sent));
-        }
-        if devices_done && collector.in_flight() == 0 {
-            break;
-        }
-    }
-    collector.expire_all(&mut out);
-    io.flush(&mut out);
-    let _ = ctx.events.send(progress(io.sent));
-    Ok(io.counts)
 }

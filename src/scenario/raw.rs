@@ -161,6 +161,22 @@ pub struct DevicesFile {
     /// The hop between the devices (and the collector) and the broker.
     #[serde(default)]
     pub link: LinkFile,
+    /// Share the devices with `simrun devices` processes of a pool, on other hosts.
+    #[serde(default)]
+    pub remote: Option<RemoteDevicesFile>,
+}
+
+/// `devices.remote: { pool: POOL, hosts: N, wait: 30s }`: the devices are
+/// dealt round-robin over this run and `hosts` `simrun devices` processes of
+/// pool POOL; the run waits up to `wait` for them to announce themselves.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteDevicesFile {
+    pub pool: String,
+    #[serde(default = "default_one")]
+    pub hosts: u32,
+    #[serde(default = "default_pool_wait")]
+    pub wait: HumanDuration,
 }
 
 /// What each request carries (docs/scenario.md, Inputs).
@@ -226,7 +242,7 @@ impl Default for ComputeFile {
 
 impl Default for DevicesFile {
     fn default() -> Self {
-        Self { count: 1, features: None, input: None, link: LinkFile::default() }
+        Self { count: 1, features: None, input: None, link: LinkFile::default(), remote: None }
     }
 }
 

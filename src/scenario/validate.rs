@@ -10,8 +10,8 @@ use super::raw::{
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
     Arrival, Batching, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig,
-    LinkOutage, LoadConfig, Login, PointConfig, Policy, RemotePool, Secret, Slo, SloMetric, Tier, TierConfig,
-    TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS,
+    LinkOutage, LoadConfig, Login, PointConfig, Policy, RemoteDevices, RemotePool, Secret, Slo, SloMetric, Tier,
+    TierConfig, TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS,
 };
 
 /// Limits that keep a typo from exhausting the machine.
@@ -19,6 +19,8 @@ pub const MAX_REQUESTS_PER_POINT: u64 = 10_000_000;
 /// Each device is an MQTT connection; the open-file limit (checked before a
 /// run) usually binds first. 15,000 ran here in 1.5 GB (docs/performance.md).
 pub const MAX_DEVICES: u32 = 50_000;
+/// The most `simrun devices` processes one run shares its devices with.
+pub const MAX_DEVICE_HOSTS: u32 = 64;
 pub const MAX_WORKERS: u32 = 64;
 pub const MAX_CONCURRENCY: u32 = 10_000;
 /// A Raspberry Pi Zero is a few tens of times slower than a server core.
@@ -79,12 +81,14 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
         }
         tiers.push(config);
     }
+    let managed = broker.managed;
     Ok(PointConfig {
         broker,
         devices: DeviceConfig {
             count: file.devices.count,
             input: input_config(&file.devices, scenario_path)?,
             link: link_config(&file.devices.link, "devices.link", scenario_path, load.warmup)?,
+            remote: remote_devices(&file.devices, managed)?,
         },
         load,
         tiers,
@@ -355,6 +359,47 @@ fn workers(tier: Tier, raw: &TierFile) -> Result<(u32, Option<RemotePool>), KeyE
         );
     }
     Ok((remote.count, Some(RemotePool { pool: remote.remote.clone(), wait: remote.wait.value })))
+}
+
+/// The device hosts the devices are shared with, if any. Each host owns
+/// its devices' network, which is real: `devices.link` is refused with them.
+fn remote_devices(raw: &DevicesFile, managed: bool) -> Result<Option<RemoteDevices>, KeyError> {
+    let Some(r) = &raw.remote else { return Ok(None) };
+    if let Some(why) = crate::plan::pool_name_problem(&r.pool) {
+        return err("devices.remote.pool", why);
+    }
+    if r.hosts == 0 || r.hosts > MAX_DEVICE_HOSTS {
+        return err("devices.remote.hosts", format!("must be from 1 to {MAX_DEVICE_HOSTS}, got {}", r.hosts));
+    }
+    if raw.count <= r.hosts {
+        return err(
+            "devices.remote.hosts",
+            format!(
+                "the {} device(s) are dealt over this run and {} host(s): give devices.count at least {}",
+                raw.count,
+                r.hosts,
+                r.hosts + 1
+            ),
+        );
+    }
+    if r.wait.value.is_zero() {
+        return err("devices.remote.wait", "must be positive");
+    }
+    if managed {
+        return err(
+            "devices.remote",
+            "device hosts connect to a broker they can reach, and the one simrun starts (broker.url: auto) is \
+             private to this run: set broker.url",
+        );
+    }
+    if !link_file_is_empty(&raw.link) {
+        return err(
+            "devices.link",
+            "the devices of remote hosts reach the broker over their real network, and a link would delay only this \
+             run's share: remove devices.link, or drop devices.remote",
+        );
+    }
+    Ok(Some(RemoteDevices { pool: r.pool.clone(), hosts: r.hosts, wait: r.wait.value }))
 }
 
 /// Whether a link section sets nothing.

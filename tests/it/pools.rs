@@ -31,8 +31,19 @@ impl PoolWorker {
     }
 
     fn spawn(mut cmd: Command, broker: &str, pool: &str, name: &str, model: &str, extra: &[&str]) -> PoolWorker {
-        cmd.current_dir(root()).args(["worker", "--tier", "cloud", "--model", model, "--broker", broker]);
-        cmd.args(["--pool", pool, "--name", name]).args(extra);
+        cmd.args(["worker", "--tier", "cloud", "--model", model]);
+        Self::member(cmd, broker, pool, name, extra)
+    }
+
+    /// A `simrun devices` process.
+    fn devices(broker: &str, pool: &str, name: &str) -> PoolWorker {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+        cmd.arg("devices");
+        Self::member(cmd, broker, pool, name, &[])
+    }
+
+    fn member(mut cmd: Command, broker: &str, pool: &str, name: &str, extra: &[&str]) -> PoolWorker {
+        cmd.current_dir(root()).args(["--broker", broker, "--pool", pool, "--name", name]).args(extra);
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (stderr, kept) = (child.stderr.take().unwrap(), lines.clone());
@@ -125,6 +136,33 @@ fn one_worker(broker: &Mosquitto, tag: &str, name: &str) -> (String, PoolWorker)
     (pool, w)
 }
 
+/// Runs `cmd` and SIGKILLs `doomed` once it says `says` (in the second
+/// execution, so the first is kept): the run must end with exit 3 soon
+/// after, keeping the finished execution. Its stderr.
+fn kill_mid_run(mut cmd: Command, doomed: &mut PoolWorker, says: &str, out: &Path) -> String {
+    let mut runner = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    doomed.wait_for(says, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = doomed.child.kill();
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(status) = runner.try_wait().unwrap() {
+            break status;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(15), "the run did not stop after the kill");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = killed.elapsed();
+    let stderr = stderr_of(&mut runner);
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    // 2 s is the figure docs/distributed.md gives; a loaded host gets slack.
+    assert!(took < Duration::from_secs(10), "exit 3 took {took:?}");
+    eprintln!("exit 3 came {took:?} after the kill");
+    let report = results(&only_run(out));
+    assert_eq!(report["finished"].as_array().unwrap().len(), 1, "the finished execution is kept");
+    stderr
+}
+
 /// Everything a finished child wrote on its piped stderr.
 fn stderr_of(child: &mut Child) -> String {
     let mut text = String::new();
@@ -178,30 +216,10 @@ fn a_remote_worker_killed_mid_run_ends_it_with_exit_3_naming_the_worker_and_keep
     a.wait_for("announced", Duration::from_secs(20));
     b.wait_for("announced", Duration::from_secs(20));
     let out = tempfile::tempdir().unwrap();
-    let mut cmd = run_command(&broker, out.path(), &pool, &["repetitions=2", "load.duration=4s"]);
-    let mut runner = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    // The second execution (point 0, repetition 1) has started: the first is kept.
-    b.wait_for("point 0.1", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = b.child.kill();
-    let killed = Instant::now();
-    let status = loop {
-        if let Some(status) = runner.try_wait().unwrap() {
-            break status;
-        }
-        assert!(killed.elapsed() < Duration::from_secs(15), "the run did not stop after the kill");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let took = killed.elapsed();
-    let stderr = stderr_of(&mut runner);
-    assert_eq!(status.code(), Some(3), "{stderr}");
+    let cmd = run_command(&broker, out.path(), &pool, &["repetitions=2", "load.duration=4s"]);
+    let stderr = kill_mid_run(cmd, &mut b, "point 0.1", out.path());
     assert!(stderr.contains("remote worker doomed (pool"), "{stderr}");
     assert!(stderr.contains("last will"), "{stderr}");
-    // 2 s is the figure docs/distributed.md gives; a loaded host gets slack.
-    assert!(took < Duration::from_secs(10), "exit 3 took {took:?}");
-    eprintln!("exit 3 came {took:?} after the kill");
-    let report = results(&only_run(out.path()));
-    assert_eq!(report["finished"].as_array().unwrap().len(), 1, "the finished execution is kept");
     // The survivor is free again for the next run.
     a.wait_for("released by run", Duration::from_secs(5));
 }
@@ -428,4 +446,111 @@ fn a_worker_announces_itself_again_when_its_broker_comes_back_without_its_retain
     let (code, stderr) =
         run(&broker, out.path(), &pool, &["tiers.cloud.workers.count=1", "tiers.cloud.workers.wait=10s"]);
     assert_eq!(code, 0, "{stderr}");
+}
+
+/// `simrun run` of the shared-devices scenario against `broker`, its
+/// devices dealt over the run and the device hosts of `pool`.
+fn devices_run(broker: &Mosquitto, out: &Path, pool: &str, sets: &[&str]) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+    cmd.current_dir(root()).args(["run", "scenarios/m3b-devices.yaml", "--quiet", "--out"]).arg(out);
+    cmd.args(["--set", &format!("broker.url={}", broker.url())]);
+    cmd.args(["--set", &format!("devices.remote.pool={pool}")]);
+    cmd.args(["--set", "load.duration=1500ms", "--set", "load.warmup=300ms", "--set", "load.rate=150/s"]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    cmd
+}
+
+/// Two device hosts of a pool of their own, announced.
+fn two_hosts(broker: &Mosquitto, tag: &str) -> (String, PoolWorker, PoolWorker) {
+    let pool = pool(tag);
+    let mut a = PoolWorker::devices(&broker.url(), &pool, "fleet-a");
+    let mut b = PoolWorker::devices(&broker.url(), &pool, "fleet-b");
+    a.wait_for("announced", Duration::from_secs(20));
+    b.wait_for("announced", Duration::from_secs(20));
+    (pool, a, b)
+}
+
+#[test]
+fn devices_split_over_the_run_and_two_device_hosts_give_one_folder_with_every_request_accounted_for() {
+    let _serial = serial("pools");
+    let broker = Mosquitto::start();
+    let (pool, mut a, mut b) = two_hosts(&broker, "fleet");
+    let out = tempfile::tempdir().unwrap();
+    let o = devices_run(&broker, out.path(), &pool, &["repetitions=2", "placement=both"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}\n{:?}\n{:?}", a.lines(), b.lines());
+    let dir = only_run(out.path());
+    let report = results(&dir);
+    let hosts = report["device_hosts"].as_array().unwrap();
+    let names: Vec<&str> = hosts.iter().map(|h| h["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["this run", "fleet-a", "fleet-b"]);
+    let samples = Table::read(&dir.join("samples.csv"));
+    let (device, status, latency) = (samples.col("device"), samples.col("status"), samples.col("latency_us"));
+    for (slot, h) in hosts.iter().enumerate() {
+        let n = |k: &str| h[k].as_u64().unwrap();
+        assert_eq!(n("devices"), 2, "{h}");
+        // Two repetitions of 1.8 s at 150/s, a third of them each: about 180 requests, two tiers each.
+        assert!((150..=210).contains(&n("sent")), "{h}");
+        assert_eq!(n("expected"), 2 * n("sent"), "{h}");
+        assert_eq!(n("ok") + n("timeouts") + n("errors"), n("expected"), "every request accounted for: {h}");
+        assert!(n("ok") * 10 >= n("expected") * 9, "{h}");
+        // The host's rows are in the one samples.csv: its devices are slot `slot`'s (d mod 3).
+        let rows = samples
+            .rows
+            .iter()
+            .filter(|r| r[device].trim_start_matches("dev-").parse::<usize>().unwrap() % 3 == slot)
+            .count() as u64;
+        assert_eq!(rows, n("expected"), "{h}");
+    }
+    assert_eq!(samples.rows.len() as u64, hosts.iter().map(|h| h["expected"].as_u64().unwrap()).sum::<u64>());
+    // Each host's latencies were measured on its own clock: positive and far below the timeout.
+    for r in samples.rows.iter().filter(|r| r[status] == "ok") {
+        let us: u64 = r[latency].parse().unwrap();
+        assert!((1..2_000_000).contains(&us), "{r:?}");
+    }
+    let members = report["manifest"]["remote_workers"].as_array().unwrap();
+    assert!(members.iter().all(|m| m["role"] == "devices") && members.len() == 2, "{members:?}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## Device hosts") && md.contains("| fleet-b |"), "{md}");
+    a.wait_for("released by run", Duration::from_secs(5));
+    b.wait_for("released by run", Duration::from_secs(5));
+}
+
+#[test]
+fn a_device_host_killed_mid_run_ends_it_with_exit_3_naming_it_and_keeps_finished_points() {
+    let _serial = serial("pools");
+    let broker = Mosquitto::start();
+    let (pool, mut a, mut b) = two_hosts(&broker, "fleet-kill");
+    let out = tempfile::tempdir().unwrap();
+    let cmd = devices_run(&broker, out.path(), &pool, &["repetitions=2", "load.duration=4s"]);
+    let stderr = kill_mid_run(cmd, &mut b, "point 0.1: 2 devices connected", out.path());
+    assert!(stderr.contains("device host fleet-b (pool"), "{stderr}");
+    a.wait_for("released by run", Duration::from_secs(5));
+}
+
+#[test]
+fn device_hosts_that_cannot_serve_are_refused_before_the_run_naming_who_answered() {
+    let _serial = serial("pools");
+    let broker = Mosquitto::start();
+    // A worker in the pool is not a device host; one host is too few for two.
+    let pool = pool("fleet-misfit");
+    let mut w = PoolWorker::start(&broker.url(), &pool, "cloud-a", CLOUD_MODEL, &[]);
+    let mut d = PoolWorker::devices(&broker.url(), &pool, "fleet-a");
+    w.wait_for("announced", Duration::from_secs(20));
+    d.wait_for("announced", Duration::from_secs(20));
+    let out = tempfile::tempdir().unwrap();
+    let o = devices_run(&broker, out.path(), &pool, &["devices.remote.wait=1s"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1 of the 2 device host(s) the run needs were free within 1s"), "{stderr}");
+    assert!(stderr.contains("cloud-a (cloud, host") && stderr.contains("is a worker, not a device host"), "{stderr}");
+    assert!(stderr.contains("fleet-a (device host, host") && stderr.contains("free, and fits"), "{stderr}");
+    // Nobody at all: the message says how to start one.
+    let nobody = self::pool("fleet-none");
+    let o = devices_run(&broker, out.path(), &nobody, &["devices.remote.wait=1s"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no device host announced itself") && stderr.contains("simrun devices --pool"), "{stderr}");
 }

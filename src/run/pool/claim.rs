@@ -12,8 +12,12 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use super::POOL_VERSION;
-use super::{acks_topic, jobs_topic, run_topic, workers_filter, Ack, AckState, Announcement, Job, JobSpec, State};
+use super::{
+    acks_topic, jobs_topic, run_topic, samples_topic, workers_filter, Ack, AckState, Announcement, DriveSpec, Job,
+    JobSpec, Role, SampleBatch, State,
+};
 use crate::plan::{BrokerConfig, Tier};
+use crate::record::{DeviceHostTally, Sample};
 use crate::run::broker::{resolve, Connection, Received, Will};
 use crate::run::RunError;
 
@@ -21,11 +25,11 @@ use crate::run::RunError;
 /// connect for a point, or to stop.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a run needs from one pool for one tier.
+/// What a run needs from one pool: workers for one tier, or device hosts (`tier` none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolNeed {
     pub pool: String,
-    pub tier: Tier,
+    pub tier: Option<Tier>,
     pub count: u32,
     pub wait: Duration,
     /// The scenario's model for the tier, and its SHA-256.
@@ -57,6 +61,34 @@ struct Heard {
     acks: Vec<Ack>,
     /// Control messages that did not parse.
     bad: u64,
+    /// Where device hosts' samples go during a point execution.
+    sink: Option<Sink>,
+}
+
+/// Where the samples of one point execution's device hosts go, rebased on
+/// the run's clock, and how many came from each.
+struct Sink {
+    exec: String,
+    /// The run's `*_us` at the execution's start: a host's sample times
+    /// count from its own start.
+    offset_us: u64,
+    tx: mpsc::UnboundedSender<Sample>,
+    received: BTreeMap<String, u64>,
+}
+
+impl Sink {
+    fn take(&mut self, batch: SampleBatch) {
+        if batch.exec != self.exec {
+            return; // an earlier execution's, after the run gave up on it
+        }
+        *self.received.entry(batch.name).or_default() += batch.samples.len() as u64;
+        for mut s in batch.samples {
+            s.intended_us += self.offset_us;
+            s.sent_us += self.offset_us;
+            s.received_us = s.received_us.map(|r| r + self.offset_us);
+            let _ = self.tx.send(s);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -97,7 +129,7 @@ impl Pools {
             let mut c = Claimed::open(need, broker, run).await?;
             c.members = c.wait_for_workers().await?;
             c.send_all(&Job::Claim { v: POOL_VERSION, run: run.to_string() }).await?;
-            c.wait_acks(None, AckState::Claimed).await.map_err(|e| PoolError::Unusable(e.0))?;
+            c.wait_acks(None, AckState::Claimed, JOB_TIMEOUT).await.map_err(|e| PoolError::Unusable(e.0))?;
             pools.claimed.push(c);
         }
         Ok(pools)
@@ -113,32 +145,122 @@ impl Pools {
         self.claimed.iter().map(|c| c.shared.lock().bad).sum()
     }
 
+    /// The device hosts claimed, in slot order (slot 1 first), if any.
+    pub fn device_hosts(&self) -> Vec<Announcement> {
+        self.claimed.iter().filter(|c| c.need.tier.is_none()).flat_map(|c| c.members.iter().cloned()).collect()
+    }
+
+    /// Has each device host connect its share of point execution `exec`
+    /// (slot `i + 1` for the `i`-th host); returns once each said so. The
+    /// hosts may take a while: each opens one connection per device.
+    pub async fn drive(&self, exec: &str, spec: &DriveSpec) -> Result<(), RunError> {
+        if let Some(gone) = self.gone() {
+            return Err(RunError::Left(gone));
+        }
+        for c in self.claimed.iter().filter(|c| c.need.tier.is_none()) {
+            for (i, m) in c.members.iter().enumerate() {
+                let spec = DriveSpec { slot: i as u32 + 1, ..spec.clone() };
+                let job = Job::Drive { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), spec };
+                c.send_to(&m.name, &job).await?;
+            }
+            let patience = JOB_TIMEOUT + Duration::from_millis(u64::from(spec.devices) * 2);
+            c.wait_acks(Some(exec), AckState::Serving, patience).await.map_err(|e| RunError::Pool(e.0))?;
+        }
+        Ok(())
+    }
+
+    /// Starts the device hosts' schedules `lead` from now; their samples go
+    /// to `samples`, shifted by `offset_us` onto the run's clock.
+    pub async fn go(
+        &self,
+        exec: &str,
+        lead: Duration,
+        offset_us: u64,
+        samples: &mpsc::UnboundedSender<Sample>,
+    ) -> Result<(), RunError> {
+        for c in self.claimed.iter().filter(|c| c.need.tier.is_none()) {
+            let tx = samples.clone();
+            c.shared.lock().sink = Some(Sink { exec: exec.into(), offset_us, tx, received: BTreeMap::new() });
+            let lead_us = lead.as_micros() as u64;
+            c.send_all(&Job::Go { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), lead_us }).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every device host's `done` and for all the samples it
+    /// says it sent; returns each host's tally. A host that fails, or whose
+    /// samples do not all arrive within `patience`, is the error.
+    pub async fn finish(&self, exec: &str, patience: Duration) -> Result<Vec<DeviceHostTally>, RunError> {
+        let mut tallies = Vec::new();
+        for c in self.claimed.iter().filter(|c| c.need.tier.is_none()) {
+            let acks = c.wait_acks(Some(exec), AckState::Done, patience).await.map_err(|e| RunError::Pool(e.0))?;
+            let deadline = Instant::now() + JOB_TIMEOUT;
+            loop {
+                let changed = c.shared.changed.notified();
+                let short = {
+                    let heard = c.shared.lock();
+                    let got = |n: &str| heard.sink.as_ref().and_then(|s| s.received.get(n).copied()).unwrap_or(0);
+                    acks.iter().find_map(|a| {
+                        let t = a.tally.clone().unwrap_or_default();
+                        let owed = t.ok + t.timeouts + t.errors;
+                        (got(&a.name) != owed).then(|| (a.name.clone(), got(&a.name), owed))
+                    })
+                };
+                let Some((name, got, owed)) = short else { break };
+                if Instant::now() >= deadline {
+                    return Err(RunError::Pool(format!(
+                        "pool {}: device host {name} sent {owed} samples of point {exec}, {got} arrived within {JOB_TIMEOUT:?}",
+                        c.need.pool
+                    )));
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(100), changed).await;
+            }
+            c.shared.lock().sink = None;
+            for a in acks {
+                let host = c.members.iter().find(|m| m.name == a.name).map(|m| m.host.clone()).unwrap_or_default();
+                tallies.push(DeviceHostTally { name: a.name.clone(), host, ..a.tally.unwrap_or_default() });
+            }
+        }
+        Ok(tallies)
+    }
+
+    /// Stops handing device hosts' samples on (the execution ended, or
+    /// failed): the run's sample channel can close.
+    pub fn end_samples(&self) {
+        for c in &self.claimed {
+            c.shared.lock().sink = None;
+        }
+    }
+
     /// Has the tier's workers serve point execution `exec`; returns once
     /// each said so. The job carries the model hash the workers were claimed
     /// for, whatever `spec` says.
     pub async fn start(&self, tier: Tier, exec: &str, spec: &JobSpec) -> Result<(), RunError> {
         if let Some(gone) = self.gone() {
-            return Err(RunError::WorkerDied(gone));
+            return Err(RunError::Left(gone));
         }
-        for c in self.claimed.iter().filter(|c| c.need.tier == tier) {
+        for c in self.claimed.iter().filter(|c| c.need.tier == Some(tier)) {
             let spec = JobSpec { sha256: c.need.sha256.clone(), ..spec.clone() };
             c.send_all(&Job::Start { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), spec }).await?;
-            c.wait_acks(Some(exec), AckState::Serving).await.map_err(|e| RunError::Pool(e.0))?;
+            c.wait_acks(Some(exec), AckState::Serving, JOB_TIMEOUT).await.map_err(|e| RunError::Pool(e.0))?;
         }
         Ok(())
     }
 
     /// Has every worker stop serving `exec`; what each tier's workers counted
-    /// (malformed requests rejected, and of those not answered).
+    /// (malformed requests rejected, and of those not answered). Device
+    /// hosts stop by themselves at the end of their share (`finish`).
     pub async fn stop(&self, exec: &str) -> Result<Vec<(Tier, u64, u64)>, RunError> {
         if let Some(gone) = self.gone() {
-            return Err(RunError::WorkerDied(gone));
+            return Err(RunError::Left(gone));
         }
         let mut counts = Vec::new();
         for c in &self.claimed {
+            let Some(tier) = c.need.tier else { continue };
             c.send_all(&Job::Stop { v: POOL_VERSION, run: c.run.clone(), exec: exec.into() }).await?;
-            let acks = c.wait_acks(Some(exec), AckState::Stopped).await.map_err(|e| RunError::Pool(e.0))?;
-            counts.push((c.need.tier, acks.iter().map(|a| a.rejected).sum(), acks.iter().map(|a| a.unanswered).sum()));
+            let acks =
+                c.wait_acks(Some(exec), AckState::Stopped, JOB_TIMEOUT).await.map_err(|e| RunError::Pool(e.0))?;
+            counts.push((tier, acks.iter().map(|a| a.rejected).sum(), acks.iter().map(|a| a.unanswered).sum()));
         }
         Ok(counts)
     }
@@ -162,6 +284,13 @@ impl Pools {
     }
 }
 
+impl PoolNeed {
+    /// `cloud`, or `devices` for device hosts.
+    fn serves(&self) -> String {
+        self.tier.map_or("devices".into(), |t| t.to_string())
+    }
+}
+
 impl Claimed {
     /// The run's control connection to the pool, with its last will.
     async fn open(need: &PoolNeed, broker: &BrokerConfig, run: &str) -> Result<Claimed, RunError> {
@@ -170,14 +299,19 @@ impl Claimed {
             topic: run_topic(&need.pool, run),
             payload: serde_json::json!({ "v": POOL_VERSION, "run": run, "state": "gone" }).to_string().into_bytes(),
         };
-        let topics = [(workers_filter(&need.pool), QoS::AtLeastOnce), (acks_topic(&need.pool, run), QoS::AtLeastOnce)];
+        let mut topics =
+            vec![(workers_filter(&need.pool), QoS::AtLeastOnce), (acks_topic(&need.pool, run), QoS::AtLeastOnce)];
+        if need.tier.is_none() {
+            topics.push((samples_topic(&need.pool, run), QoS::AtLeastOnce));
+        }
         let (tx, rx) = mpsc::unbounded_channel();
-        let id = format!("simrun-{run}-pool-{}-{}", need.pool, need.tier);
+        let id = format!("simrun-{run}-pool-{}-{}", need.pool, need.serves());
         let conn = Connection::open_with(&id, addr, broker, &topics, Some(tx), Some(&will)).await?;
         // A resumed run has the id of the one that died: clear its retained will.
         clear(&conn, &run_topic(&need.pool, run)).await?;
         let shared = Arc::new(Shared::default());
-        let listener = tokio::spawn(listen(rx, shared.clone(), acks_topic(&need.pool, run)));
+        let listener =
+            tokio::spawn(listen(rx, shared.clone(), acks_topic(&need.pool, run), samples_topic(&need.pool, run)));
         Ok(Claimed { need: need.clone(), run: run.to_string(), conn, shared, members: Vec::new(), listener })
     }
 
@@ -202,10 +336,15 @@ impl Claimed {
     /// Why an announced worker cannot serve this need, if it cannot.
     fn misfit(&self, a: &Announcement) -> Option<String> {
         let ours = env!("CARGO_PKG_VERSION");
-        if a.tier != Some(self.need.tier) {
-            return Some(format!("serves the {} tier", a.tier.map_or("?".into(), |t| t.to_string())));
+        match (self.need.tier, a.role) {
+            (None, Role::Worker) => return Some("is a worker, not a device host".into()),
+            (Some(_), Role::Devices) => return Some("is a device host, not a worker".into()),
+            (Some(tier), _) if a.tier != Some(tier) => {
+                return Some(format!("serves the {} tier", a.tier.map_or("?".into(), |t| t.to_string())));
+            }
+            _ => {}
         }
-        if a.sha256 != self.need.sha256 {
+        if self.need.tier.is_some() && a.sha256 != self.need.sha256 {
             return Some(format!("serves another model: {} (sha256 {})", a.model, a.sha256));
         }
         if a.simrun != ours {
@@ -223,43 +362,56 @@ impl Claimed {
     /// announced itself with why it does not.
     fn shortfall(&self, fitting: usize) -> String {
         let n = &self.need;
-        let mut m = format!(
-            "pool {}: {fitting} of the {} {} worker(s) the run needs (model {}, sha256 {}) were free within {:?}",
-            n.pool, n.count, n.tier, n.model, n.sha256, n.wait
-        );
+        let (what, who, start) = match n.tier {
+            Some(tier) => (
+                format!("{tier} worker(s) the run needs (model {}, sha256 {})", n.model, n.sha256),
+                "worker",
+                format!("simrun worker --pool {} --tier {tier} --model {} --broker URL", n.pool, n.model),
+            ),
+            None => (
+                "device host(s) the run needs".to_string(),
+                "device host",
+                format!("simrun devices --pool {} --broker URL", n.pool),
+            ),
+        };
+        let mut m = format!("pool {}: {fitting} of the {} {what} were free within {:?}", n.pool, n.count, n.wait);
         let heard = self.shared.lock();
         if heard.announced.is_empty() {
-            m.push_str(&format!(
-                "; no worker announced itself in pool {} on this broker (start one: simrun worker --pool {} --tier {} \
-                 --model {} --broker URL)",
-                n.pool, n.pool, n.tier, n.model
-            ));
+            m.push_str(&format!("; no {who} announced itself in pool {} on this broker (start one: {start})", n.pool));
         }
         for a in heard.announced.values() {
             let why = self.misfit(a).unwrap_or_else(|| "free, and fits".into());
-            let tier = a.tier.map_or("?".to_string(), |t| t.to_string());
-            m.push_str(&format!("; {} ({tier}, host {}) {why}", a.name, a.host));
+            let role = match a.role {
+                Role::Devices => "device host".to_string(),
+                Role::Worker => a.tier.map_or("?".to_string(), |t| t.to_string()),
+            };
+            m.push_str(&format!("; {} ({role}, host {}) {why}", a.name, a.host));
         }
         m
     }
 
     /// Sends `job` to every claimed worker.
     async fn send_all(&self, job: &Job) -> Result<(), RunError> {
-        let payload = serde_json::to_vec(job).map_err(|e| RunError::Pool(e.to_string()))?;
         for a in &self.members {
-            self.conn
-                .client
-                .publish(jobs_topic(&self.need.pool, &a.name), QoS::AtLeastOnce, false, payload.clone())
-                .await
-                .map_err(|e| RunError::broker(&self.need.pool, e.to_string()))?;
+            self.send_to(&a.name, job).await?;
         }
         Ok(())
     }
 
-    /// Waits up to `JOB_TIMEOUT` for every member's ack of `exec` in
+    /// Sends `job` to the member named `name`.
+    async fn send_to(&self, name: &str, job: &Job) -> Result<(), RunError> {
+        let payload = serde_json::to_vec(job).map_err(|e| RunError::Pool(e.to_string()))?;
+        self.conn
+            .client
+            .publish(jobs_topic(&self.need.pool, name), QoS::AtLeastOnce, false, payload)
+            .await
+            .map_err(|e| RunError::broker(&self.need.pool, e.to_string()))
+    }
+
+    /// Waits up to `patience` for every member's ack of `exec` in
     /// `state`, and takes them; a refusal, a busy worker or silence is the error.
-    async fn wait_acks(&self, exec: Option<&str>, state: AckState) -> Result<Vec<Ack>, JobRefused> {
-        let deadline = Instant::now() + JOB_TIMEOUT;
+    async fn wait_acks(&self, exec: Option<&str>, state: AckState, patience: Duration) -> Result<Vec<Ack>, JobRefused> {
+        let deadline = Instant::now() + patience;
         let pool = &self.need.pool;
         loop {
             let changed = self.shared.changed.notified();
@@ -294,7 +446,7 @@ impl Claimed {
                     .map(|m| m.name.as_str())
                     .collect();
                 let silent = silent.join(", ");
-                return Err(JobRefused(format!("pool {pool}: no answer within {JOB_TIMEOUT:?} from {silent}")));
+                return Err(JobRefused(format!("pool {pool}: no answer within {patience:?} from {silent}")));
             }
         }
     }
@@ -304,16 +456,17 @@ impl Claimed {
         self.members.iter().find_map(|m| {
             let now = heard.announced.get(&m.name)?;
             let pool = &self.need.pool;
+            let who = if self.need.tier.is_some() { "remote worker" } else { "device host" };
             match now.state {
                 State::Gone => Some(format!(
-                    "remote worker {} (pool {pool}, host {}) left during the run: {}",
+                    "{who} {} (pool {pool}, host {}) left during the run: {}",
                     m.name,
                     m.host,
                     now.reason.as_deref().unwrap_or("gone")
                 )),
-                State::Idle => Some(format!("remote worker {} (pool {pool}) no longer serves this run", m.name)),
+                State::Idle => Some(format!("{who} {} (pool {pool}) no longer serves this run", m.name)),
                 State::Claimed if now.run.as_deref() != Some(self.run.as_str()) => {
-                    Some(format!("remote worker {} (pool {pool}) no longer serves this run", m.name))
+                    Some(format!("{who} {} (pool {pool}) no longer serves this run", m.name))
                 }
                 _ => None,
             }
@@ -333,12 +486,19 @@ async fn clear(conn: &Connection, topic: &str) -> Result<(), RunError> {
 }
 
 /// Keeps what the control connection hears: announcements by name (an
-/// empty retained message removes one) and acks of this run.
-async fn listen(mut rx: mpsc::UnboundedReceiver<Received>, shared: Arc<Shared>, acks: String) {
+/// empty retained message removes one) and acks of this run; hands device
+/// hosts' samples on.
+async fn listen(mut rx: mpsc::UnboundedReceiver<Received>, shared: Arc<Shared>, acks: String, samples: String) {
     while let Some((_, p)) = rx.recv().await {
         {
             let mut heard = shared.lock();
-            if p.topic == acks {
+            if p.topic == samples {
+                match (serde_json::from_slice::<SampleBatch>(&p.payload), heard.sink.as_mut()) {
+                    (Ok(batch), Some(sink)) => sink.take(batch),
+                    (Ok(_), None) => {}
+                    (Err(_), _) => heard.bad += 1,
+                }
+            } else if p.topic == acks {
                 match serde_json::from_slice::<Ack>(&p.payload) {
                     Ok(a) => heard.acks.push(a),
                     Err(_) => heard.bad += 1,

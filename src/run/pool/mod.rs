@@ -11,13 +11,16 @@
 //! parse is counted and ignored, on both sides.
 
 mod claim;
+mod drive;
 mod serve;
 
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Tier;
+use crate::record::{DeviceHostTally, Sample};
+pub use crate::run::fleet::Share as DriveSpec;
 
-pub use claim::{PoolError, PoolNeed, Pools};
+pub use claim::{PoolError, PoolNeed, Pools, JOB_TIMEOUT};
 pub use serve::{serve, PoolWorker};
 
 /// The version of the pool's control messages.
@@ -49,6 +52,11 @@ pub fn run_topic(pool: &str, run: &str) -> String {
     format!("simrun/pools/{pool}/runs/{run}")
 }
 
+/// Where a pool's device hosts send a run's samples.
+pub fn samples_topic(pool: &str, run: &str) -> String {
+    format!("simrun/pools/{pool}/samples/{run}")
+}
+
 /// Every run's presence in a pool.
 pub fn runs_filter(pool: &str) -> String {
     format!("simrun/pools/{pool}/runs/+")
@@ -69,6 +77,16 @@ pub enum State {
     Gone,
 }
 
+/// What a pool member does: serve a tier's model (`simrun worker`) or run
+/// a share of a run's devices (`simrun devices`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Worker,
+    Devices,
+}
+
 /// What a worker says about itself, retained on its topic. The last will
 /// carries only `v`, `name`, `pool`, `state` and `reason`, so everything
 /// else has a default.
@@ -78,6 +96,8 @@ pub struct Announcement {
     pub name: String,
     pub pool: String,
     pub state: State,
+    #[serde(default)]
+    pub role: Role,
     /// The run that claimed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
@@ -136,6 +156,9 @@ impl Announcement {
             (State::Gone, _, Some(why)) => format!("gone: {why}"),
             (s, _, _) => format!("{s:?}").to_lowercase(),
         };
+        if self.role == Role::Devices {
+            return format!("{} (device host, {state}, host {})", self.name, self.host);
+        }
         let sha: String = self.sha256.chars().take(12).collect();
         format!("{} ({tier}, {state}, model sha256 {sha}…, host {})", self.name, self.host)
     }
@@ -153,6 +176,20 @@ pub enum Job {
     Stop { v: u32, run: String, exec: String },
     /// The run is over: be idle again.
     Release { v: u32, run: String },
+    /// A device host: connect your share of point execution `exec`'s devices, and say `serving`.
+    Drive { v: u32, run: String, exec: String, spec: DriveSpec },
+    /// A device host: start the schedule `lead_us` from now; send the
+    /// samples, then `done` with your tally.
+    Go { v: u32, run: String, exec: String, lead_us: u64 },
+}
+
+/// Samples a device host sends the run, in order, a batch at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleBatch {
+    pub v: u32,
+    pub name: String,
+    pub exec: String,
+    pub samples: Vec<Sample>,
 }
 
 /// A local worker's `WorkerSpec`, less where to connect and how it computes
@@ -183,6 +220,8 @@ pub enum AckState {
     Released,
     /// The job cannot be done here (`message` says why).
     Refused,
+    /// A device host finished its share of the point (`tally` says how).
+    Done,
 }
 
 /// A worker's answer to a job, on the run's acks topic.
@@ -201,6 +240,9 @@ pub struct Ack {
     pub rejected: u64,
     #[serde(default)]
     pub unanswered: u64,
+    /// At `done`: what the device host sent and how its samples ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<DeviceHostTally>,
 }
 
 #[cfg(test)]
@@ -237,8 +279,69 @@ mod tests {
             let text = serde_json::to_string(&job).unwrap();
             assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job, "{text}");
         }
-        for bad in ["", "{}", r#"{"job":"explode","v":1}"#, r#"{"job":"claim"}"#, "\u{0}\u{1}"] {
+        for bad in ["", "{}", r#"{"job":"explode","v":1}"#, r#"{"job":"claim"}"#, "\u{0}\u{1}", r#"{"job":"go","v":1}"#]
+        {
             assert!(serde_json::from_str::<Job>(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_device_hosts_share_travels_whole_with_its_data_rows_and_its_samples_come_back() {
+        use crate::plan::{Arrival, Encoding, InputConfig, InputData, InputRows, LoadConfig, Policy};
+        use std::sync::Arc;
+        use std::time::Duration;
+        let rows = InputRows {
+            path: "d.csv".into(),
+            sha256: "ab".into(),
+            width: 2,
+            values: vec![0.5, -1.0, 2.0, 3.25],
+            labels: Some(vec![0, 1]),
+        };
+        let spec = DriveSpec {
+            point: 3,
+            repetition: 1,
+            seed: 42,
+            devices: 6,
+            slot: 2,
+            slots: 3,
+            input: InputConfig { shape: vec![2], data: InputData::File(Arc::new(rows)) },
+            load: LoadConfig {
+                arrival: Arrival::Poisson,
+                rate_hz: 150.0,
+                duration: Duration::from_millis(1500),
+                warmup: Duration::from_millis(300),
+                timeout: Duration::from_secs(2),
+                concurrency: 1,
+                think: Duration::ZERO,
+            },
+            tiers: vec![Tier::Edge, Tier::Cloud],
+            policy: Some(Policy::Deadline { after: Duration::from_millis(40) }),
+            qos: 1,
+            encoding: Encoding::Binary,
+        };
+        let job = Job::Drive { v: 1, run: "r".into(), exec: "3.1".into(), spec };
+        let back: Job = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
+        assert_eq!(back, job);
+        let Job::Drive { spec, .. } = back else { unreachable!() };
+        let rows = spec.input.data.file().unwrap();
+        assert_eq!(
+            (rows.row(1), rows.labels.as_deref()),
+            (&[2.0, 3.25][..], Some(&[0, 1][..])),
+            "values, not just the digest"
+        );
+        let done = Ack {
+            v: 1,
+            name: "fleet-a".into(),
+            run: "r".into(),
+            state: AckState::Done,
+            exec: Some("3.1".into()),
+            message: None,
+            rejected: 0,
+            unanswered: 0,
+            tally: Some(DeviceHostTally { sent: 5, expected: 10, ok: 9, timeouts: 1, ..Default::default() }),
+        };
+        let back: Ack = serde_json::from_str(&serde_json::to_string(&done).unwrap()).unwrap();
+        assert!(back.tally.as_ref().unwrap().accounted(), "{back:?}");
+        assert_eq!(back, done);
     }
 }

@@ -1,17 +1,24 @@
-//! The pool worker's side (`simrun worker`): announce, wait to be claimed,
-//! serve the claiming run's point executions one after another with the same
-//! `Worker` a local tier runs, and be idle again when it releases us or its
-//! last will says it is gone.
+//! The pool member's side (`simrun worker`, `simrun devices`): announce,
+//! wait to be claimed, serve the claiming run's point executions one after
+//! another — a worker with the same `Worker` a local tier runs, a device
+//! host with its share of the devices (`drive.rs`) — and be idle again when
+//! the run releases us or its last will says it is gone.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::QoS;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
+use super::drive::{self, Driver, Prepared};
 use super::POOL_VERSION;
-use super::{acks_topic, jobs_topic, runs_filter, worker_topic, Ack, AckState, Announcement, Job, JobSpec, State};
+use super::{
+    acks_topic, jobs_topic, runs_filter, worker_topic, Ack, AckState, Announcement, DriveSpec, Job, JobSpec, Role,
+    State,
+};
 use crate::backend;
 use crate::plan::BrokerConfig;
 use crate::run::broker::{resolve, Connection, Received, Will};
@@ -38,7 +45,16 @@ pub struct PoolWorker {
 /// The run a worker serves, and the point execution it serves now.
 struct Claim {
     run: String,
-    current: Option<(String, Worker)>,
+    current: Option<(String, Serving)>,
+}
+
+/// What a pool member does for the point execution it serves.
+enum Serving {
+    Worker(Worker),
+    /// A device host's share, connected, waiting for `go`.
+    Ready(Box<Prepared>),
+    /// A device host's share, sending; the task ends with its `done`.
+    Driving(JoinHandle<()>),
 }
 
 /// A pool worker's serving loop and its connection.
@@ -48,7 +64,7 @@ struct Host {
     addr: SocketAddr,
     timer: PreciseTimer,
     claim: Option<Claim>,
-    log: Box<dyn Fn(&str) + Send + Sync>,
+    log: Arc<dyn Fn(&str) + Send + Sync>,
     /// Outages of the control connection announced again after.
     outages: usize,
 }
@@ -79,7 +95,7 @@ async fn namesake(
 pub async fn serve(
     w: PoolWorker,
     mut stop: watch::Receiver<u32>,
-    log: Box<dyn Fn(&str) + Send + Sync>,
+    log: Arc<dyn Fn(&str) + Send + Sync>,
 ) -> Result<(), RunError> {
     let (pool, name) = (w.announcement.pool.clone(), w.announcement.name.clone());
     let addr = resolve(&w.broker).await?;
@@ -139,12 +155,16 @@ impl Host {
     }
 
     fn serving(&self) -> bool {
-        self.claim.as_ref().is_some_and(|c| c.current.is_some())
+        match self.claim.as_ref().and_then(|c| c.current.as_ref()) {
+            Some((_, Serving::Driving(task))) => !task.is_finished(),
+            Some(_) => true,
+            None => false,
+        }
     }
 
     /// The serving task's end, if it ended while serving.
     fn died(&self) -> Option<String> {
-        let (exec, worker) = self.claim.as_ref()?.current.as_ref()?;
+        let (exec, Serving::Worker(worker)) = self.claim.as_ref()?.current.as_ref()? else { return None };
         worker.died().map(|n| format!("{n} stopped serving during point {exec}"))
     }
 
@@ -183,6 +203,7 @@ impl Host {
             message,
             rejected: counts.0,
             unanswered: counts.1,
+            tally: None,
         };
         let Ok(payload) = serde_json::to_vec(&ack) else { return };
         let _ = self.conn.client.publish(acks_topic(&a.pool, run), QoS::AtLeastOnce, false, payload).await;
@@ -216,8 +237,12 @@ impl Host {
     }
 
     async fn on_job(&mut self, job: Job) {
-        let (Job::Claim { v, run } | Job::Start { v, run, .. } | Job::Stop { v, run, .. } | Job::Release { v, run }) =
-            &job;
+        let (Job::Claim { v, run }
+        | Job::Start { v, run, .. }
+        | Job::Stop { v, run, .. }
+        | Job::Release { v, run }
+        | Job::Drive { v, run, .. }
+        | Job::Go { v, run, .. }) = &job;
         if *v != POOL_VERSION {
             let m = format!("control version {v}; this worker speaks {POOL_VERSION}");
             return self.ack(run, AckState::Refused, None, Some(m), (0, 0)).await;
@@ -241,6 +266,12 @@ impl Host {
             Job::Start { run, exec, spec, .. } if ours.as_deref() == Some(run.as_str()) => {
                 self.start(run, exec, spec).await
             }
+            Job::Drive { run, exec, spec, .. } if ours.as_deref() == Some(run.as_str()) => {
+                self.drive(run, exec, spec).await
+            }
+            Job::Go { run, exec, lead_us, .. } if ours.as_deref() == Some(run.as_str()) => {
+                self.go(run, exec, Duration::from_micros(lead_us)).await
+            }
             Job::Stop { run, exec, .. } if ours.as_deref() == Some(run.as_str()) => {
                 let counts = self.stop_current().await;
                 self.ack(&run, AckState::Stopped, Some(exec), None, counts).await;
@@ -250,7 +281,11 @@ impl Host {
                 self.release().await;
                 self.ack(&run, AckState::Released, None, None, (0, 0)).await;
             }
-            Job::Start { run, .. } | Job::Stop { run, .. } | Job::Release { run, .. } => {
+            Job::Start { run, .. }
+            | Job::Stop { run, .. }
+            | Job::Release { run, .. }
+            | Job::Drive { run, .. }
+            | Job::Go { run, .. } => {
                 let m = match ours {
                     Some(other) => format!("claimed by run {other}"),
                     None => "not claimed by this run".to_string(),
@@ -265,6 +300,8 @@ impl Host {
         let a = &self.w.announcement;
         let refuse = if a.state == State::Draining {
             Some("it is draining (SIGTERM): it finished its last point and leaves".to_string())
+        } else if a.role == Role::Devices {
+            Some("this is a device host (simrun devices), not a worker".to_string())
         } else if Some(spec.tier) != a.tier {
             Some(format!("this worker serves the {} tier, the run asked for {}", tier_name(a), spec.tier))
         } else if spec.sha256 != a.sha256 {
@@ -282,7 +319,7 @@ impl Host {
         match self.worker(&run, &spec).await {
             Ok(worker) => {
                 if let Some(c) = self.claim.as_mut() {
-                    c.current = Some((exec.clone(), worker));
+                    c.current = Some((exec.clone(), Serving::Worker(worker)));
                 }
                 (self.log)(&format!("serving run {run} point {exec}"));
                 self.ack(&run, AckState::Serving, Some(exec), None, (0, 0)).await;
@@ -312,14 +349,73 @@ impl Host {
         Worker::start(spec, model, self.timer.clone()).await
     }
 
+    /// Device hosts: connects this host's share of `exec`'s devices.
+    async fn drive(&mut self, run: String, exec: String, spec: DriveSpec) {
+        let refuse = match &self.w.announcement {
+            a if a.state == State::Draining => Some("it is draining (SIGTERM)".to_string()),
+            a if a.role != Role::Devices => Some("this is a worker (simrun worker), not a device host".to_string()),
+            _ => None,
+        };
+        if let Some(m) = refuse {
+            return self.ack(&run, AckState::Refused, Some(exec), Some(m), (0, 0)).await;
+        }
+        self.stop_current().await;
+        match drive::prepare(&run, &exec, spec, &self.w.broker, self.addr).await {
+            Ok(ready) => {
+                (self.log)(&format!("run {run} point {exec}: {} devices connected", ready.devices()));
+                if let Some(c) = self.claim.as_mut() {
+                    c.current = Some((exec.clone(), Serving::Ready(Box::new(ready))));
+                }
+                self.ack(&run, AckState::Serving, Some(exec), None, (0, 0)).await;
+            }
+            Err(e) => self.ack(&run, AckState::Refused, Some(exec), Some(e.to_string()), (0, 0)).await,
+        }
+    }
+
+    /// Device hosts: starts the prepared share's schedule.
+    async fn go(&mut self, run: String, exec: String, lead: Duration) {
+        let current = self.claim.as_mut().and_then(|c| c.current.take());
+        let Some((prepared, Serving::Ready(ready))) = current else {
+            if let Some(c) = self.claim.as_mut() {
+                c.current = current;
+            }
+            let m = format!("no devices are connected for point {exec}");
+            return self.ack(&run, AckState::Refused, Some(exec), Some(m), (0, 0)).await;
+        };
+        let a = &self.w.announcement;
+        let driver = Driver {
+            client: self.conn.client.clone(),
+            pool: a.pool.clone(),
+            name: a.name.clone(),
+            host: a.host.clone(),
+            run: run.clone(),
+            exec: exec.clone(),
+            timer: self.timer.clone(),
+            log: self.log.clone(),
+        };
+        let task = ready.go(lead, driver);
+        if let Some(c) = self.claim.as_mut() {
+            c.current = Some((prepared, Serving::Driving(task)));
+        }
+    }
+
     /// Stops the point being served, if one is; what its worker counted.
     async fn stop_current(&mut self) -> (u64, u64) {
-        let Some((exec, worker)) = self.claim.as_mut().and_then(|c| c.current.take()) else { return (0, 0) };
-        let counts = worker.counts();
-        if let Err(e) = worker.stop().await {
-            (self.log)(&format!("point {exec}: {e}"));
+        let Some((exec, serving)) = self.claim.as_mut().and_then(|c| c.current.take()) else { return (0, 0) };
+        match serving {
+            Serving::Worker(worker) => {
+                let counts = worker.counts();
+                if let Err(e) = worker.stop().await {
+                    (self.log)(&format!("point {exec}: {e}"));
+                }
+                counts
+            }
+            Serving::Ready(_) => (0, 0),
+            Serving::Driving(task) => {
+                task.abort();
+                (0, 0)
+            }
         }
-        counts
     }
 
     async fn release(&mut self) {

@@ -1,0 +1,405 @@
+//! A share of a point execution's devices and the collector that settles
+//! their requests: the whole fleet in a run without device hosts, this
+//! run's slot of it otherwise, and a device host's slot in `simrun devices`
+//! (docs/distributed.md). Latency is measured where the devices run, on one
+//! clock, from the intended send time to the answer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::broker::{qos, Connection, Received};
+use super::collector::{micros_since, Collector, Decided};
+use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing, Routing, Samples};
+use super::timer::PreciseTimer;
+use super::{RunError, RunEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{device_slot, Arrival, BrokerConfig, Encoding, InputConfig, LoadConfig, Policy, Tier};
+use crate::record::{Counts, Sample, Unmatched};
+use crate::seeds;
+use crate::wire::{self, Topic};
+
+/// Which devices of one point execution a fleet runs, and how they send:
+/// everything a device host needs to send and settle its share as the
+/// run's own process would (it travels in the `drive` job).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    pub point: usize,
+    pub repetition: u32,
+    /// The scenario's seed: every device draws as it would in one process.
+    pub seed: u64,
+    /// Devices over every slot.
+    pub devices: u32,
+    /// This fleet's slot of `slots`: devices `d` with `device_slot(d, slots) == slot`.
+    pub slot: u32,
+    pub slots: u32,
+    pub input: InputConfig,
+    pub load: LoadConfig,
+    pub tiers: Vec<Tier>,
+    pub policy: Option<Policy>,
+    pub qos: u8,
+    pub encoding: Encoding,
+}
+
+/// A fleet connected and ready to send.
+pub struct Fleet {
+    devices: Vec<Device>,
+    conns: Vec<Connection>,
+    collector: Connection,
+    answers: mpsc::UnboundedReceiver<Received>,
+    settler: Collector,
+    qos: rumqttc::QoS,
+    run_id: String,
+    tiers: Vec<Tier>,
+}
+
+/// Where a fleet's samples and progress go, and its clock.
+pub struct FleetIo {
+    /// Time zero of the samples' `*_us` values.
+    pub epoch: Instant,
+    pub timer: PreciseTimer,
+    pub events: mpsc::UnboundedSender<RunEvent>,
+    pub samples: mpsc::UnboundedSender<Sample>,
+}
+
+/// How a fleet's requests ended.
+#[derive(Debug, Clone, Default)]
+pub struct FleetOutcome {
+    /// Devices it ran.
+    pub devices: u32,
+    /// Requests its devices sent.
+    pub sent: u64,
+    /// Its samples, by status.
+    pub counts: Counts,
+    pub unmatched: Unmatched,
+    /// Times the collector's connection to the broker was down.
+    pub broker_outages: Vec<super::broker::BrokerOutage>,
+}
+
+impl Fleet {
+    /// Connects the collector (subscribed to the tiers' answers) and every
+    /// device of the share, all to `addr` (the broker, or the devices'
+    /// link), with the share's QoS and encoding over `broker`'s login and TLS.
+    pub async fn open(
+        run_id: &str,
+        exec: &str,
+        share: &Share,
+        broker: &BrokerConfig,
+        addr: SocketAddr,
+    ) -> Result<Fleet, RunError> {
+        let broker = BrokerConfig { qos: share.qos, encoding: share.encoding, ..broker.clone() };
+        let q = qos(share.qos);
+        let mut topics: Vec<(String, rumqttc::QoS)> = share
+            .tiers
+            .iter()
+            .flat_map(|&t| [Topic::Response, Topic::Error].map(|k| (wire::topic(run_id, t, k), q)))
+            .collect();
+        if let Some(Policy::Offload { .. }) = share.policy {
+            topics.push((wire::topic(run_id, Tier::Edge, Topic::Offloaded), q));
+        }
+        let slot = if share.slots > 1 { format!("-s{}", share.slot) } else { String::new() };
+        let (tx, answers) = mpsc::unbounded_channel();
+        let collector_id = format!("simrun-{run_id}-collector{slot}-{exec}");
+        let collector = Connection::open(&collector_id, addr, &broker, &topics, Some(tx)).await?;
+        let decided = Decided::default();
+        let (point, repetition) = (share.point, share.repetition);
+        let timeout_us = share.load.timeout.as_micros() as u64;
+        let settler = Collector::new(point, repetition, &share.tiers, format!("{run_id}/{exec}/"), timeout_us)
+            .with_policy(share.policy, decided.clone())
+            .with_share(share.devices, share.slot, share.slots);
+        let request_topics: Arc<[String]> =
+            share.tiers.iter().map(|&t| wire::topic(run_id, t, Topic::Request)).collect::<Vec<_>>().into();
+        let samples = Samples::new(&share.input, seeds::rows(share.seed, point, repetition));
+        let routing = share.policy.map(|policy| Routing {
+            policy,
+            edge: Arc::from([wire::topic(run_id, Tier::Edge, Topic::Request)]),
+            cloud: Arc::from([wire::topic(run_id, Tier::Cloud, Topic::Request)]),
+            execution: seeds::execution(share.seed, point, repetition),
+            decided,
+        });
+        let mut devices = Vec::new();
+        let mut conns = Vec::new();
+        for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
+            let id = format!("simrun-{run_id}-dev{index}-{exec}");
+            let conn = Connection::open(&id, addr, &broker, &[], None).await?;
+            devices.push(Device {
+                index,
+                name: format!("dev-{index:03}"),
+                client: conn.client.clone(),
+                topics: request_topics.clone(),
+                qos: q,
+                samples: samples.clone(),
+                shape: share.input.shape.clone().into(),
+                encoding: share.encoding,
+                id_prefix: format!("{run_id}/{exec}/"),
+                rng: seeds::features(share.seed, point, repetition, index),
+                routing: routing.clone(),
+            });
+            conns.push(conn);
+        }
+        let tiers = share.tiers.clone();
+        Ok(Fleet { devices, conns, collector, answers, settler, qos: q, run_id: run_id.to_string(), tiers })
+    }
+
+    /// Devices in this fleet.
+    pub fn devices(&self) -> u32 {
+        self.devices.len() as u32
+    }
+
+    /// The requests this fleet's devices will send, where known in advance (open loop).
+    pub fn planned(&self, pacing: &Pacing) -> Option<u64> {
+        match pacing {
+            Pacing::Open(s) => Some(self.devices.iter().map(|d| s.device_seqs(d.index).count() as u64).sum()),
+            Pacing::Closed { .. } => None,
+        }
+    }
+
+    /// Sends every device's requests by `pacing` and settles them; returns
+    /// once each has settled. Fails when the broker stays lost longer than
+    /// `reconnect_timeout`, or a device's task panics.
+    pub async fn run(mut self, io: FleetIo, pacing: Pacing, patience: Patience<'_>) -> Result<FleetOutcome, RunError> {
+        let planned = self.planned(&pacing);
+        let sent_count = Arc::new(AtomicU64::new(0));
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let mut settled = Vec::new();
+        let mut senders = Vec::new();
+        let devices = self.devices();
+        // A slot's devices are not numbered from 0: their channels and
+        // connections are found by index through `position`.
+        let mut position = std::collections::HashMap::new();
+        for (i, d) in std::mem::take(&mut self.devices).into_iter().enumerate() {
+            position.insert(d.index, i);
+            let (settled_tx, settled_rx) = mpsc::unbounded_channel();
+            settled.push(settled_tx);
+            let dio = DeviceIo {
+                epoch: io.epoch,
+                timer: io.timer.clone(),
+                events: events_tx.clone(),
+                settled: settled_rx,
+                sent_count: sent_count.clone(),
+            };
+            senders.push(tokio::spawn(d.run(pacing.clone(), dio)));
+        }
+        drop(events_tx);
+        let streams = Streams {
+            clients: self.conns.iter().map(|c| c.client.clone()).collect(),
+            position,
+            qos: self.qos,
+            events: events_rx,
+            answers: &mut self.answers,
+            settled,
+            samples: io.samples,
+            sent: &sent_count,
+            counts: Counts::default(),
+        };
+        let health = self.collector.health.clone();
+        let progress = Progress { events: &io.events, planned };
+        let watch = BrokerWatch { health: &health, url: patience.url, limit: patience.limit };
+        let run = Settle { run_id: &self.run_id, epoch: io.epoch, tiers: &self.tiers };
+        let counts = collect(run, &mut self.settler, streams, progress, watch).await?;
+        for task in senders {
+            task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
+        }
+        for conn in self.conns {
+            conn.close().await;
+        }
+        self.collector.close().await;
+        let outcome = FleetOutcome {
+            devices,
+            sent: sent_count.load(Ordering::Relaxed),
+            counts,
+            unmatched: self.settler.unmatched,
+            broker_outages: health.outages(),
+        };
+        Ok(outcome)
+    }
+}
+
+/// How the devices of a point execution pace their requests from `t0`:
+/// the same schedule on every host (`seed` is the execution's).
+pub fn pacing(t0: Instant, load: &LoadConfig, devices: u32, seed: u64) -> Pacing {
+    match load.arrival {
+        Arrival::Closed => Pacing::Closed {
+            t0,
+            warmup_end: t0 + load.warmup,
+            end: t0 + load.warmup + load.duration,
+            concurrency: load.concurrency,
+            think: load.think,
+            devices,
+        },
+        _ => Pacing::Open(OpenSchedule::new(t0, load, devices, seed)),
+    }
+}
+
+/// How long the collector's broker may stay lost (`broker.reconnect_timeout`).
+pub struct Patience<'a> {
+    pub url: &'a str,
+    pub limit: Duration,
+}
+
+/// The collector's connection, and how long it may stay down.
+struct BrokerWatch<'a> {
+    health: &'a super::broker::Health,
+    url: &'a str,
+    limit: Duration,
+}
+
+/// What the collector loop settles: the run's topics, its clock's zero.
+struct Settle<'a> {
+    run_id: &'a str,
+    epoch: Instant,
+    tiers: &'a [Tier],
+}
+
+/// Where progress goes, and the requests this fleet plans to send.
+struct Progress<'a> {
+    events: &'a mpsc::UnboundedSender<RunEvent>,
+    planned: Option<u64>,
+}
+
+/// The channels the collector loop reads and writes.
+struct Streams<'a> {
+    events: mpsc::UnboundedReceiver<DeviceEvent>,
+    answers: &'a mut mpsc::UnboundedReceiver<Received>,
+    /// Per device of the fleet, by position: one message per settled request (closed loop).
+    settled: Vec<mpsc::UnboundedSender<()>>,
+    /// A device's position in `settled` and `clients`, by its index.
+    position: std::collections::HashMap<u32, usize>,
+    /// Per device: its connection, for what a policy has it send again.
+    clients: Vec<rumqttc::AsyncClient>,
+    qos: rumqttc::QoS,
+    samples: mpsc::UnboundedSender<Sample>,
+    sent: &'a AtomicU64,
+    /// Samples emitted so far.
+    counts: Counts,
+}
+
+impl Streams<'_> {
+    fn notify(&self, device: Option<u32>) {
+        if let Some(tx) = device.and_then(|d| self.position.get(&d)).and_then(|&i| self.settled.get(i)) {
+            let _ = tx.send(());
+        }
+    }
+
+    fn client(&self, device: u32) -> Option<&rumqttc::AsyncClient> {
+        self.position.get(&device).and_then(|&i| self.clients.get(i))
+    }
+
+    fn flush(&mut self, out: &mut Vec<Sample>) {
+        for s in out.drain(..) {
+            self.counts.add(s.status);
+            let _ = self.samples.send(s);
+        }
+    }
+}
+
+/// Feeds a device's report to the collector; returns the device if its request settled.
+fn on_event(c: &mut Collector, e: DeviceEvent, out: &mut Vec<Sample>) -> Option<u32> {
+    match e {
+        DeviceEvent::Sent(s) => {
+            c.sent(s);
+            None
+        }
+        DeviceEvent::Failed { seq, error } => c.failed(seq, &error, out),
+        DeviceEvent::FellBack { seq, reason } => {
+            c.fell_back(seq, reason);
+            None
+        }
+    }
+}
+
+/// Sends what a policy decided on an answer (the device asks another tier)
+/// from the device's own connection.
+fn send_asks(collector: &mut Collector, io: &mut Streams<'_>, run_id: &str, out: &mut Vec<Sample>) {
+    for ask in collector.take_asks() {
+        let Some(client) = io.client(ask.device) else { continue };
+        let topic = wire::topic(run_id, ask.tier, Topic::Request);
+        if let Err(e) = client.try_publish(topic, io.qos, false, ask.payload.to_vec()) {
+            let d = collector.failed(ask.seq, &e.to_string(), out);
+            io.notify(d);
+        }
+    }
+}
+
+/// Settles requests until the devices are done and nothing is in flight.
+/// Returns how the samples ended; fails when the broker
+/// stays lost longer than `broker.reconnect_timeout`.
+async fn collect(
+    run: Settle<'_>,
+    collector: &mut Collector,
+    mut io: Streams<'_>,
+    progress: Progress<'_>,
+    watch: BrokerWatch<'_>,
+) -> Result<Counts, RunError> {
+    let Settle { run_id, epoch, tiers } = run;
+    let topics: Vec<(String, Tier, bool)> = tiers
+        .iter()
+        .flat_map(|&t| {
+            [(wire::topic(run_id, t, Topic::Response), t, false), (wire::topic(run_id, t, Topic::Error), t, true)]
+        })
+        .collect();
+    let offloaded = wire::topic(run_id, Tier::Edge, Topic::Offloaded);
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut out = Vec::new();
+    let mut devices_done = false;
+    let mut next_progress = Instant::now();
+    let report = |sent: &AtomicU64| {
+        let event = RunEvent::Progress { sent: sent.load(Ordering::Relaxed), requests: progress.planned.unwrap_or(0) };
+        let _ = progress.events.send(event);
+    };
+    loop {
+        tokio::select! {
+            event = io.events.recv(), if !devices_done => match event {
+                Some(e) => {
+                    let d = on_event(collector, e, &mut out);
+                    io.notify(d);
+                }
+                None => devices_done = true,
+            },
+            answer = io.answers.recv() => {
+                let Some((at, publish)) = answer else { break };
+                // A device reports a request before publishing it: take every report
+                // already queued, so an answer never arrives before its request.
+                while let Ok(e) = io.events.try_recv() {
+                    let d = on_event(collector, e, &mut out);
+                    io.notify(d);
+                }
+                if let Some((_, tier, is_error)) = topics.iter().find(|(t, _, _)| *t == publish.topic) {
+                    let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(epoch, at), &mut out);
+                    io.notify(d);
+                } else if publish.topic == offloaded {
+                    collector.offloaded(&publish.payload);
+                }
+                send_asks(collector, &mut io, run_id, &mut out);
+            }
+            _ = tick.tick() => {
+                for d in collector.expire(micros_since(epoch, Instant::now()), &mut out) {
+                    io.notify(Some(d));
+                }
+                if let Some(down) = watch.health.down_for().filter(|d| *d > watch.limit) {
+                    return Err(RunError::broker(
+                        watch.url,
+                        format!("lost for {:.1} s, longer than broker.reconnect_timeout ({:?})", down.as_secs_f64(), watch.limit),
+                    ));
+                }
+            }
+        }
+        io.flush(&mut out);
+        if Instant::now() >= next_progress {
+            next_progress = Instant::now() + Duration::from_millis(100);
+            report(io.sent);
+        }
+        if devices_done && collector.in_flight() == 0 {
+            break;
+        }
+    }
+    collector.expire_all(&mut out);
+    io.flush(&mut out);
+    report(io.sent);
+    Ok(io.counts)
+}
