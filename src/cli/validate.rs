@@ -33,13 +33,18 @@ pub fn describe_plan(plan: &Plan) -> String {
             })
             .collect();
         let (warm, measured) = c.load.request_counts();
+        let devices = match &c.devices.remote {
+            Some(r) => {
+                format!("{} devices over this run and {} device host(s) of pool {}", c.devices.count, r.hosts, r.pool)
+            }
+            None => format!("{} devices", c.devices.count),
+        };
         let _ = writeln!(
             out,
-            "  point {:>3}  {:<40} {}; {} devices, {:.0}/s, {} warmup + {} measured requests",
+            "  point {:>3}  {:<40} {}; {devices}, {:.0}/s, {} warmup + {} measured requests",
             p.index,
             p.label(),
             tiers.join(", "),
-            c.devices.count,
             c.load.rate_hz,
             warm,
             measured

@@ -216,9 +216,10 @@ impl Pools {
                 let _ = tokio::time::timeout(Duration::from_millis(100), changed).await;
             }
             c.shared.lock().sink = None;
-            for a in acks {
-                let host = c.members.iter().find(|m| m.name == a.name).map(|m| m.host.clone()).unwrap_or_default();
-                tallies.push(DeviceHostTally { name: a.name.clone(), host, ..a.tally.unwrap_or_default() });
+            // In slot order, whatever order the `done`s came in.
+            for m in &c.members {
+                let tally = acks.iter().find(|a| a.name == m.name).and_then(|a| a.tally.clone()).unwrap_or_default();
+                tallies.push(DeviceHostTally { name: m.name.clone(), host: m.host.clone(), ..tally });
             }
         }
         Ok(tallies)
