@@ -219,7 +219,7 @@ impl Direction {
 }
 
 /// What one direction of a link did, chunk by chunk, since it was armed.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DirectionRecord {
     /// Release minus read: the delay actually added, in µs.
     pub applied_us: Vec<u64>,
@@ -238,7 +238,7 @@ pub struct DirectionRecord {
 }
 
 /// A link's records for both directions.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkRecord {
     pub up: DirectionRecord,
     pub down: DirectionRecord,

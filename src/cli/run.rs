@@ -241,6 +241,9 @@ async fn sweep(
     let progress = ui::spawn(rx, remaining, ProgressMode::detect(quiet));
     let clock = Clock { epoch: Instant::now(), wall_before: report.manifest.wall_time_s.unwrap_or(0.0) };
     let device_link_everywhere = plan.points.iter().any(|p| !p.config.devices.link.is_transparent());
+    let linked =
+        |tier| plan.points.iter().flat_map(|p| &p.config.tiers).any(|t| t.tier == tier && !t.link.is_transparent());
+    let remote_links = [crate::plan::Tier::Edge, crate::plan::Tier::Cloud].into_iter().filter(|&t| linked(t)).collect();
     let ctx = RunContext {
         run_id: report.manifest.run_id.clone(),
         epoch: clock.epoch,
@@ -248,6 +251,7 @@ async fn sweep(
         timer,
         events,
         device_link_everywhere,
+        remote_links,
         pools,
     };
     if report.floor.is_none() {

@@ -809,10 +809,17 @@ fn fidelity_table(report: &Report, md: &mut String) {
              points is what their links add."
         )
     });
+    let remote = if report.links.iter().any(|l| l.link.contains('@')) {
+        " A link named `PART@NAME` ran in the process of remote worker or device host NAME, in front of its own \
+         connections, on that host's network to the broker: the real network's latency comes on top of it, and \
+         no one-way time is measured across hosts."
+    } else {
+        ""
+    };
     let _ = writeln!(
         md,
-        "Every tier reaches the broker through a link at every point, a 0 ms one included, and so do the devices \
-         when any point delays them.{hop}\n"
+        "Every tier reaches the broker through a link at every point, a 0 ms one included (a remote tier when any \
+         point delays it), and so do the devices when any point delays them.{hop}{remote}\n"
     );
     let shown: Vec<_> = report.links.iter().filter(|f| !f.config.is_transparent()).collect();
     if shown.is_empty() {
@@ -1086,10 +1093,24 @@ fn header(report: &Report, md: &mut String) {
         );
     } else if !report.tiers.is_empty() {
         let names: Vec<String> = remote.iter().map(|t| format!("the {t} tier")).collect();
+        // A remote worker's link is named `<tier>@<worker>`.
+        let emulated: Vec<String> = remote
+            .iter()
+            .filter(|t| report.links.iter().any(|l| l.link.starts_with(&format!("{t}@"))))
+            .map(|t| format!("the {t} tier's"))
+            .collect();
+        let network = if emulated.is_empty() {
+            "a real network to the broker and no emulated link".to_string()
+        } else {
+            format!(
+                "a real network to the broker, and {} link emulated in each worker's process on top of it",
+                emulated.join(" and ")
+            )
+        };
         let _ = writeln!(
             md,
-            "**Tiers:** {}; {} ran on remote `simrun worker` processes (Environment lists their hosts), with a \
-             real network to the broker and no emulated link; the rest computed on this host's CPU ({}, {} cores)  ",
+            "**Tiers:** {}; {} ran on remote `simrun worker` processes (Environment lists their hosts), with \
+             {network}; the rest computed on this host's CPU ({}, {} cores)  ",
             tiers_line(report),
             names.join(" and "),
             m.host.cpu,

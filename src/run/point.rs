@@ -10,7 +10,7 @@ use super::broker::resolve;
 use super::collector::micros_since;
 use super::fleet::{pacing, Fleet, FleetIo, FleetOutcome, Patience, Share};
 use super::link::Link;
-use super::pool::Pools;
+use super::pool::{Pools, RemoteLink};
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
@@ -19,6 +19,12 @@ use crate::plan::{LinkConfig, Policy, SweepPoint, Tier};
 use crate::record::{DeviceHostTally, LinkOutcome, Sample, Unmatched};
 use crate::seeds;
 use crate::wire::{self, Topic};
+
+/// The first link stream of remote parts: device hosts' links draw from
+/// `HOST_LINKS + slot`, remote workers' from `WORKER_LINKS + member`
+/// (`seeds::link` streams: the devices' is 0, local tiers' 1 and 2).
+const HOST_LINKS: u64 = 100;
+const WORKER_LINKS: u64 = 16;
 
 /// Lead time between setting up a point and its first request.
 const LEAD: Duration = Duration::from_millis(50);
@@ -35,6 +41,10 @@ pub struct RunContext {
     /// because some point of the plan delays them: so that points differ only
     /// by what their links add, not by the proxy hop.
     pub device_link_everywhere: bool,
+    /// The tiers a link delays at some point of the plan: a remote pool's
+    /// workers of these run the tier's link at every point, 0 ms included,
+    /// as a local tier does (`start_remote`).
+    pub remote_links: Vec<Tier>,
     /// The remote pools the run claimed, when a tier is served by one.
     pub pools: Option<Arc<super::pool::Pools>>,
 }
@@ -90,13 +100,20 @@ pub async fn run_point(
     let _sink = SinkGuard(hosts.clone());
     let (mut rig, fleet) = start_rig(ctx, point, repetition, &exec).await?;
     if let Some(p) = &hosts {
-        p.drive(&exec, &share(ctx, point, repetition)).await?;
+        // Each host runs the devices' link in front of its own devices.
+        let link = ctx.device_link_everywhere.then(|| RemoteLink {
+            config: cfg.devices.link.clone(),
+            seed: seeds::link(ctx.seed, point.index, repetition, HOST_LINKS),
+        });
+        p.drive(&exec, &share(ctx, point, repetition), link.as_ref()).await?;
     }
     let seed = seeds::execution(ctx.seed, point.index, repetition);
     let t0 = Instant::now() + LEAD;
     let pacing = pacing(t0, &cfg.load, cfg.devices.count, seed);
-    if let Some(p) = &hosts {
-        p.go(&exec, t0.saturating_duration_since(Instant::now()), micros_since(ctx.epoch, t0), &samples).await?;
+    if let Some((p, _)) = &rig.remote {
+        let now = Instant::now();
+        let after = (t0.saturating_duration_since(now), pacing.measure_start().saturating_duration_since(now));
+        p.go(&exec, after, micros_since(ctx.epoch, t0), &samples).await?;
     }
     rig.arm(pacing.measure_start());
     let _ = ctx.events.send(RunEvent::PointStarted {
@@ -114,15 +131,20 @@ pub async fn run_point(
         death = rig.first_death() => return Err(death),
     };
     let mut tallies = vec![local_tally(cfg, &local)];
+    let mut host_links = Vec::new();
     if let Some(p) = &hosts {
         // A host started its schedule a control message later than this run.
         let patience = super::pool::JOB_TIMEOUT + cfg.load.timeout;
-        tallies.extend(tokio::select! {
+        let (hosts, links) = tokio::select! {
             done = p.finish(&exec, patience) => done?,
             death = rig.first_death() => return Err(death),
-        });
+        };
+        tallies.extend(hosts);
+        let config = &cfg.devices.link;
+        host_links.extend(links.into_iter().map(|(name, record)| LinkOutcome { name, config: config.clone(), record }));
     }
-    let Teardown { rejected, unanswered, links } = rig.stop(point).await?;
+    let Teardown { rejected, unanswered, mut links } = rig.stop(point).await?;
+    links.extend(host_links);
     let sum = |f: fn(&DeviceHostTally) -> u64| tallies.iter().map(f).sum::<u64>();
     let (ok, timeouts, errors) = (sum(|t| t.ok), sum(|t| t.timeouts), sum(|t| t.errors));
     let _ = ctx.events.send(RunEvent::PointFinished { index: point.index, repetition, ok, timeouts, errors });
@@ -249,7 +271,7 @@ impl Rig {
         let workers = start_workers(ctx, point, repetition, broker, &mut links).await?;
         let remote = match &ctx.pools {
             Some(pools) => {
-                start_remote(ctx, pools, cfg, exec).await?;
+                start_remote(ctx, pools, point, (repetition, exec)).await?;
                 Some((pools.clone(), exec.to_string()))
             }
             None => None,
@@ -294,9 +316,17 @@ impl Rig {
             count(tier, w.counts());
             w.stop().await?;
         }
+        let mut remote_links = Vec::new();
         if let Some((pools, exec)) = &self.remote {
-            for (tier, r, u) in pools.stop(exec).await? {
+            let (counts, records) = pools.stop(exec).await?;
+            for (tier, r, u) in counts {
                 count(tier, (r, u));
+            }
+            for (name, record) in records {
+                // `<tier>@<worker>`: the link ran in that worker's process.
+                let tier = point.config.tiers.iter().find(|t| name.starts_with(&format!("{}@", t.tier)));
+                let config = tier.map(|t| t.link.clone()).unwrap_or_default();
+                remote_links.push(LinkOutcome { name, config, record });
             }
         }
         let mut links = Vec::new();
@@ -304,6 +334,7 @@ impl Rig {
             let config = link.config().clone();
             links.push(LinkOutcome { name, config, record: link.shutdown().await });
         }
+        links.extend(remote_links);
         Ok(Teardown { rejected, unanswered, links })
     }
 }
@@ -363,13 +394,20 @@ fn offload(ctx: &RunContext, cfg: &crate::plan::PointConfig, tier: Tier) -> Opti
 }
 
 /// Has each remotely served tier's pool workers serve this execution.
+/// A tier whose link delays it at some point of the plan has each worker
+/// run it, at every point (`RunContext::remote_links`).
 async fn start_remote(
     ctx: &RunContext,
     pools: &super::pool::Pools,
-    cfg: &crate::plan::PointConfig,
-    exec: &str,
+    point: &SweepPoint,
+    (repetition, exec): (u32, &str),
 ) -> Result<(), RunError> {
-    for t in cfg.tiers.iter().filter(|t| t.remote.is_some()) {
+    let cfg = &point.config;
+    for (i, t) in cfg.tiers.iter().enumerate().filter(|(_, t)| t.remote.is_some()) {
+        let link = ctx.remote_links.contains(&t.tier).then(|| RemoteLink {
+            config: t.link.clone(),
+            seed: seeds::link(ctx.seed, point.index, repetition, WORKER_LINKS + i as u64),
+        });
         let spec = super::pool::JobSpec {
             tier: t.tier,
             features: cfg.devices.input.values(),
@@ -377,6 +415,7 @@ async fn start_remote(
             shared: t.workers > 1,
             sha256: String::new(), // `Pools::start` gives the hash it claimed the workers for
             offload: offload(ctx, cfg, t.tier),
+            link,
         };
         pools.start(t.tier, exec, &spec).await?;
     }

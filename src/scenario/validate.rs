@@ -308,9 +308,9 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duratio
 }
 
 /// A tier's worker count, and its remote pool if it has one. What a remote
-/// worker computes with is set where it runs (`simrun worker`'s flags), and
-/// its network to the broker is real: the scenario's compute keys and link
-/// for the tier are refused, not silently ignored.
+/// worker computes with is set where it runs (`simrun worker`'s flags): the
+/// scenario's compute keys for the tier are refused, not silently ignored.
+/// Its link runs in each worker's process.
 fn workers(tier: Tier, raw: &TierFile) -> Result<(u32, Option<RemotePool>), KeyError> {
     let key = |k: &str| format!("tiers.{tier}.{k}");
     let remote = match &raw.workers {
@@ -351,18 +351,11 @@ fn workers(tier: Tier, raw: &TierFile) -> Result<(u32, Option<RemotePool>), KeyE
     if raw.batching.is_some() {
         return err(&key("batching"), "remote pools do not batch (yet): remove batching or serve the tier locally");
     }
-    if !link_file_is_empty(&raw.link) {
-        return err(
-            &key("link"),
-            "the network between a remote pool and the broker is real, not emulated: remove the tier's link \
-             (devices.link still applies, in simrun run)",
-        );
-    }
     Ok((remote.count, Some(RemotePool { pool: remote.remote.clone(), wait: remote.wait.value })))
 }
 
-/// The device hosts the devices are shared with, if any. Each host owns
-/// its devices' network, which is real: `devices.link` is refused with them.
+/// The device hosts the devices are shared with, if any. `devices.link`
+/// applies on every host, in front of its own devices.
 fn remote_devices(raw: &DevicesFile, managed: bool) -> Result<Option<RemoteDevices>, KeyError> {
     let Some(r) = &raw.remote else { return Ok(None) };
     if let Some(why) = crate::plan::pool_name_problem(&r.pool) {
@@ -392,23 +385,7 @@ fn remote_devices(raw: &DevicesFile, managed: bool) -> Result<Option<RemoteDevic
              private to this run: set broker.url",
         );
     }
-    if !link_file_is_empty(&raw.link) {
-        return err(
-            "devices.link",
-            "the devices of remote hosts reach the broker over their real network, and a link would delay only this \
-             run's share: remove devices.link, or drop devices.remote",
-        );
-    }
     Ok(Some(RemoteDevices { pool: r.pool.clone(), hosts: r.hosts, wait: r.wait.value }))
-}
-
-/// Whether a link section sets nothing.
-fn link_file_is_empty(l: &LinkFile) -> bool {
-    l.latency.value.is_zero()
-        && l.jitter.value.is_zero()
-        && l.bandwidth.is_none()
-        && l.outages.is_empty()
-        && l.trace.is_none()
 }
 
 /// A tier's intra-op threads, when given. Whether the runtime can take

@@ -554,3 +554,54 @@ fn device_hosts_that_cannot_serve_are_refused_before_the_run_naming_who_answered
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no device host announced itself") && stderr.contains("simrun devices --pool"), "{stderr}");
 }
+
+#[test]
+fn links_apply_where_their_part_runs_in_a_remote_workers_process_and_in_front_of_a_device_hosts_devices() {
+    let _serial = serial("pools");
+    let broker = Mosquitto::start();
+    let (cloud, fleet) = (pool("links-cloud"), pool("links-fleet"));
+    let mut w = PoolWorker::start(&broker.url(), &cloud, "cloud-a", CLOUD_MODEL, &[]);
+    let mut d = PoolWorker::devices(&broker.url(), &fleet, "fleet-a");
+    w.wait_for("announced", Duration::from_secs(20));
+    d.wait_for("announced", Duration::from_secs(20));
+    let out = tempfile::tempdir().unwrap();
+    let sets = [
+        "devices.count=4".to_string(),
+        "devices.remote.hosts=1".to_string(),
+        format!("tiers.cloud.workers={{remote: {cloud}, count: 1}}"),
+        "tiers.cloud.link.latency=15ms".to_string(),
+        "devices.link.latency=5ms".to_string(),
+    ];
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let o = devices_run(&broker, out.path(), &fleet, &sets).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}\n{:?}\n{:?}", w.lines(), d.lines());
+    let dir = only_run(out.path());
+    let report = results(&dir);
+    let links: std::collections::BTreeSet<&str> =
+        report["links"].as_array().unwrap().iter().map(|l| l["link"].as_str().unwrap()).collect();
+    let expected = ["cloud@cloud-a", "devices", "devices@fleet-a", "edge"];
+    assert_eq!(links.into_iter().collect::<Vec<_>>(), expected, "each link where its part ran");
+    // Every request crossed its devices' link both ways (10 ms), the cloud's
+    // also the remote worker's (30 ms more), on either host.
+    let samples = Table::read(&dir.join("samples.csv"));
+    let (tier, status, latency, device) =
+        (samples.col("tier"), samples.col("status"), samples.col("latency_us"), samples.col("device"));
+    for host in [0, 1] {
+        for (t, floor_ms) in [("edge", 10.0), ("cloud", 40.0)] {
+            let mut l: Vec<f64> = samples
+                .rows
+                .iter()
+                .filter(|r| r[tier] == t && r[status] == "ok")
+                .filter(|r| r[device].trim_start_matches("dev-").parse::<u32>().unwrap() % 2 == host)
+                .map(|r| r[latency].parse::<f64>().unwrap() / 1000.0)
+                .collect();
+            l.sort_by(f64::total_cmp);
+            assert!(l.len() > 50, "{t} on slot {host}: {} answers", l.len());
+            let p50 = l[l.len() / 2];
+            assert!(p50 >= floor_ms && p50 < floor_ms + 30.0, "{t} on slot {host}: p50 {p50} ms");
+        }
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("the cloud tier's link emulated in each worker's process"), "{md}");
+}

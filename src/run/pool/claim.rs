@@ -14,10 +14,13 @@ use tokio::task::JoinHandle;
 use super::POOL_VERSION;
 use super::{
     acks_topic, jobs_topic, run_topic, samples_topic, workers_filter, Ack, AckState, Announcement, DriveSpec, Job,
-    JobSpec, Role, SampleBatch, State,
+    JobSpec, RemoteLink, Role, SampleBatch, State,
 };
 use crate::plan::{BrokerConfig, Tier};
-use crate::record::{DeviceHostTally, Sample};
+use crate::record::{DeviceHostTally, LinkRecord, Sample};
+
+/// Links that ran in pool members' processes, by name, with what each recorded.
+pub type LinkRecords = Vec<(String, LinkRecord)>;
 use crate::run::broker::{resolve, Connection, Received, Will};
 use crate::run::RunError;
 
@@ -153,14 +156,17 @@ impl Pools {
     /// Has each device host connect its share of point execution `exec`
     /// (slot `i + 1` for the `i`-th host); returns once each said so. The
     /// hosts may take a while: each opens one connection per device.
-    pub async fn drive(&self, exec: &str, spec: &DriveSpec) -> Result<(), RunError> {
+    /// With `link`, each host runs the devices' link in front of its devices
+    /// (its seed varied by slot).
+    pub async fn drive(&self, exec: &str, spec: &DriveSpec, link: Option<&RemoteLink>) -> Result<(), RunError> {
         if let Some(gone) = self.gone() {
             return Err(RunError::Left(gone));
         }
         for c in self.claimed.iter().filter(|c| c.need.tier.is_none()) {
             for (i, m) in c.members.iter().enumerate() {
                 let spec = DriveSpec { slot: i as u32 + 1, ..spec.clone() };
-                let job = Job::Drive { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), spec };
+                let link = link.map(|l| l.for_member(i + 1));
+                let job = Job::Drive { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), spec, link };
                 c.send_to(&m.name, &job).await?;
             }
             let patience = JOB_TIMEOUT + Duration::from_millis(u64::from(spec.devices) * 2);
@@ -169,20 +175,24 @@ impl Pools {
         Ok(())
     }
 
-    /// Starts the device hosts' schedules `lead` from now; their samples go
-    /// to `samples`, shifted by `offset_us` onto the run's clock.
+    /// Starts the device hosts' schedules `lead` from now, and every
+    /// member's link's measured window `measure` from now. The hosts'
+    /// samples go to `samples`, shifted by `offset_us` onto the run's clock.
     pub async fn go(
         &self,
         exec: &str,
-        lead: Duration,
+        (lead, measure): (Duration, Duration),
         offset_us: u64,
         samples: &mpsc::UnboundedSender<Sample>,
     ) -> Result<(), RunError> {
-        for c in self.claimed.iter().filter(|c| c.need.tier.is_none()) {
-            let tx = samples.clone();
-            c.shared.lock().sink = Some(Sink { exec: exec.into(), offset_us, tx, received: BTreeMap::new() });
-            let lead_us = lead.as_micros() as u64;
-            c.send_all(&Job::Go { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), lead_us }).await?;
+        let (lead_us, measure_us) = (lead.as_micros() as u64, measure.as_micros() as u64);
+        for c in &self.claimed {
+            if c.need.tier.is_none() {
+                let tx = samples.clone();
+                c.shared.lock().sink = Some(Sink { exec: exec.into(), offset_us, tx, received: BTreeMap::new() });
+            }
+            c.send_all(&Job::Go { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), lead_us, measure_us })
+                .await?;
         }
         Ok(())
     }
@@ -190,8 +200,14 @@ impl Pools {
     /// Waits for every device host's `done` and for all the samples it
     /// says it sent; returns each host's tally. A host that fails, or whose
     /// samples do not all arrive within `patience`, is the error.
-    pub async fn finish(&self, exec: &str, patience: Duration) -> Result<Vec<DeviceHostTally>, RunError> {
+    /// With a devices link, what each host's recorded, as `devices@<host>`.
+    pub async fn finish(
+        &self,
+        exec: &str,
+        patience: Duration,
+    ) -> Result<(Vec<DeviceHostTally>, LinkRecords), RunError> {
         let mut tallies = Vec::new();
+        let mut links = Vec::new();
         for c in self.claimed.iter().filter(|c| c.need.tier.is_none()) {
             let acks = c.wait_acks(Some(exec), AckState::Done, patience).await.map_err(|e| RunError::Pool(e.0))?;
             let deadline = Instant::now() + JOB_TIMEOUT;
@@ -218,11 +234,13 @@ impl Pools {
             c.shared.lock().sink = None;
             // In slot order, whatever order the `done`s came in.
             for m in &c.members {
-                let tally = acks.iter().find(|a| a.name == m.name).and_then(|a| a.tally.clone()).unwrap_or_default();
+                let Some(ack) = acks.iter().find(|a| a.name == m.name) else { continue };
+                let tally = ack.tally.clone().unwrap_or_default();
                 tallies.push(DeviceHostTally { name: m.name.clone(), host: m.host.clone(), ..tally });
+                links.extend(ack.link.clone().map(|r| (format!("devices@{}", m.name), r)));
             }
         }
-        Ok(tallies)
+        Ok((tallies, links))
     }
 
     /// Stops handing device hosts' samples on (the execution ended, or
@@ -241,29 +259,39 @@ impl Pools {
             return Err(RunError::Left(gone));
         }
         for c in self.claimed.iter().filter(|c| c.need.tier == Some(tier)) {
-            let spec = JobSpec { sha256: c.need.sha256.clone(), ..spec.clone() };
-            c.send_all(&Job::Start { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), spec }).await?;
+            for (i, m) in c.members.iter().enumerate() {
+                let link = spec.link.as_ref().map(|l| l.for_member(i));
+                let spec = JobSpec { sha256: c.need.sha256.clone(), link, ..spec.clone() };
+                c.send_to(&m.name, &Job::Start { v: POOL_VERSION, run: c.run.clone(), exec: exec.into(), spec })
+                    .await?;
+            }
             c.wait_acks(Some(exec), AckState::Serving, JOB_TIMEOUT).await.map_err(|e| RunError::Pool(e.0))?;
         }
         Ok(())
     }
 
     /// Has every worker stop serving `exec`; what each tier's workers counted
-    /// (malformed requests rejected, and of those not answered). Device
+    /// (malformed requests rejected, and of those not answered) and, with a
+    /// link, what each worker's recorded, as `<tier>@<worker>`. Device
     /// hosts stop by themselves at the end of their share (`finish`).
-    pub async fn stop(&self, exec: &str) -> Result<Vec<(Tier, u64, u64)>, RunError> {
+    pub async fn stop(&self, exec: &str) -> Result<(Vec<(Tier, u64, u64)>, LinkRecords), RunError> {
         if let Some(gone) = self.gone() {
             return Err(RunError::Left(gone));
         }
         let mut counts = Vec::new();
+        let mut links = Vec::new();
         for c in &self.claimed {
             let Some(tier) = c.need.tier else { continue };
             c.send_all(&Job::Stop { v: POOL_VERSION, run: c.run.clone(), exec: exec.into() }).await?;
             let acks =
                 c.wait_acks(Some(exec), AckState::Stopped, JOB_TIMEOUT).await.map_err(|e| RunError::Pool(e.0))?;
             counts.push((tier, acks.iter().map(|a| a.rejected).sum(), acks.iter().map(|a| a.unanswered).sum()));
+            for m in &c.members {
+                let record = acks.iter().find(|a| a.name == m.name).and_then(|a| a.link.clone());
+                links.extend(record.map(|r| (format!("{tier}@{}", m.name), r)));
+            }
         }
-        Ok(counts)
+        Ok((counts, links))
     }
 
     /// A claimed worker that left (its last will, or it says it is gone) or

@@ -15,6 +15,7 @@ use super::{acks_topic, samples_topic, Ack, AckState, DriveSpec, SampleBatch, PO
 use crate::plan::BrokerConfig;
 use crate::record::{DeviceHostTally, Sample};
 use crate::run::fleet::{pacing, Fleet, FleetIo, FleetOutcome, Patience};
+use crate::run::link::Link;
 use crate::run::timer::PreciseTimer;
 use crate::run::RunError;
 
@@ -27,6 +28,8 @@ pub struct Prepared {
     fleet: Fleet,
     spec: DriveSpec,
     broker: BrokerConfig,
+    /// The devices' link on this host, when the run gave one.
+    link: Option<Link>,
 }
 
 /// Who is driving, for which run, and where to say so.
@@ -49,9 +52,11 @@ pub async fn prepare(
     spec: DriveSpec,
     broker: &BrokerConfig,
     addr: SocketAddr,
+    link: Option<Link>,
 ) -> Result<Prepared, RunError> {
+    let addr = link.as_ref().map_or(addr, Link::addr);
     let fleet = Fleet::open(run, exec, &spec, broker, addr).await?;
-    Ok(Prepared { fleet, spec, broker: broker.clone() })
+    Ok(Prepared { fleet, spec, broker: broker.clone(), link })
 }
 
 impl Prepared {
@@ -61,10 +66,13 @@ impl Prepared {
 
     /// Starts the schedule `lead` from now. The task sends the samples as
     /// they settle and ends with `done` (or `refused`, saying why).
-    pub fn go(self, lead: Duration, d: Driver) -> JoinHandle<()> {
+    pub fn go(self, lead: Duration, measure: Duration, d: Driver) -> JoinHandle<()> {
         tokio::spawn(async move {
             let t0 = Instant::now() + lead;
-            let Prepared { fleet, spec, broker } = self;
+            let Prepared { fleet, spec, broker, mut link } = self;
+            if let Some(l) = link.as_mut() {
+                l.arm(Instant::now() + measure);
+            }
             let seed = crate::seeds::execution(spec.seed, spec.point, spec.repetition);
             let pacing = pacing(t0, &spec.load, spec.devices, seed);
             let (samples, rx) = mpsc::unbounded_channel();
@@ -80,6 +88,10 @@ impl Prepared {
             let sender = tokio::spawn(send_batches(rx, out));
             let patience = Patience { url: &broker.url, limit: broker.reconnect_timeout };
             let ran = fleet.run(io, pacing, patience).await;
+            let record = match link {
+                Some(l) => Some(l.shutdown().await),
+                None => None,
+            };
             // The fleet's sample sender is gone: the batches end.
             let sent_samples = sender.await.unwrap_or(0);
             let per_request = if spec.policy.is_some() { 1 } else { spec.tiers.len() as u64 };
@@ -104,6 +116,7 @@ impl Prepared {
                 rejected: 0,
                 unanswered: 0,
                 tally,
+                link: record,
             };
             if let Ok(payload) = serde_json::to_vec(&ack) {
                 let _ = d.client.publish(acks_topic(&d.pool, &d.run), QoS::AtLeastOnce, false, payload).await;

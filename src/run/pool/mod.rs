@@ -16,11 +16,11 @@ mod serve;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Tier;
-use crate::record::{DeviceHostTally, Sample};
+use crate::plan::{LinkConfig, Tier};
+use crate::record::{DeviceHostTally, LinkRecord, Sample};
 pub use crate::run::fleet::Share as DriveSpec;
 
-pub use claim::{PoolError, PoolNeed, Pools, JOB_TIMEOUT};
+pub use claim::{LinkRecords, PoolError, PoolNeed, Pools, JOB_TIMEOUT};
 pub use serve::{serve, PoolWorker};
 
 /// The version of the pool's control messages.
@@ -176,11 +176,45 @@ pub enum Job {
     Stop { v: u32, run: String, exec: String },
     /// The run is over: be idle again.
     Release { v: u32, run: String },
-    /// A device host: connect your share of point execution `exec`'s devices, and say `serving`.
-    Drive { v: u32, run: String, exec: String, spec: DriveSpec },
+    /// A device host: connect your share of point execution `exec`'s
+    /// devices (through `link`, when given), and say `serving`.
+    Drive {
+        v: u32,
+        run: String,
+        exec: String,
+        spec: DriveSpec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<RemoteLink>,
+    },
     /// A device host: start the schedule `lead_us` from now; send the
-    /// samples, then `done` with your tally.
-    Go { v: u32, run: String, exec: String, lead_us: u64 },
+    /// samples, then `done` with your tally. A device host or a worker with
+    /// a link: its measured window starts `measure_us` from now (a link's
+    /// record and outages count from then).
+    Go {
+        v: u32,
+        run: String,
+        exec: String,
+        lead_us: u64,
+        #[serde(default)]
+        measure_us: u64,
+    },
+}
+
+/// A link the pool member runs in its own process, in front of its own
+/// connections to the broker: the part that owns the connection applies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteLink {
+    pub config: LinkConfig,
+    /// Its delay draws' seed.
+    pub seed: u64,
+}
+
+impl RemoteLink {
+    /// The same link for the `i`-th member, with draws of its own: each
+    /// member's network is its own.
+    pub fn for_member(&self, i: usize) -> RemoteLink {
+        RemoteLink { config: self.config.clone(), seed: self.seed.wrapping_add((i as u64).wrapping_mul(0x9e37_79b9)) }
+    }
 }
 
 /// Samples a device host sends the run, in order, a batch at a time.
@@ -206,6 +240,9 @@ pub struct JobSpec {
     /// `placement: offload` at the edge: the limit and the cloud's request topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offload: Option<(u32, String)>,
+    /// The tier's link, run by the worker in front of its connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<RemoteLink>,
 }
 
 /// How a worker answered a job.
@@ -243,6 +280,9 @@ pub struct Ack {
     /// At `done`: what the device host sent and how its samples ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<DeviceHostTally>,
+    /// At `stopped` (a worker) or `done` (a device host) with a link: what it recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkRecord>,
 }
 
 #[cfg(test)]
@@ -269,6 +309,7 @@ mod tests {
             shared: true,
             sha256: "ab".into(),
             offload: Some((2, "simrun/r/cloud/request".into())),
+            link: Some(RemoteLink { config: LinkConfig::default(), seed: 7 }),
         };
         for job in [
             Job::Claim { v: 1, run: "r".into() },
@@ -319,7 +360,7 @@ mod tests {
             qos: 1,
             encoding: Encoding::Binary,
         };
-        let job = Job::Drive { v: 1, run: "r".into(), exec: "3.1".into(), spec };
+        let job = Job::Drive { v: 1, run: "r".into(), exec: "3.1".into(), spec, link: None };
         let back: Job = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
         assert_eq!(back, job);
         let Job::Drive { spec, .. } = back else { unreachable!() };
@@ -339,6 +380,7 @@ mod tests {
             rejected: 0,
             unanswered: 0,
             tally: Some(DeviceHostTally { sent: 5, expected: 10, ok: 9, timeouts: 1, ..Default::default() }),
+            link: None,
         };
         let back: Ack = serde_json::from_str(&serde_json::to_string(&done).unwrap()).unwrap();
         assert!(back.tally.as_ref().unwrap().accounted(), "{back:?}");

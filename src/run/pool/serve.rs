@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rumqttc::QoS;
 use tokio::sync::{mpsc, watch};
@@ -16,12 +16,14 @@ use tokio::task::JoinHandle;
 use super::drive::{self, Driver, Prepared};
 use super::POOL_VERSION;
 use super::{
-    acks_topic, jobs_topic, runs_filter, worker_topic, Ack, AckState, Announcement, DriveSpec, Job, JobSpec, Role,
-    State,
+    acks_topic, jobs_topic, runs_filter, worker_topic, Ack, AckState, Announcement, DriveSpec, Job, JobSpec,
+    RemoteLink, Role, State,
 };
 use crate::backend;
 use crate::plan::BrokerConfig;
+use crate::record::LinkRecord;
 use crate::run::broker::{resolve, Connection, Received, Will};
+use crate::run::link::Link;
 use crate::run::timer::PreciseTimer;
 use crate::run::worker::{Worker, WorkerSpec};
 use crate::run::RunError;
@@ -50,7 +52,8 @@ struct Claim {
 
 /// What a pool member does for the point execution it serves.
 enum Serving {
-    Worker(Worker),
+    /// A worker, and the tier's link in front of it when the run gave one.
+    Worker(Worker, Option<Link>),
     /// A device host's share, connected, waiting for `go`.
     Ready(Box<Prepared>),
     /// A device host's share, sending; the task ends with its `done`.
@@ -164,7 +167,7 @@ impl Host {
 
     /// The serving task's end, if it ended while serving.
     fn died(&self) -> Option<String> {
-        let (exec, Serving::Worker(worker)) = self.claim.as_ref()?.current.as_ref()? else { return None };
+        let (exec, Serving::Worker(worker, _)) = self.claim.as_ref()?.current.as_ref()? else { return None };
         worker.died().map(|n| format!("{n} stopped serving during point {exec}"))
     }
 
@@ -193,6 +196,11 @@ impl Host {
     }
 
     async fn ack(&self, run: &str, state: AckState, exec: Option<String>, message: Option<String>, counts: (u64, u64)) {
+        self.send_ack(run, state, exec, message, Stopped { counts, link: None }).await
+    }
+
+    /// An ack that carries what a stopped point counted and its link recorded.
+    async fn send_ack(&self, run: &str, state: AckState, exec: Option<String>, message: Option<String>, s: Stopped) {
         let a = &self.w.announcement;
         let ack = Ack {
             v: POOL_VERSION,
@@ -201,9 +209,10 @@ impl Host {
             state,
             exec,
             message,
-            rejected: counts.0,
-            unanswered: counts.1,
+            rejected: s.counts.0,
+            unanswered: s.counts.1,
             tally: None,
+            link: s.link,
         };
         let Ok(payload) = serde_json::to_vec(&ack) else { return };
         let _ = self.conn.client.publish(acks_topic(&a.pool, run), QoS::AtLeastOnce, false, payload).await;
@@ -266,15 +275,15 @@ impl Host {
             Job::Start { run, exec, spec, .. } if ours.as_deref() == Some(run.as_str()) => {
                 self.start(run, exec, spec).await
             }
-            Job::Drive { run, exec, spec, .. } if ours.as_deref() == Some(run.as_str()) => {
-                self.drive(run, exec, spec).await
+            Job::Drive { run, exec, spec, link, .. } if ours.as_deref() == Some(run.as_str()) => {
+                self.drive(run, exec, spec, link).await
             }
-            Job::Go { run, exec, lead_us, .. } if ours.as_deref() == Some(run.as_str()) => {
-                self.go(run, exec, Duration::from_micros(lead_us)).await
+            Job::Go { run, exec, lead_us, measure_us, .. } if ours.as_deref() == Some(run.as_str()) => {
+                self.go(run, exec, Duration::from_micros(lead_us), Duration::from_micros(measure_us)).await
             }
             Job::Stop { run, exec, .. } if ours.as_deref() == Some(run.as_str()) => {
-                let counts = self.stop_current().await;
-                self.ack(&run, AckState::Stopped, Some(exec), None, counts).await;
+                let stopped = self.stop_current().await;
+                self.send_ack(&run, AckState::Stopped, Some(exec), None, stopped).await;
             }
             Job::Release { run, .. } if ours.as_deref() == Some(run.as_str()) => {
                 (self.log)(&format!("released by run {run}"));
@@ -317,9 +326,9 @@ impl Host {
         }
         self.stop_current().await;
         match self.worker(&run, &spec).await {
-            Ok(worker) => {
+            Ok((worker, link)) => {
                 if let Some(c) = self.claim.as_mut() {
-                    c.current = Some((exec.clone(), Serving::Worker(worker)));
+                    c.current = Some((exec.clone(), Serving::Worker(worker, link)));
                 }
                 (self.log)(&format!("serving run {run} point {exec}"));
                 self.ack(&run, AckState::Serving, Some(exec), None, (0, 0)).await;
@@ -328,7 +337,10 @@ impl Host {
         }
     }
 
-    async fn worker(&self, run: &str, job: &JobSpec) -> Result<Worker, RunError> {
+    /// A `Worker` for `job`, behind the job's link when it has one.
+    async fn worker(&self, run: &str, job: &JobSpec) -> Result<(Worker, Option<Link>), RunError> {
+        let link = start_link(job.link.as_ref(), self.addr, &self.timer).await?;
+        let addr = link.as_ref().map_or(self.addr, Link::addr);
         let model = backend::load_threads(&self.w.model, self.w.threads)?;
         let spec = WorkerSpec {
             run_id: run.to_string(),
@@ -337,7 +349,7 @@ impl Host {
             label: Some(self.w.announcement.name.clone()),
             features: job.features,
             qos: job.qos,
-            addr: self.addr,
+            addr,
             broker: self.w.broker.clone(),
             shared: job.shared,
             slowdown: self.w.slowdown,
@@ -346,11 +358,11 @@ impl Host {
             batching: None,
             offload: job.offload.clone(),
         };
-        Worker::start(spec, model, self.timer.clone()).await
+        Ok((Worker::start(spec, model, self.timer.clone()).await?, link))
     }
 
     /// Device hosts: connects this host's share of `exec`'s devices.
-    async fn drive(&mut self, run: String, exec: String, spec: DriveSpec) {
+    async fn drive(&mut self, run: String, exec: String, spec: DriveSpec, link: Option<RemoteLink>) {
         let refuse = match &self.w.announcement {
             a if a.state == State::Draining => Some("it is draining (SIGTERM)".to_string()),
             a if a.role != Role::Devices => Some("this is a worker (simrun worker), not a device host".to_string()),
@@ -360,7 +372,11 @@ impl Host {
             return self.ack(&run, AckState::Refused, Some(exec), Some(m), (0, 0)).await;
         }
         self.stop_current().await;
-        match drive::prepare(&run, &exec, spec, &self.w.broker, self.addr).await {
+        let prepared = async {
+            let link = start_link(link.as_ref(), self.addr, &self.timer).await?;
+            drive::prepare(&run, &exec, spec, &self.w.broker, self.addr, link).await
+        };
+        match prepared.await {
             Ok(ready) => {
                 (self.log)(&format!("run {run} point {exec}: {} devices connected", ready.devices()));
                 if let Some(c) = self.claim.as_mut() {
@@ -372,8 +388,15 @@ impl Host {
         }
     }
 
-    /// Device hosts: starts the prepared share's schedule.
-    async fn go(&mut self, run: String, exec: String, lead: Duration) {
+    /// Device hosts: starts the prepared share's schedule. A worker with a
+    /// link: starts the link's record and outage clock.
+    async fn go(&mut self, run: String, exec: String, lead: Duration, measure: Duration) {
+        if let Some((_, Serving::Worker(_, link))) = self.claim.as_mut().and_then(|c| c.current.as_mut()) {
+            if let Some(link) = link {
+                link.arm(Instant::now() + measure);
+            }
+            return;
+        }
         let current = self.claim.as_mut().and_then(|c| c.current.take());
         let Some((prepared, Serving::Ready(ready))) = current else {
             if let Some(c) = self.claim.as_mut() {
@@ -393,27 +416,33 @@ impl Host {
             timer: self.timer.clone(),
             log: self.log.clone(),
         };
-        let task = ready.go(lead, driver);
+        let task = ready.go(lead, measure, driver);
         if let Some(c) = self.claim.as_mut() {
             c.current = Some((prepared, Serving::Driving(task)));
         }
     }
 
-    /// Stops the point being served, if one is; what its worker counted.
-    async fn stop_current(&mut self) -> (u64, u64) {
-        let Some((exec, serving)) = self.claim.as_mut().and_then(|c| c.current.take()) else { return (0, 0) };
+    /// Stops the point being served, if one is; what its worker counted
+    /// and its link recorded.
+    async fn stop_current(&mut self) -> Stopped {
+        let none = Stopped { counts: (0, 0), link: None };
+        let Some((exec, serving)) = self.claim.as_mut().and_then(|c| c.current.take()) else { return none };
         match serving {
-            Serving::Worker(worker) => {
+            Serving::Worker(worker, link) => {
                 let counts = worker.counts();
                 if let Err(e) = worker.stop().await {
                     (self.log)(&format!("point {exec}: {e}"));
                 }
-                counts
+                let link = match link {
+                    Some(l) => Some(l.shutdown().await),
+                    None => None,
+                };
+                Stopped { counts, link }
             }
-            Serving::Ready(_) => (0, 0),
+            Serving::Ready(_) => none,
             Serving::Driving(task) => {
                 task.abort();
-                (0, 0)
+                none
             }
         }
     }
@@ -431,6 +460,25 @@ impl Host {
         (self.log)(&format!("leaving the pool: {reason}"));
         self.announce(State::Gone, Some(reason)).await;
         self.conn.close().await;
+    }
+}
+
+/// What a stopped point counted (malformed requests rejected, and of those
+/// not answered) and what its link recorded.
+struct Stopped {
+    counts: (u64, u64),
+    link: Option<LinkRecord>,
+}
+
+/// The link a job asks for, listening on this host's loopback in front of `broker`.
+async fn start_link(
+    link: Option<&RemoteLink>,
+    broker: SocketAddr,
+    timer: &PreciseTimer,
+) -> Result<Option<Link>, RunError> {
+    match link {
+        Some(l) => Ok(Some(Link::start(broker, l.config.clone(), l.seed, timer.clone()).await?)),
+        None => Ok(None),
     }
 }
 
