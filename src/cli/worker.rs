@@ -11,7 +11,7 @@ use clap::Args;
 use super::failure::Failure;
 use crate::backend;
 use crate::exit_code::Outcome;
-use crate::plan::BrokerConfig;
+use crate::plan::{Batching, BrokerConfig};
 use crate::plan::{Tier, DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS};
 use crate::report::HostInfo;
 use crate::run::pool::{self, Announcement, PoolWorker, Role, State, POOL_VERSION};
@@ -40,6 +40,12 @@ pub struct WorkerArgs {
     /// Compute this many times slower than this host (1: as fast as it is).
     #[arg(long, default_value_t = 1.0)]
     pub slowdown: f64,
+    /// Dynamic batching: run up to this many queued requests as one call (1: no batching).
+    #[arg(long, default_value_t = 1)]
+    pub max_batch: u32,
+    /// With --max-batch: how long the oldest queued request may wait for others to join it (e.g. 2ms).
+    #[arg(long, value_name = "DURATION", default_value = "0ms")]
+    pub max_wait: String,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +75,12 @@ pub struct MemberArgs {
     /// PEM CA certificates to trust for an mqtts:// broker (default: the system's).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
+    /// PEM client certificate chain, for an mqtts:// broker that asks for one (with --key).
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 /// Checks the flags and the model, then serves until SIGTERM (which drains:
@@ -84,6 +96,7 @@ pub async fn worker(a: WorkerArgs) -> Result<Outcome, Failure> {
     if !(1..=MAX_QUEUE_LIMIT).contains(&a.queue_limit) || !(1.0..=MAX_SLOWDOWN).contains(&a.slowdown) {
         return Err(bad(format!("--queue-limit must be 1 to {MAX_QUEUE_LIMIT} and --slowdown 1 to {MAX_SLOWDOWN}")));
     }
+    let batching = batching(&a)?;
     let bytes = std::fs::read(&a.model).map_err(|e| bad(format!("--model {}: {e}", a.model.display())))?;
     backend::load_threads(&a.model, a.threads).map_err(|e| bad(format!("--model {}: {e}", a.model.display())))?;
     let onnxruntime = if a.model.extension().is_some_and(|e| e == "onnx") {
@@ -91,7 +104,7 @@ pub async fn worker(a: WorkerArgs) -> Result<Outcome, Failure> {
     } else {
         "not used".into()
     };
-    let compute = compute_line(&a);
+    let compute = compute_line(&a, batching);
     let announcement = Announcement {
         tier: Some(tier),
         model: a.model.display().to_string(),
@@ -106,6 +119,7 @@ pub async fn worker(a: WorkerArgs) -> Result<Outcome, Failure> {
         slowdown: a.slowdown,
         slots: a.slots,
         queue_limit: a.queue_limit,
+        batching,
         broker,
         announcement,
     };
@@ -126,6 +140,7 @@ pub async fn devices(a: DevicesArgs) -> Result<Outcome, Failure> {
         slowdown: 1.0,
         slots: 1,
         queue_limit: DEFAULT_QUEUE_LIMIT,
+        batching: None,
         broker,
         announcement,
     };
@@ -141,9 +156,21 @@ fn join(m: &MemberArgs, host: &HostInfo) -> Result<(String, BrokerConfig), Failu
             return Err(bad(format!("{flag}: {why}")));
         }
     }
-    let broker =
-        crate::scenario::broker_from_url(&m.broker, m.username.as_deref(), m.password_env.as_deref(), m.ca.as_deref())
-            .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.message)))?;
+    let client = (m.cert.as_deref(), m.key.as_deref());
+    for (flag, path) in [("--ca", &m.ca), ("--cert", &m.cert), ("--key", &m.key)] {
+        if let Some(p) = path.as_ref().filter(|p| !p.is_file()) {
+            return Err(bad(format!("{flag} {}: no such file", p.display())));
+        }
+    }
+    let url = &m.broker;
+    let broker = crate::scenario::broker_from_url(
+        url,
+        m.username.as_deref(),
+        m.password_env.as_deref(),
+        m.ca.as_deref(),
+        client,
+    )
+    .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.message)))?;
     Ok((name, broker))
 }
 
@@ -185,14 +212,31 @@ fn flag_of(key: &str) -> &'static str {
         "broker.username" => "--username",
         "broker.password_env" => "--password-env",
         "broker.tls.ca" => "--ca",
+        "broker.tls.cert" => "--cert",
+        "worker.max_batch" => "--max-batch",
+        "worker.max_wait" => "--max-wait",
+        "broker.tls.key" => "--key",
         _ => "--broker",
     }
 }
 
 /// How this worker computes, when not as its host serving one request at a time.
-fn compute_line(a: &WorkerArgs) -> Option<String> {
+fn compute_line(a: &WorkerArgs, batching: Option<Batching>) -> Option<String> {
     let slowdown = (a.slowdown > 1.0).then(|| format!("slowdown {}", a.slowdown));
-    let parts: Vec<String> =
-        slowdown.into_iter().chain(crate::plan::serving_parts(a.slots, a.queue_limit, Some(a.threads))).collect();
+    let batches = batching.map(|b| format!("batches of up to {} requests or {:?}", b.max_batch, b.max_wait));
+    let serving = crate::plan::serving_parts(a.slots, a.queue_limit, Some(a.threads));
+    let parts: Vec<String> = slowdown.into_iter().chain(serving).chain(batches).collect();
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// `--max-batch` and `--max-wait`, checked as a scenario's `batching`; none for one request at a time.
+fn batching(a: &WorkerArgs) -> Result<Option<Batching>, Failure> {
+    let bad = |m: String| Failure::input(anyhow::anyhow!(m));
+    let wait = crate::scenario::parse_duration(&a.max_wait).map_err(|e| bad(format!("--max-wait: {}", e.0)))?;
+    if a.max_batch == 1 && wait.is_zero() {
+        return Ok(None);
+    }
+    crate::scenario::batching_of(a.max_batch, wait, "worker")
+        .map(Some)
+        .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.message)))
 }

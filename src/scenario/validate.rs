@@ -349,7 +349,11 @@ fn workers(tier: Tier, raw: &TierFile) -> Result<(u32, Option<RemotePool>), KeyE
         );
     }
     if raw.batching.is_some() {
-        return err(&key("batching"), "remote pools do not batch (yet): remove batching or serve the tier locally");
+        return err(
+            &key("batching"),
+            "a remote pool batches as its workers were started: give --max-batch and --max-wait to simrun worker, \
+             not the scenario",
+        );
     }
     Ok((remote.count, Some(RemotePool { pool: remote.remote.clone(), wait: remote.wait.value })))
 }
@@ -398,7 +402,12 @@ fn threads(asked: Option<u32>, key: &str) -> Result<Option<u32>, KeyError> {
 }
 
 fn batching(raw: &BatchingFile, at: &str) -> Result<Batching, KeyError> {
-    let (max_batch, max_wait) = (raw.max_batch, raw.max_wait.value);
+    batching_of(raw.max_batch, raw.max_wait.value, at)
+}
+
+/// Dynamic batching of up to `max_batch` requests, waiting at most
+/// `max_wait` (keys under `at`), checked: a scenario's, or `simrun worker`'s flags.
+pub fn batching_of(max_batch: u32, max_wait: Duration, at: &str) -> Result<Batching, KeyError> {
     if !(1..=MAX_BATCH).contains(&max_batch) {
         return err(&format!("{at}.max_batch"), format!("must be from 1 to {MAX_BATCH}, got {max_batch}"));
     }
@@ -692,6 +701,7 @@ pub fn broker_from_url(
     username: Option<&str>,
     password_env: Option<&str>,
     ca: Option<&Path>,
+    client: (Option<&Path>, Option<&Path>),
 ) -> Result<BrokerConfig, KeyError> {
     if url == MANAGED_BROKER {
         return err("broker.url", "a worker connects to a broker the run's devices reach: give mqtt://HOST:PORT");
@@ -702,7 +712,16 @@ pub fn broker_from_url(
     if ca.is_some() && !secure {
         return err("broker.tls.ca", "needs an mqtts:// broker");
     }
-    broker.tls = secure.then(|| TlsConfig { ca: ca.map(Path::to_path_buf), client: None });
+    let client = match client {
+        (Some(c), Some(k)) => Some((c.to_path_buf(), k.to_path_buf())),
+        (None, None) => None,
+        (Some(_), None) => return err("broker.tls.key", "a client certificate needs its key"),
+        (None, Some(_)) => return err("broker.tls.cert", "a client key needs its certificate"),
+    };
+    if client.is_some() && !secure {
+        return err("broker.tls.cert", "needs an mqtts:// broker");
+    }
+    broker.tls = secure.then(|| TlsConfig { ca: ca.map(Path::to_path_buf), client });
     Ok(broker)
 }
 

@@ -344,6 +344,12 @@ fn a_worker_the_broker_refuses_or_that_is_told_nonsense_exits_2_with_the_reason(
         (vec!["--broker", &url, "--slowdown", "0.5"], "--slowdown 1 to"),
         (vec!["--broker", "auto"], "--broker: a worker connects"),
         (vec!["--broker", "tcp://x"], "--broker: unsupported broker url"),
+        (vec!["--broker", &url, "--max-batch", "5000"], "--max-batch: must be from 1 to 1024"),
+        (vec!["--broker", &url, "--max-batch", "8"], "--max-wait: must be positive when max_batch is above 1"),
+        (vec!["--broker", &url, "--max-wait", "soon"], "--max-wait:"),
+        (vec!["--broker", "mqtts://127.0.0.1:1", "--cert", "Cargo.toml"], "--key: a client certificate needs its key"),
+        (vec!["--broker", &url, "--cert", "Cargo.toml", "--key", "Cargo.toml"], "--cert: needs an mqtts:// broker"),
+        (vec!["--broker", "mqtts://127.0.0.1:1", "--ca", "no-such.pem"], "--ca no-such.pem: no such file"),
     ] {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
         cmd.current_dir(root()).args(["worker", "--tier", "cloud", "--model", CLOUD_MODEL]);
@@ -604,4 +610,32 @@ fn links_apply_where_their_part_runs_in_a_remote_workers_process_and_in_front_of
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("the cloud tier's link emulated in each worker's process"), "{md}");
+}
+
+#[test]
+fn a_worker_batches_as_its_flags_say_and_announces_it() {
+    let _serial = serial("pools");
+    let broker = Mosquitto::start();
+    let pool = pool("batch");
+    let flags = ["--max-batch", "8", "--max-wait", "3ms"];
+    let mut a = PoolWorker::start(&broker.url(), &pool, "cloud-a", CLOUD_MODEL, &flags);
+    let mut b = PoolWorker::start(&broker.url(), &pool, "cloud-b", CLOUD_MODEL, &flags);
+    a.wait_for("announced", Duration::from_secs(20));
+    b.wait_for("announced", Duration::from_secs(20));
+    let out = tempfile::tempdir().unwrap();
+    // 8 devices at 800/s: requests arrive well within 3 ms of each other.
+    let (code, stderr) = run(&broker, out.path(), &pool, &["load.rate=800/s", "devices.count=8"]);
+    assert_eq!(code, 0, "{stderr}");
+    let dir = only_run(out.path());
+    let samples = Table::read(&dir.join("samples.csv"));
+    let (tier, batch) = (samples.col("tier"), samples.col("batch"));
+    let sizes: Vec<u32> =
+        samples.rows.iter().filter(|r| r[tier] == "cloud").filter_map(|r| r[batch].parse().ok()).collect();
+    assert!(!sizes.is_empty() && sizes.iter().all(|&n| (1..=8).contains(&n)), "{sizes:?}");
+    assert!(sizes.iter().any(|&n| n > 1), "some requests shared a call: {sizes:?}");
+    let report = results(&dir);
+    for w in report["manifest"]["remote_workers"].as_array().unwrap() {
+        let compute = w["compute"].as_str().unwrap_or_default();
+        assert!(compute.contains("batches of up to 8 requests or 3ms"), "{w}");
+    }
 }

@@ -563,6 +563,30 @@ fn an_mqtts_broker_with_client_certificates_is_reached_through_the_links() {
     let stderr = String::from_utf8_lossy(&anonymous.stderr);
     assert_eq!(anonymous.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("requires a client certificate"), "{stderr}");
+    // A pool worker reaches the same broker with --ca, --cert and --key; without them the broker refuses it.
+    let worker = |tls: &[&str]| {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
+        cmd.current_dir(crate::common::root());
+        cmd.args(["worker", "--tier", "cloud", "--model", "models/anomaly_detector.safetensors"]);
+        cmd.args(["--broker", &url, "--pool", "tls", "--name", "w"]).args(tls);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let (ca, cert, key) = (p("ca.crt"), p("client.crt"), p("client.key"));
+    let mut child = worker(&["--ca", &ca, "--cert", &cert, "--key", &key]);
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+        let _ = tx.send(lines.by_ref().map_while(Result::ok).any(|l| l.contains("announced in pool tls")));
+    });
+    let announced = rx.recv_timeout(Duration::from_secs(30)).unwrap_or(false);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(announced, "the worker with a client certificate announced itself");
+    let refused = worker(&["--ca", &ca]).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("requires a client certificate"), "{stderr}");
 }
 
 #[test]

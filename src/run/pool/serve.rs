@@ -40,6 +40,8 @@ pub struct PoolWorker {
     pub slowdown: f64,
     pub slots: u32,
     pub queue_limit: u32,
+    /// Dynamic batching (`--max-batch`, `--max-wait`), if it batches.
+    pub batching: Option<crate::plan::Batching>,
     pub broker: BrokerConfig,
     pub announcement: Announcement,
 }
@@ -355,7 +357,7 @@ impl Host {
             slowdown: self.w.slowdown,
             slots: self.w.slots,
             queue_limit: self.w.queue_limit,
-            batching: None,
+            batching: self.w.batching,
             offload: job.offload.clone(),
         };
         Ok((Worker::start(spec, model, self.timer.clone()).await?, link))
