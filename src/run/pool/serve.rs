@@ -393,8 +393,9 @@ impl Host {
     /// Device hosts: starts the prepared share's schedule. A worker with a
     /// link: starts the link's record and outage clock.
     async fn go(&mut self, run: String, exec: String, lead: Duration, measure: Duration) {
-        if let Some((_, Serving::Worker(_, link))) = self.claim.as_mut().and_then(|c| c.current.as_mut()) {
-            if let Some(link) = link {
+        if self.w.announcement.role == Role::Worker {
+            // Only a link needs the start of the measured window; a worker answers no `go`.
+            if let Some((_, Serving::Worker(_, Some(link)))) = self.claim.as_mut().and_then(|c| c.current.as_mut()) {
                 link.arm(Instant::now() + measure);
             }
             return;
