@@ -304,6 +304,14 @@ pub struct RemoteDevices {
     pub wait: Duration,
 }
 
+impl DeviceConfig {
+    /// Slots the devices are dealt over: the run's own process, and each
+    /// device host of `remote`.
+    pub fn slots(&self) -> u32 {
+        self.remote.as_ref().map_or(1, |r| r.hosts + 1)
+    }
+}
+
 /// Which of `slots` slots device `device` runs in.
 pub fn device_slot(device: u32, slots: u32) -> u32 {
     device % slots.max(1)

@@ -158,10 +158,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
         report.finished.extend(r.finished.iter().copied());
         // Device hosts by name over the shards (each shard's runner is `this run`).
         for t in &r.device_hosts {
-            match report.device_hosts.iter_mut().find(|h| h.name == t.name && h.host == t.host) {
-                Some(h) => h.add(t),
-                None => report.device_hosts.push(t.clone()),
-            }
+            report.add_device_host(t);
         }
     }
     // Parity: the first shard's, widened by the others' live comparisons.

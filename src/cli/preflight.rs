@@ -209,7 +209,7 @@ pub fn check_open_files(plan: &Plan) -> Result<(), Failure> {
     let need = |p: &crate::plan::SweepPoint| {
         let workers: u64 = p.config.tiers.iter().map(|t| u64::from(t.workers) * 3).sum();
         // With device hosts, this process runs one share of the devices.
-        let slots = p.config.devices.remote.as_ref().map_or(1, |r| u64::from(r.hosts) + 1);
+        let slots = u64::from(p.config.devices.slots());
         u64::from(p.config.devices.count).div_ceil(slots) * per_device + workers + BASE_OPEN_FILES
     };
     let Some(point) = plan.points.iter().max_by_key(|p| need(p)) else { return Ok(()) };

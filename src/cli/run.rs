@@ -461,10 +461,7 @@ fn record_point(
     // With device hosts, each host's share is tallied; alone, the run is the only host.
     for t in outcome.hosts.iter().filter(|_| outcome.hosts.len() > 1) {
         let host = if t.host.is_empty() { report.manifest.host.hostname.clone() } else { t.host.clone() };
-        match report.device_hosts.iter_mut().find(|h| h.name == t.name) {
-            Some(h) => h.add(t),
-            None => report.device_hosts.push(crate::record::DeviceHostTally { host, ..t.clone() }),
-        }
+        report.add_device_host(&crate::record::DeviceHostTally { host, ..t.clone() });
     }
     report.finished.push(Execution { point: point.index, repetition: rep });
     if let (Some(p), Some((diff, n))) = (report.parity.as_mut(), stats.live_parity()) {

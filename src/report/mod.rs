@@ -280,6 +280,15 @@ impl Report {
         self.manifest.floor_p99_us = floor.map(|f| f.round_trip.p99_us);
     }
 
+    /// Adds one point execution's tally of a device host to the run's, by
+    /// name and host.
+    pub fn add_device_host(&mut self, t: &crate::record::DeviceHostTally) {
+        match self.device_hosts.iter_mut().find(|h| h.name == t.name && h.host == t.host) {
+            Some(h) => h.add(t),
+            None => self.device_hosts.push(t.clone()),
+        }
+    }
+
     pub fn add_unmatched(&mut self, u: Unmatched) {
         self.unmatched.unknown += u.unknown;
         self.unmatched.duplicates += u.duplicates;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::broker::{qos, Connection, Received};
@@ -16,10 +17,8 @@ use super::collector::{micros_since, Collector, Decided};
 use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing, Routing, Samples};
 use super::timer::PreciseTimer;
 use super::{RunError, RunEvent};
-use serde::{Deserialize, Serialize};
-
 use crate::plan::{device_slot, Arrival, BrokerConfig, Encoding, InputConfig, LoadConfig, Policy, Tier};
-use crate::record::{Counts, Sample, Unmatched};
+use crate::record::{Counts, DeviceHostTally, Sample, Unmatched};
 use crate::seeds;
 use crate::wire::{self, Topic};
 
@@ -45,6 +44,17 @@ pub struct Share {
     pub encoding: Encoding,
 }
 
+impl Share {
+    /// Samples a request owes: one per tier, or one under a routing policy.
+    pub fn samples_per_request(&self) -> u64 {
+        if self.policy.is_some() {
+            1
+        } else {
+            self.tiers.len() as u64
+        }
+    }
+}
+
 /// A fleet connected and ready to send.
 pub struct Fleet {
     devices: Vec<Device>,
@@ -55,6 +65,7 @@ pub struct Fleet {
     qos: rumqttc::QoS,
     run_id: String,
     tiers: Vec<Tier>,
+    slots: u32,
 }
 
 /// Where a fleet's samples and progress go, and its clock.
@@ -78,6 +89,23 @@ pub struct FleetOutcome {
     pub unmatched: Unmatched,
     /// Times the collector's connection to the broker was down.
     pub broker_outages: Vec<super::broker::BrokerOutage>,
+}
+
+impl FleetOutcome {
+    /// What this fleet's host sent and how its samples ended, as the run
+    /// reports each device host (`name`, on `host`).
+    pub fn tally(&self, share: &Share, name: &str, host: &str) -> DeviceHostTally {
+        DeviceHostTally {
+            name: name.to_string(),
+            host: host.to_string(),
+            devices: self.devices,
+            sent: self.sent,
+            expected: self.sent * share.samples_per_request(),
+            ok: self.counts.ok,
+            timeouts: self.counts.timeouts,
+            errors: self.counts.errors,
+        }
+    }
 }
 
 impl Fleet {
@@ -121,6 +149,8 @@ impl Fleet {
             execution: seeds::execution(share.seed, point, repetition),
             decided,
         });
+        let shape: Arc<[usize]> = share.input.shape.clone().into();
+        let id_prefix = format!("{run_id}/{exec}/");
         let mut devices = Vec::new();
         let mut conns = Vec::new();
         for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
@@ -133,16 +163,16 @@ impl Fleet {
                 topics: request_topics.clone(),
                 qos: q,
                 samples: samples.clone(),
-                shape: share.input.shape.clone().into(),
+                shape: shape.clone(),
                 encoding: share.encoding,
-                id_prefix: format!("{run_id}/{exec}/"),
+                id_prefix: id_prefix.clone(),
                 rng: seeds::features(share.seed, point, repetition, index),
                 routing: routing.clone(),
             });
             conns.push(conn);
         }
-        let tiers = share.tiers.clone();
-        Ok(Fleet { devices, conns, collector, answers, settler, qos: q, run_id: run_id.to_string(), tiers })
+        let (tiers, slots) = (share.tiers.clone(), share.slots);
+        Ok(Fleet { devices, conns, collector, answers, settler, qos: q, run_id: run_id.to_string(), tiers, slots })
     }
 
     /// Devices in this fleet.
@@ -168,11 +198,7 @@ impl Fleet {
         let mut settled = Vec::new();
         let mut senders = Vec::new();
         let devices = self.devices();
-        // A slot's devices are not numbered from 0: their channels and
-        // connections are found by index through `position`.
-        let mut position = std::collections::HashMap::new();
-        for (i, d) in std::mem::take(&mut self.devices).into_iter().enumerate() {
-            position.insert(d.index, i);
+        for d in std::mem::take(&mut self.devices) {
             let (settled_tx, settled_rx) = mpsc::unbounded_channel();
             settled.push(settled_tx);
             let dio = DeviceIo {
@@ -187,7 +213,7 @@ impl Fleet {
         drop(events_tx);
         let streams = Streams {
             clients: self.conns.iter().map(|c| c.client.clone()).collect(),
-            position,
+            slots: self.slots,
             qos: self.qos,
             events: events_rx,
             answers: &mut self.answers,
@@ -198,7 +224,7 @@ impl Fleet {
         };
         let health = self.collector.health.clone();
         let progress = Progress { events: &io.events, planned };
-        let watch = BrokerWatch { health: &health, url: patience.url, limit: patience.limit };
+        let watch = BrokerWatch { health: &health, patience };
         let run = Settle { run_id: &self.run_id, epoch: io.epoch, tiers: &self.tiers };
         let counts = collect(run, &mut self.settler, streams, progress, watch).await?;
         for task in senders {
@@ -236,6 +262,7 @@ pub fn pacing(t0: Instant, load: &LoadConfig, devices: u32, seed: u64) -> Pacing
 }
 
 /// How long the collector's broker may stay lost (`broker.reconnect_timeout`).
+#[derive(Clone, Copy)]
 pub struct Patience<'a> {
     pub url: &'a str,
     pub limit: Duration,
@@ -244,8 +271,7 @@ pub struct Patience<'a> {
 /// The collector's connection, and how long it may stay down.
 struct BrokerWatch<'a> {
     health: &'a super::broker::Health,
-    url: &'a str,
-    limit: Duration,
+    patience: Patience<'a>,
 }
 
 /// What the collector loop settles: the run's topics, its clock's zero.
@@ -267,8 +293,9 @@ struct Streams<'a> {
     answers: &'a mut mpsc::UnboundedReceiver<Received>,
     /// Per device of the fleet, by position: one message per settled request (closed loop).
     settled: Vec<mpsc::UnboundedSender<()>>,
-    /// A device's position in `settled` and `clients`, by its index.
-    position: std::collections::HashMap<u32, usize>,
+    /// Slots the devices are dealt over: a slot holds devices `slot`,
+    /// `slot + slots`, …, so device `d` is at position `d / slots`.
+    slots: u32,
     /// Per device: its connection, for what a policy has it send again.
     clients: Vec<rumqttc::AsyncClient>,
     qos: rumqttc::QoS,
@@ -279,14 +306,18 @@ struct Streams<'a> {
 }
 
 impl Streams<'_> {
+    fn position(&self, device: u32) -> usize {
+        (device / self.slots.max(1)) as usize
+    }
+
     fn notify(&self, device: Option<u32>) {
-        if let Some(tx) = device.and_then(|d| self.position.get(&d)).and_then(|&i| self.settled.get(i)) {
+        if let Some(tx) = device.and_then(|d| self.settled.get(self.position(d))) {
             let _ = tx.send(());
         }
     }
 
     fn client(&self, device: u32) -> Option<&rumqttc::AsyncClient> {
-        self.position.get(&device).and_then(|&i| self.clients.get(i))
+        self.clients.get(self.position(device))
     }
 
     fn flush(&mut self, out: &mut Vec<Sample>) {
@@ -381,10 +412,11 @@ async fn collect(
                 for d in collector.expire(micros_since(epoch, Instant::now()), &mut out) {
                     io.notify(Some(d));
                 }
-                if let Some(down) = watch.health.down_for().filter(|d| *d > watch.limit) {
+                let Patience { url, limit } = watch.patience;
+                if let Some(down) = watch.health.down_for().filter(|d| *d > limit) {
                     return Err(RunError::broker(
-                        watch.url,
-                        format!("lost for {:.1} s, longer than broker.reconnect_timeout ({:?})", down.as_secs_f64(), watch.limit),
+                        url,
+                        format!("lost for {:.1} s, longer than broker.reconnect_timeout ({limit:?})", down.as_secs_f64()),
                     ));
                 }
             }

@@ -110,14 +110,6 @@ impl Pacing {
             Pacing::Closed { warmup_end, .. } => *warmup_end,
         }
     }
-
-    /// Requests planned, where known in advance (open loop).
-    pub fn planned(&self) -> Option<u64> {
-        match self {
-            Pacing::Open(s) => Some(s.total()),
-            Pacing::Closed { .. } => None,
-        }
-    }
 }
 
 /// Where a device's samples come from: seeded draws, or rows of a data file

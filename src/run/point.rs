@@ -8,9 +8,9 @@ use tokio::sync::mpsc;
 
 use super::broker::resolve;
 use super::collector::micros_since;
-use super::fleet::{pacing, Fleet, FleetIo, FleetOutcome, Patience, Share};
+use super::fleet::{pacing, Fleet, FleetIo, Patience, Share};
 use super::link::Link;
-use super::pool::{Pools, RemoteLink};
+use super::pool::{MemberLink, Pools, RemoteLink};
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
@@ -98,14 +98,15 @@ pub async fn run_point(
     let exec = format!("{}.{}", point.index, repetition);
     let hosts = ctx.pools.clone().filter(|_| cfg.devices.remote.is_some());
     let _sink = SinkGuard(hosts.clone());
-    let (mut rig, fleet) = start_rig(ctx, point, repetition, &exec).await?;
+    let share = share(ctx, point, repetition);
+    let (mut rig, fleet) = start_rig(ctx, point, (repetition, &exec), &share).await?;
     if let Some(p) = &hosts {
         // Each host runs the devices' link in front of its own devices.
         let link = ctx.device_link_everywhere.then(|| RemoteLink {
             config: cfg.devices.link.clone(),
             seed: seeds::link(ctx.seed, point.index, repetition, HOST_LINKS),
         });
-        p.drive(&exec, &share(ctx, point, repetition), link.as_ref()).await?;
+        p.drive(&exec, &share, link.as_ref()).await?;
     }
     let seed = seeds::execution(ctx.seed, point.index, repetition);
     let t0 = Instant::now() + LEAD;
@@ -130,7 +131,8 @@ pub async fn run_point(
         done = fleet.run(io, pacing, patience) => done?,
         death = rig.first_death() => return Err(death),
     };
-    let mut tallies = vec![local_tally(cfg, &local)];
+    // The host is filled in where the report is (`cli::run`).
+    let mut tallies = vec![local.tally(&share, "this run", "")];
     let mut host_links = Vec::new();
     if let Some(p) = &hosts {
         // A host started its schedule a control message later than this run.
@@ -140,8 +142,7 @@ pub async fn run_point(
             death = rig.first_death() => return Err(death),
         };
         tallies.extend(hosts);
-        let config = &cfg.devices.link;
-        host_links.extend(links.into_iter().map(|(name, record)| LinkOutcome { name, config: config.clone(), record }));
+        host_links.extend(links.into_iter().map(|l| member_link(cfg, l)));
     }
     let Teardown { rejected, unanswered, mut links } = rig.stop(point).await?;
     links.extend(host_links);
@@ -158,27 +159,14 @@ pub async fn run_point(
     })
 }
 
-/// Samples a request owes: one per tier, or one under a routing policy.
-fn per_request(cfg: &crate::plan::PointConfig) -> u64 {
-    if cfg.policy.is_some() {
-        1
-    } else {
-        cfg.tiers.len() as u64
-    }
-}
-
-/// This run's own share, as a device host's tally.
-fn local_tally(cfg: &crate::plan::PointConfig, o: &FleetOutcome) -> DeviceHostTally {
-    DeviceHostTally {
-        name: "this run".into(),
-        host: String::new(),
-        devices: o.devices,
-        sent: o.sent,
-        expected: o.sent * per_request(cfg),
-        ok: o.counts.ok,
-        timeouts: o.counts.timeouts,
-        errors: o.counts.errors,
-    }
+/// A link that ran in a remote member's process, with the scenario's
+/// configuration for it.
+fn member_link(cfg: &crate::plan::PointConfig, l: MemberLink) -> LinkOutcome {
+    let config = match l.tier {
+        Some(tier) => cfg.tier(tier).map(|t| t.link.clone()).unwrap_or_default(),
+        None => cfg.devices.link.clone(),
+    };
+    LinkOutcome { name: l.name, config, record: l.record }
 }
 
 /// This run's share of the execution's devices (slot 0); each device host
@@ -191,7 +179,7 @@ fn share(ctx: &RunContext, point: &SweepPoint, repetition: u32) -> Share {
         seed: ctx.seed,
         devices: cfg.devices.count,
         slot: 0,
-        slots: slots(cfg),
+        slots: cfg.devices.slots(),
         input: cfg.devices.input.clone(),
         load: cfg.load.clone(),
         tiers: cfg.tiers.iter().map(|t| t.tier).collect(),
@@ -201,23 +189,18 @@ fn share(ctx: &RunContext, point: &SweepPoint, repetition: u32) -> Share {
     }
 }
 
-/// Slots the devices are dealt over: this run, and each device host.
-fn slots(cfg: &crate::plan::PointConfig) -> u32 {
-    cfg.devices.remote.as_ref().map_or(1, |r| r.hosts + 1)
-}
-
 /// Starts the point's rig. A broker that is away when the point starts gets
 /// `broker.reconnect_timeout` to come back.
 async fn start_rig(
     ctx: &RunContext,
     point: &SweepPoint,
-    repetition: u32,
-    exec: &str,
+    (repetition, exec): (u32, &str),
+    share: &Share,
 ) -> Result<(Rig, Fleet), RunError> {
     let waited = point.config.broker.reconnect_timeout;
     let deadline = Instant::now() + waited;
     loop {
-        match Rig::start(ctx, point, repetition, exec).await {
+        match Rig::start(ctx, point, (repetition, exec), share).await {
             Ok(started) => return Ok(started),
             Err(RunError::Broker { .. } | RunError::NotMqtt { .. }) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -251,11 +234,13 @@ async fn link(
 }
 
 impl Rig {
+    /// Links, this run's share of the devices (`share`), local workers,
+    /// and the remote ones' jobs.
     async fn start(
         ctx: &RunContext,
         point: &SweepPoint,
-        repetition: u32,
-        exec: &str,
+        (repetition, exec): (u32, &str),
+        share: &Share,
     ) -> Result<(Rig, Fleet), RunError> {
         let cfg = &point.config;
         let broker = resolve(&cfg.broker).await?;
@@ -267,7 +252,7 @@ impl Rig {
         if let Some(l) = device_link {
             links.push(("devices".to_string(), l));
         }
-        let fleet = Fleet::open(&ctx.run_id, exec, &share(ctx, point, repetition), &cfg.broker, device_addr).await?;
+        let fleet = Fleet::open(&ctx.run_id, exec, share, &cfg.broker, device_addr).await?;
         let workers = start_workers(ctx, point, repetition, broker, &mut links).await?;
         let remote = match &ctx.pools {
             Some(pools) => {
@@ -322,12 +307,7 @@ impl Rig {
             for (tier, r, u) in counts {
                 count(tier, (r, u));
             }
-            for (name, record) in records {
-                // `<tier>@<worker>`: the link ran in that worker's process.
-                let tier = point.config.tiers.iter().find(|t| name.starts_with(&format!("{}@", t.tier)));
-                let config = tier.map(|t| t.link.clone()).unwrap_or_default();
-                remote_links.push(LinkOutcome { name, config, record });
-            }
+            remote_links.extend(records.into_iter().map(|l| member_link(&point.config, l)));
         }
         let mut links = Vec::new();
         for (name, link) in self.links {

@@ -96,11 +96,16 @@ impl Drop for PoolWorker {
 
 /// `simrun run` of the remote-pool scenario against `broker` with `sets`.
 fn run_command(broker: &Mosquitto, out: &Path, pool: &str, sets: &[&str]) -> Command {
+    let pool = format!("tiers.cloud.workers.remote={pool}");
+    short_run(SCENARIO, broker, out, &[&[pool.as_str(), "load.rate=100/s"], sets].concat())
+}
+
+/// A short `simrun run` of `scenario` against `broker`, with `sets` as overrides.
+fn short_run(scenario: &str, broker: &Mosquitto, out: &Path, sets: &[&str]) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
-    cmd.current_dir(root()).args(["run", SCENARIO, "--quiet", "--out"]).arg(out);
+    cmd.current_dir(root()).args(["run", scenario, "--quiet", "--out"]).arg(out);
     cmd.args(["--set", &format!("broker.url={}", broker.url())]);
-    cmd.args(["--set", &format!("tiers.cloud.workers.remote={pool}")]);
-    cmd.args(["--set", "load.duration=1500ms", "--set", "load.warmup=300ms", "--set", "load.rate=100/s"]);
+    cmd.args(["--set", "load.duration=1500ms", "--set", "load.warmup=300ms"]);
     for s in sets {
         cmd.args(["--set", s]);
     }
@@ -457,15 +462,8 @@ fn a_worker_announces_itself_again_when_its_broker_comes_back_without_its_retain
 /// `simrun run` of the shared-devices scenario against `broker`, its
 /// devices dealt over the run and the device hosts of `pool`.
 fn devices_run(broker: &Mosquitto, out: &Path, pool: &str, sets: &[&str]) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("simrun"));
-    cmd.current_dir(root()).args(["run", "scenarios/m3b-devices.yaml", "--quiet", "--out"]).arg(out);
-    cmd.args(["--set", &format!("broker.url={}", broker.url())]);
-    cmd.args(["--set", &format!("devices.remote.pool={pool}")]);
-    cmd.args(["--set", "load.duration=1500ms", "--set", "load.warmup=300ms", "--set", "load.rate=150/s"]);
-    for s in sets {
-        cmd.args(["--set", s]);
-    }
-    cmd
+    let pool = format!("devices.remote.pool={pool}");
+    short_run("scenarios/m3b-devices.yaml", broker, out, &[&[pool.as_str(), "load.rate=150/s"], sets].concat())
 }
 
 /// Two device hosts of a pool of their own, announced.

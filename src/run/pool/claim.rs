@@ -18,11 +18,18 @@ use super::{
 };
 use crate::plan::{BrokerConfig, Tier};
 use crate::record::{DeviceHostTally, LinkRecord, Sample};
-
-/// Links that ran in pool members' processes, by name, with what each recorded.
-pub type LinkRecords = Vec<(String, LinkRecord)>;
 use crate::run::broker::{resolve, Connection, Received, Will};
 use crate::run::RunError;
+
+/// A link that ran in a pool member's process, in front of its connections.
+#[derive(Debug, Clone)]
+pub struct MemberLink {
+    /// The tier the member served; none for a device host's devices.
+    pub tier: Option<Tier>,
+    /// As the report names it: `cloud@cloud-a`, `devices@fleet-a`.
+    pub name: String,
+    pub record: LinkRecord,
+}
 
 /// How long a worker may take to answer a job: to load its model and
 /// connect for a point, or to stop.
@@ -148,11 +155,6 @@ impl Pools {
         self.claimed.iter().map(|c| c.shared.lock().bad).sum()
     }
 
-    /// The device hosts claimed, in slot order (slot 1 first), if any.
-    pub fn device_hosts(&self) -> Vec<Announcement> {
-        self.claimed.iter().filter(|c| c.need.tier.is_none()).flat_map(|c| c.members.iter().cloned()).collect()
-    }
-
     /// Has each device host connect its share of point execution `exec`
     /// (slot `i + 1` for the `i`-th host); returns once each said so. The
     /// hosts may take a while: each opens one connection per device.
@@ -205,7 +207,7 @@ impl Pools {
         &self,
         exec: &str,
         patience: Duration,
-    ) -> Result<(Vec<DeviceHostTally>, LinkRecords), RunError> {
+    ) -> Result<(Vec<DeviceHostTally>, Vec<MemberLink>), RunError> {
         let mut tallies = Vec::new();
         let mut links = Vec::new();
         for c in self.claimed.iter().filter(|c| c.need.tier.is_none()) {
@@ -237,8 +239,8 @@ impl Pools {
                 let Some(ack) = acks.iter().find(|a| a.name == m.name) else { continue };
                 let tally = ack.tally.clone().unwrap_or_default();
                 tallies.push(DeviceHostTally { name: m.name.clone(), host: m.host.clone(), ..tally });
-                links.extend(ack.link.clone().map(|r| (format!("devices@{}", m.name), r)));
             }
+            links.extend(c.member_links(&acks));
         }
         Ok((tallies, links))
     }
@@ -274,7 +276,7 @@ impl Pools {
     /// (malformed requests rejected, and of those not answered) and, with a
     /// link, what each worker's recorded, as `<tier>@<worker>`. Device
     /// hosts stop by themselves at the end of their share (`finish`).
-    pub async fn stop(&self, exec: &str) -> Result<(Vec<(Tier, u64, u64)>, LinkRecords), RunError> {
+    pub async fn stop(&self, exec: &str) -> Result<(Vec<(Tier, u64, u64)>, Vec<MemberLink>), RunError> {
         if let Some(gone) = self.gone() {
             return Err(RunError::Left(gone));
         }
@@ -286,10 +288,7 @@ impl Pools {
             let acks =
                 c.wait_acks(Some(exec), AckState::Stopped, JOB_TIMEOUT).await.map_err(|e| RunError::Pool(e.0))?;
             counts.push((tier, acks.iter().map(|a| a.rejected).sum(), acks.iter().map(|a| a.unanswered).sum()));
-            for m in &c.members {
-                let record = acks.iter().find(|a| a.name == m.name).and_then(|a| a.link.clone());
-                links.extend(record.map(|r| (format!("{tier}@{}", m.name), r)));
-            }
+            links.extend(c.member_links(&acks));
         }
         Ok((counts, links))
     }
@@ -321,6 +320,19 @@ impl PoolNeed {
 }
 
 impl Claimed {
+    /// What the members' links recorded, from their acks, in member order.
+    fn member_links(&self, acks: &[Ack]) -> Vec<MemberLink> {
+        let tier = self.need.tier;
+        let serves = self.need.serves();
+        self.members
+            .iter()
+            .filter_map(|m| {
+                let record = acks.iter().find(|a| a.name == m.name)?.link.clone()?;
+                Some(MemberLink { tier, name: format!("{serves}@{}", m.name), record })
+            })
+            .collect()
+    }
+
     /// The run's control connection to the pool, with its last will.
     async fn open(need: &PoolNeed, broker: &BrokerConfig, run: &str) -> Result<Claimed, RunError> {
         let addr = resolve(broker).await?;

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::{acks_topic, samples_topic, Ack, AckState, DriveSpec, SampleBatch, POOL_VERSION};
 use crate::plan::BrokerConfig;
 use crate::record::{DeviceHostTally, Sample};
-use crate::run::fleet::{pacing, Fleet, FleetIo, FleetOutcome, Patience};
+use crate::run::fleet::{pacing, Fleet, FleetIo, Patience};
 use crate::run::link::Link;
 use crate::run::timer::PreciseTimer;
 use crate::run::RunError;
@@ -94,9 +94,12 @@ impl Prepared {
             };
             // The fleet's sample sender is gone: the batches end.
             let sent_samples = sender.await.unwrap_or(0);
-            let per_request = if spec.policy.is_some() { 1 } else { spec.tiers.len() as u64 };
             let (state, message, tally) = match ran {
-                Ok(o) => (AckState::Done, None, Some(tally(&d, &o, per_request, sent_samples))),
+                Ok(o) => {
+                    let t = o.tally(&spec, &d.name, &d.host);
+                    note_unsent(&d, &t, sent_samples);
+                    (AckState::Done, None, Some(t))
+                }
                 Err(e) => (AckState::Refused, Some(format!("device host {}: {e}", d.name)), None),
             };
             (d.log)(&match &tally {
@@ -125,25 +128,13 @@ impl Prepared {
     }
 }
 
-fn tally(d: &Driver, o: &FleetOutcome, per_request: u64, sent_samples: u64) -> DeviceHostTally {
-    let t = DeviceHostTally {
-        name: d.name.clone(),
-        host: d.host.clone(),
-        devices: o.devices,
-        sent: o.sent,
-        expected: o.sent * per_request,
-        ok: o.counts.ok,
-        timeouts: o.counts.timeouts,
-        errors: o.counts.errors,
-    };
-    if sent_samples != t.ok + t.timeouts + t.errors {
-        (d.log)(&format!(
-            "point {}: {} samples settled, {sent_samples} sent to the run",
-            d.exec,
-            t.ok + t.timeouts + t.errors
-        ));
+/// Says in the host's log when some settled samples could not be sent
+/// (the run, waiting for them, stops naming this host).
+fn note_unsent(d: &Driver, t: &DeviceHostTally, sent_samples: u64) {
+    let settled = t.ok + t.timeouts + t.errors;
+    if sent_samples != settled {
+        (d.log)(&format!("point {}: {settled} samples settled, {sent_samples} sent to the run", d.exec));
     }
-    t
 }
 
 /// Where a host's sample batches go.

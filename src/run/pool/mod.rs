@@ -20,7 +20,7 @@ use crate::plan::{LinkConfig, Tier};
 use crate::record::{DeviceHostTally, LinkRecord, Sample};
 pub use crate::run::fleet::Share as DriveSpec;
 
-pub use claim::{LinkRecords, PoolError, PoolNeed, Pools, JOB_TIMEOUT};
+pub use claim::{MemberLink, PoolError, PoolNeed, Pools, JOB_TIMEOUT};
 pub use serve::{serve, PoolWorker};
 
 /// The version of the pool's control messages.

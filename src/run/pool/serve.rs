@@ -401,7 +401,7 @@ impl Host {
             return;
         }
         let current = self.claim.as_mut().and_then(|c| c.current.take());
-        let Some((prepared, Serving::Ready(ready))) = current else {
+        let Some((_, Serving::Ready(ready))) = current else {
             if let Some(c) = self.claim.as_mut() {
                 c.current = current;
             }
@@ -421,7 +421,7 @@ impl Host {
         };
         let task = ready.go(lead, measure, driver);
         if let Some(c) = self.claim.as_mut() {
-            c.current = Some((prepared, Serving::Driving(task)));
+            c.current = Some((exec, Serving::Driving(task)));
         }
     }
 
