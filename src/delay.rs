@@ -204,17 +204,21 @@ impl DelayModel {
     }
 }
 
+/// The most rows one transfer crosses: a message a millisecond row could
+/// take half an hour to cross; past that its bytes leave at the last row.
+const MAX_TRANSFER_STEPS: usize = 2_000_000;
+
 /// When a blackhole outage holds bytes, as absolute instants.
 pub type Window = (Instant, Instant);
 
 /// The row of `trace` in force `t` after its origin (negative: before it).
-/// Before the origin a held trace gives its first row and a looped one
-/// runs backwards through its loop; after its span a held trace gives its
-/// last row.
+/// Before the origin (the warmup) every trace gives its first row, so a
+/// warmup never plays a looped trace's tail; after its span a held trace
+/// gives its last row and a looped one starts again.
 pub fn trace_row(trace: &LinkTrace, t_ns: i128) -> (usize, i128) {
     let span = trace.span.as_nanos() as i128;
     let tau = match trace.end {
-        TraceEnd::Loop if span > 0 => t_ns.rem_euclid(span),
+        TraceEnd::Loop if span > 0 && t_ns >= 0 => t_ns.rem_euclid(span),
         _ => t_ns.clamp(0, span),
     };
     let index = trace.rows.partition_point(|r| r.at.as_nanos() as i128 <= tau).saturating_sub(1);
@@ -247,9 +251,61 @@ impl TraceClock<'_> {
         self.trace.rows.get(trace_row(self.trace, Self::offset_ns(origin, at)).0)
     }
 
+    /// The capacity in force at `at` in bit/s (a row's, else `fixed_bps`;
+    /// `None`: unlimited; 0 in an outage row), and when it next changes
+    /// (`None`: never). Before the origin, or unarmed, the first row's
+    /// bandwidth holds and no outage.
+    fn capacity(&self, at: Instant, fixed_bps: Option<f64>) -> (Option<f64>, Option<Instant>) {
+        let rows = &self.trace.rows;
+        let first = rows.first().and_then(|r| r.bandwidth_bps).or(fixed_bps);
+        let Some(origin) = self.origin else { return (first, None) };
+        let offset = Self::offset_ns(origin, at);
+        if offset < 0 {
+            return (first, Some(origin));
+        }
+        let (i, tau) = trace_row(self.trace, offset);
+        let row = &rows[i];
+        let rate = if row.outage { Some(0.0) } else { row.bandwidth_bps.or(fixed_bps) };
+        let next = match rows.get(i + 1) {
+            Some(r) => Some(r.at.as_nanos() as i128),
+            None if self.trace.end == TraceEnd::Loop && !self.trace.span.is_zero() => {
+                Some(self.trace.span.as_nanos() as i128)
+            }
+            None => None,
+        };
+        (rate, next.map(|n| at + Duration::from_nanos((n - tau).max(1) as u64)))
+    }
+
+    /// When `bytes` that start to cross at `start` have crossed: the trace's
+    /// capacity integrated over the time they are on the wire (as a packet
+    /// trace's delivery opportunities drain a queue), nothing crossing in an
+    /// outage row. `fixed_bps` is the capacity where a row gives none.
+    pub fn transfer_end(&self, start: Instant, bytes: usize, fixed_bps: Option<f64>) -> Instant {
+        let mut bits = bytes as f64 * 8.0;
+        let mut at = start;
+        for _ in 0..MAX_TRANSFER_STEPS {
+            let (rate, until) = self.capacity(at, fixed_bps);
+            let Some(rate) = rate else { return at };
+            let need = if rate > 0.0 { bits / rate } else { f64::INFINITY };
+            match until {
+                Some(u) if (u - at).as_secs_f64() < need => {
+                    bits -= rate * (u - at).as_secs_f64();
+                    at = u;
+                }
+                _ if need.is_finite() => return at + Duration::from_secs_f64(need),
+                // A held trace never ends in an outage (validation), so this is unreachable.
+                _ => return at,
+            }
+        }
+        at
+    }
+
     /// When `at` falls in an outage of the trace, the instant its outage rows end.
     pub fn outage_end(&self, at: Instant) -> Option<Instant> {
         let origin = self.origin?;
+        if at < origin {
+            return None; // the warmup plays the first row, never an outage
+        }
         let rows = &self.trace.rows;
         let (mut i, tau) = trace_row(self.trace, Self::offset_ns(origin, at));
         if !rows.get(i)?.outage {
@@ -315,7 +371,8 @@ pub struct Release {
     pub asked: Duration,
     /// True when the chunk waited for earlier bytes to serialize.
     pub backlogged: bool,
-    /// Its bytes at the bandwidth asked when it was read.
+    /// How long its bytes took to cross at the capacity in force while they
+    /// crossed (a trace's, integrated over that time).
     pub serialization: Duration,
 }
 
@@ -324,40 +381,47 @@ impl Pacer {
         Pacer::default()
     }
 
-    /// Schedules a chunk of `bytes` read at `read_at`, delayed by `sampled`
-    /// at `bandwidth_bps` (`None`: unlimited), held through `holds`.
+    /// Schedules a chunk of `bytes` read at `read_at`: its bytes cross at
+    /// `bandwidth_bps` or at the capacity `holds.trace` gives over time
+    /// (unlimited where neither gives one), then wait the delay `sample`
+    /// gives for the instant they have crossed, held through `holds`.
     pub fn schedule(
         &mut self,
         read_at: Instant,
         bytes: usize,
-        sampled: Duration,
+        sample: impl FnOnce(Instant) -> Duration,
         bandwidth_bps: Option<f64>,
         holds: &Holds,
     ) -> Release {
         let mut backlogged = false;
         let mut serialization = Duration::ZERO;
-        let tx_done = match bandwidth_bps {
-            Some(bps) => {
-                let start = match self.tx_free {
-                    Some(free) if free > read_at => {
-                        backlogged = true;
-                        free
-                    }
-                    _ => read_at,
-                };
-                serialization = Duration::from_secs_f64(bytes as f64 * 8.0 / bps);
-                let done = start + serialization;
-                self.tx_free = Some(done);
-                done
-            }
-            None => read_at,
+        let trace = holds.trace.filter(|c| c.trace.has_bandwidth);
+        let tx_done = if bandwidth_bps.is_some() || trace.is_some() {
+            let start = match self.tx_free {
+                Some(free) if free > read_at => {
+                    backlogged = true;
+                    free
+                }
+                _ => read_at,
+            };
+            let done = match (trace, bandwidth_bps) {
+                (Some(clock), fixed) => clock.transfer_end(start, bytes, fixed),
+                (None, Some(bps)) => start + Duration::from_secs_f64(bytes as f64 * 8.0 / bps),
+                (None, None) => start,
+            };
+            serialization = done - start;
+            self.tx_free = Some(done);
+            done
+        } else {
+            read_at
         };
+        let sampled = sample(tx_done);
         let mut due = tx_done + sampled;
         if let Some(last) = self.last_due {
             due = due.max(last);
         }
         let due = holds.release(due);
-        let asked = holds.release(read_at + sampled) - read_at;
+        let asked = holds.release(tx_done + sampled) - tx_done;
         self.last_due = Some(due);
         Release { due, asked, backlogged, serialization }
     }
@@ -419,11 +483,11 @@ mod tests {
     fn order_is_kept_even_when_a_later_sample_is_shorter() {
         let t0 = Instant::now();
         let mut p = Pacer::new();
-        let a = p.schedule(t0, 10, ms(30), None, &NONE);
-        let b = p.schedule(t0 + ms(1), 10, ms(5), None, &NONE);
+        let a = p.schedule(t0, 10, |_| ms(30), None, &NONE);
+        let b = p.schedule(t0 + ms(1), 10, |_| ms(5), None, &NONE);
         assert_eq!(a.due, t0 + ms(30));
         assert_eq!(b.due, a.due, "the second chunk waits for the first");
-        let c = p.schedule(t0 + ms(40), 10, ms(5), None, &NONE);
+        let c = p.schedule(t0 + ms(40), 10, |_| ms(5), None, &NONE);
         assert_eq!(c.due, t0 + ms(45));
     }
 
@@ -432,13 +496,13 @@ mod tests {
         let t0 = Instant::now();
         // 8 kbit/s = 1000 bytes/s: 100 bytes take 100 ms.
         let mut p = Pacer::new();
-        let a = p.schedule(t0, 100, ms(10), Some(8000.0), &NONE);
-        let b = p.schedule(t0, 100, ms(10), Some(8000.0), &NONE);
+        let a = p.schedule(t0, 100, |_| ms(10), Some(8000.0), &NONE);
+        let b = p.schedule(t0, 100, |_| ms(10), Some(8000.0), &NONE);
         assert_eq!(a.due, t0 + ms(110));
         assert_eq!(b.due, t0 + ms(210));
         assert!(!a.backlogged && b.backlogged);
         // After the queue drains, a chunk starts at once again.
-        let c = p.schedule(t0 + ms(1000), 100, ms(10), Some(8000.0), &NONE);
+        let c = p.schedule(t0 + ms(1000), 100, |_| ms(10), Some(8000.0), &NONE);
         assert_eq!(c.due, t0 + ms(1110));
         assert!(!c.backlogged);
     }
@@ -448,13 +512,13 @@ mod tests {
         let t0 = Instant::now();
         let window = [(t0 + ms(100), t0 + ms(300))];
         let mut p = Pacer::new();
-        assert_eq!(p.schedule(t0, 1, ms(50), None, &Holds { windows: &window, trace: None }).due, t0 + ms(50));
+        assert_eq!(p.schedule(t0, 1, |_| ms(50), None, &Holds { windows: &window, trace: None }).due, t0 + ms(50));
         assert_eq!(
-            p.schedule(t0 + ms(100), 1, ms(50), None, &Holds { windows: &window, trace: None }).due,
+            p.schedule(t0 + ms(100), 1, |_| ms(50), None, &Holds { windows: &window, trace: None }).due,
             t0 + ms(300)
         );
         assert_eq!(
-            p.schedule(t0 + ms(260), 1, ms(50), None, &Holds { windows: &window, trace: None }).due,
+            p.schedule(t0 + ms(260), 1, |_| ms(50), None, &Holds { windows: &window, trace: None }).due,
             t0 + ms(310)
         );
     }
@@ -547,7 +611,7 @@ mod tests {
         let mut waits: Vec<f64> = (0..n)
             .map(|i| {
                 let read = t0 + gap * i;
-                let due = pacer.schedule(read, 100, model.sample_at(read), None, &NONE).due;
+                let due = pacer.schedule(read, 100, |at| model.sample_at(at), None, &NONE).due;
                 (due - read).as_secs_f64() * 1e3
             })
             .collect();
@@ -595,7 +659,7 @@ mod tests {
         assert_eq!(delay(&held, t0 + ms(60_000)), Some(ms(20)), "held: the last row stays");
         assert_eq!(delay(&held, t0 - ms(500)), Some(ms(20)), "before the origin: the first row");
         assert_eq!(delay(&looped, t0 + ms(9000 + 3500)), Some(ms(80)), "looped: 12.5 s is 3.5 s into the loop");
-        assert_eq!(delay(&looped, t0 - ms(5500)), Some(ms(80)), "looped: −5.5 s is 3.5 s into the loop");
+        assert_eq!(delay(&looped, t0 - ms(5500)), Some(ms(20)), "the warmup plays the first row, not the loop's tail");
         // Not yet armed: the first row, and no outage.
         let unarmed = TraceClock { trace: &held, origin: None };
         assert_eq!(unarmed.row(t0 + ms(5500)).map(|r| r.delay), Some(ms(20)));
@@ -618,11 +682,68 @@ mod tests {
         // and what it was asked says so.
         let mut p = Pacer::new();
         let holds = Holds { windows: &[], trace: Some(TraceClock { trace: &looped, origin: Some(t0) }) };
-        let r = p.schedule(t0 + ms(4950), 10, ms(80), None, &holds);
+        let r = p.schedule(t0 + ms(4950), 10, |_| ms(80), None, &holds);
         assert_eq!(r.due, t0 + ms(7000));
         assert_eq!(r.asked, ms(2050));
-        let r = p.schedule(t0 + ms(7100), 10, ms(20), None, &holds);
+        let r = p.schedule(t0 + ms(7100), 10, |_| ms(20), None, &holds);
         assert_eq!((r.due, r.asked), (t0 + ms(7120), ms(20)));
+    }
+
+    /// A trace of `(ms, kbit/s or outage)` rows, 5 ms one-way delay.
+    fn capacity_trace(end: TraceEnd, rows: &[(u64, Option<f64>)]) -> LinkTrace {
+        let rows: Vec<TraceRow> = rows
+            .iter()
+            .map(|&(at, kbit)| TraceRow {
+                at: ms(at),
+                delay: ms(5),
+                bandwidth_bps: kbit.map(|k| k * 1e3),
+                outage: kbit.is_none(),
+            })
+            .collect();
+        let span = rows.last().map(|r| r.at).unwrap_or_default();
+        LinkTrace { path: "c.csv".into(), sha256: String::new(), end, span, has_bandwidth: true, rows }
+    }
+
+    #[test]
+    fn a_message_drains_through_the_capacity_over_time_not_the_rate_it_was_read_at() {
+        // 1 s at 1 Mbit/s, then 9 s at 100 Mbit/s. 1 MB (8 Mbit) sent at 0.5 s:
+        // 0.5 Mbit crosses by 1 s, the other 7.5 Mbit take 75 ms, then the 5 ms delay.
+        let t0 = Instant::now();
+        let t =
+            capacity_trace(TraceEnd::Hold, &[(0, Some(1_000.0)), (1_000, Some(100_000.0)), (10_000, Some(100_000.0))]);
+        let holds = Holds { windows: &[], trace: Some(TraceClock { trace: &t, origin: Some(t0) }) };
+        let mut p = Pacer::new();
+        let r = p.schedule(t0 + ms(500), 1_000_000, |_| ms(5), None, &holds);
+        let arrival = (r.due - t0).as_secs_f64();
+        assert!((arrival - 1.080).abs() < 1e-6, "arrived at {arrival} s, not 0.5 + 0.5 + 0.075 + 0.005");
+        assert!((r.serialization.as_secs_f64() - 0.575).abs() < 1e-6);
+        // Read at 1 Mbit/s and sent at that rate throughout, it would have taken 8 s.
+        // An outage row delivers nothing: the bytes wait it out and go on after it.
+        let gap =
+            capacity_trace(TraceEnd::Hold, &[(0, Some(800.0)), (100, None), (300, Some(800.0)), (400, Some(800.0))]);
+        let holds = Holds { windows: &[], trace: Some(TraceClock { trace: &gap, origin: Some(t0) }) };
+        let mut p = Pacer::new();
+        // 20,000 bytes = 160 kbit: 80 kbit by 100 ms, none until 300 ms, 80 kbit by 400 ms.
+        let r = p.schedule(t0, 20_000, |_| ms(5), None, &holds);
+        assert_eq!(r.due, t0 + ms(405));
+        // The delay is the one in force when the bytes have crossed.
+        let mut p = Pacer::new();
+        let r = p.schedule(t0, 20_000, |at| if at >= t0 + ms(300) { ms(50) } else { ms(5) }, None, &holds);
+        assert_eq!(r.due, t0 + ms(450));
+    }
+
+    #[test]
+    fn a_looped_trace_drains_across_its_end_and_the_warmup_plays_its_first_row() {
+        let t0 = Instant::now();
+        // 100 ms at 80 kbit/s, 100 ms at 800 kbit/s, looping every 200 ms.
+        let t = capacity_trace(TraceEnd::Loop, &[(0, Some(80.0)), (100, Some(800.0)), (200, Some(80.0))]);
+        let clock = TraceClock { trace: &t, origin: Some(t0) };
+        // 9,000 bytes = 72 kbit from 150 ms: 40 kbit by 200 ms, 8 kbit by 300 ms, 24 kbit by 330 ms.
+        let end = clock.transfer_end(t0 + ms(150), 9_000, None);
+        assert_eq!(end, t0 + ms(330));
+        // Before the origin (the warmup) the first row's capacity holds until the origin.
+        let warm = clock.transfer_end(t0 - ms(50), 1_000, None);
+        assert_eq!(warm, t0 + ms(50), "8 kbit: 4 kbit in the 50 ms before the origin, 4 kbit after it");
     }
 
     #[test]

@@ -273,6 +273,10 @@ pub struct EchoRecord {
     pub round_trips_us: Vec<u64>,
     pub sent: u64,
     pub qos: u8,
+    /// Bytes of each message out and of its echo back, and the send rate.
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub rate_hz: f64,
 }
 
 /// The harness floor as measured: straight to the broker, and with the

@@ -10,7 +10,7 @@ use crate::bench;
 use crate::exit_code::Outcome;
 use crate::plan::{BrokerConfig, Tier};
 use crate::report::Report;
-use crate::run::floor::echo;
+use crate::run::floor::{echo, EchoShape, RESPONSE_BYTES};
 use crate::run::loadgen::request_bytes;
 use crate::run::mosquitto::ManagedBroker;
 use crate::run::timer::PreciseTimer;
@@ -145,14 +145,14 @@ async fn edge_against_echo(rig: &Rig<'_>, secs: f64, md: &mut String) -> Result<
     let n = (rate * secs) as u64;
     let addr = crate::run::broker::resolve(&rig.broker).await.map_err(Failure::infrastructure)?;
     for _ in 0..3 {
-        let record =
-            echo(&rig.broker, "bench-echo", &rig.timer, n, rate, bytes, None).await.map_err(Failure::infrastructure)?;
+        let shape = EchoShape { request_bytes: bytes, response_bytes: RESPONSE_BYTES, rate_hz: rate, count: n };
+        let record = echo(&rig.broker, "bench-echo", &rig.timer, shape, None).await.map_err(Failure::infrastructure)?;
         echo_runs.extend(echo_summary(&record).map(|f| (f.round_trip.p50_us, f.round_trip.p99_us)));
         // The echoing client behind a 0 ms link, as a run's worker is: the same hops as the edge path.
         let link = crate::run::link::Link::start(addr, crate::plan::LinkConfig::default(), 0, rig.timer.clone())
             .await
             .map_err(Failure::infrastructure)?;
-        let record = echo(&rig.broker, "bench-echo-hop", &rig.timer, n, rate, bytes, Some(link.addr())).await;
+        let record = echo(&rig.broker, "bench-echo-hop", &rig.timer, shape, Some(link.addr())).await;
         link.shutdown().await;
         let record = record.map_err(Failure::infrastructure)?;
         hop_runs.extend(echo_summary(&record).map(|f| (f.round_trip.p50_us, f.round_trip.p99_us)));
@@ -203,9 +203,10 @@ async fn rate_ladder(rig: &Rig<'_>, md: &mut String) -> Result<(), Failure> {
     let (mut echo_max, mut edge_max) = (0.0, 0.0);
     let mut rows = String::new();
     for rate in LADDER {
-        let record = echo(&rig.broker, "bench-ladder", &rig.timer, (rate * ladder_secs) as u64, rate, bytes, None)
-            .await
-            .map_err(Failure::infrastructure)?;
+        let count = (rate * ladder_secs) as u64;
+        let shape = EchoShape { request_bytes: bytes, response_bytes: RESPONSE_BYTES, rate_hz: rate, count };
+        let record =
+            echo(&rig.broker, "bench-ladder", &rig.timer, shape, None).await.map_err(Failure::infrastructure)?;
         let e: Option<Floor> = echo_summary(&record);
         let echo_ok = e.is_some_and(|f| f.answered == f.sent && f.round_trip.p99_us < P99_LIMIT_US);
         let edge = edge_latency(&run_plan(&edge_plan(rig.broker_url, rate, ladder_secs, "")?).await?);

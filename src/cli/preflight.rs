@@ -21,6 +21,16 @@ use crate::scenario::ScenarioError;
 /// Inputs used to hold edge and cloud to the same answers.
 pub const PARITY_INPUTS: usize = 256;
 
+/// Input bytes per inference call of the parity check: a CNN's activations
+/// grow with the batch (256 images of 3×96×96 in one call peaked at 1.13 GB),
+/// so the inputs go through in batches of about this many bytes.
+const PARITY_BATCH_BYTES: usize = 1 << 20;
+
+/// Inputs per call of the parity check for samples of `width` values.
+fn parity_batch(width: usize) -> usize {
+    (PARITY_BATCH_BYTES / (width.max(1) * std::mem::size_of::<f32>())).clamp(1, PARITY_INPUTS)
+}
+
 /// What the model checks found.
 pub struct ModelCheck {
     pub models: Vec<ModelRecord>,
@@ -188,9 +198,12 @@ fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, B
     }
     let mut rng = ChaCha8Rng::seed_from_u64(crate::seeds::PARITY_INPUTS);
     let inputs: Vec<f32> = (0..PARITY_INPUTS * width).map(|_| rng.gen_range(-3.0f32..3.0)).collect();
-    let a = loaded[e].1.infer(&inputs)?;
-    let b = loaded[c].1.infer(&inputs)?;
-    let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let mut max = 0f32;
+    for batch in inputs.chunks(parity_batch(width) * width) {
+        let a = loaded[e].1.infer(batch)?;
+        let b = loaded[c].1.infer(batch)?;
+        max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(max, f32::max);
+    }
     Ok(Some(Parity { max_abs_diff: max, inputs: PARITY_INPUTS, live_max_abs_diff: None, live_pairs: 0 }))
 }
 
@@ -198,7 +211,8 @@ fn parity(loaded: &mut [(Tier, Box<dyn Inference>)]) -> Result<Option<Parity>, B
 const BASE_OPEN_FILES: u64 = 64;
 
 /// Checks that this process may open the files the largest point needs: one
-/// socket per device connection (three when a devices link proxies it: the
+/// socket per device connection (two connections a device under `placement:
+/// both`; three sockets a connection when a devices link proxies it: the
 /// device's end and the proxy's two), three per worker (its connection and
 /// its link's two sockets), and a margin. Past the soft limit connections fail mid-start, with a message
 /// about sockets, not about the scenario.
@@ -210,7 +224,9 @@ pub fn check_open_files(plan: &Plan) -> Result<(), Failure> {
         let workers: u64 = p.config.tiers.iter().map(|t| u64::from(t.workers) * 3).sum();
         // With device hosts, this process runs one share of the devices.
         let slots = u64::from(p.config.devices.slots());
-        u64::from(p.config.devices.count).div_ceil(slots) * per_device + workers + BASE_OPEN_FILES
+        // Under `placement: both` each device sends each tier's copy on a connection of its own.
+        let copies = if p.config.policy.is_none() && p.config.tiers.len() == 2 { 2 } else { 1 };
+        u64::from(p.config.devices.count).div_ceil(slots) * per_device * copies + workers + BASE_OPEN_FILES
     };
     let Some(point) = plan.points.iter().max_by_key(|p| need(p)) else { return Ok(()) };
     let needed = need(point);
@@ -394,5 +410,12 @@ mod tests {
         assert_eq!(no_confidence(&[0.2, 0.7, 0.1]), None);
         assert_eq!(no_confidence(&[2.5]).as_deref(), Some("its output has 2.5, outside [0, 1]"));
         assert!(no_confidence(&[0.5, 0.6]).is_some_and(|m| m.starts_with("its 2 outputs sum to 1.1")));
+    }
+
+    #[test]
+    fn the_parity_check_batches_large_samples_and_keeps_small_ones_in_one_call() {
+        assert_eq!(parity_batch(32), PARITY_INPUTS, "the anomaly detector's 32 features: one call");
+        assert_eq!(parity_batch(3 * 96 * 96), 9, "a 110,592-byte image: 9 a call");
+        assert_eq!(parity_batch(1 << 20), 1, "a sample over the budget still runs, alone");
     }
 }

@@ -312,9 +312,9 @@ async fn floor_before(
     report: &mut Report,
     stop: &mut watch::Receiver<Option<Signal>>,
 ) -> Result<(), Failure> {
-    let Some((broker, bytes)) = floor_target(plan, ctx) else { return Ok(()) };
+    let Some((broker, shape)) = floor_target(plan, ctx) else { return Ok(()) };
     let measured = tokio::select! {
-        m = floor::measure(broker, &ctx.run_id, &ctx.timer, bytes) => m,
+        m = floor::measure(broker, &ctx.run_id, &ctx.timer, shape) => m,
         signal = signals::stopped(stop) => return Err(stopped_by(signal, report, "before the first point")),
     };
     match measured {
@@ -332,20 +332,20 @@ async fn floor_before(
 /// The floor again, now that the sweep is over: a host that was noisy for the
 /// whole run shows it at the end too, and `diff` takes the larger.
 async fn floor_after(plan: &Plan, ctx: &RunContext, report: &mut Report) {
-    let Some((broker, bytes)) = floor_target(plan, ctx) else { return };
-    if let Ok(after) = floor::straight(broker, &ctx.run_id, &ctx.timer, bytes).await {
+    let Some((broker, shape)) = floor_target(plan, ctx) else { return };
+    if let Ok(after) = floor::straight(broker, &ctx.run_id, &ctx.timer, shape).await {
         report.manifest.floor_after_p99_us = stats::echo_summary(&after).map(|f| f.round_trip.p99_us);
     }
 }
 
-/// The broker the floor echoes through (the first point's) and a payload the
-/// size of that point's requests.
-fn floor_target<'a>(plan: &'a Plan, ctx: &RunContext) -> Option<(&'a crate::plan::BrokerConfig, usize)> {
+/// The broker the floor echoes through (the first point's) and its echo:
+/// messages the size of that point's requests, at its offered rate.
+fn floor_target<'a>(plan: &'a Plan, ctx: &RunContext) -> Option<(&'a crate::plan::BrokerConfig, floor::EchoShape)> {
     let first = plan.points.first()?;
-    Some((
-        &first.config.broker,
-        request_bytes(&first.config.devices.input.shape, first.config.broker.encoding, ctx.run_id.len() + 12),
-    ))
+    let bytes = request_bytes(&first.config.devices.input.shape, first.config.broker.encoding, ctx.run_id.len() + 12);
+    let load = &first.config.load;
+    let rate = (load.arrival != crate::plan::Arrival::Closed).then_some(load.rate_hz);
+    Some((&first.config.broker, floor::EchoShape::floor(bytes, rate)))
 }
 
 /// One execution of one point: its samples streamed to the results folder and

@@ -84,7 +84,12 @@ impl Verdict {
 }
 
 pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failure> {
-    let mut base = scenario::load(&args.scenario.scenario, &args.scenario.set)?;
+    // Given the range, the search replaces the scenario's sweep: the base is the scenario without it.
+    let mut sets = args.scenario.set.clone();
+    if args.from.is_some() && args.to.is_some() {
+        sets.push("sweep={}".into());
+    }
+    let mut base = scenario::load(&args.scenario.scenario, &sets)?;
     let key = args.key.as_str();
     let rate = key == "load.rate";
     if rate && base.slos.is_empty() {

@@ -170,7 +170,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 32] = [
+pub const EXTRA_COLUMNS: [&str; 36] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -203,6 +203,10 @@ pub const EXTRA_COLUMNS: [&str; 32] = [
     "route_cloud",
     "route_edge_cloud",
     "route_cloud_edge",
+    "network_mean_us",
+    "queue_mean_us",
+    "infer_mean_us",
+    "held_mean_us",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -265,6 +269,10 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("route_cloud", opt(s.routes.map(|r| format!("{:.4}", r[1])))),
         ("route_edge_cloud", opt(s.routes.map(|r| format!("{:.4}", r[2])))),
         ("route_cloud_edge", opt(s.routes.map(|r| format!("{:.4}", r[3])))),
+        ("network_mean_us", opt(s.breakdown.map(|b| format!("{:.1}", b.network_us)))),
+        ("queue_mean_us", opt(s.breakdown.map(|b| format!("{:.1}", b.queue_us)))),
+        ("infer_mean_us", opt(s.breakdown.map(|b| format!("{:.1}", b.infer_us)))),
+        ("held_mean_us", opt(s.breakdown.map(|b| format!("{:.1}", b.held_us)))),
     ]);
     cells.extend(params_cells(&s.params));
     cells

@@ -179,10 +179,21 @@ pub fn crossover_sentences(report: &Report) -> Vec<String> {
                             other(c.faster_below)
                         )
                     }
-                    _ => format!(
-                        "the {} answers faster at the median over the whole sweep of {key} ({} to {})",
-                        c.faster_below, c.from, c.to
-                    ),
+                    _ => match ties_on_line(report, fixed) {
+                        (0, _) => format!(
+                            "the {} answers faster at the median over the whole sweep of {key} ({} to {})",
+                            c.faster_below, c.from, c.to
+                        ),
+                        (t, n) if t == n => format!(
+                            "the tiers are too close to separate at every point of the sweep of {key} ({} to {})",
+                            c.from, c.to
+                        ),
+                        (t, n) => format!(
+                            "the {}'s median is the lower one over the whole sweep of {key} ({} to {}), though the \
+                             tiers are too close to separate at {t} of its {n} points",
+                            c.faster_below, c.from, c.to
+                        ),
+                    },
                 })
                 .collect();
             let (median, tail) = (of("p50"), of("p99"));
@@ -195,7 +206,10 @@ pub fn crossover_sentences(report: &Report) -> Vec<String> {
             };
             let mut s = format!("{with}{}", join_and(&p50));
             match (tail.first(), crossings.is_empty()) {
-                (Some(t), true) if median.iter().all(|m| m.at.is_none() && m.faster_below == t.faster_below) => {
+                (Some(t), true)
+                    if ties_on_line(report, fixed).0 == 0
+                        && median.iter().all(|m| m.at.is_none() && m.faster_below == t.faster_below) =>
+                {
                     s = s.replace(" at the median over the whole sweep", " over the whole sweep");
                     s.push_str(", at the median and at p99");
                 }
@@ -208,6 +222,15 @@ pub fn crossover_sentences(report: &Report) -> Vec<String> {
             format!("{capital}{}.", chars.as_str())
         })
         .collect()
+}
+
+/// Of the points on the line with the other swept keys at `fixed`, how
+/// many the edge-against-cloud verdict calls a tie, and how many it compared:
+/// a sentence about the whole line must not contradict the points.
+fn ties_on_line(report: &Report, fixed: &[(String, String)]) -> (usize, usize) {
+    let on_line = |point: usize| fixed.iter().all(|f| params_of(report, point).contains(f));
+    let compared: Vec<Versus> = versus(report).into_iter().filter(|v| v.faster.is_some() && on_line(v.point)).collect();
+    (compared.iter().filter(|v| v.faster == Some(Faster::Tie)).count(), compared.len())
 }
 
 /// `a`, `a and b`, `a, b and c`.
@@ -327,11 +350,19 @@ fn results_table(report: &Report, md: &mut String) {
         "{head} tier | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) | timeouts | errors |"
     );
     let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut few = 0u64;
     for s in &report.summaries {
         let l = s.latency;
+        // A tail percentile of a few answers is one of the slowest few, not a tail estimate.
+        let mark = if l.is_some() && s.ok < FEW_SAMPLES {
+            few = few.max(s.ok);
+            " †"
+        } else {
+            ""
+        };
         let _ = writeln!(
             md,
-            "{} {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            "{} {} | {} | {} | {}{mark} | {}{mark} | {:.1} | {} | {} |",
             row_cells(report, s),
             s.tier,
             s.requests,
@@ -343,7 +374,17 @@ fn results_table(report: &Report, md: &mut String) {
             s.errors
         );
     }
+    if few > 0 {
+        let _ = writeln!(
+            md,
+            "\n† from {few} answered requests or fewer: with fewer than {FEW_SAMPLES}, p95 and p99 are among the \
+             slowest few answers (often the maximum), not estimates of the tail; run longer or faster for a tail."
+        );
+    }
 }
+
+/// Below this many answers a row's p95 and p99 are marked as resting on few samples.
+const FEW_SAMPLES: u64 = 100;
 
 /// One row of the policy comparison: a point's policy, or one tier placed alone.
 struct PolicyRow {
@@ -587,28 +628,36 @@ fn aggregate_table(report: &Report, md: &mut String) {
 }
 
 fn breakdown_table(report: &Report, md: &mut String) {
+    let emulated = report.summaries.iter().any(|s| s.breakdown_or_estimate().is_some_and(|b| b.held_us > 0.0));
     md.push_str(
-        "Each answered request's latency splits into the worker's queue and inference times (it measures both) \
-         and the rest, network: links, broker and client stacks (`network = latency − queue − infer`). Dispatch \
-         is how late the load generator sent requests against their schedule (`sent − intended`). Request and \
-         response are the mean MQTT payload sizes, which a link's bandwidth acts on.\n\n",
+        "Each answered request's latency splits into the worker's queue and inference times (it measures both), \
+         the time a slowed tier held its slot after inference to compute as the slower device (compute \
+         (emulated), `held_us`), and the rest, network: links, broker and client stacks \
+         (`network = latency − queue − infer − held`). The means add up to the mean latency, and the plot \
+         stacks them; the percentiles do not add up. Dispatch is how late the load generator sent requests \
+         against their schedule (`sent − intended`). Request and response are the mean MQTT payload sizes, \
+         which a link's bandwidth acts on.\n\n",
     );
     let (head, rule) = row_header(report);
+    let held_head = if emulated { " compute (emulated) p50 / p99 (ms) |" } else { "" };
     let _ = writeln!(
         md,
-        "{head} tier | network p50 / p99 (ms) | queue p50 / p99 (ms) | inference p50 / p99 (ms) | dispatch p50 / p99 (ms) | \
+        "{head} tier | mean (ms): network + queue + inference + emulated = latency | network p50 / p99 (ms) | \
+         queue p50 / p99 (ms) | inference p50 / p99 (ms) |{held_head} dispatch p50 / p99 (ms) | \
          request / response (bytes) |"
     );
-    let _ = writeln!(md, "{rule}---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "{rule}---|---|---:|---:|---:|{}---:|---:|", if emulated { "---:|" } else { "" });
     let pair = |p: Option<crate::stats::Percentiles>| {
         p.map(|p| format!("{} / {}", ms(p.p50_us), ms(p.p99_us))).unwrap_or_else(|| "–".into())
     };
     for s in &report.summaries {
+        let held = if emulated { format!(" {} |", pair(s.held)) } else { String::new() };
         let _ = writeln!(
             md,
-            "{} {} | {} | {} | {} | {} | {} |",
+            "{} {} | {} | {} | {} | {} |{held} {} | {} |",
             row_cells(report, s),
             s.tier,
+            breakdown_means(s.breakdown_or_estimate()),
             pair(s.network),
             pair(s.queue),
             pair(s.infer),
@@ -616,6 +665,13 @@ fn breakdown_table(report: &Report, md: &mut String) {
             bytes_pair(s.request_bytes_mean, s.response_bytes_mean)
         );
     }
+}
+
+/// `0.300 + 0.010 + 0.630 + 2.054 = 3.000`: the breakdown's means in ms.
+fn breakdown_means(b: Option<crate::stats::Breakdown>) -> String {
+    let Some(b) = b else { return "–".into() };
+    let [n, q, i, h] = b.parts().map(|us| format!("{:.3}", us / 1e3));
+    format!("{n} + {q} + {i} + {h} = {:.3}", b.latency_us / 1e3)
 }
 
 /// Mean request and response sizes, `110,650 / 137`; `–` where unknown.
@@ -701,34 +757,69 @@ fn batching_table(report: &Report, md: &mut String) {
 }
 
 fn floor_section(report: &Report, md: &mut String) {
-    match report.floor {
-        Some(f) => {
-            let _ = writeln!(
-                md,
-                "Before the sweep, {} messages echoed through the same broker at QoS {} (no links, no inference) took \
-                 {} ms at the median and {} ms at p99, measured from their intended send time ({} of {} answered). \
-                 Every latency above includes at least this much.{}",
-                f.sent,
-                f.qos,
-                ms(f.round_trip.p50_us),
-                ms(f.round_trip.p99_us),
-                f.answered,
-                f.sent,
-                f.through_link.map_or(String::new(), |l| format!(
-                    " Through a 0 ms link, as every tier's workers are: {} ms at the median and {} ms at p99.",
-                    ms(l.p50_us),
-                    ms(l.p99_us)
-                ))
-            );
-        }
-        None => md.push_str("Not measured (see the warnings).\n"),
+    let Some(f) = report.floor else {
+        md.push_str("Not measured (see the warnings).\n");
+        return;
+    };
+    let shape = match (f.request_bytes, f.response_bytes, f.rate_hz) {
+        (Some(req), Some(resp), Some(rate)) => format!(
+            " of {} bytes, each answered with {} bytes (the size of the first point's requests and of a worker's \
+             answer), at {rate:.0}/s",
+            thousands(req),
+            thousands(resp)
+        ),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        md,
+        "Before the sweep, {} messages{shape} echoed through the same broker at QoS {} (no links, no inference) \
+         took {} ms at the median and {} ms at p99, measured from their intended send time ({} of {} answered). \
+         This is what the broker and the client stacks alone cost a request like the run's, and it is part of \
+         every latency above; it is not a lower bound of each percentile, since it was measured at another moment \
+         of a shared host.{}",
+        f.sent,
+        f.qos,
+        ms(f.round_trip.p50_us),
+        ms(f.round_trip.p99_us),
+        f.answered,
+        f.sent,
+        f.through_link.map_or(String::new(), |l| format!(
+            " Through a 0 ms link, as every tier's workers are: {} ms at the median and {} ms at p99.",
+            ms(l.p50_us),
+            ms(l.p99_us)
+        ))
+    );
+    let below = report
+        .summaries
+        .iter()
+        .filter_map(|s| s.latency.map(|l| (s, l.p50_us)))
+        .filter(|(_, p50)| *p50 < f.round_trip.p50_us)
+        .min_by_key(|(_, p50)| *p50);
+    if let Some((s, p50)) = below {
+        let _ = writeln!(
+            md,
+            "\nThe floor's median is above the {}'s p50 at {} ({} ms): the host was slower while the floor ran than \
+             during that point, so the floor is a rough figure here.",
+            s.tier,
+            point_label(report, s.point),
+            ms(p50)
+        );
     }
 }
 
 fn comparison_table(report: &Report, md: &mut String) {
     let all = versus(report);
     if all.is_empty() {
-        md.push_str("Not available: this run did not place requests on both tiers at any point.\n");
+        if report.summaries.iter().any(|s| s.tier == Tier::Policy) {
+            md.push_str(
+                "Not compared here: under a routing policy each request goes where the policy decides, so each \
+                 request has one latency, the policy's, and no point sent the same requests to both tiers. The \
+                 Policies table above compares the policies with each other and with all-edge and all-cloud \
+                 where the run placed requests that way.\n",
+            );
+        } else {
+            md.push_str("Not available: this run did not place requests on both tiers at any point.\n");
+        }
         return;
     }
     let reps = report.manifest.repetitions > 1;
@@ -801,14 +892,26 @@ fn describe_link(c: &crate::plan::LinkConfig) -> String {
     parts.join(", ")
 }
 
-fn fidelity_table(report: &Report, md: &mut String) {
-    let hop = report.floor.and_then(|f| f.link_hop_us()).map_or(String::new(), |us| {
-        format!(
-            " The proxy hop itself added {us:+} µs to the harness floor's median round trip (measured before the \
+/// What the harness floor says a link's proxy hop costs; a negative
+/// difference of the two echoes is noise, and said so.
+fn hop_sentence(report: &Report) -> String {
+    report.floor.and_then(|f| f.link_hop_us()).map_or(String::new(), |us| match us {
+        1.. => format!(
+            " The proxy hop itself added {us} µs to the harness floor's median round trip (measured before the \
              sweep, through a 0 ms link); it is in every tier's latency at every point, so what differs between \
              points is what their links add."
-        )
-    });
+        ),
+        _ => format!(
+            " The proxy hop added no time the harness floor could resolve: the echo through a 0 ms link had a \
+             median round trip {} µs below the straight echo's, which is run-to-run noise of the two echoes, \
+             not a hop that saves time.",
+            -us
+        ),
+    })
+}
+
+fn fidelity_table(report: &Report, md: &mut String) {
+    let hop = hop_sentence(report);
     let remote = if report.links.iter().any(|l| l.link.contains('@')) {
         " A link named `PART@NAME` ran in the process of remote worker or device host NAME, in front of its own \
          connections, on that host's network to the broker: the real network's latency comes on top of it, and \
@@ -1081,15 +1184,13 @@ fn header(report: &Report, md: &mut String) {
     }
     let remote: Vec<crate::plan::Tier> = report.tiers.iter().map(|t| t.tier).filter(|t| remote_tier(m, *t)).collect();
     if !report.tiers.is_empty() && remote.is_empty() {
-        let slowed = report.summaries.iter().any(|s| s.held.is_some());
+        let differ = tiers_differ(report);
         let _ = writeln!(
             md,
-            "**Tiers:** {}; every tier computed on this host's CPU ({}, {} cores), so only the links{} and the \
-             models differ between them  ",
+            "**Tiers:** {}; every tier computed on this host's CPU ({}, {} cores){differ}  ",
             tiers_line(report),
             m.host.cpu,
             m.host.cores,
-            if slowed { ", each tier's `compute.slowdown`" } else { "" }
         );
     } else if !report.tiers.is_empty() {
         let names: Vec<String> = remote.iter().map(|t| format!("the {t} tier")).collect();
@@ -1121,6 +1222,27 @@ fn header(report: &Report, md: &mut String) {
 }
 
 /// Each tier's model, runtime and workers.
+/// `, so only the links and the models differ between them`: what differs
+/// between tiers that all computed on this host, or nothing for one tier.
+fn tiers_differ(report: &Report) -> String {
+    let slowed = report.summaries.iter().any(|s| s.held.is_some());
+    let mut differ = vec!["the links".to_string()];
+    if slowed {
+        differ.push("each tier's `compute.slowdown`".into());
+    }
+    if report.tiers.windows(2).any(|w| w[0].workers != w[1].workers) {
+        differ.push("the worker counts".into());
+    }
+    if report.tiers.windows(2).any(|w| w[0].model != w[1].model) {
+        differ.push("the models".into());
+    }
+    match (report.tiers.len(), differ.len()) {
+        (0 | 1, _) => String::new(),
+        (_, 1) => ", so only the links differ between them (the same model on each)".to_string(),
+        _ => format!(", so only {} differ between them", join_and(&differ)),
+    }
+}
+
 fn tiers_line(report: &Report) -> String {
     let tiers: Vec<String> = report
         .tiers

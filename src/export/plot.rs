@@ -34,10 +34,12 @@ const FONT: &str = "sans-serif";
 const EDGE: RGBColor = RGBColor(0, 114, 178);
 const CLOUD: RGBColor = RGBColor(213, 94, 0);
 const POLICY: RGBColor = RGBColor(0, 158, 115);
-/// The breakdown, light to dark: network, queue, inference.
+/// The breakdown, bottom to top: network, queue, inference, compute
+/// (emulated); their greys differ from each neighbour's.
 const NETWORK: RGBColor = RGBColor(240, 228, 66);
 const QUEUE: RGBColor = RGBColor(213, 94, 0);
 const INFERENCE: RGBColor = RGBColor(0, 0, 0);
+const EMULATED: RGBColor = RGBColor(86, 180, 233);
 /// The most lines of other swept values one latency plot draws.
 const MAX_LINES: usize = 3;
 
@@ -67,7 +69,7 @@ impl PlotKind {
         match self {
             PlotKind::Latency { key } => format!("p50 and p99 latency against {key}"),
             PlotKind::Cdf { point } => format!("latency CDF at {}", point_label(report, *point)),
-            PlotKind::Breakdown => "mean latency split into network, queue and inference".into(),
+            PlotKind::Breakdown => "mean latency split into network, queue, inference and emulated compute".into(),
         }
     }
 }
@@ -446,25 +448,34 @@ fn draw_cdf_line<'a, 'b: 'a>(
     draw_markers(chart, tier, &[at(0.99)], style(color, false))
 }
 
-/// Mean network, queue and inference time of each (point, tier) in ms: means
-/// add up to the mean latency, so they stack honestly (percentiles do not).
-fn breakdown_bars(report: &Report) -> Vec<(String, [f64; 3])> {
+/// Mean network, queue, inference and emulated compute time of each (point,
+/// tier) in ms, each the mean over repetitions of the repetitions' exact
+/// means: they add up to the mean latency, so they stack honestly
+/// (percentiles do not).
+fn breakdown_bars(report: &Report) -> Vec<(String, [f64; 4])> {
     let mut bars = Vec::new();
     for p in &report.points {
         for tier in tiers_in(report) {
-            let reps: Vec<_> = report.summaries.iter().filter(|s| s.point == p.index && s.tier == tier).collect();
-            let mean = |f: fn(&crate::stats::Summary) -> Option<crate::stats::Percentiles>| {
-                crate::math::median(&reps.iter().filter_map(|s| f(s)).map(|p| p.mean_us / 1e3).collect::<Vec<_>>())
-            };
-            if let (Some(n), Some(q), Some(i)) = (mean(|s| s.network), mean(|s| s.queue), mean(|s| s.infer)) {
-                let label = match p.params.is_empty() {
-                    true => tier.to_string(),
-                    false => {
-                        format!("{} {tier}", p.params.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", "))
-                    }
-                };
-                bars.push((label, [n.max(0.0), q.max(0.0), i.max(0.0)]));
+            let reps: Vec<crate::stats::Breakdown> = report
+                .summaries
+                .iter()
+                .filter(|s| s.point == p.index && s.tier == tier)
+                .filter_map(|s| s.breakdown_or_estimate())
+                .collect();
+            if reps.is_empty() {
+                continue;
             }
+            let mut parts = [0.0; 4];
+            for b in &reps {
+                for (sum, part) in parts.iter_mut().zip(b.parts()) {
+                    *sum += part / 1e3 / reps.len() as f64;
+                }
+            }
+            let label = match p.params.is_empty() {
+                true => tier.to_string(),
+                false => format!("{} {tier}", p.params.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", ")),
+            };
+            bars.push((label, parts.map(|x| x.max(0.0))));
         }
     }
     bars
@@ -480,7 +491,7 @@ fn breakdown_plot(report: &Report) -> Result<String, PlotError> {
     // Wide enough that every bar's label fits under it, unrotated.
     let longest = bars.iter().map(|b| b.0.len()).max().unwrap_or(8) as u32;
     let per_bar = (8 * longest + 12).max(60);
-    let width = SIZE.0.max(200 + per_bar * bars.len() as u32);
+    let width = SIZE.0.max(250 + per_bar * bars.len() as u32);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (width, SIZE.1)).into_drawing_area();
@@ -493,13 +504,13 @@ fn breakdown_plot(report: &Report) -> Result<String, PlotError> {
 
 fn draw_breakdown(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
-    bars: &[(String, [f64; 3])],
+    bars: &[(String, [f64; 4])],
     width: u32,
 ) -> Result<(), PlotError> {
     let mut chart = ChartBuilder::on(root)
         .caption("Where the time goes (share of the mean latency)", (FONT, 20))
         .margin(12)
-        .margin_right(120)
+        .margin_right(170)
         .x_label_area_size(44)
         .y_label_area_size(60)
         .build_cartesian_2d(-0.5f64..(bars.len() as f64 - 0.5), 0f64..118f64)?;
@@ -516,16 +527,18 @@ fn draw_breakdown(
         .y_label_formatter(&|v| if *v <= 100.0 { format!("{v:.0}") } else { String::new() })
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    let shares: Vec<[f64; 3]> = bars
+    let shares: Vec<[f64; 4]> = bars
         .iter()
         .map(|(_, b)| {
             let total = b.iter().sum::<f64>().max(1e-9);
             b.map(|x| x / total * 100.0)
         })
         .collect();
-    let parts = [("network", NETWORK), ("queue", QUEUE), ("inference", INFERENCE)];
+    let emulated = bars.iter().any(|(_, b)| b[3] > 0.0);
+    let parts = [("network", NETWORK), ("queue", QUEUE), ("inference", INFERENCE), ("compute (emulated)", EMULATED)];
+    let parts = &parts[..if emulated { 4 } else { 3 }];
     for (k, (name, color)) in parts.iter().enumerate() {
-        let span = |i: usize, b: &[f64; 3]| {
+        let span = |i: usize, b: &[f64; 4]| {
             let base: f64 = b[..k].iter().sum();
             [(i as f64 - 0.3, base), (i as f64 + 0.3, base + b[k])]
         };
@@ -534,7 +547,7 @@ fn draw_breakdown(
         chart.draw_series(rects)?;
         chart.draw_series(edge)?;
         // The legend, right of the plot, top to bottom as the stack is drawn bottom to top.
-        let (x, y) = (width as i32 - 112, 150 - 24 * k as i32);
+        let (x, y) = (width as i32 - 162, 174 - 24 * k as i32);
         root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], color.filled()))?;
         root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], BLACK.stroke_width(1)))?;
         let style = (FONT, 13).into_font().into_text_style(root).pos(Pos::new(HPos::Left, VPos::Center));

@@ -53,12 +53,24 @@ impl Share {
             self.tiers.len() as u64
         }
     }
+
+    /// MQTT connections a device opens: two when each request goes to both
+    /// tiers (one per copy, docs/measurement.md), else one.
+    pub fn connections_per_device(&self) -> u32 {
+        if self.policy.is_none() && self.tiers.len() == 2 {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// A fleet connected and ready to send.
 pub struct Fleet {
     devices: Vec<Device>,
     conns: Vec<Connection>,
+    /// Under `placement: both`: each device's connection for the second tier's copy.
+    copies: Vec<Connection>,
     collector: Connection,
     answers: mpsc::UnboundedReceiver<Received>,
     settler: Collector,
@@ -153,14 +165,26 @@ impl Fleet {
         let id_prefix = format!("{run_id}/{exec}/");
         let mut devices = Vec::new();
         let mut conns = Vec::new();
+        let mut copies = Vec::new();
         for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
             let id = format!("simrun-{run_id}-dev{index}-{exec}");
             let conn = Connection::open(&id, addr, &broker, &[], None).await?;
+            let copy = match share.connections_per_device() {
+                2 => {
+                    let id = format!("simrun-{run_id}-dev{index}-{}-{exec}", share.tiers[1]);
+                    let c = Connection::open(&id, addr, &broker, &[], None).await?;
+                    let client = c.client.clone();
+                    copies.push(c);
+                    Some(client)
+                }
+                _ => None,
+            };
             devices.push(Device {
                 index,
                 name: format!("dev-{index:03}"),
                 client: conn.client.clone(),
                 topics: request_topics.clone(),
+                copy,
                 qos: q,
                 samples: samples.clone(),
                 shape: shape.clone(),
@@ -172,7 +196,8 @@ impl Fleet {
             conns.push(conn);
         }
         let (tiers, slots) = (share.tiers.clone(), share.slots);
-        Ok(Fleet { devices, conns, collector, answers, settler, qos: q, run_id: run_id.to_string(), tiers, slots })
+        let run_id = run_id.to_string();
+        Ok(Fleet { devices, conns, copies, collector, answers, settler, qos: q, run_id, tiers, slots })
     }
 
     /// Devices in this fleet.
@@ -230,7 +255,7 @@ impl Fleet {
         for task in senders {
             task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
         }
-        for conn in self.conns {
+        for conn in self.conns.into_iter().chain(self.copies) {
             conn.close().await;
         }
         self.collector.close().await;

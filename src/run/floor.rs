@@ -1,7 +1,9 @@
 //! The harness floor: a plain echo through the same broker at the same QoS,
-//! with no links and no inference. Every latency simrun reports includes at
-//! least this much; a floor of tens of milliseconds on loopback means Nagle's
-//! algorithm is on in the broker or a client.
+//! with no links and no inference, of messages shaped as the run's: a
+//! request-sized message out, a response-sized answer back, at the run's
+//! rate (within 20–300/s). It is what the broker and the client stacks cost
+//! a request, part of every latency simrun reports; a floor of about 40 ms
+//! with small messages on loopback is the signature of Nagle's algorithm.
 //!
 //! The echo runs twice: straight to the broker, and with the echoing side
 //! behind a 0 ms link, as every tier's workers are. The difference is what a
@@ -18,11 +20,51 @@ use super::RunError;
 use crate::plan::{BrokerConfig, LinkConfig};
 use crate::record::{EchoRecord, FloorRecord};
 
-/// Echoes sent to measure the floor, and their rate.
+/// Echoes sent to measure the floor at most, and the fastest rate.
 pub const FLOOR_MESSAGES: u64 = 300;
 pub const FLOOR_RATE_HZ: f64 = 300.0;
+/// The slowest rate the floor echoes at: a slower run's requests each cross
+/// an idle connection, as the floor's do 50 ms apart, and a slower echo
+/// would only take longer.
+const FLOOR_MIN_RATE_HZ: f64 = 20.0;
+/// The fewest echoes the floor measures.
+const FLOOR_MIN_MESSAGES: u64 = 50;
 /// Echoes sent first and left out, to warm connections and caches.
-const WARMUP: u64 = 20;
+const WARMUP: u64 = 10;
+/// A JSON answer of one score with its times (`{"v":1,"id":"…","tier":"edge",…}`,
+/// docs/wire.md): what a worker sends back, and so what the echo answers with.
+pub const RESPONSE_BYTES: usize = 160;
+
+/// What one echo sends: messages of `request_bytes` out, answers of
+/// `response_bytes` back, `count` of them at `rate_hz`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EchoShape {
+    pub request_bytes: usize,
+    pub response_bytes: usize,
+    pub rate_hz: f64,
+    pub count: u64,
+}
+
+impl EchoShape {
+    /// The floor of a run whose requests are `request_bytes` long and
+    /// offered at `rate_hz` (`None`: closed loop): requests travel as the
+    /// run's do, a request-sized message to the broker and a response-sized
+    /// one back, at the run's rate within 20–300/s, for about a second
+    /// (50 to 300 messages).
+    pub fn floor(request_bytes: usize, rate_hz: Option<f64>) -> EchoShape {
+        let rate_hz = rate_hz.unwrap_or(FLOOR_RATE_HZ).clamp(FLOOR_MIN_RATE_HZ, FLOOR_RATE_HZ);
+        let count = (rate_hz as u64).clamp(FLOOR_MIN_MESSAGES, FLOOR_MESSAGES);
+        EchoShape { request_bytes, response_bytes: RESPONSE_BYTES, rate_hz, count }
+    }
+}
+
+/// The echo's answer to `request`, as a worker answers: its sequence number
+/// in a message of `response_bytes`.
+fn answer(request: &[u8], response_bytes: usize) -> Vec<u8> {
+    let mut answer = request.get(..8).unwrap_or_default().to_vec();
+    answer.resize(response_bytes.max(8), b' ');
+    answer
+}
 
 /// The floor's plain echo, straight to the broker: what `measure` starts
 /// with, and what a run measures again after its sweep.
@@ -30,42 +72,41 @@ pub async fn straight(
     broker: &BrokerConfig,
     run_id: &str,
     timer: &PreciseTimer,
-    payload_bytes: usize,
+    shape: EchoShape,
 ) -> Result<EchoRecord, RunError> {
-    echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, None).await
+    echo(broker, run_id, timer, shape, None).await
 }
 
-/// Measures the floor on `broker` under `simrun/<run-id>/floor/`.
-/// `payload_bytes` should match the run's requests, so that the echo carries
-/// the same bytes.
+/// Measures the floor on `broker` under `simrun/<run-id>/floor/`, with
+/// messages shaped as the run's requests and answers (`EchoShape::floor`).
 pub async fn measure(
     broker: &BrokerConfig,
     run_id: &str,
     timer: &PreciseTimer,
-    payload_bytes: usize,
+    shape: EchoShape,
 ) -> Result<FloorRecord, RunError> {
-    let straight = straight(broker, run_id, timer, payload_bytes).await?;
+    let straight = straight(broker, run_id, timer, shape).await?;
     if straight.round_trips_us.is_empty() {
         return Ok(FloorRecord { straight, through_link: None });
     }
     let link = Link::start(resolve(broker).await?, LinkConfig::default(), 0, timer.clone()).await?;
-    let via = echo(broker, run_id, timer, FLOOR_MESSAGES, FLOOR_RATE_HZ, payload_bytes, Some(link.addr())).await?;
+    let via = echo(broker, run_id, timer, shape, Some(link.addr())).await?;
     link.shutdown().await;
     Ok(FloorRecord { straight, through_link: Some(via) })
 }
 
-/// A plain echo of `count` messages at `rate_hz` (after a short warmup),
-/// round trips measured from each message's intended send time. The echoing
-/// client connects to `echo_via` (a link) when given, else to the broker.
+/// A plain echo of `shape.count` messages at `shape.rate_hz` (after a short
+/// warmup), round trips measured from each message's intended send time;
+/// each answer is `shape.response_bytes` long. The echoing client connects
+/// to `echo_via` (a link) when given, else to the broker.
 pub async fn echo(
     broker: &BrokerConfig,
     run_id: &str,
     timer: &PreciseTimer,
-    count: u64,
-    rate_hz: f64,
-    payload_bytes: usize,
+    shape: EchoShape,
     echo_via: Option<std::net::SocketAddr>,
 ) -> Result<EchoRecord, RunError> {
+    let EchoShape { request_bytes: payload_bytes, response_bytes, rate_hz, count } = shape;
     let addr = resolve(broker).await?;
     let q = qos(broker.qos);
     let (req_topic, resp_topic) = (format!("simrun/{run_id}/floor/request"), format!("simrun/{run_id}/floor/response"));
@@ -78,11 +119,10 @@ pub async fn echo(
         Some(echo_tx),
     )
     .await?;
-    let echo_client = echo.client.clone();
-    let resp = resp_topic.clone();
+    let (echo_client, resp) = (echo.client.clone(), resp_topic.clone());
     let echo_task = tokio::spawn(async move {
         while let Some((_, p)) = echo_rx.recv().await {
-            if echo_client.publish(resp.clone(), q, false, p.payload.to_vec()).await.is_err() {
+            if echo_client.publish(resp.clone(), q, false, answer(&p.payload, response_bytes)).await.is_err() {
                 return;
             }
         }
@@ -127,5 +167,31 @@ pub async fn echo(
     echo_task.abort();
     probe.close().await;
     echo.close().await;
-    Ok(EchoRecord { round_trips_us: rtts, sent: count, qos: broker.qos })
+    Ok(EchoRecord {
+        round_trips_us: rtts,
+        sent: count,
+        qos: broker.qos,
+        request_bytes: payload_bytes.max(8) as u64,
+        response_bytes: response_bytes.max(8) as u64,
+        rate_hz,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_echoes_at_the_runs_rate_within_its_bounds_and_answers_like_a_worker() {
+        let shape = |rate| {
+            let s = EchoShape::floor(110_650, rate);
+            (s.rate_hz, s.count, s.request_bytes, s.response_bytes)
+        };
+        assert_eq!(shape(Some(100.0)), (100.0, 100, 110_650, RESPONSE_BYTES));
+        assert_eq!(shape(Some(1.0)), (20.0, 50, 110_650, RESPONSE_BYTES), "a slow run: 20/s, 50 echoes");
+        assert_eq!(shape(Some(30_000.0)), (300.0, 300, 110_650, RESPONSE_BYTES));
+        assert_eq!(shape(None), (300.0, 300, 110_650, RESPONSE_BYTES), "closed loop");
+        let reply = answer(&7u64.to_le_bytes().repeat(1000), RESPONSE_BYTES);
+        assert_eq!((reply.len(), &reply[..8]), (RESPONSE_BYTES, &7u64.to_le_bytes()[..]));
+    }
 }

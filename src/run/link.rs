@@ -229,13 +229,14 @@ async fn read_side(
         let windows = shared.blackholes.get().map(Vec::as_slice).unwrap_or(&[]);
         let clock =
             shared.config.trace.as_ref().map(|trace| TraceClock { trace, origin: shared.origin.get().copied() });
-        let row = clock.and_then(|c| c.row(read_at).copied());
-        let sampled = match row {
-            Some(row) => model.sample_around(read_at, row.delay),
-            None => model.sample_at(read_at),
+        // The delay in force when the bytes have crossed (a trace's row then),
+        // and the capacity in force while they cross (`Pacer::schedule`).
+        let sample = |at: Instant| match clock.and_then(|c| c.row(at).copied()) {
+            Some(row) => model.sample_around(at, row.delay),
+            None => model.sample_at(at),
         };
-        let bandwidth = row.and_then(|r| r.bandwidth_bps).or(shared.config.bandwidth_bps);
-        let release = pacer.schedule(read_at, n, sampled, bandwidth, &Holds { windows, trace: clock });
+        let holds = Holds { windows, trace: clock };
+        let release = pacer.schedule(read_at, n, sample, shared.config.bandwidth_bps, &holds);
         let bytes = (n > 0).then(|| buf[..n].to_vec());
         let end = bytes.is_none();
         let chunk = Chunk {

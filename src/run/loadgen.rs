@@ -213,6 +213,10 @@ pub struct Device {
     pub client: AsyncClient,
     /// Request topics of the tiers each request goes to.
     pub topics: Arc<[String]>,
+    /// With two tiers and no policy (`placement: both`): the connection that
+    /// carries the second tier's copy, so neither copy queues behind the
+    /// other on one socket (docs/measurement.md).
+    pub copy: Option<AsyncClient>,
     pub qos: rumqttc::QoS,
     pub samples: Samples,
     /// One sample's dimensions, and how requests are encoded.
@@ -308,6 +312,20 @@ impl Device {
             let (client, events, payload) = (client.clone(), events.clone(), payload.clone());
             io.timer.call_at(due + *after, move || fallback.fire(&client, qos, &events, &payload));
         }
+        // Each topic with the connection its copy goes on; under `placement:
+        // both` the copies alternate which is handed over first, so neither
+        // tier is always a few µs ahead.
+        // Every copy's bytes are made here, ahead of the due time.
+        let mut sends: Vec<(AsyncClient, String, Vec<u8>)> = match &self.copy {
+            Some(copy) if topics.len() == 2 => vec![
+                (client.clone(), topics[0].clone(), payload.to_vec()),
+                (copy.clone(), topics[1].clone(), payload.to_vec()),
+            ],
+            _ => topics.iter().map(|t| (client.clone(), t.clone(), payload.to_vec())).collect(),
+        };
+        if sends.len() == 2 && seq % 2 == 1 {
+            sends.swap(0, 1);
+        }
         io.timer.call_at(due, move || {
             let sent_at = Instant::now();
             let intended_us = micros_since(epoch, due);
@@ -318,8 +336,8 @@ impl Device {
             if events.send(DeviceEvent::Sent(sent)).is_err() {
                 return;
             }
-            for topic in topics.iter() {
-                if let Err(e) = client.try_publish(topic.clone(), qos, false, payload.to_vec()) {
+            for (client, topic, bytes) in sends {
+                if let Err(e) = client.try_publish(topic, qos, false, bytes) {
                     let _ = events.send(DeviceEvent::Failed { seq, error: e.to_string() });
                     break;
                 }

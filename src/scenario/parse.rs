@@ -63,20 +63,8 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         let config = point_config(&file, path).map_err(|e| source.key_error(e, origin.as_deref()))?;
         points.push(SweepPoint { index, params, config });
     }
-    // The tiers that get summary rows at some point: a policy's point gets one `policy` row.
-    let mut placed: Vec<Tier> = Vec::new();
-    for p in &points {
-        let tiers = match p.config.policy {
-            Some(_) => vec![Tier::Policy],
-            None => p.config.tiers.iter().map(|t| t.tier).collect(),
-        };
-        for t in tiers {
-            if !placed.contains(&t) {
-                placed.push(t);
-            }
-        }
-    }
-    let slos = slos(&base.slo, &placed).map_err(|e| source.key_error(e, None))?;
+    unused_tiers(&source, &axes, &points)?;
+    let slos = slos(&base.slo, &placed(&points)).map_err(|e| source.key_error(e, None))?;
 
     if base.repetitions == 0 {
         let origin = source.set_origin("repetitions");
@@ -137,6 +125,48 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
         combos = next;
     }
     combos
+}
+
+/// The tiers that get summary rows at some point: a policy's point gets one `policy` row.
+fn placed(points: &[SweepPoint]) -> Vec<Tier> {
+    let mut placed: Vec<Tier> = Vec::new();
+    for p in points {
+        let tiers = match p.config.policy {
+            Some(_) => vec![Tier::Policy],
+            None => p.config.tiers.iter().map(|t| t.tier).collect(),
+        };
+        for t in tiers {
+            if !placed.contains(&t) {
+                placed.push(t);
+            }
+        }
+    }
+    placed
+}
+
+/// Refuses a swept key of a tier that no point sends requests to: every
+/// value would run the same point.
+fn unused_tiers(source: &Source, axes: &[Axis], points: &[SweepPoint]) -> Result<(), ScenarioError> {
+    for axis in axes {
+        let Some(tier) = [Tier::Edge, Tier::Cloud].into_iter().find(|t| axis.key.starts_with(&format!("tiers.{t}.")))
+        else {
+            continue;
+        };
+        if !points.iter().any(|p| p.config.tiers.iter().any(|t| t.tier == tier)) {
+            let placed: Vec<&str> = points[0].config.tiers.iter().map(|t| t.tier.as_str()).collect();
+            return Err(source.sweep_error(
+                &axis.key,
+                format!(
+                    "no point sends requests to the {tier} tier (the placement sends them to the {} only), so \
+                     every value of {} would run the same point; sweep a key the placement uses, or set \
+                     placement: both",
+                    placed.join(" and "),
+                    axis.key
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A value as written, on one line: scalars bare, lists and mappings in flow style.

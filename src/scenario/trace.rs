@@ -299,7 +299,7 @@ pub const MAHIMAHI_PACKET_BYTES: f64 = 1500.0;
 pub fn from_mahimahi(text: &str, file: &str, window: Duration, delay: Duration) -> Result<String, TraceError> {
     let at = |line: usize, message: String| TraceError { file: file.to_string(), at: Some((line, 1)), message };
     let window_ms = window.as_millis().max(1) as u64;
-    let mut counts: Vec<u64> = Vec::new();
+    let mut times: Vec<u64> = Vec::new();
     let mut last = 0;
     for (i, raw) in text.lines().enumerate() {
         let cell = raw.trim();
@@ -311,33 +311,46 @@ pub fn from_mahimahi(text: &str, file: &str, window: Duration, delay: Duration) 
             return Err(at(i + 1, format!("{ms} is before the previous line's {last} (times must not decrease)")));
         }
         last = ms;
-        let slot = (ms / window_ms) as usize;
-        if slot >= counts.len() {
-            counts.resize(slot + 1, 0);
-        }
-        counts[slot] += 1;
+        times.push(ms);
     }
-    if counts.is_empty() {
-        return Err(TraceError { file: file.to_string(), at: None, message: "no delivery opportunities".into() });
+    let whole = |message: &str| TraceError { file: file.to_string(), at: None, message: message.into() };
+    if times.is_empty() {
+        return Err(whole("no delivery opportunities"));
     }
-    let kbit = |n: u64| n as f64 * MAHIMAHI_PACKET_BYTES * 8.0 / window_ms as f64;
+    // Mahimahi replays the file every `period` ms, its last timestamp: an
+    // opportunity at exactly `period` is the next loop's at 0.
+    let period = last;
+    if period == 0 {
+        return Err(whole("every opportunity is at 0 ms: the trace spans no time, so it has no rate"));
+    }
+    let mut counts = vec![0u64; period.div_ceil(window_ms) as usize];
+    for ms in times {
+        counts[((ms % period) / window_ms) as usize] += 1;
+    }
+    // The last window may be shorter than the others: its rate is over its own length.
+    let length = |slot: usize| (period - slot as u64 * window_ms).min(window_ms);
+    let kbit = |n: u64, len_ms: u64| n as f64 * MAHIMAHI_PACKET_BYTES * 8.0 / len_ms as f64;
     let delay_ms = delay.as_secs_f64() * 1e3;
     let mut out = format!(
         "# converted by `simrun trace mahimahi` from {file}: {window_ms} ms windows of 1500-byte delivery \
-         opportunities, one-way delay {delay_ms} ms\n# end: loop\ntime_s,delay_ms,bandwidth_kbit,outage\n"
+         opportunities, one-way delay {delay_ms} ms, looping every {period} ms\n# end: loop\n\
+         time_s,delay_ms,bandwidth_kbit,outage\n"
     );
     // A window's cells after its time: no opportunity is an outage.
-    let cells = |n: u64| if n == 0 { format!("{delay_ms},,1") } else { format!("{delay_ms},{},0", kbit(n)) };
+    let cells = |slot: usize| match counts[slot] {
+        0 => format!("{delay_ms},,1"),
+        n => format!("{delay_ms},{},0", kbit(n, length(slot))),
+    };
     let mut previous = None;
-    for (slot, &n) in counts.iter().enumerate() {
-        let cells = cells(n);
+    for slot in 0..counts.len() {
+        let cells = cells(slot);
         if previous.as_ref() != Some(&cells) {
             out.push_str(&format!("{},{cells}\n", (slot as u64 * window_ms) as f64 / 1e3));
             previous = Some(cells);
         }
     }
     // The loop's end, where Mahimahi starts the file again.
-    out.push_str(&format!("{},{}\n", (counts.len() as u64 * window_ms) as f64 / 1e3, cells(counts[0])));
+    out.push_str(&format!("{},{}\n", period as f64 / 1e3, cells(0)));
     Ok(out)
 }
 
@@ -347,25 +360,30 @@ mod mahimahi_tests {
 
     #[test]
     fn delivery_opportunities_become_bandwidth_and_outage_rows_that_read_back() {
-        // 100 ms windows: 0–99 ms four packets, 100–199 none, 200–299 two, loop at 300 ms.
+        // 100 ms windows over a 260 ms loop (the last timestamp): 0–99 ms four packets and
+        // the one at 260 ms (the next loop's 0), 100–199 none, 200–259 one (a 60 ms window).
         let text = "0\n10\n10\n99\n250\n260\n";
         let csv =
             from_mahimahi(text, "m.trace", Duration::from_millis(100), Duration::from_millis(20)).expect("converts");
         let t = parse(&csv, "converted").expect("reads back");
         assert_eq!(t.end, TraceEnd::Loop);
-        assert_eq!(t.span, Duration::from_millis(300));
+        assert_eq!(t.span, Duration::from_millis(260), "no window after the last timestamp");
         let rows: Vec<(u128, Option<f64>, bool)> =
             t.rows.iter().map(|r| (r.at.as_millis(), r.bandwidth_bps, r.outage)).collect();
-        // Four 1500-byte packets in 100 ms: 480 kbit/s.
+        // Five 1500-byte packets in 100 ms: 600 kbit/s; one in 60 ms: 200 kbit/s.
         assert_eq!(
             rows,
             vec![
-                (0, Some(480_000.0), false),
+                (0, Some(600_000.0), false),
                 (100, None, true),
-                (200, Some(240_000.0), false),
-                (300, Some(480_000.0), false)
+                (200, Some(200_000.0), false),
+                (260, Some(600_000.0), false)
             ]
         );
+        // The mean capacity over the loop is the packets' bits over its length: 6 × 12 kbit in 260 ms.
+        let integrated: f64 =
+            t.rows.windows(2).map(|w| w[0].bandwidth_bps.unwrap_or(0.0) * (w[1].at - w[0].at).as_secs_f64()).sum();
+        assert!((integrated / 0.260 - 6.0 * 12_000.0 / 0.260).abs() < 1e-6);
         assert!(t.rows.iter().all(|r| r.delay == Duration::from_millis(20)));
         let bad = from_mahimahi("5\n3\n", "m.trace", Duration::from_millis(100), Duration::ZERO).expect_err("refused");
         assert_eq!(bad.to_string(), "m.trace:2:1: 3 is before the previous line's 5 (times must not decrease)");

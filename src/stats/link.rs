@@ -51,8 +51,11 @@ pub struct LinkFidelity {
 pub fn configured(config: &LinkConfig) -> Percentiles {
     let mut model = DelayModel::new(config, crate::seeds::CONFIGURED_DELAYS);
     let Some(trace) = config.trace.as_ref().filter(|t| !t.rows.is_empty()) else {
-        let draws = if config.jitter.is_zero() { 1 } else { CONFIGURED_DRAWS };
-        return percentiles((0..draws).map(|_| model.sample().as_micros() as u64)).expect("at least one draw");
+        if config.jitter.is_zero() {
+            // A constant delay is exact: a histogram would round 10,000 µs up to 10,007.
+            return flat(model.sample().as_micros() as u64);
+        }
+        return percentiles((0..CONFIGURED_DRAWS).map(|_| model.sample().as_micros() as u64)).expect("draws");
     };
     let step = trace.span.as_nanos() as i128 / CONFIGURED_DRAWS as i128;
     let drawn = (0..CONFIGURED_DRAWS as i128)
@@ -239,10 +242,14 @@ mod tests {
         assert!(fidelity(latency(20), 21_100, 30, None).warnings().is_empty());
         let w = fidelity(latency(20), 21_300, 30, None).warnings();
         assert!(matches!(w.as_slice(), [LinkWarning::Delay { applied_us: 21_300, .. }]), "{w:?}");
-        // The configured median comes from a histogram, within its precision of 20 ms.
+        // A constant delay's configured median is exact, not a histogram's rounding of it.
         let text = w[0].to_string();
-        assert!(text.starts_with("point 1 rep 0 cloud link up: median delay 21.300 ms against 20.0"), "{text}");
+        assert!(
+            text.starts_with("point 1 rep 0 cloud link up: median delay 21.300 ms against 20.000 ms configured"),
+            "{text}"
+        );
         assert!(text.contains("ms configured (tolerance 1.2"), "{text}");
+        assert_eq!(configured(&latency(10)).p50_us, 10_000);
     }
 
     #[test]

@@ -18,6 +18,14 @@ pub struct Floor {
     /// The same echo with the echoing side behind a 0 ms link: round trips in µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub through_link: Option<Percentiles>,
+    /// Bytes of each message out and of each answer back, and the echo's
+    /// rate (absent in results that predate them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_hz: Option<f64>,
 }
 
 impl Floor {
@@ -41,6 +49,9 @@ pub fn echo_summary(e: &EchoRecord) -> Option<Floor> {
         sent: e.sent,
         qos: e.qos,
         through_link: None,
+        request_bytes: Some(e.request_bytes),
+        response_bytes: Some(e.response_bytes),
+        rate_hz: Some(e.rate_hz),
     })
 }
 
@@ -187,6 +198,46 @@ pub struct Summary {
     /// `Route::ALL` order (`edge`, `cloud`, `edge>cloud`, `cloud>edge`).
     #[serde(default)]
     pub routes: Option<[f64; 4]>,
+    /// Where the mean latency of answered requests goes; the parts add up to
+    /// `latency.mean_us` exactly.
+    #[serde(default)]
+    pub breakdown: Option<Breakdown>,
+}
+
+/// The mean latency of a tier's answered requests split into parts, in µs:
+/// `network + queue + infer + held = latency`, each a mean over the same
+/// requests (a request without a hold adds 0 to `held_us`), so they stack.
+/// Network is the rest, `latency − queue − infer − held`, averaged with its
+/// sign, so the sum is exact whatever the clocks' granularity.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Breakdown {
+    pub latency_us: f64,
+    pub network_us: f64,
+    pub queue_us: f64,
+    pub infer_us: f64,
+    /// The slot held after inference to emulate a slower device (`compute (emulated)`).
+    pub held_us: f64,
+}
+
+impl Summary {
+    /// The breakdown; for results written before it was recorded, an
+    /// estimate from the histograms' means (within their 0.1 % precision,
+    /// the held time averaged over held requests only).
+    pub fn breakdown_or_estimate(&self) -> Option<Breakdown> {
+        self.breakdown.or_else(|| {
+            let (l, q, i) = (self.latency?, self.queue?, self.infer?);
+            let held_us = self.held.map_or(0.0, |h| h.mean_us);
+            let network_us = l.mean_us - q.mean_us - i.mean_us - held_us;
+            Some(Breakdown { latency_us: l.mean_us, network_us, queue_us: q.mean_us, infer_us: i.mean_us, held_us })
+        })
+    }
+}
+
+impl Breakdown {
+    /// The parts in stacking order: network, queue, inference, compute (emulated).
+    pub fn parts(&self) -> [f64; 4] {
+        [self.network_us, self.queue_us, self.infer_us, self.held_us]
+    }
 }
 
 /// A hold that ends later than this after its due end counts as late.
@@ -222,6 +273,11 @@ struct TierStats {
     by_cloud: u64,
     reached_cloud: u64,
     routes: [u64; 4],
+    /// Exact sums over answered requests, for the breakdown's means.
+    answered: u64,
+    queue_sum: u128,
+    infer_sum: u128,
+    held_sum: u128,
 }
 
 impl TierStats {
@@ -252,7 +308,54 @@ impl TierStats {
             by_cloud: 0,
             reached_cloud: 0,
             routes: [0; 4],
+            answered: 0,
+            queue_sum: 0,
+            infer_sum: 0,
+            held_sum: 0,
         }
+    }
+}
+
+impl TierStats {
+    /// What an answered request adds, its latency measured.
+    fn add_answer(&mut self, s: &Sample, latency: u64) {
+        record(&mut self.latency, latency);
+        self.latency_sum += u128::from(latency);
+        record(&mut self.queue, s.queue_us.unwrap_or(0));
+        record(&mut self.infer, s.infer_us.unwrap_or(0));
+        self.answered += 1;
+        self.queue_sum += u128::from(s.queue_us.unwrap_or(0));
+        self.infer_sum += u128::from(s.infer_us.unwrap_or(0));
+        self.held_sum += u128::from(s.held_us.unwrap_or(0));
+        // An answer always reports its queue and inference times.
+        record(&mut self.network, s.network_us().unwrap_or(latency));
+        if let Some(held) = s.held_us {
+            record(&mut self.held, held);
+        }
+        if let Some(late) = s.held_late_us {
+            self.holds += 1;
+            self.holds_late += u64::from(late > HELD_LATE_US);
+        }
+        if let Some(k) = s.slowdown() {
+            record(&mut self.slowdown_milli, (k * 1e3).round() as u64);
+        }
+        if let Some(b) = s.batch {
+            self.batched += 1;
+            self.batch_sum += u64::from(b);
+            self.batch_max = self.batch_max.max(b);
+        }
+    }
+
+    fn breakdown(&self) -> Option<Breakdown> {
+        if self.answered == 0 {
+            return None;
+        }
+        let n = self.answered as f64;
+        let mean = |sum: u128| sum as f64 / n;
+        let (latency_us, queue_us, infer_us, held_us) =
+            (mean(self.latency_sum), mean(self.queue_sum), mean(self.infer_sum), mean(self.held_sum));
+        let network_us = latency_us - queue_us - infer_us - held_us;
+        Some(Breakdown { latency_us, network_us, queue_us, infer_us, held_us })
     }
 }
 
@@ -338,27 +441,7 @@ impl PointStats {
             return;
         }
         if let Some(latency) = s.latency_us() {
-            record(&mut t.latency, latency);
-            t.latency_sum += u128::from(latency);
-            record(&mut t.queue, s.queue_us.unwrap_or(0));
-            record(&mut t.infer, s.infer_us.unwrap_or(0));
-            // An answer always reports its queue and inference times.
-            record(&mut t.network, s.network_us().unwrap_or(latency));
-            if let Some(held) = s.held_us {
-                record(&mut t.held, held);
-            }
-            if let Some(late) = s.held_late_us {
-                t.holds += 1;
-                t.holds_late += u64::from(late > HELD_LATE_US);
-            }
-            if let Some(k) = s.slowdown() {
-                record(&mut t.slowdown_milli, (k * 1e3).round() as u64);
-            }
-            if let Some(b) = s.batch {
-                t.batched += 1;
-                t.batch_sum += u64::from(b);
-                t.batch_max = t.batch_max.max(b);
-            }
+            t.add_answer(s, latency);
         }
         if let (Some(label), Some(prediction)) = (s.label, s.prediction) {
             t.labelled += 1;
@@ -410,6 +493,7 @@ impl PointStats {
                 cloud_rps: (policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
                 policy: None,
                 routes: (policy && t.requests > 0).then(|| t.routes.map(|n| n as f64 / t.requests as f64)),
+                breakdown: t.breakdown(),
             })
             .collect()
     }
@@ -463,6 +547,22 @@ mod tests {
             answered_by: None,
             reason: None,
         }
+    }
+
+    #[test]
+    fn the_breakdown_adds_up_to_the_mean_latency_with_holds_and_without() {
+        let mut stats = PointStats::new(0, 0);
+        // Two answers of one tier: one held 2,000 µs, one not held.
+        for (seq, latency, queue, infer, held) in [(0u64, 3_000u64, 100, 500, Some(2_000)), (1, 1_000, 50, 500, None)] {
+            let mut s = sample(seq, latency, Status::Ok, Phase::Measure);
+            (s.queue_us, s.infer_us, s.held_us) = (Some(queue), Some(infer), held);
+            stats.add(&s);
+        }
+        let summary = &stats.summaries(Duration::from_secs(1), &[], &[])[0];
+        let b = summary.breakdown.expect("answered requests");
+        assert_eq!((b.latency_us, b.queue_us, b.infer_us, b.held_us), (2_000.0, 75.0, 500.0, 1_000.0));
+        assert_eq!(b.network_us, 425.0);
+        assert_eq!(b.parts().iter().sum::<f64>(), summary.latency.unwrap().mean_us);
     }
 
     #[test]

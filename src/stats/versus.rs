@@ -153,6 +153,7 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         cloud_rps: None,
         policy: None,
         routes: None,
+        breakdown: None,
     }
 }
 

@@ -65,12 +65,24 @@ fn a_mahimahi_trace_converts_to_a_link_trace_that_a_scenario_accepts() {
     let fixture = "tests/fixtures/traces/short.mahimahi";
     let (code, stdout, stderr) = simrun(&["trace", "mahimahi", fixture, "--window", "50ms", "--delay", "15ms"]);
     assert_eq!(code, 0, "{stderr}");
-    // 0–49 ms: three 1500-byte opportunities = 720 kbit/s; 50–99 none; 100–149 three; loop at 150 ms.
+    // Mahimahi loops every 131 ms (the last timestamp), and the opportunity at 131 ms is the
+    // next loop's first: 0–49 ms four 1500-byte opportunities = 960 kbit/s; 50–99 none;
+    // 100–130 two in 31 ms; the loop's end at 131 ms, with no window after it.
     let rows: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(
         rows,
-        ["time_s,delay_ms,bandwidth_kbit,outage", "0,15,720,0", "0.05,15,,1", "0.1,15,720,0", "0.15,15,720,0"]
+        [
+            "time_s,delay_ms,bandwidth_kbit,outage",
+            "0,15,960,0",
+            "0.05,15,,1",
+            "0.1,15,774.1935483870968,0",
+            "0.131,15,960,0"
+        ]
     );
+    // The mean capacity over the loop is the opportunities' bits over its length, as in Mahimahi.
+    let kbit = |r: &str| r.split(',').nth(2).and_then(|c| c.parse::<f64>().ok()).unwrap_or(0.0);
+    let integrated = kbit(rows[1]) * 50.0 + kbit(rows[3]) * 31.0;
+    assert!((integrated / 131.0 - 6.0 * 12.0 / 0.131).abs() < 1e-6, "{integrated}");
     // What it writes is a trace a scenario runs with.
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("lte.csv");
@@ -90,7 +102,7 @@ fn a_mahimahi_trace_converts_to_a_link_trace_that_a_scenario_accepts() {
         &set,
     ]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("lte.csv (loop, 0.15 s)"), "{stdout}");
+    assert!(stdout.contains("lte.csv (loop, 0.131 s)"), "{stdout}");
     // A file that is not one says where.
     std::fs::write(&trace, "0\n10\nsoon\n").unwrap();
     let (code, _, stderr) = simrun(&["trace", "mahimahi", &trace.display().to_string()]);

@@ -227,3 +227,54 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Checks "where the time goes" against samples.csv: for every summary row of
+/// one repetition, the means of latency, queue, inference, held (compute
+/// emulated) and network over its answered measured requests are the row's,
+/// and the parts add up to the mean latency within 1 %. Returns the largest
+/// mean held time seen, in µs.
+pub fn breakdown_adds_up(dir: &Path) -> f64 {
+    let samples = Table::read(&dir.join("samples.csv"));
+    let summary = Table::read(&dir.join("summary.csv"));
+    let mut sums: std::collections::HashMap<(String, String, String), [f64; 6]> = Default::default();
+    for r in &samples.rows {
+        if r[samples.col("phase")] != "measure" || r[samples.col("status")] != "ok" {
+            continue;
+        }
+        let key = ["point", "repetition", "tier"].map(|c| r[samples.col(c)].clone());
+        let v = |c: &str| r[samples.col(c)].parse::<f64>().unwrap_or(0.0);
+        let (latency, queue, infer, held) = (v("latency_us"), v("queue_us"), v("infer_us"), v("held_us"));
+        let s = sums.entry(key.into()).or_default();
+        for (sum, x) in s.iter_mut().zip([1.0, latency, queue, infer, held, latency - queue - infer - held]) {
+            *sum += x;
+        }
+    }
+    let mut rows = 0;
+    let mut most_held: f64 = 0.0;
+    for r in summary.rows.iter().filter(|r| r[summary.col("repetition")] != "all") {
+        if r[summary.col("latency_mean_us")].is_empty() {
+            continue;
+        }
+        let key = ["point", "repetition", "tier"].map(|c| r[summary.col(c)].clone());
+        let s = sums.get(&key.clone().into()).unwrap_or_else(|| panic!("no answered samples for {key:?}"));
+        let mean = |i: usize| s[i] / s[0];
+        let columns = ["latency_mean_us", "queue_mean_us", "infer_mean_us", "held_mean_us", "network_mean_us"];
+        for (i, c) in columns.iter().enumerate() {
+            let (reported, recomputed) = (summary.num(r, c), mean(i + 1));
+            assert!(
+                (reported - recomputed).abs() <= 0.1 + 1e-3 * recomputed.abs(),
+                "{key:?} {c}: {reported} against {recomputed} from samples.csv"
+            );
+        }
+        let parts: f64 = columns[1..].iter().map(|c| summary.num(r, c)).sum();
+        let latency = summary.num(r, "latency_mean_us");
+        assert!(
+            (parts - latency).abs() <= 0.01 * latency,
+            "{key:?}: parts add up to {parts} µs, mean latency {latency} µs"
+        );
+        most_held = most_held.max(summary.num(r, "held_mean_us"));
+        rows += 1;
+    }
+    assert!(rows > 0, "no summary rows to check");
+    most_held
+}

@@ -106,3 +106,41 @@ fn closed_loop_never_exceeds_its_concurrency_per_device() {
         assert_eq!(most, 2, "{device} never used its concurrency");
     }
 }
+
+/// The median over repetitions of each tier's p50 (µs), from summary.csv's aggregate rows.
+fn median_p50s(dir: &std::path::Path) -> (f64, f64) {
+    let summary = Table::read(&dir.join("summary.csv"));
+    let all = |tier: &str| {
+        let row = summary.filter("tier", tier).find(|r| r[summary.col("repetition")] == "all").unwrap();
+        summary.num(row, "latency_p50_us")
+    };
+    (all("edge"), all("cloud"))
+}
+
+#[test]
+fn a_a_between_tiers_the_same_model_at_both_tiers_ties_with_small_and_image_requests() {
+    let broker = Mosquitto::start();
+    let common = ["sweep={}", "repetitions=6", "devices.count=1", "tiers.cloud.link.latency=0ms"];
+    let small = ["tiers.cloud.model=../models/anomaly_detector.onnx", "load.rate=100/s", "load.duration=1s"];
+    // A 3×96×96 input that costs microseconds to run: with the CNN (1.2 ms a call) both tiers'
+    // inferences fight for two cores, whose noise (±400 µs between medians of 40 requests)
+    // would hide how the two copies travel, which is what this test is about.
+    let image = [
+        "devices.features=null",
+        "broker.encoding=binary",
+        "tiers.edge.model=../tests/fixtures/models/image_mean.onnx",
+        "tiers.cloud.model=../tests/fixtures/models/image_mean.onnx",
+        "load.rate=50/s",
+        "load.duration=1600ms",
+    ];
+    for (what, sets) in [("small JSON", &small[..]), ("image-sized binary", &image[..])] {
+        let sets: Vec<&str> = common.iter().chain(sets).copied().collect();
+        let dir = run_smoke(&broker, &sets);
+        let (edge, cloud) = median_p50s(&dir);
+        let limit = (0.05 * edge.min(cloud)).max(30.0);
+        assert!((edge - cloud).abs() <= limit, "{what}: edge p50 {edge} µs, cloud {cloud} µs (limit {limit} µs)");
+        let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(report.contains("the two tiers tied"), "{what}: {report}");
+        assert!(!report.contains("answered faster"), "{what}: {report}");
+    }
+}

@@ -118,6 +118,10 @@ fn each_policy_routes_as_it_promises_and_answers_for_every_request() {
     assert!(measured.iter().any(|s| s[reason] == "cloud in time"));
 
     summary_and_report(&dir);
+    // Where the time goes adds up for the tier and the policy rows, the edge's emulated compute included.
+    assert!(crate::common::breakdown_adds_up(&dir) > 0.0, "the edge is slowed 10 times: its held time shows");
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("compute (emulated) p50 / p99 (ms)"), "{report}");
     // The SLO was checked on each policy row: the cascade's median passes, the deadline's fails.
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("| cascade | policy | p50 ≤ 20ms |"), "{report}");
