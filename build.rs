@@ -23,8 +23,12 @@ fn main() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
+    // `--no-optional-locks`: a plain `git status` rewrites .git/index in a
+    // fresh clone (it refreshes racily clean entries), which the line below
+    // watches, so the next build (the README's second command after the
+    // first) would run this script again and recompile simrun for nothing.
     let dirty = Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
+        .args(["--no-optional-locks", "status", "--porcelain", "--untracked-files=no"])
         .output()
         .ok()
         .filter(|o| o.status.success() && !o.stdout.is_empty())
