@@ -196,9 +196,6 @@ fn decode_binary(payload: &[u8], features: usize) -> Result<Request, (Option<Str
     let header = payload.get(at..at + 4).ok_or_else(|| fail(None, "truncated header".into()))?;
     let (version, kind, dtype, rank) = (header[0], header[1], header[2], usize::from(header[3]));
     at += 4;
-    if version != BINARY_VERSION {
-        return Err((None, DecodeError::Version(u64::from(version))));
-    }
     let mut text = |what: &str| -> Result<String, (Option<String>, DecodeError)> {
         let len = payload.get(at..at + 2).ok_or_else(|| fail(None, format!("truncated before the {what}")))?;
         let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
@@ -206,7 +203,13 @@ fn decode_binary(payload: &[u8], features: usize) -> Result<Request, (Option<Str
         at += 2 + len;
         String::from_utf8(bytes.to_vec()).map_err(|_| fail(None, format!("the {what} is not UTF-8")))
     };
-    let id = text("id")?;
+    let id = text("id");
+    if version != BINARY_VERSION {
+        // Another version's layout may differ: its id is carried only where it reads as ours would.
+        let message = format!("unsupported binary version {version} (expected {BINARY_VERSION})");
+        return Err(fail(id.ok(), message));
+    }
+    let id = id?;
     let device = text("device")?;
     let known = Some(id.clone());
     if kind != KIND_REQUEST {
@@ -362,7 +365,11 @@ mod tests {
         assert_eq!(fault(&good[..12], 4).1, "binary request: truncated id");
         let mut v3 = good.clone();
         v3[4] = 3;
-        assert!(fault(&v3, 4).1.starts_with("unsupported schema version 3"));
+        assert_eq!(
+            fault(&v3, 4),
+            (Some("r/0.0/7".into()), "binary request: unsupported binary version 3 (expected 2)".into()),
+            "the id travels back where it can be read, and the version named is the binary one"
+        );
         let mut int8 = good.clone();
         int8[6] = 7;
         assert_eq!(fault(&int8, 4).1, "binary request: dtype 7 is not supported (1: float32)");

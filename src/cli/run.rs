@@ -81,12 +81,34 @@ pub async fn execute(
         .map_err(Failure::input)?;
     let mut manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(Failure::input)?;
     manifest.remote_workers = pools.as_ref().map(Pools::members).unwrap_or_default();
-    let report = Report::new(&plan, manifest, models.parity);
+    let mut report = Report::new(&plan, manifest, models.parity);
+    if let Some(w) = large_json(&plan, &run_id) {
+        eprintln!("warning: {w}");
+        report.warnings.push(w);
+    }
     let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
     results.write(crate::export::SCENARIO_YAML, plan.resolved_yaml.as_bytes()).map_err(io)?;
     results.append_samples(&csv::samples_header()).map_err(io)?;
     write_report(&results, &report).map_err(io)?;
     run_remaining(&plan, &results, report, quiet, pools).await
+}
+
+/// JSON requests above this size earn a hint that binary encoding exists.
+const LARGE_JSON_BYTES: usize = 64 * 1024;
+
+/// The hint for the point with the largest JSON requests, when they are large.
+fn large_json(plan: &Plan, run_id: &str) -> Option<Warning> {
+    use crate::plan::Encoding;
+    let id_len = run_id.len() + 12;
+    let (point, bytes) = plan
+        .points
+        .iter()
+        .filter(|p| p.config.broker.encoding == Encoding::Json)
+        .map(|p| (p, request_bytes(&p.config.devices.input.shape, Encoding::Json, id_len)))
+        .max_by_key(|(_, bytes)| *bytes)
+        .filter(|(_, bytes)| *bytes > LARGE_JSON_BYTES)?;
+    let binary_bytes = request_bytes(&point.config.devices.input.shape, Encoding::Binary, id_len) as u64;
+    Some(Warning::LargeJson { point: point.label(), bytes: bytes as u64, binary_bytes })
 }
 
 /// Runs into the finished folder `dir` (whose final report is `report`) the

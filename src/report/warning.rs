@@ -39,6 +39,13 @@ pub enum Warning {
         warning: Box<Warning>,
     },
     FloorNotMeasured(String),
+    /// Requests of this many bytes of JSON text at `point`, which binary
+    /// encoding would carry in `binary_bytes`.
+    LargeJson {
+        point: String,
+        bytes: u64,
+        binary_bytes: u64,
+    },
     BrokerUnreachable {
         at: At,
         since: String,
@@ -147,6 +154,11 @@ impl fmt::Display for Warning {
                  configured (tolerance {:.0} %): the timer woke late for the holds, or inference took too few \
                  microseconds to measure",
                 SLOWDOWN_TOLERANCE * 100.0
+            ),
+            Warning::LargeJson { point, bytes, binary_bytes } => write!(
+                f,
+                "requests are {bytes} bytes of JSON text at {point}: `broker.encoding: binary` carries the same \
+                 float32 values in {binary_bytes} bytes and workers parse no text (docs/wire.md)"
             ),
             Warning::Rejected { at, tier, count } => {
                 write!(f, "{at} {tier}: workers rejected {count} malformed requests")

@@ -576,3 +576,23 @@ fn a_slowed_edge_and_a_latency_sweep_give_a_crossover_between_the_bracketing_poi
         "{report}"
     );
 }
+
+#[test]
+fn large_json_requests_come_with_the_hint_that_binary_encoding_exists() {
+    let broker = crate::common::Mosquitto::start();
+    let dir = crate::common::run_smoke(
+        &broker,
+        &[
+            "placement=edge",
+            "devices.features=null",
+            "tiers.edge.model=../tests/fixtures/models/image_mean.onnx",
+            "sweep={}",
+            "load.rate=10/s",
+            "load.duration=300ms",
+        ],
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    // 27,648 values as JSON text against 110,592 bytes of float32 and a header.
+    let line = report.lines().find(|l| l.contains("bytes of JSON text")).unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains("`broker.encoding: binary` carries the same float32 values in 1106"), "{line}");
+}
