@@ -122,6 +122,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
                 floor_p50_us: sm.floor_p50_us,
                 floor_p99_us: sm.floor_p99_us,
                 floor_after_p99_us: sm.floor_after_p99_us,
+                floor_after_p50_us: sm.floor_after_p50_us,
             }
         })
         .collect();

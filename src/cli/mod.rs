@@ -140,7 +140,7 @@ pub struct DiffArgs {
     /// Significance level of each row's test.
     #[arg(long, default_value_t = crate::diff::ALPHA, value_name = "ALPHA")]
     pub alpha: f64,
-    /// Latency changes smaller than this are `~` (default: the larger harness-floor p99 of the two runs; 0ms turns it off).
+    /// Latency changes smaller than this are `~` (default: 3 × how far the harness floor's median moved between and within the two runs; 0ms turns it off).
     #[arg(long, value_name = "DURATION", value_parser = crate::scenario::parse_duration)]
     pub resolution: Option<std::time::Duration>,
     /// Also write the forest plot (each row's change with its interval) as SVG

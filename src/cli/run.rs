@@ -356,7 +356,9 @@ async fn floor_before(
 async fn floor_after(plan: &Plan, ctx: &RunContext, report: &mut Report) {
     let Some((broker, shape)) = floor_target(plan, ctx) else { return };
     if let Ok(after) = floor::straight(broker, &ctx.run_id, &ctx.timer, shape).await {
-        report.manifest.floor_after_p99_us = stats::echo_summary(&after).map(|f| f.round_trip.p99_us);
+        let after = stats::echo_summary(&after);
+        report.manifest.floor_after_p99_us = after.map(|f| f.round_trip.p99_us);
+        report.manifest.floor_after_p50_us = after.map(|f| f.round_trip.p50_us);
     }
 }
 
@@ -549,6 +551,7 @@ fn manifest(
         floor_p50_us: None,
         floor_p99_us: None,
         floor_after_p99_us: None,
+        floor_after_p50_us: None,
         scheduled_time_s: scheduled,
         shard: plan.shard.map(|s| s.to_string()),
         interruptions: Vec::new(),

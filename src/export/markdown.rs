@@ -1433,6 +1433,7 @@ mod tests {
             floor_p50_us: None,
             floor_p99_us: None,
             floor_after_p99_us: None,
+            floor_after_p50_us: None,
             scheduled_time_s: 1.0,
             shard: None,
             interruptions: vec![],

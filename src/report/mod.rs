@@ -76,6 +76,9 @@ pub struct Manifest {
     /// The harness floor's p99 measured again after the sweep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_after_p99_us: Option<u64>,
+    /// The harness floor's median measured again after the sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_after_p50_us: Option<u64>,
     /// Sum of warmup + measured durations over all point executions.
     pub scheduled_time_s: f64,
     /// The shard of the plan this run covered, as `I/N`.
@@ -103,6 +106,9 @@ pub struct MergedShard {
     /// The shard's floor p99 measured again after its sweep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_after_p99_us: Option<u64>,
+    /// The shard's floor median measured again after its sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_after_p50_us: Option<u64>,
 }
 
 /// Edge and cloud answering the same inputs.
