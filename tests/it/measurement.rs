@@ -144,3 +144,24 @@ fn a_a_between_tiers_the_same_model_at_both_tiers_ties_with_small_and_image_requ
         assert!(!report.contains("answered faster"), "{what}: {report}");
     }
 }
+
+#[test]
+fn the_parity_check_of_an_image_cnn_keeps_memory_bounded() {
+    // A Python parent whose only child is simrun: its children's peak RSS is simrun's own.
+    let script = "import resource, subprocess, sys\n\
+                  r = subprocess.run(sys.argv[1:], capture_output=True)\n\
+                  print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
+    let out = std::process::Command::new("python3")
+        .current_dir(crate::common::root())
+        .args(["-c", script])
+        .arg(assert_cmd::cargo::cargo_bin("simrun"))
+        .args(["validate", "scenarios/image-uplink.yaml", "--no-broker"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<u64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    assert_eq!(fields.first(), Some(&0), "validate failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+    // 256 images of 3×96×96 in one call peaked at 1.13 GB; in batches of ~1 MB it was 120 MB.
+    let peak_kb = fields[1];
+    assert!(peak_kb < 150_000, "simrun validate peaked at {peak_kb} kB");
+}
