@@ -57,6 +57,11 @@ pub fn configured(config: &LinkConfig) -> Percentiles {
         }
         return percentiles((0..CONFIGURED_DRAWS).map(|_| model.sample().as_micros() as u64)).expect("draws");
     };
+    let delivering = || trace.rows.iter().filter(|r| !r.outage);
+    if config.jitter.is_zero() && delivering().all(|r| Some(r.delay) == delivering().next().map(|f| f.delay)) {
+        // One delay throughout (a converted Mahimahi trace's): exact, as for a constant link.
+        return flat(delivering().next().map_or(0, |r| r.delay.as_micros() as u64));
+    }
     let step = trace.span.as_nanos() as i128 / CONFIGURED_DRAWS as i128;
     let drawn = (0..CONFIGURED_DRAWS as i128)
         .map(|i| &trace.rows[crate::delay::trace_row(trace, i * step).0])
@@ -250,6 +255,25 @@ mod tests {
         );
         assert!(text.contains("ms configured (tolerance 1.2"), "{text}");
         assert_eq!(configured(&latency(10)).p50_us, 10_000);
+        // So is a trace with one delay throughout, outage rows aside.
+        use crate::plan::{LinkTrace, TraceEnd, TraceRow};
+        let row = |at: u64, outage: bool| TraceRow {
+            at: Duration::from_millis(at),
+            delay: Duration::from_millis(20),
+            bandwidth_bps: Some(1e6),
+            outage,
+        };
+        let rows = vec![row(0, false), row(100, true), row(200, false), row(300, false)];
+        let trace = LinkTrace {
+            path: "t.csv".into(),
+            sha256: String::new(),
+            end: TraceEnd::Loop,
+            span: Duration::from_millis(300),
+            has_bandwidth: true,
+            rows,
+        };
+        let config = LinkConfig { trace: Some(trace), ..LinkConfig::default() };
+        assert_eq!((configured(&config).p50_us, configured(&config).p99_us), (20_000, 20_000));
     }
 
     #[test]
