@@ -25,6 +25,10 @@ fn run_policies(broker: &Mosquitto) -> (PathBuf, String) {
         "tiers.edge.compute.slowdown=10".into(),
         "tiers.cloud.link.outages=[{at: 1s, for: 1s}]".into(),
         "sweep={placement: [edge, cascade, split, offload, deadline]}".into(),
+        // Forward when one request is in the edge already: about a twentieth of them at this load.
+        // With two (the scenario's), whether any request at all was forwarded was chance: one
+        // run forwarded none.
+        "policy.offload.queue=1".into(),
         "slo=[{tier: policy, metric: p50, max: 20ms}]".into(),
     ];
     let mut cmd = assert_cmd::Command::cargo_bin("simrun").unwrap();
@@ -90,7 +94,7 @@ fn each_policy_routes_as_it_promises_and_answers_for_every_request() {
     let to_edge = split.iter().filter(|s| s[route] == "edge").count() as f64 / split.len() as f64;
     assert!((0.4..0.6).contains(&to_edge), "split sent {to_edge} to the edge");
 
-    // offload (queue 2): the edge forwarded requests only with 2 or more in it, and said so.
+    // offload (queue 1): the edge forwarded requests only with 1 or more in it, and said so.
     let offload = samples_at(&t, "3");
     let forwarded: Vec<_> = offload.iter().filter(|s| s[route] == "cloud").collect();
     assert!(!forwarded.is_empty() && forwarded.len() < offload.len(), "{} forwarded", forwarded.len());
@@ -100,7 +104,7 @@ fn each_policy_routes_as_it_promises_and_answers_for_every_request() {
             .and_then(|r| r.split(' ').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("reason {:?}", s[reason]));
-        assert!(n >= 2, "{}", s[reason]);
+        assert!(n >= 1, "{}", s[reason]);
     }
 
     // deadline (100 ms) through a 1 s cloud outage: every request answered,
@@ -155,7 +159,7 @@ fn summary_and_report(dir: &Path) {
         "## Policies",
         "| edge | edge only |",
         "cascade (top class below 0.5)",
-        "offload (edge queue ≥ 2)",
+        "offload (edge queue ≥ 1)",
         "deadline (100ms)",
     ] {
         assert!(report.contains(needle), "report lacks {needle:?}");
