@@ -10,8 +10,8 @@ use crate::bench;
 use crate::exit_code::Outcome;
 use crate::plan::{BrokerConfig, Tier};
 use crate::report::Report;
-use crate::run::floor::{echo, EchoShape, RESPONSE_BYTES};
-use crate::run::loadgen::request_bytes;
+use crate::run::floor::{echo, EchoShape};
+use crate::run::loadgen::{request_bytes, response_bytes};
 use crate::run::mosquitto::ManagedBroker;
 use crate::run::timer::PreciseTimer;
 use crate::scenario;
@@ -140,12 +140,12 @@ fn median_of(v: &[(u64, u64)], f: fn(&(u64, u64)) -> u64) -> u64 {
 /// payloads of the same size, alternating three times to spread drift over both.
 async fn edge_against_echo(rig: &Rig<'_>, secs: f64, md: &mut String) -> Result<(), Failure> {
     let rate = 1000.0;
-    let bytes = request_bytes(&[32], crate::plan::Encoding::Json, 40);
+    let (bytes, answer_bytes) = (request_bytes(&[32], crate::plan::Encoding::Json, 40), response_bytes(40));
     let (mut echo_runs, mut hop_runs, mut edge_runs) = (Vec::new(), Vec::new(), Vec::new());
     let n = (rate * secs) as u64;
     let addr = crate::run::broker::resolve(&rig.broker).await.map_err(Failure::infrastructure)?;
     for _ in 0..3 {
-        let shape = EchoShape { request_bytes: bytes, response_bytes: RESPONSE_BYTES, rate_hz: rate, count: n };
+        let shape = EchoShape { request_bytes: bytes, response_bytes: answer_bytes, rate_hz: rate, count: n };
         let record = echo(&rig.broker, "bench-echo", &rig.timer, shape, None).await.map_err(Failure::infrastructure)?;
         echo_runs.extend(echo_summary(&record).map(|f| (f.round_trip.p50_us, f.round_trip.p99_us)));
         // The echoing client behind a 0 ms link, as a run's worker is: the same hops as the edge path.
@@ -199,12 +199,12 @@ async fn edge_against_echo(rig: &Rig<'_>, secs: f64, md: &mut String) -> Result<
 /// Section 2: the highest sustained rate with p99 under 10 ms, echo and edge path.
 async fn rate_ladder(rig: &Rig<'_>, md: &mut String) -> Result<(), Failure> {
     let ladder_secs = if rig.quick { 1.0 } else { 2.0 };
-    let bytes = request_bytes(&[32], crate::plan::Encoding::Json, 40);
+    let (bytes, answer_bytes) = (request_bytes(&[32], crate::plan::Encoding::Json, 40), response_bytes(40));
     let (mut echo_max, mut edge_max) = (0.0, 0.0);
     let mut rows = String::new();
     for rate in LADDER {
         let count = (rate * ladder_secs) as u64;
-        let shape = EchoShape { request_bytes: bytes, response_bytes: RESPONSE_BYTES, rate_hz: rate, count };
+        let shape = EchoShape { request_bytes: bytes, response_bytes: answer_bytes, rate_hz: rate, count };
         let record =
             echo(&rig.broker, "bench-ladder", &rig.timer, shape, None).await.map_err(Failure::infrastructure)?;
         let e: Option<Floor> = echo_summary(&record);

@@ -18,7 +18,7 @@ use crate::export::{self, csv, ResultsDir, RunFolder};
 use crate::plan::{Plan, SweepPoint};
 use crate::record::Sample;
 use crate::report::{self, At, Execution, HostInfo, Manifest, Report, Warning};
-use crate::run::loadgen::request_bytes;
+use crate::run::loadgen::{request_bytes, response_bytes};
 use crate::run::pool::Pools;
 use crate::run::timer::PreciseTimer;
 use crate::run::{floor, run_point, PointOutcome, RunContext};
@@ -366,10 +366,11 @@ async fn floor_after(plan: &Plan, ctx: &RunContext, report: &mut Report) {
 /// messages the size of that point's requests, at its offered rate.
 fn floor_target<'a>(plan: &'a Plan, ctx: &RunContext) -> Option<(&'a crate::plan::BrokerConfig, floor::EchoShape)> {
     let first = plan.points.first()?;
-    let bytes = request_bytes(&first.config.devices.input.shape, first.config.broker.encoding, ctx.run_id.len() + 12);
+    let id_len = ctx.run_id.len() + 12;
+    let bytes = request_bytes(&first.config.devices.input.shape, first.config.broker.encoding, id_len);
     let load = &first.config.load;
     let rate = (load.arrival != crate::plan::Arrival::Closed).then_some(load.rate_hz);
-    Some((&first.config.broker, floor::EchoShape::floor(bytes, rate)))
+    Some((&first.config.broker, floor::EchoShape::floor(bytes, response_bytes(id_len), rate)))
 }
 
 /// One execution of one point: its samples streamed to the results folder and

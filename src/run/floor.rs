@@ -31,10 +31,6 @@ const FLOOR_MIN_RATE_HZ: f64 = 20.0;
 const FLOOR_MIN_MESSAGES: u64 = 50;
 /// Echoes sent first and left out, to warm connections and caches.
 const WARMUP: u64 = 10;
-/// A JSON answer of one score with its times (`{"v":1,"id":"…","tier":"edge",…}`,
-/// docs/wire.md): what a worker sends back, and so what the echo answers with.
-pub const RESPONSE_BYTES: usize = 160;
-
 /// What one echo sends: messages of `request_bytes` out, answers of
 /// `response_bytes` back, `count` of them at `rate_hz`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,15 +42,15 @@ pub struct EchoShape {
 }
 
 impl EchoShape {
-    /// The floor of a run whose requests are `request_bytes` long and
-    /// offered at `rate_hz` (`None`: closed loop): requests travel as the
-    /// run's do, a request-sized message to the broker and a response-sized
-    /// one back, at the run's rate within 20–300/s, for about a second
-    /// (50 to 300 messages).
-    pub fn floor(request_bytes: usize, rate_hz: Option<f64>) -> EchoShape {
+    /// The floor of a run whose requests and answers are `request_bytes`
+    /// and `response_bytes` long (`loadgen::request_bytes`,
+    /// `loadgen::response_bytes`) and offered at `rate_hz` (`None`: closed
+    /// loop): they travel as the run's do, at the run's rate within
+    /// 20–300/s, for about a second (50 to 300 messages).
+    pub fn floor(request_bytes: usize, response_bytes: usize, rate_hz: Option<f64>) -> EchoShape {
         let rate_hz = rate_hz.unwrap_or(FLOOR_RATE_HZ).clamp(FLOOR_MIN_RATE_HZ, FLOOR_RATE_HZ);
         let count = (rate_hz as u64).clamp(FLOOR_MIN_MESSAGES, FLOOR_MESSAGES);
-        EchoShape { request_bytes, response_bytes: RESPONSE_BYTES, rate_hz, count }
+        EchoShape { request_bytes, response_bytes, rate_hz, count }
     }
 }
 
@@ -184,14 +180,14 @@ mod tests {
     #[test]
     fn the_floor_echoes_at_the_runs_rate_within_its_bounds_and_answers_like_a_worker() {
         let shape = |rate| {
-            let s = EchoShape::floor(110_650, rate);
+            let s = EchoShape::floor(110_650, 128, rate);
             (s.rate_hz, s.count, s.request_bytes, s.response_bytes)
         };
-        assert_eq!(shape(Some(100.0)), (100.0, 100, 110_650, RESPONSE_BYTES));
-        assert_eq!(shape(Some(1.0)), (20.0, 50, 110_650, RESPONSE_BYTES), "a slow run: 20/s, 50 echoes");
-        assert_eq!(shape(Some(30_000.0)), (300.0, 300, 110_650, RESPONSE_BYTES));
-        assert_eq!(shape(None), (300.0, 300, 110_650, RESPONSE_BYTES), "closed loop");
-        let reply = answer(&7u64.to_le_bytes().repeat(1000), RESPONSE_BYTES);
-        assert_eq!((reply.len(), &reply[..8]), (RESPONSE_BYTES, &7u64.to_le_bytes()[..]));
+        assert_eq!(shape(Some(100.0)), (100.0, 100, 110_650, 128));
+        assert_eq!(shape(Some(1.0)), (20.0, 50, 110_650, 128), "a slow run: 20/s, 50 echoes");
+        assert_eq!(shape(Some(30_000.0)), (300.0, 300, 110_650, 128));
+        assert_eq!(shape(None), (300.0, 300, 110_650, 128), "closed loop");
+        let reply = answer(&7u64.to_le_bytes().repeat(1000), 128);
+        assert_eq!((reply.len(), &reply[..8]), (128, &7u64.to_le_bytes()[..]));
     }
 }

@@ -162,6 +162,26 @@ pub fn request_bytes(shape: &[usize], encoding: Encoding, id_len: usize) -> usiz
     wire::encode_request(&request, shape, encoding).len()
 }
 
+/// The size of a worker's JSON answer of one score to a request whose id is
+/// `id_len` long, with representative times: what the harness floor's echo
+/// answers with.
+pub fn response_bytes(id_len: usize) -> usize {
+    let response = wire::Response {
+        v: wire::VERSION,
+        id: "x".repeat(id_len),
+        tier: crate::plan::Tier::Edge,
+        worker: "edge-0".into(),
+        probability: 0.467_532_1,
+        class: None,
+        queue_us: 12,
+        infer_us: 45,
+        held_us: None,
+        held_late_us: None,
+        batch: None,
+    };
+    serde_json::to_vec(&response).map_or(0, |b| b.len())
+}
+
 /// What a device tells the collector.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceEvent {
@@ -316,13 +336,14 @@ impl Device {
         // both` the copies alternate which is handed over first, so neither
         // tier is always a few µs ahead.
         // Every copy's bytes are made here, ahead of the due time.
-        let mut sends: Vec<(AsyncClient, String, Vec<u8>)> = match &self.copy {
-            Some(copy) if topics.len() == 2 => vec![
-                (client.clone(), topics[0].clone(), payload.to_vec()),
-                (copy.clone(), topics[1].clone(), payload.to_vec()),
-            ],
-            _ => topics.iter().map(|t| (client.clone(), t.clone(), payload.to_vec())).collect(),
-        };
+        let mut sends: Vec<(AsyncClient, String, Vec<u8>)> = topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let on = if i == 1 { self.copy.as_ref().unwrap_or(&client) } else { &client };
+                (on.clone(), t.clone(), payload.to_vec())
+            })
+            .collect();
         if sends.len() == 2 && seq % 2 == 1 {
             sends.swap(0, 1);
         }
@@ -428,6 +449,14 @@ mod tests {
         let (a, b) = (uniform.draw(0, &mut rng()), uniform.draw(0, &mut rng()));
         assert_eq!(a, b, "seeded");
         assert!(a.0.iter().all(|v| (-2.0..2.0).contains(v)) && a.1.is_none());
+    }
+
+    #[test]
+    fn the_floors_answer_is_a_real_answer_of_the_runs_id_length() {
+        let bytes = response_bytes(30);
+        assert_eq!(response_bytes(40), bytes + 10, "the id is the only part that grows");
+        // About what the runs' answers measured (128 bytes with smoke.yaml's ids).
+        assert!((110..160).contains(&bytes), "{bytes}");
     }
 
     #[test]
