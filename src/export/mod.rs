@@ -7,6 +7,7 @@ pub mod markdown;
 pub mod plot;
 mod read;
 mod results_dir;
+pub mod table;
 
 pub use read::{read_histogram, Repetitions, RunFolder};
 pub use results_dir::{

@@ -15,7 +15,6 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::markdown::point_label;
 use super::PLOTS;
 use crate::plan::Tier;
 use crate::report::Report;
@@ -68,7 +67,7 @@ impl PlotKind {
     pub fn alt(&self, report: &Report) -> String {
         match self {
             PlotKind::Latency { key } => format!("p50 and p99 latency against {key}"),
-            PlotKind::Cdf { point } => format!("latency CDF at {}", point_label(report, *point)),
+            PlotKind::Cdf { point } => format!("latency CDF at {}", report.point_label(*point)),
             PlotKind::Breakdown => "mean latency split into network, queue, inference and emulated compute".into(),
         }
     }
@@ -398,7 +397,7 @@ fn cdf_plot(report: &Report, point: usize, histograms: &PointHistograms) -> Resu
         let root = SVGBackend::with_string(&mut svg, (SIZE.0 + legend_width, SIZE.1)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Latency CDF at {}", point_label(report, point)), (FONT, 20))
+            .caption(format!("Latency CDF at {}", report.point_label(point)), (FONT, 20))
             .margin(12)
             .margin_right(12 + legend_width)
             .x_label_area_size(44)
