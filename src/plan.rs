@@ -611,7 +611,7 @@ pub fn serving_parts(slots: u32, queue_limit: u32, threads: Option<u32>) -> Vec<
 
 /// The emulated network of one hop (a tier's workers, or the devices, to the broker).
 /// Latency is one-way and applies in each direction.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LinkConfig {
     /// One-way base delay.
     pub latency: Duration,
@@ -657,7 +657,7 @@ impl LinkConfig {
 /// A link trace: one-way conditions over time, a step function of its rows
 /// (docs/scenario.md, Traces). Results keep where it came from and its
 /// digest, not its rows.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LinkTrace {
     /// The path as the scenario gave it.
     pub path: String,
@@ -680,7 +680,7 @@ impl PartialEq for LinkTrace {
 }
 
 /// What a trace does after its last row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TraceEnd {
     /// The last row's conditions stay.
@@ -743,7 +743,7 @@ impl Distribution {
 }
 
 /// A window in which a link stops delivering.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LinkOutage {
     pub at: Duration,
     pub duration: Duration,
@@ -818,7 +818,7 @@ impl SloMetric {
 }
 
 /// A service-level objective, checked at every sweep point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Slo {
     /// `None`: each tier that ran.
     pub tier: Option<Tier>,
@@ -846,7 +846,7 @@ impl Slo {
 }
 
 /// One of `count` deterministic subsets of a plan's points (1-based `index`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shard {
     pub index: usize,
     pub count: usize,

@@ -26,9 +26,59 @@ impl Status {
     }
 }
 
+/// A remote process that took part in a run, as the results keep it: a
+/// `simrun worker` that served a tier, or a `simrun devices` host that ran a
+/// share of the devices. Built from the process's announcement; the pool
+/// protocol's own fields (version, state, pid, control counts) stay out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteMember {
+    /// Its name in its pool.
+    pub name: String,
+    pub pool: String,
+    /// What it did for the run.
+    pub served: Served,
+    /// Its host: name, OS, architecture, CPU and cores, as it reported them.
+    pub host: String,
+    pub os: String,
+    pub arch: String,
+    pub cpu: String,
+    pub cores: usize,
+    /// Its simrun version.
+    pub simrun: String,
+}
+
+/// What a remote process did for a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "role", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Served {
+    /// Served `tier` with `model` (its SHA-256) on ONNX Runtime `onnxruntime`;
+    /// `compute` says how, when not one request at a time like its host.
+    Worker {
+        tier: Tier,
+        model: String,
+        sha256: String,
+        onnxruntime: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        compute: Option<String>,
+    },
+    /// Ran the devices of slot `slot` (the run's own process is slot 0).
+    Devices { slot: u32 },
+}
+
+impl RemoteMember {
+    /// The tier it served, if it is a worker.
+    pub fn tier(&self) -> Option<Tier> {
+        match self.served {
+            Served::Worker { tier, .. } => Some(tier),
+            Served::Devices { .. } => None,
+        }
+    }
+}
+
 /// What one device host sent over a run, and how its samples ended: the
 /// run's own process, or a `simrun devices` process.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeviceHostTally {
     /// The host's name in its pool, or `this run`.
     pub name: String,
@@ -198,7 +248,7 @@ impl Sample {
 }
 
 /// Which way bytes travel through a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// From the clients to the broker.
@@ -254,7 +304,7 @@ pub struct LinkOutcome {
 }
 
 /// Counters of answers that matched no pending request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Unmatched {
     /// Ids that belong to no request of this point execution.
     pub unknown: u64,

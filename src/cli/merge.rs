@@ -105,10 +105,9 @@ fn check_compatible(shards: &[RunFolder]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], command: String) -> anyhow::Result<Report> {
-    let first = &shards[0].report;
-    let mut report = first.clone();
-    let m = &mut report.manifest;
+/// The merged run's manifest: a new run id, the shards it came from, their
+/// times summed or spanned, and every remote member any shard claimed.
+fn merged_manifest(m: &mut crate::report::Manifest, shards: &[RunFolder], command: String) {
     m.run_id = super::run::new_run_id();
     m.command = command;
     m.shard = None;
@@ -130,6 +129,21 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
     m.finished_at = shards.iter().filter_map(|s| s.report.manifest.finished_at.clone()).max();
     m.wall_time_s = Some(shards.iter().filter_map(|s| s.report.manifest.wall_time_s).sum());
     m.scheduled_time_s = shards.iter().map(|s| s.report.manifest.scheduled_time_s).sum();
+    // Each shard may have claimed other workers; one that served several
+    // shards is listed once.
+    m.remote_workers.clear();
+    for w in shards.iter().flat_map(|s| &s.report.manifest.remote_workers) {
+        if !m.remote_workers.contains(w) {
+            m.remote_workers.push(w.clone());
+        }
+    }
+}
+
+fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], command: String) -> anyhow::Result<Report> {
+    let first = &shards[0].report;
+    let mut report = first.clone();
+    merged_manifest(&mut report.manifest, shards, command);
+    let m = &report.manifest;
     report.shard = None;
     report.points = shards.iter().flat_map(|s| s.report.points.clone()).collect();
     report.points.sort_by_key(|p| p.index);
@@ -235,4 +249,39 @@ fn write_merged(
         Ok(export::write_report(&results, report)?)
     };
     write().map_err(|e| Failure::infrastructure(anyhow!("writing the merged folder {}: {e:#}", out.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RemoteMember, Served};
+
+    fn member(name: &str, slot: u32) -> RemoteMember {
+        RemoteMember {
+            name: name.into(),
+            pool: "p".into(),
+            served: Served::Devices { slot },
+            host: "h".into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            cpu: "c".into(),
+            cores: 2,
+            simrun: "0".into(),
+        }
+    }
+
+    #[test]
+    fn a_merged_run_lists_every_shards_remote_members_once() {
+        let shard = |members: Vec<RemoteMember>| {
+            let mut report = crate::report::test_report(1, &["0ms"], vec![]);
+            report.manifest.remote_workers = members;
+            RunFolder { path: "x".into(), report, scenario_yaml: String::new() }
+        };
+        let shards = [shard(vec![member("a", 1)]), shard(vec![member("a", 1), member("b", 2)])];
+        let mut m = shards[0].report.manifest.clone();
+        merged_manifest(&mut m, &shards, "simrun merge".into());
+        let names: Vec<&str> = m.remote_workers.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(m.merged_from.len(), 2);
+    }
 }

@@ -62,8 +62,13 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the JSON Schema of scenario files (docs/scenario.schema.json), for editors.
-    Schema,
+    /// Print the JSON Schema of scenario files (docs/scenario.schema.json), for editors;
+    /// with --results, of results.json (docs/results.schema.json).
+    Schema {
+        /// The schema of a results folder's results.json instead.
+        #[arg(long)]
+        results: bool,
+    },
     /// Print the man page (roff): `simrun man > simrun.1; man -l simrun.1`;
     /// with --dir, write it and one page per command (simrun-run.1, …) there.
     Man {
@@ -439,8 +444,8 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
                 Ok(Outcome::Passed)
             }
             Command::Man { dir } => man_page(dir.as_deref()),
-            Command::Schema => {
-                print_text(&crate::scenario::json_schema());
+            Command::Schema { results } => {
+                print_text(&if results { crate::export::results_schema() } else { crate::scenario::json_schema() });
                 Ok(Outcome::Passed)
             }
         }

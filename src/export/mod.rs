@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::report::{Manifest, Report};
 
 /// Names the layout of `results.json`; a reader refuses any other.
-pub const RESULTS_FORMAT: &str = "simrun-results-v1";
+pub const RESULTS_FORMAT: &str = "simrun-results-v2";
 
 /// `results.json`: the whole report, machine-readable, for `merge` and `diff`.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResultsFile {
     pub format: String,
     pub report: Report,
@@ -122,4 +122,11 @@ pub fn manifest_json(manifest: &Manifest) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(manifest).unwrap_or_default();
     out.push(b'\n');
     out
+}
+
+/// The JSON Schema of `results.json` (docs/results.schema.json), generated
+/// from the types that write it.
+pub fn results_schema() -> String {
+    let schema = schemars::schema_for!(ResultsFile);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }

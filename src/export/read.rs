@@ -11,6 +11,9 @@ use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 
 use super::{histogram_name, ResultsFile, RESULTS_FORMAT, SAMPLES_PARTIAL};
+
+/// The format before remote members became `record::RemoteMember`; still read.
+const RESULTS_FORMAT_V1: &str = "simrun-results-v1";
 use crate::plan::Tier;
 use crate::report::Report;
 use crate::stats::compare::{Ecdf, Repetition};
@@ -25,6 +28,39 @@ pub struct RunFolder {
     pub report: Report,
     /// `scenario.yaml` as the run resolved it.
     pub scenario_yaml: String,
+}
+
+/// Rewrites a `simrun-results-v1` file's remote members (the pool's
+/// announcements, protocol fields and all) into today's records: a worker's
+/// tier, model and runtime move into `served`, a device host gets its slot
+/// from its order, and the protocol's fields are dropped.
+fn upgrade_v1(value: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let Some(members) = value.pointer_mut("/report/manifest/remote_workers").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let mut slot = 0;
+    for m in members.iter_mut() {
+        let text = |k: &str| m.get(k).cloned().unwrap_or(Value::String(String::new()));
+        let served = if m.get("role").and_then(Value::as_str) == Some("devices") {
+            slot += 1;
+            json!({ "role": "devices", "slot": slot })
+        } else {
+            let mut w = json!({
+                "role": "worker", "tier": text("tier"), "model": text("model"),
+                "sha256": text("sha256"), "onnxruntime": text("onnxruntime"),
+            });
+            if let Some(c) = m.get("compute").filter(|c| c.is_string()) {
+                w["compute"] = c.clone();
+            }
+            w
+        };
+        *m = json!({
+            "name": text("name"), "pool": text("pool"), "served": served, "host": text("host"),
+            "os": text("os"), "arch": text("arch"), "cpu": text("cpu"),
+            "cores": m.get("cores").cloned().unwrap_or(json!(0)), "simrun": text("simrun"),
+        });
+    }
 }
 
 impl RunFolder {
@@ -51,11 +87,19 @@ impl RunFolder {
             bail!("{shown} is not a simrun results folder: it has no results.json ({hint})");
         }
         let bytes = fs::read(&json).with_context(|| format!("cannot read {}", json.display()))?;
-        let file: ResultsFile = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow!("{} is damaged or from another simrun version: {e}", json.display()))?;
-        if file.format != RESULTS_FORMAT {
-            bail!("{} has format {:?}; this simrun reads {RESULTS_FORMAT:?}", json.display(), file.format);
+        let damaged =
+            |e: serde_json::Error| anyhow!("{} is damaged or from another simrun version: {e}", json.display());
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(RESULTS_FORMAT) => {}
+            Some(RESULTS_FORMAT_V1) => upgrade_v1(&mut value),
+            format => bail!(
+                "{} has format {}; this simrun reads {RESULTS_FORMAT:?} and {RESULTS_FORMAT_V1:?}",
+                json.display(),
+                format.map_or("none".to_string(), |f| format!("{f:?}"))
+            ),
         }
+        let file: ResultsFile = serde_json::from_value(value).map_err(damaged)?;
         let yaml = path.join(super::SCENARIO_YAML);
         let scenario_yaml = fs::read_to_string(&yaml).with_context(|| format!("cannot read {}", yaml.display()))?;
         let mut report = file.report;
@@ -121,4 +165,30 @@ pub fn read_histogram(file: &Path) -> anyhow::Result<(Vec<u8>, Histogram<u64>)> 
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| anyhow!("histogram {} is damaged: {e:?}", file.display()))?;
     Ok((bytes, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v1_file_keeps_its_members_as_records_without_the_protocol() {
+        let mut v = serde_json::json!({ "format": "simrun-results-v1", "report": { "manifest": { "remote_workers": [
+            { "v": 1, "name": "cloud-a", "pool": "p", "state": "idle", "role": "worker", "tier": "cloud",
+              "model": "m.onnx", "sha256": "ab", "simrun": "0.1", "onnxruntime": "1.31.1", "host": "h", "os": "linux",
+              "arch": "x86_64", "cpu": "c", "cores": 2, "pid": 7, "compute": "2 slots", "bad_control": 0 },
+            { "v": 1, "name": "fleet-a", "pool": "q", "state": "idle", "role": "devices", "host": "h2", "pid": 8 },
+            { "v": 1, "name": "fleet-b", "pool": "q", "state": "idle", "role": "devices", "host": "h3", "pid": 9 }
+        ] } } });
+        upgrade_v1(&mut v);
+        let members: Vec<crate::record::RemoteMember> =
+            serde_json::from_value(v["report"]["manifest"]["remote_workers"].take()).expect("today's records");
+        use crate::record::Served;
+        let Served::Worker { tier, compute, .. } = &members[0].served else { panic!("{members:?}") };
+        assert_eq!((*tier, compute.as_deref()), (Tier::Cloud, Some("2 slots")));
+        assert_eq!(members[0].cores, 2);
+        assert_eq!(members[1].served, Served::Devices { slot: 1 });
+        assert_eq!(members[2].served, Served::Devices { slot: 2 });
+        assert_eq!(members[2].host, "h3");
+    }
 }

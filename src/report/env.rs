@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Host facts for the manifest and the report's environment section.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct HostInfo {
     pub hostname: String,
     pub os: String,

@@ -25,7 +25,7 @@ pub const ORT_CRATE_VERSION: &str = env!("SIMRUN_ORT_CRATE_VERSION");
 pub const RUMQTTC_VERSION: &str = env!("SIMRUN_RUMQTTC_VERSION");
 
 /// One model as the manifest records it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ModelRecord {
     pub tier: Tier,
     pub path: String,
@@ -40,7 +40,7 @@ pub struct ModelRecord {
 }
 
 /// Everything needed to know what ran, where and with what (`manifest.json`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Manifest {
     pub simrun_version: String,
     pub git_commit: String,
@@ -95,14 +95,15 @@ pub struct Manifest {
     /// For a merged run: the shards, in shard order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<MergedShard>,
-    /// The `simrun worker` processes of remote pools that served tiers of
-    /// this run, as each announced itself (host, versions, model).
+    /// The `simrun worker` and `simrun devices` processes of remote pools
+    /// that took part in this run, as each announced itself (host, versions,
+    /// model, what it served).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub remote_workers: Vec<crate::run::pool::Announcement>,
+    pub remote_workers: Vec<crate::record::RemoteMember>,
 }
 
 /// One shard of a merged run, with the harness floor it measured for itself.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct MergedShard {
     pub run_id: String,
     pub shard: Option<String>,
@@ -117,7 +118,7 @@ pub struct MergedShard {
 }
 
 /// Edge and cloud answering the same inputs.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Parity {
     /// Largest |edge − cloud| over seeded random inputs at validation.
     pub max_abs_diff: f32,
@@ -128,14 +129,14 @@ pub struct Parity {
 }
 
 /// A sweep point as the report lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PointRow {
     pub index: usize,
     pub params: Vec<(String, String)>,
 }
 
 /// The whole run, as the exporters see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     pub manifest: Manifest,
     pub description: String,
@@ -186,7 +187,7 @@ pub struct Report {
 }
 
 /// One tier's setup over a plan: its model, runtime and workers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TierSetup {
     pub tier: Tier,
     pub model: String,
@@ -216,7 +217,7 @@ impl TierSetup {
 }
 
 /// One execution of one sweep point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Execution {
     pub point: usize,
     pub repetition: u32,

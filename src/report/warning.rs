@@ -202,6 +202,16 @@ impl Serialize for Warning {
     }
 }
 
+impl schemars::JsonSchema for Warning {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Warning".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "description": "A warning as the report states it." })
+    }
+}
+
 impl<'de> Deserialize<'de> for Warning {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Warning::Recorded)

@@ -11,7 +11,7 @@ use super::Summary;
 use crate::plan::Tier;
 
 /// An interval and the probability that it covers the true value.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, schemars::JsonSchema)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,

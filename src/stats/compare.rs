@@ -94,7 +94,7 @@ pub struct Repetition {
 }
 
 /// What is compared.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, schemars::JsonSchema)]
 pub enum Metric {
     /// A latency quantile in µs; a side's value is the median over its repetitions.
     Quantile(f64),

@@ -9,7 +9,7 @@ use crate::plan::Tier;
 
 /// One line of the sweep along one numeric key, at one percentile: where the
 /// faster tier changes, or that it never does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Crossover {
     /// The swept key (`tiers.cloud.link.latency`).
     pub key: String,

@@ -20,7 +20,7 @@ pub const RELEASE_ERROR_LIMIT: Duration = Duration::from_millis(1);
 pub const BANDWIDTH_TOLERANCE: f64 = 0.10;
 
 /// One direction of one link at one point execution.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct LinkFidelity {
     pub point: usize,
     pub repetition: u32,

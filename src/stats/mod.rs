@@ -9,7 +9,7 @@ mod link;
 mod slo;
 mod versus;
 /// What the echo measured: round trips from intended send time, in µs.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Floor {
     pub round_trip: Percentiles,
     pub answered: u64,
@@ -80,7 +80,7 @@ pub fn histogram() -> Histogram<u64> {
 }
 
 /// Percentiles of one set of values, in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Percentiles {
     pub mean_us: f64,
     pub p50_us: u64,
@@ -122,7 +122,7 @@ pub fn percentiles(values: impl IntoIterator<Item = u64>) -> Option<Percentiles>
 }
 
 /// One row of `summary.csv`: a (point, repetition, tier) over the measured window.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     pub point: usize,
     pub repetition: u32,
@@ -209,7 +209,7 @@ pub struct Summary {
 /// requests (a request without a hold adds 0 to `held_us`), so they stack.
 /// Network is the rest, `latency − queue − infer − held`, averaged with its
 /// sign, so the sum is exact whatever the clocks' granularity.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Breakdown {
     pub latency_us: f64,
     pub network_us: f64,

@@ -278,3 +278,19 @@ pub fn breakdown_adds_up(dir: &Path) -> f64 {
     assert!(rows > 0, "no summary rows to check");
     most_held
 }
+
+/// Checks each `results.json` against docs/results.schema.json with Python's
+/// jsonschema, an implementation independent of the types that wrote them.
+pub fn check_results_schema(files: &[PathBuf]) {
+    let root = root();
+    let out = std::process::Command::new("python3")
+        .arg(root.join("tests/fixtures/schema/validate.py"))
+        .arg(root.join("docs/results.schema.json"))
+        .args(files)
+        .env("PYTHONPATH", root.join(".deps/python"))
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("checked {} files, 0 errors", files.len())), "{text}");
+}

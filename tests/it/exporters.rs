@@ -69,6 +69,27 @@ fn the_fixtures_are_what_the_snapshots_say() {
     assert!(failed > 0 && failed < checks, "{failed} of {checks}");
 }
 
+#[test]
+fn results_json_is_what_its_schema_says() {
+    // The committed schema is the one simrun generates from the types that write results.json.
+    let (code, schema, stderr) = crate::common::simrun(&["schema", "--results"]);
+    assert_eq!(code, 0, "{stderr}");
+    let committed = std::fs::read_to_string(crate::common::root().join("docs/results.schema.json")).unwrap();
+    assert!(
+        schema == committed,
+        "docs/results.schema.json is stale: simrun schema --results > docs/results.schema.json"
+    );
+    // The rich fixture as written today, and the plain one in the previous format (read and upgraded).
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("results.json");
+    std::fs::write(&written, simrun::export::results_json(&folder("rich").report)).unwrap();
+    let fixtures = crate::common::root().join("tests/fixtures/results");
+    crate::common::check_results_schema(&[written, fixtures.join("rich/results.json")]);
+    let plain = std::fs::read_to_string(fixtures.join("plain/results.json")).unwrap();
+    assert!(plain.contains("\"simrun-results-v1\""), "the plain fixture keeps the old format, which is still read");
+    assert_eq!(folder("plain").report.points.len(), 1);
+}
+
 /// The backticked names in the first cell of each row of the markdown table
 /// that follows `heading` in `doc`, in order; `also` takes them from the
 /// second cell of the row whose first cell is exactly that.

@@ -18,6 +18,21 @@ fn layers() -> BTreeMap<String, usize> {
     out
 }
 
+/// The uses ARCHITECTURE.md forbids although the layers would allow them:
+/// `- never: a, b → c` (module, forbidden module) pairs.
+fn forbidden() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md")).unwrap();
+    let mut out = Vec::new();
+    for line in doc.lines() {
+        let Some(rest) = line.strip_prefix("- never: ") else { continue };
+        let (users, used) = rest.split_once('→').expect("`- never: a, b → c`");
+        for u in users.split(',') {
+            out.push((u.trim().to_string(), used.trim().to_string()));
+        }
+    }
+    out
+}
+
 /// The top-level module a file of `src/` belongs to.
 fn module_of(src: &Path, file: &Path) -> Option<String> {
     let first = file.strip_prefix(src).ok()?.components().next()?.as_os_str().to_str()?.to_string();
@@ -131,6 +146,8 @@ fn the_length_check_measures_a_function() {
 fn no_module_uses_one_above_or_beside_it() {
     let layers = layers();
     assert!(layers.len() >= 10 && layers.contains_key("run") && layers.contains_key("cli"), "{layers:?}");
+    let forbidden = forbidden();
+    assert!(forbidden.contains(&("report".into(), "run".into())), "{forbidden:?}");
     let (src, files) = src_files();
     let mut violations = Vec::new();
     for (file, text) in &files {
@@ -143,7 +160,12 @@ fn no_module_uses_one_above_or_beside_it() {
             if used == module {
                 continue;
             }
+            let never = forbidden.contains(&(module.clone(), used.clone()));
             match layers.get(&used) {
+                Some(_) if never => violations.push(format!(
+                    "{}:{line}: `{module}` uses `{used}`, which ARCHITECTURE.md forbids",
+                    file.display()
+                )),
                 Some(&l) if l < own => {}
                 Some(&l) => violations
                     .push(format!("{}:{line}: `{module}` (layer {own}) uses `{used}` (layer {l})", file.display())),

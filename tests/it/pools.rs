@@ -200,8 +200,11 @@ fn a_remote_pool_serves_the_cloud_tier_and_keeps_serving_across_runs() {
         let remote = manifest["remote_workers"].as_array().unwrap();
         let names: Vec<&str> = remote.iter().map(|w| w["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["cloud-a", "cloud-b"]);
-        assert!(remote.iter().all(|w| w["pool"] == pool.as_str() && w["pid"].as_u64().unwrap() > 0));
-        assert_eq!(remote[1]["compute"], "2 slots");
+        // The results keep what the report needs, not the pool protocol's fields.
+        assert!(remote.iter().all(|w| w["pool"] == pool.as_str() && w["served"]["tier"] == "cloud"), "{remote:?}");
+        assert!(remote.iter().all(|w| ["pid", "v", "state", "bad_control"].iter().all(|k| w.get(k).is_none())));
+        assert_eq!(remote[1]["served"]["compute"], "2 slots");
+        crate::common::check_results_schema(&[dir.join("results.json")]);
         let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
         assert!(report.contains("the cloud tier ran on remote `simrun worker` processes"), "{report}");
         assert!(report.contains("- `cloud-a` (pool `"), "{report}");
@@ -515,7 +518,10 @@ fn devices_split_over_the_run_and_two_device_hosts_give_one_folder_with_every_re
         assert!((1..2_000_000).contains(&us), "{r:?}");
     }
     let members = report["manifest"]["remote_workers"].as_array().unwrap();
-    assert!(members.iter().all(|m| m["role"] == "devices") && members.len() == 2, "{members:?}");
+    assert!(members.iter().all(|m| m["served"]["role"] == "devices") && members.len() == 2, "{members:?}");
+    let slots: Vec<u64> = members.iter().map(|m| m["served"]["slot"].as_u64().unwrap()).collect();
+    assert_eq!(slots, [1, 2], "{members:?}");
+    crate::common::check_results_schema(&[dir.join("results.json")]);
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("## Device hosts") && md.contains("| fleet-b |"), "{md}");
     a.wait_for("released by run", Duration::from_secs(5));
@@ -633,7 +639,7 @@ fn a_worker_batches_as_its_flags_say_and_announces_it() {
     assert!(sizes.iter().any(|&n| n > 1), "some requests shared a call: {sizes:?}");
     let report = results(&dir);
     for w in report["manifest"]["remote_workers"].as_array().unwrap() {
-        let compute = w["compute"].as_str().unwrap_or_default();
+        let compute = w["served"]["compute"].as_str().unwrap_or_default();
         assert!(compute.contains("batches of up to 8 requests or 3ms"), "{w}");
     }
 }

@@ -13,6 +13,7 @@ pub use summary::{crossover_sentences, finding};
 
 use super::plot::{self, PlotKind};
 use crate::plan::Tier;
+use crate::record::Served;
 use crate::report::Report;
 
 fn ms(us: u64) -> String {
@@ -261,7 +262,7 @@ fn tiers_line(report: &Report) -> String {
 
 /// Whether remote pool workers served `tier` in this run.
 fn remote_tier(m: &crate::report::Manifest, tier: crate::plan::Tier) -> bool {
-    m.remote_workers.iter().any(|w| w.tier == Some(tier))
+    m.remote_workers.iter().any(|w| w.tier() == Some(tier))
 }
 
 /// One line per remote worker and device host, and what their clocks are used for.
@@ -269,30 +270,33 @@ fn remote_workers(m: &crate::report::Manifest, md: &mut String) {
     if m.remote_workers.is_empty() {
         return;
     }
-    let (hosts, workers): (Vec<_>, Vec<_>) =
-        m.remote_workers.iter().partition(|w| w.role == crate::run::pool::Role::Devices);
+    let (hosts, workers): (Vec<_>, Vec<_>) = m.remote_workers.iter().partition(|w| w.tier().is_none());
     if !workers.is_empty() {
         let _ = writeln!(md, "- **Remote workers** (`simrun worker`, as each announced itself):");
     }
     for w in workers {
-        let tier = w.tier.map_or("?".to_string(), |t| t.to_string());
-        let compute = w.compute.as_deref().map_or(String::new(), |c| format!(", {c}"));
-        let sha: String = w.sha256.chars().take(12).collect();
+        let Served::Worker { tier, model, sha256, onnxruntime, compute } = &w.served else { continue };
+        let compute = compute.as_deref().map_or(String::new(), |c| format!(", {c}"));
+        let sha: String = sha256.chars().take(12).collect();
         let _ = writeln!(
             md,
-            "  - `{}` (pool `{}`, {tier}): host `{}`, {} {}, {} ({} cores), simrun {}, ONNX Runtime {}, pid {}, \
-             model `{}` (`{sha}…`){compute}",
-            w.name, w.pool, w.host, w.os, w.arch, w.cpu, w.cores, w.simrun, w.onnxruntime, w.pid, w.model
+            "  - `{}` (pool `{}`, {tier}): host `{}`, {} {}, {} ({} cores), simrun {}, ONNX Runtime {onnxruntime}, \
+             model `{model}` (`{sha}…`){compute}",
+            w.name, w.pool, w.host, w.os, w.arch, w.cpu, w.cores, w.simrun
         );
     }
     if !hosts.is_empty() {
-        let _ = writeln!(md, "- **Device hosts** (`simrun devices`, in slot order from slot 1; this run is slot 0):");
+        let _ = writeln!(md, "- **Device hosts** (`simrun devices`; this run is slot 0):");
     }
     for h in &hosts {
+        let slot = match h.served {
+            Served::Devices { slot } => format!("slot {slot}, "),
+            Served::Worker { .. } => String::new(),
+        };
         let _ = writeln!(
             md,
-            "  - `{}` (pool `{}`): host `{}`, {} {}, {} ({} cores), simrun {}, pid {}",
-            h.name, h.pool, h.host, h.os, h.arch, h.cpu, h.cores, h.simrun, h.pid
+            "  - `{}` (pool `{}`, {slot}host `{}`): {} {}, {} ({} cores), simrun {}",
+            h.name, h.pool, h.host, h.os, h.arch, h.cpu, h.cores, h.simrun
         );
     }
     let devices = if hosts.is_empty() {

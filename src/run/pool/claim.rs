@@ -17,7 +17,7 @@ use super::{
     JobSpec, RemoteLink, Role, SampleBatch, State,
 };
 use crate::plan::{BrokerConfig, Tier};
-use crate::record::{DeviceHostTally, LinkRecord, Sample};
+use crate::record::{DeviceHostTally, LinkRecord, RemoteMember, Sample};
 use crate::run::broker::{resolve, Connection, Received, Will};
 use crate::run::RunError;
 
@@ -145,9 +145,10 @@ impl Pools {
         Ok(pools)
     }
 
-    /// Every claimed worker, with its pool (for the manifest).
-    pub fn members(&self) -> Vec<Announcement> {
-        self.claimed.iter().flat_map(|c| c.members.iter().cloned()).collect()
+    /// Every claimed worker and device host, as the results keep them (for
+    /// the manifest); a device host's slot is its place in its pool's claim.
+    pub fn members(&self) -> Vec<RemoteMember> {
+        self.claimed.iter().flat_map(|c| c.members.iter().enumerate().map(|(i, m)| m.record(i as u32 + 1))).collect()
     }
 
     /// Pool control messages that did not parse, over every pool.

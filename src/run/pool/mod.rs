@@ -17,7 +17,7 @@ mod serve;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{LinkConfig, Tier};
-use crate::record::{DeviceHostTally, LinkRecord, Sample};
+use crate::record::{DeviceHostTally, LinkRecord, RemoteMember, Sample, Served};
 pub use crate::run::fleet::Share as DriveSpec;
 
 pub use claim::{MemberLink, PoolError, PoolNeed, Pools, JOB_TIMEOUT};
@@ -145,6 +145,33 @@ impl Announcement {
             state: State::Gone,
             reason: Some("its connection to the broker ended without a goodbye (last will)".into()),
             ..Announcement::default()
+        }
+    }
+
+    /// What the results keep of it; `slot` is a device host's slot (the
+    /// run's own process is slot 0).
+    pub fn record(&self, slot: u32) -> RemoteMember {
+        let served = match (self.role, self.tier) {
+            (Role::Worker, Some(tier)) => Served::Worker {
+                tier,
+                model: self.model.clone(),
+                sha256: self.sha256.clone(),
+                onnxruntime: self.onnxruntime.clone(),
+                compute: self.compute.clone(),
+            },
+            // A worker always announces its tier (cli/worker.rs).
+            _ => Served::Devices { slot },
+        };
+        RemoteMember {
+            name: self.name.clone(),
+            pool: self.pool.clone(),
+            served,
+            host: self.host.clone(),
+            os: self.os.clone(),
+            arch: self.arch.clone(),
+            cpu: self.cpu.clone(),
+            cores: self.cores,
+            simrun: self.simrun.clone(),
         }
     }
 
