@@ -640,7 +640,7 @@ mod tests {
             })
             .collect();
         let span = rows.last().map(|r| r.at).unwrap_or_default();
-        LinkTrace { path: "t.csv".into(), sha256: String::new(), end, span, has_bandwidth: false, rows }
+        LinkTrace { path: "t.csv".into(), sha256: String::new(), end, span, has_bandwidth: false, rows: rows.into() }
     }
 
     /// 0–3 s: 20 ms; 3–5 s: 80 ms; 5–7 s: outage; then 20 ms; the loop is 9 s long.
@@ -701,7 +701,7 @@ mod tests {
             })
             .collect();
         let span = rows.last().map(|r| r.at).unwrap_or_default();
-        LinkTrace { path: "c.csv".into(), sha256: String::new(), end, span, has_bandwidth: true, rows }
+        LinkTrace { path: "c.csv".into(), sha256: String::new(), end, span, has_bandwidth: true, rows: rows.into() }
     }
 
     #[test]

@@ -668,8 +668,9 @@ pub struct LinkTrace {
     pub span: Duration,
     /// True when the file gives a bandwidth column.
     pub has_bandwidth: bool,
+    /// Shared by every point's copy of the trace: read once per run.
     #[serde(skip)]
-    pub rows: Vec<TraceRow>,
+    pub rows: std::sync::Arc<[TraceRow]>,
 }
 
 /// Two traces are the same when their files are.

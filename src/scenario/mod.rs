@@ -3,6 +3,7 @@
 mod compare;
 pub mod data;
 mod error;
+mod files;
 mod locate;
 mod parse;
 pub mod profile;

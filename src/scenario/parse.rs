@@ -40,7 +40,9 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
     let base: ScenarioFile = source.deserialize_value(&value, None)?;
     // The base scenario is checked on its own, so that an error in an unswept
     // key points at the file (or the override) and not at a sweep point.
-    point_config(&base, path).map_err(|e| source.key_error(e, None))?;
+    // Each data and trace file is read once, whatever the number of points.
+    let files = super::files::Files::default();
+    point_config(&base, path, &files).map_err(|e| source.key_error(e, None))?;
     let resolved_yaml = serde_yaml::to_string(&base).map_err(|e| source.error(None, None, e.to_string()))?;
 
     let axes = source.sweep_axes(&base.sweep)?;
@@ -60,7 +62,7 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
             Some(format!("sweep point {index} ({})", label.join(", ")))
         };
         let file: ScenarioFile = source.deserialize_value(&point_value, origin.as_deref())?;
-        let config = point_config(&file, path).map_err(|e| source.key_error(e, origin.as_deref()))?;
+        let config = point_config(&file, path, &files).map_err(|e| source.key_error(e, origin.as_deref()))?;
         points.push(SweepPoint { index, params, config });
     }
     unused_tiers(&source, &axes, &points)?;

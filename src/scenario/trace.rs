@@ -118,7 +118,7 @@ pub fn parse(text: &str, file: &str) -> Result<LinkTrace, TraceError> {
         end,
         span,
         has_bandwidth: header.index[2].is_some(),
-        rows,
+        rows: rows.into(),
     })
 }
 

@@ -32,15 +32,21 @@ const DURATION_UNITS: [(&str, f64); 6] =
 /// Parses `250us`, `50ms`, `1.5s`, `2m`. No space between number and unit.
 pub fn parse_duration(text: &str) -> Result<Duration, Invalid> {
     let bad = || Invalid(format!("invalid duration {text:?} (expected e.g. \"50ms\", \"2s\")"));
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| bad())?;
-    let scale = DURATION_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, s)| *s).ok_or_else(bad)?;
-    let seconds = number * scale;
+    let seconds = with_unit(text, &DURATION_UNITS).ok_or_else(bad)?;
     if !seconds.is_finite() || seconds > 1e9 {
         return Err(bad());
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `50ms` or `10Mbit/s` as a number times its unit's scale in `units`: the
+/// one parser of a number directly followed by a unit; `None` when either
+/// part is not one.
+fn with_unit(text: &str, units: &[(&str, f64)]) -> Option<f64> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    units.iter().find(|(u, _)| *u == unit).map(|(_, scale)| number * scale)
 }
 
 /// A bandwidth as the user wrote it, with its value in bits per second.
@@ -64,11 +70,7 @@ const BANDWIDTH_UNITS: [(&str, f64); 8] = [
 /// Parses `10Mbit/s`, `512kbit/s`, `1.5MB/s` (decimal prefixes; `B` is a byte).
 pub fn parse_bandwidth(text: &str) -> Result<f64, Invalid> {
     let bad = || Invalid(format!("invalid bandwidth {text:?} (expected e.g. \"10Mbit/s\", \"512kbit/s\", \"1MB/s\")"));
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| bad())?;
-    let scale = BANDWIDTH_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, s)| *s).ok_or_else(bad)?;
-    let bps = number * scale;
+    let bps = with_unit(text, &BANDWIDTH_UNITS).ok_or_else(bad)?;
     if !bps.is_finite() || bps <= 0.0 {
         return Err(bad());
     }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::files::Files;
 use super::raw::{
     ArrivalFile, BatchingFile, DevicesFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile,
     WorkersFile,
@@ -38,7 +39,7 @@ fn err<T>(key: &str, message: impl Into<String>) -> Result<T, KeyError> {
 }
 
 /// Checks one fully substituted scenario and builds its point configuration.
-pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointConfig, KeyError> {
+pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) -> Result<PointConfig, KeyError> {
     let mut broker = broker(&file.broker.url, file.broker.qos)?;
     broker.tls = tls(&file.broker, scenario_path)?;
     broker.encoding = file.broker.encoding;
@@ -71,7 +72,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
                 format!("placement {} needs a tiers.{tier} section", placement.trim()),
             );
         };
-        let config = tier_config(tier, raw, scenario_path, load.warmup)?;
+        let config = tier_config(tier, raw, scenario_path, files, load.warmup)?;
         if config.remote.is_some() && broker.managed {
             return err(
                 &format!("tiers.{tier}.workers.remote"),
@@ -86,8 +87,8 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path) -> Result<PointCo
         broker,
         devices: DeviceConfig {
             count: file.devices.count,
-            input: input_config(&file.devices, scenario_path)?,
-            link: link_config(&file.devices.link, "devices.link", scenario_path, load.warmup)?,
+            input: input_config(&file.devices, scenario_path, files)?,
+            link: link_config(&file.devices.link, "devices.link", scenario_path, files, load.warmup)?,
             remote: remote_devices(&file.devices, managed)?,
         },
         load,
@@ -162,7 +163,7 @@ fn policy(file: &ScenarioFile) -> Result<Option<Policy>, KeyError> {
 pub const MAX_INPUT_VALUES: usize = 1 << 22;
 
 /// `devices.features: N`, or `devices.input`, or the model's input (shape left empty).
-fn input_config(devices: &DevicesFile, scenario_path: &Path) -> Result<InputConfig, KeyError> {
+fn input_config(devices: &DevicesFile, scenario_path: &Path, files: &Files) -> Result<InputConfig, KeyError> {
     let raw = match (devices.features, &devices.input) {
         (Some(_), Some(_)) => {
             return err(
@@ -202,7 +203,7 @@ fn input_config(devices: &DevicesFile, scenario_path: &Path) -> Result<InputConf
                 InputData::Normal
             }
         }
-        _ => InputData::File(std::sync::Arc::new(data_file(raw, text, scenario_path)?)),
+        _ => InputData::File(data_file(raw, text, scenario_path, files)?),
     };
     if let (Some(rows), false) = (data.file(), shape.is_empty()) {
         let want: usize = shape.iter().product();
@@ -221,7 +222,12 @@ fn input_config(devices: &DevicesFile, scenario_path: &Path) -> Result<InputConf
 }
 
 /// Reads `devices.input.data`, a `.csv` or `.npy` file, with its labels.
-fn data_file(raw: &super::raw::InputFile, text: &str, scenario_path: &Path) -> Result<InputRows, KeyError> {
+fn data_file(
+    raw: &super::raw::InputFile,
+    text: &str,
+    scenario_path: &Path,
+    files: &Files,
+) -> Result<std::sync::Arc<InputRows>, KeyError> {
     let key = "devices.input.data";
     let fail = |key: &str, message: String| KeyError { key: key.to_string(), message };
     let ext = Path::new(text).extension().and_then(|e| e.to_str()).filter(|e| matches!(*e, "csv" | "npy"));
@@ -231,6 +237,21 @@ fn data_file(raw: &super::raw::InputFile, text: &str, scenario_path: &Path) -> R
     let path = resolve_file(text, scenario_path, "data file").map_err(|m| fail(key, m.0))?;
     // Shown as a reader would type it from here, as model paths are.
     let shown = path.display().to_string();
+    // How the labels are found is part of what was read.
+    let labels = format!("{:?} {:?}", raw.label, raw.labels);
+    files.data(&path, labels, || read_data(raw, ext, &path, &shown, scenario_path))
+}
+
+/// Reads a data file with its labels: a CSV's label column, or a `.npy` labels file.
+fn read_data(
+    raw: &super::raw::InputFile,
+    ext: Option<&str>,
+    path: &Path,
+    shown: &str,
+    scenario_path: &Path,
+) -> Result<InputRows, KeyError> {
+    let key = "devices.input.data";
+    let fail = |key: &str, message: String| KeyError { key: key.to_string(), message };
     let rows = if ext == Some("csv") {
         {
             if raw.labels.is_some() {
@@ -240,7 +261,7 @@ fn data_file(raw: &super::raw::InputFile, text: &str, scenario_path: &Path) -> R
                 );
             }
             let column = raw.label.as_deref().unwrap_or("label");
-            super::data::read_csv(&path, &shown, column, raw.label.is_some())
+            super::data::read_csv(path, shown, column, raw.label.is_some())
         }
     } else {
         {
@@ -257,13 +278,19 @@ fn data_file(raw: &super::raw::InputFile, text: &str, scenario_path: &Path) -> R
                 )),
                 None => None,
             };
-            super::data::read_npy(&path, &shown, labels.as_ref().map(|(p, l)| (p.as_path(), l.as_str())))
+            super::data::read_npy(path, shown, labels.as_ref().map(|(p, l)| (p.as_path(), l.as_str())))
         }
     };
     rows.map_err(|e| fail(key, e.to_string()))
 }
 
-fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duration) -> Result<TierConfig, KeyError> {
+fn tier_config(
+    tier: Tier,
+    raw: &TierFile,
+    scenario_path: &Path,
+    files: &Files,
+    warmup: Duration,
+) -> Result<TierConfig, KeyError> {
     let fail = |key: String, message: String| KeyError { key, message };
     let key = |k: &str| format!("tiers.{tier}.{k}");
     let (workers, remote) = workers(tier, raw)?;
@@ -276,7 +303,7 @@ fn tier_config(tier: Tier, raw: &TierFile, scenario_path: &Path, warmup: Duratio
             format!("simrun runs .onnx (ONNX Runtime) and .safetensors (candle) models, got {:?}", raw.model),
         );
     }
-    let link = link_config(&raw.link, &format!("tiers.{tier}.link"), scenario_path, warmup)?;
+    let link = link_config(&raw.link, &format!("tiers.{tier}.link"), scenario_path, files, warmup)?;
     let compute = &raw.compute;
     let profile = match (&compute.profile, &compute.class) {
         (Some(spec), class) => Some(
@@ -472,7 +499,13 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
 }
 
 /// Checks a link block; `at` is its dotted key (`tiers.cloud.link`).
-fn link_config(raw: &LinkFile, at: &str, scenario_path: &Path, warmup: Duration) -> Result<LinkConfig, KeyError> {
+fn link_config(
+    raw: &LinkFile,
+    at: &str,
+    scenario_path: &Path,
+    files: &Files,
+    warmup: Duration,
+) -> Result<LinkConfig, KeyError> {
     let distribution = raw.distribution;
     let (latency, jitter) = (raw.latency.value, raw.jitter.value);
     if distribution == Distribution::Constant && !jitter.is_zero() {
@@ -482,7 +515,7 @@ fn link_config(raw: &LinkFile, at: &str, scenario_path: &Path, warmup: Duration)
         );
     }
     let trace = match &raw.trace {
-        Some(text) => Some(link_trace(raw, text, at, scenario_path, warmup)?),
+        Some(text) => Some(link_trace(raw, text, at, scenario_path, files, warmup)?),
         None => None,
     };
     let positive_latency = match &trace {
@@ -528,6 +561,7 @@ fn link_trace(
     text: &str,
     at: &str,
     scenario_path: &Path,
+    files: &Files,
     warmup: Duration,
 ) -> Result<crate::plan::LinkTrace, KeyError> {
     let key = format!("{at}.trace");
@@ -540,8 +574,9 @@ fn link_trace(
     let path =
         resolve_file(text, scenario_path, "trace file").map_err(|m| KeyError { key: key.clone(), message: m.0 })?;
     let shown = path.display().to_string();
-    let mut trace =
-        super::trace::read(&path, &shown).map_err(|e| KeyError { key: key.clone(), message: e.to_string() })?;
+    let mut trace = files
+        .trace(&path, || super::trace::read(&path, &shown))
+        .map_err(|e| KeyError { key: key.clone(), message: e.to_string() })?;
     trace.path = text.to_string();
     if trace.has_bandwidth && raw.bandwidth.is_some() {
         return err(
@@ -827,5 +862,35 @@ mod tests {
         assert_eq!(lexically_clean(Path::new("../x/./y")), PathBuf::from("../x/y"));
         assert_eq!(lexically_clean(Path::new("/a/b/../c")), PathBuf::from("/a/c"));
         assert_eq!(lexically_clean(Path::new("a/..")), PathBuf::from("."));
+    }
+}
+
+#[cfg(test)]
+mod files_tests {
+    use std::path::Path;
+
+    #[test]
+    fn every_point_shares_one_read_of_each_data_and_trace_file() {
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/shared.yaml");
+        let text = "name: shared\n\
+                    devices: { input: { data: ../models/data/digits-test.csv } }\n\
+                    load: { rate: 10/s, duration: 1s }\n\
+                    tiers:\n  edge: { model: ../models/digits_small.onnx }\n  \
+                    cloud: { model: ../models/digits_small.onnx, link: { trace: traces/step.csv } }\n\
+                    sweep: { devices.count: [1, 2, 3] }\n";
+        let plan = crate::scenario::load_str(&scenario, text, &[]).expect("a valid scenario");
+        assert_eq!(plan.points.len(), 3);
+        let rows: Vec<_> =
+            plan.points.iter().map(|p| p.config.devices.input.data.file().expect("rows") as *const _).collect();
+        assert!(rows.iter().all(|r| *r == rows[0]), "one copy of the data's rows for every point");
+        let traces: Vec<_> = plan
+            .points
+            .iter()
+            .map(|p| {
+                let cloud = p.config.tiers.iter().find(|t| t.tier == crate::plan::Tier::Cloud).expect("cloud");
+                cloud.link.trace.as_ref().expect("a trace").rows.clone()
+            })
+            .collect();
+        assert!(traces.iter().all(|t| std::sync::Arc::ptr_eq(t, &traces[0])), "one copy of the trace's rows");
     }
 }

@@ -270,7 +270,7 @@ mod tests {
             end: TraceEnd::Loop,
             span: Duration::from_millis(300),
             has_bandwidth: true,
-            rows,
+            rows: rows.into(),
         };
         let config = LinkConfig { trace: Some(trace), ..LinkConfig::default() };
         assert_eq!((configured(&config).p50_us, configured(&config).p99_us), (20_000, 20_000));
