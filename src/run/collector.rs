@@ -60,12 +60,31 @@ pub struct Ask {
 /// timer must not ask the edge.
 pub type Decided = Arc<Mutex<HashSet<u64>>>;
 
+/// How a collector settles requests, chosen once when it is made.
+enum Mode {
+    /// Every request goes to each of these tiers, and settles with a sample
+    /// per tier once each has answered or its time ran out.
+    PerTier(Vec<Tier>),
+    /// A policy routes each request; it settles with one sample, tier `policy`.
+    Routed(Routing),
+}
+
+/// What routing by a policy keeps beside the requests in flight.
+struct Routing {
+    policy: Policy,
+    /// (seq, tier) the policy asked but no longer waits for: its answer is dropped.
+    superseded: HashSet<(u64, Tier)>,
+    /// What the devices must send again.
+    asks: Vec<Ask>,
+    decided: Decided,
+}
+
 /// Settles requests into samples. Feed it what devices sent (`sent`), what
 /// came back (`answer`) and the time (`expire`); it returns finished samples.
 pub struct Collector {
     point: usize,
     repetition: u32,
-    tiers: Vec<Tier>,
+    mode: Mode,
     /// `<run-id>/<point>.<rep>/`
     prefix: String,
     timeout_us: u64,
@@ -78,11 +97,6 @@ pub struct Collector {
     /// any other answer to a settled request a duplicate.
     timed_out: HashSet<(u64, Tier)>,
     pub unmatched: Unmatched,
-    policy: Option<Policy>,
-    /// (seq, tier) a policy asked but no longer waits for: its answer is dropped.
-    superseded: HashSet<(u64, Tier)>,
-    asks: Vec<Ask>,
-    decided: Decided,
     /// (devices, slot, slots): the collector settles only the requests of
     /// its own share of the devices; answers to another share's are another
     /// collector's, and dropped uncounted.
@@ -94,7 +108,7 @@ impl Collector {
         Collector {
             point,
             repetition,
-            tiers: tiers.to_vec(),
+            mode: Mode::PerTier(tiers.to_vec()),
             prefix,
             timeout_us,
             pending: HashMap::new(),
@@ -102,10 +116,6 @@ impl Collector {
             settled: Vec::new(),
             timed_out: HashSet::new(),
             unmatched: Unmatched::default(),
-            policy: None,
-            superseded: HashSet::new(),
-            asks: Vec::new(),
-            decided: Decided::default(),
             share: None,
         }
     }
@@ -126,14 +136,18 @@ impl Collector {
 
     /// Routes requests by `policy`: one sample per request, tier `policy`.
     pub fn with_policy(mut self, policy: Option<Policy>, decided: Decided) -> Self {
-        self.policy = policy;
-        self.decided = decided;
+        if let Some(policy) = policy {
+            self.mode = Mode::Routed(Routing { policy, superseded: HashSet::new(), asks: Vec::new(), decided });
+        }
         self
     }
 
     /// What the devices must send again, since the last call.
     pub fn take_asks(&mut self) -> Vec<Ask> {
-        std::mem::take(&mut self.asks)
+        match &mut self.mode {
+            Mode::Routed(r) => std::mem::take(&mut r.asks),
+            Mode::PerTier(_) => Vec::new(),
+        }
     }
 
     /// Requests still waiting for an answer.
@@ -199,12 +213,12 @@ impl Collector {
     pub fn sent(&mut self, sent: Sent) {
         self.deadlines.insert((sent.intended_us, sent.seq));
         let routed = sent.route.clone().map(|(route, reason)| Routed { route, reason, waited: [0; 3] });
-        let waiting = match (self.policy, &routed) {
+        let waiting = match (&self.mode, &routed) {
+            (Mode::PerTier(tiers), _) => tiers.clone(),
             // The edge gateway may forward it: whichever tier answers.
-            (Some(Policy::Offload { .. }), _) => vec![Tier::Edge, Tier::Cloud],
-            (Some(_), Some(r)) if r.route == Route::Cloud => vec![Tier::Cloud],
-            (Some(_), _) => vec![Tier::Edge],
-            (None, _) => self.tiers.clone(),
+            (Mode::Routed(Routing { policy: Policy::Offload { .. }, .. }), _) => vec![Tier::Edge, Tier::Cloud],
+            (Mode::Routed(_), Some(r)) if r.route == Route::Cloud => vec![Tier::Cloud],
+            (Mode::Routed(_), _) => vec![Tier::Edge],
         };
         self.pending.insert(sent.seq, Pending { sent, waiting, routed });
     }
@@ -214,7 +228,9 @@ impl Collector {
     pub fn fell_back(&mut self, seq: u64, reason: String) {
         let Some(p) = self.pending.get_mut(&seq) else {
             // Settled meanwhile: the edge's answer will be one too many.
-            self.superseded.insert((seq, Tier::Edge));
+            if let Mode::Routed(r) = &mut self.mode {
+                r.superseded.insert((seq, Tier::Edge));
+            }
             return;
         };
         p.waiting.push(Tier::Edge);
@@ -240,9 +256,9 @@ impl Collector {
     pub fn failed(&mut self, seq: u64, error: &str, out: &mut Vec<Sample>) -> Option<u32> {
         let p = self.pending.remove(&seq)?;
         self.deadlines.remove(&(p.sent.intended_us, seq));
-        let each: Vec<Sample> = match self.policy {
-            Some(_) => vec![self.routed_sample(&p.sent, p.routed.as_ref(), Status::Error)],
-            None => p.waiting.iter().map(|&tier| self.sample(&p.sent, tier, Status::Error)).collect(),
+        let each: Vec<Sample> = match self.mode {
+            Mode::Routed(_) => vec![self.routed_sample(&p.sent, p.routed.as_ref(), Status::Error)],
+            Mode::PerTier(_) => p.waiting.iter().map(|&tier| self.sample(&p.sent, tier, Status::Error)).collect(),
         };
         for mut s in each {
             s.error = Some(format!("publish failed: {error}"));
@@ -266,7 +282,7 @@ impl Collector {
         let Some(pending) = self.pending.get_mut(&seq) else {
             if self.foreign(seq) {
                 // Another device host's request, settled by its own collector.
-            } else if self.superseded.remove(&(seq, tier)) {
+            } else if self.superseded(seq, tier) {
                 // A policy stopped waiting for this tier: nothing to count.
             } else if self.timed_out.remove(&(seq, tier)) {
                 self.unmatched.late += 1;
@@ -281,7 +297,7 @@ impl Collector {
             self.unmatched.duplicates += 1;
             return None;
         };
-        if let Some(policy) = self.policy {
+        if let Mode::Routed(Routing { policy, .. }) = self.mode {
             return self.route(policy, seq, tier, result, (received_us, payload.len() as u32), out);
         }
         pending.waiting.swap_remove(pos);
@@ -293,6 +309,15 @@ impl Collector {
             return Some(sent.device);
         }
         None
+    }
+
+    /// Whether the policy stopped waiting for `tier`'s answer to `seq`
+    /// (forgotten now that it came).
+    fn superseded(&mut self, seq: u64, tier: Tier) -> bool {
+        match &mut self.mode {
+            Mode::Routed(r) => r.superseded.remove(&(seq, tier)),
+            Mode::PerTier(_) => false,
+        }
     }
 
     /// The request's sequence number and the answer, from a message on
@@ -365,6 +390,7 @@ impl Collector {
         (received_us, bytes): (u64, u32),
         out: &mut Vec<Sample>,
     ) -> Option<u32> {
+        let Mode::Routed(routing) = &mut self.mode else { return None };
         let p = self.pending.get_mut(&seq)?;
         let first = p.routed.as_ref().map(|r| r.route);
         match (policy, tier, &result) {
@@ -377,30 +403,30 @@ impl Collector {
                 p.routed = Some(Routed { route: Route::EdgeThenCloud, reason, waited });
                 p.waiting = vec![Tier::Cloud];
                 if let Some(payload) = p.sent.payload.clone() {
-                    self.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Cloud, payload });
+                    routing.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Cloud, payload });
                 }
                 return None;
             }
             (Policy::Deadline { .. }, Tier::Cloud, Err((message, _))) if first == Some(Route::Cloud) => {
-                lock(&self.decided).insert(seq);
+                lock(&routing.decided).insert(seq);
                 let reason = format!("cloud error: {message}");
                 p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3] });
                 p.waiting = vec![Tier::Edge];
                 if let Some(payload) = p.sent.payload.clone() {
-                    self.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Edge, payload });
+                    routing.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Edge, payload });
                 }
                 return None;
             }
             (Policy::Deadline { .. }, Tier::Cloud, Ok(_)) if first == Some(Route::Cloud) => {
-                lock(&self.decided).insert(seq);
+                lock(&routing.decided).insert(seq);
             }
             _ => {}
         }
+        for &other in p.waiting.iter().filter(|t| **t != tier) {
+            routing.superseded.insert((seq, other));
+        }
         let p = self.pending.remove(&seq)?;
         self.settle(seq, &p.sent);
-        for &other in p.waiting.iter().filter(|t| **t != tier) {
-            self.superseded.insert((seq, other));
-        }
         let mut routed = p.routed.unwrap_or(Routed { route: Route::Edge, reason: String::new(), waited: [0; 3] });
         match (policy, tier, &result) {
             (Policy::Cascade(_), Tier::Edge, Ok(r)) => routed.reason = format!("confident {:.3}", r.probability),
@@ -440,13 +466,13 @@ impl Collector {
             }
             self.deadlines.pop_first();
             if let Some(p) = self.pending.remove(&seq) {
-                if self.policy.is_some() {
-                    out.push(self.routed_sample(&p.sent, p.routed.as_ref(), Status::Timeout));
+                match self.mode {
+                    Mode::Routed(_) => out.push(self.routed_sample(&p.sent, p.routed.as_ref(), Status::Timeout)),
+                    Mode::PerTier(_) => {
+                        out.extend(p.waiting.iter().map(|&tier| self.sample(&p.sent, tier, Status::Timeout)))
+                    }
                 }
                 for &tier in &p.waiting {
-                    if self.policy.is_none() {
-                        out.push(self.sample(&p.sent, tier, Status::Timeout));
-                    }
                     self.timed_out.insert((seq, tier));
                 }
                 self.mark_settled(seq);
