@@ -18,6 +18,7 @@ use crate::export::{self, csv, ResultsDir, RunFolder};
 use crate::plan::{Plan, SweepPoint};
 use crate::record::Sample;
 use crate::report::{self, At, Execution, HostInfo, Manifest, Report, Warning};
+use crate::run::broker::BrokerInfo;
 use crate::run::loadgen::{request_bytes, response_bytes};
 use crate::run::pool::Pools;
 use crate::run::timer::PreciseTimer;
@@ -35,6 +36,57 @@ pub(super) fn new_run_id() -> String {
     let now = chrono::Utc::now();
     let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// How a run starts, which decides what is checked before it does.
+enum Start<'a> {
+    /// A new run.
+    New,
+    /// A stopped run resumed: its models must be the ones it started with.
+    Resume { models: &'a [report::ModelRecord] },
+    /// A finished run extended by points (`simrun search`'s next step): the
+    /// same command checked its brokers and their delivery moments ago.
+    Extend,
+}
+
+/// What the checks found: the models, the brokers' versions, the pools claimed.
+struct Checked {
+    models: ModelCheck,
+    brokers: Vec<(String, BrokerInfo)>,
+    pools: Option<Pools>,
+}
+
+/// The checks before any point runs, in one order for every start: models
+/// (the devices' input takes its shape from them), open files, brokers and
+/// delivery (not when extending), then the remote pools, claimed last.
+async fn check(plan: &mut Plan, run_id: &str, quiet: bool, start: Start<'_>) -> Result<Checked, Failure> {
+    let models = check_models(plan)?;
+    if let Start::Resume { models: before } = start {
+        let hashes = |m: &[report::ModelRecord]| m.iter().map(|m| (m.tier, m.sha256.clone())).collect::<Vec<_>>();
+        if hashes(&models.models) != hashes(before) {
+            return Err(Failure::input(anyhow::anyhow!(
+                "a model file changed since the run started (SHA-256 differs); resuming would mix two models"
+            )));
+        }
+    }
+    check_open_files(plan)?;
+    let mut brokers = Vec::new();
+    if !matches!(start, Start::Extend) {
+        brokers = check_brokers(plan).await?;
+        check_delivery(plan, run_id).await?;
+    }
+    let pools = claim_pools(plan, &models.models, run_id, quiet).await?;
+    Ok(Checked { models, brokers, pools })
+}
+
+/// An existing results folder, to write into.
+fn open_results(dir: &std::path::Path) -> Result<ResultsDir, Failure> {
+    ResultsDir::open(dir.to_path_buf()).map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))
+}
+
+/// The failure of writing into the results folder `dir`.
+fn writing(dir: &std::path::Path) -> impl Fn(std::io::Error) -> Failure + Copy + '_ {
+    move |e| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()))
 }
 
 pub async fn run(args: RunArgs, command: String) -> Result<Outcome, Failure> {
@@ -69,12 +121,8 @@ pub async fn execute(
     quiet: bool,
 ) -> Result<(Report, std::path::PathBuf), Failure> {
     let mut plan = plan.clone();
-    let models = check_models(&mut plan)?;
-    check_open_files(&plan)?;
-    let brokers = check_brokers(&plan).await?;
     let run_id = new_run_id();
-    check_delivery(&plan, &run_id).await?;
-    let pools = claim_pools(&plan, &models.models, &run_id, quiet).await?;
+    let Checked { models, brokers, pools } = check(&mut plan, &run_id, quiet, Start::New).await?;
     let dir = out_root.join(&plan.name).join(&run_id);
     let results = ResultsDir::create(dir.clone())
         .with_context(|| format!("cannot create results folder {}", dir.display()))
@@ -86,7 +134,7 @@ pub async fn execute(
         eprintln!("warning: {w}");
         report.warnings.push(w);
     }
-    let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
+    let io = writing(&dir);
     results.write(crate::export::SCENARIO_YAML, plan.resolved_yaml.as_bytes()).map_err(io)?;
     results.append_samples(&csv::samples_header()).map_err(io)?;
     write_report(&results, &report).map_err(io)?;
@@ -122,12 +170,10 @@ pub async fn extend(
 ) -> Result<(Report, std::path::PathBuf), Failure> {
     // The devices' input takes its shape from the models, as when the run started.
     let mut plan = plan.clone();
-    let models = check_models(&mut plan)?;
-    let pools = claim_pools(&plan, &models.models, &report.manifest.run_id, quiet).await?;
+    let Checked { pools, .. } = check(&mut plan, &report.manifest.run_id, quiet, Start::Extend).await?;
     let plan = &plan;
-    let results =
-        ResultsDir::open(dir.to_path_buf()).map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
-    let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
+    let results = open_results(dir)?;
+    let io = writing(dir);
     results.reopen_samples(|_| true).map_err(io)?;
     results.write(crate::export::SCENARIO_YAML, plan.resolved_yaml.as_bytes()).map_err(io)?;
     report.points = plan.points.iter().map(|p| report::PointRow { index: p.index, params: p.params.clone() }).collect();
@@ -157,13 +203,6 @@ async fn resume(
         plan.restrict_to(shard)?;
     }
     let mut report = folder.report;
-    let models = check_models(&mut plan)?;
-    let hashes = |m: &[report::ModelRecord]| m.iter().map(|m| (m.tier, m.sha256.clone())).collect::<Vec<_>>();
-    if hashes(&models.models) != hashes(&report.manifest.models) {
-        return Err(Failure::input(anyhow::anyhow!(
-            "a model file changed since the run started (SHA-256 differs); resuming would mix two models"
-        )));
-    }
     let report_path = dir.join(crate::export::REPORT_MD);
     if report.complete() {
         eprintln!(
@@ -173,25 +212,16 @@ async fn resume(
         );
         return Ok((report, report_path));
     }
-    check_open_files(&plan)?;
     let _broker = start_managed_broker(&mut plan)?;
-    check_brokers(&plan).await?;
-    check_delivery(&plan, &report.manifest.run_id).await?;
-    let pools = claim_pools(&plan, &models.models, &report.manifest.run_id, args.quiet).await?;
+    let start = Start::Resume { models: &report.manifest.models };
+    let Checked { pools, .. } = check(&mut plan, &report.manifest.run_id, args.quiet, start).await?;
     if let Some(p) = &pools {
         report.manifest.remote_workers = p.members();
     }
-    let results =
-        ResultsDir::open(dir.to_path_buf()).map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", dir.display())))?;
+    let results = open_results(dir)?;
     let done: HashSet<Execution> = report.finished.iter().copied().collect();
     results
-        .reopen_samples(|r| {
-            let field = |i: usize| r.get(i).and_then(|v| v.parse::<u64>().ok());
-            match (field(1), field(2)) {
-                (Some(point), Some(rep)) => done.contains(&Execution { point: point as usize, repetition: rep as u32 }),
-                _ => false,
-            }
-        })
+        .reopen_samples(|e| e.is_some_and(|e| done.contains(&e)))
         .map_err(|e| Failure::infrastructure(anyhow::anyhow!("rewriting samples in {}: {e}", dir.display())))?;
     report.manifest.interruptions.push(format!(
         "stopped after {} of {} point executions; resumed at {} with: {command}",
@@ -213,8 +243,7 @@ async fn run_remaining(
     quiet: bool,
     pools: Option<Pools>,
 ) -> Result<(Report, std::path::PathBuf), Failure> {
-    let dir = results.path().to_path_buf();
-    let io = |e: std::io::Error| Failure::infrastructure(anyhow::anyhow!("writing results to {}: {e}", dir.display()));
+    let io = writing(results.path());
     let pools = pools.map(std::sync::Arc::new);
     let outcome = sweep(plan, results, &mut report, quiet, pools.clone()).await;
     if let Some(pools) = pools.and_then(std::sync::Arc::into_inner) {

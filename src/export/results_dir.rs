@@ -86,10 +86,12 @@ impl ResultsDir {
         f.sync_data()
     }
 
-    /// Back to `samples.csv.partial`, keeping only rows for which `keep` holds
-    /// (the header always): a resumed run drops whatever an unfinished
-    /// execution left, even if the process was killed mid-write.
-    pub fn reopen_samples(&self, keep: impl Fn(&::csv::StringRecord) -> bool) -> io::Result<()> {
+    /// Back to `samples.csv.partial`, keeping the header and the rows whose
+    /// execution `keep` holds for (found by the header's `point` and
+    /// `repetition` columns; `None` for a row without them): a resumed run
+    /// drops whatever an unfinished execution left, even if the process was
+    /// killed mid-write.
+    pub fn reopen_samples(&self, keep: impl Fn(Option<crate::report::Execution>) -> bool) -> io::Result<()> {
         let done = self.dir.join(SAMPLES_CSV);
         let partial = self.dir.join(SAMPLES_PARTIAL);
         let source = if partial.is_file() { partial.clone() } else { done.clone() };
@@ -97,13 +99,21 @@ impl ResultsDir {
         {
             let mut reader = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(&source)?;
             let mut writer = ::csv::Writer::from_writer(io::BufWriter::new(File::create(&tmp)?));
-            let mut first = true;
-            for record in reader.records() {
-                let Ok(record) = record else { continue };
-                if first || keep(&record) {
+            let mut records = reader.records().filter_map(Result::ok);
+            let Some(header) = records.next() else { return Err(io::Error::other("samples have no header")) };
+            // By name, as the file's own header lays it out.
+            let column = |name: &str| header.iter().position(|c| c == name);
+            let (point, repetition) = (column("point"), column("repetition"));
+            writer.write_record(&header)?;
+            for record in records {
+                let field = |i: Option<usize>| i.and_then(|i| record.get(i)).and_then(|v| v.parse::<u64>().ok());
+                let execution = match (field(point), field(repetition)) {
+                    (Some(p), Some(r)) => Some(crate::report::Execution { point: p as usize, repetition: r as u32 }),
+                    _ => None,
+                };
+                if keep(execution) {
                     writer.write_record(&record)?;
                 }
-                first = false;
             }
             let f = writer.into_inner().map_err(|e| e.into_error())?;
             f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
@@ -141,5 +151,17 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("samples.csv")).unwrap(), b"h\nr\n");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 4, "no temporary files left: {names:?}");
+    }
+
+    #[test]
+    fn reopening_keeps_the_rows_of_finished_executions_found_by_column_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ResultsDir::create(tmp.path().to_path_buf()).unwrap();
+        // Columns in another order than today's, and a row cut off mid-write.
+        dir.append_samples(b"repetition,tier,point\n0,edge,0\n0,edge,1\n1,cloud,0\n0,ed").unwrap();
+        let done = crate::report::Execution { point: 0, repetition: 0 };
+        dir.reopen_samples(|e| e == Some(done)).unwrap();
+        let kept = fs::read_to_string(dir.path().join(SAMPLES_PARTIAL)).unwrap();
+        assert_eq!(kept, "repetition,tier,point\n0,edge,0\n");
     }
 }
