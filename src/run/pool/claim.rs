@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 
 use super::POOL_VERSION;
 use super::{
-    acks_topic, jobs_topic, run_topic, samples_topic, workers_filter, Ack, AckState, Announcement, DriveSpec, Job,
-    JobSpec, RemoteLink, Role, SampleBatch, State,
+    acks_topic, jobs_topic, run_topic, samples_topic, workers_filter, Ack, AckState, Announcement, Asked, DriveSpec,
+    Job, JobSpec, Misfit, RemoteLink, Role, RunPresence, SampleBatch, State,
 };
 use crate::plan::{BrokerConfig, Tier};
 use crate::record::{DeviceHostTally, LinkRecord, RemoteMember, Sample};
@@ -339,7 +339,7 @@ impl Claimed {
         let addr = resolve(broker).await?;
         let will = Will {
             topic: run_topic(&need.pool, run),
-            payload: serde_json::json!({ "v": POOL_VERSION, "run": run, "state": "gone" }).to_string().into_bytes(),
+            payload: serde_json::to_vec(&RunPresence::gone(run)).unwrap_or_default(),
         };
         let mut topics =
             vec![(workers_filter(&need.pool), QoS::AtLeastOnce), (acks_topic(&need.pool, run), QoS::AtLeastOnce)];
@@ -376,28 +376,12 @@ impl Claimed {
     }
 
     /// Why an announced worker cannot serve this need, if it cannot.
-    fn misfit(&self, a: &Announcement) -> Option<String> {
-        let ours = env!("CARGO_PKG_VERSION");
-        match (self.need.tier, a.role) {
-            (None, Role::Worker) => return Some("is a worker, not a device host".into()),
-            (Some(_), Role::Devices) => return Some("is a device host, not a worker".into()),
-            (Some(tier), _) if a.tier != Some(tier) => {
-                return Some(format!("serves the {} tier", a.tier.map_or("?".into(), |t| t.to_string())));
-            }
-            _ => {}
-        }
-        if self.need.tier.is_some() && a.sha256 != self.need.sha256 {
-            return Some(format!("serves another model: {} (sha256 {})", a.model, a.sha256));
-        }
-        if a.simrun != ours {
-            return Some(format!("runs simrun {}, this is {ours}", a.simrun));
-        }
-        match a.state {
-            State::Idle => None,
-            State::Claimed => Some(format!("is claimed by run {}", a.run.as_deref().unwrap_or("?"))),
-            State::Draining => Some("is draining (stopping)".into()),
-            State::Gone => Some(format!("is gone: {}", a.reason.as_deref().unwrap_or("?"))),
-        }
+    fn misfit(&self, a: &Announcement) -> Option<Misfit> {
+        let asked = match self.need.tier {
+            Some(tier) => Asked::Tier { tier, sha256: &self.need.sha256 },
+            None => Asked::Devices,
+        };
+        a.misfit(asked).or_else(|| a.unavailable())
     }
 
     /// The message for too few workers: how many fit, and every worker that
@@ -422,7 +406,7 @@ impl Claimed {
             m.push_str(&format!("; no {who} announced itself in pool {} on this broker (start one: {start})", n.pool));
         }
         for a in heard.announced.values() {
-            let why = self.misfit(a).unwrap_or_else(|| "free, and fits".into());
+            let why = self.misfit(a).map_or_else(|| "free, and fits".into(), |m| m.to_string());
             let role = match a.role {
                 Role::Devices => "device host".to_string(),
                 Role::Worker => a.tier.map_or("?".to_string(), |t| t.to_string()),

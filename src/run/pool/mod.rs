@@ -175,6 +175,37 @@ impl Announcement {
         }
     }
 
+    /// Why this member cannot do what `asked` needs, if it cannot: its role,
+    /// tier, model or simrun version. The one admission check, made by a run
+    /// before it claims members and by a member before it serves a job.
+    pub fn misfit(&self, asked: Asked<'_>) -> Option<Misfit> {
+        match (asked, self.role) {
+            (Asked::Devices, Role::Worker) => return Some(Misfit::NotADeviceHost),
+            (Asked::Tier { .. }, Role::Devices) => return Some(Misfit::NotAWorker),
+            (Asked::Tier { tier, .. }, _) if self.tier != Some(tier) => return Some(Misfit::OtherTier(self.tier)),
+            (Asked::Tier { sha256, .. }, _) if self.sha256 != sha256 => {
+                return Some(Misfit::OtherModel { model: self.model.clone(), sha256: self.sha256.clone() })
+            }
+            _ => {}
+        }
+        (self.simrun != env!("CARGO_PKG_VERSION")).then(|| Misfit::OtherVersion(self.simrun.clone()))
+    }
+
+    /// `Draining` when it is: a draining member takes no new job.
+    pub fn draining(&self) -> Option<Misfit> {
+        (self.state == State::Draining).then_some(Misfit::Draining)
+    }
+
+    /// Why this member cannot be claimed now, if it cannot: its state.
+    pub fn unavailable(&self) -> Option<Misfit> {
+        match self.state {
+            State::Idle => None,
+            State::Claimed => Some(Misfit::Claimed(self.run.clone())),
+            State::Draining => Some(Misfit::Draining),
+            State::Gone => Some(Misfit::Gone(self.reason.clone())),
+        }
+    }
+
     /// One line for messages: `pi-01 (cloud, idle, model 3f2a1c9e…, host pi)`.
     pub fn describe(&self) -> String {
         let tier = self.tier.map_or("?".to_string(), |t| t.to_string());
@@ -188,6 +219,71 @@ impl Announcement {
         }
         let sha: String = self.sha256.chars().take(12).collect();
         format!("{} ({tier}, {state}, model sha256 {sha}…, host {})", self.name, self.host)
+    }
+}
+
+/// What a run needs of a pool's members: a tier served with a model (its
+/// SHA-256), or a share of the devices.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Asked<'a> {
+    Tier { tier: Tier, sha256: &'a str },
+    Devices,
+}
+
+/// Why a member cannot take a run's job; said of the member (`worker X …`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Misfit {
+    NotAWorker,
+    NotADeviceHost,
+    OtherTier(Option<Tier>),
+    OtherModel {
+        model: String,
+        sha256: String,
+    },
+    /// The member's simrun version.
+    OtherVersion(String),
+    Claimed(Option<String>),
+    Draining,
+    Gone(Option<String>),
+}
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let known = |x: &Option<String>| x.clone().unwrap_or_else(|| "?".into());
+        match self {
+            Misfit::NotAWorker => write!(f, "is a device host, not a worker"),
+            Misfit::NotADeviceHost => write!(f, "is a worker, not a device host"),
+            Misfit::OtherTier(t) => write!(f, "serves the {} tier", t.map_or("?".into(), |t| t.to_string())),
+            Misfit::OtherModel { model, sha256 } => write!(f, "serves another model: {model} (sha256 {sha256})"),
+            Misfit::OtherVersion(v) => write!(f, "runs simrun {v}, this is {}", env!("CARGO_PKG_VERSION")),
+            Misfit::Claimed(run) => write!(f, "is claimed by run {}", known(run)),
+            Misfit::Draining => write!(f, "is draining (stopping)"),
+            Misfit::Gone(why) => write!(f, "is gone: {}", known(why)),
+        }
+    }
+}
+
+/// A run's presence on its run topic; its last will says `gone`, so that
+/// the members it claimed free themselves if it dies without releasing them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPresence {
+    pub v: u32,
+    /// The topic names the run too, and is what a member goes by.
+    #[serde(default)]
+    pub run: String,
+    pub state: RunState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Gone,
+}
+
+impl RunPresence {
+    /// The payload of run `run`'s last will.
+    pub fn gone(run: &str) -> RunPresence {
+        RunPresence { v: POOL_VERSION, run: run.to_string(), state: RunState::Gone }
     }
 }
 
@@ -315,6 +411,43 @@ pub struct Ack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runs_last_will_is_a_typed_presence_that_says_gone() {
+        let will = serde_json::to_vec(&RunPresence::gone("r1")).unwrap();
+        assert_eq!(String::from_utf8_lossy(&will), r#"{"v":1,"run":"r1","state":"gone"}"#);
+        let back: RunPresence = serde_json::from_slice(&will).unwrap();
+        assert_eq!((back.run.as_str(), back.state), ("r1", RunState::Gone));
+        let bare: RunPresence = serde_json::from_str(r#"{"v":1,"state":"gone"}"#).unwrap();
+        assert_eq!(bare.state, RunState::Gone);
+    }
+
+    #[test]
+    fn one_admission_check_for_the_run_and_the_member() {
+        let worker = Announcement {
+            role: Role::Worker,
+            tier: Some(Tier::Cloud),
+            sha256: "ab".into(),
+            model: "m.onnx".into(),
+            simrun: env!("CARGO_PKG_VERSION").into(),
+            ..Announcement::will("p", "w")
+        };
+        let cloud = Asked::Tier { tier: Tier::Cloud, sha256: "ab" };
+        assert_eq!(worker.misfit(cloud), None);
+        assert_eq!(worker.misfit(Asked::Devices), Some(Misfit::NotADeviceHost));
+        assert_eq!(
+            worker.misfit(Asked::Tier { tier: Tier::Edge, sha256: "ab" }),
+            Some(Misfit::OtherTier(Some(Tier::Cloud)))
+        );
+        let other = worker.misfit(Asked::Tier { tier: Tier::Cloud, sha256: "cd" }).unwrap();
+        assert_eq!(other.to_string(), "serves another model: m.onnx (sha256 ab)");
+        let old = Announcement { simrun: "0.0.1".into(), ..worker.clone() };
+        assert_eq!(old.misfit(cloud), Some(Misfit::OtherVersion("0.0.1".into())));
+        // The will's state: gone, and so not to be claimed; a draining member takes no job.
+        assert!(matches!(worker.unavailable(), Some(Misfit::Gone(Some(_)))));
+        let draining = Announcement { state: State::Draining, ..worker };
+        assert_eq!(draining.draining(), Some(Misfit::Draining));
+    }
 
     #[test]
     fn a_last_will_parses_as_an_announcement_and_says_gone() {

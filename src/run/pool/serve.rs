@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use super::drive::{self, Driver, Prepared};
 use super::POOL_VERSION;
 use super::{
-    acks_topic, jobs_topic, runs_filter, worker_topic, Ack, AckState, Announcement, DriveSpec, Job, JobSpec,
-    RemoteLink, Role, State,
+    acks_topic, jobs_topic, runs_filter, worker_topic, Ack, AckState, Announcement, Asked, DriveSpec, Job, JobSpec,
+    RemoteLink, Role, RunPresence, RunState, State,
 };
 use crate::backend;
 use crate::plan::BrokerConfig;
@@ -120,7 +120,7 @@ pub async fn serve(
     let conn = Connection::open_with(&id, addr, &w.broker, &topics, Some(tx), Some(&will)).await?;
     let timer = PreciseTimer::start()?;
     let mut host = Host { w, conn, addr, timer, claim: None, log, outages: 0 };
-    host.announce(State::Idle, None).await;
+    host.announce().await;
     (host.log)(&format!("announced in pool {pool} on {}", host.w.broker.url));
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let ended = loop {
@@ -135,7 +135,7 @@ pub async fn serve(
                     break Ok(());
                 }
                 (host.log)("draining: the point being served finishes, then this worker leaves");
-                host.announce(State::Draining, Some("stopping (SIGTERM)".into())).await;
+                host.announce_leaving(State::Draining, "stopping (SIGTERM)".into()).await;
             }
             _ = tick.tick() => {
                 host.announce_again_after_an_outage().await;
@@ -180,25 +180,41 @@ impl Host {
         if outages > self.outages && self.conn.health.down_for().is_none() {
             self.outages = outages;
             (self.log)("the broker is back: announcing again");
-            let (state, reason) = (self.w.announcement.state, self.w.announcement.reason.clone());
-            self.announce(state, reason).await;
+            self.announce().await;
         }
     }
 
-    async fn announce(&mut self, state: State, reason: Option<String>) {
+    /// Draining (`reason` says why) or gone, and says so.
+    async fn announce_leaving(&mut self, state: State, reason: String) {
         let a = &mut self.w.announcement;
-        if a.state != State::Draining || state == State::Gone {
+        if a.state != State::Gone {
             a.state = state;
-            a.reason = reason;
+            a.reason = Some(reason);
         }
+        self.announce().await;
+    }
+
+    /// Publishes what it is now. Whether it is claimed is `self.claim`'s to
+    /// say; the announcement only carries it (draining and gone stay).
+    async fn announce(&mut self) {
+        let a = &mut self.w.announcement;
         a.run = self.claim.as_ref().map(|c| c.run.clone());
+        if !matches!(a.state, State::Draining | State::Gone) {
+            a.state = if a.run.is_some() { State::Claimed } else { State::Idle };
+        }
         let topic = worker_topic(&a.pool, &a.name);
         let Ok(payload) = serde_json::to_vec(&a) else { return };
         let _ = self.conn.client.publish(topic, QoS::AtLeastOnce, true, payload).await;
     }
 
-    async fn ack(&self, run: &str, state: AckState, exec: Option<String>, message: Option<String>, counts: (u64, u64)) {
-        self.send_ack(run, state, exec, message, Stopped { counts, link: None }).await
+    /// Says `state` (claimed, serving, released) to `run`.
+    async fn ack(&self, run: &str, state: AckState, exec: Option<String>) {
+        self.send_ack(run, state, exec, None, Stopped::default()).await
+    }
+
+    /// Says no to `run`, and why: `Refused`, or `Busy` serving another run.
+    async fn refuse(&self, run: &str, state: AckState, exec: Option<String>, why: impl ToString) {
+        self.send_ack(run, state, exec, Some(why.to_string()), Stopped::default()).await
     }
 
     /// An ack that carries what a stopped point counted and its link recorded.
@@ -231,8 +247,7 @@ impl Host {
         }
         // A run's presence: its last will says it is gone, without releasing us.
         let Some(run) = publish.topic.rsplit('/').next() else { return };
-        let gone = serde_json::from_slice::<serde_json::Value>(&publish.payload)
-            .is_ok_and(|v| v.get("state").and_then(|s| s.as_str()) == Some("gone"));
+        let gone = serde_json::from_slice::<RunPresence>(&publish.payload).is_ok_and(|p| p.state == RunState::Gone);
         if gone && self.claim.as_ref().is_some_and(|c| c.run == run) {
             (self.log)(&format!("run {run} is gone (its last will): released"));
             self.release().await;
@@ -243,8 +258,7 @@ impl Host {
         self.w.announcement.bad_control += 1;
         let n = self.w.announcement.bad_control;
         (self.log)(&format!("ignored a control message on {topic} that does not parse ({n} so far): {error}"));
-        let (state, reason) = (self.w.announcement.state, self.w.announcement.reason.clone());
-        self.announce(state, reason).await;
+        self.announce().await;
     }
 
     async fn on_job(&mut self, job: Job) {
@@ -256,22 +270,22 @@ impl Host {
         | Job::Go { v, run, .. }) = &job;
         if *v != POOL_VERSION {
             let m = format!("control version {v}; this worker speaks {POOL_VERSION}");
-            return self.ack(run, AckState::Refused, None, Some(m), (0, 0)).await;
+            return self.refuse(run, AckState::Refused, None, m).await;
         }
         let ours = self.claim.as_ref().map(|c| c.run.clone());
         match job {
             Job::Claim { run, .. } => match ours {
                 Some(other) if other != run => {
-                    self.ack(&run, AckState::Busy, None, Some(format!("claimed by run {other}")), (0, 0)).await
+                    self.refuse(&run, AckState::Busy, None, format!("claimed by run {other}")).await
                 }
                 _ if self.w.announcement.state == State::Draining => {
-                    self.ack(&run, AckState::Refused, None, Some("draining (SIGTERM)".into()), (0, 0)).await
+                    self.refuse(&run, AckState::Refused, None, "draining (SIGTERM)").await
                 }
                 _ => {
                     self.claim.get_or_insert(Claim { run: run.clone(), current: None });
                     (self.log)(&format!("claimed by run {run}"));
-                    self.announce(State::Claimed, None).await;
-                    self.ack(&run, AckState::Claimed, None, None, (0, 0)).await;
+                    self.announce().await;
+                    self.ack(&run, AckState::Claimed, None).await;
                 }
             },
             Job::Start { run, exec, spec, .. } if ours.as_deref() == Some(run.as_str()) => {
@@ -290,7 +304,7 @@ impl Host {
             Job::Release { run, .. } if ours.as_deref() == Some(run.as_str()) => {
                 (self.log)(&format!("released by run {run}"));
                 self.release().await;
-                self.ack(&run, AckState::Released, None, None, (0, 0)).await;
+                self.ack(&run, AckState::Released, None).await;
             }
             Job::Start { run, .. }
             | Job::Stop { run, .. }
@@ -301,7 +315,7 @@ impl Host {
                     Some(other) => format!("claimed by run {other}"),
                     None => "not claimed by this run".to_string(),
                 };
-                self.ack(&run, AckState::Refused, None, Some(m), (0, 0)).await
+                self.refuse(&run, AckState::Refused, None, m).await
             }
         }
     }
@@ -309,22 +323,9 @@ impl Host {
     /// Starts serving point execution `exec` with a `Worker` of its own.
     async fn start(&mut self, run: String, exec: String, spec: JobSpec) {
         let a = &self.w.announcement;
-        let refuse = if a.state == State::Draining {
-            Some("it is draining (SIGTERM): it finished its last point and leaves".to_string())
-        } else if a.role == Role::Devices {
-            Some("this is a device host (simrun devices), not a worker".to_string())
-        } else if Some(spec.tier) != a.tier {
-            Some(format!("this worker serves the {} tier, the run asked for {}", tier_name(a), spec.tier))
-        } else if spec.sha256 != a.sha256 {
-            Some(format!(
-                "this worker serves model {} (sha256 {}), the run expects sha256 {}",
-                a.model, a.sha256, spec.sha256
-            ))
-        } else {
-            None
-        };
-        if let Some(m) = refuse {
-            return self.ack(&run, AckState::Refused, Some(exec), Some(m), (0, 0)).await;
+        let asked = Asked::Tier { tier: spec.tier, sha256: &spec.sha256 };
+        if let Some(m) = a.draining().or_else(|| a.misfit(asked)) {
+            return self.refuse(&run, AckState::Refused, Some(exec), m).await;
         }
         self.stop_current().await;
         match self.worker(&run, &spec).await {
@@ -333,9 +334,9 @@ impl Host {
                     c.current = Some((exec.clone(), Serving::Worker(worker, link)));
                 }
                 (self.log)(&format!("serving run {run} point {exec}"));
-                self.ack(&run, AckState::Serving, Some(exec), None, (0, 0)).await;
+                self.ack(&run, AckState::Serving, Some(exec)).await;
             }
-            Err(e) => self.ack(&run, AckState::Refused, Some(exec), Some(e.to_string()), (0, 0)).await,
+            Err(e) => self.refuse(&run, AckState::Refused, Some(exec), e).await,
         }
     }
 
@@ -365,13 +366,9 @@ impl Host {
 
     /// Device hosts: connects this host's share of `exec`'s devices.
     async fn drive(&mut self, run: String, exec: String, spec: DriveSpec, link: Option<RemoteLink>) {
-        let refuse = match &self.w.announcement {
-            a if a.state == State::Draining => Some("it is draining (SIGTERM)".to_string()),
-            a if a.role != Role::Devices => Some("this is a worker (simrun worker), not a device host".to_string()),
-            _ => None,
-        };
-        if let Some(m) = refuse {
-            return self.ack(&run, AckState::Refused, Some(exec), Some(m), (0, 0)).await;
+        let a = &self.w.announcement;
+        if let Some(m) = a.draining().or_else(|| a.misfit(Asked::Devices)) {
+            return self.refuse(&run, AckState::Refused, Some(exec), m).await;
         }
         self.stop_current().await;
         let prepared = async {
@@ -384,9 +381,9 @@ impl Host {
                 if let Some(c) = self.claim.as_mut() {
                     c.current = Some((exec.clone(), Serving::Ready(Box::new(ready))));
                 }
-                self.ack(&run, AckState::Serving, Some(exec), None, (0, 0)).await;
+                self.ack(&run, AckState::Serving, Some(exec)).await;
             }
-            Err(e) => self.ack(&run, AckState::Refused, Some(exec), Some(e.to_string()), (0, 0)).await,
+            Err(e) => self.refuse(&run, AckState::Refused, Some(exec), e).await,
         }
     }
 
@@ -406,7 +403,7 @@ impl Host {
                 c.current = current;
             }
             let m = format!("no devices are connected for point {exec}");
-            return self.ack(&run, AckState::Refused, Some(exec), Some(m), (0, 0)).await;
+            return self.refuse(&run, AckState::Refused, Some(exec), m).await;
         };
         let a = &self.w.announcement;
         let driver = Driver {
@@ -428,7 +425,7 @@ impl Host {
     /// Stops the point being served, if one is; what its worker counted
     /// and its link recorded.
     async fn stop_current(&mut self) -> Stopped {
-        let none = Stopped { counts: (0, 0), link: None };
+        let none = Stopped::default();
         let Some((exec, serving)) = self.claim.as_mut().and_then(|c| c.current.take()) else { return none };
         match serving {
             Serving::Worker(worker, link) => {
@@ -453,7 +450,7 @@ impl Host {
     async fn release(&mut self) {
         self.stop_current().await;
         self.claim = None;
-        self.announce(State::Idle, None).await;
+        self.announce().await;
     }
 
     /// Says it is gone (retained, so a run that looks later sees why) and disconnects.
@@ -461,13 +458,14 @@ impl Host {
         self.stop_current().await;
         let reason = error.unwrap_or_else(|| "stopped by a signal".into());
         (self.log)(&format!("leaving the pool: {reason}"));
-        self.announce(State::Gone, Some(reason)).await;
+        self.announce_leaving(State::Gone, reason).await;
         self.conn.close().await;
     }
 }
 
 /// What a stopped point counted (malformed requests rejected, and of those
 /// not answered) and what its link recorded.
+#[derive(Default)]
 struct Stopped {
     counts: (u64, u64),
     link: Option<LinkRecord>,
@@ -483,8 +481,4 @@ async fn start_link(
         Some(l) => Ok(Some(Link::start(broker, l.config.clone(), l.seed, timer.clone()).await?)),
         None => Ok(None),
     }
-}
-
-fn tier_name(a: &Announcement) -> String {
-    a.tier.map_or("?".into(), |t| t.to_string())
 }
