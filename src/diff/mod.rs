@@ -18,7 +18,6 @@ mod render;
 
 use std::collections::BTreeMap;
 
-use anyhow::bail;
 use serde::Serialize;
 
 pub use plot::forest_plot;
@@ -187,8 +186,28 @@ fn run_ref(s: &Side) -> RunRef {
     }
 }
 
+/// Why two runs cannot be compared as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error("--threshold must be a percentage of at least 0, got {0}")]
+    Threshold(f64),
+    #[error("--alpha must be between 0 and 1, got {0}")]
+    Alpha(f64),
+    /// A stored scenario that does not parse, naming both folders.
+    #[error("{} or {}: {error}", .a.display(), .b.display())]
+    Scenario { a: std::path::PathBuf, b: std::path::PathBuf, error: String },
+    #[error(
+        "the runs' scenarios differ in more than swept values, so their numbers are not comparable: {}. Use \
+         --force to compare anyway.",
+        .0.join("; ")
+    )]
+    Incomparable(Vec<String>),
+    #[error("the runs have no point in common (aligned by swept values), so there is nothing to compare")]
+    NothingInCommon,
+}
+
 /// What differs between the runs beyond swept values and where they ran.
-pub fn scenario_differences(a: &RunFolder, b: &RunFolder) -> anyhow::Result<Vec<String>> {
+pub fn scenario_differences(a: &RunFolder, b: &RunFolder) -> Result<Vec<String>, DiffError> {
     let mut out = Vec::new();
     let (ka, kb) = (&a.report.swept_keys, &b.report.swept_keys);
     if ka != kb {
@@ -205,9 +224,9 @@ pub fn scenario_differences(a: &RunFolder, b: &RunFolder) -> anyhow::Result<Vec<
 /// What differs between two runs' scenarios, key by key (skipping `ignore`d
 /// keys and everything under them), and between their model files. `diff`
 /// and `merge` both refuse runs that differ where it matters to them.
-pub fn differences(a: &RunFolder, b: &RunFolder, ignore: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn differences(a: &RunFolder, b: &RunFolder, ignore: &[String]) -> Result<Vec<String>, DiffError> {
     let diffs = crate::scenario::differences(&a.scenario_yaml, &b.scenario_yaml, ignore)
-        .map_err(|e| anyhow::anyhow!("{} or {}: {e}", a.path.display(), b.path.display()))?;
+        .map_err(|e| DiffError::Scenario { a: a.path.clone(), b: b.path.clone(), error: e.to_string() })?;
     let mut out: Vec<String> = diffs.iter().map(|d| d.to_string()).collect();
     for tier in Tier::ALL {
         let hash = |f: &RunFolder| f.report.manifest.models.iter().find(|m| m.tier == tier).map(|m| m.sha256.clone());
@@ -435,34 +454,30 @@ fn floor_movement_us(medians: &[u64]) -> Option<u64> {
 /// at most 5 %). A 10× slower edge (+808 µs) still passes it (522 µs).
 pub const FLOOR_MOVEMENT_FACTOR: u64 = 3;
 
-fn check_options(o: &Options) -> anyhow::Result<()> {
+fn check_options(o: &Options) -> Result<(), DiffError> {
     if !(o.threshold_pct.is_finite() && o.threshold_pct >= 0.0) {
-        bail!("--threshold must be a percentage of at least 0, got {}", o.threshold_pct);
+        return Err(DiffError::Threshold(o.threshold_pct));
     }
     if !(o.alpha > 0.0 && o.alpha < 1.0) {
-        bail!("--alpha must be between 0 and 1, got {}", o.alpha);
+        return Err(DiffError::Alpha(o.alpha));
     }
     Ok(())
 }
 
 /// Compares `candidate` against `baseline`. Refuses runs whose scenarios
 /// differ in more than swept values (and their repetition count) unless `force`.
-pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> anyhow::Result<Comparison> {
+pub fn compare(baseline: &Side, candidate: &Side, o: &Options) -> Result<Comparison, DiffError> {
     check_options(o)?;
     let self_check = baseline.which != "all";
     let differences = if self_check { Vec::new() } else { scenario_differences(baseline.folder, candidate.folder)? };
     if !differences.is_empty() && !o.force {
-        bail!(
-            "the runs' scenarios differ in more than swept values, so their numbers are not comparable: {}. \
-             Use --force to compare anyway.",
-            differences.join("; ")
-        );
+        return Err(DiffError::Incomparable(differences));
     }
     let mut notes = side_notes(baseline, candidate, self_check);
     let (resolution_us, resolution_source) = resolution(baseline, candidate, o);
     let rows = aligned_rows(baseline, candidate, o, resolution_us, &mut notes);
     if rows.is_empty() {
-        bail!("the runs have no point in common (aligned by swept values), so there is nothing to compare");
+        return Err(DiffError::NothingInCommon);
     }
     let judged = judge(rows, o);
     if !judged.held_back.is_empty() {

@@ -7,7 +7,7 @@ use crate::plan::params_label;
 use crate::report::Report;
 
 /// The JUnit XML of the report's SLO checks.
-pub fn junit_xml(report: &Report) -> anyhow::Result<Vec<u8>> {
+pub fn junit_xml(report: &Report) -> Result<Vec<u8>, quick_junit::SerializeError> {
     let m = &report.manifest;
     let mut suite = TestSuite::new(format!("simrun.{}", m.scenario));
     for check in report.slo_checks() {

@@ -9,7 +9,7 @@ mod read;
 mod results_dir;
 pub mod table;
 
-pub use read::{read_histogram, Repetitions, RunFolder};
+pub use read::{read_histogram, ReadError, Repetitions, RunFolder};
 pub use results_dir::{
     ResultsDir, HISTOGRAMS, MANIFEST_JSON, PLOTS, REPORT_MD, RESULTS_JSON, SAMPLES_CSV, SAMPLES_PARTIAL, SCENARIO_YAML,
     SUMMARY_CSV,

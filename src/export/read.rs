@@ -6,7 +6,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context};
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 
@@ -17,6 +16,34 @@ const RESULTS_FORMAT_V1: &str = "simrun-results-v1";
 use crate::plan::Tier;
 use crate::report::Report;
 use crate::stats::compare::{Ecdf, Repetition};
+
+/// Why a results folder could not be read; each names the folder or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("results folder {} does not exist or is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("{} is not a simrun results folder: it has no results.json ({hint})", .path.display())]
+    NoResults { path: PathBuf, hint: String },
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("{} is damaged or from another simrun version: {error}", .path.display())]
+    Damaged { path: PathBuf, error: serde_json::Error },
+    #[error("{} has format {found}; this simrun reads {RESULTS_FORMAT:?} and {RESULTS_FORMAT_V1:?}", .path.display())]
+    Format { path: PathBuf, found: String },
+    #[error("histogram {} is damaged: {error}", .path.display())]
+    HistogramDamaged { path: PathBuf, error: String },
+    #[error("histogram {} holds {holds} values but results.json counts {ok} successful requests", .path.display())]
+    HistogramCount { path: PathBuf, holds: u64, ok: u64 },
+}
+
+/// A file's bytes, or the error naming it.
+fn read(path: &Path) -> Result<Vec<u8>, ReadError> {
+    fs::read(path).map_err(|error| ReadError::Read { path: path.to_path_buf(), error })
+}
 
 /// A run's repetitions by (point, tier), each with its repetition number.
 pub type Repetitions = std::collections::BTreeMap<(usize, Tier), Vec<(u32, Repetition)>>;
@@ -65,10 +92,9 @@ fn upgrade_v1(value: &mut serde_json::Value) {
 
 impl RunFolder {
     /// Reads `results.json` and `scenario.yaml` from `path`.
-    pub fn open(path: &Path) -> anyhow::Result<RunFolder> {
-        let shown = path.display();
+    pub fn open(path: &Path) -> Result<RunFolder, ReadError> {
         if !path.is_dir() {
-            bail!("results folder {shown} does not exist or is not a folder");
+            return Err(ReadError::NotAFolder(path.to_path_buf()));
         }
         let json = path.join(super::RESULTS_JSON);
         if !json.is_file() {
@@ -84,24 +110,22 @@ impl RunFolder {
                 [] => "give a run's folder, results/<scenario>/<run-id>".to_string(),
                 some => format!("it holds runs {}; give one of them", some.join(", ")),
             };
-            bail!("{shown} is not a simrun results folder: it has no results.json ({hint})");
+            return Err(ReadError::NoResults { path: path.to_path_buf(), hint });
         }
-        let bytes = fs::read(&json).with_context(|| format!("cannot read {}", json.display()))?;
-        let damaged =
-            |e: serde_json::Error| anyhow!("{} is damaged or from another simrun version: {e}", json.display());
+        let bytes = read(&json)?;
+        let damaged = |error: serde_json::Error| ReadError::Damaged { path: json.clone(), error };
         let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
         match value.get("format").and_then(|f| f.as_str()) {
             Some(RESULTS_FORMAT) => {}
             Some(RESULTS_FORMAT_V1) => upgrade_v1(&mut value),
-            format => bail!(
-                "{} has format {}; this simrun reads {RESULTS_FORMAT:?} and {RESULTS_FORMAT_V1:?}",
-                json.display(),
-                format.map_or("none".to_string(), |f| format!("{f:?}"))
-            ),
+            format => {
+                let found = format.map_or("none".to_string(), |f| format!("{f:?}"));
+                return Err(ReadError::Format { path: json, found });
+            }
         }
         let file: ResultsFile = serde_json::from_value(value).map_err(damaged)?;
         let yaml = path.join(super::SCENARIO_YAML);
-        let scenario_yaml = fs::read_to_string(&yaml).with_context(|| format!("cannot read {}", yaml.display()))?;
+        let scenario_yaml = fs::read_to_string(&yaml).map_err(|error| ReadError::Read { path: yaml, error })?;
         let mut report = file.report;
         report.summaries_changed();
         Ok(RunFolder { path: path.to_path_buf(), report, scenario_yaml })
@@ -109,23 +133,18 @@ impl RunFolder {
 
     /// The saved latency histogram of (point, repetition, tier), checked
     /// against the summary's count of successful requests.
-    pub fn histogram(&self, point: usize, rep: u32, tier: Tier) -> anyhow::Result<Histogram<u64>> {
+    pub fn histogram(&self, point: usize, rep: u32, tier: Tier) -> Result<Histogram<u64>, ReadError> {
         self.histogram_file(point, rep, tier).map(|(_, h)| h)
     }
 
     /// The histogram's file as saved, and the histogram it holds (checked as
     /// `histogram` does): for copying a histogram without reading it twice.
-    pub fn histogram_file(&self, point: usize, rep: u32, tier: Tier) -> anyhow::Result<(Vec<u8>, Histogram<u64>)> {
+    pub fn histogram_file(&self, point: usize, rep: u32, tier: Tier) -> Result<(Vec<u8>, Histogram<u64>), ReadError> {
         let file = self.path.join(histogram_name(point, rep, tier));
         let (bytes, h) = read_histogram(&file)?;
         if let Some(s) = self.report.summary(point, rep, tier) {
             if h.len() != s.ok {
-                bail!(
-                    "histogram {} holds {} values but results.json counts {} successful requests",
-                    file.display(),
-                    h.len(),
-                    s.ok
-                );
+                return Err(ReadError::HistogramCount { path: file, holds: h.len(), ok: s.ok });
             }
         }
         Ok((bytes, h))
@@ -133,7 +152,7 @@ impl RunFolder {
 
     /// Every (point, tier)'s repetitions with their histograms, for `diff`:
     /// `(repetition number, data)` in repetition order.
-    pub fn repetitions(&self) -> anyhow::Result<Repetitions> {
+    pub fn repetitions(&self) -> Result<Repetitions, ReadError> {
         let mut out = Repetitions::new();
         for s in &self.report.summaries {
             let h = self.histogram(s.point, s.repetition, s.tier)?;
@@ -159,11 +178,11 @@ impl RunFolder {
 }
 
 /// A saved histogram file's bytes and the histogram they hold.
-pub fn read_histogram(file: &Path) -> anyhow::Result<(Vec<u8>, Histogram<u64>)> {
-    let bytes = fs::read(file).with_context(|| format!("cannot read histogram {}", file.display()))?;
+pub fn read_histogram(file: &Path) -> Result<(Vec<u8>, Histogram<u64>), ReadError> {
+    let bytes = read(file)?;
     let h: Histogram<u64> = Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| anyhow!("histogram {} is damaged: {e:?}", file.display()))?;
+        .map_err(|e| ReadError::HistogramDamaged { path: file.to_path_buf(), error: format!("{e:?}") })?;
     Ok((bytes, h))
 }
 

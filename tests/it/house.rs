@@ -126,6 +126,10 @@ fn errors_are_types_and_exit_codes_are_chosen_in_one_place() {
             if string_error {
                 found.push(format!("{rel}:{}: an error as a String: {}", i + 1, line.trim()));
             }
+            // Below the command line errors are types; anyhow gathers them only in cli/.
+            if code.contains("anyhow") && !rel.starts_with("cli/") && rel != "main.rs" {
+                found.push(format!("{rel}:{}: anyhow below the command line: {}", i + 1, line.trim()));
+            }
             let chooses_code = code.contains("ExitCode::") && !code.contains("ExitCode::code");
             if chooses_code && rel != "exit_code.rs" && rel != "cli/failure.rs" {
                 found.push(format!("{rel}:{}: an exit code chosen outside the error types: {}", i + 1, line.trim()));
