@@ -11,12 +11,12 @@ use clap::Args;
 use super::failure::Failure;
 use crate::backend;
 use crate::exit_code::Outcome;
+use crate::plan::MAX_SLOWDOWN;
 use crate::plan::{Batching, BrokerConfig};
 use crate::plan::{Tier, DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS};
 use crate::report::HostInfo;
 use crate::run::pool::{self, Announcement, PoolWorker, Role, State, POOL_VERSION};
 use crate::run::RunError;
-use crate::scenario::MAX_SLOWDOWN;
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {

@@ -23,4 +23,4 @@ pub fn json_schema() -> String {
 pub use error::ScenarioError;
 pub use parse::{load, load_str};
 pub use units::{parse_bandwidth, parse_duration, parse_rate, Invalid};
-pub use validate::{batching_of, broker_from_url, KeyError, MANAGED_BROKER, MAX_SLOWDOWN};
+pub use validate::{batching_of, broker_from_url, KeyError, MANAGED_BROKER};

@@ -12,20 +12,9 @@ use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
     Arrival, Batching, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig,
     LinkOutage, LoadConfig, Login, PointConfig, Policy, RemoteDevices, RemotePool, Secret, Slo, SloMetric, Tier,
-    TierConfig, TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT, MAX_QUEUE_LIMIT, MAX_SLOTS, MAX_THREADS,
+    TierConfig, TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT, MAX_CONCURRENCY, MAX_DEVICES, MAX_DEVICE_HOSTS,
+    MAX_INPUT_VALUES, MAX_QUEUE_LIMIT, MAX_REQUESTS_PER_POINT, MAX_SLOTS, MAX_SLOWDOWN, MAX_THREADS, MAX_WORKERS,
 };
-
-/// Limits that keep a typo from exhausting the machine.
-pub const MAX_REQUESTS_PER_POINT: u64 = 10_000_000;
-/// Each device is an MQTT connection; the open-file limit (checked before a
-/// run) usually binds first. 15,000 ran here in 1.5 GB (docs/performance.md).
-pub const MAX_DEVICES: u32 = 50_000;
-/// The most `simrun devices` processes one run shares its devices with.
-pub const MAX_DEVICE_HOSTS: u32 = 64;
-pub const MAX_WORKERS: u32 = 64;
-pub const MAX_CONCURRENCY: u32 = 10_000;
-/// A Raspberry Pi Zero is a few tens of times slower than a server core.
-pub const MAX_SLOWDOWN: f64 = 1_000.0;
 
 /// A validation failure at a dotted key.
 #[derive(Debug)]
@@ -157,10 +146,6 @@ fn policy(file: &ScenarioFile) -> Result<Option<Policy>, KeyError> {
         PlacementFile::Split => Policy::Split { edge: share("policy.split.edge", p.split.edge)? },
     }))
 }
-
-/// Values in one sample, at most: as JSON text, still within the largest
-/// message (`wire::MAX_MESSAGE_BYTES`).
-pub const MAX_INPUT_VALUES: usize = 1 << 22;
 
 /// `devices.features: N`, or `devices.input`, or the model's input (shape left empty).
 fn input_config(devices: &DevicesFile, scenario_path: &Path, files: &Files) -> Result<InputConfig, KeyError> {

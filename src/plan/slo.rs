@@ -1,0 +1,90 @@
+//! Service-level objectives: a metric, a limit, the tiers they hold for.
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// What a service-level objective bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SloMetric {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Mean,
+    /// Successful responses per second over the measured window: a minimum.
+    Throughput,
+    /// Timeouts over requests, as a fraction.
+    TimeoutRate,
+    /// Error replies over requests, as a fraction.
+    ErrorRate,
+}
+
+impl SloMetric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SloMetric::P50 => "p50",
+            SloMetric::P90 => "p90",
+            SloMetric::P95 => "p95",
+            SloMetric::P99 => "p99",
+            SloMetric::P999 => "p999",
+            SloMetric::Max => "max",
+            SloMetric::Mean => "mean",
+            SloMetric::Throughput => "throughput",
+            SloMetric::TimeoutRate => "timeout_rate",
+            SloMetric::ErrorRate => "error_rate",
+        }
+    }
+
+    /// Latency metrics are in µs; their limits are durations.
+    pub fn is_latency(self) -> bool {
+        !matches!(self, SloMetric::Throughput | SloMetric::TimeoutRate | SloMetric::ErrorRate)
+    }
+
+    /// Throughput is bounded below; everything else above.
+    pub fn is_minimum(self) -> bool {
+        self == SloMetric::Throughput
+    }
+
+    /// `value` in the metric's unit (µs, requests/s, fraction), for people.
+    pub fn format(self, value: f64) -> String {
+        if self.is_latency() {
+            format!("{:.3} ms", value / 1e3)
+        } else if self == SloMetric::Throughput {
+            format!("{value:.1}/s")
+        } else {
+            format!("{:.3} %", value * 100.0)
+        }
+    }
+}
+
+/// A service-level objective, checked at every sweep point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Slo {
+    /// `None`: each tier that ran.
+    pub tier: Option<Tier>,
+    pub metric: SloMetric,
+    /// In the metric's unit: µs for latency, requests/s for throughput, a fraction for rates.
+    pub limit: f64,
+    /// The limit as the scenario wrote it.
+    pub limit_text: String,
+}
+
+impl Slo {
+    /// `≥` for a minimum, `≤` for a maximum.
+    pub fn operator(&self) -> &'static str {
+        if self.metric.is_minimum() {
+            "≥"
+        } else {
+            "≤"
+        }
+    }
+
+    /// `p99 ≤ 20ms`.
+    pub fn objective(&self) -> String {
+        format!("{} {} {}", self.metric.as_str(), self.operator(), self.limit_text)
+    }
+}
