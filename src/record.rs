@@ -26,6 +26,61 @@ impl Status {
     }
 }
 
+/// How a set of requests ended: how many there were, and how many were
+/// answered `ok`, timed out, or failed. Every request ends as exactly one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Counts {
+    pub requests: u64,
+    pub ok: u64,
+    pub timeouts: u64,
+    pub errors: u64,
+}
+
+impl Counts {
+    /// Counts one more request that ended as `status`.
+    pub fn count(&mut self, status: Status) {
+        self.requests += 1;
+        match status {
+            Status::Ok => self.ok += 1,
+            Status::Timeout => self.timeouts += 1,
+            Status::Error => self.errors += 1,
+        }
+    }
+
+    /// Timed out or failed.
+    pub fn failed(&self) -> u64 {
+        self.timeouts + self.errors
+    }
+
+    /// The share answered `ok`; `None` without requests.
+    pub fn ok_share(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.ok as f64 / self.requests as f64)
+    }
+
+    /// The share timed out or failed; `None` without requests.
+    pub fn failed_share(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.failed() as f64 / self.requests as f64)
+    }
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.requests += o.requests;
+        self.ok += o.ok;
+        self.timeouts += o.timeouts;
+        self.errors += o.errors;
+    }
+}
+
+impl std::iter::Sum for Counts {
+    fn sum<I: Iterator<Item = Counts>>(iter: I) -> Counts {
+        iter.fold(Counts::default(), |mut a, c| {
+            a += c;
+            a
+        })
+    }
+}
+
 /// A remote process that took part in a run, as the results keep it: a
 /// `simrun worker` that served a tier, or a `simrun devices` host that ran a
 /// share of the devices. Built from the process's announcement; the pool
@@ -108,24 +163,6 @@ impl DeviceHostTally {
         self.ok += other.ok;
         self.timeouts += other.timeouts;
         self.errors += other.errors;
-    }
-}
-
-/// How many requests ended each way.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub ok: u64,
-    pub timeouts: u64,
-    pub errors: u64,
-}
-
-impl Counts {
-    pub fn add(&mut self, status: Status) {
-        match status {
-            Status::Ok => self.ok += 1,
-            Status::Timeout => self.timeouts += 1,
-            Status::Error => self.errors += 1,
-        }
     }
 }
 

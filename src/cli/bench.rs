@@ -78,7 +78,7 @@ fn edge_latency(report: &Report) -> Option<EdgeLatency> {
     Some(EdgeLatency {
         p50_us: l.p50_us,
         p99_us: l.p99_us,
-        lost: s.timeouts + s.errors,
+        lost: s.counts.timeouts + s.counts.errors,
         dispatch_p99_us: s.dispatch.map_or(0, |d| d.p99_us),
     })
 }

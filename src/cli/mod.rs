@@ -295,7 +295,7 @@ fn write_junit(path: &std::path::Path, report: &crate::report::Report) -> Result
 fn outcome(report: &crate::report::Report, report_path: &std::path::Path) -> Outcome {
     let silent = report.silent_tiers();
     if let Some(first) = silent.first() {
-        let requests: u64 = silent.iter().map(|s| s.requests).sum();
+        let requests: u64 = silent.iter().map(|s| s.counts.requests).sum();
         let tiers: std::collections::BTreeSet<String> = silent.iter().map(|s| s.tier.to_string()).collect();
         eprintln!(
             "error: the {} tier answered none of its {requests} requests at {} point execution(s) (first: point {} \

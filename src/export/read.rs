@@ -143,8 +143,8 @@ impl RunFolder {
         let file = self.path.join(histogram_name(point, rep, tier));
         let (bytes, h) = read_histogram(&file)?;
         if let Some(s) = self.report.summary(point, rep, tier) {
-            if h.len() != s.ok {
-                return Err(ReadError::HistogramCount { path: file, holds: h.len(), ok: s.ok });
+            if h.len() != s.counts.ok {
+                return Err(ReadError::HistogramCount { path: file, holds: h.len(), ok: s.counts.ok });
             }
         }
         Ok((bytes, h))
@@ -158,9 +158,9 @@ impl RunFolder {
             let h = self.histogram(s.point, s.repetition, s.tier)?;
             let rep = Repetition {
                 latency: Ecdf::of(&h),
-                requests: s.requests,
-                ok: s.ok,
-                timeouts: s.timeouts,
+                requests: s.counts.requests,
+                ok: s.counts.ok,
+                timeouts: s.counts.timeouts,
                 window_s: s.window_s,
             };
             out.entry((s.point, s.tier)).or_default().push((s.repetition, rep));

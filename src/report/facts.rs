@@ -356,7 +356,7 @@ impl Report {
     /// tiers of points that placed requests on one tier alone.
     pub fn placements(&self) -> Vec<Placement> {
         let alone = |point: usize| self.aggregates.iter().filter(|a| a.point == point).count() == 1;
-        let answered = |s: &Summary| (s.requests > 0).then(|| s.ok as f64 / s.requests as f64);
+        let answered = |s: &Summary| s.counts.ok_share();
         self.aggregates
             .iter()
             .filter(|a| a.tier == Tier::Policy || alone(a.point))
@@ -375,7 +375,7 @@ impl Report {
                     Tier::Cloud => (
                         0.0,
                         mean(&answered).unwrap_or(0.0),
-                        mean(&|s| (s.window_s > 0.0).then(|| s.requests as f64 / s.window_s)).unwrap_or(0.0),
+                        mean(&|s| (s.window_s > 0.0).then(|| s.counts.requests as f64 / s.window_s)).unwrap_or(0.0),
                     ),
                     Tier::Policy => (
                         mean(&|s| s.edge_share).unwrap_or(0.0),
@@ -389,8 +389,7 @@ impl Report {
                     name,
                     p50_us: a.p50_us,
                     p99_us: a.p99_us,
-                    failed: mean(&|s| (s.requests > 0).then(|| (s.timeouts + s.errors) as f64 / s.requests as f64))
-                        .unwrap_or(0.0),
+                    failed: mean(&|s| s.counts.failed_share()).unwrap_or(0.0),
                     edge,
                     cloud,
                     cloud_rps,

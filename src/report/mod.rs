@@ -355,7 +355,7 @@ impl Report {
     /// Point executions where a tier had requests and answered none of them
     /// (no answer, no error reply): it measured nothing there.
     pub fn silent_tiers(&self) -> Vec<&Summary> {
-        self.summaries.iter().filter(|s| s.requests > 0 && s.ok == 0 && s.errors == 0).collect()
+        self.summaries.iter().filter(|s| s.counts.requests > 0 && s.counts.ok == 0 && s.counts.errors == 0).collect()
     }
 
     /// The loud warning of a harness floor that shows Nagle's algorithm on the
@@ -377,14 +377,14 @@ impl Report {
             self.stopped.iter().map(|s| Warning::Stopped(s.clone())).chain(self.warnings.iter().cloned()).collect();
         for s in &self.summaries {
             let (at, tier) = (At { point: s.point, repetition: s.repetition }, s.tier);
-            if s.requests > 0 && s.ok == 0 && s.errors == 0 {
-                out.push(Warning::NothingAnswered { at, tier, requests: s.requests });
+            if s.counts.requests > 0 && s.counts.ok == 0 && s.counts.errors == 0 {
+                out.push(Warning::NothingAnswered { at, tier, requests: s.counts.requests });
             }
-            if s.timeouts > 0 {
-                out.push(Warning::TimedOut { at, tier, count: s.timeouts, requests: s.requests });
+            if s.counts.timeouts > 0 {
+                out.push(Warning::TimedOut { at, tier, count: s.counts.timeouts, requests: s.counts.requests });
             }
-            if s.errors > 0 {
-                out.push(Warning::Errors { at, tier, count: s.errors, requests: s.requests });
+            if s.counts.errors > 0 {
+                out.push(Warning::Errors { at, tier, count: s.counts.errors, requests: s.counts.requests });
             }
             if s.rejected > 0 {
                 out.push(Warning::Rejected { at, tier, count: s.rejected });
@@ -522,7 +522,7 @@ mod tests {
     #[test]
     fn every_kind_of_trouble_is_warned_of_once() {
         let mut r = plain();
-        r.summaries[0].timeouts = 2;
+        r.summaries[0].counts.timeouts = 2;
         r.summaries[0].rejected = 1;
         r.unmatched = Unmatched { unknown: 1, duplicates: 2, late: 3, anonymous_errors: 0 };
         r.warnings.push(Warning::Recorded("recorded while it ran".into()));
@@ -536,7 +536,7 @@ mod tests {
         let want = [
             "stopped by SIGINT".to_string(),
             "recorded while it ran".to_string(),
-            format!("point 0 rep 0 {tier}: 2 of {} requests timed out", r.summaries[0].requests),
+            format!("point 0 rep 0 {tier}: 2 of {} requests timed out", r.summaries[0].counts.requests),
             format!("point 0 rep 0 {tier}: workers rejected 1 malformed requests"),
             "1 answers matched no request of this run (ignored)".to_string(),
         ];

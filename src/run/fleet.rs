@@ -347,7 +347,7 @@ impl Streams<'_> {
 
     fn flush(&mut self, out: &mut Vec<Sample>) {
         for s in out.drain(..) {
-            self.counts.add(s.status);
+            self.counts.count(s.status);
             let _ = self.samples.send(s);
         }
     }

@@ -56,10 +56,7 @@ pub struct Aggregate {
     pub params: Vec<(String, String)>,
     pub repetitions: usize,
     /// Sums over repetitions.
-    pub requests: u64,
-    pub ok: u64,
-    pub timeouts: u64,
-    pub errors: u64,
+    pub counts: crate::record::Counts,
     pub rejected: u64,
     /// Medians over repetitions.
     pub throughput_rps: f64,
@@ -88,10 +85,7 @@ pub fn aggregate(summaries: &[Summary]) -> Vec<Aggregate> {
                 tier,
                 params: rows[0].params.clone(),
                 repetitions: rows.len(),
-                requests: sum(|s| s.requests),
-                ok: sum(|s| s.ok),
-                timeouts: sum(|s| s.timeouts),
-                errors: sum(|s| s.errors),
+                counts: rows.iter().map(|s| s.counts).sum(),
                 rejected: sum(|s| s.rejected),
                 throughput_rps: median_interval(&tput).map_or(0.0, |(m, _)| m),
                 p50_us: p50,

@@ -129,10 +129,10 @@ pub struct Summary {
     pub tier: Tier,
     /// `(dotted key, value as written)` for each swept key.
     pub params: Vec<(String, String)>,
-    pub requests: u64,
-    pub ok: u64,
-    pub timeouts: u64,
-    pub errors: u64,
+    /// Its measured requests and how they ended; results.json keeps them as
+    /// fields of the summary.
+    #[serde(flatten)]
+    pub counts: crate::record::Counts,
     /// Malformed requests the tier's workers rejected (not counted in `requests`).
     pub rejected: u64,
     pub throughput_rps: f64,
@@ -251,7 +251,6 @@ struct TierStats {
     queue: Histogram<u64>,
     network: Histogram<u64>,
     dispatch: Histogram<u64>,
-    requests: u64,
     counts: Counts,
     request_bytes: u64,
     response_bytes: u64,
@@ -289,7 +288,6 @@ impl TierStats {
             queue: histogram(),
             network: histogram(),
             dispatch: histogram(),
-            requests: 0,
             counts: Counts::default(),
             request_bytes: 0,
             response_bytes: 0,
@@ -417,8 +415,7 @@ impl PointStats {
             }
         };
         let t = &mut self.tiers[i].1;
-        t.requests += 1;
-        t.counts.add(s.status);
+        t.counts.count(s.status);
         t.request_bytes += u64::from(s.request_bytes);
         if let Some(b) = s.response_bytes {
             t.response_bytes += u64::from(b);
@@ -462,10 +459,7 @@ impl PointStats {
                 repetition: self.repetition,
                 tier: *tier,
                 params: params.to_vec(),
-                requests: t.requests,
-                ok: t.counts.ok,
-                timeouts: t.counts.timeouts,
-                errors: t.counts.errors,
+                counts: t.counts,
                 rejected: rejected.iter().find(|(x, _)| x == tier).map_or(0, |(_, n)| *n),
                 throughput_rps: if secs > 0.0 { t.counts.ok as f64 / secs } else { 0.0 },
                 window_s: secs,
@@ -474,7 +468,7 @@ impl PointStats {
                 queue: Percentiles::of(&t.queue, None),
                 network: Percentiles::of(&t.network, None),
                 dispatch: Percentiles::of(&t.dispatch, None),
-                request_bytes_mean: (t.requests > 0).then(|| t.request_bytes as f64 / t.requests as f64),
+                request_bytes_mean: (t.counts.requests > 0).then(|| t.request_bytes as f64 / t.counts.requests as f64),
                 response_bytes_mean: (t.responses > 0).then(|| t.response_bytes as f64 / t.responses as f64),
                 held: Percentiles::of(&t.held, None),
                 slowdown_p50: (!t.slowdown_milli.is_empty())
@@ -488,11 +482,12 @@ impl PointStats {
                 held_late_share: (t.holds > 0).then(|| t.holds_late as f64 / t.holds as f64),
                 batch_mean: (t.batched > 0).then(|| t.batch_sum as f64 / t.batched as f64),
                 batch_max: (t.batched > 0).then_some(t.batch_max),
-                edge_share: (policy && t.requests > 0).then(|| t.by_edge as f64 / t.requests as f64),
-                cloud_share: (policy && t.requests > 0).then(|| t.by_cloud as f64 / t.requests as f64),
+                edge_share: (policy && t.counts.requests > 0).then(|| t.by_edge as f64 / t.counts.requests as f64),
+                cloud_share: (policy && t.counts.requests > 0).then(|| t.by_cloud as f64 / t.counts.requests as f64),
                 cloud_rps: (policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
                 policy: None,
-                routes: (policy && t.requests > 0).then(|| t.routes.map(|n| n as f64 / t.requests as f64)),
+                routes: (policy && t.counts.requests > 0)
+                    .then(|| t.routes.map(|n| n as f64 / t.counts.requests as f64)),
                 breakdown: t.breakdown(),
             })
             .collect()
@@ -644,8 +639,8 @@ mod tests {
         let rows = stats.summaries(Duration::from_secs(2), &[], &[(Tier::Edge, 7)]);
         assert_eq!(rows.len(), 1);
         let s = &rows[0];
-        assert_eq!((s.requests, s.ok, s.timeouts, s.errors, s.rejected), (4, 2, 1, 1, 7));
-        assert_eq!(s.requests, s.ok + s.timeouts + s.errors);
+        assert_eq!((s.counts.requests, s.counts.ok, s.counts.timeouts, s.counts.errors, s.rejected), (4, 2, 1, 1, 7));
+        assert_eq!(s.counts.requests, s.counts.ok + s.counts.timeouts + s.counts.errors);
         assert_eq!(s.throughput_rps, 1.0);
         assert_eq!(s.latency.unwrap().max_us, 300);
         // network = latency − queue (10) − infer (20)

@@ -21,11 +21,11 @@ pub struct SloCheck {
 }
 
 fn value(metric: SloMetric, s: &Summary) -> Option<f64> {
-    let share = |n: u64| (s.requests > 0).then(|| n as f64 / s.requests as f64);
+    let share = |n: u64| (s.counts.requests > 0).then(|| n as f64 / s.counts.requests as f64);
     match metric {
         SloMetric::Throughput => Some(s.throughput_rps),
-        SloMetric::TimeoutRate => share(s.timeouts),
-        SloMetric::ErrorRate => share(s.errors),
+        SloMetric::TimeoutRate => share(s.counts.timeouts),
+        SloMetric::ErrorRate => share(s.counts.errors),
         _ => s.latency.map(|l| match metric {
             SloMetric::P50 => l.p50_us as f64,
             SloMetric::P90 => l.p90_us as f64,
@@ -67,8 +67,7 @@ mod tests {
     fn summary(point: usize, rep: u32, tier: Tier, p99_us: u64, timeouts: u64) -> Summary {
         let l = Percentiles { mean_us: 1.0, p50_us: 1, p90_us: 1, p95_us: 1, p99_us, p999_us: 1, max_us: p99_us };
         Summary {
-            ok: 100 - timeouts,
-            timeouts,
+            counts: crate::record::Counts { requests: 100, ok: 100 - timeouts, timeouts, errors: 0 },
             throughput_rps: (100 - timeouts) as f64,
             latency: (timeouts < 100).then_some(l),
             ..crate::stats::test_summary(point, rep, tier, Some(1))

@@ -69,8 +69,8 @@ pub(super) fn results(report: &Report) -> (Table, u64) {
     for s in &report.summaries {
         let l = s.latency;
         // A tail percentile of a few answers is one of the slowest few, not a tail estimate.
-        let mark = if l.is_some() && s.ok < FEW_SAMPLES {
-            few = few.max(s.ok);
+        let mark = if l.is_some() && s.counts.ok < FEW_SAMPLES {
+            few = few.max(s.counts.ok);
             " †"
         } else {
             ""
@@ -79,13 +79,13 @@ pub(super) fn results(report: &Report) -> (Table, u64) {
             row_cells(report, s),
             [
                 s.tier.to_string(),
-                s.requests.to_string(),
+                s.counts.requests.to_string(),
                 opt_ms(l.map(|l| l.p50_us)),
                 format!("{}{mark}", opt_ms(l.map(|l| l.p95_us))),
                 format!("{}{mark}", opt_ms(l.map(|l| l.p99_us))),
                 format!("{:.1}", s.throughput_rps),
-                s.timeouts.to_string(),
-                s.errors.to_string(),
+                s.counts.timeouts.to_string(),
+                s.counts.errors.to_string(),
             ],
         ));
     }

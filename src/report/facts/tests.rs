@@ -116,7 +116,7 @@ fn a_line_without_a_crossing_counts_its_ties() {
 fn policy(point: usize, name: &str, p50: u64, timeouts: u64, accuracy: Option<f64>) -> Summary {
     let mut s = test_summary(point, 0, Tier::Policy, Some(p50));
     s.policy = Some(name.into());
-    (s.ok, s.timeouts) = (100 - timeouts, timeouts);
+    (s.counts.ok, s.counts.timeouts) = (100 - timeouts, timeouts);
     (s.accuracy, s.labelled) = (accuracy, if accuracy.is_some() { 100 } else { 0 });
     (s.edge_share, s.cloud_share, s.cloud_rps) = (Some(0.7), Some(0.2), Some(20.0));
     s.routes = Some([0.7, 0.1, 0.2, 0.0]);
@@ -126,7 +126,7 @@ fn policy(point: usize, name: &str, p50: u64, timeouts: u64, accuracy: Option<f6
 #[test]
 fn placements_put_policies_and_lone_tiers_on_one_footing() {
     let mut cloud = test_summary(0, 0, Tier::Cloud, Some(2_000));
-    (cloud.ok, cloud.timeouts) = (90, 10);
+    (cloud.counts.ok, cloud.counts.timeouts) = (90, 10);
     let r = test_report(3, &["a", "b"], vec![cloud, policy(1, "cascade", 900, 5, Some(0.95))]);
     let p = r.placements();
     assert_eq!(p.len(), 2);
