@@ -179,15 +179,19 @@ pub fn render_markdown_with_plot(c: &Comparison, plot: Option<&str>) -> String {
     }
     preamble(c, &mut out, "- ");
     out.push('\n');
-    let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---|");
+    use crate::export::table::{Align, Table};
+    let mut table = Table::new()
+        .columns(HEADER[..3].iter().copied(), Align::Left)
+        .columns(HEADER[3..9].iter().copied(), Align::Right);
+    table = table.left(HEADER[9]);
     for r in &c.rows {
         let mut cells = cells(r);
         if matches!(r.verdict, super::Verdict::Improved | super::Verdict::Regressed) {
             cells[9] = format!("**{}**", cells[9]);
         }
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
+        table.row(cells.to_vec());
     }
+    out.push_str(&table.markdown());
     out.push_str(
         "\nEach repetition of a point gives one value per metric (its p50, p95, p99, throughput); baseline and \
          candidate are the medians of those values (the timeout rate is pooled). p is a rank test on the \

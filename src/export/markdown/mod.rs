@@ -103,28 +103,7 @@ pub fn report_md(report: &Report) -> String {
     }
     md.push_str("## Model validation\n\n");
     sections::models(report, &mut md);
-    md.push_str("\n## Results\n\n");
-    md.push_str(
-        "Latency runs from each request's intended send time to the arrival of its response, so a stalled \
-         sender cannot hide its stall. Link latencies are one-way and apply in both directions: a round trip \
-         through a 50ms link adds 100 ms. Only the measured window counts; warmup requests are in samples.csv only.\n\n",
-    );
-    sections::results(report, &mut md);
-    if report.manifest.repetitions > 1 {
-        md.push_str("\n### Over repetitions\n\n");
-        sections::aggregates(report, &mut md);
-    }
-    md.push_str("\n### Where the time goes\n\n");
-    sections::breakdown(report, &mut md);
-    for kind in plots.iter().filter(|k| matches!(k, PlotKind::Breakdown)) {
-        md.push('\n');
-        embed(report, kind, &mut md);
-    }
-    distributions(report, &plots, &mut md);
-    if report.summaries.iter().any(|s| s.accuracy.is_some()) {
-        md.push_str("\n### Accuracy\n\n");
-        sections::accuracy(report, &mut md);
-    }
+    results_part(report, &plots, &mut md);
     md.push_str("\n## Service-level objectives\n\n");
     sections::slos(report, &mut md);
     md.push_str("\n## Harness floor\n\n");
@@ -146,6 +125,33 @@ pub fn report_md(report: &Report) -> String {
         "or, with every override and default written out, `simrun run scenario.yaml` from this folder's copy."
     );
     md
+}
+
+/// The Results section: the table, repetitions, where the time goes, the
+/// latency distributions and accuracy.
+fn results_part(report: &Report, plots: &[PlotKind], md: &mut String) {
+    md.push_str("\n## Results\n\n");
+    md.push_str(
+        "Latency runs from each request's intended send time to the arrival of its response, so a stalled \
+         sender cannot hide its stall. Link latencies are one-way and apply in both directions: a round trip \
+         through a 50ms link adds 100 ms. Only the measured window counts; warmup requests are in samples.csv only.\n\n",
+    );
+    sections::results(report, md);
+    if report.manifest.repetitions > 1 {
+        md.push_str("\n### Over repetitions\n\n");
+        sections::aggregates(report, md);
+    }
+    md.push_str("\n### Where the time goes\n\n");
+    sections::breakdown(report, md);
+    for kind in plots.iter().filter(|k| matches!(k, PlotKind::Breakdown)) {
+        md.push('\n');
+        embed(report, kind, md);
+    }
+    distributions(report, plots, md);
+    if report.summaries.iter().any(|s| s.accuracy.is_some()) {
+        md.push_str("\n### Accuracy\n\n");
+        sections::accuracy(report, md);
+    }
 }
 
 /// The title and the lines under it: status, time, run, shard, tiers.
@@ -182,6 +188,14 @@ fn header(report: &Report, md: &mut String) {
             .collect();
         let _ = writeln!(md, "**Merged from:** {} (the harness floor below is the first shard's)  ", shards.join(", "));
     }
+    tiers_sentence(report, md);
+    md.push('\n');
+}
+
+/// The **Tiers** line: what each tier ran, and where: all on this host, or
+/// some on remote workers (with or without an emulated link).
+fn tiers_sentence(report: &Report, md: &mut String) {
+    let m = &report.manifest;
     let remote: Vec<crate::plan::Tier> = report.tiers.iter().map(|t| t.tier).filter(|t| remote_tier(m, *t)).collect();
     if !report.tiers.is_empty() && remote.is_empty() {
         let differ = tiers_differ(report);
@@ -218,7 +232,6 @@ fn header(report: &Report, md: &mut String) {
             m.host.cores
         );
     }
-    md.push('\n');
 }
 
 /// Each tier's model, runtime and workers.

@@ -244,6 +244,20 @@ pub(super) fn fidelity(report: &Report, md: &mut String) {
          asks a sample of the distribution, and the achieved median is held against the asked one). 0 ms links \
          are left out.\n\n",
     );
+    md.push_str(&fidelity_table(report, &shown).markdown());
+    let _ = writeln!(
+        md,
+        "\nTolerances: a warning is raised when the achieved median delay differs from the configured one by more \
+         than {} µs + 5 % (links without a bandwidth limit), when the release error p99 exceeds {} µs, or when the \
+         achieved bandwidth is off the configured (or the trace's) by more than {:.0} %.",
+        crate::stats::DELAY_TOLERANCE.as_micros(),
+        crate::stats::RELEASE_ERROR_LIMIT.as_micros(),
+        crate::stats::BANDWIDTH_TOLERANCE * 100.0
+    );
+}
+
+/// One row per delaying link direction: configured, asked and achieved.
+fn fidelity_table(report: &Report, shown: &[&crate::stats::LinkFidelity]) -> Table {
     let mut t = Table::new().columns(["point", "link", "dir", "configured"], Align::Left).columns(
         [
             "configured p50 / p99 (ms)",
@@ -281,16 +295,7 @@ pub(super) fn fidelity(report: &Report, md: &mut String) {
             f.chunks.to_string(),
         ]);
     }
-    md.push_str(&t.markdown());
-    let _ = writeln!(
-        md,
-        "\nTolerances: a warning is raised when the achieved median delay differs from the configured one by more \
-         than {} µs + 5 % (links without a bandwidth limit), when the release error p99 exceeds {} µs, or when the \
-         achieved bandwidth is off the configured (or the trace's) by more than {:.0} %.",
-        crate::stats::DELAY_TOLERANCE.as_micros(),
-        crate::stats::RELEASE_ERROR_LIMIT.as_micros(),
-        crate::stats::BANDWIDTH_TOLERANCE * 100.0
-    );
+    t
 }
 
 /// Each tier's model, what devices sent, and the parity of the tiers' answers.
