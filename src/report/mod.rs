@@ -2,6 +2,9 @@
 
 mod env;
 mod facts;
+mod manifest;
+#[cfg(test)]
+mod testing;
 mod warning;
 
 use serde::{Deserialize, Serialize};
@@ -11,122 +14,17 @@ pub use facts::{
     Accuracy, CrossoverLine, EdgeCloud, Finding, MedianVerdict, Placement, Ranking, SilentTier, Status, TailVerdict,
     ACCURACY_CLOSE, LOST_CLOSE,
 };
+pub use manifest::{
+    Manifest, MergedShard, ModelRecord, Parity, CANDLE_VERSION, GIT_COMMIT, ORT_CRATE_VERSION, RUMQTTC_VERSION,
+    SIMRUN_VERSION,
+};
+#[cfg(test)]
+pub use testing::test_report;
 pub use warning::{At, Warning, PARITY_LIMIT, SLOWDOWN_TOLERANCE};
 
 use crate::plan::{Shard, Slo, Tier};
 use crate::record::Unmatched;
 use crate::stats::{aggregate, check_slos, Aggregate, Crossover, Floor, LinkFidelity, SloCheck, Summary};
-
-/// simrun's own version and build.
-pub const SIMRUN_VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const GIT_COMMIT: &str = env!("SIMRUN_GIT_COMMIT");
-pub const CANDLE_VERSION: &str = env!("SIMRUN_CANDLE_VERSION");
-pub const ORT_CRATE_VERSION: &str = env!("SIMRUN_ORT_CRATE_VERSION");
-pub const RUMQTTC_VERSION: &str = env!("SIMRUN_RUMQTTC_VERSION");
-
-/// One model as the manifest records it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct ModelRecord {
-    pub tier: Tier,
-    pub path: String,
-    pub sha256: String,
-    pub bytes: u64,
-    pub input: String,
-    pub input_shape: Vec<String>,
-    pub output: String,
-    pub output_shape: Vec<String>,
-    /// The model's answer to the fixed validation input (every feature 0.5).
-    pub test_probability: f32,
-}
-
-/// Everything needed to know what ran, where and with what (`manifest.json`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct Manifest {
-    pub simrun_version: String,
-    pub git_commit: String,
-    pub run_id: String,
-    pub scenario: String,
-    pub scenario_file: String,
-    pub command: String,
-    pub seed: u64,
-    pub repetitions: u32,
-    pub host: HostInfo,
-    pub broker_url: String,
-    pub broker_version: Option<String>,
-    /// simrun started the broker itself for this run (`broker.url: auto`)
-    /// with `set_tcp_nodelay true`, and stopped it at the end.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub broker_managed: bool,
-    pub onnxruntime_version: String,
-    pub onnxruntime_library: String,
-    pub ort_crate_version: String,
-    pub candle_version: String,
-    pub rumqttc_version: String,
-    /// RAYON_NUM_THREADS as the cloud backend saw it.
-    pub rayon_num_threads: Option<String>,
-    /// How each tier computes where it differs from this host serving one
-    /// request at a time (`compute`, `batching`), one line per distinct setting.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compute: Vec<String>,
-    pub models: Vec<ModelRecord>,
-    /// What the devices sent at the first point (`InputConfig::describe`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub wall_time_s: Option<f64>,
-    /// The harness floor: a plain echo through the broker, round trip in µs.
-    pub floor_p50_us: Option<u64>,
-    pub floor_p99_us: Option<u64>,
-    /// The harness floor's p99 measured again after the sweep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_after_p99_us: Option<u64>,
-    /// The harness floor's median measured again after the sweep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_after_p50_us: Option<u64>,
-    /// Sum of warmup + measured durations over all point executions.
-    pub scheduled_time_s: f64,
-    /// The shard of the plan this run covered, as `I/N`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<String>,
-    /// Each time the run stopped before its end and was resumed: what stopped it, and when it resumed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub interruptions: Vec<String>,
-    /// For a merged run: the shards, in shard order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub merged_from: Vec<MergedShard>,
-    /// The `simrun worker` and `simrun devices` processes of remote pools
-    /// that took part in this run, as each announced itself (host, versions,
-    /// model, what it served).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub remote_workers: Vec<crate::record::RemoteMember>,
-}
-
-/// One shard of a merged run, with the harness floor it measured for itself.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct MergedShard {
-    pub run_id: String,
-    pub shard: Option<String>,
-    pub floor_p50_us: Option<u64>,
-    pub floor_p99_us: Option<u64>,
-    /// The shard's floor p99 measured again after its sweep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_after_p99_us: Option<u64>,
-    /// The shard's floor median measured again after its sweep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_after_p50_us: Option<u64>,
-}
-
-/// Edge and cloud answering the same inputs.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct Parity {
-    /// Largest |edge − cloud| over seeded random inputs at validation.
-    pub max_abs_diff: f32,
-    pub inputs: usize,
-    /// Largest |edge − cloud| over requests both tiers answered during the run.
-    pub live_max_abs_diff: Option<f32>,
-    pub live_pairs: u64,
-}
 
 /// A sweep point as the report lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -418,86 +316,6 @@ impl Report {
         }
         out
     }
-}
-
-#[cfg(test)]
-/// A finished report of `summaries` over points swept on the cloud link.
-pub fn test_report(repetitions: u32, latencies: &[&str], summaries: Vec<Summary>) -> Report {
-    let key = "tiers.cloud.link.latency".to_string();
-    let points: Vec<PointRow> = latencies
-        .iter()
-        .enumerate()
-        .map(|(index, l)| PointRow { index, params: vec![(key.clone(), l.to_string())] })
-        .collect();
-    let manifest = Manifest {
-        simrun_version: "0".into(),
-        git_commit: "test".into(),
-        run_id: "run".into(),
-        scenario: "test".into(),
-        scenario_file: "test.yaml".into(),
-        command: "simrun run test.yaml".into(),
-        seed: 1,
-        repetitions,
-        host: HostInfo {
-            hostname: "host".into(),
-            os: "os".into(),
-            kernel: "k".into(),
-            arch: "x86_64".into(),
-            cpu: "cpu".into(),
-            cores: 2,
-        },
-        broker_url: "mqtt://127.0.0.1:1883".into(),
-        broker_version: None,
-        broker_managed: false,
-        onnxruntime_version: "1".into(),
-        onnxruntime_library: "lib".into(),
-        ort_crate_version: "2".into(),
-        candle_version: "0".into(),
-        rumqttc_version: "0".into(),
-        rayon_num_threads: None,
-        compute: Vec::new(),
-        models: vec![],
-        input: None,
-        started_at: "then".into(),
-        finished_at: Some("now".into()),
-        wall_time_s: Some(1.0),
-        floor_p50_us: None,
-        floor_p99_us: None,
-        floor_after_p99_us: None,
-        floor_after_p50_us: None,
-        scheduled_time_s: 1.0,
-        shard: None,
-        interruptions: vec![],
-        merged_from: vec![],
-        remote_workers: vec![],
-    };
-    let executions = points.len() * repetitions as usize;
-    let mut report = Report {
-        manifest,
-        description: String::new(),
-        swept_keys: vec![key],
-        finished: (0..repetitions)
-            .flat_map(|r| (0..points.len()).map(move |p| Execution { point: p, repetition: r }))
-            .collect(),
-        points,
-        summaries,
-        aggregates: vec![],
-        crossovers: vec![],
-        links: vec![],
-        parity: None,
-        warnings: vec![],
-        executions_planned: executions,
-        unmatched: Unmatched::default(),
-        floor: None,
-        slos: vec![],
-        shard: None,
-        plan_points: latencies.len(),
-        stopped: None,
-        tiers: vec![],
-        device_hosts: vec![],
-    };
-    report.summaries_changed();
-    report
 }
 
 #[cfg(test)]
