@@ -1,0 +1,280 @@
+//! One point execution's samples, as they arrive, into its summaries: a
+//! `TierStats` of histograms and sums per tier, and `Summary`s at the end.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::*;
+use crate::plan::Tier;
+use crate::record::{Counts, Phase, Sample, Status};
+
+/// A hold that ends later than this after its due end counts as late.
+pub const HELD_LATE_US: u64 = 200;
+
+/// Running statistics of one tier at one point execution.
+struct TierStats {
+    latency: Histogram<u64>,
+    latency_sum: u128,
+    infer: Histogram<u64>,
+    queue: Histogram<u64>,
+    network: Histogram<u64>,
+    dispatch: Histogram<u64>,
+    counts: Counts,
+    request_bytes: u64,
+    response_bytes: u64,
+    responses: u64,
+    held: Histogram<u64>,
+    /// Achieved slowdowns in thousandths.
+    slowdown_milli: Histogram<u64>,
+    labelled: u64,
+    correct: u64,
+    overloaded: u64,
+    holds: u64,
+    holds_late: u64,
+    /// Answered requests that reported a batch size, their sum and the largest.
+    batched: u64,
+    batch_sum: u64,
+    batch_max: u32,
+    /// Under a policy: requests answered by each tier, and that reached the cloud.
+    by_edge: u64,
+    by_cloud: u64,
+    reached_cloud: u64,
+    routes: [u64; 4],
+    /// Exact sums over answered requests, for the breakdown's means.
+    answered: u64,
+    queue_sum: u128,
+    infer_sum: u128,
+    held_sum: u128,
+}
+
+impl TierStats {
+    fn new() -> Self {
+        TierStats {
+            latency: histogram(),
+            latency_sum: 0,
+            infer: histogram(),
+            queue: histogram(),
+            network: histogram(),
+            dispatch: histogram(),
+            counts: Counts::default(),
+            request_bytes: 0,
+            response_bytes: 0,
+            responses: 0,
+            held: histogram(),
+            slowdown_milli: histogram(),
+            labelled: 0,
+            correct: 0,
+            overloaded: 0,
+            holds: 0,
+            holds_late: 0,
+            batched: 0,
+            batch_sum: 0,
+            batch_max: 0,
+            by_edge: 0,
+            by_cloud: 0,
+            reached_cloud: 0,
+            routes: [0; 4],
+            answered: 0,
+            queue_sum: 0,
+            infer_sum: 0,
+            held_sum: 0,
+        }
+    }
+}
+
+impl TierStats {
+    /// What an answered request adds, its latency measured.
+    fn add_answer(&mut self, s: &Sample, latency: u64) {
+        record(&mut self.latency, latency);
+        self.latency_sum += u128::from(latency);
+        record(&mut self.queue, s.queue_us.unwrap_or(0));
+        record(&mut self.infer, s.infer_us.unwrap_or(0));
+        self.answered += 1;
+        self.queue_sum += u128::from(s.queue_us.unwrap_or(0));
+        self.infer_sum += u128::from(s.infer_us.unwrap_or(0));
+        self.held_sum += u128::from(s.held_us.unwrap_or(0));
+        // An answer always reports its queue and inference times.
+        record(&mut self.network, s.network_us().unwrap_or(latency));
+        if let Some(held) = s.held_us {
+            record(&mut self.held, held);
+        }
+        if let Some(late) = s.held_late_us {
+            self.holds += 1;
+            self.holds_late += u64::from(late > HELD_LATE_US);
+        }
+        if let Some(k) = s.slowdown() {
+            record(&mut self.slowdown_milli, (k * 1e3).round() as u64);
+        }
+        if let Some(b) = s.batch {
+            self.batched += 1;
+            self.batch_sum += u64::from(b);
+            self.batch_max = self.batch_max.max(b);
+        }
+    }
+
+    fn breakdown(&self) -> Option<Breakdown> {
+        if self.answered == 0 {
+            return None;
+        }
+        let n = self.answered as f64;
+        let mean = |sum: u128| sum as f64 / n;
+        let (latency_us, queue_us, infer_us, held_us) =
+            (mean(self.latency_sum), mean(self.queue_sum), mean(self.infer_sum), mean(self.held_sum));
+        let network_us = latency_us - queue_us - infer_us - held_us;
+        Some(Breakdown { latency_us, network_us, queue_us, infer_us, held_us })
+    }
+}
+
+fn record(h: &mut Histogram<u64>, v: u64) {
+    h.saturating_record(v.max(1));
+}
+
+/// Everything the summary needs from one point execution, built sample by
+/// sample so that no sample has to stay in memory.
+pub struct PointStats {
+    pub point: usize,
+    pub repetition: u32,
+    tiers: Vec<(Tier, TierStats)>,
+    /// Edge or cloud probabilities waiting for the other tier's, by request.
+    parity_waiting: HashMap<u64, (Tier, f32)>,
+    parity_max: f32,
+    parity_pairs: u64,
+    /// Intended send times (µs) of every request that did not end `ok`, any phase.
+    failed_intended: Vec<u64>,
+}
+
+impl PointStats {
+    pub fn new(point: usize, repetition: u32) -> Self {
+        PointStats {
+            point,
+            repetition,
+            tiers: Vec::new(),
+            parity_waiting: HashMap::new(),
+            parity_max: 0.0,
+            parity_pairs: 0,
+            failed_intended: Vec::new(),
+        }
+    }
+
+    /// Adds one sample. Warmup samples only feed the parity check.
+    pub fn add(&mut self, s: &Sample) {
+        if let Some(p) = s.probability {
+            match self.parity_waiting.remove(&s.seq) {
+                Some((tier, other)) if tier != s.tier => {
+                    self.parity_max = self.parity_max.max((p - other).abs());
+                    self.parity_pairs += 1;
+                }
+                _ => {
+                    self.parity_waiting.insert(s.seq, (s.tier, p));
+                }
+            }
+        }
+        if s.status != Status::Ok {
+            self.failed_intended.push(s.intended_us);
+        }
+        if s.phase != Phase::Measure {
+            return;
+        }
+        let i = match self.tiers.iter().position(|(t, _)| *t == s.tier) {
+            Some(i) => i,
+            None => {
+                self.tiers.push((s.tier, TierStats::new()));
+                self.tiers.len() - 1
+            }
+        };
+        let t = &mut self.tiers[i].1;
+        t.counts.count(s.status);
+        t.request_bytes += u64::from(s.request_bytes);
+        if let Some(b) = s.response_bytes {
+            t.response_bytes += u64::from(b);
+            t.responses += 1;
+        }
+        record(&mut t.dispatch, s.dispatch_us());
+        if let Some(route) = s.route {
+            t.reached_cloud += u64::from(route.reached_cloud());
+            t.routes[route as usize] += 1;
+            match s.answered_by.filter(|_| s.status == Status::Ok) {
+                Some(Tier::Edge) => t.by_edge += 1,
+                Some(Tier::Cloud) => t.by_cloud += 1,
+                _ => {}
+            }
+        }
+        if s.status != Status::Ok {
+            if s.error.as_deref().is_some_and(|e| e.starts_with(crate::wire::OVERLOADED)) {
+                t.overloaded += 1;
+            }
+            return;
+        }
+        if let Some(latency) = s.latency_us() {
+            t.add_answer(s, latency);
+        }
+        if let (Some(label), Some(prediction)) = (s.label, s.prediction) {
+            t.labelled += 1;
+            t.correct += u64::from(label == prediction);
+        }
+    }
+
+    /// The summary of each tier; `window` is the measured duration the throughput is taken over.
+    pub fn summaries(&self, window: Duration, params: &[(String, String)], rejected: &[(Tier, u64)]) -> Vec<Summary> {
+        let mut tiers: Vec<&(Tier, TierStats)> = self.tiers.iter().collect();
+        tiers.sort_by_key(|(t, _)| *t);
+        let secs = window.as_secs_f64();
+        tiers
+            .into_iter()
+            .map(|(tier, t)| (tier, t, *tier == Tier::Policy))
+            .map(|(tier, t, policy)| Summary {
+                point: self.point,
+                repetition: self.repetition,
+                tier: *tier,
+                params: params.to_vec(),
+                counts: t.counts,
+                rejected: rejected.iter().find(|(x, _)| x == tier).map_or(0, |(_, n)| *n),
+                throughput_rps: if secs > 0.0 { t.counts.ok as f64 / secs } else { 0.0 },
+                window_s: secs,
+                latency: Percentiles::of(&t.latency, Some(t.latency_sum)),
+                infer: Percentiles::of(&t.infer, None),
+                queue: Percentiles::of(&t.queue, None),
+                network: Percentiles::of(&t.network, None),
+                dispatch: Percentiles::of(&t.dispatch, None),
+                request_bytes_mean: (t.counts.requests > 0).then(|| t.request_bytes as f64 / t.counts.requests as f64),
+                response_bytes_mean: (t.responses > 0).then(|| t.response_bytes as f64 / t.responses as f64),
+                held: Percentiles::of(&t.held, None),
+                slowdown_p50: (!t.slowdown_milli.is_empty())
+                    .then(|| t.slowdown_milli.value_at_quantile(0.50) as f64 / 1e3),
+                slowdown_p99: (!t.slowdown_milli.is_empty())
+                    .then(|| t.slowdown_milli.value_at_quantile(0.99) as f64 / 1e3),
+                slowdown: None,
+                labelled: t.labelled,
+                accuracy: (t.labelled > 0).then(|| t.correct as f64 / t.labelled as f64),
+                overloaded: t.overloaded,
+                held_late_share: (t.holds > 0).then(|| t.holds_late as f64 / t.holds as f64),
+                batch_mean: (t.batched > 0).then(|| t.batch_sum as f64 / t.batched as f64),
+                batch_max: (t.batched > 0).then_some(t.batch_max),
+                edge_share: (policy && t.counts.requests > 0).then(|| t.by_edge as f64 / t.counts.requests as f64),
+                cloud_share: (policy && t.counts.requests > 0).then(|| t.by_cloud as f64 / t.counts.requests as f64),
+                cloud_rps: (policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
+                policy: None,
+                routes: (policy && t.counts.requests > 0)
+                    .then(|| t.routes.map(|n| n as f64 / t.counts.requests as f64)),
+                breakdown: t.breakdown(),
+            })
+            .collect()
+    }
+
+    /// Requests (per tier) that did not end `ok` and were due from `from_us` to `to_us`.
+    pub fn failed_between(&self, from_us: u64, to_us: u64) -> usize {
+        self.failed_intended.iter().filter(|&&t| t >= from_us && t <= to_us).count()
+    }
+
+    /// The latency histogram of each tier, for saving.
+    pub fn latency_histograms(&self) -> Vec<(Tier, &Histogram<u64>)> {
+        self.tiers.iter().map(|(t, s)| (*t, &s.latency)).collect()
+    }
+
+    /// The largest |edge − cloud| over requests both tiers answered, and how many.
+    pub fn live_parity(&self) -> Option<(f32, u64)> {
+        (self.parity_pairs > 0).then_some((self.parity_max, self.parity_pairs))
+    }
+}
