@@ -32,7 +32,11 @@ fn uniform_jitter_widens_the_cloud_latency_and_is_reported() {
     let applied_spread = |r: &Vec<String>| {
         summary.num(r, "link:cloud:down:delay_p99_us") - summary.num(r, "link:cloud:down:delay_p50_us")
     };
-    assert!(applied_spread(&steady) < 3_000.0, "no jitter, applied spread {}", applied_spread(&steady));
+    // Against the jittery link of the same run, not a fixed bound: a noisy
+    // host's late wake-ups gave a 0 ms-jitter link a p99 − p50 of 3.3 ms
+    // (2026-12-07, twice), while U[10 ms, 30 ms] gives about 9.8 ms plus that noise.
+    let (quiet, wide) = (applied_spread(&steady), applied_spread(&jittery));
+    assert!(quiet < 0.5 * wide, "no jitter, applied spread {quiet} µs; with 10 ms jitter {wide} µs");
     assert!(spread(&jittery) > 8_000.0, "10 ms uniform jitter, spread only {}", spread(&jittery));
     for r in [&steady, &jittery] {
         assert_eq!(
