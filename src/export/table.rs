@@ -55,9 +55,11 @@ impl Table {
     pub fn markdown(&self) -> String {
         let mut out = String::from("|");
         for (name, _) in &self.columns {
-            out.push_str(if name.is_empty() { " |" } else { "" });
-            if !name.is_empty() {
-                let _ = write!(out, " {name} |");
+            match name.as_str() {
+                "" => out.push_str(" |"),
+                name => {
+                    let _ = write!(out, " {name} |");
+                }
             }
         }
         out.push_str("\n|");

@@ -54,11 +54,12 @@ pub enum Status {
 impl Report {
     pub fn status(&self) -> Status {
         let partial = !self.complete();
-        if let Some(first) = self.silent_tiers().first() {
+        let silent = self.silent_tiers();
+        if let Some(first) = silent.first() {
             return Status::Failed {
                 partial,
                 tier: first.tier,
-                executions: self.silent_tiers().len(),
+                executions: silent.len(),
                 point: first.point,
                 repetition: first.repetition,
             };
@@ -102,8 +103,9 @@ pub enum Finding {
     EdgeCloud { versus: EdgeCloud, silent: Vec<SilentTier>, accuracy: Option<Accuracy> },
     /// Points ran both tiers, but at each one of them answered nothing.
     Silent(Vec<SilentTier>),
-    /// Requests were routed by policy; the ranking of its placements.
-    Policies(Option<Ranking>),
+    /// Requests were routed by policy: the placements, and their ranking
+    /// (its indexes are into `placements`).
+    Policies { placements: Vec<Placement>, ranking: Option<Ranking> },
     /// One tier alone ran: its p50 range (µs) over `executions` point executions.
     OneTier { tier: Tier, p50_us: Option<(u64, u64)>, executions: usize },
     /// Nothing finished on both tiers.
@@ -152,7 +154,8 @@ impl Report {
             return Finding::Silent(silent);
         }
         if self.summaries.iter().any(|s| s.tier == Tier::Policy) {
-            return Finding::Policies(self.ranking(&self.placements()));
+            let placements = self.placements();
+            return Finding::Policies { ranking: Ranking::of(&placements), placements };
         }
         let tiers: Vec<Tier> = Tier::ALL.into_iter().filter(|t| self.summaries.iter().any(|s| s.tier == *t)).collect();
         match tiers.as_slice() {
@@ -419,10 +422,10 @@ pub const LOST_CLOSE: f64 = 0.001;
 /// Accuracies closer than this (1 point) are not told apart.
 pub const ACCURACY_CLOSE: f64 = 0.01;
 
-impl Report {
+impl Ranking {
     /// The leaders of `placements` on each criterion; `None` when no
     /// criterion has a value.
-    pub fn ranking(&self, placements: &[Placement]) -> Option<Ranking> {
+    pub fn of(placements: &[Placement]) -> Option<Ranking> {
         let leaders = |key: &dyn Fn(&Placement) -> Option<f64>, lower: bool, close: &dyn Fn(f64, f64) -> bool| {
             let values: Vec<(f64, usize)> =
                 placements.iter().enumerate().filter_map(|(i, p)| key(p).map(|k| (k, i))).collect();

@@ -302,13 +302,10 @@ fn remote_workers(m: &crate::report::Manifest, md: &mut String) {
         let _ = writeln!(md, "- **Device hosts** (`simrun devices`; this run is slot 0):");
     }
     for h in &hosts {
-        let slot = match h.served {
-            Served::Devices { slot } => format!("slot {slot}, "),
-            Served::Worker { .. } => String::new(),
-        };
+        let Served::Devices { slot } = h.served else { continue };
         let _ = writeln!(
             md,
-            "  - `{}` (pool `{}`, {slot}host `{}`): {} {}, {} ({} cores), simrun {}",
+            "  - `{}` (pool `{}`, slot {slot}, host `{}`): {} {}, {} ({} cores), simrun {}",
             h.name, h.pool, h.host, h.os, h.arch, h.cpu, h.cores, h.simrun
         );
     }

@@ -24,7 +24,7 @@ pub(super) fn policies(report: &Report, md: &mut String) {
     md.push_str(&tables::placements(report, &placements).markdown());
     // A run of policies alone says it in its Summary already.
     let compared = report.versus().iter().any(|v| v.faster.is_some());
-    if let Some(ranking) = report.ranking(&placements).filter(|_| compared) {
+    if let Some(ranking) = crate::report::Ranking::of(&placements).filter(|_| compared) {
         let _ = writeln!(md, "\n{}", super::summary::ranking_sentence(report, &placements, &ranking));
     }
     md.push_str(

@@ -53,8 +53,8 @@ pub fn finding(report: &Report) -> String {
             out
         }
         Finding::Silent(quiet) => silent(&quiet).join(" "),
-        Finding::Policies(ranking) => {
-            let best = ranking.map(|r| ranking_sentence(report, &report.placements(), &r)).unwrap_or_default();
+        Finding::Policies { placements, ranking } => {
+            let best = ranking.map(|r| ranking_sentence(report, &placements, &r)).unwrap_or_default();
             format!("This run routes requests by policy; the Policies section compares its placements. {best}")
         }
         Finding::OneTier { tier, p50_us, executions } => format!(

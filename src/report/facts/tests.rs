@@ -150,12 +150,12 @@ fn the_ranking_keeps_every_placement_too_close_to_the_best() {
         ],
     );
     let p = r.placements();
-    let ranking = r.ranking(&p).expect("values to rank");
+    let ranking = Ranking::of(&p).expect("values to rank");
     assert_eq!(ranking.lowest_p50, vec![0, 1]);
     assert_eq!(ranking.lowest_p99, vec![0, 1]);
     assert_eq!(ranking.fewest_lost, vec![0, 2]);
     assert_eq!(ranking.highest_accuracy, vec![0, 1]);
-    assert_eq!(r.ranking(&[]), None);
+    assert_eq!(Ranking::of(&[]), None);
 }
 
 #[test]
