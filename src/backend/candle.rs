@@ -106,6 +106,74 @@ fn contents(tensors: &HashMap<String, Tensor>) -> String {
     }
 }
 
+/// The family's layers, named by `specs`, from `tensors`: each weight
+/// F32 `[out, in]` taking the previous layer's width, each bias `[out]`.
+fn build_layers(
+    path: &Path,
+    specs: &[LayerSpec],
+    tensors: &HashMap<String, Tensor>,
+) -> Result<Vec<Layer>, BackendError> {
+    let bad = |m: String| invalid(path, m);
+    let mut layers = Vec::with_capacity(specs.len());
+    let mut width: Option<usize> = None;
+    for (i, spec) in specs.iter().enumerate() {
+        let get = |name: &str| -> Result<&Tensor, BackendError> {
+            let t = tensors.get(name).ok_or_else(|| {
+                bad(format!("layer {i}: tensor {name:?} is missing; the file holds {}", contents(tensors)))
+            })?;
+            if t.dtype() != DType::F32 {
+                return Err(bad(format!("layer {i}: tensor {name:?} is {:?}; the family is F32", t.dtype())));
+            }
+            Ok(t)
+        };
+        let w = get(&spec.weight)?;
+        let (out, inp) = match w.dims() {
+            [out, inp] => (*out, *inp),
+            d => return Err(bad(format!("layer {i}: weight {:?} is {d:?}; expected [out, in]", spec.weight))),
+        };
+        if let Some(prev) = width.filter(|p| *p != inp) {
+            return Err(bad(format!(
+                "layer {i}: weight {:?} takes {inp} inputs but layer {} gives {prev}",
+                spec.weight,
+                i - 1
+            )));
+        }
+        let bias = match &spec.bias {
+            Some(name) => {
+                let b = get(name)?;
+                if b.dims() != [out] {
+                    return Err(bad(format!("layer {i}: bias {name:?} is {:?}; expected [{out}]", b.dims())));
+                }
+                Some(b.clone())
+            }
+            None => None,
+        };
+        let weight_t = w.t().and_then(|t| t.contiguous()).map_err(|e| bad(e.to_string()))?;
+        width = Some(out);
+        layers.push(Layer { weight_t, bias, activation: spec.activation });
+    }
+    Ok(layers)
+}
+
+/// One sample's shape: the metadata's `input_shape` when it holds the first
+/// layer's inputs, else a flat vector of them.
+fn sample_dims(path: &Path, meta: &HashMap<String, String>, first_in: usize) -> Result<Vec<usize>, BackendError> {
+    let bad = |m: String| invalid(path, m);
+    match meta.get("input_shape") {
+        Some(text) => {
+            let dims: Vec<usize> = serde_json::from_str(text)
+                .map_err(|_| bad(format!("metadata \"input_shape\" {text:?} is not a list of sizes")))?;
+            if dims.iter().product::<usize>() != first_in || dims.contains(&0) {
+                return Err(bad(format!(
+                    "metadata \"input_shape\" {dims:?} does not hold the first layer's {first_in} inputs"
+                )));
+            }
+            Ok(dims)
+        }
+        None => Ok(vec![first_in]),
+    }
+}
+
 impl CandleModel {
     pub fn load(path: &Path) -> Result<Self, BackendError> {
         let (bytes, sha256) = read(path)?;
@@ -117,59 +185,10 @@ impl CandleModel {
         let meta = header.metadata().clone().unwrap_or_default();
         let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
         let specs = layers_of(&meta).map_err(|e| bad(format!("{e}; the file holds {}", contents(&tensors))))?;
-        let mut layers = Vec::with_capacity(specs.len());
-        let mut width: Option<usize> = None;
-        for (i, spec) in specs.iter().enumerate() {
-            let get = |name: &str| -> Result<&Tensor, BackendError> {
-                let t = tensors.get(name).ok_or_else(|| {
-                    bad(format!("layer {i}: tensor {name:?} is missing; the file holds {}", contents(&tensors)))
-                })?;
-                if t.dtype() != DType::F32 {
-                    return Err(bad(format!("layer {i}: tensor {name:?} is {:?}; the family is F32", t.dtype())));
-                }
-                Ok(t)
-            };
-            let w = get(&spec.weight)?;
-            let (out, inp) = match w.dims() {
-                [out, inp] => (*out, *inp),
-                d => return Err(bad(format!("layer {i}: weight {:?} is {d:?}; expected [out, in]", spec.weight))),
-            };
-            if let Some(prev) = width.filter(|p| *p != inp) {
-                return Err(bad(format!(
-                    "layer {i}: weight {:?} takes {inp} inputs but layer {} gives {prev}",
-                    spec.weight,
-                    i - 1
-                )));
-            }
-            let bias = match &spec.bias {
-                Some(name) => {
-                    let b = get(name)?;
-                    if b.dims() != [out] {
-                        return Err(bad(format!("layer {i}: bias {name:?} is {:?}; expected [{out}]", b.dims())));
-                    }
-                    Some(b.clone())
-                }
-                None => None,
-            };
-            let weight_t = w.t().and_then(|t| t.contiguous()).map_err(|e| bad(e.to_string()))?;
-            width = Some(out);
-            layers.push(Layer { weight_t, bias, activation: spec.activation });
-        }
+        let layers = build_layers(path, &specs, &tensors)?;
         let first_in = layers[0].weight_t.dims()[0];
-        let sample_dims = match meta.get("input_shape") {
-            Some(text) => {
-                let dims: Vec<usize> = serde_json::from_str(text)
-                    .map_err(|_| bad(format!("metadata \"input_shape\" {text:?} is not a list of sizes")))?;
-                if dims.iter().product::<usize>() != first_in || dims.contains(&0) {
-                    return Err(bad(format!(
-                        "metadata \"input_shape\" {dims:?} does not hold the first layer's {first_in} inputs"
-                    )));
-                }
-                dims
-            }
-            None => vec![first_in],
-        };
-        let output_len = width.unwrap_or(0);
+        let sample_dims = sample_dims(path, &meta, first_in)?;
+        let output_len = layers.last().map_or(0, |l| l.weight_t.dims()[1]);
         let mut input_shape = vec!["batch".to_string()];
         input_shape.extend(sample_dims.iter().map(usize::to_string));
         let info = ModelInfo {

@@ -16,26 +16,7 @@ pub fn diff(args: DiffArgs) -> Result<Outcome, Failure> {
     let options =
         Options { threshold_pct: args.threshold, alpha: args.alpha, resolution: args.resolution, force: args.force };
     let c = match (&args.self_check, &args.baseline, &args.candidate) {
-        (Some(run), None, None) => {
-            let folder = RunFolder::open(run).map_err(Failure::input)?;
-            let all = folder.repetitions().map_err(Failure::input)?;
-            if all.values().all(|reps| reps.len() < 2) {
-                // Five rows per (point, tier): what a verdict will need over that many.
-                let rows = all.len() * diff::METRICS.len();
-                let needed = crate::stats::compare::repetitions_needed(options.alpha / rows as f64);
-                return Err(Failure::input(anyhow!(
-                    "{} has one repetition per point; a self-check splits a run's repetitions in two halves, so \
-                     run the scenario with `repetitions: {}` or more (--set repetitions=N) for halves that can give \
-                     a verdict over its {rows} rows",
-                    run.display(),
-                    2 * needed
-                )));
-            }
-            let (even, odd) = diff::split_halves(&all);
-            let a = Side { folder: &folder, repetitions: &even, which: "even" };
-            let b = Side { folder: &folder, repetitions: &odd, which: "odd" };
-            diff::compare(&a, &b, &options).map_err(Failure::input)?
-        }
+        (Some(run), None, None) => self_check(run, &options)?,
         (None, Some(base), Some(cand)) => {
             let baseline = RunFolder::open(base).map_err(Failure::input)?;
             let candidate = RunFolder::open(cand).map_err(Failure::input)?;
@@ -77,6 +58,28 @@ pub fn diff(args: DiffArgs) -> Result<Outcome, Failure> {
         return Ok(Outcome::ChecksFailed);
     }
     Ok(Outcome::Passed)
+}
+
+/// `--self-check RUN`: the run's even repetitions against its odd ones.
+fn self_check(run: &std::path::Path, options: &Options) -> Result<diff::Comparison, Failure> {
+    let folder = RunFolder::open(run).map_err(Failure::input)?;
+    let all = folder.repetitions().map_err(Failure::input)?;
+    if all.values().all(|reps| reps.len() < 2) {
+        // Five rows per (point, tier): what a verdict will need over that many.
+        let rows = all.len() * diff::METRICS.len();
+        let needed = crate::stats::compare::repetitions_needed(options.alpha / rows as f64);
+        return Err(Failure::input(anyhow!(
+            "{} has one repetition per point; a self-check splits a run's repetitions in two halves, so \
+             run the scenario with `repetitions: {}` or more (--set repetitions=N) for halves that can give \
+             a verdict over its {rows} rows",
+            run.display(),
+            2 * needed
+        )));
+    }
+    let (even, odd) = diff::split_halves(&all);
+    let a = Side { folder: &folder, repetitions: &even, which: "even" };
+    let b = Side { folder: &folder, repetitions: &odd, which: "odd" };
+    diff::compare(&a, &b, options).map_err(Failure::input)
 }
 
 /// Writes the forest plot to `path`; returns the path to show, or `None`

@@ -60,36 +60,10 @@ pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
             let (tier, path) = (plan.points[p].config.tiers[t].tier, plan.points[p].config.tiers[t].model.clone());
             let mut model = backend::load(&path).map_err(|e| bad_model(plan, p, tier, e.to_string()))?;
             let info = model.info().clone();
-            let (batching, threads) = (plan.points[p].config.tiers[t].batching, plan.points[p].config.tiers[t].threads);
-            let refused =
-                threads.and_then(|n| backend::threads_refused(&path, n, "setting threads for a .safetensors model"));
-            if let Some(message) = refused {
-                return Err(bad_key(plan, p, &format!("tiers.{tier}.compute.threads"), message));
-            }
-            if let Some(b) = batching.filter(|b| b.max_batch > 1 && info.batch_of_one) {
-                let message = format!(
-                    "{} has its batch dimension fixed at 1 ([{}]), so it cannot run a batch of {}; \
-                     export it with a symbolic batch or set max_batch: 1",
-                    path.display(),
-                    info.input_shape.join(", "),
-                    b.max_batch
-                );
-                return Err(bad_key(plan, p, &format!("tiers.{tier}.batching.max_batch"), message));
-            }
+            runs_as_set(plan, p, t, &info)?;
             fit_input(&mut plan.points[p].config.devices.input, &info).map_err(|e| bad_model(plan, p, tier, e.0))?;
-            if let (Tier::Edge, Some(Policy::Cascade(mut u))) = (tier, plan.points[p].config.policy) {
-                let out =
-                    model.infer(&vec![0.5; info.input_len()]).map_err(|e| bad_model(plan, p, tier, e.to_string()))?;
-                u.classes = Some(out.len() > 1);
-                plan.points[p].config.policy = Some(Policy::Cascade(u));
-                if let Some(why) = no_confidence(&out) {
-                    let message = format!(
-                        "cascade escalates on the edge model's score or class probability, and {} gives neither: \
-                         {why}; end the model in a sigmoid or softmax",
-                        path.display()
-                    );
-                    return Err(bad_key(plan, p, "placement", message));
-                }
+            if tier == Tier::Edge {
+                fit_cascade(plan, p, model.as_mut(), &info)?;
             }
             if !seen.insert((tier, path.clone())) {
                 continue;
@@ -116,6 +90,49 @@ pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
         None => parity(&mut loaded)?,
     };
     Ok(ModelCheck { models, parity })
+}
+
+/// Whether point `p`'s tier `t` can run its model as set: threads where the
+/// backend takes them, batches where the model's batch dimension allows.
+fn runs_as_set(plan: &Plan, p: usize, t: usize, info: &ModelInfo) -> Result<(), Failure> {
+    let (tier, path) = (plan.points[p].config.tiers[t].tier, &plan.points[p].config.tiers[t].model);
+    let (batching, threads) = (plan.points[p].config.tiers[t].batching, plan.points[p].config.tiers[t].threads);
+    let refused = threads.and_then(|n| backend::threads_refused(path, n, "setting threads for a .safetensors model"));
+    if let Some(message) = refused {
+        return Err(bad_key(plan, p, &format!("tiers.{tier}.compute.threads"), message));
+    }
+    if let Some(b) = batching.filter(|b| b.max_batch > 1 && info.batch_of_one) {
+        let message = format!(
+            "{} has its batch dimension fixed at 1 ([{}]), so it cannot run a batch of {}; \
+             export it with a symbolic batch or set max_batch: 1",
+            path.display(),
+            info.input_shape.join(", "),
+            b.max_batch
+        );
+        return Err(bad_key(plan, p, &format!("tiers.{tier}.batching.max_batch"), message));
+    }
+    Ok(())
+}
+
+/// Under a cascade, tells the policy whether the edge model gives class
+/// probabilities or a score; fails when it gives neither.
+fn fit_cascade(plan: &mut Plan, p: usize, model: &mut dyn Inference, info: &ModelInfo) -> Result<(), Failure> {
+    let path = info.path.clone();
+    let tier = Tier::Edge;
+    if let Some(Policy::Cascade(mut u)) = plan.points[p].config.policy {
+        let out = model.infer(&vec![0.5; info.input_len()]).map_err(|e| bad_model(plan, p, tier, e.to_string()))?;
+        u.classes = Some(out.len() > 1);
+        plan.points[p].config.policy = Some(Policy::Cascade(u));
+        if let Some(why) = no_confidence(&out) {
+            let message = format!(
+                "cascade escalates on the edge model's score or class probability, and {} gives neither: \
+                 {why}; end the model in a sigmoid or softmax",
+                path.display()
+            );
+            return Err(bad_key(plan, p, "placement", message));
+        }
+    }
+    Ok(())
 }
 
 /// Why one sample's output is neither a score in [0, 1] nor class

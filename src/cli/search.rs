@@ -92,22 +92,9 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
     let mut base = scenario::load(&args.scenario.scenario, &sets)?;
     let key = args.key.as_str();
     let rate = key == "load.rate";
-    if rate && base.slos.is_empty() {
-        return Err(bad("searching load.rate finds the highest rate within the scenario's SLOs; it has none (slo:)"));
-    }
-    if !rate && !base.points.iter().all(|p| p.config.tiers.len() == 2) {
-        return Err(bad(format!(
-            "searching {key} finds where the edge and the cloud cross; the scenario must place both tiers"
-        )));
-    }
+    searchable(&base, key)?;
     let (from, to, unit) = range(&base, &args)?;
-    let resolution = match &args.resolution {
-        Some(text) => match Unit::parse(text) {
-            Some((r, u)) if u == unit && r > 0.0 => r,
-            _ => return Err(bad(format!("--resolution {text:?} is not a positive value in the unit of {key}"))),
-        },
-        None => (to - from).abs() / 64.0,
-    };
+    let resolution = resolution(&args, (from, to, unit))?;
     let mut values = vec![from, to];
     // One managed broker (broker.url: auto) serves every step.
     let managed = start_managed_broker(&mut base)?;
@@ -147,6 +134,32 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
     super::print_line(&answer(&report, key, rate, (&values, unit), (low, high), resolution));
     // The answer is the outcome: the steps past it fail their SLOs by design.
     Ok(Outcome::Passed)
+}
+
+/// Whether the scenario can answer a search of `key`: a rate needs SLOs to
+/// hold, any other key both tiers to cross.
+fn searchable(base: &Plan, key: &str) -> Result<(), Failure> {
+    if key == "load.rate" && base.slos.is_empty() {
+        return Err(bad("searching load.rate finds the highest rate within the scenario's SLOs; it has none (slo:)"));
+    }
+    if key != "load.rate" && !base.points.iter().all(|p| p.config.tiers.len() == 2) {
+        return Err(bad(format!(
+            "searching {key} finds where the edge and the cloud cross; the scenario must place both tiers"
+        )));
+    }
+    Ok(())
+}
+
+/// How close the search goes: `--resolution` in the key's unit, or a 64th
+/// of the range.
+fn resolution(args: &SearchArgs, (from, to, unit): (f64, f64, Unit)) -> Result<f64, Failure> {
+    match &args.resolution {
+        Some(text) => match Unit::parse(text) {
+            Some((r, u)) if u == unit && r > 0.0 => Ok(r),
+            _ => Err(bad(format!("--resolution {text:?} is not a positive value in the unit of {}", args.key))),
+        },
+        None => Ok((to - from).abs() / 64.0),
+    }
 }
 
 /// The range to search: `--from`/`--to`, or the first and last values the scenario sweeps the key over.

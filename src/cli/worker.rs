@@ -170,7 +170,7 @@ fn join(m: &MemberArgs, host: &HostInfo) -> Result<(String, BrokerConfig), Failu
         m.ca.as_deref(),
         client,
     )
-    .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.message)))?;
+    .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.problem)))?;
     Ok((name, broker))
 }
 
@@ -238,5 +238,5 @@ fn batching(a: &WorkerArgs) -> Result<Option<Batching>, Failure> {
     }
     crate::scenario::batching_of(a.max_batch, wait, "worker")
         .map(Some)
-        .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.message)))
+        .map_err(|e| bad(format!("{}: {}", flag_of(&e.key), e.problem)))
 }

@@ -79,6 +79,62 @@ struct Routing {
     decided: Decided,
 }
 
+impl Routing {
+    /// Whether the policy, on this answer, has the device ask another tier
+    /// (a cascade's uncertain edge answer, a deadline's failed cloud answer);
+    /// notes a deadline request as decided once the cloud has answered.
+    fn redirect(&mut self, p: &mut Pending, (policy, seq, tier): (Policy, u64, Tier), result: &Answer) -> bool {
+        let first = p.routed.as_ref().map(|r| r.route);
+        match (policy, tier, result) {
+            (Policy::Cascade(u), Tier::Edge, Ok(r)) if u.holds(r.probability, r.class) => {
+                let reason = match r.class {
+                    None => format!("uncertain {:.3}", r.probability),
+                    Some(_) => format!("uncertain: top class {:.3} < {}", r.probability, u.confidence),
+                };
+                let waited = [r.queue_us, r.infer_us, r.held_us.unwrap_or(0)];
+                p.routed = Some(Routed { route: Route::EdgeThenCloud, reason, waited });
+                p.waiting = vec![Tier::Cloud];
+                if let Some(payload) = p.sent.payload.clone() {
+                    self.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Cloud, payload });
+                }
+                true
+            }
+            (Policy::Deadline { .. }, Tier::Cloud, Err((message, _))) if first == Some(Route::Cloud) => {
+                lock(&self.decided).insert(seq);
+                let reason = format!("cloud error: {message}");
+                p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3] });
+                p.waiting = vec![Tier::Edge];
+                if let Some(payload) = p.sent.payload.clone() {
+                    self.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Edge, payload });
+                }
+                true
+            }
+            (Policy::Deadline { .. }, Tier::Cloud, Ok(_)) if first == Some(Route::Cloud) => {
+                lock(&self.decided).insert(seq);
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The route of the answer a request takes, with the reason the policy gave.
+fn taken_route(routed: Option<Routed>, policy: Policy, tier: Tier, result: &Answer) -> Routed {
+    let mut routed = routed.unwrap_or(Routed { route: Route::Edge, reason: String::new(), waited: [0; 3] });
+    match (policy, tier, result) {
+        (Policy::Cascade(_), Tier::Edge, Ok(r)) => routed.reason = format!("confident {:.3}", r.probability),
+        (Policy::Deadline { .. }, Tier::Cloud, _) if routed.route == Route::Cloud => {
+            routed.reason = "cloud in time".into()
+        }
+        // The cloud answered a request the edge forwarded without its notice arriving first.
+        (Policy::Offload { .. }, Tier::Cloud, _) if routed.route == Route::Edge => {
+            routed = Routed { route: Route::Cloud, reason: "offloaded by the edge".into(), ..routed }
+        }
+        _ => {}
+    }
+    routed
+}
+
 /// Settles requests into samples. Feed it what devices sent (`sent`), what
 /// came back (`answer`) and the time (`expire`); it returns finished samples.
 pub struct Collector {
@@ -392,53 +448,15 @@ impl Collector {
     ) -> Option<u32> {
         let Mode::Routed(routing) = &mut self.mode else { return None };
         let p = self.pending.get_mut(&seq)?;
-        let first = p.routed.as_ref().map(|r| r.route);
-        match (policy, tier, &result) {
-            (Policy::Cascade(u), Tier::Edge, Ok(r)) if u.holds(r.probability, r.class) => {
-                let reason = match r.class {
-                    None => format!("uncertain {:.3}", r.probability),
-                    Some(_) => format!("uncertain: top class {:.3} < {}", r.probability, u.confidence),
-                };
-                let waited = [r.queue_us, r.infer_us, r.held_us.unwrap_or(0)];
-                p.routed = Some(Routed { route: Route::EdgeThenCloud, reason, waited });
-                p.waiting = vec![Tier::Cloud];
-                if let Some(payload) = p.sent.payload.clone() {
-                    routing.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Cloud, payload });
-                }
-                return None;
-            }
-            (Policy::Deadline { .. }, Tier::Cloud, Err((message, _))) if first == Some(Route::Cloud) => {
-                lock(&routing.decided).insert(seq);
-                let reason = format!("cloud error: {message}");
-                p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3] });
-                p.waiting = vec![Tier::Edge];
-                if let Some(payload) = p.sent.payload.clone() {
-                    routing.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Edge, payload });
-                }
-                return None;
-            }
-            (Policy::Deadline { .. }, Tier::Cloud, Ok(_)) if first == Some(Route::Cloud) => {
-                lock(&routing.decided).insert(seq);
-            }
-            _ => {}
+        if routing.redirect(p, (policy, seq, tier), &result) {
+            return None;
         }
         for &other in p.waiting.iter().filter(|t| **t != tier) {
             routing.superseded.insert((seq, other));
         }
         let p = self.pending.remove(&seq)?;
         self.settle(seq, &p.sent);
-        let mut routed = p.routed.unwrap_or(Routed { route: Route::Edge, reason: String::new(), waited: [0; 3] });
-        match (policy, tier, &result) {
-            (Policy::Cascade(_), Tier::Edge, Ok(r)) => routed.reason = format!("confident {:.3}", r.probability),
-            (Policy::Deadline { .. }, Tier::Cloud, _) if routed.route == Route::Cloud => {
-                routed.reason = "cloud in time".into()
-            }
-            // The cloud answered a request the edge forwarded without its notice arriving first.
-            (Policy::Offload { .. }, Tier::Cloud, _) if routed.route == Route::Edge => {
-                routed = Routed { route: Route::Cloud, reason: "offloaded by the edge".into(), ..routed }
-            }
-            _ => {}
-        }
+        let routed = taken_route(p.routed, policy, tier, &result);
         let mut sample = self.answered(&p.sent, tier, result, received_us, bytes);
         sample.tier = Tier::Policy;
         sample.answered_by = Some(tier);

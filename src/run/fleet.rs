@@ -120,6 +120,77 @@ impl FleetOutcome {
     }
 }
 
+/// The topics a share's collector subscribes to: each tier's answers and
+/// errors, and the edge's offload notices under the offload policy.
+fn collector_topics(run_id: &str, share: &Share, q: rumqttc::QoS) -> Vec<(String, rumqttc::QoS)> {
+    let mut topics: Vec<(String, rumqttc::QoS)> = share
+        .tiers
+        .iter()
+        .flat_map(|&t| [Topic::Response, Topic::Error].map(|k| (wire::topic(run_id, t, k), q)))
+        .collect();
+    if let Some(Policy::Offload { .. }) = share.policy {
+        topics.push((wire::topic(run_id, Tier::Edge, Topic::Offloaded), q));
+    }
+    topics
+}
+
+/// What every device of a share has in common.
+struct DeviceTemplate<'a> {
+    request_topics: Arc<[String]>,
+    qos: rumqttc::QoS,
+    samples: Samples,
+    routing: Option<Routing>,
+    exec: &'a str,
+}
+
+/// The share's devices of this slot, each with its own connection (and a
+/// second one when it sends a copy to the other tier).
+async fn open_devices(
+    run_id: &str,
+    share: &Share,
+    broker: &BrokerConfig,
+    addr: SocketAddr,
+    template: DeviceTemplate<'_>,
+) -> Result<(Vec<Device>, Vec<Connection>, Vec<Connection>), RunError> {
+    let DeviceTemplate { request_topics, qos: q, samples, routing, exec } = template;
+    let (point, repetition) = (share.point, share.repetition);
+    let shape: Arc<[usize]> = share.input.shape.clone().into();
+    let id_prefix = format!("{run_id}/{exec}/");
+    let mut devices = Vec::new();
+    let mut conns = Vec::new();
+    let mut copies = Vec::new();
+    for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
+        let id = format!("simrun-{run_id}-dev{index}-{exec}");
+        let conn = Connection::open(&id, addr, broker, &[], None).await?;
+        let copy = match share.connections_per_device() {
+            2 => {
+                let id = format!("simrun-{run_id}-dev{index}-{}-{exec}", share.tiers[1]);
+                let c = Connection::open(&id, addr, broker, &[], None).await?;
+                let client = c.client.clone();
+                copies.push(c);
+                Some(client)
+            }
+            _ => None,
+        };
+        devices.push(Device {
+            index,
+            name: format!("dev-{index:03}"),
+            client: conn.client.clone(),
+            topics: request_topics.clone(),
+            copy,
+            qos: q,
+            samples: samples.clone(),
+            shape: shape.clone(),
+            encoding: share.encoding,
+            id_prefix: id_prefix.clone(),
+            rng: seeds::features(share.seed, point, repetition, index),
+            routing: routing.clone(),
+        });
+        conns.push(conn);
+    }
+    Ok((devices, conns, copies))
+}
+
 impl Fleet {
     /// Connects the collector (subscribed to the tiers' answers) and every
     /// device of the share, all to `addr` (the broker, or the devices'
@@ -133,14 +204,7 @@ impl Fleet {
     ) -> Result<Fleet, RunError> {
         let broker = BrokerConfig { qos: share.qos, encoding: share.encoding, ..broker.clone() };
         let q = qos(share.qos);
-        let mut topics: Vec<(String, rumqttc::QoS)> = share
-            .tiers
-            .iter()
-            .flat_map(|&t| [Topic::Response, Topic::Error].map(|k| (wire::topic(run_id, t, k), q)))
-            .collect();
-        if let Some(Policy::Offload { .. }) = share.policy {
-            topics.push((wire::topic(run_id, Tier::Edge, Topic::Offloaded), q));
-        }
+        let topics = collector_topics(run_id, share, q);
         let slot = if share.slots > 1 { format!("-s{}", share.slot) } else { String::new() };
         let (tx, answers) = mpsc::unbounded_channel();
         let collector_id = format!("simrun-{run_id}-collector{slot}-{exec}");
@@ -161,40 +225,8 @@ impl Fleet {
             execution: seeds::execution(share.seed, point, repetition),
             decided,
         });
-        let shape: Arc<[usize]> = share.input.shape.clone().into();
-        let id_prefix = format!("{run_id}/{exec}/");
-        let mut devices = Vec::new();
-        let mut conns = Vec::new();
-        let mut copies = Vec::new();
-        for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
-            let id = format!("simrun-{run_id}-dev{index}-{exec}");
-            let conn = Connection::open(&id, addr, &broker, &[], None).await?;
-            let copy = match share.connections_per_device() {
-                2 => {
-                    let id = format!("simrun-{run_id}-dev{index}-{}-{exec}", share.tiers[1]);
-                    let c = Connection::open(&id, addr, &broker, &[], None).await?;
-                    let client = c.client.clone();
-                    copies.push(c);
-                    Some(client)
-                }
-                _ => None,
-            };
-            devices.push(Device {
-                index,
-                name: format!("dev-{index:03}"),
-                client: conn.client.clone(),
-                topics: request_topics.clone(),
-                copy,
-                qos: q,
-                samples: samples.clone(),
-                shape: shape.clone(),
-                encoding: share.encoding,
-                id_prefix: id_prefix.clone(),
-                rng: seeds::features(share.seed, point, repetition, index),
-                routing: routing.clone(),
-            });
-            conns.push(conn);
-        }
+        let template = DeviceTemplate { request_topics, qos: q, samples, routing, exec };
+        let (devices, conns, copies) = open_devices(run_id, share, &broker, addr, template).await?;
         let (tiers, slots) = (share.tiers.clone(), share.slots);
         let run_id = run_id.to_string();
         Ok(Fleet { devices, conns, copies, collector, answers, settler, qos: q, run_id, tiers, slots })
@@ -381,6 +413,53 @@ fn send_asks(collector: &mut Collector, io: &mut Streams<'_>, run_id: &str, out:
     }
 }
 
+/// Settles one answer (or passes on an offload notice), after every device
+/// report already queued, so an answer never arrives before its request.
+fn on_answer(
+    collector: &mut Collector,
+    io: &mut Streams<'_>,
+    topics: (&[(String, Tier, bool)], &str),
+    at: (&str, Instant, Instant),
+    publish: &rumqttc::Publish,
+    out: &mut Vec<Sample>,
+) {
+    let (answers, offloaded) = topics;
+    let (run_id, epoch, at) = at;
+    while let Ok(e) = io.events.try_recv() {
+        let d = on_event(collector, e, out);
+        io.notify(d);
+    }
+    if let Some((_, tier, is_error)) = answers.iter().find(|(t, _, _)| *t == publish.topic) {
+        let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(epoch, at), out);
+        io.notify(d);
+    } else if publish.topic == offloaded {
+        collector.offloaded(&publish.payload);
+    }
+    send_asks(collector, io, run_id, out);
+}
+
+/// Expires what has waited past its timeout; fails when the broker has been
+/// lost longer than `broker.reconnect_timeout`.
+fn on_tick(
+    collector: &mut Collector,
+    io: &mut Streams<'_>,
+    epoch: Instant,
+    watch: &BrokerWatch<'_>,
+    out: &mut Vec<Sample>,
+) -> Result<(), RunError> {
+    for d in collector.expire(micros_since(epoch, Instant::now()), out) {
+        io.notify(Some(d));
+    }
+    let Patience { url, limit } = watch.patience;
+    if let Some(down) = watch.health.down_for().filter(|d| *d > limit) {
+        return Err(RunError::broker(
+            url,
+            format!("lost for {:.1} s, longer than broker.reconnect_timeout ({limit:?})", down.as_secs_f64()),
+        ));
+    }
+    Ok(())
+}
+
 /// Settles requests until the devices are done and nothing is in flight.
 /// Returns how the samples ended; fails when the broker
 /// stays lost longer than `broker.reconnect_timeout`.
@@ -419,32 +498,9 @@ async fn collect(
             },
             answer = io.answers.recv() => {
                 let Some((at, publish)) = answer else { break };
-                // A device reports a request before publishing it: take every report
-                // already queued, so an answer never arrives before its request.
-                while let Ok(e) = io.events.try_recv() {
-                    let d = on_event(collector, e, &mut out);
-                    io.notify(d);
-                }
-                if let Some((_, tier, is_error)) = topics.iter().find(|(t, _, _)| *t == publish.topic) {
-                    let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(epoch, at), &mut out);
-                    io.notify(d);
-                } else if publish.topic == offloaded {
-                    collector.offloaded(&publish.payload);
-                }
-                send_asks(collector, &mut io, run_id, &mut out);
+                on_answer(collector, &mut io, (&topics, &offloaded), (run_id, epoch, at), &publish, &mut out);
             }
-            _ = tick.tick() => {
-                for d in collector.expire(micros_since(epoch, Instant::now()), &mut out) {
-                    io.notify(Some(d));
-                }
-                let Patience { url, limit } = watch.patience;
-                if let Some(down) = watch.health.down_for().filter(|d| *d > limit) {
-                    return Err(RunError::broker(
-                        url,
-                        format!("lost for {:.1} s, longer than broker.reconnect_timeout ({limit:?})", down.as_secs_f64()),
-                    ));
-                }
-            }
+            _ = tick.tick() => on_tick(collector, &mut io, epoch, &watch, &mut out)?,
         }
         io.flush(&mut out);
         if Instant::now() >= next_progress {

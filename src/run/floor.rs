@@ -106,23 +106,15 @@ pub async fn echo(
     let addr = resolve(broker).await?;
     let q = qos(broker.qos);
     let (req_topic, resp_topic) = (format!("simrun/{run_id}/floor/request"), format!("simrun/{run_id}/floor/response"));
-    let (echo_tx, mut echo_rx) = mpsc::unbounded_channel();
-    let echo = Connection::open(
-        &format!("simrun-{run_id}-floor-echo"),
+    let echo_client_id = format!("simrun-{run_id}-floor-echo");
+    let (echo, echo_task) = start_echo(
+        &echo_client_id,
         echo_via.unwrap_or(addr),
         broker,
-        &[(req_topic.clone(), q)],
-        Some(echo_tx),
+        (req_topic.clone(), resp_topic.clone()),
+        response_bytes,
     )
     .await?;
-    let (echo_client, resp) = (echo.client.clone(), resp_topic.clone());
-    let echo_task = tokio::spawn(async move {
-        while let Some((_, p)) = echo_rx.recv().await {
-            if echo_client.publish(resp.clone(), q, false, answer(&p.payload, response_bytes)).await.is_err() {
-                return;
-            }
-        }
-    });
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
     let probe =
         Connection::open(&format!("simrun-{run_id}-floor-probe"), addr, broker, &[(resp_topic, q)], Some(probe_tx))
@@ -132,33 +124,8 @@ pub async fn echo(
     let due = move |seq: u64| t0 + Duration::from_secs_f64(seq as f64 / rate_hz);
     // Published from the timer thread at each due time, exactly as the load
     // generator publishes requests, so the two are measured alike.
-    let sender_client = probe.client.clone();
-    let sender_timer = timer.clone();
-    let sender = tokio::spawn(async move {
-        for seq in 0..total {
-            let at = due(seq);
-            if let Some(ahead) = at.checked_sub(Duration::from_millis(20)).filter(|a| *a > Instant::now()) {
-                tokio::time::sleep_until(ahead.into()).await;
-            }
-            let (client, topic) = (sender_client.clone(), req_topic.clone());
-            sender_timer.call_at(at, move || {
-                let mut payload = seq.to_le_bytes().to_vec();
-                payload.resize(payload_bytes.max(8), b' ');
-                let _ = client.try_publish(topic, q, false, payload);
-            });
-        }
-    });
-    let deadline = due(total) + Duration::from_secs(2);
-    let mut rtts = Vec::new();
-    let mut seen = vec![false; total as usize];
-    while (rtts.len() as u64) < count {
-        let Ok(Some((at, p))) = tokio::time::timeout_at(deadline.into(), probe_rx.recv()).await else { break };
-        let Some(Ok(bytes)) = p.payload.get(..8).map(<[u8; 8]>::try_from) else { continue };
-        let seq = u64::from_le_bytes(bytes);
-        if seq < total && !std::mem::replace(&mut seen[seq as usize], true) && seq >= WARMUP {
-            rtts.push(at.saturating_duration_since(due(seq)).as_micros() as u64);
-        }
-    }
+    let sender = spawn_sender(probe.client.clone(), timer.clone(), req_topic, q, (total, payload_bytes), due);
+    let rtts = round_trips(&mut probe_rx, (total, count), due).await;
     sender.abort();
     echo_task.abort();
     probe.close().await;
@@ -171,6 +138,80 @@ pub async fn echo(
         response_bytes: response_bytes.max(8) as u64,
         rate_hz,
     })
+}
+
+/// The echoing client: each request on `topics.0` is answered on `topics.1`
+/// with `response_bytes` bytes that start with the request's sequence number.
+async fn start_echo(
+    client_id: &str,
+    addr: std::net::SocketAddr,
+    broker: &BrokerConfig,
+    topics: (String, String),
+    response_bytes: usize,
+) -> Result<(Connection, tokio::task::JoinHandle<()>), RunError> {
+    let q = qos(broker.qos);
+    let (req_topic, resp) = topics;
+    let (echo_tx, mut echo_rx) = mpsc::unbounded_channel();
+    let echo = Connection::open(client_id, addr, broker, &[(req_topic, q)], Some(echo_tx)).await?;
+    let echo_client = echo.client.clone();
+    let task = tokio::spawn(async move {
+        while let Some((_, p)) = echo_rx.recv().await {
+            if echo_client.publish(resp.clone(), q, false, answer(&p.payload, response_bytes)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok((echo, task))
+}
+
+/// Publishes `shape.0` numbered requests of `shape.1` bytes, each from the
+/// timer thread at its due time.
+fn spawn_sender(
+    client: rumqttc::AsyncClient,
+    timer: PreciseTimer,
+    topic: String,
+    q: rumqttc::QoS,
+    shape: (u64, usize),
+    due: impl Fn(u64) -> Instant + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let (total, payload_bytes) = shape;
+    tokio::spawn(async move {
+        for seq in 0..total {
+            let at = due(seq);
+            if let Some(ahead) = at.checked_sub(Duration::from_millis(20)).filter(|a| *a > Instant::now()) {
+                tokio::time::sleep_until(ahead.into()).await;
+            }
+            let (client, topic) = (client.clone(), topic.clone());
+            timer.call_at(at, move || {
+                let mut payload = seq.to_le_bytes().to_vec();
+                payload.resize(payload_bytes.max(8), b' ');
+                let _ = client.try_publish(topic, q, false, payload);
+            });
+        }
+    })
+}
+
+/// The round trips of the first answer to each measured request (after the
+/// warmup), in microseconds from its due time, until `counts.1` are in or
+/// two seconds after the last was due.
+async fn round_trips(
+    answers: &mut mpsc::UnboundedReceiver<(Instant, rumqttc::Publish)>,
+    counts: (u64, u64),
+    due: impl Fn(u64) -> Instant,
+) -> Vec<u64> {
+    let (total, count) = counts;
+    let deadline = due(total) + Duration::from_secs(2);
+    let mut rtts = Vec::new();
+    let mut seen = vec![false; total as usize];
+    while (rtts.len() as u64) < count {
+        let Ok(Some((at, p))) = tokio::time::timeout_at(deadline.into(), answers.recv()).await else { break };
+        let Some(Ok(bytes)) = p.payload.get(..8).map(<[u8; 8]>::try_from) else { continue };
+        let seq = u64::from_le_bytes(bytes);
+        if seq < total && !std::mem::replace(&mut seen[seq as usize], true) && seq >= WARMUP {
+            rtts.push(at.saturating_duration_since(due(seq)).as_micros() as u64);
+        }
+    }
+    rtts
 }
 
 #[cfg(test)]

@@ -285,27 +285,8 @@ async fn write_side(
         // Chunks already due leave with this one in one write, so that a
         // burst (the bytes an outage held) leaves at once, as from a real
         // link, instead of one write after another.
-        batch.clear();
-        batch.push(chunk);
-        while batch.last().is_some_and(|c| c.bytes.is_some()) {
-            match rx.try_recv() {
-                Ok(c) if c.due <= released => batch.push(c),
-                Ok(c) => {
-                    next = Some(c);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        // Most releases are one chunk: written as it is, without a copy.
-        let bytes: &[u8] = match batch.as_slice() {
-            [one] => one.bytes.as_deref().unwrap_or_default(),
-            many => {
-                out.clear();
-                many.iter().filter_map(|c| c.bytes.as_deref()).for_each(|b| out.extend_from_slice(b));
-                &out
-            }
-        };
+        next = gather_due(&mut batch, chunk, &mut rx, released);
+        let bytes = joined(&batch, &mut out);
         // Recorded as released before the write, so that a record taken as
         // soon as the far end has the bytes holds them (the write's return
         // can come after the reader already saw them).
@@ -323,6 +304,39 @@ async fn write_side(
         if batch.last().is_some_and(|c| c.bytes.is_none()) {
             let _ = to.shutdown().await;
             return;
+        }
+    }
+}
+
+/// Starts `batch` with `first` and adds the chunks behind it already due at
+/// `released` (up to the end of the stream); returns the first one not due.
+fn gather_due(
+    batch: &mut Vec<Chunk>,
+    first: Chunk,
+    rx: &mut mpsc::UnboundedReceiver<Chunk>,
+    released: Instant,
+) -> Option<Chunk> {
+    batch.clear();
+    batch.push(first);
+    while batch.last().is_some_and(|c| c.bytes.is_some()) {
+        match rx.try_recv() {
+            Ok(c) if c.due <= released => batch.push(c),
+            Ok(c) => return Some(c),
+            Err(_) => break,
+        }
+    }
+    None
+}
+
+/// The batch's bytes in one slice. Most releases are one chunk: written as
+/// it is, without a copy.
+fn joined<'a>(batch: &'a [Chunk], out: &'a mut Vec<u8>) -> &'a [u8] {
+    match batch {
+        [one] => one.bytes.as_deref().unwrap_or_default(),
+        many => {
+            out.clear();
+            many.iter().filter_map(|c| c.bytes.as_deref()).for_each(|b| out.extend_from_slice(b));
+            out
         }
     }
 }

@@ -108,15 +108,7 @@ pub async fn run_point(
         });
         p.drive(&exec, &share, link.as_ref()).await?;
     }
-    let seed = seeds::execution(ctx.seed, point.index, repetition);
-    let t0 = Instant::now() + LEAD;
-    let pacing = pacing(t0, &cfg.load, cfg.devices.count, seed);
-    if let Some((p, _)) = &rig.remote {
-        let now = Instant::now();
-        let after = (t0.saturating_duration_since(now), pacing.measure_start().saturating_duration_since(now));
-        p.go(&exec, after, micros_since(ctx.epoch, t0), &samples).await?;
-    }
-    rig.arm(pacing.measure_start());
+    let pacing = start_clock(ctx, point, (repetition, &exec), &mut rig, &samples).await?;
     let _ = ctx.events.send(RunEvent::PointStarted {
         index: point.index,
         repetition,
@@ -133,17 +125,11 @@ pub async fn run_point(
     };
     // The host is filled in where the report is (`cli::run`).
     let mut tallies = vec![local.tally(&share, "this run", "")];
-    let mut host_links = Vec::new();
-    if let Some(p) = &hosts {
-        // A host started its schedule a control message later than this run.
-        let patience = super::pool::JOB_TIMEOUT + cfg.load.timeout;
-        let (hosts, links) = tokio::select! {
-            done = p.finish(&exec, patience) => done?,
-            death = rig.first_death() => return Err(death),
-        };
-        tallies.extend(hosts);
-        host_links.extend(links.into_iter().map(|l| member_link(cfg, l)));
-    }
+    let (hosts, host_links) = match &hosts {
+        Some(p) => hosts_finish(p, &exec, cfg, &rig).await?,
+        None => (Vec::new(), Vec::new()),
+    };
+    tallies.extend(hosts);
     let Teardown { rejected, unanswered, mut links } = rig.stop(point).await?;
     links.extend(host_links);
     let sum = |f: fn(&DeviceHostTally) -> u64| tallies.iter().map(f).sum::<u64>();
@@ -157,6 +143,45 @@ pub async fn run_point(
         broker_outages: local.broker_outages,
         hosts: tallies,
     })
+}
+
+/// Sets the schedule a short lead from now, tells the remote workers when it
+/// starts, and arms the links for the measured window.
+async fn start_clock(
+    ctx: &RunContext,
+    point: &SweepPoint,
+    (repetition, exec): (u32, &str),
+    rig: &mut Rig,
+    samples: &mpsc::UnboundedSender<Sample>,
+) -> Result<super::loadgen::Pacing, RunError> {
+    let cfg = &point.config;
+    let seed = seeds::execution(ctx.seed, point.index, repetition);
+    let t0 = Instant::now() + LEAD;
+    let pacing = pacing(t0, &cfg.load, cfg.devices.count, seed);
+    if let Some((p, _)) = &rig.remote {
+        let now = Instant::now();
+        let after = (t0.saturating_duration_since(now), pacing.measure_start().saturating_duration_since(now));
+        p.go(exec, after, micros_since(ctx.epoch, t0), samples).await?;
+    }
+    rig.arm(pacing.measure_start());
+    Ok(pacing)
+}
+
+/// Each device host's tally and links once it has sent its last samples;
+/// fails when a worker dies first.
+async fn hosts_finish(
+    pools: &super::pool::Pools,
+    exec: &str,
+    cfg: &crate::plan::PointConfig,
+    rig: &Rig,
+) -> Result<(Vec<DeviceHostTally>, Vec<LinkOutcome>), RunError> {
+    // A host started its schedule a control message later than this run.
+    let patience = super::pool::JOB_TIMEOUT + cfg.load.timeout;
+    let (hosts, links) = tokio::select! {
+        done = pools.finish(exec, patience) => done?,
+        death = rig.first_death() => return Err(death),
+    };
+    Ok((hosts, links.into_iter().map(|l| member_link(cfg, l)).collect()))
 }
 
 /// A link that ran in a remote member's process, with the scenario's

@@ -185,6 +185,18 @@ struct Serve {
 /// The wake-up lag the worker's holds learn from, shared by its slots.
 type SharedLag = Arc<std::sync::Mutex<WakeLag>>;
 
+/// What became of an arriving request.
+enum Admitted {
+    /// Queued for a slot, or forwarded to the cloud.
+    Taken,
+    /// Refused (the queue is full): answered on the error topic.
+    Refused(ErrorReply),
+    /// Not a request: answered on the error topic while the reply budget lasts.
+    Unreadable(ErrorReply),
+    /// The connection is closing.
+    Closing,
+}
+
 /// A decoded request waiting for a slot, with when it arrived.
 type Queued = (Instant, wire::Request);
 
@@ -230,36 +242,57 @@ impl Serve {
                     panic!("injected fault: worker {} dies (SIMRUN_FAULT_WORKER_PANIC)", self.name);
                 }
             }
-            let reply = match wire::decode_request(&publish.payload, self.spec.features) {
-                Ok(request) if self.offloads(queue.len() + held.len()).is_some() => {
-                    let Some(forward) = self.forward(request.id, queue.len() + held.len(), &topics) else { continue };
-                    if !forward.send(&self.client, &publish.payload).await {
-                        return;
-                    }
+            let reply = match self.admit(received_at, &publish.payload, &mut queue, held.len(), &topics).await {
+                Admitted::Taken => continue,
+                Admitted::Closing => return,
+                Admitted::Refused(reply) => reply,
+                Admitted::Unreadable(reply) if budget.take() => reply,
+                Admitted::Unreadable(_) => {
+                    self.counters.unanswered.fetch_add(1, Ordering::Relaxed);
                     continue;
-                }
-                Ok(request) if queue.len() < self.spec.queue_limit as usize => {
-                    queue.push_back((received_at, request));
-                    continue;
-                }
-                Ok(request) => {
-                    // Full: answered at once, so an overloaded tier shows as errors, not as memory.
-                    self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
-                    let m = format!("{}: {} requests already wait for a slot", wire::OVERLOADED, queue.len());
-                    self.error_reply(Some(request.id), m)
-                }
-                Err((id, e)) => {
-                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                    if !budget.take() {
-                        self.counters.unanswered.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    self.error_reply(id, e.to_string())
                 }
             };
             let Ok(payload) = serde_json::to_vec(&reply) else { continue };
             if self.client.publish(topics.error.clone(), qos(self.spec.qos), false, payload).await.is_err() {
                 return;
+            }
+        }
+    }
+
+    /// Takes one arriving request: forwards it to the cloud when the edge
+    /// offloads, queues it when there is room, else refuses it; a request that
+    /// does not decode is refused too (`Unreadable`: answered within the budget).
+    /// (`&mut self`: the model is not `Sync`, so only a unique borrow is `Send`.)
+    async fn admit(
+        &mut self,
+        received_at: Instant,
+        payload: &[u8],
+        queue: &mut VecDeque<Queued>,
+        serving: usize,
+        topics: &Topics,
+    ) -> Admitted {
+        let inside = queue.len() + serving;
+        match wire::decode_request(payload, self.spec.features) {
+            Ok(request) if self.offloads(inside).is_some() => {
+                let Some(forward) = self.forward(request.id, inside, topics) else { return Admitted::Taken };
+                match forward.send(&self.client, payload).await {
+                    true => Admitted::Taken,
+                    false => Admitted::Closing,
+                }
+            }
+            Ok(request) if queue.len() < self.spec.queue_limit as usize => {
+                queue.push_back((received_at, request));
+                Admitted::Taken
+            }
+            Ok(request) => {
+                // Full: answered at once, so an overloaded tier shows as errors, not as memory.
+                self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+                let m = format!("{}: {} requests already wait for a slot", wire::OVERLOADED, queue.len());
+                Admitted::Refused(self.error_reply(Some(request.id), m))
+            }
+            Err((id, e)) => {
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                Admitted::Unreadable(self.error_reply(id, e.to_string()))
             }
         }
     }

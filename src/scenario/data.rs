@@ -162,12 +162,33 @@ pub fn read_npy(path: &Path, shown: &str, labels: Option<(&Path, &str)>) -> Resu
     Ok(InputRows { path: shown.to_string(), sha256: crate::digest::sha256_hex(&digest_input), width, values, labels })
 }
 
-/// Reads version 1–3 `.npy` bytes of little-endian floats or integers in C order.
 /// What is wrong with `.npy` bytes.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 struct NpyError(String);
 
+/// Reads one element's bytes as a value.
+type ReadElement = fn(&[u8]) -> f64;
+
+/// The size and reader of one element of a `.npy` dtype.
+fn element(descr: &str) -> Result<(usize, ReadElement), NpyError> {
+    Ok(match descr {
+        "<f4" => (4, |b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        "<f8" => (8, |b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
+        "|u1" => (1, |b| f64::from(b[0])),
+        "|i1" => (1, |b| f64::from(b[0] as i8)),
+        "<i2" => (2, |b| f64::from(i16::from_le_bytes([b[0], b[1]]))),
+        "<i4" => (4, |b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        "<i8" => (8, |b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64),
+        other => {
+            return Err(NpyError(format!(
+                "dtype {other:?} is not supported (little-endian f4, f8, i1, u1, i2, i4 or i8)"
+            )))
+        }
+    })
+}
+
+/// Reads version 1–3 `.npy` bytes of little-endian floats or integers in C order.
 fn parse_npy(bytes: &[u8]) -> Result<Npy, NpyError> {
     let no = |m: String| NpyError(m);
     const MAGIC: &[u8] = b"\x93NUMPY";
@@ -211,18 +232,7 @@ fn parse_npy(bytes: &[u8]) -> Result<Npy, NpyError> {
         return Err(no(format!("{count} values, more than {MAX_VALUES}")));
     }
     let body = &bytes[start + header_len..];
-    let (size, read): (usize, fn(&[u8]) -> f64) = match descr {
-        "<f4" => (4, |b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-        "<f8" => (8, |b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
-        "|u1" => (1, |b| f64::from(b[0])),
-        "|i1" => (1, |b| f64::from(b[0] as i8)),
-        "<i2" => (2, |b| f64::from(i16::from_le_bytes([b[0], b[1]]))),
-        "<i4" => (4, |b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-        "<i8" => (8, |b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64),
-        other => {
-            return Err(no(format!("dtype {other:?} is not supported (little-endian f4, f8, i1, u1, i2, i4 or i8)")))
-        }
-    };
+    let (size, read) = element(descr)?;
     if body.len() != count * size {
         return Err(no(format!(
             "the body holds {} bytes; shape {shape:?} of {descr} needs {}",

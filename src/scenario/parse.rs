@@ -347,7 +347,7 @@ impl Source<'_> {
 
     fn key_error(&self, e: KeyError, origin: Option<&str>) -> ScenarioError {
         let set = self.set_origin(&e.key);
-        self.error(Some(&e.key), origin.or(set.as_deref()), e.message)
+        self.error(Some(&e.key), origin.or(set.as_deref()), e.problem.to_string())
     }
 }
 

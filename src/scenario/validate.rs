@@ -20,11 +20,46 @@ use crate::plan::{
 #[derive(Debug)]
 pub struct KeyError {
     pub key: String,
-    pub message: String,
+    pub problem: Problem,
 }
 
-fn err<T>(key: &str, message: impl Into<String>) -> Result<T, KeyError> {
-    Err(KeyError { key: key.to_string(), message: message.into() })
+/// What is wrong with one key's value. The checks most keys share are
+/// their own variants; a key's own rule explains itself (`Explained`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Problem {
+    #[error("must be from {low} to {high}, got {got}")]
+    OutOfRange { low: u64, high: u64, got: u64 },
+    #[error("must be positive")]
+    NotPositive,
+    #[error("must be a share from 0 to 1, got {0}")]
+    NotAShare(f64),
+    /// A value that does not read as its unit, or a file that is not there.
+    #[error("{0}")]
+    Unreadable(#[from] Invalid),
+    #[error("{0}")]
+    Explained(String),
+}
+
+impl From<String> for Problem {
+    fn from(message: String) -> Self {
+        Problem::Explained(message)
+    }
+}
+
+impl From<&str> for Problem {
+    fn from(message: &str) -> Self {
+        Problem::Explained(message.to_string())
+    }
+}
+
+/// A count from 1 to `high`.
+fn count_in(got: impl TryInto<u64>, high: impl TryInto<u64>) -> Problem {
+    let (got, high) = (got.try_into().unwrap_or(u64::MAX), high.try_into().unwrap_or(u64::MAX));
+    Problem::OutOfRange { low: 1, high, got }
+}
+
+fn err<T>(key: &str, problem: impl Into<Problem>) -> Result<T, KeyError> {
+    Err(KeyError { key: key.to_string(), problem: problem.into() })
 }
 
 /// Checks one fully substituted scenario and builds its point configuration.
@@ -33,7 +68,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
     broker.tls = tls(&file.broker, scenario_path)?;
     broker.encoding = file.broker.encoding;
     if file.broker.reconnect_timeout.value.is_zero() {
-        return err("broker.reconnect_timeout", "must be positive");
+        return err("broker.reconnect_timeout", Problem::NotPositive);
     }
     broker.reconnect_timeout = file.broker.reconnect_timeout.value;
     broker.login = login(file.broker.username.as_deref(), file.broker.password_env.as_deref())?;
@@ -44,7 +79,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
         );
     }
     if file.devices.count == 0 || file.devices.count > MAX_DEVICES {
-        return err("devices.count", format!("must be from 1 to {MAX_DEVICES}, got {}", file.devices.count));
+        return err("devices.count", count_in(file.devices.count, MAX_DEVICES));
     }
     let load = load_config(&file.load)?;
     let policy = policy(file)?;
@@ -102,7 +137,7 @@ fn policy(file: &ScenarioFile) -> Result<Option<Policy>, KeyError> {
         if (0.0..=1.0).contains(&v) {
             Ok(v)
         } else {
-            err(key, format!("must be a share from 0 to 1, got {v}"))
+            err(key, Problem::NotAShare(v))
         }
     };
     Ok(Some(match file.placement {
@@ -131,7 +166,7 @@ fn policy(file: &ScenarioFile) -> Result<Option<Policy>, KeyError> {
         }
         PlacementFile::Offload => Policy::Offload { queue: p.offload.queue },
         PlacementFile::Deadline if p.deadline.after.value.is_zero() => {
-            return err("policy.deadline.after", "must be positive")
+            return err("policy.deadline.after", Problem::NotPositive)
         }
         PlacementFile::Deadline if p.deadline.after.value >= file.load.timeout.value => {
             return err(
@@ -214,12 +249,12 @@ fn data_file(
     files: &Files,
 ) -> Result<std::sync::Arc<InputRows>, KeyError> {
     let key = "devices.input.data";
-    let fail = |key: &str, message: String| KeyError { key: key.to_string(), message };
+    let fail = |key: &str, message: String| KeyError { key: key.to_string(), problem: message.into() };
     let ext = Path::new(text).extension().and_then(|e| e.to_str()).filter(|e| matches!(*e, "csv" | "npy"));
     if ext.is_none() {
         return err(key, format!("{text:?} is not uniform, normal, or a data file ending in .csv or .npy"));
     }
-    let path = resolve_file(text, scenario_path, "data file").map_err(|m| fail(key, m.0))?;
+    let path = resolve_file(text, scenario_path, "data file").map_err(|m| fail(key, m.to_string()))?;
     // Shown as a reader would type it from here, as model paths are.
     let shown = path.display().to_string();
     // How the labels are found is part of what was read.
@@ -236,7 +271,7 @@ fn read_data(
     scenario_path: &Path,
 ) -> Result<InputRows, KeyError> {
     let key = "devices.input.data";
-    let fail = |key: &str, message: String| KeyError { key: key.to_string(), message };
+    let fail = |key: &str, message: String| KeyError { key: key.to_string(), problem: message.into() };
     let rows = if ext == Some("csv") {
         {
             if raw.labels.is_some() {
@@ -258,7 +293,8 @@ fn read_data(
             }
             let labels = match &raw.labels {
                 Some(l) => Some((
-                    resolve_file(l, scenario_path, "labels file").map_err(|m| fail("devices.input.labels", m.0))?,
+                    resolve_file(l, scenario_path, "labels file")
+                        .map_err(|m| fail("devices.input.labels", m.to_string()))?,
                     l,
                 )),
                 None => None,
@@ -276,10 +312,11 @@ fn tier_config(
     files: &Files,
     warmup: Duration,
 ) -> Result<TierConfig, KeyError> {
-    let fail = |key: String, message: String| KeyError { key, message };
+    let fail = |key: String, message: String| KeyError { key, problem: message.into() };
     let key = |k: &str| format!("tiers.{tier}.{k}");
     let (workers, remote) = workers(tier, raw)?;
-    let model = resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), message: m.0 })?;
+    let model =
+        resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), problem: m.into() })?;
     // Either runtime at either tier; a format that can run code on load
     // (a pickle) is refused here, before a byte of it is read.
     if !matches!(model.extension().and_then(|e| e.to_str()), Some("onnx" | "safetensors")) {
@@ -306,10 +343,10 @@ fn tier_config(
     }
     let (slots, queue_limit) = (compute.slots, compute.queue_limit);
     if !(1..=MAX_SLOTS).contains(&slots) {
-        return err(&key("compute.slots"), format!("must be from 1 to {MAX_SLOTS}, got {slots}"));
+        return err(&key("compute.slots"), count_in(slots, MAX_SLOTS));
     }
     if !(1..=MAX_QUEUE_LIMIT).contains(&queue_limit) {
-        return err(&key("compute.queue_limit"), format!("must be from 1 to {MAX_QUEUE_LIMIT}, got {queue_limit}"));
+        return err(&key("compute.queue_limit"), count_in(queue_limit, MAX_QUEUE_LIMIT));
     }
     let threads = threads(compute.threads, &key("compute.threads"))?;
     let batching = match &raw.batching {
@@ -328,20 +365,20 @@ fn workers(tier: Tier, raw: &TierFile) -> Result<(u32, Option<RemotePool>), KeyE
     let remote = match &raw.workers {
         WorkersFile::Local(n) => {
             if *n == 0 || *n > MAX_WORKERS {
-                return err(&key("workers"), format!("must be from 1 to {MAX_WORKERS}, got {n}"));
+                return err(&key("workers"), count_in(*n, MAX_WORKERS));
             }
             return Ok((*n, None));
         }
         WorkersFile::Remote(r) => r,
     };
     if remote.count == 0 || remote.count > MAX_WORKERS {
-        return err(&key("workers.count"), format!("must be from 1 to {MAX_WORKERS}, got {}", remote.count));
+        return err(&key("workers.count"), count_in(remote.count, MAX_WORKERS));
     }
     if let Some(why) = crate::plan::pool_name_problem(&remote.remote) {
         return err(&key("workers.remote"), why);
     }
     if remote.wait.value.is_zero() {
-        return err(&key("workers.wait"), "must be positive");
+        return err(&key("workers.wait"), Problem::NotPositive);
     }
     let c = &raw.compute;
     let set = [
@@ -378,7 +415,7 @@ fn remote_devices(raw: &DevicesFile, managed: bool) -> Result<Option<RemoteDevic
         return err("devices.remote.pool", why);
     }
     if r.hosts == 0 || r.hosts > MAX_DEVICE_HOSTS {
-        return err("devices.remote.hosts", format!("must be from 1 to {MAX_DEVICE_HOSTS}, got {}", r.hosts));
+        return err("devices.remote.hosts", count_in(r.hosts, MAX_DEVICE_HOSTS));
     }
     if raw.count <= r.hosts {
         return err(
@@ -392,7 +429,7 @@ fn remote_devices(raw: &DevicesFile, managed: bool) -> Result<Option<RemoteDevic
         );
     }
     if r.wait.value.is_zero() {
-        return err("devices.remote.wait", "must be positive");
+        return err("devices.remote.wait", Problem::NotPositive);
     }
     if managed {
         return err(
@@ -408,7 +445,7 @@ fn remote_devices(raw: &DevicesFile, managed: bool) -> Result<Option<RemoteDevic
 /// them (candle's are the process's) is checked with the model, before the run.
 fn threads(asked: Option<u32>, key: &str) -> Result<Option<u32>, KeyError> {
     match asked {
-        Some(n) if !(1..=MAX_THREADS).contains(&n) => err(key, format!("must be from 1 to {MAX_THREADS}, got {n}")),
+        Some(n) if !(1..=MAX_THREADS).contains(&n) => err(key, count_in(n, MAX_THREADS)),
         _ => Ok(asked),
     }
 }
@@ -421,7 +458,7 @@ fn batching(raw: &BatchingFile, at: &str) -> Result<Batching, KeyError> {
 /// `max_wait` (keys under `at`), checked: a scenario's, or `simrun worker`'s flags.
 pub fn batching_of(max_batch: u32, max_wait: Duration, at: &str) -> Result<Batching, KeyError> {
     if !(1..=MAX_BATCH).contains(&max_batch) {
-        return err(&format!("{at}.max_batch"), format!("must be from 1 to {MAX_BATCH}, got {max_batch}"));
+        return err(&format!("{at}.max_batch"), count_in(max_batch, MAX_BATCH));
     }
     if max_batch > 1 && max_wait.is_zero() {
         return err(
@@ -448,13 +485,13 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
         (None, _) => return err("load.rate", format!("{} arrivals need a rate, e.g. \"200/s\"", arrival.as_str())),
     };
     if raw.duration.value.is_zero() {
-        return err("load.duration", "must be positive");
+        return err("load.duration", Problem::NotPositive);
     }
     if raw.timeout.value.is_zero() {
-        return err("load.timeout", "must be positive");
+        return err("load.timeout", Problem::NotPositive);
     }
     if raw.concurrency == 0 || raw.concurrency > MAX_CONCURRENCY {
-        return err("load.concurrency", format!("must be from 1 to {MAX_CONCURRENCY}, got {}", raw.concurrency));
+        return err("load.concurrency", count_in(raw.concurrency, MAX_CONCURRENCY));
     }
     let load = LoadConfig {
         arrival,
@@ -521,7 +558,7 @@ fn link_config(
     let mut outages = Vec::new();
     for (i, o) in raw.outages.iter().enumerate() {
         if o.duration.value.is_zero() {
-            return err(&format!("{at}.outages[{i}].for"), "must be positive");
+            return err(&format!("{at}.outages[{i}].for"), Problem::NotPositive);
         }
         outages.push(LinkOutage { at: o.at.value, duration: o.duration.value, mode: o.mode });
     }
@@ -556,12 +593,12 @@ fn link_trace(
             "the trace gives the delay: remove latency (jitter and distribution still apply around the trace's delay)",
         );
     }
-    let path =
-        resolve_file(text, scenario_path, "trace file").map_err(|m| KeyError { key: key.clone(), message: m.0 })?;
+    let path = resolve_file(text, scenario_path, "trace file")
+        .map_err(|m| KeyError { key: key.clone(), problem: m.into() })?;
     let shown = path.display().to_string();
     let mut trace = files
         .trace(&path, || super::trace::read(&path, &shown))
-        .map_err(|e| KeyError { key: key.clone(), message: e.to_string() })?;
+        .map_err(|e| KeyError { key: key.clone(), problem: e.to_string().into() })?;
     trace.path = text.to_string();
     if trace.has_bandwidth && raw.bandwidth.is_some() {
         return err(
@@ -614,11 +651,13 @@ pub fn slos(raw: &[SloFile], placed: &[Tier]) -> Result<Vec<Slo>, KeyError> {
             other => return err(&key(field), format!("expected a single value, got {other:?}")),
         };
         let limit = match s.metric {
-            SloMetric::Throughput => parse_rate(&text).map_err(|m| KeyError { key: key(field), message: m.0 })?,
+            SloMetric::Throughput => parse_rate(&text).map_err(|m| KeyError { key: key(field), problem: m.into() })?,
             SloMetric::TimeoutRate | SloMetric::ErrorRate => {
-                parse_fraction(&text).map_err(|m| KeyError { key: key(field), message: m.0 })?
+                parse_fraction(&text).map_err(|m| KeyError { key: key(field), problem: m.into() })?
             }
-            _ => parse_duration(&text).map_err(|m| KeyError { key: key(field), message: m.0 })?.as_secs_f64() * 1e6,
+            _ => {
+                parse_duration(&text).map_err(|m| KeyError { key: key(field), problem: m.into() })?.as_secs_f64() * 1e6
+            }
         };
         out.push(Slo { tier: s.tier, metric: s.metric, limit, limit_text: text });
     }
@@ -814,7 +853,7 @@ fn tls(raw: &super::raw::BrokerFile, scenario_path: &Path) -> Result<Option<TlsC
         text.as_deref()
             .map(|t| resolve_file(t, scenario_path, "file"))
             .transpose()
-            .map_err(|m| KeyError { key: format!("broker.tls.{key}"), message: m.0 })
+            .map_err(|m| KeyError { key: format!("broker.tls.{key}"), problem: m.into() })
     };
     let client = match (file("cert", &t.cert)?, file("key", &t.key)?) {
         (Some(c), Some(k)) => Some((c, k)),
@@ -827,8 +866,20 @@ fn tls(raw: &super::raw::BrokerFile, scenario_path: &Path) -> Result<Option<TlsC
 
 #[cfg(test)]
 mod tests {
-    use super::{broker, lexically_clean};
+    use super::{broker, lexically_clean, threads, Problem};
+    use crate::plan::MAX_THREADS;
     use std::path::{Path, PathBuf};
+
+    #[test]
+    fn a_key_out_of_its_range_is_that_problem_with_its_numbers() {
+        let e = threads(Some(0), "tiers.edge.compute.threads").unwrap_err();
+        assert_eq!(e.key, "tiers.edge.compute.threads");
+        assert_eq!(e.problem, Problem::OutOfRange { low: 1, high: MAX_THREADS.into(), got: 0 });
+        assert_eq!(e.problem.to_string(), format!("must be from 1 to {MAX_THREADS}, got 0"));
+        assert_eq!(threads(Some(MAX_THREADS), "k").unwrap(), Some(MAX_THREADS));
+        let e = broker("mqtt://x:1883", 2).unwrap_err();
+        assert!(matches!(e.problem, Problem::Explained(_)), "{:?}", e.problem);
+    }
 
     #[test]
     fn broker_urls() {

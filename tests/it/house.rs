@@ -112,6 +112,25 @@ fn no_function_is_over_80_lines() {
     assert!(long.is_empty(), "split these along their stages:\n{}", long.join("\n"));
 }
 
+/// Functions gather just under any one limit: past 60 lines a few may stay
+/// (a `Display` that is one arm per variant, a hand-built test report), no more.
+#[test]
+fn at_most_five_functions_are_over_60_lines() {
+    let (_, files) = src_files();
+    let mut long = Vec::new();
+    for (file, text) in &files {
+        for (line, name, len) in function_lengths(text).into_iter().filter(|f| f.2 > 60) {
+            long.push(format!("{}:{line}: {name} has {len} lines", file.display()));
+        }
+    }
+    assert!(
+        long.len() <= 5,
+        "{} functions over 60 lines; split some along their stages:\n{}",
+        long.len(),
+        long.join("\n")
+    );
+}
+
 #[test]
 fn errors_are_types_and_exit_codes_are_chosen_in_one_place() {
     let (src, files) = src_files();
