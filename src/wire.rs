@@ -139,10 +139,36 @@ impl Topic {
     }
 }
 
-/// The topic for one tier's requests, responses or errors:
-/// `simrun/<run-id>/<tier>/<request|response|error>`.
-pub fn topic(run_id: &str, tier: Tier, kind: Topic) -> String {
+/// The topic for one tier's requests, responses, errors or offload notices
+/// to and from the devices of one slot:
+/// `simrun/<run-id>/<tier>/<request|response|error|offloaded>/<slot>`.
+/// Slot 0 is the run's own devices, slot `k` device host `k`'s: a worker
+/// answers on the slot a request came in on, so each collector receives the
+/// answers its own devices wait for and no others.
+pub fn topic(run_id: &str, tier: Tier, kind: Topic, slot: u32) -> String {
+    with_slot(&prefix(run_id, tier, kind), slot)
+}
+
+/// A topic without its slot: `simrun/<run-id>/<tier>/<kind>`.
+pub fn prefix(run_id: &str, tier: Tier, kind: Topic) -> String {
     format!("simrun/{run_id}/{tier}/{}", kind.as_str())
+}
+
+/// The filter that matches `kind` of `tier` in every slot (what a tier's
+/// workers subscribe to).
+pub fn every_slot(run_id: &str, tier: Tier, kind: Topic) -> String {
+    with_slot(&prefix(run_id, tier, kind), "+")
+}
+
+/// The slot a topic names: its last level.
+pub fn slot_of(topic: &str) -> &str {
+    topic.rsplit('/').next().unwrap_or(topic)
+}
+
+/// A topic `prefix` in `slot`; how a worker turns the slot a request came in
+/// on into the topic its answer goes to.
+pub fn with_slot(prefix: &str, slot: impl std::fmt::Display) -> String {
+    format!("{prefix}/{slot}")
 }
 
 #[derive(Deserialize)]

@@ -39,7 +39,7 @@ pub enum Delivery {
 pub async fn delivers(broker: &BrokerConfig, run_id: &str, tier: Tier, shared: bool) -> Result<Delivery, RunError> {
     let addr = resolve(broker).await?;
     let q = qos(broker.qos);
-    let topic = wire::topic(run_id, tier, Topic::Request);
+    let topic = wire::topic(run_id, tier, Topic::Request, 0);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let filter = subscription(run_id, tier, shared);
     let id = format!("simrun-{run_id}-probe-{tier}-sub");

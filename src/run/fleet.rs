@@ -78,6 +78,8 @@ pub struct Fleet {
     run_id: String,
     tiers: Vec<Tier>,
     slots: u32,
+    /// The slot of this fleet's devices, whose answers its collector receives.
+    slot: u32,
 }
 
 /// Where a fleet's samples and progress go, and its clock.
@@ -121,15 +123,16 @@ impl FleetOutcome {
 }
 
 /// The topics a share's collector subscribes to: each tier's answers and
-/// errors, and the edge's offload notices under the offload policy.
+/// errors, and the edge's offload notices under the offload policy, all in
+/// the share's slot (the answers to its own devices' requests).
 fn collector_topics(run_id: &str, share: &Share, q: rumqttc::QoS) -> Vec<(String, rumqttc::QoS)> {
     let mut topics: Vec<(String, rumqttc::QoS)> = share
         .tiers
         .iter()
-        .flat_map(|&t| [Topic::Response, Topic::Error].map(|k| (wire::topic(run_id, t, k), q)))
+        .flat_map(|&t| [Topic::Response, Topic::Error].map(|k| (wire::topic(run_id, t, k, share.slot), q)))
         .collect();
     if let Some(Policy::Offload { .. }) = share.policy {
-        topics.push((wire::topic(run_id, Tier::Edge, Topic::Offloaded), q));
+        topics.push((wire::topic(run_id, Tier::Edge, Topic::Offloaded, share.slot), q));
     }
     topics
 }
@@ -216,20 +219,20 @@ impl Fleet {
             .with_policy(share.policy, decided.clone())
             .with_share(share.devices, share.slot, share.slots);
         let request_topics: Arc<[String]> =
-            share.tiers.iter().map(|&t| wire::topic(run_id, t, Topic::Request)).collect::<Vec<_>>().into();
+            share.tiers.iter().map(|&t| wire::topic(run_id, t, Topic::Request, share.slot)).collect::<Vec<_>>().into();
         let samples = Samples::new(&share.input, seeds::rows(share.seed, point, repetition));
         let routing = share.policy.map(|policy| Routing {
             policy,
-            edge: Arc::from([wire::topic(run_id, Tier::Edge, Topic::Request)]),
-            cloud: Arc::from([wire::topic(run_id, Tier::Cloud, Topic::Request)]),
+            edge: Arc::from([wire::topic(run_id, Tier::Edge, Topic::Request, share.slot)]),
+            cloud: Arc::from([wire::topic(run_id, Tier::Cloud, Topic::Request, share.slot)]),
             execution: seeds::execution(share.seed, point, repetition),
             decided,
         });
         let template = DeviceTemplate { request_topics, qos: q, samples, routing, exec };
         let (devices, conns, copies) = open_devices(run_id, share, &broker, addr, template).await?;
-        let (tiers, slots) = (share.tiers.clone(), share.slots);
+        let (tiers, slots, slot) = (share.tiers.clone(), share.slots, share.slot);
         let run_id = run_id.to_string();
-        Ok(Fleet { devices, conns, copies, collector, answers, settler, qos: q, run_id, tiers, slots })
+        Ok(Fleet { devices, conns, copies, collector, answers, settler, qos: q, run_id, tiers, slots, slot })
     }
 
     /// Devices in this fleet.
@@ -282,7 +285,7 @@ impl Fleet {
         let health = self.collector.health.clone();
         let progress = Progress { events: &io.events, planned };
         let watch = BrokerWatch { health: &health, patience };
-        let run = Settle { run_id: &self.run_id, epoch: io.epoch, tiers: &self.tiers };
+        let run = Settle { run_id: &self.run_id, slot: self.slot, epoch: io.epoch, tiers: &self.tiers };
         let counts = collect(run, &mut self.settler, streams, progress, watch).await?;
         for task in senders {
             task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
@@ -334,6 +337,7 @@ struct BrokerWatch<'a> {
 /// What the collector loop settles: the run's topics, its clock's zero.
 struct Settle<'a> {
     run_id: &'a str,
+    slot: u32,
     epoch: Instant,
     tiers: &'a [Tier],
 }
@@ -402,10 +406,10 @@ fn on_event(c: &mut Collector, e: DeviceEvent, out: &mut Vec<Sample>) -> Option<
 
 /// Sends what a policy decided on an answer (the device asks another tier)
 /// from the device's own connection.
-fn send_asks(collector: &mut Collector, io: &mut Streams<'_>, run_id: &str, out: &mut Vec<Sample>) {
+fn send_asks(collector: &mut Collector, io: &mut Streams<'_>, (run_id, slot): (&str, u32), out: &mut Vec<Sample>) {
     for ask in collector.take_asks() {
         let Some(client) = io.client(ask.device) else { continue };
-        let topic = wire::topic(run_id, ask.tier, Topic::Request);
+        let topic = wire::topic(run_id, ask.tier, Topic::Request, slot);
         if let Err(e) = client.try_publish(topic, io.qos, false, ask.payload.to_vec()) {
             let d = collector.failed(ask.seq, &e.to_string(), out);
             io.notify(d);
@@ -419,12 +423,12 @@ fn on_answer(
     collector: &mut Collector,
     io: &mut Streams<'_>,
     topics: (&[(String, Tier, bool)], &str),
-    at: (&str, Instant, Instant),
+    at: ((&str, u32), Instant, Instant),
     publish: &rumqttc::Publish,
     out: &mut Vec<Sample>,
 ) {
     let (answers, offloaded) = topics;
-    let (run_id, epoch, at) = at;
+    let (run, epoch, at) = at;
     while let Ok(e) = io.events.try_recv() {
         let d = on_event(collector, e, out);
         io.notify(d);
@@ -435,7 +439,7 @@ fn on_answer(
     } else if publish.topic == offloaded {
         collector.offloaded(&publish.payload);
     }
-    send_asks(collector, io, run_id, out);
+    send_asks(collector, io, run, out);
 }
 
 /// Expires what has waited past its timeout; fails when the broker has been
@@ -470,14 +474,15 @@ async fn collect(
     progress: Progress<'_>,
     watch: BrokerWatch<'_>,
 ) -> Result<Counts, RunError> {
-    let Settle { run_id, epoch, tiers } = run;
+    let Settle { run_id, slot, epoch, tiers } = run;
     let topics: Vec<(String, Tier, bool)> = tiers
         .iter()
         .flat_map(|&t| {
-            [(wire::topic(run_id, t, Topic::Response), t, false), (wire::topic(run_id, t, Topic::Error), t, true)]
+            let topic = |kind| wire::topic(run_id, t, kind, slot);
+            [(topic(Topic::Response), t, false), (topic(Topic::Error), t, true)]
         })
         .collect();
-    let offloaded = wire::topic(run_id, Tier::Edge, Topic::Offloaded);
+    let offloaded = wire::topic(run_id, Tier::Edge, Topic::Offloaded, slot);
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut out = Vec::new();
@@ -498,7 +503,7 @@ async fn collect(
             },
             answer = io.answers.recv() => {
                 let Some((at, publish)) = answer else { break };
-                on_answer(collector, &mut io, (&topics, &offloaded), (run_id, epoch, at), &publish, &mut out);
+                on_answer(collector, &mut io, (&topics, &offloaded), ((run_id, slot), epoch, at), &publish, &mut out);
             }
             _ = tick.tick() => on_tick(collector, &mut io, epoch, &watch, &mut out)?,
         }

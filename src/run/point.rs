@@ -388,11 +388,13 @@ async fn start_workers(
     Ok(workers)
 }
 
-/// Where an edge worker forwards under `placement: offload`, and from how many.
+/// Where an edge worker forwards under `placement: offload` (the cloud's
+/// request topic, to which it adds the slot the request came from), and
+/// from how many.
 fn offload(ctx: &RunContext, cfg: &crate::plan::PointConfig, tier: Tier) -> Option<(u32, String)> {
     match cfg.policy {
         Some(Policy::Offload { queue }) if tier == Tier::Edge => {
-            Some((queue, wire::topic(&ctx.run_id, Tier::Cloud, Topic::Request)))
+            Some((queue, wire::prefix(&ctx.run_id, Tier::Cloud, Topic::Request)))
         }
         _ => None,
     }

@@ -70,7 +70,7 @@ pub struct WorkerSpec {
 /// request to one worker of the tier. Brokers without shared subscriptions
 /// (NATS, RabbitMQ) take one worker per tier; `delivery` checks which.
 pub fn subscription(run_id: &str, tier: Tier, shared: bool) -> String {
-    let request = wire::topic(run_id, tier, Topic::Request);
+    let request = wire::every_slot(run_id, tier, Topic::Request);
     if shared {
         format!("$share/simrun-{}-{tier}/{request}", run_id.replace('/', "_"))
     } else {
@@ -197,15 +197,20 @@ enum Admitted {
     Closing,
 }
 
-/// A decoded request waiting for a slot, with when it arrived.
-type Queued = (Instant, wire::Request);
+/// A decoded request waiting for a slot, with when it arrived and the
+/// devices' slot it came from (where its answer goes).
+type Queued = (Instant, wire::Request, Slot);
+
+/// The last level of the topic a request came in on: which collector awaits
+/// its answer (`wire::topic`).
+type Slot = Box<str>;
 
 impl Serve {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
         let topics = Topics {
-            response: wire::topic(&self.spec.run_id, self.spec.tier, Topic::Response),
-            error: wire::topic(&self.spec.run_id, self.spec.tier, Topic::Error),
-            offloaded: wire::topic(&self.spec.run_id, self.spec.tier, Topic::Offloaded),
+            response: wire::prefix(&self.spec.run_id, self.spec.tier, Topic::Response),
+            error: wire::prefix(&self.spec.run_id, self.spec.tier, Topic::Error),
+            offloaded: wire::prefix(&self.spec.run_id, self.spec.tier, Topic::Offloaded),
         };
         let mut budget = ReplyBudget::new();
         // Fault injection for the test of a worker that dies mid-run (tests/it/reliability.rs):
@@ -242,7 +247,9 @@ impl Serve {
                     panic!("injected fault: worker {} dies (SIMRUN_FAULT_WORKER_PANIC)", self.name);
                 }
             }
-            let reply = match self.admit(received_at, &publish.payload, &mut queue, held.len(), &topics).await {
+            let slot = wire::slot_of(&publish.topic);
+            let arrived = (received_at, slot);
+            let reply = match self.admit(arrived, &publish.payload, &mut queue, held.len(), &topics).await {
                 Admitted::Taken => continue,
                 Admitted::Closing => return,
                 Admitted::Refused(reply) => reply,
@@ -253,7 +260,8 @@ impl Serve {
                 }
             };
             let Ok(payload) = serde_json::to_vec(&reply) else { continue };
-            if self.client.publish(topics.error.clone(), qos(self.spec.qos), false, payload).await.is_err() {
+            let topic = wire::with_slot(&topics.error, slot);
+            if self.client.publish(topic, qos(self.spec.qos), false, payload).await.is_err() {
                 return;
             }
         }
@@ -265,7 +273,7 @@ impl Serve {
     /// (`&mut self`: the model is not `Sync`, so only a unique borrow is `Send`.)
     async fn admit(
         &mut self,
-        received_at: Instant,
+        (received_at, slot): (Instant, &str),
         payload: &[u8],
         queue: &mut VecDeque<Queued>,
         serving: usize,
@@ -274,14 +282,14 @@ impl Serve {
         let inside = queue.len() + serving;
         match wire::decode_request(payload, self.spec.features) {
             Ok(request) if self.offloads(inside).is_some() => {
-                let Some(forward) = self.forward(request.id, inside, topics) else { return Admitted::Taken };
+                let Some(forward) = self.forward(request.id, inside, (topics, slot)) else { return Admitted::Taken };
                 match forward.send(&self.client, payload).await {
                     true => Admitted::Taken,
                     false => Admitted::Closing,
                 }
             }
             Ok(request) if queue.len() < self.spec.queue_limit as usize => {
-                queue.push_back((received_at, request));
+                queue.push_back((received_at, request, slot.into()));
                 Admitted::Taken
             }
             Ok(request) => {
@@ -305,14 +313,14 @@ impl Serve {
 
     /// What to publish to send a request arriving with `inside` requests in
     /// the worker to the cloud instead.
-    fn forward(&self, id: String, inside: usize, topics: &Topics) -> Option<Forward> {
+    fn forward(&self, id: String, inside: usize, (topics, slot): (&Topics, &str)) -> Option<Forward> {
         let (limit, (_, cloud)) = (self.offloads(inside)?, self.spec.offload.as_ref()?);
         let reason = format!("edge queue {inside} ≥ {limit}");
         let notice = wire::Offloaded { v: wire::VERSION, id, worker: self.name.clone(), reason };
         Some(Forward {
             notice: serde_json::to_vec(&notice).ok()?,
-            notice_topic: topics.offloaded.clone(),
-            cloud: cloud.clone(),
+            notice_topic: wire::with_slot(&topics.offloaded, slot),
+            cloud: wire::with_slot(cloud, slot),
             qos: qos(self.spec.qos),
         })
     }
@@ -321,7 +329,7 @@ impl Serve {
     /// batching; with it, `max_batch` once that many wait, or all that wait
     /// once the oldest has waited `max_wait`.
     fn ready(&self, queue: &VecDeque<Queued>, now: Instant) -> Option<usize> {
-        let (oldest, _) = queue.front()?;
+        let (oldest, _, _) = queue.front()?;
         let Some(b) = self.spec.batching else { return Some(1) };
         let max = b.max_batch.max(1) as usize;
         (queue.len() >= max || now >= *oldest + b.max_wait).then(|| queue.len().min(max))
@@ -331,7 +339,7 @@ impl Serve {
     /// `max_wait`), while requests wait for it.
     fn filling(&self, queue: &VecDeque<Queued>) -> Option<Instant> {
         let b = self.spec.batching?;
-        queue.front().map(|(oldest, _)| *oldest + b.max_wait)
+        queue.front().map(|(oldest, _, _)| *oldest + b.max_wait)
     }
 
     fn error_reply(&self, id: Option<String>, error: String) -> ErrorReply {
@@ -343,33 +351,35 @@ impl Serve {
     /// ends. False when the connection is closing.
     async fn serve(&mut self, batch: Vec<Queued>, topics: &Topics, held: &mut JoinSet<()>) -> bool {
         let qos = qos(self.spec.qos);
+        let slots: Vec<Slot> = batch.iter().map(|(_, _, slot)| slot.clone()).collect();
         match self.answer(batch) {
             Ok((mut responses, started, call)) if self.spec.slowdown > 1.0 => {
                 let (timer, lag, slowdown) = (self.timer.clone(), self.lag.clone(), self.spec.slowdown);
-                let (client, topic) = (self.client.clone(), topics.response.clone());
+                let (client, prefix) = (self.client.clone(), topics.response.clone());
                 held.spawn(async move {
                     hold(&timer, &lag, slowdown, &mut responses, (started, call)).await;
-                    for response in &responses {
+                    for (response, slot) in responses.iter().zip(&slots) {
                         if let Ok(payload) = serde_json::to_vec(response) {
-                            let _ = client.publish(topic.clone(), qos, false, payload).await;
+                            let _ = client.publish(wire::with_slot(&prefix, slot), qos, false, payload).await;
                         }
                     }
                 });
                 true
             }
             Ok((responses, _, _)) => {
-                for response in &responses {
+                for (response, slot) in responses.iter().zip(&slots) {
                     let Ok(payload) = serde_json::to_vec(response) else { continue };
-                    if self.client.publish(topics.response.clone(), qos, false, payload).await.is_err() {
+                    let topic = wire::with_slot(&topics.response, slot);
+                    if self.client.publish(topic, qos, false, payload).await.is_err() {
                         return false;
                     }
                 }
                 true
             }
             Err(replies) => {
-                for reply in &replies {
+                for (reply, slot) in replies.iter().zip(&slots) {
                     let Ok(payload) = serde_json::to_vec(reply) else { continue };
-                    if self.client.publish(topics.error.clone(), qos, false, payload).await.is_err() {
+                    if self.client.publish(wire::with_slot(&topics.error, slot), qos, false, payload).await.is_err() {
                         return false;
                     }
                 }
@@ -384,8 +394,8 @@ impl Serve {
         let n = batch.len();
         // One request is run from its own buffer; a batch is laid out sample after sample.
         let input: std::borrow::Cow<[f32]> = match batch.as_slice() {
-            [(_, one)] => std::borrow::Cow::Borrowed(&one.features),
-            _ => batch.iter().flat_map(|(_, r)| r.features.iter().copied()).collect(),
+            [(_, one, _)] => std::borrow::Cow::Borrowed(&one.features),
+            _ => batch.iter().flat_map(|(_, r, _)| r.features.iter().copied()).collect(),
         };
         let started = Instant::now();
         let result = self.model.infer(&input);
@@ -402,7 +412,7 @@ impl Serve {
         let responses = batch
             .into_iter()
             .zip(out.chunks(each))
-            .map(|((received_at, request), values)| {
+            .map(|((received_at, request, _), values)| {
                 let (probability, class) = wire::score(values);
                 Response {
                     v: wire::VERSION,
@@ -423,7 +433,7 @@ impl Serve {
     }
 
     fn error_each(&self, batch: Vec<Queued>, message: String) -> Vec<ErrorReply> {
-        batch.into_iter().map(|(_, r)| self.error_reply(Some(r.id), message.clone())).collect()
+        batch.into_iter().map(|(_, r, _)| self.error_reply(Some(r.id), message.clone())).collect()
     }
 }
 
@@ -438,7 +448,8 @@ async fn wake_at(timer: &PreciseTimer, at: Option<Instant>) -> Option<()> {
     }
 }
 
-/// A tier's response and error topics.
+/// A tier's response, error and offload topics, without the slot each
+/// answer adds.
 struct Topics {
     response: String,
     error: String,

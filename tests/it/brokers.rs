@@ -123,8 +123,8 @@ fn a_tier_that_answers_nothing_fails_the_run() {
     std::fs::write(
         &acl,
         "topic read $SYS/#\ntopic readwrite simrun/+/floor/#\ntopic readwrite simrun/+/edge/#\n\
-         topic readwrite simrun/+/cloud/request\ntopic readwrite simrun/+/cloud/error\n\
-         topic read simrun/+/cloud/response\n",
+         topic readwrite simrun/+/cloud/request/+\ntopic readwrite simrun/+/cloud/error/+\n\
+         topic read simrun/+/cloud/response/+\n",
     )
     .unwrap();
     let broker = Mosquitto::start_with(&format!("allow_anonymous true\nacl_file {}\n", acl.display()));

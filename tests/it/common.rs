@@ -36,6 +36,24 @@ fn free_port() -> u16 {
 }
 
 impl Mosquitto {
+    /// The PUBLISH messages the broker has delivered so far, by its own
+    /// counter (`$SYS/broker/publish/messages/sent`, retained; start the
+    /// broker with `sys_interval 1` for a figure at most a second old).
+    pub fn deliveries(&self) -> u64 {
+        let addr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let topic = ("$SYS/broker/publish/messages/sent".to_string(), rumqttc::QoS::AtMostOnce);
+            let c = simrun::run::broker::Connection::open("sys-reader", addr, &self.config(), &[topic], Some(tx))
+                .await
+                .unwrap();
+            let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a $SYS counter");
+            c.close().await;
+            let (_, p) = got.unwrap();
+            std::str::from_utf8(&p.payload).unwrap().trim().parse().unwrap()
+        })
+    }
+
     /// Starts a broker on a free port and waits until it accepts connections.
     pub fn start() -> Mosquitto {
         Self::start_with("allow_anonymous true\n")

@@ -64,8 +64,10 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
         let timer = simrun::run::timer::PreciseTimer::start().expect("timer thread");
         workers.push(Worker::start(spec, model, timer).await.expect("worker connects and subscribes"));
     }
-    let topics: Vec<String> =
-        Tier::ALL.iter().flat_map(|&t| [Topic::Response, Topic::Error].map(|k| wire::topic(run_id, t, k))).collect();
+    let topics: Vec<String> = Tier::ALL
+        .iter()
+        .flat_map(|&t| [Topic::Response, Topic::Error].map(|k| wire::every_slot(run_id, t, k)))
+        .collect();
     let (conn, mut rx) = test_client(&broker, &topics).await;
     let client = conn.client.clone();
     let features: Vec<f32> = (0..32).map(|i| (i as f32 - 16.0) / 8.0).collect();
@@ -73,7 +75,8 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
     let expected = reference.infer(&features).unwrap()[0];
 
     for tier in Tier::ALL {
-        let request_topic = wire::topic(run_id, tier, Topic::Request);
+        // Slot 2: as from device host 2's devices, so every answer must come back in slot 2.
+        let request_topic = wire::topic(run_id, tier, Topic::Request, 2);
         // A good request, garbage, a wrong width, then a good one again: the worker keeps serving.
         let binary = |id: &str| {
             let r = wire::Request { v: 2, id: id.into(), device: "dev-000".into(), features: features.clone() };
@@ -88,7 +91,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
         ];
         client.publish(&request_topic, QoS::AtLeastOnce, false, request("itest/0.0/1", &features)).await.unwrap();
         let (topic, payload) = next_message(&mut rx).await;
-        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response));
+        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response, 2));
         let r: Response = serde_json::from_slice(&payload).unwrap();
         assert_eq!((r.id.as_str(), r.tier, r.worker.as_str()), ("itest/0.0/1", tier, &*format!("{tier}-0")));
         assert!((r.probability - expected).abs() <= 1e-5, "{tier}: {} vs {expected}", r.probability);
@@ -98,7 +101,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
         for b in bad {
             client.publish(&request_topic, QoS::AtLeastOnce, false, b.to_vec()).await.unwrap();
             let (topic, payload) = next_message(&mut rx).await;
-            assert_eq!(topic, wire::topic(run_id, tier, Topic::Error));
+            assert_eq!(topic, wire::topic(run_id, tier, Topic::Error, 2));
             errors.push(serde_json::from_slice::<ErrorReply>(&payload).unwrap());
         }
         assert!(errors[0].id.is_none() && errors[0].error.contains("not a valid request"), "{:?}", errors[0]);
@@ -110,14 +113,14 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
         // A binary request (version 2) is answered as a JSON one is.
         client.publish(&request_topic, QoS::AtLeastOnce, false, binary("itest/0.0/3")).await.unwrap();
         let (topic, payload) = next_message(&mut rx).await;
-        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response));
+        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response, 2));
         let r: Response = serde_json::from_slice(&payload).unwrap();
         assert_eq!(r.id, "itest/0.0/3");
         assert!((r.probability - expected).abs() <= 1e-5, "{tier}: {} vs {expected}", r.probability);
 
         client.publish(&request_topic, QoS::AtLeastOnce, false, request("itest/0.0/2", &features)).await.unwrap();
         let (topic, payload) = next_message(&mut rx).await;
-        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response));
+        assert_eq!(topic, wire::topic(run_id, tier, Topic::Response, 2));
         assert_eq!(serde_json::from_slice::<Response>(&payload).unwrap().id, "itest/0.0/2");
     }
     for w in workers {

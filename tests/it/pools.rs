@@ -482,10 +482,14 @@ fn two_hosts(broker: &Mosquitto, tag: &str) -> (String, PoolWorker, PoolWorker) 
 #[test]
 fn devices_split_over_the_run_and_two_device_hosts_give_one_folder_with_every_request_accounted_for() {
     let _serial = serial("pools");
-    let broker = Mosquitto::start();
+    let broker = Mosquitto::start_with("allow_anonymous true\nsys_interval 1\n");
     let (pool, mut a, mut b) = two_hosts(&broker, "fleet");
     let out = tempfile::tempdir().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = broker.deliveries();
     let o = devices_run(&broker, out.path(), &pool, &["repetitions=2", "placement=both"]).output().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let delivered = broker.deliveries() - before;
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}\n{:?}\n{:?}", a.lines(), b.lines());
     let dir = only_run(out.path());
@@ -512,6 +516,13 @@ fn devices_split_over_the_run_and_two_device_hosts_give_one_folder_with_every_re
         assert_eq!(rows, n("expected"), "{h}");
     }
     assert_eq!(samples.rows.len() as u64, hosts.iter().map(|h| h["expected"].as_u64().unwrap()).sum::<u64>());
+    // Answers go only to the collector of the slot that asked: per request, each tier's
+    // request reaches one worker and its answer one collector (4 deliveries), plus the
+    // floor's echoes, control and sample batches. Were answers fanned out to all three
+    // collectors, it would be 8 and more (9.3 measured before they were routed).
+    let requests: u64 = hosts.iter().map(|h| h["sent"].as_u64().unwrap()).sum();
+    let per_request = delivered as f64 / requests as f64;
+    assert!((4.0..6.5).contains(&per_request), "{delivered} deliveries for {requests} requests: {per_request:.2} each");
     // Each host's latencies were measured on its own clock: positive and far below the timeout.
     for r in samples.rows.iter().filter(|r| r[status] == "ok") {
         let us: u64 = r[latency].parse().unwrap();

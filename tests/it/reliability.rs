@@ -259,7 +259,7 @@ fn two_runs_on_one_broker_never_see_each_other() {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
         let c = simrun::run::broker::Connection::open("stale", addr, &broker.config(), &[], None).await.unwrap();
-        let topic = "simrun/stale-run/edge/request";
+        let topic = "simrun/stale-run/edge/request/0";
         c.client.publish(topic, rumqttc::QoS::AtLeastOnce, true, "garbage").await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         c.close().await;
@@ -318,7 +318,7 @@ async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_s
     let run_id = dir.file_name().unwrap().to_str().unwrap().to_string();
     let addr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
     let errors: Vec<(String, QoS)> =
-        ["edge", "cloud"].iter().map(|t| (format!("simrun/{run_id}/{t}/error"), QoS::AtMostOnce)).collect();
+        ["edge", "cloud"].iter().map(|t| (format!("simrun/{run_id}/{t}/error/+"), QoS::AtMostOnce)).collect();
     let (tx, mut replies) = tokio::sync::mpsc::unbounded_channel();
     let listener = Connection::open("flood-listener", addr, &broker.config(), &errors, Some(tx)).await.unwrap();
     let flooder = Connection::open("flooder", addr, &broker.config(), &[], None).await.unwrap();
@@ -329,14 +329,14 @@ async fn a_flood_of_garbage_is_counted_answered_at_a_bounded_rate_and_does_not_s
     let mut sent = 0usize;
     while flood_start.elapsed() < Duration::from_secs(3) {
         for tier in ["edge", "cloud"] {
-            let topic = format!("simrun/{run_id}/{tier}/request");
+            let topic = format!("simrun/{run_id}/{tier}/request/0");
             flooder.client.publish(topic, QoS::AtMostOnce, false, garbage(sent, &run_id)).await.unwrap();
             let fake = format!(
                 r#"{{"v":1,"id":"{run_id}/0.0/99999{sent}","tier":"{tier}","worker":"w","probability":0.5,"queue_us":1,"infer_us":1}}"#
             );
             flooder
                 .client
-                .publish(format!("simrun/{run_id}/{tier}/response"), QoS::AtMostOnce, false, fake)
+                .publish(format!("simrun/{run_id}/{tier}/response/0"), QoS::AtMostOnce, false, fake)
                 .await
                 .unwrap();
         }
