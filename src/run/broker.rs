@@ -42,6 +42,7 @@ pub fn client(
     addr: SocketAddr,
     broker: &BrokerConfig,
     will: Option<&Will>,
+    inflight: u16,
 ) -> Result<(AsyncClient, EventLoop), super::tls::TlsError> {
     let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
     if let Some(w) = will {
@@ -57,7 +58,7 @@ pub fn client(
     opts.set_keep_alive(will.map_or(Duration::from_secs(10), |_| WILL_KEEP_ALIVE))
         .set_clean_session(true)
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-        .set_inflight(1000)
+        .set_inflight(inflight)
         .set_request_channel_capacity(10_000);
     let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
     let mut net = NetworkOptions::new();
@@ -66,6 +67,11 @@ pub fn client(
     eventloop.set_network_options(net);
     Ok((client, eventloop))
 }
+
+/// QoS 1 messages a connection may have unacknowledged before it holds
+/// back the next: enough for a device publishing thousands a second across
+/// a link of hundreds of milliseconds.
+pub const MAX_INFLIGHT: u16 = 1000;
 
 /// The keep-alive of a connection with a last will (a pool's control
 /// connection): the broker publishes the will 1.5 keep-alives after a host
@@ -161,6 +167,15 @@ impl Connection {
         Self::open_with(id, addr, broker, topics, sink, None).await
     }
 
+    /// A simulated device's connection: it only publishes, at the broker
+    /// config's QoS. At QoS 0 nothing awaits an acknowledgement, so it keeps
+    /// no table of in-flight messages: the table (`MAX_INFLIGHT` entries)
+    /// was two-thirds of a device's memory (docs/performance.md).
+    pub async fn open_device(id: &str, addr: SocketAddr, broker: &BrokerConfig) -> Result<Connection, RunError> {
+        let inflight = if broker.qos == 0 { 1 } else { MAX_INFLIGHT };
+        Self::open_inner(id, addr, broker, &[], None, (None, inflight)).await
+    }
+
     /// As `open`, with a last will the broker publishes if the connection
     /// ends without a DISCONNECT (and a short keep-alive, `WILL_KEEP_ALIVE`).
     pub async fn open_with(
@@ -171,9 +186,20 @@ impl Connection {
         sink: Option<mpsc::UnboundedSender<Received>>,
         will: Option<&Will>,
     ) -> Result<Connection, RunError> {
+        Self::open_inner(id, addr, broker, topics, sink, (will, MAX_INFLIGHT)).await
+    }
+
+    async fn open_inner(
+        id: &str,
+        addr: SocketAddr,
+        broker: &BrokerConfig,
+        topics: &[(String, QoS)],
+        sink: Option<mpsc::UnboundedSender<Received>>,
+        (will, inflight): (Option<&Will>, u16),
+    ) -> Result<Connection, RunError> {
         let url = broker.url.as_str();
         let login = broker.login.as_ref();
-        let (client, mut eventloop) = client(id, addr, broker, will)
+        let (client, mut eventloop) = client(id, addr, broker, will, inflight)
             .map_err(|e| RunError::Refused { url: url.to_string(), message: e.to_string() })?;
         for (topic, q) in topics {
             client

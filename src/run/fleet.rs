@@ -164,11 +164,11 @@ async fn open_devices(
     let mut copies = Vec::new();
     for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
         let id = format!("simrun-{run_id}-dev{index}-{exec}");
-        let conn = Connection::open(&id, addr, broker, &[], None).await?;
+        let conn = Connection::open_device(&id, addr, broker).await?;
         let copy = match share.connections_per_device() {
             2 => {
                 let id = format!("simrun-{run_id}-dev{index}-{}-{exec}", share.tiers[1]);
-                let c = Connection::open(&id, addr, broker, &[], None).await?;
+                let c = Connection::open_device(&id, addr, broker).await?;
                 let client = c.client.clone();
                 copies.push(c);
                 Some(client)
