@@ -73,6 +73,24 @@ pub fn client(
 /// a link of hundreds of milliseconds.
 pub const MAX_INFLIGHT: u16 = 1000;
 
+/// How many unacknowledged QoS 1 messages a device's connection must hold
+/// so that it never holds back a request: at QoS 0, one (nothing is
+/// acknowledged). Closed loop, twice its outstanding requests (a policy may
+/// have it ask a second tier); open loop, four times what it sends within
+/// its timeout and a second more (a PUBACK later than the timeout belongs to
+/// a request already timed out; the factor covers Poisson bursts and a
+/// policy's second asks). Plus 16, and at most `MAX_INFLIGHT`.
+pub fn device_inflight(qos: u8, load: &crate::plan::LoadConfig, devices: u32) -> u16 {
+    if qos == 0 {
+        return 1;
+    }
+    let need = match load.arrival {
+        crate::plan::Arrival::Closed => 2.0 * f64::from(load.concurrency),
+        _ => 4.0 * load.rate_hz / f64::from(devices.max(1)) * (load.timeout.as_secs_f64() + 1.0),
+    };
+    (need.ceil() + 16.0).min(f64::from(MAX_INFLIGHT)) as u16
+}
+
 /// The keep-alive of a connection with a last will (a pool's control
 /// connection): the broker publishes the will 1.5 keep-alives after a host
 /// falls silent without closing its connection, and at once when it closes.
@@ -168,11 +186,16 @@ impl Connection {
     }
 
     /// A simulated device's connection: it only publishes, at the broker
-    /// config's QoS. At QoS 0 nothing awaits an acknowledgement, so it keeps
-    /// no table of in-flight messages: the table (`MAX_INFLIGHT` entries)
-    /// was two-thirds of a device's memory (docs/performance.md).
-    pub async fn open_device(id: &str, addr: SocketAddr, broker: &BrokerConfig) -> Result<Connection, RunError> {
-        let inflight = if broker.qos == 0 { 1 } else { MAX_INFLIGHT };
+    /// config's QoS, with room for `inflight` unacknowledged QoS 1 messages
+    /// (`device_inflight`). The table is allocated whole, and at its full
+    /// `MAX_INFLIGHT` it was two-thirds of a device's memory
+    /// (docs/performance.md).
+    pub async fn open_device(
+        id: &str,
+        addr: SocketAddr,
+        broker: &BrokerConfig,
+        inflight: u16,
+    ) -> Result<Connection, RunError> {
         Self::open_inner(id, addr, broker, &[], None, (None, inflight)).await
     }
 
@@ -394,6 +417,28 @@ pub async fn probe(broker: &BrokerConfig, client_id: &str) -> Result<BrokerInfo,
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_device_holds_room_for_what_it_can_have_unacknowledged_and_no_more() {
+        use crate::plan::{Arrival, LoadConfig};
+        let load = |arrival, rate_hz, timeout_s, concurrency| LoadConfig {
+            arrival,
+            rate_hz,
+            timeout: Duration::from_secs(timeout_s),
+            concurrency,
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            think: Duration::ZERO,
+        };
+        // QoS 0 is never acknowledged.
+        assert_eq!(device_inflight(0, &load(Arrival::Constant, 1e6, 2, 1), 1), 1);
+        // 10,000 devices at 1/s each, 2 s timeout: 4 × 1 × 3 + 16.
+        assert_eq!(device_inflight(1, &load(Arrival::Poisson, 10_000.0, 2, 1), 10_000), 28);
+        // One device at 1,000/s needs the whole table.
+        assert_eq!(device_inflight(1, &load(Arrival::Constant, 1_000.0, 1, 1), 1), MAX_INFLIGHT);
+        // Closed loop: twice the outstanding requests.
+        assert_eq!(device_inflight(1, &load(Arrival::Closed, 0.0, 2, 8), 100), 32);
+    }
     use super::*;
 
     #[test]

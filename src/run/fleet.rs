@@ -157,6 +157,7 @@ async fn open_devices(
 ) -> Result<(Vec<Device>, Vec<Connection>, Vec<Connection>), RunError> {
     let DeviceTemplate { request_topics, qos: q, samples, routing, exec } = template;
     let (point, repetition) = (share.point, share.repetition);
+    let inflight = super::broker::device_inflight(share.qos, &share.load, share.devices);
     let shape: Arc<[usize]> = share.input.shape.clone().into();
     let id_prefix = format!("{run_id}/{exec}/");
     let mut devices = Vec::new();
@@ -164,11 +165,11 @@ async fn open_devices(
     let mut copies = Vec::new();
     for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
         let id = format!("simrun-{run_id}-dev{index}-{exec}");
-        let conn = Connection::open_device(&id, addr, broker).await?;
+        let conn = Connection::open_device(&id, addr, broker, inflight).await?;
         let copy = match share.connections_per_device() {
             2 => {
                 let id = format!("simrun-{run_id}-dev{index}-{}-{exec}", share.tiers[1]);
-                let c = Connection::open_device(&id, addr, broker).await?;
+                let c = Connection::open_device(&id, addr, broker, inflight).await?;
                 let client = c.client.clone();
                 copies.push(c);
                 Some(client)
