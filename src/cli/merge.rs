@@ -115,14 +115,7 @@ fn merged_manifest(m: &mut crate::report::Manifest, shards: &[RunFolder], comman
         .iter()
         .map(|s| {
             let sm = &s.report.manifest;
-            MergedShard {
-                run_id: sm.run_id.clone(),
-                shard: sm.shard.clone(),
-                floor_p50_us: sm.floor_p50_us,
-                floor_p99_us: sm.floor_p99_us,
-                floor_after_p99_us: sm.floor_after_p99_us,
-                floor_after_p50_us: sm.floor_after_p50_us,
-            }
+            MergedShard { run_id: sm.run_id.clone(), shard: sm.shard.clone(), floor: sm.floor.clone() }
         })
         .collect();
     m.started_at = shards.iter().map(|s| s.report.manifest.started_at.clone()).min().unwrap_or_default();

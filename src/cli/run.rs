@@ -386,8 +386,8 @@ async fn floor_after(plan: &Plan, ctx: &RunContext, report: &mut Report) {
     let Some((broker, shape)) = floor_target(plan, ctx) else { return };
     if let Ok(after) = floor::straight(broker, &ctx.run_id, &ctx.timer, shape).await {
         let after = stats::echo_summary(&after);
-        report.manifest.floor_after_p99_us = after.map(|f| f.round_trip.p99_us);
-        report.manifest.floor_after_p50_us = after.map(|f| f.round_trip.p50_us);
+        report.manifest.floor.floor_after_p99_us = after.map(|f| f.round_trip.p99_us);
+        report.manifest.floor.floor_after_p50_us = after.map(|f| f.round_trip.p50_us);
     }
 }
 
@@ -578,10 +578,7 @@ fn manifest(
         started_at: now_rfc3339(),
         finished_at: None,
         wall_time_s: None,
-        floor_p50_us: None,
-        floor_p99_us: None,
-        floor_after_p99_us: None,
-        floor_after_p50_us: None,
+        floor: Default::default(),
         scheduled_time_s: scheduled,
         shard: plan.shard.map(|s| s.to_string()),
         interruptions: Vec::new(),

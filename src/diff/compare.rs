@@ -136,8 +136,7 @@ fn tier_rows(
 /// merged run, its shards' too).
 fn floor_medians(f: &RunFolder) -> Vec<u64> {
     let m = &f.report.manifest;
-    let shards = m.merged_from.iter().flat_map(|s| [s.floor_p50_us, s.floor_after_p50_us]);
-    [m.floor_p50_us, m.floor_after_p50_us].into_iter().chain(shards).flatten().collect()
+    m.floor.medians().chain(m.merged_from.iter().flat_map(|s| s.floor.medians())).collect()
 }
 
 /// How far the host's harness floor moved at the median, in µs: the range

@@ -64,15 +64,9 @@ pub struct Manifest {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub wall_time_s: Option<f64>,
-    /// The harness floor: a plain echo through the broker, round trip in µs.
-    pub floor_p50_us: Option<u64>,
-    pub floor_p99_us: Option<u64>,
-    /// The harness floor's p99 measured again after the sweep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_after_p99_us: Option<u64>,
-    /// The harness floor's median measured again after the sweep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_after_p50_us: Option<u64>,
+    /// The harness floor before and after the sweep.
+    #[serde(flatten)]
+    pub floor: FloorFigures,
     /// Sum of warmup + measured durations over all point executions.
     pub scheduled_time_s: f64,
     /// The shard of the plan this run covered, as `I/N`.
@@ -96,14 +90,32 @@ pub struct Manifest {
 pub struct MergedShard {
     pub run_id: String,
     pub shard: Option<String>,
+    /// The harness floor the shard measured for itself.
+    #[serde(flatten)]
+    pub floor: FloorFigures,
+}
+
+/// The harness floor of a run (or a shard): a plain echo through the
+/// broker, round trip in µs, before the sweep and again after it. Written
+/// as fields of the record that holds it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct FloorFigures {
+    /// The harness floor: a plain echo through the broker, round trip in µs.
     pub floor_p50_us: Option<u64>,
     pub floor_p99_us: Option<u64>,
-    /// The shard's floor p99 measured again after its sweep.
+    /// The harness floor's p99 measured again after the sweep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_after_p99_us: Option<u64>,
-    /// The shard's floor median measured again after its sweep.
+    /// The harness floor's median measured again after the sweep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_after_p50_us: Option<u64>,
+}
+
+impl FloorFigures {
+    /// The medians measured, before and after.
+    pub fn medians(&self) -> impl Iterator<Item = u64> {
+        [self.floor_p50_us, self.floor_after_p50_us].into_iter().flatten()
+    }
 }
 
 /// Edge and cloud answering the same inputs.

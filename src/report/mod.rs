@@ -193,8 +193,8 @@ impl Report {
     /// Records the harness floor in the report and the manifest.
     pub fn set_floor(&mut self, floor: Option<Floor>) {
         self.floor = floor;
-        self.manifest.floor_p50_us = floor.map(|f| f.round_trip.p50_us);
-        self.manifest.floor_p99_us = floor.map(|f| f.round_trip.p99_us);
+        self.manifest.floor.floor_p50_us = floor.map(|f| f.round_trip.p50_us);
+        self.manifest.floor.floor_p99_us = floor.map(|f| f.round_trip.p99_us);
     }
 
     /// Adds one point execution's tally of a device host to the run's, by

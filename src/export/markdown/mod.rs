@@ -182,7 +182,7 @@ fn header(report: &Report, md: &mut String) {
             .merged_from
             .iter()
             .map(|s| {
-                let floor = s.floor_p50_us.map_or(String::new(), |f| format!(", floor p50 {f} µs"));
+                let floor = s.floor.floor_p50_us.map_or(String::new(), |f| format!(", floor p50 {f} µs"));
                 format!("`{}` ({}{floor})", s.run_id, s.shard.as_deref().unwrap_or("whole plan"))
             })
             .collect();
