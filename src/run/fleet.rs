@@ -73,10 +73,10 @@ pub struct Fleet {
     copies: Vec<Connection>,
     collector: Connection,
     answers: mpsc::UnboundedReceiver<Received>,
+    topics: AnswerTopics,
     settler: Collector,
     qos: rumqttc::QoS,
     run_id: String,
-    tiers: Vec<Tier>,
     slots: u32,
     /// The slot of this fleet's devices, whose answers its collector receives.
     slot: u32,
@@ -122,19 +122,34 @@ impl FleetOutcome {
     }
 }
 
-/// The topics a share's collector subscribes to: each tier's answers and
-/// errors, and the edge's offload notices under the offload policy, all in
-/// the share's slot (the answers to its own devices' requests).
-fn collector_topics(run_id: &str, share: &Share, q: rumqttc::QoS) -> Vec<(String, rumqttc::QoS)> {
-    let mut topics: Vec<(String, rumqttc::QoS)> = share
-        .tiers
-        .iter()
-        .flat_map(|&t| [Topic::Response, Topic::Error].map(|k| (wire::topic(run_id, t, k, share.slot), q)))
-        .collect();
-    if let Some(Policy::Offload { .. }) = share.policy {
-        topics.push((wire::topic(run_id, Tier::Edge, Topic::Offloaded, share.slot), q));
+/// The topics a share's collector hears, all in the share's slot (the
+/// answers to its own devices' requests): each tier's answers and errors,
+/// and the edge's offload notices.
+struct AnswerTopics {
+    /// Topic, the tier it is of, and whether it carries error replies.
+    answers: Vec<(String, Tier, bool)>,
+    offloaded: String,
+}
+
+impl AnswerTopics {
+    fn new(run_id: &str, tiers: &[Tier], slot: u32) -> AnswerTopics {
+        let answers = tiers
+            .iter()
+            .flat_map(|&t| {
+                let topic = |kind| wire::topic(run_id, t, kind, slot);
+                [(topic(Topic::Response), t, false), (topic(Topic::Error), t, true)]
+            })
+            .collect();
+        AnswerTopics { answers, offloaded: wire::topic(run_id, Tier::Edge, Topic::Offloaded, slot) }
     }
-    topics
+
+    /// What the collector subscribes to: the answers, and the offload
+    /// notices under the offload policy.
+    fn subscriptions(&self, policy: Option<Policy>, q: rumqttc::QoS) -> Vec<(String, rumqttc::QoS)> {
+        let offloads = matches!(policy, Some(Policy::Offload { .. }));
+        let notices = offloads.then(|| (self.offloaded.clone(), q));
+        self.answers.iter().map(|(t, _, _)| (t.clone(), q)).chain(notices).collect()
+    }
 }
 
 /// What every device of a share has in common.
@@ -208,11 +223,12 @@ impl Fleet {
     ) -> Result<Fleet, RunError> {
         let broker = BrokerConfig { qos: share.qos, encoding: share.encoding, ..broker.clone() };
         let q = qos(share.qos);
-        let topics = collector_topics(run_id, share, q);
+        let topics = AnswerTopics::new(run_id, &share.tiers, share.slot);
         let slot = if share.slots > 1 { format!("-s{}", share.slot) } else { String::new() };
         let (tx, answers) = mpsc::unbounded_channel();
         let collector_id = format!("simrun-{run_id}-collector{slot}-{exec}");
-        let collector = Connection::open(&collector_id, addr, &broker, &topics, Some(tx)).await?;
+        let subscriptions = topics.subscriptions(share.policy, q);
+        let collector = Connection::open(&collector_id, addr, &broker, &subscriptions, Some(tx)).await?;
         let decided = Decided::default();
         let (point, repetition) = (share.point, share.repetition);
         let timeout_us = share.load.timeout.as_micros() as u64;
@@ -231,9 +247,9 @@ impl Fleet {
         });
         let template = DeviceTemplate { request_topics, qos: q, samples, routing, exec };
         let (devices, conns, copies) = open_devices(run_id, share, &broker, addr, template).await?;
-        let (tiers, slots, slot) = (share.tiers.clone(), share.slots, share.slot);
+        let (slots, slot) = (share.slots, share.slot);
         let run_id = run_id.to_string();
-        Ok(Fleet { devices, conns, copies, collector, answers, settler, qos: q, run_id, tiers, slots, slot })
+        Ok(Fleet { devices, conns, copies, collector, answers, topics, settler, qos: q, run_id, slots, slot })
     }
 
     /// Devices in this fleet.
@@ -286,7 +302,7 @@ impl Fleet {
         let health = self.collector.health.clone();
         let progress = Progress { events: &io.events, planned };
         let watch = BrokerWatch { health: &health, patience };
-        let run = Settle { run_id: &self.run_id, slot: self.slot, epoch: io.epoch, tiers: &self.tiers };
+        let run = Settle { run_id: &self.run_id, slot: self.slot, epoch: io.epoch, topics: &self.topics };
         let counts = collect(run, &mut self.settler, streams, progress, watch).await?;
         for task in senders {
             task.await.map_err(|e| RunError::WorkerDied(format!("load generator: {e}")))?;
@@ -340,7 +356,7 @@ struct Settle<'a> {
     run_id: &'a str,
     slot: u32,
     epoch: Instant,
-    tiers: &'a [Tier],
+    topics: &'a AnswerTopics,
 }
 
 /// Where progress goes, and the requests this fleet plans to send.
@@ -423,24 +439,22 @@ fn send_asks(collector: &mut Collector, io: &mut Streams<'_>, (run_id, slot): (&
 fn on_answer(
     collector: &mut Collector,
     io: &mut Streams<'_>,
-    topics: (&[(String, Tier, bool)], &str),
-    at: ((&str, u32), Instant, Instant),
+    run: &Settle<'_>,
+    at: Instant,
     publish: &rumqttc::Publish,
     out: &mut Vec<Sample>,
 ) {
-    let (answers, offloaded) = topics;
-    let (run, epoch, at) = at;
     while let Ok(e) = io.events.try_recv() {
         let d = on_event(collector, e, out);
         io.notify(d);
     }
-    if let Some((_, tier, is_error)) = answers.iter().find(|(t, _, _)| *t == publish.topic) {
-        let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(epoch, at), out);
+    if let Some((_, tier, is_error)) = run.topics.answers.iter().find(|(t, _, _)| *t == publish.topic) {
+        let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(run.epoch, at), out);
         io.notify(d);
-    } else if publish.topic == offloaded {
+    } else if publish.topic == run.topics.offloaded {
         collector.offloaded(&publish.payload);
     }
-    send_asks(collector, io, run, out);
+    send_asks(collector, io, (run.run_id, run.slot), out);
 }
 
 /// Expires what has waited past its timeout; fails when the broker has been
@@ -475,15 +489,6 @@ async fn collect(
     progress: Progress<'_>,
     watch: BrokerWatch<'_>,
 ) -> Result<Counts, RunError> {
-    let Settle { run_id, slot, epoch, tiers } = run;
-    let topics: Vec<(String, Tier, bool)> = tiers
-        .iter()
-        .flat_map(|&t| {
-            let topic = |kind| wire::topic(run_id, t, kind, slot);
-            [(topic(Topic::Response), t, false), (topic(Topic::Error), t, true)]
-        })
-        .collect();
-    let offloaded = wire::topic(run_id, Tier::Edge, Topic::Offloaded, slot);
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut out = Vec::new();
@@ -504,9 +509,9 @@ async fn collect(
             },
             answer = io.answers.recv() => {
                 let Some((at, publish)) = answer else { break };
-                on_answer(collector, &mut io, (&topics, &offloaded), ((run_id, slot), epoch, at), &publish, &mut out);
+                on_answer(collector, &mut io, &run, at, &publish, &mut out);
             }
-            _ = tick.tick() => on_tick(collector, &mut io, epoch, &watch, &mut out)?,
+            _ = tick.tick() => on_tick(collector, &mut io, run.epoch, &watch, &mut out)?,
         }
         io.flush(&mut out);
         if Instant::now() >= next_progress {
