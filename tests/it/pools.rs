@@ -516,13 +516,14 @@ fn devices_split_over_the_run_and_two_device_hosts_give_one_folder_with_every_re
         assert_eq!(rows, n("expected"), "{h}");
     }
     assert_eq!(samples.rows.len() as u64, hosts.iter().map(|h| h["expected"].as_u64().unwrap()).sum::<u64>());
-    // Answers go only to the collector of the slot that asked: per request, each tier's
-    // request reaches one worker and its answer one collector (4 deliveries), plus the
-    // floor's echoes, control and sample batches. Were answers fanned out to all three
-    // collectors, it would be 8 and more (9.3 measured before they were routed).
+    // Answers go only to the collector of the slot that asked. Per request each tier's request
+    // reaches one worker and its answer one collector: at least 4 deliveries, plus the floor's
+    // echoes, control messages and sample batches (about 2 a request in a run this short: 5.98
+    // measured). Answers fanned out to all three collectors would make it at least 2 + 2 × 3 = 8
+    // before any of those, so the bound needs no figure for them.
     let requests: u64 = hosts.iter().map(|h| h["sent"].as_u64().unwrap()).sum();
     let per_request = delivered as f64 / requests as f64;
-    assert!((4.0..6.5).contains(&per_request), "{delivered} deliveries for {requests} requests: {per_request:.2} each");
+    assert!((4.0..8.0).contains(&per_request), "{delivered} deliveries for {requests} requests: {per_request:.2} each");
     // Each host's latencies were measured on its own clock: positive and far below the timeout.
     for r in samples.rows.iter().filter(|r| r[status] == "ok") {
         let us: u64 = r[latency].parse().unwrap();
