@@ -321,6 +321,21 @@ fn not_mqtt(e: &rumqttc::ConnectionError) -> Option<String> {
         .then(|| format!("that port did not answer as an MQTT broker (check broker.url): {e}"))
 }
 
+/// What a CONNACK's refusal `code` means (`lean`), as `refusal` words it.
+pub(super) fn refusal_code(code: u8, login: Option<&Login>) -> String {
+    use rumqttc::ConnectReturnCode as C;
+    let code = match code {
+        1 => C::RefusedProtocolVersion,
+        2 => C::BadClientId,
+        3 => C::ServiceUnavailable,
+        4 => C::BadUserNamePassword,
+        5 => C::NotAuthorized,
+        other => return format!("the broker refused the connection: return code {other}"),
+    };
+    let refused = rumqttc::ConnectionError::ConnectionRefused(code);
+    refusal(&refused, login).unwrap_or_else(|| format!("the broker refused the connection: {refused}"))
+}
+
 /// What a refused CONNECT means, in words that name the user but never the password.
 fn refusal(e: &rumqttc::ConnectionError, login: Option<&Login>) -> Option<String> {
     use rumqttc::ConnectReturnCode as C;

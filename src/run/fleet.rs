@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::broker::{qos, Connection, Received};
 use super::collector::{micros_since, Collector, Decided};
+use super::lean::{DeviceClient, DeviceConnection};
 use super::loadgen::{Device, DeviceEvent, DeviceIo, OpenSchedule, Pacing, Routing, Samples};
 use super::timer::PreciseTimer;
 use super::{RunError, RunEvent};
@@ -68,9 +69,9 @@ impl Share {
 /// A fleet connected and ready to send.
 pub struct Fleet {
     devices: Vec<Device>,
-    conns: Vec<Connection>,
+    conns: Vec<DeviceConnection>,
     /// Under `placement: both`: each device's connection for the second tier's copy.
-    copies: Vec<Connection>,
+    copies: Vec<DeviceConnection>,
     collector: Connection,
     answers: mpsc::UnboundedReceiver<Received>,
     topics: AnswerTopics,
@@ -169,7 +170,7 @@ async fn open_devices(
     broker: &BrokerConfig,
     addr: SocketAddr,
     template: DeviceTemplate<'_>,
-) -> Result<(Vec<Device>, Vec<Connection>, Vec<Connection>), RunError> {
+) -> Result<(Vec<Device>, Vec<DeviceConnection>, Vec<DeviceConnection>), RunError> {
     let DeviceTemplate { request_topics, qos: q, samples, routing, exec } = template;
     let (point, repetition) = (share.point, share.repetition);
     let inflight = super::broker::device_inflight(share.qos, &share.load, share.devices);
@@ -180,12 +181,12 @@ async fn open_devices(
     let mut copies = Vec::new();
     for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
         let id = format!("simrun-{run_id}-dev{index}-{exec}");
-        let conn = Connection::open_device(&id, addr, broker, inflight).await?;
+        let conn = DeviceConnection::open(&id, addr, broker, inflight).await?;
         let copy = match share.connections_per_device() {
             2 => {
                 let id = format!("simrun-{run_id}-dev{index}-{}-{exec}", share.tiers[1]);
-                let c = Connection::open_device(&id, addr, broker, inflight).await?;
-                let client = c.client.clone();
+                let c = DeviceConnection::open(&id, addr, broker, inflight).await?;
+                let client = c.client();
                 copies.push(c);
                 Some(client)
             }
@@ -194,7 +195,7 @@ async fn open_devices(
         devices.push(Device {
             index,
             name: format!("dev-{index:03}"),
-            client: conn.client.clone(),
+            client: conn.client(),
             topics: request_topics.clone(),
             copy,
             qos: q,
@@ -289,7 +290,7 @@ impl Fleet {
         }
         drop(events_tx);
         let streams = Streams {
-            clients: self.conns.iter().map(|c| c.client.clone()).collect(),
+            clients: self.conns.iter().map(DeviceConnection::client).collect(),
             slots: self.slots,
             qos: self.qos,
             events: events_rx,
@@ -375,7 +376,7 @@ struct Streams<'a> {
     /// `slot + slots`, …, so device `d` is at position `d / slots`.
     slots: u32,
     /// Per device: its connection, for what a policy has it send again.
-    clients: Vec<rumqttc::AsyncClient>,
+    clients: Vec<DeviceClient>,
     qos: rumqttc::QoS,
     samples: mpsc::UnboundedSender<Sample>,
     sent: &'a AtomicU64,
@@ -394,7 +395,7 @@ impl Streams<'_> {
         }
     }
 
-    fn client(&self, device: u32) -> Option<&rumqttc::AsyncClient> {
+    fn client(&self, device: u32) -> Option<&DeviceClient> {
         self.clients.get(self.position(device))
     }
 
@@ -427,7 +428,7 @@ fn send_asks(collector: &mut Collector, io: &mut Streams<'_>, (run_id, slot): (&
     for ask in collector.take_asks() {
         let Some(client) = io.client(ask.device) else { continue };
         let topic = wire::topic(run_id, ask.tier, Topic::Request, slot);
-        if let Err(e) = client.try_publish(topic, io.qos, false, ask.payload.to_vec()) {
+        if let Err(e) = client.try_publish(&topic, io.qos, &ask.payload) {
             let d = collector.failed(ask.seq, &e.to_string(), out);
             io.notify(d);
         }

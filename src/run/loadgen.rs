@@ -16,10 +16,10 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp, StandardNormal};
-use rumqttc::AsyncClient;
 use tokio::sync::mpsc;
 
 use super::collector::{lock, micros_since, Decided, Sent};
+use super::lean::{DeviceClient, Prepared};
 use super::timer::PreciseTimer;
 use crate::plan::{Arrival, Encoding, InputConfig, InputData, InputRows, LoadConfig, Policy};
 use crate::record::{Phase, Route};
@@ -230,13 +230,13 @@ pub struct Device {
     pub index: u32,
     /// `dev-003`: the name in every request's `device` field.
     pub name: String,
-    pub client: AsyncClient,
+    pub client: DeviceClient,
     /// Request topics of the tiers each request goes to.
     pub topics: Arc<[String]>,
     /// With two tiers and no policy (`placement: both`): the connection that
     /// carries the second tier's copy, so neither copy queues behind the
     /// other on one socket (docs/measurement.md).
-    pub copy: Option<AsyncClient>,
+    pub copy: Option<DeviceClient>,
     pub qos: rumqttc::QoS,
     pub samples: Samples,
     /// One sample's dimensions, and how requests are encoded.
@@ -336,12 +336,12 @@ impl Device {
         // both` the copies alternate which is handed over first, so neither
         // tier is always a few µs ahead.
         // Every copy's bytes are made here, ahead of the due time.
-        let mut sends: Vec<(AsyncClient, String, Vec<u8>)> = topics
+        let mut sends: Vec<(DeviceClient, Prepared)> = topics
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 let on = if i == 1 { self.copy.as_ref().unwrap_or(&client) } else { &client };
-                (on.clone(), t.clone(), payload.to_vec())
+                (on.clone(), on.prepare(t, qos, &payload))
             })
             .collect();
         if sends.len() == 2 && seq % 2 == 1 {
@@ -357,8 +357,8 @@ impl Device {
             if events.send(DeviceEvent::Sent(sent)).is_err() {
                 return;
             }
-            for (client, topic, bytes) in sends {
-                if let Err(e) = client.try_publish(topic, qos, false, bytes) {
+            for (client, message) in sends {
+                if let Err(e) = client.send(message, qos) {
                     let _ = events.send(DeviceEvent::Failed { seq, error: e.to_string() });
                     break;
                 }
@@ -380,7 +380,7 @@ struct Fallback {
 impl Fallback {
     fn fire(
         &self,
-        client: &AsyncClient,
+        client: &DeviceClient,
         qos: rumqttc::QoS,
         events: &mpsc::UnboundedSender<DeviceEvent>,
         payload: &[u8],
@@ -393,7 +393,7 @@ impl Fallback {
         if events.send(DeviceEvent::FellBack { seq: self.seq, reason }).is_err() {
             return;
         }
-        if let Err(e) = client.try_publish(self.edge.clone(), qos, false, payload.to_vec()) {
+        if let Err(e) = client.try_publish(&self.edge, qos, payload) {
             let _ = events.send(DeviceEvent::Failed { seq: self.seq, error: e.to_string() });
         }
     }

@@ -6,6 +6,7 @@ pub mod collector;
 pub mod delivery;
 pub mod fleet;
 pub mod floor;
+pub mod lean;
 pub mod link;
 pub mod loadgen;
 pub mod mosquitto;

@@ -155,3 +155,80 @@ fn a_tier_that_answers_nothing_fails_the_run() {
         "{stderr}"
     );
 }
+
+/// The next message a subscriber hears within 5 s: topic, payload, QoS.
+async fn next_publish(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<simrun::run::broker::Received>,
+) -> Option<(String, Vec<u8>, rumqttc::QoS)> {
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.ok().flatten();
+    got.map(|(_, p)| (p.topic, p.payload.to_vec(), p.qos))
+}
+
+/// A simulated device's own MQTT client (`run::lean`) against a real
+/// Mosquitto: what it publishes at QoS 0 and 1 arrives, it connects again
+/// after the broker restarts, and a refused login is a refusal naming the user.
+#[test]
+fn a_device_connection_publishes_at_both_qos_comes_back_after_a_restart_and_names_a_refused_user() {
+    use simrun::run::broker::Connection;
+    use simrun::run::lean::DeviceConnection;
+    let mut broker = crate::common::Mosquitto::start();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    rt.block_on(async {
+        let cfg = broker.config();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", cfg.port).parse().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let topics = [("lean/#".to_string(), rumqttc::QoS::AtLeastOnce)];
+        let listener = Connection::open("lean-listener", addr, &cfg, &topics, Some(tx)).await.unwrap();
+        let device = DeviceConnection::open("lean-device", addr, &cfg, 1).await.unwrap();
+        assert!(matches!(device, DeviceConnection::Lean(_)), "plain TCP: the lean client");
+        let client = device.client();
+        client.try_publish("lean/0", rumqttc::QoS::AtMostOnce, b"zero").unwrap();
+        assert_eq!(next_publish(&mut rx).await, Some(("lean/0".into(), b"zero".to_vec(), rumqttc::QoS::AtMostOnce)));
+        let big = vec![7u8; 200_000]; // a remaining length of three bytes
+        client.try_publish("lean/1", rumqttc::QoS::AtLeastOnce, &big).unwrap();
+        assert_eq!(next_publish(&mut rx).await, Some(("lean/1".into(), big, rumqttc::QoS::AtLeastOnce)));
+
+        // The broker goes and comes back: the device connects again by itself.
+        broker.stop();
+        broker.restart();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let mut heard = None;
+        while heard.is_none() && std::time::Instant::now() < deadline {
+            let _ = client.try_publish("lean/again", rumqttc::QoS::AtLeastOnce, b"back");
+            heard = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.ok().flatten();
+        }
+        let (_, p) = heard.expect("the device published again after the broker restarted");
+        assert_eq!((p.topic.as_str(), &p.payload[..]), ("lean/again", &b"back"[..]));
+        device.close().await;
+        listener.close().await;
+    });
+
+    // A broker that wants a password: a wrong one is refused, naming the user.
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwords");
+    let mut made = Command::new("mosquitto_passwd");
+    made.arg("-b").arg("-c").arg(&passwords).args(["dev", "right"]);
+    assert!(made.status().expect("mosquitto_passwd comes with mosquitto").success());
+    let locked = crate::common::Mosquitto::start_with(&format!(
+        "allow_anonymous false\npassword_file {}\n",
+        passwords.display()
+    ));
+    rt.block_on(async {
+        let mut cfg = locked.config();
+        let login = |p: &str| simrun::plan::Login {
+            username: "dev".into(),
+            password: Some(simrun::plan::Secret::new(p.into())),
+        };
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", cfg.port).parse().unwrap();
+        cfg.login = Some(login("wrong"));
+        let refused = DeviceConnection::open("lean-device", addr, &cfg, 1).await.err().expect("a wrong password");
+        let text = refused.to_string();
+        assert!(matches!(refused, simrun::run::RunError::Refused { .. }), "{text}");
+        // Mosquitto 2.0 answers a wrong password with "not authorized" (CONNACK code 5).
+        assert!(text.contains("refused the login of user \"dev\""), "{text}");
+        assert!(!text.contains("wrong"), "the password is in {text}");
+        cfg.login = Some(login("right"));
+        let device = DeviceConnection::open("lean-device", addr, &cfg, 1).await.expect("the right password");
+        device.close().await;
+    });
+}
