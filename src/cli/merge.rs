@@ -122,6 +122,7 @@ fn merged_manifest(m: &mut crate::report::Manifest, shards: &[RunFolder], comman
     m.finished_at = shards.iter().filter_map(|s| s.report.manifest.finished_at.clone()).max();
     m.wall_time_s = Some(shards.iter().filter_map(|s| s.report.manifest.wall_time_s).sum());
     m.scheduled_time_s = shards.iter().map(|s| s.report.manifest.scheduled_time_s).sum();
+    m.reuse = shards.iter().filter_map(|s| s.report.manifest.reuse).reduce(|a, b| a.plus(b));
     // Each shard may have claimed other workers; one that served several
     // shards is listed once.
     m.remote_workers.clear();

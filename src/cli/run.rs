@@ -304,6 +304,7 @@ async fn sweep(
         device_link_everywhere,
         remote_links,
         pools,
+        models: Default::default(),
     };
     if report.floor.is_none() {
         floor_before(plan, &ctx, report, &mut stop).await?;
@@ -324,6 +325,9 @@ async fn sweep(
         floor_after(plan, &ctx, report).await;
     }
     report.manifest.wall_time_s = Some(clock.wall_time());
+    let (models_loaded, models_reused) = ctx.models.counts();
+    let session = crate::report::Reuse { models_loaded, models_reused };
+    report.manifest.reuse = Some(report.manifest.reuse.map_or(session, |earlier| earlier.plus(session)));
     drop(ctx);
     let _ = progress.await;
     result
@@ -580,6 +584,7 @@ fn manifest(
         wall_time_s: None,
         floor: Default::default(),
         scheduled_time_s: scheduled,
+        reuse: None,
         shard: plan.shard.map(|s| s.to_string()),
         interruptions: Vec::new(),
         merged_from: Vec::new(),

@@ -69,6 +69,10 @@ pub struct Manifest {
     pub floor: FloorFigures,
     /// Sum of warmup + measured durations over all point executions.
     pub scheduled_time_s: f64,
+    /// What the run kept from one point to the next instead of setting it
+    /// up again (`run::shelf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<Reuse>,
     /// The shard of the plan this run covered, as `I/N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
@@ -83,6 +87,26 @@ pub struct Manifest {
     /// model, what it served).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remote_workers: Vec<crate::record::RemoteMember>,
+}
+
+/// Loaded models kept across a run's points: each start of a local worker
+/// took a model, loaded anew (`models_loaded`) or left by an earlier point's
+/// worker (`models_reused`). Devices, links and the workers' connections are
+/// set up anew at every point.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct Reuse {
+    pub models_loaded: u64,
+    pub models_reused: u64,
+}
+
+impl Reuse {
+    /// Two sessions' or shards' counts together.
+    pub fn plus(self, other: Reuse) -> Reuse {
+        Reuse {
+            models_loaded: self.models_loaded + other.models_loaded,
+            models_reused: self.models_reused + other.models_reused,
+        }
+    }
 }
 
 /// One shard of a merged run, with the harness floor it measured for itself.

@@ -15,7 +15,7 @@ pub use facts::{
     ACCURACY_CLOSE, LOST_CLOSE,
 };
 pub use manifest::{
-    Manifest, MergedShard, ModelRecord, Parity, CANDLE_VERSION, GIT_COMMIT, ORT_CRATE_VERSION, RUMQTTC_VERSION,
+    Manifest, MergedShard, ModelRecord, Parity, Reuse, CANDLE_VERSION, GIT_COMMIT, ORT_CRATE_VERSION, RUMQTTC_VERSION,
     SIMRUN_VERSION,
 };
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub fn test_report(repetitions: u32, latencies: &[&str], summaries: Vec<Summary>
         wall_time_s: Some(1.0),
         floor: Default::default(),
         scheduled_time_s: 1.0,
+        reuse: None,
         shard: None,
         interruptions: vec![],
         merged_from: vec![],

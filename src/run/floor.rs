@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use rumqttc::QoS;
 use tokio::sync::mpsc;
 
 use super::broker::{qos, resolve, Connection};
@@ -54,6 +55,13 @@ impl EchoShape {
     }
 }
 
+/// How long one floor echo of a run offered at `rate_hz` is scheduled to
+/// take, warmup included, in seconds.
+pub fn scheduled_s(rate_hz: f64) -> f64 {
+    let shape = EchoShape::floor(0, 0, Some(rate_hz));
+    (WARMUP + shape.count) as f64 / shape.rate_hz
+}
+
 /// The echo's answer to `request`, as a worker answers: its sequence number
 /// in a message of `response_bytes`.
 fn answer(request: &[u8], response_bytes: usize) -> Vec<u8> {
@@ -75,20 +83,47 @@ pub async fn straight(
 
 /// Measures the floor on `broker` under `simrun/<run-id>/floor/`, with
 /// messages shaped as the run's requests and answers (`EchoShape::floor`).
+///
+/// The two echoes run at once, each at the run's rate, the one through the
+/// link half a period after the straight one: at 300 messages/s or fewer a
+/// round trip (0.1–2 ms here) is over before the other lane's next message,
+/// so neither waits for the other, and the floor costs one echo's time
+/// instead of two (issue 32: a run's fixed cost).
 pub async fn measure(
     broker: &BrokerConfig,
     run_id: &str,
     timer: &PreciseTimer,
     shape: EchoShape,
 ) -> Result<FloorRecord, RunError> {
-    let straight = straight(broker, run_id, timer, shape).await?;
-    if straight.round_trips_us.is_empty() {
-        return Ok(FloorRecord { straight, through_link: None });
-    }
     let link = Link::start(resolve(broker).await?, LinkConfig::default(), 0, timer.clone()).await?;
-    let via = echo(broker, run_id, timer, shape, Some(link.addr())).await?;
+    let (straight, via) = tokio::join!(
+        Echo::open(broker, run_id, "floor", shape, None),
+        Echo::open(broker, run_id, "floor/link", shape, Some(link.addr()))
+    );
+    let straight = match straight {
+        Ok(s) => s,
+        Err(e) => {
+            if let Ok(v) = via {
+                v.close().await;
+            }
+            link.shutdown().await;
+            return Err(e);
+        }
+    };
+    let via = match via {
+        Ok(v) => v,
+        Err(e) => {
+            straight.close().await;
+            link.shutdown().await;
+            return Err(e);
+        }
+    };
+    let t0 = Instant::now() + START;
+    let half = Duration::from_secs_f64(0.5 / shape.rate_hz);
+    let (straight, via) = tokio::join!(straight.run(timer, shape, t0), via.run(timer, shape, t0 + half));
     link.shutdown().await;
-    Ok(FloorRecord { straight, through_link: Some(via) })
+    let through_link = (!straight.round_trips_us.is_empty()).then_some(via);
+    Ok(FloorRecord { straight, through_link })
 }
 
 /// A plain echo of `shape.count` messages at `shape.rate_hz` (after a short
@@ -102,42 +137,85 @@ pub async fn echo(
     shape: EchoShape,
     echo_via: Option<std::net::SocketAddr>,
 ) -> Result<EchoRecord, RunError> {
-    let EchoShape { request_bytes: payload_bytes, response_bytes, rate_hz, count } = shape;
-    let addr = resolve(broker).await?;
-    let q = qos(broker.qos);
-    let (req_topic, resp_topic) = (format!("simrun/{run_id}/floor/request"), format!("simrun/{run_id}/floor/response"));
-    let echo_client_id = format!("simrun-{run_id}-floor-echo");
-    let (echo, echo_task) = start_echo(
-        &echo_client_id,
-        echo_via.unwrap_or(addr),
-        broker,
-        (req_topic.clone(), resp_topic.clone()),
-        response_bytes,
-    )
-    .await?;
-    let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
-    let probe =
-        Connection::open(&format!("simrun-{run_id}-floor-probe"), addr, broker, &[(resp_topic, q)], Some(probe_tx))
-            .await?;
-    let total = WARMUP + count;
-    let t0 = Instant::now() + Duration::from_millis(10);
-    let due = move |seq: u64| t0 + Duration::from_secs_f64(seq as f64 / rate_hz);
-    // Published from the timer thread at each due time, exactly as the load
-    // generator publishes requests, so the two are measured alike.
-    let sender = spawn_sender(probe.client.clone(), timer.clone(), req_topic, q, (total, payload_bytes), due);
-    let rtts = round_trips(&mut probe_rx, (total, count), due).await;
-    sender.abort();
-    echo_task.abort();
-    probe.close().await;
-    echo.close().await;
-    Ok(EchoRecord {
-        round_trips_us: rtts,
-        sent: count,
-        qos: broker.qos,
-        request_bytes: payload_bytes.max(8) as u64,
-        response_bytes: response_bytes.max(8) as u64,
-        rate_hz,
-    })
+    let echo = Echo::open(broker, run_id, "floor", shape, echo_via).await?;
+    Ok(echo.run(timer, shape, Instant::now() + START).await)
+}
+
+/// How long after its clients are connected an echo sends its first message.
+const START: Duration = Duration::from_millis(10);
+
+/// One echo's two connected clients: the echoing one (behind a link when
+/// asked) and the probe that sends and times. `lane` names its topics
+/// (`simrun/<run-id>/<lane>/request`) and client ids, so that two echoes
+/// can run at once.
+struct Echo {
+    echo: Connection,
+    echo_task: tokio::task::JoinHandle<()>,
+    probe: Connection,
+    answers: mpsc::UnboundedReceiver<(Instant, rumqttc::Publish)>,
+    request_topic: String,
+    qos: QoS,
+    config_qos: u8,
+}
+
+impl Echo {
+    async fn open(
+        broker: &BrokerConfig,
+        run_id: &str,
+        lane: &str,
+        shape: EchoShape,
+        echo_via: Option<std::net::SocketAddr>,
+    ) -> Result<Echo, RunError> {
+        let addr = resolve(broker).await?;
+        let q = qos(broker.qos);
+        let (req_topic, resp_topic) =
+            (format!("simrun/{run_id}/{lane}/request"), format!("simrun/{run_id}/{lane}/response"));
+        let id = |role: &str| format!("simrun-{run_id}-{}-{role}", lane.replace('/', "-"));
+        let topics = (req_topic.clone(), resp_topic.clone());
+        let (echo, echo_task) =
+            start_echo(&id("echo"), echo_via.unwrap_or(addr), broker, topics, shape.response_bytes).await?;
+        let (probe_tx, answers) = mpsc::unbounded_channel();
+        let probe = match Connection::open(&id("probe"), addr, broker, &[(resp_topic, q)], Some(probe_tx)).await {
+            Ok(p) => p,
+            Err(e) => {
+                echo_task.abort();
+                echo.close().await;
+                return Err(e);
+            }
+        };
+        Ok(Echo { echo, echo_task, probe, answers, request_topic: req_topic, qos: q, config_qos: broker.qos })
+    }
+
+    async fn close(self) {
+        self.echo_task.abort();
+        self.probe.close().await;
+        self.echo.close().await;
+    }
+
+    /// Sends the echo's messages, the first (of the warmup) at `t0`, and
+    /// closes both clients once the answers are in or overdue.
+    async fn run(mut self, timer: &PreciseTimer, shape: EchoShape, t0: Instant) -> EchoRecord {
+        let EchoShape { request_bytes, response_bytes, rate_hz, count } = shape;
+        let total = WARMUP + count;
+        let due = move |seq: u64| t0 + Duration::from_secs_f64(seq as f64 / rate_hz);
+        // Published from the timer thread at each due time, exactly as the load
+        // generator publishes requests, so the two are measured alike.
+        let client = self.probe.client.clone();
+        let sender =
+            spawn_sender(client, timer.clone(), self.request_topic.clone(), self.qos, (total, request_bytes), due);
+        let rtts = round_trips(&mut self.answers, (total, count), due).await;
+        sender.abort();
+        let qos = self.config_qos;
+        self.close().await;
+        EchoRecord {
+            round_trips_us: rtts,
+            sent: count,
+            qos,
+            request_bytes: request_bytes.max(8) as u64,
+            response_bytes: response_bytes.max(8) as u64,
+            rate_hz,
+        }
+    }
 }
 
 /// The echoing client: each request on `topics.0` is answered on `topics.1`

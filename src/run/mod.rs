@@ -11,6 +11,7 @@ pub mod link;
 pub mod loadgen;
 pub mod mosquitto;
 pub mod pool;
+pub mod shelf;
 pub mod timer;
 pub mod tls;
 pub mod worker;

@@ -11,10 +11,10 @@ use super::collector::micros_since;
 use super::fleet::{pacing, Fleet, FleetIo, Patience, Share};
 use super::link::Link;
 use super::pool::{MemberLink, Pools, RemoteLink};
+use super::shelf::ModelShelf;
 use super::timer::PreciseTimer;
 use super::worker::{Worker, WorkerSpec};
 use super::{RunError, RunEvent};
-use crate::backend;
 use crate::plan::{LinkConfig, Policy, SweepPoint, Tier};
 use crate::record::{DeviceHostTally, LinkOutcome, Sample, Unmatched};
 use crate::seeds;
@@ -26,8 +26,11 @@ use crate::wire::{self, Topic};
 const HOST_LINKS: u64 = 100;
 const WORKER_LINKS: u64 = 16;
 
-/// Lead time between setting up a point and its first request.
-const LEAD: Duration = Duration::from_millis(50);
+/// Lead time between setting up a point and its first request: room for
+/// the remote pools' go message when there are any (`LEAD_REMOTE`), else only
+/// for the timer thread to take the first sends.
+const LEAD: Duration = Duration::from_millis(10);
+const LEAD_REMOTE: Duration = Duration::from_millis(50);
 
 /// What a run shares between its points.
 pub struct RunContext {
@@ -47,6 +50,8 @@ pub struct RunContext {
     pub remote_links: Vec<Tier>,
     /// The remote pools the run claimed, when a tier is served by one.
     pub pools: Option<Arc<super::pool::Pools>>,
+    /// Loaded models, kept from one point to the next.
+    pub models: ModelShelf,
 }
 
 /// The counters of one point execution; its samples went to the sample channel.
@@ -68,10 +73,13 @@ pub struct PointOutcome {
 /// What one point execution connects besides the devices: links and workers.
 struct Rig {
     links: Vec<(String, Link)>,
-    workers: Vec<(Tier, Worker)>,
+    workers: Vec<(Tier, Worker, ModelKey)>,
     /// The run's remote pools (workers, device hosts), with this execution's name.
     remote: Option<(Arc<Pools>, String)>,
 }
+
+/// The model file a local worker took from the shelf, and its threads.
+type ModelKey = (std::path::PathBuf, u32);
 
 /// Clears the device hosts' sample sink however the execution ends, so the
 /// run's sample channel closes.
@@ -130,7 +138,7 @@ pub async fn run_point(
         None => (Vec::new(), Vec::new()),
     };
     tallies.extend(hosts);
-    let Teardown { rejected, unanswered, mut links } = rig.stop(point).await?;
+    let Teardown { rejected, unanswered, mut links } = rig.stop(point, &ctx.models).await?;
     links.extend(host_links);
     let sum = |f: fn(&DeviceHostTally) -> u64| tallies.iter().map(f).sum::<u64>();
     let (ok, timeouts, errors) = (sum(|t| t.ok), sum(|t| t.timeouts), sum(|t| t.errors));
@@ -156,7 +164,7 @@ async fn start_clock(
 ) -> Result<super::loadgen::Pacing, RunError> {
     let cfg = &point.config;
     let seed = seeds::execution(ctx.seed, point.index, repetition);
-    let t0 = Instant::now() + LEAD;
+    let t0 = Instant::now() + if rig.remote.is_some() { LEAD_REMOTE } else { LEAD };
     let pacing = pacing(t0, &cfg.load, cfg.devices.count, seed);
     if let Some((p, _)) = &rig.remote {
         let now = Instant::now();
@@ -295,7 +303,7 @@ impl Rig {
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         loop {
             tick.tick().await;
-            if let Some(name) = self.workers.iter().find_map(|(_, w)| w.died()) {
+            if let Some(name) = self.workers.iter().find_map(|(_, w, _)| w.died()) {
                 return RunError::WorkerDied(format!("{name} stopped serving during the point"));
             }
             if let Some(gone) = self.remote.as_ref().and_then(|(pools, _)| pools.gone()) {
@@ -312,7 +320,7 @@ impl Rig {
     }
 
     /// Disconnects everything; returns what the workers and links counted.
-    async fn stop(self, point: &SweepPoint) -> Result<Teardown, RunError> {
+    async fn stop(self, point: &SweepPoint, models: &ModelShelf) -> Result<Teardown, RunError> {
         let mut rejected: Vec<(Tier, u64)> = point.config.tiers.iter().map(|t| (t.tier, 0)).collect();
         let mut unanswered = rejected.clone();
         let mut count = |tier: Tier, (r, u): (u64, u64)| {
@@ -322,9 +330,10 @@ impl Rig {
                 }
             }
         };
-        for (tier, w) in self.workers {
+        for (tier, w, (path, threads)) in self.workers {
             count(tier, w.counts());
-            w.stop().await?;
+            let model = w.stop().await?;
+            models.put(&path, threads, model);
         }
         let mut remote_links = Vec::new();
         if let Some((pools, exec)) = &self.remote {
@@ -351,7 +360,7 @@ async fn start_workers(
     repetition: u32,
     broker: SocketAddr,
     links: &mut Vec<(String, Link)>,
-) -> Result<Vec<(Tier, Worker)>, RunError> {
+) -> Result<Vec<(Tier, Worker, ModelKey)>, RunError> {
     let cfg = &point.config;
     let mut workers = Vec::new();
     for (i, tier_cfg) in cfg.tiers.iter().enumerate() {
@@ -365,7 +374,8 @@ async fn start_workers(
             links.push((tier_cfg.tier.to_string(), l));
         }
         for index in 0..tier_cfg.workers {
-            let model = backend::load_threads(&tier_cfg.model, tier_cfg.threads.unwrap_or(1))?;
+            let threads = tier_cfg.threads.unwrap_or(1);
+            let model = ctx.models.take(&tier_cfg.model, threads)?;
             let spec = WorkerSpec {
                 run_id: ctx.run_id.clone(),
                 tier: tier_cfg.tier,
@@ -382,7 +392,8 @@ async fn start_workers(
                 batching: tier_cfg.batching,
                 offload: offload(ctx, cfg, tier_cfg.tier),
             };
-            workers.push((tier_cfg.tier, Worker::start(spec, model, ctx.timer.clone()).await?));
+            let worker = Worker::start(spec, model, ctx.timer.clone()).await?;
+            workers.push((tier_cfg.tier, worker, (tier_cfg.model.clone(), threads)));
         }
     }
     Ok(workers)

@@ -127,7 +127,7 @@ impl ReplyBudget {
 /// A running worker.
 pub struct Worker {
     conn: Connection,
-    serving: tokio::task::JoinHandle<()>,
+    serving: tokio::task::JoinHandle<Box<dyn Inference>>,
     pub counters: Arc<WorkerCounters>,
     name: String,
 }
@@ -164,8 +164,8 @@ impl Worker {
         (self.counters.rejected.load(Ordering::Relaxed), self.counters.unanswered.load(Ordering::Relaxed))
     }
 
-    /// Stops serving. Fails if the serving task died.
-    pub async fn stop(self) -> Result<(), RunError> {
+    /// Stops serving and gives back the worker's model. Fails if the serving task died.
+    pub async fn stop(self) -> Result<Box<dyn Inference>, RunError> {
         self.conn.close().await;
         // The connection's sink is gone, so the serving queue ends and the task returns.
         self.serving.await.map_err(|e| RunError::WorkerDied(format!("{}: {e}", self.name)))
@@ -206,7 +206,13 @@ type Queued = (Instant, wire::Request, Slot);
 type Slot = Box<str>;
 
 impl Serve {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
+    /// Serves until the connection closes, then gives back the model.
+    async fn run(mut self, rx: mpsc::UnboundedReceiver<Received>) -> Box<dyn Inference> {
+        self.serve_all(rx).await;
+        self.model
+    }
+
+    async fn serve_all(&mut self, mut rx: mpsc::UnboundedReceiver<Received>) {
         let topics = Topics {
             response: wire::prefix(&self.spec.run_id, self.spec.tier, Topic::Response),
             error: wire::prefix(&self.spec.run_id, self.spec.tier, Topic::Error),

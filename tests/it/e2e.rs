@@ -564,6 +564,9 @@ fn a_slowed_edge_and_a_latency_sweep_give_a_crossover_between_the_bracketing_poi
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     // A real run's results.json, with slowed compute, links and crossovers, is what the schema says.
     crate::common::check_results_schema(&[dir.join("results.json")]);
+    // Two points, one worker a tier: each tier's CNN loaded once and taken again at the second point.
+    let reuse = &results["report"]["manifest"]["reuse"];
+    assert_eq!((reuse["models_loaded"].as_u64(), reuse["models_reused"].as_u64()), (Some(2), Some(2)), "{reuse}");
     let crossovers = results["report"]["crossovers"].as_array().expect("crossovers in results.json");
     let p50 = crossovers.iter().find(|c| c["percentile"] == "p50").expect("a p50 entry");
     assert_eq!(p50["key"], "tiers.cloud.link.latency", "{p50}");

@@ -166,6 +166,15 @@ fn header(report: &Report, md: &mut String) {
         "**Duration:** {wall} wall time for {:.1} s of scheduled load (warmup + measured)  ",
         m.scheduled_time_s
     );
+    if let Some(r) = m.reuse.filter(|r| r.models_reused > 0) {
+        let _ = writeln!(
+            md,
+            "**Reused across points:** loaded models ({} loaded for {} worker starts); devices, links and \
+             worker connections are set up anew at each point  ",
+            r.models_loaded,
+            r.models_loaded + r.models_reused
+        );
+    }
     let _ = writeln!(
         md,
         "**Run:** `{}`, {} of {} point executions  ",

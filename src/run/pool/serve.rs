@@ -19,7 +19,6 @@ use super::{
     acks_topic, jobs_topic, runs_filter, worker_topic, Ack, AckState, Announcement, Asked, DriveSpec, Job, JobSpec,
     RemoteLink, Role, RunPresence, RunState, State,
 };
-use crate::backend;
 use crate::plan::BrokerConfig;
 use crate::record::LinkRecord;
 use crate::run::broker::{resolve, Connection, Received, Will};
@@ -72,6 +71,8 @@ struct Host {
     log: Arc<dyn Fn(&str) + Send + Sync>,
     /// Outages of the control connection announced again after.
     outages: usize,
+    /// The worker's model between points, loaded once.
+    shelf: crate::run::shelf::ModelShelf,
 }
 
 /// The live worker of `pool` already named `name`, if there is one: its
@@ -119,7 +120,7 @@ pub async fn serve(
     let id = format!("simrun-pool-{pool}-{name}");
     let conn = Connection::open_with(&id, addr, &w.broker, &topics, Some(tx), Some(&will)).await?;
     let timer = PreciseTimer::start()?;
-    let mut host = Host { w, conn, addr, timer, claim: None, log, outages: 0 };
+    let mut host = Host { w, conn, addr, timer, claim: None, log, outages: 0, shelf: Default::default() };
     host.announce().await;
     (host.log)(&format!("announced in pool {pool} on {}", host.w.broker.url));
     let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -344,7 +345,7 @@ impl Host {
     async fn worker(&self, run: &str, job: &JobSpec) -> Result<(Worker, Option<Link>), RunError> {
         let link = start_link(job.link.as_ref(), self.addr, &self.timer).await?;
         let addr = link.as_ref().map_or(self.addr, Link::addr);
-        let model = backend::load_threads(&self.w.model, self.w.threads)?;
+        let model = self.shelf.take(&self.w.model, self.w.threads)?;
         let spec = WorkerSpec {
             run_id: run.to_string(),
             tier: job.tier,
@@ -430,8 +431,9 @@ impl Host {
         match serving {
             Serving::Worker(worker, link) => {
                 let counts = worker.counts();
-                if let Err(e) = worker.stop().await {
-                    (self.log)(&format!("point {exec}: {e}"));
+                match worker.stop().await {
+                    Ok(model) => self.shelf.put(&self.w.model, self.w.threads, model),
+                    Err(e) => (self.log)(&format!("point {exec}: {e}")),
                 }
                 let link = match link {
                     Some(l) => Some(l.shutdown().await),
