@@ -1,8 +1,10 @@
 //! The link benchmark: a TCP echo server behind a link, driven at a fixed rate.
 //!
 //! For each one-way latency it reports the delay the link added per direction
-//! against the configured value, the timer's release error, the timer thread's
-//! CPU time, and the rate of echoes that came back against the rate offered.
+//! against the configured value, the timer's release error, the end-to-end
+//! bias (what a round trip gained beyond twice the one-way latency, against
+//! the same echo through a 0 ms link), the timer thread's CPU time, and the
+//! rate of echoes that came back against the rate offered.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -48,6 +50,8 @@ pub struct CaseResult {
     pub down: Option<Exact>,
     /// Release error over both directions.
     pub release_error: Option<Exact>,
+    /// Each echo's round trip, from its message's due time to its return.
+    pub round_trip: Option<Exact>,
     pub timer_cpu: Option<Duration>,
     pub wall: Duration,
     pub sent: u64,
@@ -105,16 +109,19 @@ pub async fn run_case(case: Case) -> std::io::Result<CaseResult> {
     let deadline = start + case.duration + case.one_way * 2 + Duration::from_secs(2);
     let mut echoed = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut pending = 0usize;
+    let mut frames = Frames::default();
+    let mut round_trips = Vec::with_capacity(total as usize);
     let mut last_echo = start;
     while echoed < total {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, r.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {
-                pending += n;
-                echoed += (pending / FRAME) as u64;
-                pending %= FRAME;
                 last_echo = Instant::now();
+                for seq in frames.push(&buf[..n]) {
+                    let due = start + Duration::from_secs_f64(seq as f64 * interval);
+                    round_trips.push(last_echo.saturating_duration_since(due).as_micros() as u64);
+                    echoed += 1;
+                }
             }
             _ => break,
         }
@@ -130,6 +137,7 @@ pub async fn run_case(case: Case) -> std::io::Result<CaseResult> {
         up: exact(record.up.applied_us.clone()),
         down: exact(record.down.applied_us.clone()),
         release_error: exact(merge(&record.up, &record.down)),
+        round_trip: exact(round_trips),
         timer_cpu: cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a)),
         wall,
         sent: total,
@@ -138,11 +146,32 @@ pub async fn run_case(case: Case) -> std::io::Result<CaseResult> {
     })
 }
 
-/// The standard cases: 1, 10, 50 and 200 ms one-way at 1,000 messages/s for
-/// 3 s, and 200 ms at 5,000 messages/s.
+/// The echo's frames as they come back, split wherever TCP splits them.
+#[derive(Default)]
+struct Frames {
+    partial: Vec<u8>,
+}
+
+impl Frames {
+    /// The sequence numbers of the frames `bytes` completes.
+    fn push(&mut self, bytes: &[u8]) -> Vec<u64> {
+        self.partial.extend_from_slice(bytes);
+        let whole = self.partial.len() / FRAME * FRAME;
+        let seqs = self.partial[..whole]
+            .chunks_exact(FRAME)
+            .map(|f| u64::from_le_bytes([f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]]))
+            .collect();
+        self.partial.drain(..whole);
+        seqs
+    }
+}
+
+/// The standard cases: 0 (the baseline of the end-to-end bias), 1, 10, 50
+/// and 200 ms one-way at 1,000 messages/s for 3 s, and 200 ms at 5,000
+/// messages/s.
 pub fn standard_cases(quick: bool) -> Vec<Case> {
     let secs = if quick { 1 } else { 3 };
-    let mut cases: Vec<Case> = [1u64, 10, 50, 200]
+    let mut cases: Vec<Case> = [0u64, 1, 10, 50, 200]
         .into_iter()
         .map(|ms| Case { one_way: Duration::from_millis(ms), rate_hz: 1000.0, duration: Duration::from_secs(secs) })
         .collect();
@@ -159,13 +188,27 @@ pub async fn run(cases: &[Case]) -> std::io::Result<Vec<CaseResult>> {
     Ok(out)
 }
 
-/// The results as a markdown table, with the added delay as an error against the configured one-way value.
+/// The results as a markdown table, with the added delay as an error against
+/// the configured one-way value, and the end-to-end bias: the round trip's
+/// median less twice the one-way latency, less the median of the 0 ms case
+/// at the same rate (the echo and the proxy hop themselves).
 pub fn table(results: &[CaseResult]) -> String {
     let mut s = String::from(
-        "| one-way | offered | added delay up p50 / p99 | added delay down p50 / p99 | median error | release error p50 / p99 | timer CPU | echoes | achieved rate |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| one-way | offered | added delay up p50 / p99 | added delay down p50 / p99 | median error | release error p50 / p99 | round trip p50 | end-to-end bias | timer CPU | echoes | achieved rate |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let configured = |r: &CaseResult| r.case.one_way.as_micros() as i64;
+    let baseline = |rate: f64| {
+        let zero = results.iter().find(|b| b.case.one_way.is_zero() && b.case.rate_hz == rate);
+        zero.or_else(|| results.iter().find(|b| b.case.one_way.is_zero())).and_then(|b| b.round_trip)
+    };
     for r in results {
+        let round_trip = r.round_trip.map(|t| format!("{} µs", t.p50_us)).unwrap_or_default();
+        let bias = match (r.round_trip, baseline(r.case.rate_hz)) {
+            (Some(t), Some(b)) if !r.case.one_way.is_zero() => {
+                format!("{:+} µs", t.p50_us as i64 - 2 * configured(r) - b.p50_us as i64)
+            }
+            _ => String::new(),
+        };
         let pair = |p: Option<Exact>| p.map(|p| format!("{} / {} µs", p.p50_us, p.p99_us)).unwrap_or_default();
         let median_error = r
             .up
@@ -177,7 +220,7 @@ pub fn table(results: &[CaseResult]) -> String {
             .map(|c| format!("{:.1} % of a core", 100.0 * c.as_secs_f64() / r.wall.as_secs_f64().max(1e-9)))
             .unwrap_or_else(|| "n/a".into());
         s.push_str(&format!(
-            "| {} ms | {:.0}/s | {} | {} | {median_error} | {} | {cpu} | {}/{} | {:.0}/s ({:.1} %) |\n",
+            "| {} ms | {:.0}/s | {} | {} | {median_error} | {} | {round_trip} | {bias} | {cpu} | {}/{} | {:.0}/s ({:.1} %) |\n",
             r.case.one_way.as_millis(),
             r.case.rate_hz,
             pair(r.up),
@@ -190,4 +233,24 @@ pub fn table(results: &[CaseResult]) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_split_anywhere_come_back_whole_and_in_order() {
+        let mut bytes = Vec::new();
+        for seq in [3u64, 4, 70_000] {
+            let mut frame = [0u8; FRAME];
+            frame[..8].copy_from_slice(&seq.to_le_bytes());
+            bytes.extend_from_slice(&frame);
+        }
+        let mut frames = Frames::default();
+        assert_eq!(frames.push(&bytes[..5]), Vec::<u64>::new());
+        assert_eq!(frames.push(&bytes[5..20]), vec![3]);
+        assert_eq!(frames.push(&bytes[20..]), vec![4, 70_000]);
+        assert!(frames.partial.is_empty());
+    }
 }
