@@ -107,25 +107,10 @@ pub async fn run_case(case: Case) -> std::io::Result<CaseResult> {
         w
     });
     let deadline = start + case.duration + case.one_way * 2 + Duration::from_secs(2);
-    let mut echoed = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut frames = Frames::default();
-    let mut round_trips = Vec::with_capacity(total as usize);
-    let mut last_echo = start;
-    while echoed < total {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, r.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => {
-                last_echo = Instant::now();
-                for seq in frames.push(&buf[..n]) {
-                    let due = start + Duration::from_secs_f64(seq as f64 * interval);
-                    round_trips.push(last_echo.saturating_duration_since(due).as_micros() as u64);
-                    echoed += 1;
-                }
-            }
-            _ => break,
-        }
-    }
+    let due = move |seq: u64| start + Duration::from_secs_f64(seq as f64 * interval);
+    let (round_trips, last_echo) = receive(&mut r, total, deadline, due).await;
+    let echoed = round_trips.len() as u64;
+    let last_echo = last_echo.unwrap_or(start);
     let _w = sender.await.map_err(std::io::Error::other)?;
     let cpu_after = timer.cpu_time();
     let wall = last_echo.saturating_duration_since(start);
@@ -144,6 +129,34 @@ pub async fn run_case(case: Case) -> std::io::Result<CaseResult> {
         echoed,
         achieved_hz: echoed as f64 / sending.as_secs_f64(),
     })
+}
+
+/// Reads the echoes of `total` messages until `deadline`: each one's round
+/// trip from its due time in µs, and when the last came back.
+async fn receive(
+    r: &mut tokio::net::tcp::OwnedReadHalf,
+    total: u64,
+    deadline: Instant,
+    due: impl Fn(u64) -> Instant,
+) -> (Vec<u64>, Option<Instant>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut frames = Frames::default();
+    let mut round_trips = Vec::with_capacity(total as usize);
+    let mut last_echo = None;
+    while (round_trips.len() as u64) < total {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, r.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                let now = Instant::now();
+                last_echo = Some(now);
+                for seq in frames.push(&buf[..n]) {
+                    round_trips.push(now.saturating_duration_since(due(seq)).as_micros() as u64);
+                }
+            }
+            _ => break,
+        }
+    }
+    (round_trips, last_echo)
 }
 
 /// The echo's frames as they come back, split wherever TCP splits them.

@@ -118,11 +118,19 @@ fn the_link_benchmark_delivers_every_message_in_every_case() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && l.contains(" ms |")).collect();
-    assert_eq!(rows.len(), 5, "{table}");
+    assert_eq!(rows.len(), 6, "{table}");
     for row in rows {
         // The echoes column reads "received/sent"; no message may be lost.
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let (got, sent) = cells[8].split_once('/').expect("echoes column");
+        let (got, sent) = cells[10].split_once('/').expect("echoes column");
         assert_eq!(got, sent, "{row}");
+        // The end-to-end bias: empty for the 0 ms baseline, else the round trip less twice
+        // the delay and the baseline's, which a loaded host keeps within milliseconds.
+        if cells[1] == "0 ms" {
+            assert_eq!(cells[8], "", "{row}");
+        } else {
+            let bias: i64 = cells[8].trim_end_matches(" µs").parse().expect("a bias in µs");
+            assert!(bias.abs() < 5_000, "{row}");
+        }
     }
 }
