@@ -14,6 +14,9 @@ use crate::plan::{BrokerConfig, Login};
 
 /// How long a client may take to connect and subscribe.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The keep-alive of a connection without a last will (devices, workers,
+/// collectors).
+pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// Largest MQTT packet a simrun client accepts.
 const MAX_PACKET: usize = crate::wire::MAX_MESSAGE_BYTES + 64 * 1024;
 
@@ -55,7 +58,7 @@ pub fn client(
         let config = super::tls::client_config(tls, &broker.host)?;
         opts.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
     }
-    opts.set_keep_alive(will.map_or(Duration::from_secs(10), |_| WILL_KEEP_ALIVE))
+    opts.set_keep_alive(will.map_or(KEEP_ALIVE, |_| WILL_KEEP_ALIVE))
         .set_clean_session(true)
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
         .set_inflight(inflight)
@@ -369,7 +372,7 @@ fn refusal(e: &rumqttc::ConnectionError, login: Option<&Login>) -> Option<String
 }
 
 /// First and longest pause between reconnection attempts.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+pub(super) const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
 
 /// Polls the event loop for the connection's lifetime. rumqttc reconnects on
 /// the next poll after an error; the pause, doubling up to a second, keeps a

@@ -29,12 +29,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::broker::{BACKOFF, CONNECT_TIMEOUT, KEEP_ALIVE};
 use super::RunError;
 use crate::plan::BrokerConfig;
-
-/// A device's keep-alive, as rumqttc's connections here have it.
-const KEEP_ALIVE: Duration = Duration::from_secs(10);
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
 
 /// What the caller's side holds: the queue to the connection's task and the
 /// next packet id. Cloned into every place that publishes for the device.
@@ -72,12 +69,12 @@ impl LeanConnection {
     /// broker's login, and waits for the broker's CONNACK.
     pub async fn open(id: &str, addr: SocketAddr, broker: &BrokerConfig) -> Result<LeanConnection, RunError> {
         let connect = connect_packet(id, broker.login.as_ref());
-        let opened = tokio::time::timeout(super::broker::CONNECT_TIMEOUT, handshake(addr, &connect)).await;
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, handshake(addr, &connect)).await;
         let stream = match opened {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(e.into_run_error(&broker.url, broker.login.as_ref())),
             Err(_) => {
-                let waited = super::broker::CONNECT_TIMEOUT;
+                let waited = CONNECT_TIMEOUT;
                 return Err(RunError::broker(&broker.url, format!("no answer within {waited:?}")));
             }
         };
@@ -86,10 +83,11 @@ impl LeanConnection {
         Ok(LeanConnection { client: LeanClient { queue, packet_id: Arc::new(AtomicU16::new(1)) }, task })
     }
 
-    /// Sends DISCONNECT after what is queued, and ends the connection.
+    /// Sends DISCONNECT after what is queued, and ends the connection,
+    /// whatever clones of its client are still held.
     pub async fn close(self) {
         let LeanConnection { client, mut task } = self;
-        drop(client);
+        let _ = client.queue.send(Vec::new());
         if tokio::time::timeout(Duration::from_millis(200), &mut task).await.is_err() {
             task.abort();
         }
@@ -137,13 +135,13 @@ pub enum DeviceClient {
     Full(rumqttc::AsyncClient),
 }
 
-/// A message made ready ahead of its due time, so that sending it is only a
-/// hand-over to the connection's task.
+/// A message made ready ahead of its due time on the client that sends it,
+/// so that sending it is only a hand-over to the connection's task.
 pub enum Prepared {
-    /// The encoded PUBLISH.
-    Lean(Vec<u8>),
+    /// The encoded PUBLISH, and the queue to the connection's task.
+    Lean(mpsc::UnboundedSender<Vec<u8>>, Vec<u8>),
     /// Topic and payload, for rumqttc to encode.
-    Full(String, Vec<u8>),
+    Full(rumqttc::AsyncClient, String, Vec<u8>),
 }
 
 /// A device's message could not be handed to its connection.
@@ -153,8 +151,6 @@ pub enum PublishError {
     Lean(#[from] Closed),
     #[error(transparent)]
     Full(#[from] rumqttc::ClientError),
-    #[error("a message prepared for another kind of connection")]
-    Mismatch,
 }
 
 impl DeviceClient {
@@ -162,24 +158,25 @@ impl DeviceClient {
         match self {
             DeviceClient::Lean(c) => {
                 let id = (qos != rumqttc::QoS::AtMostOnce).then(|| c.next_packet_id());
-                Prepared::Lean(publish_packet(topic, id, payload))
+                Prepared::Lean(c.queue.clone(), publish_packet(topic, id, payload))
             }
-            DeviceClient::Full(_) => Prepared::Full(topic.to_string(), payload.to_vec()),
-        }
-    }
-
-    /// Hands over a message made by `prepare` on this client; never blocks.
-    pub fn send(&self, message: Prepared, qos: rumqttc::QoS) -> Result<(), PublishError> {
-        match (self, message) {
-            (DeviceClient::Lean(c), Prepared::Lean(packet)) => c.queue.send(packet).map_err(|_| Closed.into()),
-            (DeviceClient::Full(c), Prepared::Full(topic, payload)) => Ok(c.try_publish(topic, qos, false, payload)?),
-            _ => Err(PublishError::Mismatch),
+            DeviceClient::Full(c) => Prepared::Full(c.clone(), topic.to_string(), payload.to_vec()),
         }
     }
 
     /// Prepares and sends at once.
     pub fn try_publish(&self, topic: &str, qos: rumqttc::QoS, payload: &[u8]) -> Result<(), PublishError> {
-        self.send(self.prepare(topic, qos, payload), qos)
+        self.prepare(topic, qos, payload).send(qos)
+    }
+}
+
+impl Prepared {
+    /// Hands the message over to its connection; never blocks.
+    pub fn send(self, qos: rumqttc::QoS) -> Result<(), PublishError> {
+        match self {
+            Prepared::Lean(queue, packet) => queue.send(packet).map_err(|_| Closed.into()),
+            Prepared::Full(client, topic, payload) => Ok(client.try_publish(topic, qos, false, payload)?),
+        }
     }
 }
 
@@ -240,6 +237,7 @@ async fn drive(stream: TcpStream, mut queue: mpsc::UnboundedReceiver<Vec<u8>>, a
             // Down: what is queued meanwhile is dropped (those requests time out).
             loop {
                 match queue.try_recv() {
+                    Ok(closing) if closing.is_empty() => return,
                     Ok(_) => {}
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => return,
@@ -247,7 +245,7 @@ async fn drive(stream: TcpStream, mut queue: mpsc::UnboundedReceiver<Vec<u8>>, a
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(BACKOFF.1);
-            stream = handshake(addr, &connect).await.ok();
+            stream = tokio::time::timeout(CONNECT_TIMEOUT, handshake(addr, &connect)).await.ok().and_then(Result::ok);
             if stream.is_some() {
                 backoff = BACKOFF.0;
             }
@@ -285,7 +283,8 @@ async fn serve(stream: &mut TcpStream, queue: &mut mpsc::UnboundedReceiver<Vec<u
     loop {
         tokio::select! {
             packet = queue.recv() => {
-                let Some(packet) = packet else { return Served::Closed };
+                // An empty packet is `close`'s; no MQTT packet is empty.
+                let Some(packet) = packet.filter(|p| !p.is_empty()) else { return Served::Closed };
                 if write.write_all(&packet).await.is_err() {
                     return Served::Lost;
                 }

@@ -336,12 +336,12 @@ impl Device {
         // both` the copies alternate which is handed over first, so neither
         // tier is always a few µs ahead.
         // Every copy's bytes are made here, ahead of the due time.
-        let mut sends: Vec<(DeviceClient, Prepared)> = topics
+        let mut sends: Vec<Prepared> = topics
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 let on = if i == 1 { self.copy.as_ref().unwrap_or(&client) } else { &client };
-                (on.clone(), on.prepare(t, qos, &payload))
+                on.prepare(t, qos, &payload)
             })
             .collect();
         if sends.len() == 2 && seq % 2 == 1 {
@@ -357,8 +357,8 @@ impl Device {
             if events.send(DeviceEvent::Sent(sent)).is_err() {
                 return;
             }
-            for (client, message) in sends {
-                if let Err(e) = client.send(message, qos) {
+            for message in sends {
+                if let Err(e) = message.send(qos) {
                     let _ = events.send(DeviceEvent::Failed { seq, error: e.to_string() });
                     break;
                 }
