@@ -24,6 +24,7 @@ use crate::run::pool::Pools;
 use crate::run::timer::PreciseTimer;
 use crate::run::{floor, run_point, PointOutcome, RunContext};
 use crate::scenario;
+use crate::stats::energy::{Energy, Timelines};
 use crate::stats::{self, PointStats};
 use crate::ui::{self, ProgressMode};
 
@@ -422,8 +423,15 @@ async fn execute_point(
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = results.samples_writer().map_err(|e| writing("writing samples", e))?;
     let run_id = report.manifest.run_id.clone();
-    let stats = PointStats::new(point.index, rep);
-    let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats));
+    let costing = crate::stats::Costing {
+        energy: point.config.energy.clone(),
+        cost: point.config.cost.clone(),
+        cloud_workers: point.config.tier(crate::plan::Tier::Cloud).map_or(0, |t| t.workers),
+        devices: point.config.devices.count,
+    };
+    let timelines = point.config.energy.clone().map(crate::stats::energy::Timelines::new);
+    let stats = PointStats::new(point.index, rep).with_costing(costing);
+    let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats, timelines));
     let outcome = tokio::select! {
         o = run_point(ctx, point, rep, tx) => o.map_err(|e| {
             report.stopped = Some(format!("run stopped at point {} rep {rep}: {e}", point.index));
@@ -455,14 +463,29 @@ fn consume(
     run_id: &str,
     sink: std::io::BufWriter<std::fs::File>,
     mut stats: PointStats,
+    mut timelines: Option<Timelines>,
 ) -> (PointStats, std::io::Result<()>) {
     let mut writer = csv::SampleWriter::new(run_id, sink);
     let mut result = Ok(());
+    // A sample is written once its energy is known: with an energy model,
+    // when its device's next request is sent (its tail), or at the end.
+    let mut emit = |stats: &mut PointStats, sample: Sample, energy: Option<Energy>| {
+        if let Some(e) = &energy {
+            stats.add_energy(&sample, e);
+        }
+        if result.is_ok() {
+            result = writer.write(&sample, energy.as_ref());
+        }
+    };
     while let Some(sample) = rx.blocking_recv() {
         stats.add(&sample);
-        if result.is_ok() {
-            result = writer.write(&sample);
+        match timelines.as_mut() {
+            Some(t) => t.push(sample, |s, e| emit(&mut stats, s, e)),
+            None => emit(&mut stats, sample, None),
         }
+    }
+    if let Some(t) = timelines {
+        t.finish(|s, e| emit(&mut stats, s, e));
     }
     let flushed = writer.into_inner().and_then(|mut w| {
         use std::io::Write as _;

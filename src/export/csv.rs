@@ -3,10 +3,11 @@
 use crate::record::Direction;
 use crate::record::Sample;
 use crate::report::Report;
+use crate::stats::energy::Energy;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 30] = [
+pub const SAMPLE_COLUMNS: [&str; 34] = [
     "run_id",
     "point",
     "repetition",
@@ -37,6 +38,10 @@ pub const SAMPLE_COLUMNS: [&str; 30] = [
     "route",
     "answered_by",
     "reason",
+    "energy_mj",
+    "energy_compute_mj",
+    "energy_radio_mj",
+    "energy_tail_mj",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -126,7 +131,9 @@ impl<W: std::io::Write> SampleWriter<W> {
         SampleWriter { run_id: run_id.to_string(), csv: ::csv::WriterBuilder::new().from_writer(sink) }
     }
 
-    pub fn write(&mut self, s: &Sample) -> std::io::Result<()> {
+    /// One row; `energy` when the scenario asks for the estimate and the request was answered.
+    pub fn write(&mut self, s: &Sample, energy: Option<&Energy>) -> std::io::Result<()> {
+        let mj = |f: fn(&Energy) -> f64| energy.map_or(String::new(), |e| format!("{:.4}", f(e)));
         self.csv
             .write_record([
                 self.run_id.as_str(),
@@ -159,6 +166,10 @@ impl<W: std::io::Write> SampleWriter<W> {
                 s.route.map_or("", |r| r.as_str()),
                 s.answered_by.map_or("", |t| t.as_str()),
                 s.reason.as_deref().unwrap_or(""),
+                &mj(Energy::total_mj),
+                &mj(|e| e.compute_mj),
+                &mj(|e| e.radio_mj),
+                &mj(|e| e.tail_mj),
             ])
             .map_err(std::io::Error::other)
     }
@@ -170,7 +181,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 36] = [
+pub const EXTRA_COLUMNS: [&str; 46] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -207,6 +218,16 @@ pub const EXTRA_COLUMNS: [&str; 36] = [
     "queue_mean_us",
     "infer_mean_us",
     "held_mean_us",
+    "energy_mean_mj",
+    "energy_p50_mj",
+    "energy_p99_mj",
+    "energy_compute_mean_mj",
+    "energy_radio_mean_mj",
+    "energy_tail_mean_mj",
+    "battery_h",
+    "cost_per_million",
+    "cost_instance_per_million",
+    "cost_transfer_per_million",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -274,8 +295,27 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("infer_mean_us", opt(s.breakdown.map(|b| format!("{:.1}", b.infer_us)))),
         ("held_mean_us", opt(s.breakdown.map(|b| format!("{:.1}", b.held_us)))),
     ]);
+    cells.extend(costing_cells(s));
     cells.extend(params_cells(&s.params));
     cells
+}
+
+/// A summary's energy and cost columns (docs/energy.md).
+fn costing_cells(s: &Summary) -> Cells {
+    let e = |f: fn(&crate::stats::EnergySummary) -> f64| opt(s.energy.as_ref().map(|e| format!("{:.4}", f(e))));
+    let c = |f: fn(&crate::stats::energy::Cost) -> f64| opt(s.cost.as_ref().map(|c| format!("{:.4}", f(c))));
+    named(&[
+        ("energy_mean_mj", e(|e| e.mean_mj)),
+        ("energy_p50_mj", e(|e| e.p50_mj)),
+        ("energy_p99_mj", e(|e| e.p99_mj)),
+        ("energy_compute_mean_mj", e(|e| e.compute_mj)),
+        ("energy_radio_mean_mj", e(|e| e.radio_mj)),
+        ("energy_tail_mean_mj", e(|e| e.tail_mj)),
+        ("battery_h", opt(s.energy.and_then(|e| e.battery_h).map(|h| format!("{h:.2}")))),
+        ("cost_per_million", c(|c| c.per_million)),
+        ("cost_instance_per_million", c(|c| c.instance)),
+        ("cost_transfer_per_million", c(|c| c.transfer)),
+    ])
 }
 
 fn aggregate_cells(report: &Report, a: &Aggregate) -> Cells {

@@ -43,6 +43,8 @@ pub struct ProfileChoice {
     pub slowdown: f64,
     /// The device, the reference host and where the figures come from, in one line.
     pub source: String,
+    /// The device's power draw, when the profile gives it.
+    pub power: Option<Power>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

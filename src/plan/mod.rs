@@ -6,6 +6,7 @@
 mod broker;
 mod compute;
 mod devices;
+mod energy;
 mod link;
 mod policy;
 mod shard;
@@ -14,6 +15,7 @@ mod slo;
 pub use broker::*;
 pub use compute::*;
 pub use devices::*;
+pub use energy::*;
 pub use link::*;
 pub use policy::*;
 pub use shard::*;
@@ -143,6 +145,10 @@ pub struct PointConfig {
     /// How requests are routed between the tiers; `None`: each request goes
     /// to every tier of `tiers` (placement `edge`, `cloud` or `both`).
     pub policy: Option<Policy>,
+    /// The device's energy model (`devices.radio`), when the scenario asks for it.
+    pub energy: Option<EnergyConfig>,
+    /// The tiers' prices (`tiers.<tier>.cost`).
+    pub cost: CostConfig,
 }
 
 impl PointConfig {

@@ -21,6 +21,12 @@ pub enum SloMetric {
     TimeoutRate,
     /// Error replies over requests, as a fraction.
     ErrorRate,
+    /// Device energy per answered request, in mJ (docs/energy.md): the mean, p50 and p99.
+    EnergyMean,
+    EnergyP50,
+    EnergyP99,
+    /// The cost of a million answered requests, in the price file's currency.
+    CostPerMillion,
 }
 
 impl SloMetric {
@@ -36,12 +42,23 @@ impl SloMetric {
             SloMetric::Throughput => "throughput",
             SloMetric::TimeoutRate => "timeout_rate",
             SloMetric::ErrorRate => "error_rate",
+            SloMetric::EnergyMean => "energy_mean",
+            SloMetric::EnergyP50 => "energy_p50",
+            SloMetric::EnergyP99 => "energy_p99",
+            SloMetric::CostPerMillion => "cost_per_million",
         }
     }
 
     /// Latency metrics are in µs; their limits are durations.
     pub fn is_latency(self) -> bool {
         !matches!(self, SloMetric::Throughput | SloMetric::TimeoutRate | SloMetric::ErrorRate)
+            && !self.is_energy()
+            && self != SloMetric::CostPerMillion
+    }
+
+    /// Device energy metrics, in mJ.
+    pub fn is_energy(self) -> bool {
+        matches!(self, SloMetric::EnergyMean | SloMetric::EnergyP50 | SloMetric::EnergyP99)
     }
 
     /// Throughput is bounded below; everything else above.
@@ -55,6 +72,10 @@ impl SloMetric {
             format!("{:.3} ms", value / 1e3)
         } else if self == SloMetric::Throughput {
             format!("{value:.1}/s")
+        } else if self.is_energy() {
+            format!("{value:.1} mJ")
+        } else if self == SloMetric::CostPerMillion {
+            format!("{value:.4}")
         } else {
             format!("{:.3} %", value * 100.0)
         }

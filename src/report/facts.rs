@@ -326,6 +326,10 @@ pub struct Placement {
     pub accuracy: Option<f64>,
     /// Each route taken, with its share (0–1), in `Route::ALL` order.
     pub routes: Vec<(Route, f64)>,
+    /// Mean device energy a request cost (mJ), and the cost per million
+    /// answered requests, means over repetitions, when estimated.
+    pub energy_mj: Option<f64>,
+    pub cost_per_million: Option<f64>,
 }
 
 impl Report {
@@ -398,6 +402,8 @@ impl Report {
                     cloud_rps,
                     accuracy: mean(&|s| s.accuracy),
                     routes: self.routes(a.point, a.tier),
+                    energy_mj: mean(&|s| s.energy.map(|e| e.mean_mj)),
+                    cost_per_million: mean(&|s| s.cost.map(|c| c.per_million)),
                 }
             })
             .collect()
@@ -415,6 +421,9 @@ pub struct Ranking {
     pub fewest_lost: Vec<usize>,
     /// Within `ACCURACY_CLOSE` of the highest accuracy.
     pub highest_accuracy: Vec<usize>,
+    /// Within `TIE_PCT` % of the least device energy, and of the lowest cost.
+    pub lowest_energy: Vec<usize>,
+    pub lowest_cost: Vec<usize>,
 }
 
 /// Shares of requests lost closer than this (0.1 point) are not told apart.
@@ -440,6 +449,8 @@ impl Ranking {
             lowest_p99: leaders(&|p| p.p99_us, true, &latency),
             fewest_lost: leaders(&|p| Some(p.failed), true, &|best, v| v - best <= LOST_CLOSE),
             highest_accuracy: leaders(&|p| p.accuracy, false, &|best, v| best - v <= ACCURACY_CLOSE),
+            lowest_energy: leaders(&|p| p.energy_mj, true, &latency),
+            lowest_cost: leaders(&|p| p.cost_per_million, true, &latency),
         };
         (ranking != Ranking::default()).then_some(ranking)
     }

@@ -1,5 +1,6 @@
 //! The Report: summaries, model checks, warnings and the manifest of a run.
 
+mod energy;
 mod env;
 mod facts;
 mod manifest;
@@ -9,6 +10,7 @@ mod warning;
 
 use serde::{Deserialize, Serialize};
 
+pub use energy::{Costing, EnergyLine, EnergyRow};
 pub use env::HostInfo;
 pub use facts::{
     Accuracy, CrossoverLine, EdgeCloud, Finding, MedianVerdict, Placement, Ranking, SilentTier, Status, TailVerdict,
@@ -82,6 +84,9 @@ pub struct Report {
     /// over the run and how its samples ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub device_hosts: Vec<crate::record::DeviceHostTally>,
+    /// The energy and cost models, when the scenario asks for either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub costing: Option<Costing>,
 }
 
 /// One tier's setup over a plan: its model, runtime and workers.
@@ -177,6 +182,7 @@ impl Report {
             stopped: None,
             tiers: TierSetup::of(plan),
             device_hosts: Vec::new(),
+            costing: Costing::of(plan),
         }
     }
 

@@ -76,6 +76,7 @@ pub fn test_report(repetitions: u32, latencies: &[&str], summaries: Vec<Summary>
         stopped: None,
         tiers: vec![],
         device_hosts: vec![],
+        costing: None,
     };
     report.summaries_changed();
     report

@@ -2,6 +2,7 @@
 
 mod compare;
 pub mod data;
+pub mod energy;
 mod error;
 mod files;
 mod locate;

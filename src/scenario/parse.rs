@@ -66,7 +66,11 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         points.push(SweepPoint { index, params, config });
     }
     unused_tiers(&source, &axes, &points)?;
-    let slos = slos(&base.slo, &placed(&points)).map_err(|e| source.key_error(e, None))?;
+    let costed = (
+        points.iter().any(|p| p.config.energy.is_some()),
+        points.iter().any(|p| p.config.cost.cloud.is_some() || p.config.cost.edge.is_some()),
+    );
+    let slos = slos(&base.slo, &placed(&points), costed).map_err(|e| source.key_error(e, None))?;
 
     if base.repetitions == 0 {
         let origin = source.set_origin("repetitions");

@@ -46,8 +46,43 @@ struct Device {
     /// reader of the file.
     #[serde(default, rename = "section")]
     _section: Option<String>,
+    /// The board's power draw, with its source, when the table gives it.
+    #[serde(default)]
+    power: Option<PowerEntry>,
     /// Milliseconds per inference, per model class.
     ms: BTreeMap<String, f64>,
+}
+
+/// A profile's `power`: watts idle and with all cores busy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PowerEntry {
+    idle_w: f64,
+    active_w: f64,
+    cores: u32,
+    source: String,
+}
+
+impl PowerEntry {
+    fn checked(&self) -> Result<crate::plan::Power, ProfileError> {
+        let ok = |w: f64| w.is_finite() && (0.0..=crate::plan::MAX_POWER_W).contains(&w);
+        if !ok(self.idle_w) || !ok(self.active_w) || self.active_w < self.idle_w || self.cores == 0 {
+            return Err(ProfileError::new(format!(
+                "power: idle_w and active_w are watts from 0 to {}, active at least idle, cores at least 1; \
+                 got {} W, {} W, {} cores",
+                crate::plan::MAX_POWER_W,
+                self.idle_w,
+                self.active_w,
+                self.cores
+            )));
+        }
+        Ok(crate::plan::Power {
+            idle_w: self.idle_w,
+            active_w: self.active_w,
+            cores: self.cores,
+            source: self.source.clone(),
+        })
+    }
 }
 
 /// The names of the shipped profiles.
@@ -91,7 +126,11 @@ pub fn resolve(spec: &str, class: Option<&str>, scenario_path: &Path) -> Result<
         None => crate::math::median(&ratios.values().copied().collect::<Vec<_>>()).unwrap_or(1.0),
     };
     let source = format!("{} against {}; {}", device.device, table.reference.device, table.source);
-    Ok(ProfileChoice { name: spec.to_string(), class: class.map(str::to_string), slowdown, source })
+    let power = match &device.power {
+        Some(p) => Some(p.checked().map_err(|e| ProfileError::new(format!("profile {name:?}: {}", e.message)))?),
+        None => None,
+    };
+    Ok(ProfileChoice { name: spec.to_string(), class: class.map(str::to_string), slowdown, source, power })
 }
 
 /// Device time ÷ reference time for every class both have; each must be at
@@ -169,8 +208,9 @@ mod tests {
 
     #[test]
     fn a_device_faster_than_the_reference_is_refused() {
-        let reference = Device { device: "host".into(), _section: None, ms: [("m".to_string(), 2.0)].into() };
-        let device = Device { device: "fast".into(), _section: None, ms: [("m".to_string(), 1.0)].into() };
+        let reference =
+            Device { device: "host".into(), _section: None, power: None, ms: [("m".to_string(), 2.0)].into() };
+        let device = Device { device: "fast".into(), _section: None, power: None, ms: [("m".to_string(), 1.0)].into() };
         assert!(ratios(&device, &reference).unwrap_err().message.contains("faster than the reference"));
     }
 }

@@ -164,6 +164,80 @@ pub struct DevicesFile {
     /// Share the devices with `simrun devices` processes of a pool, on other hosts.
     #[serde(default)]
     pub remote: Option<RemoteDevicesFile>,
+    /// The devices' radio, for the energy estimate: `lte`, `wifi`, `3g`,
+    /// `ethernet`, `none`, or a block (docs/energy.md). Absent: no estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radio: Option<RadioFile>,
+    /// Each device's battery, in watt-hours, for its battery life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery_wh: Option<f64>,
+}
+
+/// `devices.radio`: a shipped radio by name, or a block of figures.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RadioFile {
+    Named(String),
+    Block(Box<RadioBlock>),
+}
+
+/// A radio's figures (profiles/radios.yaml's layout), each overriding
+/// `model`'s; without `model`, every power and time is required.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RadioBlock {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_mw_per_mbps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_mw_per_mbps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_mw: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_mw: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_mw: Option<f64>,
+    /// The rates transfers move at when their path has no bandwidth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<Bandwidth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downlink: Option<Bandwidth>,
+}
+
+/// `compute.power`: a device's draw, idle and with all cores busy.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerFile {
+    pub idle_w: f64,
+    pub active_w: f64,
+    #[serde(default = "default_one")]
+    pub cores: u32,
+}
+
+/// `tiers.<tier>.cost`: the cloud's prices (an instance of profiles/prices.yaml
+/// and overrides), or the edge device's price and lifetime.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_hour: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress_per_gb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_per_gb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_million_messages: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_price: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<HumanDuration>,
 }
 
 /// `devices.remote: { pool: POOL, hosts: N, wait: 30s }`: the devices are
@@ -215,6 +289,9 @@ pub struct ComputeFile {
     /// Intra-op threads of the runtime (ONNX Runtime; candle follows RAYON_NUM_THREADS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<u32>,
+    /// The device's power draw (overrides the profile's), for the energy estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<PowerFile>,
     /// Requests a worker serves at once.
     #[serde(default = "default_one")]
     pub slots: u32,
@@ -234,6 +311,7 @@ impl Default for ComputeFile {
             profile: None,
             class: None,
             threads: None,
+            power: None,
             slots: 1,
             queue_limit: default_queue_limit(),
         }
@@ -242,7 +320,15 @@ impl Default for ComputeFile {
 
 impl Default for DevicesFile {
     fn default() -> Self {
-        Self { count: 1, features: None, input: None, link: LinkFile::default(), remote: None }
+        Self {
+            count: 1,
+            features: None,
+            input: None,
+            link: LinkFile::default(),
+            remote: None,
+            radio: None,
+            battery_wh: None,
+        }
     }
 }
 
@@ -376,6 +462,14 @@ pub struct TierFile {
     /// Dynamic batching: gather requests into one inference call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batching: Option<BatchingFile>,
+    /// The edge only: it runs on the device (the default), so its compute
+    /// draws on the device and its requests use no radio; `false`: a
+    /// gateway reached over the device's radio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_device: Option<bool>,
+    /// What the tier costs (docs/energy.md, Money).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostFile>,
 }
 
 /// `tiers.<tier>.workers`: a number of local workers, or a remote pool.

@@ -26,10 +26,10 @@ pub struct Rate {
     pub per_second: f64,
 }
 
-const DURATION_UNITS: [(&str, f64); 6] =
-    [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0)];
+const DURATION_UNITS: [(&str, f64); 8] =
+    [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3_600.0), ("d", 86_400.0)];
 
-/// Parses `250us`, `50ms`, `1.5s`, `2m`. No space between number and unit.
+/// Parses `250us`, `50ms`, `1.5s`, `2m`, `12h`, `1095d`. No space between number and unit.
 pub fn parse_duration(text: &str) -> Result<Duration, Invalid> {
     let bad = || Invalid(format!("invalid duration {text:?} (expected e.g. \"50ms\", \"2s\")"));
     let seconds = with_unit(text, &DURATION_UNITS).ok_or_else(bad)?;
@@ -162,7 +162,7 @@ macro_rules! text_serde {
 }
 
 text_serde!(
-    HumanDuration => "duration" / "^[0-9.]+(ns|us|µs|ms|s|m)$",
+    HumanDuration => "duration" / "^[0-9.]+(ns|us|µs|ms|s|m|h|d)$",
     Rate => "rate" / "^\\s*[0-9.]+\\s*/\\s*(s|min)\\s*$",
     Bandwidth => "bandwidth" / "^[0-9.]+(bit/s|kbit/s|Mbit/s|Gbit/s|B/s|kB/s|MB/s|GB/s)$",
 );

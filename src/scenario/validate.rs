@@ -63,7 +63,8 @@ fn err<T>(key: &str, problem: impl Into<Problem>) -> Result<T, KeyError> {
 }
 
 /// Checks one fully substituted scenario and builds its point configuration.
-pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) -> Result<PointConfig, KeyError> {
+/// `broker`: its URL, TLS, encoding, reconnect timeout and login.
+fn broker_config(file: &ScenarioFile, scenario_path: &Path) -> Result<BrokerConfig, KeyError> {
     let mut broker = broker(&file.broker.url, file.broker.qos)?;
     broker.tls = tls(&file.broker, scenario_path)?;
     broker.encoding = file.broker.encoding;
@@ -78,6 +79,11 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
             "the broker simrun starts itself (broker.url: auto) takes anyone; set broker.url to the broker that needs a login",
         );
     }
+    Ok(broker)
+}
+
+pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) -> Result<PointConfig, KeyError> {
+    let broker = broker_config(file, scenario_path)?;
     if file.devices.count == 0 || file.devices.count > MAX_DEVICES {
         return err("devices.count", count_in(file.devices.count, MAX_DEVICES));
     }
@@ -107,17 +113,22 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
         tiers.push(config);
     }
     let managed = broker.managed;
+    let devices_link = link_config(&file.devices.link, "devices.link", scenario_path, files, load.warmup)?;
+    let energy = super::energy::energy_config(file, &tiers, &devices_link)?;
+    let cost = super::energy::cost_config(file)?;
     Ok(PointConfig {
         broker,
         devices: DeviceConfig {
             count: file.devices.count,
             input: input_config(&file.devices, scenario_path, files)?,
-            link: link_config(&file.devices.link, "devices.link", scenario_path, files, load.warmup)?,
+            link: devices_link,
             remote: remote_devices(&file.devices, managed)?,
         },
         load,
         tiers,
         policy,
+        energy,
+        cost,
     })
 }
 
@@ -620,7 +631,8 @@ fn link_trace(
 
 /// Checks the `slo` list against the tiers the scenario places requests on.
 /// `placed`: the tiers (and `policy`) that get summaries at some point.
-pub fn slos(raw: &[SloFile], placed: &[Tier]) -> Result<Vec<Slo>, KeyError> {
+/// `costed`: whether the scenario estimates energy, and whether it has prices.
+pub fn slos(raw: &[SloFile], placed: &[Tier], costed: (bool, bool)) -> Result<Vec<Slo>, KeyError> {
     let mut out = Vec::new();
     for (i, s) in raw.iter().enumerate() {
         let key = |k: &str| format!("slo[{i}].{k}");
@@ -633,6 +645,12 @@ pub fn slos(raw: &[SloFile], placed: &[Tier]) -> Result<Vec<Slo>, KeyError> {
             }
         }
         let metric = s.metric.as_str();
+        if s.metric.is_energy() && !costed.0 {
+            return err(&key("metric"), format!("{metric} needs the energy estimate: give devices.radio"));
+        }
+        if s.metric == SloMetric::CostPerMillion && !costed.1 {
+            return err(&key("metric"), format!("{metric} needs prices: give tiers.cloud.cost or tiers.edge.cost"));
+        }
         let (field, value) = match (s.metric.is_minimum(), &s.max, &s.min) {
             (true, None, Some(v)) => ("min", v),
             (false, Some(v), None) => ("max", v),
@@ -642,6 +660,12 @@ pub fn slos(raw: &[SloFile], placed: &[Tier]) -> Result<Vec<Slo>, KeyError> {
             (true, _, _) => return err(&key("min"), format!("{metric} needs `min`, a rate such as 190/s")),
             (false, _, _) if s.metric.is_latency() => {
                 return err(&key("max"), format!("{metric} needs `max` alone, a duration such as 20ms"))
+            }
+            (false, _, _) if s.metric.is_energy() => {
+                return err(&key("max"), format!("{metric} needs `max` alone, millijoules such as 500"))
+            }
+            (false, _, _) if s.metric == SloMetric::CostPerMillion => {
+                return err(&key("max"), format!("{metric} needs `max` alone, a price such as 25"))
             }
             (false, _, _) => return err(&key("max"), format!("{metric} needs `max` alone, such as 1% or 0.01")),
         };
@@ -655,6 +679,10 @@ pub fn slos(raw: &[SloFile], placed: &[Tier]) -> Result<Vec<Slo>, KeyError> {
             SloMetric::TimeoutRate | SloMetric::ErrorRate => {
                 parse_fraction(&text).map_err(|m| KeyError { key: key(field), problem: m.into() })?
             }
+            m if m.is_energy() || m == SloMetric::CostPerMillion => match text.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => v,
+                _ => return err(&key(field), format!("{metric} is bounded by a number, 0 or more, got {text:?}")),
+            },
             _ => {
                 parse_duration(&text).map_err(|m| KeyError { key: key(field), problem: m.into() })?.as_secs_f64() * 1e6
             }

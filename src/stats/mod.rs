@@ -5,6 +5,7 @@
 mod aggregate;
 pub mod compare;
 mod crossover;
+pub mod energy;
 mod link;
 mod point;
 mod slo;
@@ -66,9 +67,9 @@ pub use crossover::{crossovers, lines_along, numeric, Crossover, Line};
 pub use link::{
     link_fidelity, LinkAt, LinkFidelity, LinkWarning, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT,
 };
-pub use point::{PointStats, HELD_LATE_US};
+pub use point::{Costing, PointStats, HELD_LATE_US};
 pub use slo::{check_slos, SloCheck};
-pub use versus::{versus, Faster, TierAt, Versus, TIE_PCT};
+pub use versus::{energy_versus, versus, Faster, TierAt, Versus, TIE_PCT};
 
 use crate::plan::Tier;
 use crate::record::{EchoRecord, FloorRecord};
@@ -201,6 +202,29 @@ pub struct Summary {
     /// `latency.mean_us` exactly.
     #[serde(default)]
     pub breakdown: Option<Breakdown>,
+    /// With `devices.radio`: what an answered request cost the device (docs/energy.md).
+    #[serde(default)]
+    pub energy: Option<EnergySummary>,
+    /// With prices (`tiers.<tier>.cost`): per million answered requests.
+    #[serde(default)]
+    pub cost: Option<energy::Cost>,
+}
+
+/// The energy answered requests cost the device, in mJ above its idle draw:
+/// the mean and percentiles of the total, and the mean of each part.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct EnergySummary {
+    /// Requests with an estimate (measured, answered).
+    pub requests: u64,
+    pub mean_mj: f64,
+    pub p50_mj: f64,
+    pub p99_mj: f64,
+    pub compute_mj: f64,
+    pub radio_mj: f64,
+    pub tail_mj: f64,
+    /// Hours a device's battery (`devices.battery_wh`) lasts at its idle
+    /// draw and this point's offered rate of these requests.
+    pub battery_h: Option<f64>,
 }
 
 /// The mean latency of a tier's answered requests split into parts, in µs:

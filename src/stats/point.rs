@@ -47,6 +47,12 @@ struct TierStats {
     queue_sum: u128,
     infer_sum: u128,
     held_sum: u128,
+    /// Energy estimates (µJ) of measured answered requests, and the sums of their parts (mJ).
+    energy_uj: Histogram<u64>,
+    energy_n: u64,
+    energy_sum: [f64; 4],
+    /// What reached the cloud, for its cost.
+    cloud: energy::CloudTraffic,
 }
 
 impl TierStats {
@@ -80,6 +86,10 @@ impl TierStats {
             queue_sum: 0,
             infer_sum: 0,
             held_sum: 0,
+            energy_uj: histogram(),
+            energy_n: 0,
+            energy_sum: [0.0; 4],
+            cloud: energy::CloudTraffic::default(),
         }
     }
 }
@@ -143,6 +153,25 @@ pub struct PointStats {
     parity_pairs: u64,
     /// Intended send times (µs) of every request that did not end `ok`, any phase.
     failed_intended: Vec<u64>,
+    /// The energy model and prices, when the point has them.
+    costing: Option<Costing>,
+}
+
+/// What the energy and cost columns need from the point's configuration.
+pub struct Costing {
+    pub energy: Option<crate::plan::EnergyConfig>,
+    pub cost: crate::plan::CostConfig,
+    pub cloud_workers: u32,
+    pub devices: u32,
+}
+
+impl Costing {
+    /// The metered units of one request and its answer (each published and delivered).
+    fn message_units(&self, s: &Sample) -> u64 {
+        let unit = self.cost.cloud.as_ref().map_or(0, |c| c.message_unit_bytes);
+        let answer = s.response_bytes.map_or(0, |b| 2 * energy::message_units(u64::from(b), unit));
+        2 * energy::message_units(u64::from(s.request_bytes), unit) + answer
+    }
 }
 
 impl PointStats {
@@ -155,7 +184,38 @@ impl PointStats {
             parity_max: 0.0,
             parity_pairs: 0,
             failed_intended: Vec::new(),
+            costing: None,
         }
+    }
+
+    /// With the point's energy model and prices, the summaries gain their columns.
+    pub fn with_costing(mut self, costing: Costing) -> Self {
+        self.costing = Some(costing);
+        self
+    }
+
+    /// A measured sample's energy, once its timeline knows it.
+    pub fn add_energy(&mut self, s: &Sample, e: &energy::Energy) {
+        if s.phase != Phase::Measure {
+            return;
+        }
+        let t = self.tier_mut(s.tier);
+        t.energy_uj.saturating_record(((e.total_mj() * 1e3).round() as u64).max(1));
+        t.energy_n += 1;
+        for (sum, part) in t.energy_sum.iter_mut().zip([e.total_mj(), e.compute_mj, e.radio_mj, e.tail_mj]) {
+            *sum += part;
+        }
+    }
+
+    fn tier_mut(&mut self, tier: Tier) -> &mut TierStats {
+        let i = match self.tiers.iter().position(|(t, _)| *t == tier) {
+            Some(i) => i,
+            None => {
+                self.tiers.push((tier, TierStats::new()));
+                self.tiers.len() - 1
+            }
+        };
+        &mut self.tiers[i].1
     }
 
     /// Adds one sample. Warmup samples only feed the parity check.
@@ -177,14 +237,13 @@ impl PointStats {
         if s.phase != Phase::Measure {
             return;
         }
-        let i = match self.tiers.iter().position(|(t, _)| *t == s.tier) {
-            Some(i) => i,
-            None => {
-                self.tiers.push((s.tier, TierStats::new()));
-                self.tiers.len() - 1
-            }
-        };
-        let t = &mut self.tiers[i].1;
+        let units = self.costing.as_ref().map_or(0, |c| c.message_units(s));
+        let t = self.tier_mut(s.tier);
+        if s.tier == Tier::Cloud || s.route.is_some_and(|r| r.reached_cloud()) {
+            t.cloud.bytes_in += u64::from(s.request_bytes);
+            t.cloud.bytes_out += u64::from(s.response_bytes.unwrap_or(0));
+            t.cloud.message_units += units;
+        }
         t.counts.count(s.status);
         t.request_bytes += u64::from(s.request_bytes);
         if let Some(b) = s.response_bytes {
@@ -259,8 +318,53 @@ impl PointStats {
                 routes: (policy && t.counts.requests > 0)
                     .then(|| t.routes.map(|n| n as f64 / t.counts.requests as f64)),
                 breakdown: t.breakdown(),
+                energy: self.energy_summary(t, secs),
+                cost: self.cost(*tier, t, secs),
             })
             .collect()
+    }
+
+    /// The energy columns of a tier's summary.
+    fn energy_summary(&self, t: &TierStats, secs: f64) -> Option<EnergySummary> {
+        let model = self.costing.as_ref()?.energy.as_ref()?;
+        if t.energy_n == 0 {
+            return None;
+        }
+        let n = t.energy_n as f64;
+        let [mean_mj, compute_mj, radio_mj, tail_mj] = t.energy_sum.map(|sum| sum / n);
+        let devices = self.costing.as_ref().map_or(1, |c| c.devices.max(1));
+        let rate = if secs > 0.0 { t.counts.requests as f64 / secs / f64::from(devices) } else { 0.0 };
+        Some(EnergySummary {
+            requests: t.energy_n,
+            mean_mj,
+            p50_mj: t.energy_uj.value_at_quantile(0.50) as f64 / 1e3,
+            p99_mj: t.energy_uj.value_at_quantile(0.99) as f64 / 1e3,
+            compute_mj,
+            radio_mj,
+            tail_mj,
+            battery_h: model.battery_wh.and_then(|wh| energy::battery_hours(wh, model.idle_w(), rate, mean_mj)),
+        })
+    }
+
+    /// The cost per million answered requests of a tier's summary: the
+    /// cloud's for the cloud and a policy, the edge devices' for the edge and a policy.
+    fn cost(&self, tier: Tier, t: &TierStats, secs: f64) -> Option<energy::Cost> {
+        let c = self.costing.as_ref()?;
+        let answered = t.counts.ok;
+        let cloud = (tier != Tier::Edge)
+            .then(|| {
+                c.cost.cloud.as_ref().and_then(|p| energy::cloud_cost(p, c.cloud_workers, secs, answered, t.cloud))
+            })
+            .flatten();
+        let edge = (tier != Tier::Cloud)
+            .then(|| c.cost.edge.as_ref().and_then(|p| energy::edge_cost(p, c.devices, secs, answered)))
+            .flatten();
+        match (cloud, edge) {
+            (Some(a), Some(b)) => {
+                Some(energy::Cost { per_million: a.per_million + b.per_million, device: b.device, ..a })
+            }
+            (a, b) => a.or(b),
+        }
     }
 
     /// Requests (per tier) that did not end `ok` and were due from `from_us` to `to_us`.

@@ -26,6 +26,10 @@ fn value(metric: SloMetric, s: &Summary) -> Option<f64> {
         SloMetric::Throughput => Some(s.throughput_rps),
         SloMetric::TimeoutRate => share(s.counts.timeouts),
         SloMetric::ErrorRate => share(s.counts.errors),
+        SloMetric::EnergyMean => s.energy.map(|e| e.mean_mj),
+        SloMetric::EnergyP50 => s.energy.map(|e| e.p50_mj),
+        SloMetric::EnergyP99 => s.energy.map(|e| e.p99_mj),
+        SloMetric::CostPerMillion => s.cost.map(|c| c.per_million),
         _ => s.latency.map(|l| match metric {
             SloMetric::P50 => l.p50_us as f64,
             SloMetric::P90 => l.p90_us as f64,

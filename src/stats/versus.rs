@@ -57,13 +57,21 @@ impl Versus {
     }
 }
 
-fn tier_at(summaries: &[Summary], point: usize, tier: Tier) -> Option<TierAt> {
+/// A (point, tier)'s two figures over its repetitions: `value` gives a
+/// repetition's (p50, p99), or `None` when it has none.
+type Figures = fn(&Summary) -> Option<(f64, f64)>;
+
+fn latency(s: &Summary) -> Option<(f64, f64)> {
+    s.latency.map(|l| (l.p50_us as f64, l.p99_us as f64))
+}
+
+fn tier_at(summaries: &[Summary], point: usize, tier: Tier, value: Figures) -> Option<TierAt> {
     let reps: Vec<&Summary> = summaries.iter().filter(|s| s.point == point && s.tier == tier).collect();
     if reps.is_empty() {
         return None;
     }
-    let p50: Vec<f64> = reps.iter().filter_map(|s| s.latency.map(|l| l.p50_us as f64)).collect();
-    let p99: Vec<f64> = reps.iter().filter_map(|s| s.latency.map(|l| l.p99_us as f64)).collect();
+    let p50: Vec<f64> = reps.iter().filter_map(|s| value(s).map(|v| v.0)).collect();
+    let p99: Vec<f64> = reps.iter().filter_map(|s| value(s).map(|v| v.1)).collect();
     let m50 = median_interval(&p50);
     Some(TierAt {
         answered: p50.len(),
@@ -96,10 +104,23 @@ fn faster(edge: &TierAt, cloud: &TierAt) -> Option<Faster> {
 
 /// Every point (in `points` order) where both tiers ran.
 pub fn versus(summaries: &[Summary], points: &[usize]) -> Vec<Versus> {
+    compare(summaries, points, latency)
+}
+
+/// Edge against cloud on the device energy a request costs: the "p50" of
+/// each side is the median over repetitions of the mean energy (mJ), the
+/// "p99" that of the p99, so the crossover machinery runs on energy as it
+/// does on latency.
+pub fn energy_versus(summaries: &[Summary], points: &[usize]) -> Vec<Versus> {
+    compare(summaries, points, |s| s.energy.map(|e| (e.mean_mj, e.p99_mj)))
+}
+
+fn compare(summaries: &[Summary], points: &[usize], value: Figures) -> Vec<Versus> {
     points
         .iter()
         .filter_map(|&point| {
-            let (edge, cloud) = (tier_at(summaries, point, Tier::Edge)?, tier_at(summaries, point, Tier::Cloud)?);
+            let edge = tier_at(summaries, point, Tier::Edge, value)?;
+            let cloud = tier_at(summaries, point, Tier::Cloud, value)?;
             let faster = faster(&edge, &cloud);
             Some(Versus { point, edge, cloud, faster })
         })
@@ -156,6 +177,8 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         policy: None,
         routes: None,
         breakdown: None,
+        energy: None,
+        cost: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod cli_messages;
 mod common;
 mod docs;
 mod e2e;
+mod energy;
 mod exporters;
 mod fuzz_corpus;
 mod house;

@@ -34,6 +34,63 @@ pub(super) fn policies(report: &Report, md: &mut String) {
     );
 }
 
+/// What a request cost the device and the operator, with the models it was costed with.
+pub(super) fn energy_cost(report: &Report, md: &mut String) {
+    let Some(c) = &report.costing else { return };
+    let rows = report.energy_rows();
+    md.push_str("\n## Energy and cost\n\n");
+    if let Some(radio) = &c.radio {
+        let _ = write!(
+            md,
+            "Device energy is estimated afterwards from what the run recorded (docs/energy.md): a request's \
+             energy is what it adds to the device's idle draw. Radio: `{radio}` ({}); a request crossing it pays \
+             a promotion when the radio was idle, its upload and download by the linear throughput model, the \
+             wait for its answer at the tail's power, and the tail after its answer until the device's next \
+             request or the tail's end (a device's last request pays its whole tail). ",
+            c.radio_source.as_deref().unwrap_or("")
+        );
+        match (&c.edge_power, c.edge_on_device) {
+            (Some(p), true) => {
+                let _ = write!(
+                    md,
+                    "The edge runs on the device ({p}): its compute (inference and held time) adds \
+                     (active − idle) × threads ÷ cores; its requests use no radio. "
+                );
+            }
+            _ => md.push_str("The edge is reached over the radio; its compute is not the device's. "),
+        }
+        if let Some(wh) = c.battery_wh {
+            let _ = write!(
+                md,
+                "Battery life: {wh} Wh over the idle draw plus each device's offered rate × the mean energy. "
+            );
+        }
+        md.push('\n');
+    }
+    if let Some(per_hour) = c.cloud_per_hour {
+        let instance = c.cloud_instance.as_ref().map_or(String::new(), |i| format!("{i}, "));
+        let _ = writeln!(
+            md,
+            "\nCost per million answered requests: the cloud's workers at {instance}{} an hour each over the \
+             measured window, the bytes in and out and the messages (four per request, metered in 5 KB units) at \
+             {}. Not included: storage, logging, reserved or spot discounts, free tiers{}.",
+            tables::money(per_hour),
+            c.price_source.as_deref().unwrap_or("the scenario's prices"),
+            if c.edge_device.is_some() { "" } else { ", and the edge devices (give tiers.edge.cost)" }
+        );
+    }
+    if let Some((price, days)) = c.edge_device {
+        let _ = writeln!(md, "\nThe edge's cost is each device's {} spread over {days:.0} days.", tables::money(price));
+    }
+    if !rows.is_empty() {
+        md.push('\n');
+        md.push_str(&tables::energy(report, &rows).markdown());
+    }
+    for sentence in super::summary::energy_sentences(report) {
+        let _ = writeln!(md, "\n{sentence}");
+    }
+}
+
 /// Every summary's percentiles, with the † note when a row rests on few answers.
 pub(super) fn results(report: &Report, md: &mut String) {
     let (table, few) = tables::results(report);

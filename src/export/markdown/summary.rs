@@ -112,6 +112,7 @@ fn edge_cloud(report: &Report, v: &EdgeCloud) -> String {
 fn with_unit(x: f64, unit: &str) -> String {
     match unit {
         "" => crate::math::trimmed(x, 2),
+        "/s" if x.abs() < 10.0 => format!("{}/s", crate::math::trimmed(x, 2)),
         "/s" => format!("{x:.0}/s"),
         u => format!("{} {u}", crate::math::trimmed(x, 1)),
     }
@@ -178,6 +179,53 @@ fn crossover_sentence(line: &CrossoverLine, reps: bool) -> String {
     format!("{capital}{}.", chars.as_str())
 }
 
+/// One sentence per line of a numeric sweep on device energy, or, without
+/// one, per point where both tiers have an estimate.
+pub fn energy_sentences(report: &Report) -> Vec<String> {
+    let lines = report.energy_lines();
+    if !lines.is_empty() {
+        return lines.iter().map(energy_line_sentence).collect();
+    }
+    let points: Vec<usize> = report.points.iter().map(|p| p.index).collect();
+    crate::stats::energy_versus(&report.summaries, &points)
+        .iter()
+        .filter_map(|v| {
+            let (e, c) = (v.edge.p50_us?, v.cloud.p50_us?);
+            let (lower, low, high) = if e <= c { (Tier::Edge, e, c) } else { (Tier::Cloud, c, e) };
+            Some(format!(
+                "At {} the {lower} costs the device less energy per request: {} mJ against {} mJ.",
+                report.point_label(v.point),
+                super::thousands(low.round() as u64),
+                super::thousands(high.round() as u64)
+            ))
+        })
+        .collect()
+}
+
+fn energy_line_sentence(line: &crate::report::EnergyLine) -> String {
+    let other = |t: Tier| if t == Tier::Edge { Tier::Cloud } else { Tier::Edge };
+    let with = if line.fixed.is_empty() {
+        String::new()
+    } else {
+        let f: Vec<String> = line.fixed.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("With {}, t", f.join(", "))
+    };
+    let the = if with.is_empty() { "The".to_string() } else { format!("{with}he") };
+    match &line.at {
+        Some((at, a, b)) => format!(
+            "{the} {} uses less device energy per request below {} ≈ {} and the {} above it (between the swept {a} and {b}).",
+            line.lower_below,
+            line.key,
+            with_unit(*at, &line.unit),
+            other(line.lower_below)
+        ),
+        None => format!(
+            "{the} {} uses less device energy per request over the whole sweep of {} ({} to {}).",
+            line.lower_below, line.key, line.from, line.to
+        ),
+    }
+}
+
 /// `Of these placements, the lowest p50: … (within 5 % of each other); …`.
 pub(super) fn ranking_sentence(report: &Report, placements: &[Placement], ranking: &Ranking) -> String {
     let unique = placements.iter().all(|r| placements.iter().filter(|o| o.name == r.name).count() == 1);
@@ -202,6 +250,8 @@ pub(super) fn ranking_sentence(report: &Report, placements: &[Placement], rankin
     say("the lowest p99", &ranking.lowest_p99, &tie);
     say("the fewest requests lost", &ranking.fewest_lost, "within 0.1 point");
     say("the highest accuracy", &ranking.highest_accuracy, "within 1 point");
+    say("the least device energy", &ranking.lowest_energy, &tie);
+    say("the lowest cost", &ranking.lowest_cost, &tie);
     format!("Of these placements, {}.", said.join("; "))
 }
 

@@ -266,21 +266,69 @@ pub(super) fn placements(report: &Report, placements: &[Placement]) -> Table {
         ],
         Align::Right,
     );
+    let energy = placements.iter().any(|p| p.energy_mj.is_some());
+    let cost = placements.iter().any(|p| p.cost_per_million.is_some());
+    if energy {
+        t = t.right("energy (mJ)");
+    }
+    if cost {
+        t = t.right("cost per million");
+    }
     let pct = |x: f64| format!("{:.1} %", x * 100.0);
     let v = |x: Option<f64>| x.map_or_else(dash, |us| format!("{:.3}", us / 1e3));
     for p in placements {
+        let mut row = vec![
+            p.name.clone(),
+            routes_text(p),
+            v(p.p50_us),
+            v(p.p99_us),
+            pct(p.failed),
+            pct(p.edge),
+            pct(p.cloud),
+            format!("{:.1}", p.cloud_rps),
+            p.accuracy.map_or_else(dash, pct),
+        ];
+        if energy {
+            row.push(p.energy_mj.map_or_else(dash, |e| format!("{e:.1}")));
+        }
+        if cost {
+            row.push(p.cost_per_million.map_or_else(dash, money));
+        }
+        t.row(cells(point_cells(report, p.point, &p.params), row));
+    }
+    t
+}
+
+/// `$12.34`, or `$0.085` and `$0.0012` below a dollar.
+pub(super) fn money(x: f64) -> String {
+    if x.abs() >= 1.0 || x == 0.0 {
+        format!("${x:.2}")
+    } else {
+        format!("${}", crate::math::trimmed(x, 4))
+    }
+}
+
+/// Each tier's and policy's device energy per request, its parts, the
+/// battery life and the cost per million requests.
+pub(super) fn energy(report: &Report, rows: &[crate::report::EnergyRow]) -> Table {
+    let mut t = by_point(report).left("placement").columns(
+        ["mean (mJ)", "p50 (mJ)", "p99 (mJ)", "compute", "radio", "tail", "battery (h)", "cost per million"],
+        Align::Right,
+    );
+    let mj = |x: Option<f64>| x.map_or_else(dash, |e| format!("{e:.1}"));
+    for r in rows {
         t.row(cells(
-            point_cells(report, p.point, &p.params),
+            point_cells(report, r.point, report.params_of(r.point)),
             [
-                p.name.clone(),
-                routes_text(p),
-                v(p.p50_us),
-                v(p.p99_us),
-                pct(p.failed),
-                pct(p.edge),
-                pct(p.cloud),
-                format!("{:.1}", p.cloud_rps),
-                p.accuracy.map_or_else(dash, pct),
+                r.name.clone(),
+                mj(r.mean_mj),
+                mj(r.p50_mj),
+                mj(r.p99_mj),
+                mj(r.compute_mj),
+                mj(r.radio_mj),
+                mj(r.tail_mj),
+                r.battery_h.map_or_else(dash, |h| format!("{h:.1}")),
+                r.cost_per_million.map_or_else(dash, money),
             ],
         ));
     }
