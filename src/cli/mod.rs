@@ -189,12 +189,35 @@ pub struct SearchArgs {
     /// Stop when the answer is bracketed this closely (default: the range ÷ 64).
     #[arg(long, value_name = "VALUE")]
     pub resolution: Option<String>,
+    /// What edge and cloud cross on: latency (p50), energy (the device's mean
+    /// energy per request, with devices.radio) or cost (per million requests,
+    /// with tiers.edge.cost and tiers.cloud.cost). A load.rate search uses the SLOs.
+    #[arg(long, value_enum, default_value = "latency")]
+    pub objective: ObjectiveArg,
     /// Results go to DIR/<scenario-name>/<run-id>/ (default: the scenario's `output`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// No progress output on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `simrun search --objective`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectiveArg {
+    Latency,
+    Energy,
+    Cost,
+}
+
+impl From<ObjectiveArg> for crate::stats::Objective {
+    fn from(o: ObjectiveArg) -> Self {
+        match o {
+            ObjectiveArg::Latency => crate::stats::Objective::Latency,
+            ObjectiveArg::Energy => crate::stats::Objective::Energy,
+            ObjectiveArg::Cost => crate::stats::Objective::Cost,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

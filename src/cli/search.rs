@@ -16,6 +16,7 @@ use crate::exit_code::Outcome;
 use crate::plan::{Plan, Tier};
 use crate::report::Report;
 use crate::scenario;
+use crate::stats::Objective;
 
 /// Steps a search takes at most, the two ends included.
 pub const MAX_STEPS: usize = 24;
@@ -91,8 +92,10 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
     }
     let mut base = scenario::load(&args.scenario.scenario, &sets)?;
     let key = args.key.as_str();
-    let rate = key == "load.rate";
-    searchable(&base, key)?;
+    let objective: Objective = args.objective.into();
+    // Along load.rate, latency asks for the capacity within the SLOs; energy and cost for their crossover.
+    let rate = key == "load.rate" && objective == Objective::Latency;
+    searchable(&base, key, objective)?;
     let (from, to, unit) = range(&base, &args)?;
     let resolution = resolution(&args, (from, to, unit))?;
     let mut values = vec![from, to];
@@ -113,11 +116,11 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
     let (mut report, path) = run::execute(&plan, &out_root, command, args.quiet).await?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let (mut low, mut high) = (0usize, 1usize);
-    let verdict = |report: &Report, point: usize| verdict(report, point, rate);
+    let verdict = |report: &Report, point: usize| verdict(report, point, rate, objective);
     let (v_low, v_high) = (verdict(&report, low)?, verdict(&report, high)?);
     if v_high.low_side(v_low) || (rate && v_low != Verdict::Holds) {
         super::print_line(&dir.display().to_string());
-        super::print_line(&no_answer(&report, key, rate, (&values, unit), (v_low, v_high)));
+        super::print_line(&no_answer(&report, (key, objective), rate, (&values, unit), (v_low, v_high)));
         return Ok(Outcome::Passed);
     }
     while (values[high] - values[low]).abs() > resolution && values.len() < MAX_STEPS {
@@ -131,18 +134,29 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
         }
     }
     super::print_line(&dir.display().to_string());
-    super::print_line(&answer(&report, key, rate, (&values, unit), (low, high), resolution));
+    super::print_line(&answer(&report, (key, objective), rate, (&values, unit), (low, high), resolution));
     // The answer is the outcome: the steps past it fail their SLOs by design.
     Ok(Outcome::Passed)
 }
 
 /// Whether the scenario can answer a search of `key`: a rate needs SLOs to
 /// hold, any other key both tiers to cross.
-fn searchable(base: &Plan, key: &str) -> Result<(), Failure> {
-    if key == "load.rate" && base.slos.is_empty() {
+fn searchable(base: &Plan, key: &str, objective: Objective) -> Result<(), Failure> {
+    let first = base.points.first().map(|p| &p.config);
+    if objective == Objective::Energy && first.is_none_or(|c| c.energy.is_none()) {
+        return Err(bad("--objective energy compares the device energy per request: give devices.radio"));
+    }
+    let priced = |c: &crate::plan::PointConfig| c.cost.cloud.is_some() && c.cost.edge.is_some();
+    if objective == Objective::Cost && !first.is_some_and(priced) {
+        return Err(bad(
+            "--objective cost compares both tiers' cost per million: give tiers.edge.cost and tiers.cloud.cost",
+        ));
+    }
+    if key == "load.rate" && objective == Objective::Latency && base.slos.is_empty() {
         return Err(bad("searching load.rate finds the highest rate within the scenario's SLOs; it has none (slo:)"));
     }
-    if key != "load.rate" && !base.points.iter().all(|p| p.config.tiers.len() == 2) {
+    let crossing = key != "load.rate" || objective != Objective::Latency;
+    if crossing && !base.points.iter().all(|p| p.config.tiers.len() == 2) {
         return Err(bad(format!(
             "searching {key} finds where the edge and the cloud cross; the scenario must place both tiers"
         )));
@@ -186,7 +200,7 @@ fn range(base: &Plan, args: &SearchArgs) -> Result<(f64, f64, Unit), Failure> {
 }
 
 /// What the run at `point` says: the faster tier at the median, or whether every SLO held in every repetition.
-fn verdict(report: &Report, point: usize, rate: bool) -> Result<Verdict, Failure> {
+fn verdict(report: &Report, point: usize, rate: bool, objective: Objective) -> Result<Verdict, Failure> {
     if rate {
         let reps: Vec<u32> = report.finished.iter().filter(|e| e.point == point).map(|e| e.repetition).collect();
         let held: Vec<bool> = reps
@@ -203,11 +217,11 @@ fn verdict(report: &Report, point: usize, rate: bool) -> Result<Verdict, Failure
             (false, false) => Verdict::Fails,
         });
     }
-    let v = crate::stats::versus(&report.summaries, &[point]);
+    let v = objective.versus(&report.summaries, &[point]);
     let gap = v.first().and_then(|v| Some(v.cloud.p50_us? - v.edge.p50_us?));
     match gap {
         Some(g) => Ok(Verdict::Faster(if g < 0.0 { Tier::Cloud } else { Tier::Edge })),
-        None => Err(bad(format!("a tier answered nothing at {}; no crossover can be found", label(report, point)))),
+        None => Err(bad(format!("a tier has no figure at {}; no crossover can be found", label(report, point)))),
     }
 }
 
@@ -216,18 +230,26 @@ fn label(report: &Report, point: usize) -> String {
     p.map_or(format!("point {point}"), |p| crate::plan::params_label(&p.params))
 }
 
-/// The p50s of both tiers at a point, for the messages.
-fn p50s(report: &Report, point: usize) -> String {
-    let ms = |t: Tier| {
-        crate::stats::versus(&report.summaries, &[point])
+/// Both tiers' figures at a point on the objective, for the messages.
+fn p50s(report: &Report, point: usize, objective: Objective) -> String {
+    let figure = |t: Tier| {
+        objective
+            .versus(&report.summaries, &[point])
             .first()
             .and_then(|v| if t == Tier::Edge { v.edge.p50_us } else { v.cloud.p50_us })
-            .map_or("–".into(), |us| format!("{:.3} ms", us / 1e3))
+            .map_or("–".into(), |x| objective.format(x))
     };
-    format!("edge p50 {}, cloud p50 {}", ms(Tier::Edge), ms(Tier::Cloud))
+    let what = if objective == Objective::Latency { " p50" } else { "" };
+    format!("edge{what} {}, cloud{what} {}", figure(Tier::Edge), figure(Tier::Cloud))
 }
 
-fn no_answer(report: &Report, key: &str, rate: bool, (values, unit): (&[f64], Unit), v: (Verdict, Verdict)) -> String {
+fn no_answer(
+    report: &Report,
+    (key, objective): (&str, Objective),
+    rate: bool,
+    (values, unit): (&[f64], Unit),
+    v: (Verdict, Verdict),
+) -> String {
     let (a, b) = (unit.text(values[0]), unit.text(values[1]));
     if rate {
         return match v {
@@ -242,15 +264,16 @@ fn no_answer(report: &Report, key: &str, rate: bool, (values, unit): (&[f64], Un
         _ => "same".into(),
     };
     format!(
-        "search: no crossover of {key} between {a} and {b}: the {tier} tier is faster at both ends ({a}: {}; {b}: {})",
-        p50s(report, 0),
-        p50s(report, 1)
+        "search: no crossover of {key} between {a} and {b}: the {tier} tier {} at both ends ({a}: {}; {b}: {})",
+        objective.lower(),
+        p50s(report, 0, objective),
+        p50s(report, 1, objective)
     )
 }
 
 fn answer(
     report: &Report,
-    key: &str,
+    (key, objective): (&str, Objective),
     rate: bool,
     (values, unit): (&[f64], Unit),
     (low, high): (usize, usize),
@@ -265,12 +288,20 @@ fn answer(
             "search: the highest load.rate within every SLO is {lo} ({hi} fails; {steps} steps, resolution {})",
             unit.text(resolution)
         );
+        if let Some(c) = costs_at(report, low) {
+            let _ = write!(out, "\n{c}");
+        }
         if let Some(w) = dispatch_warning(report, low) {
             let _ = write!(out, "\n{w}");
         }
         return out;
     }
-    let c = report.crossovers.iter().find(|c| {
+    let points: Vec<usize> = report.points.iter().map(|p| p.index).collect();
+    let params: Vec<(usize, Vec<(String, String)>)> =
+        report.points.iter().map(|p| (p.index, p.params.clone())).collect();
+    let crossovers =
+        crate::stats::crossovers(&report.swept_keys, &params, &objective.versus(&report.summaries, &points));
+    let c = crossovers.iter().find(|c| {
         c.key == key
             && c.percentile == "p50"
             && c.between.as_ref().is_some_and(|(a, b)| {
@@ -279,13 +310,34 @@ fn answer(
             })
     });
     let at = c.and_then(|c| c.at).map_or(format!("between {lo} and {hi}"), |x| format!("≈ {}", unit.text(x)));
-    let below = c.map_or(String::new(), |c| format!("; the {} is faster below it", c.faster_below));
+    let below = c.map_or(String::new(), |c| format!("; the {} {} below it", c.faster_below, objective.lower()));
+    let on = match objective {
+        Objective::Latency => "at p50",
+        Objective::Energy => "on device energy per request",
+        Objective::Cost => "on cost per million requests",
+    };
     let _ = write!(
         out,
-        "search: edge and cloud cross at p50 along {key} {at} (bracketed by {lo} and {hi}, resolution {}, {steps} steps){below}",
+        "search: edge and cloud cross {on} along {key} {at} (bracketed by {lo} and {hi}, resolution {}, {steps} steps){below}",
         unit.text(resolution)
     );
     out
+}
+
+/// At the capacity found: each tier's cost per million requests and device
+/// energy per request, when the scenario has them (means over repetitions).
+fn costs_at(report: &Report, point: usize) -> Option<String> {
+    let rows = report.energy_rows();
+    let parts: Vec<String> = rows
+        .iter()
+        .filter(|r| r.point == point)
+        .flat_map(|r| {
+            let cost = r.cost_per_million.map(|c| format!("{} {c:.4} per million requests", r.name));
+            let energy = r.mean_mj.map(|e| format!("{} {e:.1} mJ a request", r.name));
+            cost.into_iter().chain(energy)
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("at that rate: {}", parts.join("; ")))
 }
 
 /// The load generator falling behind makes a rate search find its limit, not the system's.

@@ -82,13 +82,15 @@ fn tier_rows(
     resolution_us: f64,
 ) -> Vec<(Row, Pending)> {
     let mut rows = Vec::new();
-    for (i, metric) in METRICS.into_iter().enumerate() {
+    let has = |m: Metric| a.iter().chain(b).any(|r| m.of(r).is_some());
+    let costing = COSTING_METRICS.into_iter().filter(|m| has(m.statistic()));
+    for (i, metric) in METRICS.into_iter().chain(costing).enumerate() {
         let m = metric.statistic();
         let seed = crate::seeds::bootstrap(bp, cp, tier as u64, i);
         let c = compare_metric(m, a, b, BOOTSTRAP_ITERATIONS, seed);
         let (scale, unit) = match m {
             Metric::Quantile(_) => (1e-3, "%"),
-            Metric::Throughput => (1.0, "%"),
+            Metric::Throughput | Metric::Energy | Metric::Cost => (1.0, "%"),
             Metric::TimeoutRate => (100.0, "pp"),
         };
         let mut under_resolution = false;

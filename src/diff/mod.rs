@@ -210,9 +210,11 @@ pub enum DiffError {
     NothingInCommon,
 }
 
-/// What a row compares: a latency quantile (ms), the throughput (/s) or the
-/// timeout rate (%). Written as `p50`, `p95`, `p99`, `throughput`,
-/// `timeout_rate`.
+/// What a row compares: a latency quantile (ms), the throughput (/s), the
+/// timeout rate (%), and, when either run estimated them, the mean device
+/// energy per request (mJ) and the cost per million requests. Written as
+/// `p50`, `p95`, `p99`, `throughput`, `timeout_rate`, `energy_mean_mj`,
+/// `cost_per_million`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RowMetric {
@@ -221,6 +223,8 @@ pub enum RowMetric {
     P99,
     Throughput,
     TimeoutRate,
+    EnergyMeanMj,
+    CostPerMillion,
 }
 
 impl RowMetric {
@@ -231,6 +235,8 @@ impl RowMetric {
             RowMetric::P99 => "p99",
             RowMetric::Throughput => "throughput",
             RowMetric::TimeoutRate => "timeout_rate",
+            RowMetric::EnergyMeanMj => "energy_mean_mj",
+            RowMetric::CostPerMillion => "cost_per_million",
         }
     }
 
@@ -242,6 +248,8 @@ impl RowMetric {
             RowMetric::P99 => Metric::Quantile(0.99),
             RowMetric::Throughput => Metric::Throughput,
             RowMetric::TimeoutRate => Metric::TimeoutRate,
+            RowMetric::EnergyMeanMj => Metric::Energy,
+            RowMetric::CostPerMillion => Metric::Cost,
         }
     }
 }
@@ -255,3 +263,5 @@ impl std::fmt::Display for RowMetric {
 /// The metrics of every (point, tier), one row each.
 pub const METRICS: [RowMetric; 5] =
     [RowMetric::P50, RowMetric::P95, RowMetric::P99, RowMetric::Throughput, RowMetric::TimeoutRate];
+/// Rows a (point, tier) gains when either run has the figure.
+pub const COSTING_METRICS: [RowMetric; 2] = [RowMetric::EnergyMeanMj, RowMetric::CostPerMillion];

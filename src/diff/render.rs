@@ -9,6 +9,8 @@ fn value(r: &Row, v: Option<f64>) -> String {
         (None, _) => "–".into(),
         (Some(v), RowMetric::Throughput) => format!("{v:.1}/s"),
         (Some(v), RowMetric::TimeoutRate) => format!("{v:.2} %"),
+        (Some(v), RowMetric::EnergyMeanMj) => format!("{v:.1} mJ"),
+        (Some(v), RowMetric::CostPerMillion) => format!("{v:.4}"),
         (Some(v), _) => format!("{v:.3} ms"),
     }
 }

@@ -51,6 +51,8 @@ pub enum PlotKind {
     Cdf { point: usize },
     /// Mean network, queue and inference time per (point, tier).
     Breakdown,
+    /// Mean device energy per request, its parts stacked, per (point, tier).
+    Energy,
 }
 
 impl PlotKind {
@@ -60,6 +62,7 @@ impl PlotKind {
             PlotKind::Latency { key } => format!("{PLOTS}/latency-{}.svg", file_safe(key)),
             PlotKind::Cdf { point } => format!("{PLOTS}/cdf-p{point}.svg"),
             PlotKind::Breakdown => format!("{PLOTS}/breakdown.svg"),
+            PlotKind::Energy => format!("{PLOTS}/energy.svg"),
         }
     }
 
@@ -69,6 +72,7 @@ impl PlotKind {
             PlotKind::Latency { key } => format!("p50 and p99 latency against {key}"),
             PlotKind::Cdf { point } => format!("latency CDF at {}", report.point_label(*point)),
             PlotKind::Breakdown => "mean latency split into network, queue, inference and emulated compute".into(),
+            PlotKind::Energy => "mean device energy per request split into compute, radio and tail".into(),
         }
     }
 }
@@ -96,6 +100,9 @@ pub fn plots_of(report: &Report) -> Vec<PlotKind> {
     if report.summaries.iter().any(|s| s.network.is_some()) {
         out.push(PlotKind::Breakdown);
     }
+    if report.summaries.iter().any(|s| s.energy.is_some()) {
+        out.push(PlotKind::Energy);
+    }
     out
 }
 
@@ -105,6 +112,7 @@ pub fn render(kind: &PlotKind, report: &Report, histograms: &PointHistograms) ->
         PlotKind::Latency { key } => latency_plot(report, key),
         PlotKind::Cdf { point } => cdf_plot(report, *point, histograms),
         PlotKind::Breakdown => breakdown_plot(report),
+        PlotKind::Energy => energy_plot(report),
     }
 }
 
@@ -558,6 +566,86 @@ fn draw_breakdown(
     });
     chart.draw_series(totals)?;
     Ok(())
+}
+
+/// The energy parts, bottom to top: compute, radio, tail.
+const ENERGY_PARTS: [(&str, RGBColor); 3] = [("compute", EMULATED), ("radio", QUEUE), ("tail", NETWORK)];
+
+/// Each (point, placement)'s mean energy per request in mJ, its parts
+/// stacked (means over repetitions of the repetitions' means: they add up).
+fn energy_bars(report: &Report) -> Vec<(String, [f64; 3])> {
+    report
+        .energy_rows()
+        .into_iter()
+        .filter_map(|r| {
+            let parts = [r.compute_mj?, r.radio_mj?, r.tail_mj?];
+            let params = report.params_of(r.point);
+            let label = match params.is_empty() {
+                true => r.name.clone(),
+                false => {
+                    format!("{} {}", params.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", "), r.name)
+                }
+            };
+            Some((label, parts.map(|x| x.max(0.0))))
+        })
+        .collect()
+}
+
+/// Stacked bars of the energy per request against the swept values, on a linear axis in mJ.
+fn energy_plot(report: &Report) -> Result<String, PlotError> {
+    let bars = energy_bars(report);
+    let top = bars.iter().map(|b| b.1.iter().sum::<f64>()).fold(0.0, f64::max);
+    if bars.is_empty() || top <= 0.0 {
+        return Err("no energy to plot".into());
+    }
+    let longest = bars.iter().map(|b| b.0.len()).max().unwrap_or(8) as u32;
+    let width = SIZE.0.max(250 + (8 * longest + 12).max(60) * bars.len() as u32);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, SIZE.1)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Device energy per request (mean)", (FONT, 20))
+            .margin(12)
+            .margin_right(170)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..(bars.len() as f64 - 0.5), 0f64..top * 1.15)?;
+        let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len())
+            .x_label_formatter(&|v| category(&names, *v))
+            .x_label_style((FONT, 12).into_font())
+            .x_desc("point and placement")
+            .y_desc("mJ per request")
+            .y_label_formatter(&|v| tick(*v))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        for (k, (name, color)) in ENERGY_PARTS.iter().enumerate() {
+            let span = |i: usize, b: &[f64; 3]| {
+                let base: f64 = b[..k].iter().sum();
+                [(i as f64 - 0.3, base), (i as f64 + 0.3, base + b[k])]
+            };
+            chart.draw_series(bars.iter().enumerate().map(|(i, b)| Rectangle::new(span(i, &b.1), color.filled())))?;
+            chart.draw_series(
+                bars.iter().enumerate().map(|(i, b)| Rectangle::new(span(i, &b.1), BLACK.stroke_width(1))),
+            )?;
+            let (x, y) = (width as i32 - 162, 150 - 24 * k as i32);
+            root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], color.filled()))?;
+            root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], BLACK.stroke_width(1)))?;
+            let style = (FONT, 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Left, VPos::Center));
+            root.draw(&Text::new(name.to_string(), (x + 20, y), style))?;
+        }
+        let totals = bars.iter().enumerate().map(|(i, (_, b))| {
+            let style = (FONT, 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Center, VPos::Bottom));
+            Text::new(format!("{} mJ", tick(b.iter().sum())), (i as f64, b.iter().sum::<f64>() + top * 0.02), style)
+        });
+        chart.draw_series(totals)?;
+        root.present()?;
+    }
+    Ok(svg)
 }
 
 #[cfg(test)]

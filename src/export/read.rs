@@ -162,6 +162,8 @@ impl RunFolder {
                 ok: s.counts.ok,
                 timeouts: s.counts.timeouts,
                 window_s: s.window_s,
+                energy_mj: s.energy.map(|e| e.mean_mj),
+                cost_per_million: s.cost.map(|c| c.per_million),
             };
             out.entry((s.point, s.tier)).or_default().push((s.repetition, rep));
         }

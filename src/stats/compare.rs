@@ -91,6 +91,10 @@ pub struct Repetition {
     pub timeouts: u64,
     /// The measured window throughput is taken over, in seconds.
     pub window_s: f64,
+    /// The summary's mean device energy per request (mJ) and cost per
+    /// million requests, when the run estimated them.
+    pub energy_mj: Option<f64>,
+    pub cost_per_million: Option<f64>,
 }
 
 /// What is compared.
@@ -102,6 +106,11 @@ pub enum Metric {
     Throughput,
     /// Timeouts per request, pooled over repetitions (a median would hide one bad repetition).
     TimeoutRate,
+    /// The mean device energy per request and the cost per million
+    /// requests: the median over repetitions. A repetition keeps only its
+    /// summary's value, so the bootstrap resamples repetitions, not requests.
+    Energy,
+    Cost,
 }
 
 impl Metric {
@@ -111,6 +120,8 @@ impl Metric {
             Metric::Quantile(q) => (!r.latency.is_empty()).then(|| r.latency.quantile(q) as f64),
             Metric::Throughput => (r.window_s > 0.0).then(|| r.ok as f64 / r.window_s),
             Metric::TimeoutRate => (r.requests > 0).then(|| r.timeouts as f64 / r.requests as f64),
+            Metric::Energy => r.energy_mj,
+            Metric::Cost => r.cost_per_million,
         }
     }
 
@@ -134,6 +145,7 @@ impl Metric {
                 let t = Binomial::new(r.requests, p).ok()?.sample(rng);
                 Some((t as f64, r.requests as f64))
             }
+            Metric::Energy | Metric::Cost => self.of(r).map(|v| (v, 1.0)),
         }
     }
 
@@ -361,7 +373,7 @@ mod tests {
     fn rep(latencies: impl IntoIterator<Item = u64>, timeouts: u64) -> Repetition {
         let latency = ecdf(latencies);
         let ok = latency.len();
-        Repetition { latency, requests: ok + timeouts, ok, timeouts, window_s: 1.0 }
+        Repetition { latency, requests: ok + timeouts, ok, timeouts, window_s: 1.0, ..Repetition::default() }
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub use link::{
 };
 pub use point::{Costing, PointStats, HELD_LATE_US};
 pub use slo::{check_slos, SloCheck};
-pub use versus::{energy_versus, versus, Faster, TierAt, Versus, TIE_PCT};
+pub use versus::{energy_versus, versus, Faster, Objective, TierAt, Versus, TIE_PCT};
 
 use crate::plan::Tier;
 use crate::record::{EchoRecord, FloorRecord};

@@ -115,6 +115,46 @@ pub fn energy_versus(summaries: &[Summary], points: &[usize]) -> Vec<Versus> {
     compare(summaries, points, |s| s.energy.map(|e| (e.mean_mj, e.p99_mj)))
 }
 
+/// What edge and cloud are compared on: latency, the device energy a
+/// request costs, or the cost per million requests (docs/search.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Objective {
+    #[default]
+    Latency,
+    Energy,
+    Cost,
+}
+
+impl Objective {
+    /// Edge against cloud at `points` on this objective ("p50" is the
+    /// latency's median, the mean energy, or the cost).
+    pub fn versus(self, summaries: &[Summary], points: &[usize]) -> Vec<Versus> {
+        match self {
+            Objective::Latency => versus(summaries, points),
+            Objective::Energy => energy_versus(summaries, points),
+            Objective::Cost => compare(summaries, points, |s| s.cost.map(|c| (c.per_million, c.per_million))),
+        }
+    }
+
+    /// `5.123 ms`, `812.4 mJ`, `$48.37` from the objective's unit (µs, mJ, money).
+    pub fn format(self, x: f64) -> String {
+        match self {
+            Objective::Latency => format!("{:.3} ms", x / 1e3),
+            Objective::Energy => format!("{x:.1} mJ"),
+            Objective::Cost => format!("{x:.4} per million"),
+        }
+    }
+
+    /// What the lower side does: `is faster`, `uses less device energy`, `costs less`.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Objective::Latency => "is faster",
+            Objective::Energy => "uses less device energy",
+            Objective::Cost => "costs less",
+        }
+    }
+}
+
 fn compare(summaries: &[Summary], points: &[usize], value: Figures) -> Vec<Versus> {
     points
         .iter()

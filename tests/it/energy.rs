@@ -205,6 +205,11 @@ fn the_energy_and_cost_columns_recompute_from_samples_csv() {
     assert!(cloud.iter().filter(|t| **t > 12_000.0).count() >= 2, "{cloud:?}");
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("## Energy and cost") && report.contains("**Energy:**"), "{report}");
+    assert!(report.contains("(plots/energy.svg)") && dir.join("plots/energy.svg").is_file(), "{report}");
+    // diff compares the energy and cost of each (point, tier) too.
+    let (code, stdout, stderr) = simrun_in(&root(), &["diff", dir.to_str().unwrap(), dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("energy_mean_mj") && stdout.contains("cost_per_million"), "{stdout}");
     // A policy: its rows recompute the same way, the edge's compute and the cloud's radio by route.
     let mut sets = SETS.to_vec();
     sets.extend(["placement=offload", "policy.offload.queue=1"]);

@@ -76,6 +76,8 @@ fn search_finds_the_highest_rate_within_the_slos_and_a_faster_rate_fails_them() 
         "load.warmup=500ms",
         "--set",
         "load.timeout=5s",
+        "--set",
+        "tiers.edge.cost={device_price: 55, lifetime: 1095d}",
     ];
     let mut args = SLOWED_CNN.to_vec();
     args.extend(edge);
@@ -87,6 +89,11 @@ fn search_finds_the_highest_rate_within_the_slos_and_a_faster_rate_fails_them() 
     assert!(answer.starts_with(prefix), "{answer}");
     let found: f64 = answer[prefix.len()..].split("/s").next().unwrap().parse().unwrap();
     assert!((5.0..400.0).contains(&found), "{answer}");
+    // With prices, the capacity comes with its cost per million requests.
+    assert!(
+        stdout.iter().any(|l| l.starts_with("at that rate: edge ") && l.contains(" per million requests")),
+        "{stdout:?}"
+    );
     // A confirming run two resolution steps above the answer fails the SLO. (At the bracket's own
     // failing end the rate can sit a hair above capacity, where one run fails and the next passes.)
     let faster = format!("load.rate={}/s", found + 40.0);
@@ -115,6 +122,28 @@ fn search_says_what_is_wrong_with_its_question() {
     let last = stdout.last().unwrap();
     assert!(
         last.starts_with("search: no crossover of tiers.cloud.link.latency between 10ms and 20ms: the edge tier is faster at both ends (10ms: edge p50"),
+        "{last}"
+    );
+    // On energy: without a radio there is nothing to compare; with one, the Pi 4 edge's compute of the
+    // small model costs the device less than an LTE round trip at both ends.
+    let (code, _, stderr) = search(&broker, &["--for", "tiers.cloud.link.latency", "--objective", "energy"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("give devices.radio"), "{stderr}");
+    let mut args = args.to_vec();
+    args.extend([
+        "--objective",
+        "energy",
+        "--set",
+        "devices.radio=lte",
+        "--set",
+        "tiers.edge.compute.profile=raspberry-pi-4",
+    ]);
+    let (code, stdout, stderr) = search(&broker, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let last = stdout.last().unwrap();
+    assert!(
+        last.starts_with("search: no crossover of tiers.cloud.link.latency between 10ms and 20ms: the edge tier uses less device energy at both ends (10ms: edge ")
+            && last.contains(" mJ, cloud "),
         "{last}"
     );
 }

@@ -107,7 +107,7 @@ pub fn report_md(report: &Report) -> String {
     md.push_str("## Model validation\n\n");
     sections::models(report, &mut md);
     results_part(report, &plots, &mut md);
-    sections::energy_cost(report, &mut md);
+    sections::energy_cost(report, &plots, &mut md);
     md.push_str("\n## Service-level objectives\n\n");
     sections::slos(report, &mut md);
     md.push_str("\n## Harness floor\n\n");

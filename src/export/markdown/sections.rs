@@ -35,7 +35,7 @@ pub(super) fn policies(report: &Report, md: &mut String) {
 }
 
 /// What a request cost the device and the operator, with the models it was costed with.
-pub(super) fn energy_cost(report: &Report, md: &mut String) {
+pub(super) fn energy_cost(report: &Report, plots: &[crate::export::plot::PlotKind], md: &mut String) {
     let Some(c) = &report.costing else { return };
     let rows = report.energy_rows();
     md.push_str("\n## Energy and cost\n\n");
@@ -85,6 +85,10 @@ pub(super) fn energy_cost(report: &Report, md: &mut String) {
     if !rows.is_empty() {
         md.push('\n');
         md.push_str(&tables::energy(report, &rows).markdown());
+    }
+    for kind in plots.iter().filter(|k| matches!(k, crate::export::plot::PlotKind::Energy)) {
+        md.push('\n');
+        super::embed(report, kind, md);
     }
     for sentence in super::summary::energy_sentences(report) {
         let _ = writeln!(md, "\n{sentence}");
