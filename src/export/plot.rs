@@ -522,18 +522,8 @@ fn draw_breakdown(
         .y_label_area_size(60)
         .build_cartesian_2d(-0.5f64..(bars.len() as f64 - 0.5), 0f64..118f64)?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(bars.len())
-        .x_label_formatter(&|v| category(&names, *v))
-        .x_label_style((FONT, 12).into_font())
-        .x_desc("point and tier (mean latency in ms above each bar)")
-        .y_desc("share of the mean latency (%)")
-        .y_labels(6)
-        .y_label_formatter(&|v| if *v <= 100.0 { format!("{v:.0}") } else { String::new() })
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    let axes = ("point and tier (mean latency in ms above each bar)", "share of the mean latency (%)");
+    bar_mesh(&mut chart, &names, axes, &|v| if *v <= 100.0 { format!("{v:.0}") } else { String::new() })?;
     let shares: Vec<[f64; 4]> = bars
         .iter()
         .map(|(_, b)| {
@@ -565,6 +555,32 @@ fn draw_breakdown(
         Text::new(format!("{} ms", tick(b.iter().sum())), (i as f64, 102.0), style)
     });
     chart.draw_series(totals)?;
+    Ok(())
+}
+
+/// The axes of a bar chart: one labelled category per bar, no vertical grid.
+fn bar_mesh(
+    chart: &mut ChartContext<
+        '_,
+        SVGBackend<'_>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    names: &[String],
+    (x_desc, y_desc): (&str, &str),
+    y_format: &dyn Fn(&f64) -> String,
+) -> Result<(), PlotError> {
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(names.len())
+        .x_label_formatter(&|v| category(names, *v))
+        .x_label_style((FONT, 12).into_font())
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .y_labels(6)
+        .y_label_formatter(y_format)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
     Ok(())
 }
 
@@ -612,17 +628,7 @@ fn energy_plot(report: &Report) -> Result<String, PlotError> {
             .y_label_area_size(70)
             .build_cartesian_2d(-0.5f64..(bars.len() as f64 - 0.5), 0f64..top * 1.15)?;
         let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(bars.len())
-            .x_label_formatter(&|v| category(&names, *v))
-            .x_label_style((FONT, 12).into_font())
-            .x_desc("point and placement")
-            .y_desc("mJ per request")
-            .y_label_formatter(&|v| tick(*v))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        bar_mesh(&mut chart, &names, ("point and placement", "mJ per request"), &|v| tick(*v))?;
         for (k, (name, color)) in ENERGY_PARTS.iter().enumerate() {
             let span = |i: usize, b: &[f64; 3]| {
                 let base: f64 = b[..k].iter().sum();
