@@ -91,11 +91,17 @@ fn edge_cloud(report: &Report, v: &EdgeCloud) -> String {
     }
     let reps = if report.manifest.repetitions > 1 { " (medians over repetitions)" } else { "" };
     let ((lo, lo_ratio), (hi, hi_ratio)) = (v.lowest_ratio, v.highest_ratio);
+    // Two significant digits below 1, so that 0.07× does not print as 0.1× or 0.0×.
+    let times = |r: f64| match r {
+        r if r >= 0.95 || r <= 0.0 => format!("{r:.1}"),
+        r => crate::math::trimmed(r, (1 - r.log10().floor() as i32).clamp(1, 6) as usize),
+    };
+    let (lo_ratio, hi_ratio) = (times(lo_ratio), times(hi_ratio));
     let ratios = if lo == hi {
-        format!("The cloud's p50 was {lo_ratio:.1}× the edge's at {}.", report.point_label(lo))
+        format!("The cloud's p50 was {lo_ratio}× the edge's at {}.", report.point_label(lo))
     } else {
         format!(
-            "The cloud's p50 was {lo_ratio:.1}× the edge's at {} and {hi_ratio:.1}× at {}.",
+            "The cloud's p50 was {lo_ratio}× the edge's at {} and {hi_ratio}× at {}.",
             report.point_label(lo),
             report.point_label(hi)
         )
