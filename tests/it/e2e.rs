@@ -527,8 +527,12 @@ fn a_device_profile_gives_the_slowdown_per_model_class_and_the_report_names_its_
             .find(|r| r[summary.col("param:tiers.edge.compute.class")] == class)
             .unwrap_or_else(|| panic!("no row for {class}"));
         assert_eq!(summary.num(row, "ok"), summary.num(row, "requests"), "{row:?}");
+        // The anomaly detector's calls take ~35 µs, so each hold is ~150–350 µs and aims early by the
+        // timer's running wake-up lag: tens of µs on a busy host, which is 10 % or more of such a hold
+        // (5.04 achieved for 5.66 once, with the suite running beside it). The bounds say the profile's
+        // ratio was applied, not how precisely a sub-millisecond hold lands (docs/compute.md measures that).
         let achieved = summary.num(row, "slowdown_p50");
-        assert!(achieved > 0.9 * k && achieved < 2.0 * k, "{class}: {k} configured, {achieved} achieved: {row:?}");
+        assert!(achieved > 0.75 * k && achieved < 2.0 * k, "{class}: {k} configured, {achieved} achieved: {row:?}");
     }
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     for line in [
