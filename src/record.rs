@@ -258,6 +258,41 @@ impl Route {
     }
 }
 
+/// A measured request to `tier` sent at 0 and answered `ok` at `received_us`,
+/// with nothing else set: for unit tests of what reads samples, which change
+/// the fields they are about (`Sample { seq: 3, ..test_sample(…) }`).
+#[cfg(test)]
+pub fn test_sample(tier: Tier, received_us: u64) -> Sample {
+    Sample {
+        point: 0,
+        repetition: 0,
+        tier,
+        device: 0,
+        seq: 0,
+        phase: Phase::Measure,
+        intended_us: 0,
+        sent_us: 0,
+        received_us: Some(received_us),
+        queue_us: Some(0),
+        infer_us: Some(0),
+        status: Status::Ok,
+        probability: Some(0.5),
+        error: None,
+        worker: None,
+        request_bytes: 0,
+        response_bytes: None,
+        held_us: None,
+        held_late_us: None,
+        batch: None,
+        row: None,
+        label: None,
+        prediction: None,
+        route: None,
+        answered_by: None,
+        reason: None,
+    }
+}
+
 impl Sample {
     /// Received minus intended send time, when a response arrived.
     pub fn latency_us(&self) -> Option<u64> {

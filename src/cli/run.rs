@@ -423,7 +423,7 @@ async fn execute_point(
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = results.samples_writer().map_err(|e| writing("writing samples", e))?;
     let run_id = report.manifest.run_id.clone();
-    let costing = crate::stats::Costing {
+    let costing = crate::stats::PointCosting {
         energy: point.config.energy.clone(),
         cost: point.config.cost.clone(),
         cloud_workers: point.config.tier(crate::plan::Tier::Cloud).map_or(0, |t| t.workers),

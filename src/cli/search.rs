@@ -296,11 +296,7 @@ fn answer(
         }
         return out;
     }
-    let points: Vec<usize> = report.points.iter().map(|p| p.index).collect();
-    let params: Vec<(usize, Vec<(String, String)>)> =
-        report.points.iter().map(|p| (p.index, p.params.clone())).collect();
-    let crossovers =
-        crate::stats::crossovers(&report.swept_keys, &params, &objective.versus(&report.summaries, &points));
+    let crossovers = report.crossovers_on(objective);
     let c = crossovers.iter().find(|c| {
         c.key == key
             && c.percentile == "p50"

@@ -8,8 +8,8 @@ use super::Tier;
 
 /// The largest battery a device may be given, in watt-hours (a car battery is ~600 Wh).
 pub const MAX_BATTERY_WH: f64 = 10_000.0;
-/// The largest power figure accepted, in watts or milliwatts per Mbit/s: a typo guard.
-pub const MAX_POWER_W: f64 = 10_000.0;
+/// The largest power or price accepted (watts, milliwatts, mW per Mbit/s, or money): a typo guard.
+pub const MAX_FIGURE: f64 = 10_000.0;
 
 /// A radio's power model: the linear throughput model of Huang et al.
 /// (MobiSys 2012) while bytes move, a promotion before the first transfer

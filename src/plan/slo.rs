@@ -51,9 +51,8 @@ impl SloMetric {
 
     /// Latency metrics are in µs; their limits are durations.
     pub fn is_latency(self) -> bool {
-        !matches!(self, SloMetric::Throughput | SloMetric::TimeoutRate | SloMetric::ErrorRate)
-            && !self.is_energy()
-            && self != SloMetric::CostPerMillion
+        use SloMetric::*;
+        matches!(self, P50 | P90 | P95 | P99 | P999 | Max | Mean)
     }
 
     /// Device energy metrics, in mJ.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Report;
 use crate::plan::Tier;
-use crate::stats::{Crossover, Summary};
+use crate::stats::{Crossover, EnergySummary, Objective};
 
 /// The energy and cost models of a run, as the report states them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -88,28 +88,24 @@ impl Report {
         let mut out = Vec::new();
         for point in self.points.iter().map(|p| p.index) {
             for tier in Tier::ROWS {
-                let reps: Vec<&Summary> =
-                    self.summaries.iter().filter(|s| s.point == point && s.tier == tier).collect();
-                if reps.iter().all(|s| s.energy.is_none() && s.cost.is_none()) {
+                let mut reps = self.summaries.iter().filter(|s| s.point == point && s.tier == tier);
+                if !reps.clone().any(|s| s.energy.is_some() || s.cost.is_some()) {
                     continue;
                 }
-                let mean = |f: &dyn Fn(&Summary) -> Option<f64>| {
-                    let v: Vec<f64> = reps.iter().filter_map(|s| f(s)).collect();
-                    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-                };
-                let name = reps.iter().find_map(|s| s.policy.clone()).unwrap_or_else(|| tier.to_string());
+                let name = reps.find_map(|s| s.policy.clone()).unwrap_or_else(|| tier.to_string());
+                let energy = |f: fn(&EnergySummary) -> f64| self.mean_over(point, tier, |s| s.energy.as_ref().map(f));
                 out.push(EnergyRow {
                     point,
                     tier,
                     name,
-                    mean_mj: mean(&|s| s.energy.map(|e| e.mean_mj)),
-                    p50_mj: mean(&|s| s.energy.map(|e| e.p50_mj)),
-                    p99_mj: mean(&|s| s.energy.map(|e| e.p99_mj)),
-                    compute_mj: mean(&|s| s.energy.map(|e| e.compute_mj)),
-                    radio_mj: mean(&|s| s.energy.map(|e| e.radio_mj)),
-                    tail_mj: mean(&|s| s.energy.map(|e| e.tail_mj)),
-                    battery_h: mean(&|s| s.energy.and_then(|e| e.battery_h)),
-                    cost_per_million: mean(&|s| s.cost.map(|c| c.per_million)),
+                    mean_mj: energy(|e| e.mean_mj),
+                    p50_mj: energy(|e| e.p50_mj),
+                    p99_mj: energy(|e| e.p99_mj),
+                    compute_mj: energy(|e| e.compute_mj),
+                    radio_mj: energy(|e| e.radio_mj),
+                    tail_mj: energy(|e| e.tail_mj),
+                    battery_h: self.mean_over(point, tier, |s| s.energy.and_then(|e| e.battery_h)),
+                    cost_per_million: self.mean_over(point, tier, |s| s.cost.map(|c| c.per_million)),
                 });
             }
         }
@@ -118,11 +114,7 @@ impl Report {
 
     /// Edge against cloud on energy along each numeric swept key.
     pub fn energy_lines(&self) -> Vec<EnergyLine> {
-        let points: Vec<usize> = self.points.iter().map(|p| p.index).collect();
-        let versus = crate::stats::energy_versus(&self.summaries, &points);
-        let params: Vec<(usize, Vec<(String, String)>)> =
-            self.points.iter().map(|p| (p.index, p.params.clone())).collect();
-        crate::stats::crossovers(&self.swept_keys, &params, &versus)
+        self.crossovers_on(Objective::Energy)
             .into_iter()
             .filter(|c| c.percentile == "p50")
             .map(|c: Crossover| EnergyLine {
@@ -142,7 +134,7 @@ impl Report {
 mod tests {
     use super::*;
     use crate::report::testing::test_report;
-    use crate::stats::{test_summary, EnergySummary};
+    use crate::stats::{test_summary, Summary};
 
     fn with_energy(point: usize, tier: Tier, mean_mj: f64) -> Summary {
         let mut s = test_summary(point, 0, tier, Some(1_000));

@@ -5,13 +5,26 @@
 use super::Report;
 use crate::plan::Tier;
 use crate::record::Route;
-use crate::stats::{Crossover, Faster, Summary, Versus, TIE_PCT};
+use crate::stats::{Crossover, Faster, Objective, Summary, Versus, TIE_PCT};
 
 impl Report {
     /// Edge against cloud at every point where both ran, in plan order.
     pub fn versus(&self) -> Vec<Versus> {
+        self.versus_on(Objective::Latency)
+    }
+
+    /// Edge against cloud on `objective` (latency, device energy or cost) at every point where both ran.
+    pub fn versus_on(&self, objective: Objective) -> Vec<Versus> {
         let points: Vec<usize> = self.points.iter().map(|p| p.index).collect();
-        crate::stats::versus(&self.summaries, &points)
+        objective.versus(&self.summaries, &points)
+    }
+
+    /// Where edge and cloud trade places on `objective` along each numeric
+    /// swept key; latency's are also stored, as `crossovers`, by `summaries_changed`.
+    pub fn crossovers_on(&self, objective: Objective) -> Vec<Crossover> {
+        let params: Vec<(usize, Vec<(String, String)>)> =
+            self.points.iter().map(|p| (p.index, p.params.clone())).collect();
+        crate::stats::crossovers(&self.swept_keys, &params, &self.versus_on(objective))
     }
 
     /// The swept values of `point`, empty for an unknown point.
@@ -334,7 +347,7 @@ pub struct Placement {
 
 impl Report {
     /// The mean of `f` over the repetitions of (point, tier).
-    fn mean_over(&self, point: usize, tier: Tier, f: impl Fn(&Summary) -> Option<f64>) -> Option<f64> {
+    pub(super) fn mean_over(&self, point: usize, tier: Tier, f: impl Fn(&Summary) -> Option<f64>) -> Option<f64> {
         let v: Vec<f64> = self.summaries.iter().filter(|s| s.point == point && s.tier == tier).filter_map(f).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     }

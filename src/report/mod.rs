@@ -189,11 +189,7 @@ impl Report {
     /// Recomputes what derives from `summaries`; call it after changing them.
     pub fn summaries_changed(&mut self) {
         self.aggregates = aggregate(&self.summaries);
-        let points: Vec<usize> = self.points.iter().map(|p| p.index).collect();
-        let versus = crate::stats::versus(&self.summaries, &points);
-        let params: Vec<(usize, Vec<(String, String)>)> =
-            self.points.iter().map(|p| (p.index, p.params.clone())).collect();
-        self.crossovers = crate::stats::crossovers(&self.swept_keys, &params, &versus);
+        self.crossovers = self.crossovers_on(crate::stats::Objective::Latency);
     }
 
     /// Records the harness floor in the report and the manifest.

@@ -12,7 +12,7 @@ use super::raw::{CostFile, RadioBlock, RadioFile, ScenarioFile};
 use super::validate::KeyError;
 use crate::plan::{
     CloudCost, CostConfig, EdgeCost, EnergyConfig, LinkConfig, Power, Radio, Tier, TierConfig, MAX_BATTERY_WH,
-    MAX_POWER_W,
+    MAX_FIGURE,
 };
 
 const RADIOS: &str = include_str!("../../profiles/radios.yaml");
@@ -72,16 +72,6 @@ fn prices() -> PriceTable {
     serde_yaml::from_str(PRICES).expect("profiles/prices.yaml is valid (a unit test reads it)")
 }
 
-/// The names of the shipped radios.
-pub fn radio_names() -> Vec<String> {
-    radios().radios.into_keys().collect()
-}
-
-/// The names of the shipped cloud instances.
-pub fn instance_names() -> Vec<String> {
-    prices().instances.into_keys().collect()
-}
-
 fn shipped_radio(name: &str, key: &str) -> Result<Radio, KeyError> {
     let table = radios();
     let Some(e) = table.radios.get(name) else {
@@ -104,10 +94,10 @@ fn shipped_radio(name: &str, key: &str) -> Result<Radio, KeyError> {
     })
 }
 
-/// A power or price: finite, at least 0, at most `MAX_POWER_W`.
+/// A power or price: finite, at least 0, at most `MAX_FIGURE`.
 fn non_negative(value: f64, key: &str) -> Result<f64, KeyError> {
-    if !value.is_finite() || !(0.0..=MAX_POWER_W).contains(&value) {
-        return fail(key, format!("must be a number from 0 to {MAX_POWER_W}, got {value}"));
+    if !value.is_finite() || !(0.0..=MAX_FIGURE).contains(&value) {
+        return fail(key, format!("must be a number from 0 to {MAX_FIGURE}, got {value}"));
     }
     Ok(value)
 }
@@ -345,7 +335,7 @@ mod tests {
         let e = shipped_radio("5g", "devices.radio").unwrap_err();
         let m = e.problem.to_string();
         assert!(m.contains("unknown radio \"5g\"") && m.contains("lte"), "{m}");
-        assert!(instance_names().contains(&"c6i.large".to_string()));
+        assert!(prices().instances.contains_key("c6i.large"));
     }
 
     #[test]

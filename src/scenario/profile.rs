@@ -65,12 +65,12 @@ struct PowerEntry {
 
 impl PowerEntry {
     fn checked(&self) -> Result<crate::plan::Power, ProfileError> {
-        let ok = |w: f64| w.is_finite() && (0.0..=crate::plan::MAX_POWER_W).contains(&w);
+        let ok = |w: f64| w.is_finite() && (0.0..=crate::plan::MAX_FIGURE).contains(&w);
         if !ok(self.idle_w) || !ok(self.active_w) || self.active_w < self.idle_w || self.cores == 0 {
             return Err(ProfileError::new(format!(
                 "power: idle_w and active_w are watts from 0 to {}, active at least idle, cores at least 1; \
                  got {} W, {} W, {} cores",
-                crate::plan::MAX_POWER_W,
+                crate::plan::MAX_FIGURE,
                 self.idle_w,
                 self.active_w,
                 self.cores

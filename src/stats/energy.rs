@@ -65,9 +65,10 @@ pub fn tail_mj(radio: &Radio, end_us: u64, next_us: Option<u64>) -> f64 {
 
 /// What a request does with the device: compute on it, cross its radio to a tier.
 fn parts(model: &EnergyConfig, s: &Sample) -> (bool, Option<Tier>) {
-    let edge = |model: &EnergyConfig| if model.edge_on_device { (true, None) } else { (false, Some(Tier::Edge)) };
     match (s.tier, s.route) {
-        (Tier::Edge, _) | (Tier::Policy, Some(Route::Edge)) => edge(model),
+        (Tier::Edge, _) | (Tier::Policy, Some(Route::Edge)) => {
+            (model.edge_on_device, model.uses_radio(Tier::Edge).then_some(Tier::Edge))
+        }
         (Tier::Policy, Some(Route::EdgeThenCloud | Route::CloudThenEdge)) => {
             // The sample holds the answering tier's times: the edge's compute
             // is known only when the edge answered.

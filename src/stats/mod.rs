@@ -67,9 +67,9 @@ pub use crossover::{crossovers, lines_along, numeric, Crossover, Line};
 pub use link::{
     link_fidelity, LinkAt, LinkFidelity, LinkWarning, BANDWIDTH_TOLERANCE, DELAY_TOLERANCE, RELEASE_ERROR_LIMIT,
 };
-pub use point::{Costing, PointStats, HELD_LATE_US};
+pub use point::{PointCosting, PointStats, HELD_LATE_US};
 pub use slo::{check_slos, SloCheck};
-pub use versus::{energy_versus, versus, Faster, Objective, TierAt, Versus, TIE_PCT};
+pub use versus::{versus, Faster, Objective, TierAt, Versus, TIE_PCT};
 
 use crate::plan::Tier;
 use crate::record::{EchoRecord, FloorRecord};
@@ -272,32 +272,15 @@ mod tests {
 
     fn sample(seq: u64, latency: u64, status: Status, phase: Phase) -> Sample {
         Sample {
-            point: 0,
-            repetition: 0,
-            tier: Tier::Edge,
-            device: 0,
             seq,
             phase,
             intended_us: 1000,
             sent_us: 1000 + seq,
-            received_us: Some(1000 + latency),
             queue_us: Some(10),
             infer_us: Some(20),
             status,
-            probability: Some(0.5),
-            error: None,
-            worker: None,
             request_bytes: 300,
-            response_bytes: None,
-            held_us: None,
-            held_late_us: None,
-            batch: None,
-            row: None,
-            label: None,
-            prediction: None,
-            route: None,
-            answered_by: None,
-            reason: None,
+            ..crate::record::test_sample(Tier::Edge, 1000 + latency)
         }
     }
 

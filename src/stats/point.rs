@@ -47,10 +47,11 @@ struct TierStats {
     queue_sum: u128,
     infer_sum: u128,
     held_sum: u128,
-    /// Energy estimates (µJ) of measured answered requests, and the sums of their parts (mJ).
+    /// Energy estimates (µJ) of measured answered requests, and the sums of
+    /// their parts (mJ): compute, radio, tail.
     energy_uj: Histogram<u64>,
     energy_n: u64,
-    energy_sum: [f64; 4],
+    energy_parts: [f64; 3],
     /// What reached the cloud, for its cost.
     cloud: energy::CloudTraffic,
 }
@@ -88,7 +89,7 @@ impl TierStats {
             held_sum: 0,
             energy_uj: histogram(),
             energy_n: 0,
-            energy_sum: [0.0; 4],
+            energy_parts: [0.0; 3],
             cloud: energy::CloudTraffic::default(),
         }
     }
@@ -154,18 +155,18 @@ pub struct PointStats {
     /// Intended send times (µs) of every request that did not end `ok`, any phase.
     failed_intended: Vec<u64>,
     /// The energy model and prices, when the point has them.
-    costing: Option<Costing>,
+    costing: Option<PointCosting>,
 }
 
 /// What the energy and cost columns need from the point's configuration.
-pub struct Costing {
+pub struct PointCosting {
     pub energy: Option<crate::plan::EnergyConfig>,
     pub cost: crate::plan::CostConfig,
     pub cloud_workers: u32,
     pub devices: u32,
 }
 
-impl Costing {
+impl PointCosting {
     /// The metered units of one request and its answer (each published and delivered).
     fn message_units(&self, s: &Sample) -> u64 {
         let unit = self.cost.cloud.as_ref().map_or(0, |c| c.message_unit_bytes);
@@ -189,7 +190,7 @@ impl PointStats {
     }
 
     /// With the point's energy model and prices, the summaries gain their columns.
-    pub fn with_costing(mut self, costing: Costing) -> Self {
+    pub fn with_costing(mut self, costing: PointCosting) -> Self {
         self.costing = Some(costing);
         self
     }
@@ -202,7 +203,7 @@ impl PointStats {
         let t = self.tier_mut(s.tier);
         t.energy_uj.saturating_record(((e.total_mj() * 1e3).round() as u64).max(1));
         t.energy_n += 1;
-        for (sum, part) in t.energy_sum.iter_mut().zip([e.total_mj(), e.compute_mj, e.radio_mj, e.tail_mj]) {
+        for (sum, part) in t.energy_parts.iter_mut().zip([e.compute_mj, e.radio_mj, e.tail_mj]) {
             *sum += part;
         }
     }
@@ -237,9 +238,10 @@ impl PointStats {
         if s.phase != Phase::Measure {
             return;
         }
-        let units = self.costing.as_ref().map_or(0, |c| c.message_units(s));
+        let reached_cloud = s.tier == Tier::Cloud || s.route.is_some_and(|r| r.reached_cloud());
+        let units = if reached_cloud { self.costing.as_ref().map_or(0, |c| c.message_units(s)) } else { 0 };
         let t = self.tier_mut(s.tier);
-        if s.tier == Tier::Cloud || s.route.is_some_and(|r| r.reached_cloud()) {
+        if reached_cloud {
             t.cloud.bytes_in += u64::from(s.request_bytes);
             t.cloud.bytes_out += u64::from(s.response_bytes.unwrap_or(0));
             t.cloud.message_units += units;
@@ -331,18 +333,20 @@ impl PointStats {
             return None;
         }
         let n = t.energy_n as f64;
-        let [mean_mj, compute_mj, radio_mj, tail_mj] = t.energy_sum.map(|sum| sum / n);
+        let [compute_mj, radio_mj, tail_mj] = t.energy_parts.map(|sum| sum / n);
         let devices = self.costing.as_ref().map_or(1, |c| c.devices.max(1));
         let rate = if secs > 0.0 { t.counts.requests as f64 / secs / f64::from(devices) } else { 0.0 };
         Some(EnergySummary {
             requests: t.energy_n,
-            mean_mj,
+            mean_mj: compute_mj + radio_mj + tail_mj,
             p50_mj: t.energy_uj.value_at_quantile(0.50) as f64 / 1e3,
             p99_mj: t.energy_uj.value_at_quantile(0.99) as f64 / 1e3,
             compute_mj,
             radio_mj,
             tail_mj,
-            battery_h: model.battery_wh.and_then(|wh| energy::battery_hours(wh, model.idle_w(), rate, mean_mj)),
+            battery_h: model
+                .battery_wh
+                .and_then(|wh| energy::battery_hours(wh, model.idle_w(), rate, compute_mj + radio_mj + tail_mj)),
         })
     }
 
@@ -351,14 +355,10 @@ impl PointStats {
     fn cost(&self, tier: Tier, t: &TierStats, secs: f64) -> Option<energy::Cost> {
         let c = self.costing.as_ref()?;
         let answered = t.counts.ok;
-        let cloud = (tier != Tier::Edge)
-            .then(|| {
-                c.cost.cloud.as_ref().and_then(|p| energy::cloud_cost(p, c.cloud_workers, secs, answered, t.cloud))
-            })
-            .flatten();
-        let edge = (tier != Tier::Cloud)
-            .then(|| c.cost.edge.as_ref().and_then(|p| energy::edge_cost(p, c.devices, secs, answered)))
-            .flatten();
+        let cloud = c.cost.cloud.as_ref().filter(|_| tier != Tier::Edge);
+        let cloud = cloud.and_then(|p| energy::cloud_cost(p, c.cloud_workers, secs, answered, t.cloud));
+        let edge = c.cost.edge.as_ref().filter(|_| tier != Tier::Cloud);
+        let edge = edge.and_then(|p| energy::edge_cost(p, c.devices, secs, answered));
         match (cloud, edge) {
             (Some(a), Some(b)) => {
                 Some(energy::Cost { per_million: a.per_million + b.per_million, device: b.device, ..a })

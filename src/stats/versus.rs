@@ -107,14 +107,6 @@ pub fn versus(summaries: &[Summary], points: &[usize]) -> Vec<Versus> {
     compare(summaries, points, latency)
 }
 
-/// Edge against cloud on the device energy a request costs: the "p50" of
-/// each side is the median over repetitions of the mean energy (mJ), the
-/// "p99" that of the p99, so the crossover machinery runs on energy as it
-/// does on latency.
-pub fn energy_versus(summaries: &[Summary], points: &[usize]) -> Vec<Versus> {
-    compare(summaries, points, |s| s.energy.map(|e| (e.mean_mj, e.p99_mj)))
-}
-
 /// What edge and cloud are compared on: latency, the device energy a
 /// request costs, or the cost per million requests (docs/search.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,7 +123,9 @@ impl Objective {
     pub fn versus(self, summaries: &[Summary], points: &[usize]) -> Vec<Versus> {
         match self {
             Objective::Latency => versus(summaries, points),
-            Objective::Energy => energy_versus(summaries, points),
+            // The mean energy in the "p50" slot, the p99 in the "p99" one: the
+            // crossover machinery runs on energy as it does on latency.
+            Objective::Energy => compare(summaries, points, |s| s.energy.map(|e| (e.mean_mj, e.p99_mj))),
             Objective::Cost => compare(summaries, points, |s| s.cost.map(|c| (c.per_million, c.per_million))),
         }
     }

@@ -161,13 +161,7 @@ fn crossover_sentence(line: &CrossoverLine, reps: bool) -> String {
             ),
         })
         .collect();
-    let with = if line.fixed.is_empty() {
-        String::new()
-    } else {
-        let f: Vec<String> = line.fixed.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("with {}, ", f.join(", "))
-    };
-    let mut s = format!("{with}{}", join_and(&median));
+    let mut s = format!("{}{}", with_fixed(&line.fixed), join_and(&median));
     match &line.tail {
         TailVerdict::AgreesThroughout => {
             s = s.replace(" at the median over the whole sweep", " over the whole sweep");
@@ -180,6 +174,20 @@ fn crossover_sentence(line: &CrossoverLine, reps: bool) -> String {
         }
         TailVerdict::None => {}
     }
+    as_sentence(&s)
+}
+
+/// `with k=v, ` for the other swept keys a line holds fixed; empty when none.
+fn with_fixed(fixed: &[(String, String)]) -> String {
+    if fixed.is_empty() {
+        return String::new();
+    }
+    let f: Vec<String> = fixed.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("with {}, ", f.join(", "))
+}
+
+/// `s` capitalised, with a full stop.
+fn as_sentence(s: &str) -> String {
     let mut chars = s.chars();
     let capital = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
     format!("{capital}{}.", chars.as_str())
@@ -192,8 +200,8 @@ pub fn energy_sentences(report: &Report) -> Vec<String> {
     if !lines.is_empty() {
         return lines.iter().map(energy_line_sentence).collect();
     }
-    let points: Vec<usize> = report.points.iter().map(|p| p.index).collect();
-    crate::stats::energy_versus(&report.summaries, &points)
+    report
+        .versus_on(crate::stats::Objective::Energy)
         .iter()
         .filter_map(|v| {
             let (e, c) = (v.edge.p50_us?, v.cloud.p50_us?);
@@ -210,26 +218,19 @@ pub fn energy_sentences(report: &Report) -> Vec<String> {
 
 fn energy_line_sentence(line: &crate::report::EnergyLine) -> String {
     let other = |t: Tier| if t == Tier::Edge { Tier::Cloud } else { Tier::Edge };
-    let with = if line.fixed.is_empty() {
-        String::new()
-    } else {
-        let f: Vec<String> = line.fixed.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("With {}, t", f.join(", "))
-    };
-    let the = if with.is_empty() { "The".to_string() } else { format!("{with}he") };
-    match &line.at {
+    let (lower, key) = (line.lower_below, &line.key);
+    let verdict = match &line.at {
         Some((at, a, b)) => format!(
-            "{the} {} uses less device energy per request below {} ≈ {} and the {} above it (between the swept {a} and {b}).",
-            line.lower_below,
-            line.key,
+            "the {lower} uses less device energy per request below {key} ≈ {} and the {} above it (between the swept {a} and {b})",
             with_unit(*at, &line.unit),
-            other(line.lower_below)
+            other(lower)
         ),
         None => format!(
-            "{the} {} uses less device energy per request over the whole sweep of {} ({} to {}).",
-            line.lower_below, line.key, line.from, line.to
+            "the {lower} uses less device energy per request over the whole sweep of {key} ({} to {})",
+            line.from, line.to
         ),
-    }
+    };
+    as_sentence(&format!("{}{verdict}", with_fixed(&line.fixed)))
 }
 
 /// `Of these placements, the lowest p50: … (within 5 % of each other); …`.

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use super::*;
 use crate::plan::Power;
-use crate::record::{Phase, Status};
 
 fn radio(name: &str) -> Radio {
     let (up, down, base, pro, pro_mw, tail, tail_mw) = match name {
@@ -46,32 +45,13 @@ fn model(radio: Radio, up_bps: f64) -> EnergyConfig {
 /// A request to `tier` sent at `sent_us` whose answer came `elapsed_us` later.
 fn sample(tier: Tier, seq: u64, sent_us: u64, elapsed_us: u64, request_bytes: u32) -> Sample {
     Sample {
-        point: 0,
-        repetition: 0,
-        tier,
-        device: 0,
         seq,
-        phase: Phase::Measure,
         intended_us: sent_us,
         sent_us,
-        received_us: Some(sent_us + elapsed_us),
-        queue_us: Some(0),
         infer_us: Some(1_000),
-        status: Status::Ok,
-        probability: Some(0.5),
-        error: None,
-        worker: None,
         request_bytes,
         response_bytes: Some(0),
-        held_us: None,
-        held_late_us: None,
-        batch: None,
-        row: None,
-        label: None,
-        prediction: None,
-        route: None,
-        answered_by: None,
-        reason: None,
+        ..crate::record::test_sample(tier, sent_us + elapsed_us)
     }
 }
 
