@@ -14,6 +14,9 @@ pub struct Costing {
     /// `devices.radio`'s name and the source of its figures, when energy was estimated.
     pub radio: Option<String>,
     pub radio_source: Option<String>,
+    /// The radio costs nothing (`ethernet`, `none`, or a block of zeros).
+    #[serde(default)]
+    pub radio_free: bool,
     /// The edge runs on the device, with this power source.
     pub edge_on_device: bool,
     pub edge_power: Option<String>,
@@ -37,6 +40,7 @@ impl Costing {
         Some(Costing {
             radio: e.map(|e| e.radio.name.clone()),
             radio_source: e.map(|e| e.radio.source.clone()),
+            radio_free: e.is_some_and(|e| e.radio.is_free()),
             edge_on_device: e.is_some_and(|e| e.edge_on_device),
             edge_power: e
                 .and_then(|e| e.edge_power.as_ref())

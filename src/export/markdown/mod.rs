@@ -399,6 +399,21 @@ mod tests {
     }
 
     #[test]
+    fn a_radio_that_costs_nothing_is_not_described_as_charging() {
+        let mut r = report(2, &["5ms"], vec![test_summary(0, 0, Tier::Edge, Some(420))]);
+        r.costing =
+            Some(crate::report::Costing { radio: Some("ethernet".into()), radio_free: true, ..Default::default() });
+        let mut md = String::new();
+        sections::energy_cost(&r, &[], &mut md);
+        assert!(md.contains("Radio: `ethernet`, which costs nothing here"), "{md}");
+        assert!(!md.contains("pays a promotion"), "{md}");
+        r.costing = Some(crate::report::Costing { radio: Some("lte".into()), ..Default::default() });
+        let mut md = String::new();
+        sections::energy_cost(&r, &[], &mut md);
+        assert!(md.contains("pays a promotion when the radio was idle"), "{md}");
+    }
+
+    #[test]
     fn one_point_is_named_once() {
         let r = report(
             1,

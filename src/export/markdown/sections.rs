@@ -34,21 +34,25 @@ pub(super) fn policies(report: &Report, md: &mut String) {
     );
 }
 
-/// What a request cost the device and the operator, with the models it was costed with.
-pub(super) fn energy_cost(report: &Report, plots: &[crate::export::plot::PlotKind], md: &mut String) {
-    let Some(c) = &report.costing else { return };
-    let rows = report.energy_rows();
-    md.push_str("\n## Energy and cost\n\n");
+/// How device energy was estimated: the radio, the edge's power, the battery.
+fn energy_models(c: &crate::report::Costing, md: &mut String) {
     if let Some(radio) = &c.radio {
-        let _ = write!(
-            md,
+        md.push_str(
             "Device energy is estimated afterwards from what the run recorded (docs/energy.md): a request's \
-             energy is what it adds to the device's idle draw. Radio: `{radio}` ({}); a request crossing it pays \
-             a promotion when the radio was idle, its upload and download by the linear throughput model, the \
-             wait for its answer at the tail's power, and the tail after its answer until the device's next \
-             request or the tail's end (a device's last request pays its whole tail). ",
-            c.radio_source.as_deref().unwrap_or("")
+             energy is what it adds to the device's idle draw. ",
         );
+        if c.radio_free {
+            let _ = write!(md, "Radio: `{radio}`, which costs nothing here (its radio and tail columns are 0). ");
+        } else {
+            let _ = write!(
+                md,
+                "Radio: `{radio}` ({}); a request crossing it pays a promotion when the radio was idle, its upload \
+                 and download by the linear throughput model, the wait for its answer at the tail's power, and \
+                 the tail after its answer until the device's next request or the tail's end (a device's last \
+                 request pays its whole tail). ",
+                c.radio_source.as_deref().unwrap_or("")
+            );
+        }
         match (&c.edge_power, c.edge_on_device) {
             (Some(p), true) => {
                 let _ = write!(
@@ -67,6 +71,14 @@ pub(super) fn energy_cost(report: &Report, plots: &[crate::export::plot::PlotKin
         }
         md.push('\n');
     }
+}
+
+/// What a request cost the device and the operator, with the models it was costed with.
+pub(super) fn energy_cost(report: &Report, plots: &[crate::export::plot::PlotKind], md: &mut String) {
+    let Some(c) = &report.costing else { return };
+    let rows = report.energy_rows();
+    md.push_str("\n## Energy and cost\n\n");
+    energy_models(c, md);
     if let Some(per_hour) = c.cloud_per_hour {
         let instance = c.cloud_instance.as_ref().map_or(String::new(), |i| format!("{i}, "));
         let _ = writeln!(
@@ -83,6 +95,12 @@ pub(super) fn energy_cost(report: &Report, plots: &[crate::export::plot::PlotKin
         let _ = writeln!(md, "\nThe edge's cost is each device's {} spread over {days:.0} days.", tables::money(price));
     }
     if !rows.is_empty() {
+        if report.manifest.repetitions > 1 {
+            md.push_str(
+                "\nThe table gives means over repetitions; the Energy line of the Summary compares each tier's \
+                 median over repetitions of its mean.\n",
+            );
+        }
         md.push('\n');
         md.push_str(&tables::energy(report, &rows).markdown());
     }
