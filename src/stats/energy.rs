@@ -79,9 +79,13 @@ fn parts(model: &EnergyConfig, s: &Sample) -> (bool, Option<Tier>) {
 }
 
 /// A request's compute and radio energy (its tail comes later), for an answered request.
-fn before_tail(model: &EnergyConfig, s: &Sample, promoted: bool) -> Option<Energy> {
+fn before_tail(
+    model: &EnergyConfig,
+    s: &Sample,
+    (computes, radio_tier): (bool, Option<Tier>),
+    promoted: bool,
+) -> Option<Energy> {
     let received = s.received_us?;
-    let (computes, radio_tier) = parts(model, s);
     let compute_mj = match (&model.edge_power, computes) {
         (Some(p), true) => {
             let busy_s = (s.infer_us.unwrap_or(0) + s.held_us.unwrap_or(0)) as f64 / 1e6;
@@ -126,9 +130,9 @@ impl Timelines {
     /// Takes a settled sample; hands on every sample whose energy is now known.
     pub fn push(&mut self, s: Sample, mut emit: impl FnMut(Sample, Option<Energy>)) {
         let Some(received) = s.received_us else { return emit(s, None) };
-        let (_, radio_tier) = parts(&self.model, &s);
-        if radio_tier.is_none() || self.model.radio.is_free() {
-            let energy = before_tail(&self.model, &s, false);
+        let parts = parts(&self.model, &s);
+        if parts.1.is_none() || self.model.radio.is_free() {
+            let energy = before_tail(&self.model, &s, parts, false);
             return emit(s, energy);
         }
         let key = (s.tier, s.device);
@@ -141,7 +145,7 @@ impl Timelines {
             end_us = end_us.max(p.end_us);
             emit(p.sample, Some(p.energy));
         }
-        let Some(energy) = before_tail(&self.model, &s, promoted) else { return emit(s, None) };
+        let Some(energy) = before_tail(&self.model, &s, parts, promoted) else { return emit(s, None) };
         self.held.insert(key, Held { sample: s, energy, end_us });
     }
 
