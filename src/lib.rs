@@ -18,6 +18,7 @@ pub mod export;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod math;
+pub mod partition;
 pub mod plan;
 pub mod record;
 pub mod report;

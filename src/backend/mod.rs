@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use self::candle::CandleModel;
-pub use self::onnx::OnnxModel;
+pub use self::onnx::{computed_shapes, Computed, OnnxModel};
 pub use self::ortlib::{onnxruntime_library, onnxruntime_version};
 
 /// Loading or running a model failed.

@@ -133,3 +133,48 @@ impl Inference for OnnxModel {
         &self.info
     }
 }
+
+/// A tensor a model computed: its name, its shape for the input it ran on,
+/// and whether it holds float32 values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computed {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub float32: bool,
+}
+
+/// Runs the ONNX model in `bytes` (read from `path`) once on `input`, shaped
+/// `shape`, and gives the shape of each of its outputs. With every tensor
+/// of a graph made an output, this is how `partition` learns the shapes a
+/// graph's `value_info` may not declare.
+pub fn computed_shapes(
+    path: &Path,
+    bytes: &[u8],
+    (shape, input): (&[usize], &[f32]),
+) -> Result<Vec<Computed>, BackendError> {
+    let env = ortlib::environment()?;
+    let fail = |e: &dyn std::fmt::Display| invalid(path, e.to_string());
+    let session = Session::builder(env)
+        .map_err(|e| fail(&e))?
+        .with_intra_threads(1)
+        .map_err(|e| fail(&e))?
+        .with_intra_op_spinning(false)
+        .map_err(|e| fail(&e))?
+        .commit_from_memory(bytes)
+        .map_err(|e| fail(&e))?;
+    let mut session = session;
+    let infer = |e: ort::Error| BackendError::Infer(e.to_string());
+    let tensor = TensorRef::from_array_view((shape.to_vec(), input)).map_err(infer)?;
+    let outputs = session.run(ort::inputs![tensor]).map_err(infer)?;
+    let mut computed = Vec::with_capacity(outputs.len());
+    for (name, value) in outputs.iter() {
+        let (shape, float32) = match value.dtype() {
+            ort::value::ValueType::Tensor { ty, shape, .. } => {
+                (shape.iter().map(|d| (*d).max(0) as usize).collect(), *ty == ort::value::TensorElementType::Float32)
+            }
+            _ => (Vec::new(), false),
+        };
+        computed.push(Computed { name: name.to_string(), shape, float32 });
+    }
+    Ok(computed)
+}

@@ -5,6 +5,7 @@ mod diff;
 pub mod failure;
 mod init;
 mod merge;
+mod partition;
 mod plan;
 pub mod preflight;
 pub mod run;
@@ -55,6 +56,8 @@ enum Command {
     /// Convert a recorded network trace into a simrun link trace (CSV on stdout).
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// List an ONNX model's cut points (head on the edge, tail in the cloud), or write one cut's two models.
+    Partition(partition::PartitionArgs),
     /// Write a commented starter scenario and the models it runs into DIR (default: here).
     Init(InitArgs),
     /// Print a shell completion script: `source <(simrun completions bash)`.
@@ -461,6 +464,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
             Command::Devices(a) => worker::devices(a).await,
             Command::Trace(t) => trace::trace(t),
             Command::Init(a) => init::init(a),
+            Command::Partition(a) => partition::partition(a),
             Command::Completions { shell } => {
                 let mut out = Vec::new();
                 clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "simrun", &mut out);

@@ -18,6 +18,7 @@ mod links_e2e;
 mod managed_broker;
 mod measurement;
 mod models;
+mod partition;
 mod policies;
 mod pools;
 mod reliability;

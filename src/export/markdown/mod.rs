@@ -40,7 +40,7 @@ fn bytes_pair(request: Option<f64>, response: Option<f64>) -> String {
 }
 
 /// `110650` as `110,650`.
-fn thousands(n: u64) -> String {
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
