@@ -227,6 +227,20 @@ pub struct Sample {
     pub route: Option<Route>,
     pub answered_by: Option<Tier>,
     pub reason: Option<String>,
+    /// Under `placement: partition`, for a request the edge forwarded: the
+    /// head's compute on the edge (its call and hold; part of `infer_us` and
+    /// `held_us`, which hold both sides'), when the edge's notice reached the
+    /// collector, and the bytes it sent the cloud.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitPart>,
+}
+
+/// The edge's part of a partitioned request (`Sample::split`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitPart {
+    pub head_us: u64,
+    pub forwarded_us: u64,
+    pub bytes: u32,
 }
 
 /// Where a request went under a routing policy, in the order it went.
@@ -290,6 +304,7 @@ pub fn test_sample(tier: Tier, received_us: u64) -> Sample {
         route: None,
         answered_by: None,
         reason: None,
+        split: None,
     }
 }
 

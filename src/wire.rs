@@ -87,15 +87,32 @@ pub struct ErrorReply {
 
 /// What an edge worker under `placement: offload` publishes on
 /// `simrun/<run-id>/edge/offloaded` when it forwards a request to the
-/// cloud's request topic instead of serving it: the measurement's side
-/// channel, so that the device's record says why (docs/wire.md).
+/// cloud's request topic instead of serving it, and under `placement:
+/// partition` when it forwards a request's intermediate tensor: the
+/// measurement's side channel, so that the device's record says why and
+/// what the head took (docs/wire.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offloaded {
     pub v: u32,
     pub id: String,
     pub worker: String,
-    /// `edge queue 5 ≥ 4`
+    /// `edge queue 5 ≥ 4`, `split at r4`
     pub reason: String,
+    /// Under `placement: partition`: what the head took and sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<Head>,
+}
+
+/// The head's part of a partitioned request, as the edge worker saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Waiting for a slot, the inference call, and the slowdown's hold.
+    pub queue_us: u64,
+    pub infer_us: u64,
+    #[serde(default)]
+    pub held_us: u64,
+    /// The payload forwarded to the cloud, in bytes.
+    pub bytes: u32,
 }
 
 /// Why a request was rejected.

@@ -85,11 +85,94 @@ pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
         }
     }
     same_outputs(plan, &models)?;
+    if plan.points.iter().any(|p| p.config.partition.is_some()) {
+        // Both tiers hold the whole model; what must agree is head then tail with it.
+        check_partitions(plan)?;
+        return Ok(ModelCheck { models, parity: None });
+    }
     let parity = match crate::report::different_models(&models) {
         Some(_) => None,
         None => parity(&mut loaded)?,
     };
     Ok(ModelCheck { models, parity })
+}
+
+/// Under `placement: partition`: writes each cut the plan uses (once), holds
+/// head then tail to the whole model on the run's inputs within
+/// `PARITY_LIMIT`, refusing the cut otherwise, and gives each point its parts.
+fn check_partitions(plan: &mut Plan) -> Result<(), Failure> {
+    let mut opened: Vec<(std::path::PathBuf, crate::partition::Partition)> = Vec::new();
+    let mut made: Vec<((std::path::PathBuf, String), crate::plan::Parts)> = Vec::new();
+    for p in 0..plan.points.len() {
+        let Some(split) = plan.points[p].config.partition.clone() else { continue };
+        let key = (split.model.clone(), split.at.clone());
+        if let Some((_, parts)) = made.iter().find(|(k, _)| *k == key) {
+            plan.points[p].config.partition =
+                Some(crate::plan::PartitionConfig { parts: Some(parts.clone()), ..split });
+            continue;
+        }
+        if !opened.iter().any(|(m, _)| *m == split.model) {
+            let model = crate::partition::Partition::open(&split.model)
+                .map_err(|e| bad_key(plan, p, "partition.model", e.to_string()))?;
+            opened.push((split.model.clone(), model));
+        }
+        let Some((_, model)) = opened.iter().find(|(m, _)| *m == split.model) else { continue };
+        let cut = model.cut(&split.at).map_err(|e| bad_key(plan, p, "partition.at", e.to_string()))?;
+        let head_share = if model.macs == 0 { 0.0 } else { cut.head_macs as f64 / model.macs as f64 };
+        let models = match split.all_cloud() || split.all_edge() {
+            true => None,
+            false => Some(split_models(plan, p, model, &split.at)?),
+        };
+        let parts = crate::plan::Parts { models, shape: cut.shape.clone(), head_share };
+        plan.points[p].config.partition = Some(crate::plan::PartitionConfig { parts: Some(parts.clone()), ..split });
+        made.push((key, parts));
+    }
+    Ok(())
+}
+
+/// Writes the head and tail of cut `at` where the run keeps them and holds
+/// head then tail to the whole model on point `p`'s inputs.
+fn split_models(
+    plan: &Plan,
+    p: usize,
+    model: &crate::partition::Partition,
+    at: &str,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), Failure> {
+    let sha = crate::digest::sha256_hex(&std::fs::read(model.path()).map_err(Failure::input)?);
+    let dir = std::env::temp_dir().join(format!("simrun-partition-{}", &sha[..16]));
+    let (head, tail) = model.write(at, &dir).map_err(Failure::infrastructure)?;
+    let load =
+        |path: &std::path::Path| backend::load(path).map_err(|e| bad_key(plan, p, "partition.at", e.to_string()));
+    let (mut whole, mut h, mut t) = (load(model.path())?, load(&head)?, load(&tail)?);
+    let width = whole.info().input_len();
+    let inputs = run_inputs(&plan.points[p].config.devices.input, width);
+    let mut worst = 0f32;
+    for batch in inputs.chunks(parity_batch(width) * width) {
+        let d = crate::partition::divergence(whole.as_mut(), (h.as_mut(), t.as_mut()), batch)
+            .map_err(|e| bad_key(plan, p, "partition.at", e.to_string()))?;
+        worst = worst.max(d);
+    }
+    if worst > crate::report::PARITY_LIMIT || worst.is_nan() {
+        let message = format!(
+            "head then tail of cut `{at}` differ from the whole model by {worst:.2e} on {} of the run's inputs, \
+             more than the parity limit {:e}: the split does not compute the model",
+            inputs.len() / width.max(1),
+            crate::report::PARITY_LIMIT
+        );
+        return Err(bad_key(plan, p, "partition.at", message));
+    }
+    Ok((head, tail))
+}
+
+/// The inputs a check runs on: the data file's first rows, or seeded random
+/// values where the devices send random ones.
+fn run_inputs(input: &InputConfig, width: usize) -> Vec<f32> {
+    if let Some(rows) = input.data.file().filter(|r| r.width == width && r.rows() > 0) {
+        let n = rows.rows().min(PARITY_INPUTS);
+        return rows.values[..n * width].to_vec();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(crate::seeds::PARITY_INPUTS);
+    (0..PARITY_INPUTS * width).map(|_| rng.gen_range(-3.0f32..3.0)).collect()
 }
 
 /// Whether point `p`'s tier `t` can run its model as set: threads where the

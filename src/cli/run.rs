@@ -430,7 +430,8 @@ async fn execute_point(
         devices: point.config.devices.count,
     };
     let timelines = point.config.energy.clone().map(crate::stats::energy::Timelines::new);
-    let stats = PointStats::new(point.index, rep).with_costing(costing);
+    let split = point.config.partition.as_ref().map(|p| p.at.clone());
+    let stats = PointStats::new(point.index, rep).with_costing(costing).with_split(split);
     let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats, timelines));
     let outcome = tokio::select! {
         o = run_point(ctx, point, rep, tx) => o.map_err(|e| {

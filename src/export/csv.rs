@@ -7,7 +7,7 @@ use crate::stats::energy::Energy;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 34] = [
+pub const SAMPLE_COLUMNS: [&str; 37] = [
     "run_id",
     "point",
     "repetition",
@@ -42,6 +42,9 @@ pub const SAMPLE_COLUMNS: [&str; 34] = [
     "energy_compute_mj",
     "energy_radio_mj",
     "energy_tail_mj",
+    "head_us",
+    "forwarded_us",
+    "split_bytes",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -170,6 +173,9 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &mj(|e| e.compute_mj),
                 &mj(|e| e.radio_mj),
                 &mj(|e| e.tail_mj),
+                &opt(s.split.map(|p| p.head_us)),
+                &opt(s.split.map(|p| p.forwarded_us)),
+                &opt(s.split.map(|p| p.bytes)),
             ])
             .map_err(std::io::Error::other)
     }
@@ -181,7 +187,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 46] = [
+pub const EXTRA_COLUMNS: [&str; 51] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -228,6 +234,11 @@ pub const EXTRA_COLUMNS: [&str; 46] = [
     "cost_per_million",
     "cost_instance_per_million",
     "cost_transfer_per_million",
+    "split_at",
+    "split_head_mean_us",
+    "split_tail_mean_us",
+    "split_rest_mean_us",
+    "split_bytes_mean",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -315,6 +326,11 @@ fn costing_cells(s: &Summary) -> Cells {
         ("cost_per_million", c(|c| c.per_million)),
         ("cost_instance_per_million", c(|c| c.instance)),
         ("cost_transfer_per_million", c(|c| c.transfer)),
+        ("split_at", s.split.as_ref().map_or(String::new(), |p| p.at.clone())),
+        ("split_head_mean_us", opt(s.split.as_ref().map(|p| format!("{:.1}", p.head_us)))),
+        ("split_tail_mean_us", opt(s.split.as_ref().map(|p| format!("{:.1}", p.tail_us)))),
+        ("split_rest_mean_us", opt(s.split.as_ref().map(|p| format!("{:.1}", p.rest_us)))),
+        ("split_bytes_mean", opt(s.split.as_ref().map(|p| format!("{:.1}", p.bytes)))),
     ])
 }
 

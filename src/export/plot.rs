@@ -53,6 +53,8 @@ pub enum PlotKind {
     Breakdown,
     /// Mean device energy per request, its parts stacked, per (point, tier).
     Energy,
+    /// Mean latency per cut of a partitioned model, its parts stacked.
+    Split,
 }
 
 impl PlotKind {
@@ -63,6 +65,7 @@ impl PlotKind {
             PlotKind::Cdf { point } => format!("{PLOTS}/cdf-p{point}.svg"),
             PlotKind::Breakdown => format!("{PLOTS}/breakdown.svg"),
             PlotKind::Energy => format!("{PLOTS}/energy.svg"),
+            PlotKind::Split => format!("{PLOTS}/split.svg"),
         }
     }
 
@@ -73,6 +76,7 @@ impl PlotKind {
             PlotKind::Cdf { point } => format!("latency CDF at {}", report.point_label(*point)),
             PlotKind::Breakdown => "mean latency split into network, queue, inference and emulated compute".into(),
             PlotKind::Energy => "mean device energy per request split into compute, radio and tail".into(),
+            PlotKind::Split => "mean latency per cut split into the head, the links and the tail".into(),
         }
     }
 }
@@ -103,6 +107,9 @@ pub fn plots_of(report: &Report) -> Vec<PlotKind> {
     if report.summaries.iter().any(|s| s.energy.is_some()) {
         out.push(PlotKind::Energy);
     }
+    if report.summaries.iter().any(|s| s.split.is_some()) {
+        out.push(PlotKind::Split);
+    }
     out
 }
 
@@ -113,6 +120,7 @@ pub fn render(kind: &PlotKind, report: &Report, histograms: &PointHistograms) ->
         PlotKind::Cdf { point } => cdf_plot(report, *point, histograms),
         PlotKind::Breakdown => breakdown_plot(report),
         PlotKind::Energy => energy_plot(report),
+        PlotKind::Split => split_plot(report),
     }
 }
 
@@ -609,49 +617,97 @@ fn energy_bars(report: &Report) -> Vec<(String, [f64; 3])> {
 
 /// Stacked bars of the energy per request against the swept values, on a linear axis in mJ.
 fn energy_plot(report: &Report) -> Result<String, PlotError> {
-    let bars = energy_bars(report);
-    let top = bars.iter().map(|b| b.1.iter().sum::<f64>()).fold(0.0, f64::max);
-    if bars.is_empty() || top <= 0.0 {
-        return Err("no energy to plot".into());
-    }
-    let longest = bars.iter().map(|b| b.0.len()).max().unwrap_or(8) as u32;
-    let width = SIZE.0.max(250 + (8 * longest + 12).max(60) * bars.len() as u32);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (width, SIZE.1)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Device energy per request (mean)", (FONT, 20))
-            .margin(12)
-            .margin_right(170)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..(bars.len() as f64 - 0.5), 0f64..top * 1.15)?;
-        let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-        bar_mesh(&mut chart, &names, ("point and placement", "mJ per request"), &|v| tick(*v))?;
-        for (k, (name, color)) in ENERGY_PARTS.iter().enumerate() {
-            let span = |i: usize, b: &[f64; 3]| {
-                let base: f64 = b[..k].iter().sum();
-                [(i as f64 - 0.3, base), (i as f64 + 0.3, base + b[k])]
-            };
-            chart.draw_series(bars.iter().enumerate().map(|(i, b)| Rectangle::new(span(i, &b.1), color.filled())))?;
-            chart.draw_series(
-                bars.iter().enumerate().map(|(i, b)| Rectangle::new(span(i, &b.1), BLACK.stroke_width(1))),
-            )?;
-            let (x, y) = (width as i32 - 162, 150 - 24 * k as i32);
-            root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], color.filled()))?;
-            root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], BLACK.stroke_width(1)))?;
-            let style = (FONT, 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Left, VPos::Center));
-            root.draw(&Text::new(name.to_string(), (x + 20, y), style))?;
+    let bars: Vec<(String, Vec<f64>)> = energy_bars(report).into_iter().map(|(l, b)| (l, b.to_vec())).collect();
+    let chart = Stacked {
+        caption: "Device energy per request (mean)",
+        axes: ("point and placement", "mJ per request"),
+        parts: &ENERGY_PARTS,
+        unit: "mJ",
+    };
+    chart.draw(&bars).map_err(|e| if bars.is_empty() { "no energy to plot".into() } else { e })
+}
+
+/// A split's parts, bottom to top: the head on the edge, the links, broker
+/// and queues, the tail in the cloud.
+const SPLIT_PARTS: [(&str, RGBColor); 3] =
+    [("head (edge)", EMULATED), ("links, broker, queues", NETWORK), ("tail (cloud)", CLOUD)];
+
+/// Neurosurgeon's figure: the mean latency of each cut, stacked into its
+/// parts, grouped by network condition, in ms.
+fn split_plot(report: &Report) -> Result<String, PlotError> {
+    let mut bars = Vec::new();
+    for t in report.split_tables() {
+        let condition: Vec<&str> = t.condition.iter().map(|(_, v)| v.as_str()).collect();
+        for r in &t.rows {
+            let label = if condition.is_empty() { r.at.clone() } else { format!("{} {}", condition.join(", "), r.at) };
+            bars.push((label, vec![r.head_us / 1e3, r.rest_us.max(0.0) / 1e3, r.tail_us / 1e3]));
         }
-        let totals = bars.iter().enumerate().map(|(i, (_, b))| {
-            let style = (FONT, 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Center, VPos::Bottom));
-            Text::new(format!("{} mJ", tick(b.iter().sum())), (i as f64, b.iter().sum::<f64>() + top * 0.02), style)
-        });
-        chart.draw_series(totals)?;
-        root.present()?;
     }
-    Ok(svg)
+    let chart = Stacked {
+        caption: "Latency per cut (mean), head to tail",
+        axes: ("network condition and cut", "ms"),
+        parts: &SPLIT_PARTS,
+        unit: "ms",
+    };
+    chart.draw(&bars)
+}
+
+/// A chart of stacked bars, one per labelled set of parts.
+struct Stacked<'a> {
+    caption: &'a str,
+    axes: (&'a str, &'a str),
+    parts: &'a [(&'a str, RGBColor)],
+    /// Of the totals written above the bars.
+    unit: &'a str,
+}
+
+impl Stacked<'_> {
+    fn draw(&self, bars: &[(String, Vec<f64>)]) -> Result<String, PlotError> {
+        let top = bars.iter().map(|b| b.1.iter().sum::<f64>()).fold(0.0, f64::max);
+        if bars.is_empty() || top <= 0.0 {
+            return Err("nothing to plot".into());
+        }
+        let longest = bars.iter().map(|b| b.0.len()).max().unwrap_or(8) as u32;
+        let width = SIZE.0.max(250 + (8 * longest + 12).max(60) * bars.len() as u32);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (width, SIZE.1)).into_drawing_area();
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(self.caption, (FONT, 20))
+                .margin(12)
+                .margin_right(170)
+                .x_label_area_size(44)
+                .y_label_area_size(70)
+                .build_cartesian_2d(-0.5f64..(bars.len() as f64 - 0.5), 0f64..top * 1.15)?;
+            let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+            bar_mesh(&mut chart, &names, self.axes, &|v| tick(*v))?;
+            for (k, (name, color)) in self.parts.iter().enumerate() {
+                let span = |i: usize, b: &[f64]| {
+                    let base: f64 = b[..k].iter().sum();
+                    [(i as f64 - 0.3, base), (i as f64 + 0.3, base + b[k])]
+                };
+                chart
+                    .draw_series(bars.iter().enumerate().map(|(i, b)| Rectangle::new(span(i, &b.1), color.filled())))?;
+                chart.draw_series(
+                    bars.iter().enumerate().map(|(i, b)| Rectangle::new(span(i, &b.1), BLACK.stroke_width(1))),
+                )?;
+                let (x, y) = (width as i32 - 162, 150 - 24 * k as i32);
+                root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], color.filled()))?;
+                root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], BLACK.stroke_width(1)))?;
+                let style = (FONT, 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Left, VPos::Center));
+                root.draw(&Text::new(name.to_string(), (x + 20, y), style))?;
+            }
+            let totals = bars.iter().enumerate().map(|(i, (_, b))| {
+                let style = (FONT, 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Center, VPos::Bottom));
+                let total: f64 = b.iter().sum();
+                Text::new(format!("{} {}", tick(total), self.unit), (i as f64, total + top * 0.02), style)
+            });
+            chart.draw_series(totals)?;
+            root.present()?;
+        }
+        Ok(svg)
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod compute;
 mod devices;
 mod energy;
 mod link;
+mod partition;
 mod policy;
 mod shard;
 mod slo;
@@ -17,6 +18,7 @@ pub use compute::*;
 pub use devices::*;
 pub use energy::*;
 pub use link::*;
+pub use partition::*;
 pub use policy::*;
 pub use shard::*;
 pub use slo::*;
@@ -35,7 +37,7 @@ pub enum Tier {
     Cloud,
     /// Not a place but a routing policy's view: each request once, as the
     /// device experienced it end to end, whichever tiers it went to
-    /// (`placement: cascade`, `offload`, `deadline`, `split`).
+    /// (`placement: cascade`, `offload`, `deadline`, `split`, `partition`).
     Policy,
 }
 
@@ -149,6 +151,8 @@ pub struct PointConfig {
     pub energy: Option<EnergyConfig>,
     /// The tiers' prices (`tiers.<tier>.cost`).
     pub cost: CostConfig,
+    /// `placement: partition`: the model split between the tiers.
+    pub partition: Option<PartitionConfig>,
 }
 
 impl PointConfig {

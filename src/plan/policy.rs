@@ -22,6 +22,10 @@ pub enum Policy {
     /// A seeded share `edge` of the requests to the edge, the rest to the
     /// cloud. Decided on the device.
     Split { edge: f64 },
+    /// The model split between the tiers (`placement: partition`): the edge
+    /// runs the head and forwards the intermediate tensor to the cloud,
+    /// which runs the tail and answers the device (`PartitionConfig`).
+    Partition,
 }
 
 /// When the edge's answer counts as uncertain under `cascade`: a one-value
@@ -55,6 +59,7 @@ impl Policy {
             Policy::Offload { .. } => "offload",
             Policy::Deadline { .. } => "deadline",
             Policy::Split { .. } => "split",
+            Policy::Partition => "partition",
         }
     }
 
@@ -69,6 +74,7 @@ impl Policy {
             Policy::Offload { queue } => format!("offload (edge queue ≥ {queue})"),
             Policy::Deadline { after } => format!("deadline ({after:?})"),
             Policy::Split { edge } => format!("split ({:.0} % to the edge)", edge * 100.0),
+            Policy::Partition => "partition".into(),
         }
     }
 }

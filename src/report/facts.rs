@@ -119,6 +119,10 @@ pub enum Finding {
     /// Requests were routed by policy: the placements, and their ranking
     /// (its indexes are into `placements`).
     Policies { placements: Vec<Placement>, ranking: Option<Ranking> },
+    /// The model was split between the tiers (`placement: partition`): the
+    /// cuts compared and the network conditions they were compared under
+    /// (the Split points tables say which is best).
+    Split { cuts: usize, conditions: usize },
     /// One tier alone ran: its p50 range (µs) over `executions` point executions.
     OneTier { tier: Tier, p50_us: Option<(u64, u64)>, executions: usize },
     /// Nothing finished on both tiers.
@@ -133,6 +137,13 @@ impl Report {
     /// The finding: per point, which tier answered faster, if the data
     /// separate them (medians over repetitions), and the range of the ratio.
     pub fn finding(&self) -> Finding {
+        let tables = self.split_tables();
+        if !tables.is_empty() {
+            let mut cuts: Vec<&str> = tables.iter().flat_map(|t| t.rows.iter().map(|r| r.at.as_str())).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            return Finding::Split { cuts: cuts.len(), conditions: tables.len() };
+        }
         let all = self.versus();
         let silent: Vec<SilentTier> = all
             .iter()

@@ -4,6 +4,7 @@ mod energy;
 mod env;
 mod facts;
 mod manifest;
+mod split;
 #[cfg(test)]
 mod testing;
 mod warning;
@@ -20,6 +21,7 @@ pub use manifest::{
     Manifest, MergedShard, ModelRecord, Parity, Reuse, CANDLE_VERSION, GIT_COMMIT, ORT_CRATE_VERSION, RUMQTTC_VERSION,
     SIMRUN_VERSION,
 };
+pub use split::{SplitLine, SplitRow, SplitTable, CUT_KEY};
 #[cfg(test)]
 pub use testing::test_report;
 pub use warning::{At, Warning, PARITY_LIMIT, SLOWDOWN_TOLERANCE};

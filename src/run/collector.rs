@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::plan::{Policy, Tier};
-use crate::record::{Phase, Route, Sample, Status, Unmatched};
+use crate::record::{Phase, Route, Sample, SplitPart, Status, Unmatched};
 use crate::wire::{ErrorReply, Offloaded, Response};
 
 /// A request as a device sent it (to every tier of the point).
@@ -43,6 +43,8 @@ struct Routed {
     route: Route,
     reason: String,
     waited: [u64; 3],
+    /// `partition`: the head's part, from the edge's notice.
+    split: Option<SplitPart>,
 }
 
 /// The device must send request `seq` to `tier` as well (a policy decided so
@@ -92,7 +94,7 @@ impl Routing {
                     Some(_) => format!("uncertain: top class {:.3} < {}", r.probability, u.confidence),
                 };
                 let waited = [r.queue_us, r.infer_us, r.held_us.unwrap_or(0)];
-                p.routed = Some(Routed { route: Route::EdgeThenCloud, reason, waited });
+                p.routed = Some(Routed { route: Route::EdgeThenCloud, reason, waited, split: None });
                 p.waiting = vec![Tier::Cloud];
                 if let Some(payload) = p.sent.payload.clone() {
                     self.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Cloud, payload });
@@ -102,7 +104,7 @@ impl Routing {
             (Policy::Deadline { .. }, Tier::Cloud, Err((message, _))) if first == Some(Route::Cloud) => {
                 lock(&self.decided).insert(seq);
                 let reason = format!("cloud error: {message}");
-                p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3] });
+                p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3], split: None });
                 p.waiting = vec![Tier::Edge];
                 if let Some(payload) = p.sent.payload.clone() {
                     self.asks.push(Ask { device: p.sent.device, seq, tier: Tier::Edge, payload });
@@ -120,7 +122,8 @@ impl Routing {
 
 /// The route of the answer a request takes, with the reason the policy gave.
 fn taken_route(routed: Option<Routed>, policy: Policy, tier: Tier, result: &Answer) -> Routed {
-    let mut routed = routed.unwrap_or(Routed { route: Route::Edge, reason: String::new(), waited: [0; 3] });
+    let mut routed =
+        routed.unwrap_or(Routed { route: Route::Edge, reason: String::new(), waited: [0; 3], split: None });
     match (policy, tier, result) {
         (Policy::Cascade(_), Tier::Edge, Ok(r)) => routed.reason = format!("confident {:.3}", r.probability),
         (Policy::Deadline { .. }, Tier::Cloud, _) if routed.route == Route::Cloud => {
@@ -130,6 +133,11 @@ fn taken_route(routed: Option<Routed>, policy: Policy, tier: Tier, result: &Answ
         (Policy::Offload { .. }, Tier::Cloud, _) if routed.route == Route::Edge => {
             routed = Routed { route: Route::Cloud, reason: "offloaded by the edge".into(), ..routed }
         }
+        // The cloud answered a request whose head's notice has not arrived yet.
+        (Policy::Partition, Tier::Cloud, _) if routed.route == Route::Edge => {
+            routed = Routed { route: Route::EdgeThenCloud, reason: "split (no notice from the edge)".into(), ..routed }
+        }
+        (Policy::Partition, Tier::Edge, _) => routed.reason = "all on the edge".into(),
         _ => {}
     }
     routed
@@ -239,6 +247,7 @@ impl Collector {
             route: None,
             answered_by: None,
             reason: None,
+            split: None,
         }
     }
 
@@ -268,11 +277,13 @@ impl Collector {
     /// answered, or when its time runs out.
     pub fn sent(&mut self, sent: Sent) {
         self.deadlines.insert((sent.intended_us, sent.seq));
-        let routed = sent.route.clone().map(|(route, reason)| Routed { route, reason, waited: [0; 3] });
+        let routed = sent.route.clone().map(|(route, reason)| Routed { route, reason, waited: [0; 3], split: None });
         let waiting = match (&self.mode, &routed) {
             (Mode::PerTier(tiers), _) => tiers.clone(),
             // The edge gateway may forward it: whichever tier answers.
-            (Mode::Routed(Routing { policy: Policy::Offload { .. }, .. }), _) => vec![Tier::Edge, Tier::Cloud],
+            (Mode::Routed(Routing { policy: Policy::Offload { .. } | Policy::Partition, .. }), _) => {
+                vec![Tier::Edge, Tier::Cloud]
+            }
             (Mode::Routed(_), Some(r)) if r.route == Route::Cloud => vec![Tier::Cloud],
             (Mode::Routed(_), _) => vec![Tier::Edge],
         };
@@ -290,17 +301,27 @@ impl Collector {
             return;
         };
         p.waiting.push(Tier::Edge);
-        p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3] });
+        p.routed = Some(Routed { route: Route::CloudThenEdge, reason, waited: [0; 3], split: None });
     }
 
-    /// `offload`: the edge gateway says it forwarded a request to the cloud.
-    pub fn offloaded(&mut self, payload: &[u8]) {
+    /// `offload`: the edge gateway says it forwarded a request to the cloud;
+    /// `partition`: the edge ran the head and sent the cloud its tensor,
+    /// the notice arriving at `received_us`.
+    pub fn offloaded(&mut self, payload: &[u8], received_us: u64) {
         let Ok(notice) = serde_json::from_slice::<Offloaded>(payload) else {
             self.unmatched.unknown += 1;
             return;
         };
         let Some(p) = self.seq_of(&notice.id).and_then(|seq| self.pending.get_mut(&seq)) else { return };
-        p.routed = Some(Routed { route: Route::Cloud, reason: notice.reason, waited: [0; 3] });
+        p.routed = Some(match notice.head {
+            None => Routed { route: Route::Cloud, reason: notice.reason, waited: [0; 3], split: None },
+            Some(h) => Routed {
+                route: Route::EdgeThenCloud,
+                reason: notice.reason,
+                waited: [h.queue_us, h.infer_us, h.held_us],
+                split: Some(SplitPart { head_us: h.infer_us + h.held_us, forwarded_us: received_us, bytes: h.bytes }),
+            },
+        });
     }
 
     fn seq_of(&self, id: &str) -> Option<u64> {
@@ -461,6 +482,7 @@ impl Collector {
         sample.tier = Tier::Policy;
         sample.answered_by = Some(tier);
         sample.route = Some(routed.route);
+        sample.split = routed.split;
         if sample.status == Status::Ok {
             let [queue, infer, held] = routed.waited;
             sample.queue_us = sample.queue_us.map(|q| q + queue);
@@ -705,8 +727,8 @@ mod tests {
             .with_policy(Some(Policy::Offload { queue: 2 }), Decided::default());
         let mut out = Vec::new();
         c.sent(Sent { payload: None, ..routed(1, Route::Edge) });
-        c.offloaded(br#"{"v":1,"id":"r/0.0/1","worker":"edge-0","reason":"edge queue 3 \u2265 2"}"#);
-        c.offloaded(b"not a notice");
+        c.offloaded(br#"{"v":1,"id":"r/0.0/1","worker":"edge-0","reason":"edge queue 3 \u2265 2"}"#, 5);
+        c.offloaded(b"not a notice", 6);
         assert_eq!(c.answer(Tier::Cloud, &scored("r/0.0/1", "cloud", 0.7), false, 9000, &mut out), Some(0));
         assert_eq!((out[0].route, out[0].reason.as_deref()), (Some(Route::Cloud), Some("edge queue 3 ≥ 2")));
         assert_eq!(c.unmatched.unknown, 1);

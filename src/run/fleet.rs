@@ -147,7 +147,7 @@ impl AnswerTopics {
     /// What the collector subscribes to: the answers, and the offload
     /// notices under the offload policy.
     fn subscriptions(&self, policy: Option<Policy>, q: rumqttc::QoS) -> Vec<(String, rumqttc::QoS)> {
-        let offloads = matches!(policy, Some(Policy::Offload { .. }));
+        let offloads = matches!(policy, Some(Policy::Offload { .. } | Policy::Partition));
         let notices = offloads.then(|| (self.offloaded.clone(), q));
         self.answers.iter().map(|(t, _, _)| (t.clone(), q)).chain(notices).collect()
     }
@@ -453,7 +453,7 @@ fn on_answer(
         let d = collector.answer(*tier, &publish.payload, *is_error, micros_since(run.epoch, at), out);
         io.notify(d);
     } else if publish.topic == run.topics.offloaded {
-        collector.offloaded(&publish.payload);
+        collector.offloaded(&publish.payload, micros_since(run.epoch, at));
     }
     send_asks(collector, io, (run.run_id, run.slot), out);
 }

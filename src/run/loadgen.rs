@@ -213,6 +213,7 @@ impl Routing {
             Policy::Cascade(_) => (Route::Edge, "edge first".into()),
             Policy::Offload { queue } => (Route::Edge, format!("edge queue < {queue}")),
             Policy::Deadline { .. } => (Route::Cloud, "cloud first".into()),
+            Policy::Partition => (Route::Edge, "head on the edge".into()),
             Policy::Split { edge } => {
                 let u = crate::seeds::split_draw(self.execution, seq);
                 if u < edge {

@@ -13,7 +13,7 @@ use super::link::Link;
 use super::pool::{MemberLink, Pools, RemoteLink};
 use super::shelf::ModelShelf;
 use super::timer::PreciseTimer;
-use super::worker::{Worker, WorkerSpec};
+use super::worker::{Forwarding, Worker, WorkerSpec};
 use super::{RunError, RunEvent};
 use crate::plan::{LinkConfig, Policy, SweepPoint, Tier};
 use crate::record::{DeviceHostTally, LinkOutcome, Sample, Unmatched};
@@ -373,15 +373,16 @@ async fn start_workers(
         if let Some(l) = tier_link {
             links.push((tier_cfg.tier.to_string(), l));
         }
+        let (path, features) = worker_model(cfg, tier_cfg);
         for index in 0..tier_cfg.workers {
             let threads = tier_cfg.threads.unwrap_or(1);
-            let model = ctx.models.take(&tier_cfg.model, threads)?;
+            let model = ctx.models.take(&path, threads)?;
             let spec = WorkerSpec {
                 run_id: ctx.run_id.clone(),
                 tier: tier_cfg.tier,
                 index,
                 label: None,
-                features: cfg.devices.input.values(),
+                features,
                 qos: cfg.broker.qos,
                 addr,
                 broker: cfg.broker.clone(),
@@ -391,12 +392,37 @@ async fn start_workers(
                 queue_limit: tier_cfg.queue_limit,
                 batching: tier_cfg.batching,
                 offload: offload(ctx, cfg, tier_cfg.tier),
+                split: forwarding(ctx, cfg, tier_cfg.tier),
             };
             let worker = Worker::start(spec, model, ctx.timer.clone()).await?;
-            workers.push((tier_cfg.tier, worker, (tier_cfg.model.clone(), threads)));
+            workers.push((tier_cfg.tier, worker, (path.clone(), threads)));
         }
     }
     Ok(workers)
+}
+
+/// The model a tier's workers load and the values a request to them holds:
+/// the tier's model and the devices' samples, or under `placement:
+/// partition` the head (the devices' samples) or the tail (the cut's tensor).
+fn worker_model(cfg: &crate::plan::PointConfig, t: &crate::plan::TierConfig) -> (std::path::PathBuf, usize) {
+    let samples = cfg.devices.input.values();
+    let Some(split) = &cfg.partition else { return (t.model.clone(), samples) };
+    match (t.tier, split.parts.as_ref().filter(|p| p.models.is_some())) {
+        (Tier::Cloud, Some(parts)) => (split.model_of(t.tier), parts.shape.iter().product()),
+        _ => (split.model_of(t.tier), samples),
+    }
+}
+
+/// How an edge worker hands requests on to the cloud under `placement:
+/// partition`, unless the cut is `output` (the edge answers).
+fn forwarding(ctx: &RunContext, cfg: &crate::plan::PointConfig, tier: Tier) -> Option<Forwarding> {
+    let split = cfg.partition.as_ref().filter(|s| tier == Tier::Edge && !s.all_edge())?;
+    Some(Forwarding {
+        cloud: wire::prefix(&ctx.run_id, Tier::Cloud, Topic::Request),
+        at: split.at.clone(),
+        shape: split.parts.as_ref().map(|p| p.shape.clone()).unwrap_or_default(),
+        raw: split.all_cloud(),
+    })
 }
 
 /// Where an edge worker forwards under `placement: offload` (the cloud's

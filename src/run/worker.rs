@@ -63,6 +63,22 @@ pub struct WorkerSpec {
     /// cloud's requests) when this many are in the worker already, waiting
     /// or being served.
     pub offload: Option<(u32, String)>,
+    /// `placement: partition` at the edge: run the head and hand each
+    /// request's tensor on to the cloud instead of answering.
+    pub split: Option<Forwarding>,
+}
+
+/// How an edge worker under `placement: partition` hands requests on.
+#[derive(Debug, Clone)]
+pub struct Forwarding {
+    /// The cloud's request topic, to which it adds the request's slot.
+    pub cloud: String,
+    /// The cut, for the notice's reason.
+    pub at: String,
+    /// One sample's intermediate tensor, for the binary request.
+    pub shape: Vec<usize>,
+    /// `at: input`: forward each request as it came, running nothing.
+    pub raw: bool,
 }
 
 /// The filter a tier's workers subscribe with: the request topic, or with
@@ -287,6 +303,14 @@ impl Serve {
     ) -> Admitted {
         let inside = queue.len() + serving;
         match wire::decode_request(payload, self.spec.features) {
+            Ok(request) if self.spec.split.as_ref().is_some_and(|s| s.raw) => {
+                let head = wire::Head { queue_us: 0, infer_us: 0, held_us: 0, bytes: payload.len() as u32 };
+                let Some(forward) = self.hand_on(request.id, head, (topics, slot)) else { return Admitted::Taken };
+                match forward.send(&self.client, payload).await {
+                    true => Admitted::Taken,
+                    false => Admitted::Closing,
+                }
+            }
             Ok(request) if self.offloads(inside).is_some() => {
                 let Some(forward) = self.forward(request.id, inside, (topics, slot)) else { return Admitted::Taken };
                 match forward.send(&self.client, payload).await {
@@ -322,13 +346,19 @@ impl Serve {
     fn forward(&self, id: String, inside: usize, (topics, slot): (&Topics, &str)) -> Option<Forward> {
         let (limit, (_, cloud)) = (self.offloads(inside)?, self.spec.offload.as_ref()?);
         let reason = format!("edge queue {inside} ≥ {limit}");
-        let notice = wire::Offloaded { v: wire::VERSION, id, worker: self.name.clone(), reason };
+        let notice = wire::Offloaded { v: wire::VERSION, id, worker: self.name.clone(), reason, head: None };
         Some(Forward {
             notice: serde_json::to_vec(&notice).ok()?,
             notice_topic: wire::with_slot(&topics.offloaded, slot),
             cloud: wire::with_slot(cloud, slot),
             qos: qos(self.spec.qos),
         })
+    }
+
+    /// What to publish to hand request `id` on to the cloud under
+    /// `placement: partition`, with the head's part in the notice.
+    fn hand_on(&self, id: String, head: wire::Head, (topics, slot): (&Topics, &str)) -> Option<Forward> {
+        self.clone_for_handoff(topics).forward_of(id, head, slot)
     }
 
     /// How many queued requests to run now in one call, if any: one without
@@ -356,6 +386,9 @@ impl Serve {
     /// at once, or, with a slowdown, from a task in `held` when its hold
     /// ends. False when the connection is closing.
     async fn serve(&mut self, batch: Vec<Queued>, topics: &Topics, held: &mut JoinSet<()>) -> bool {
+        if self.spec.split.is_some() {
+            return self.serve_head(batch, topics, held).await;
+        }
         let qos = qos(self.spec.qos);
         let slots: Vec<Slot> = batch.iter().map(|(_, _, slot)| slot.clone()).collect();
         match self.answer(batch) {
@@ -398,19 +431,8 @@ impl Serve {
     /// call started and how long it took; or an error reply to each.
     fn answer(&mut self, batch: Vec<Queued>) -> Result<(Vec<Response>, Instant, Duration), Vec<ErrorReply>> {
         let n = batch.len();
-        // One request is run from its own buffer; a batch is laid out sample after sample.
-        let input: std::borrow::Cow<[f32]> = match batch.as_slice() {
-            [(_, one, _)] => std::borrow::Cow::Borrowed(&one.features),
-            _ => batch.iter().flat_map(|(_, r, _)| r.features.iter().copied()).collect(),
-        };
-        let started = Instant::now();
-        let result = self.model.infer(&input);
-        let call = started.elapsed();
-        let out = match result {
-            Ok(out) if !out.is_empty() && out.len() % n == 0 => out,
-            Ok(out) => {
-                return Err(self.error_each(batch, format!("model returned {} values for {n} samples", out.len())))
-            }
+        let (out, started, call) = match self.call(&batch) {
+            Ok(done) => done,
             Err(e) => return Err(self.error_each(batch, e.to_string())),
         };
         let each = out.len() / n;
@@ -438,9 +460,104 @@ impl Serve {
         Ok((responses, started, call))
     }
 
+    /// One inference call on a batch: the outputs, a whole number of values
+    /// a request, when the call started and how long it took.
+    fn call(&mut self, batch: &[Queued]) -> Result<(Vec<f32>, Instant, Duration), CallError> {
+        let n = batch.len();
+        // One request is run from its own buffer; a batch is laid out sample after sample.
+        let input: std::borrow::Cow<[f32]> = match batch {
+            [(_, one, _)] => std::borrow::Cow::Borrowed(&one.features),
+            _ => batch.iter().flat_map(|(_, r, _)| r.features.iter().copied()).collect(),
+        };
+        let started = Instant::now();
+        let result = self.model.infer(&input);
+        let call = started.elapsed();
+        match result {
+            Ok(out) if !out.is_empty() && out.len() % n == 0 => Ok((out, started, call)),
+            Ok(out) => Err(CallError::Count { got: out.len(), n }),
+            Err(e) => Err(CallError::Backend(e)),
+        }
+    }
+
+    /// `placement: partition`: runs the head on a batch and hands each
+    /// request's tensor on to the cloud (binary wire) with a notice of what
+    /// the head took: at once, or, with a slowdown, from a task in `held`
+    /// when its hold ends. False when the connection is closing.
+    async fn serve_head(&mut self, batch: Vec<Queued>, topics: &Topics, held: &mut JoinSet<()>) -> bool {
+        let Some(split) = self.spec.split.clone() else { return true };
+        let (out, started, call) = match self.call(&batch) {
+            Ok(done) => done,
+            Err(e) => {
+                let slots: Vec<Slot> = batch.iter().map(|(_, _, slot)| slot.clone()).collect();
+                let qos = qos(self.spec.qos);
+                for (reply, slot) in self.error_each(batch, e.to_string()).iter().zip(&slots) {
+                    let Ok(payload) = serde_json::to_vec(reply) else { continue };
+                    if self.client.publish(wire::with_slot(&topics.error, slot), qos, false, payload).await.is_err() {
+                        return false;
+                    }
+                }
+                return true;
+            }
+        };
+        let each = out.len() / batch.len();
+        let mut handoffs = Vec::with_capacity(batch.len());
+        for ((received_at, request, slot), values) in batch.into_iter().zip(out.chunks(each)) {
+            let tensor =
+                wire::Request { v: 2, id: request.id.clone(), device: request.device, features: values.to_vec() };
+            let payload = wire::encode_request(&tensor, &split.shape, crate::plan::Encoding::Binary);
+            let head = wire::Head {
+                queue_us: started.duration_since(received_at).as_micros() as u64,
+                infer_us: call.as_micros() as u64,
+                held_us: 0,
+                bytes: payload.len() as u32,
+            };
+            handoffs.push((request.id, head, slot, payload));
+        }
+        let (client, me) = (self.client.clone(), self.clone_for_handoff(topics));
+        let (timer, lag, slowdown) = (self.timer.clone(), self.lag.clone(), self.spec.slowdown);
+        let send = async move {
+            let held_us = hold_time(&timer, &lag, slowdown, (started, call)).await.map_or(0, |(h, _)| h);
+            for (id, mut head, slot, payload) in handoffs {
+                head.held_us = held_us;
+                let Some(forward) = me.forward_of(id, head, &slot) else { continue };
+                if !forward.send(&client, &payload).await {
+                    return false;
+                }
+            }
+            true
+        };
+        if slowdown > 1.0 {
+            held.spawn(async move {
+                send.await;
+            });
+            true
+        } else {
+            send.await
+        }
+    }
+
+    /// What a held hand-off needs of the worker to build its messages.
+    fn clone_for_handoff(&self, topics: &Topics) -> HandOn {
+        HandOn {
+            name: self.name.clone(),
+            split: self.spec.split.clone(),
+            offloaded: topics.offloaded.clone(),
+            qos: qos(self.spec.qos),
+        }
+    }
+
     fn error_each(&self, batch: Vec<Queued>, message: String) -> Vec<ErrorReply> {
         batch.into_iter().map(|(_, r, _)| self.error_reply(Some(r.id), message.clone())).collect()
     }
+}
+
+/// Why an inference call gave no answers to reply with.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error(transparent)]
+    Backend(crate::backend::BackendError),
+    #[error("model returned {got} values for {n} samples")]
+    Count { got: usize, n: usize },
 }
 
 /// Sleeps until `at` on the precise timer; without an `at`, never wakes.
@@ -479,6 +596,30 @@ impl Forward {
     }
 }
 
+/// What a worker under `placement: partition` needs to hand a request on,
+/// also from a held slot's task.
+struct HandOn {
+    name: String,
+    split: Option<Forwarding>,
+    offloaded: String,
+    qos: rumqttc::QoS,
+}
+
+impl HandOn {
+    /// The notice (what the head took) and the cloud's topic for request `id`.
+    fn forward_of(&self, id: String, head: wire::Head, slot: &str) -> Option<Forward> {
+        let split = self.split.as_ref()?;
+        let reason = if split.raw { "all in the cloud".to_string() } else { format!("split at {}", split.at) };
+        let notice = wire::Offloaded { v: wire::VERSION, id, worker: self.name.clone(), reason, head: Some(head) };
+        Some(Forward {
+            notice: serde_json::to_vec(&notice).ok()?,
+            notice_topic: wire::with_slot(&self.offloaded, slot),
+            cloud: wire::with_slot(&split.cloud, slot),
+            qos: self.qos,
+        })
+    }
+}
+
 /// Keeps the slot busy until `slowdown` × the inference call after it
 /// started, on the precise timer (no core spins for it), and says in the
 /// response how long it held.
@@ -491,8 +632,23 @@ async fn hold(
     responses: &mut [Response],
     (started, call): (Instant, Duration),
 ) {
+    let Some((held, late)) = hold_time(timer, lag, slowdown, (started, call)).await else { return };
+    for response in responses {
+        response.held_us = Some(held);
+        response.held_late_us = Some(late);
+    }
+}
+
+/// The hold itself: sleeps until `slowdown` × the call after it started and
+/// gives how long it held and how late it ended, in µs (`None`: no slowdown).
+async fn hold_time(
+    timer: &PreciseTimer,
+    lag: &SharedLag,
+    slowdown: f64,
+    (started, call): (Instant, Duration),
+) -> Option<(u64, u64)> {
     if slowdown <= 1.0 {
-        return;
+        return None;
     }
     let done = started + call.mul_f64(slowdown);
     let held_from = Instant::now();
@@ -505,8 +661,5 @@ async fn hold(
             l.observe(woke.saturating_duration_since(target));
         }
     }
-    for response in responses {
-        response.held_us = Some(woke.duration_since(held_from).as_micros() as u64);
-        response.held_late_us = Some(woke.saturating_duration_since(done).as_micros() as u64);
-    }
+    Some((woke.duration_since(held_from).as_micros() as u64, woke.saturating_duration_since(done).as_micros() as u64))
 }

@@ -60,6 +60,9 @@ pub struct ScenarioFile {
     /// applies when `placement` names its policy.
     #[serde(default)]
     pub policy: PolicyFile,
+    /// `placement: partition`'s model and cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionFile>,
     pub tiers: TiersFile,
     /// Dotted key → values. Kept as YAML values: each point is built by
     /// writing its values into the scenario and deserializing again.
@@ -371,6 +374,19 @@ pub enum PlacementFile {
     Offload,
     Deadline,
     Split,
+    /// One ONNX model split between the tiers at `partition.at`.
+    Partition,
+}
+
+/// `placement: partition`: which ONNX model, cut where (docs/partition.md).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionFile {
+    /// The ONNX model both tiers share: the edge runs the head, the cloud the tail.
+    pub model: String,
+    /// A cut tensor (`simrun partition MODEL` lists them), `input` (all in
+    /// the cloud) or `output` (all on the edge); sweepable.
+    pub at: String,
 }
 
 /// The routing policies' parameters, each sweepable (`policy.deadline.after`).
@@ -450,6 +466,9 @@ pub struct TiersFile {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierFile {
+    /// The tier's model; under `placement: partition` it comes from
+    /// `partition.model` and may be left out.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub model: String,
     /// How many workers serve the tier, in this process (a number), or in a
     /// pool of `simrun worker` processes elsewhere (`{ remote: POOL, count: N }`).

@@ -11,9 +11,10 @@ use super::raw::{
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
     Arrival, Batching, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig,
-    LinkOutage, LoadConfig, Login, PointConfig, Policy, RemoteDevices, RemotePool, Secret, Slo, SloMetric, Tier,
-    TierConfig, TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT, MAX_CONCURRENCY, MAX_DEVICES, MAX_DEVICE_HOSTS,
-    MAX_INPUT_VALUES, MAX_QUEUE_LIMIT, MAX_REQUESTS_PER_POINT, MAX_SLOTS, MAX_SLOWDOWN, MAX_THREADS, MAX_WORKERS,
+    LinkOutage, LoadConfig, Login, PartitionConfig, PointConfig, Policy, RemoteDevices, RemotePool, Secret, Slo,
+    SloMetric, Tier, TierConfig, TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT, MAX_CONCURRENCY, MAX_DEVICES,
+    MAX_DEVICE_HOSTS, MAX_INPUT_VALUES, MAX_QUEUE_LIMIT, MAX_REQUESTS_PER_POINT, MAX_SLOTS, MAX_SLOWDOWN, MAX_THREADS,
+    MAX_WORKERS,
 };
 
 /// A validation failure at a dotted key.
@@ -89,6 +90,7 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
     }
     let load = load_config(&file.load)?;
     let policy = policy(file)?;
+    let partition = partition_config(file, scenario_path)?;
     let mut tiers = Vec::new();
     for &tier in placed(file.placement) {
         let raw = match tier {
@@ -102,7 +104,14 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
                 format!("placement {} needs a tiers.{tier} section", placement.trim()),
             );
         };
-        let config = tier_config(tier, raw, scenario_path, files, load.warmup)?;
+        let model = tier_model(file, tier, raw, scenario_path)?;
+        let config = tier_config((tier, model), raw, scenario_path, files, load.warmup)?;
+        if config.remote.is_some() && file.placement == PlacementFile::Partition {
+            return err(
+                &format!("tiers.{tier}.workers.remote"),
+                "placement partition runs its head and tail in this process: remote pools do not serve a split",
+            );
+        }
         if config.remote.is_some() && broker.managed {
             return err(
                 &format!("tiers.{tier}.workers.remote"),
@@ -129,7 +138,61 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
         policy,
         energy,
         cost,
+        partition,
     })
+}
+
+/// `partition`'s model and cut, under `placement: partition` (and refused without it).
+fn partition_config(file: &ScenarioFile, scenario_path: &Path) -> Result<Option<PartitionConfig>, KeyError> {
+    let Some(raw) = &file.partition else {
+        return match file.placement {
+            PlacementFile::Partition => {
+                err("partition", "placement partition needs partition: { model: FILE.onnx, at: TENSOR }")
+            }
+            _ => Ok(None),
+        };
+    };
+    if file.placement != PlacementFile::Partition {
+        return err("partition", "applies to placement: partition only");
+    }
+    let model = resolve_model(&raw.model, scenario_path)
+        .map_err(|m| KeyError { key: "partition.model".into(), problem: m.into() })?;
+    if model.extension().and_then(|e| e.to_str()) != Some("onnx") {
+        return err(
+            "partition.model",
+            format!(
+                "partitioning is for ONNX models (.onnx) only, got {:?}: a .safetensors file holds weights, not a graph to cut",
+                raw.model
+            ),
+        );
+    }
+    if raw.at.trim().is_empty() {
+        return err("partition.at", "names a cut: a tensor (`simrun partition MODEL` lists them), input or output");
+    }
+    Ok(Some(PartitionConfig { model, at: raw.at.trim().to_string(), parts: None }))
+}
+
+/// The model a tier runs: its own `model`, or under `placement: partition`
+/// the partitioned model (where a tier's own `model`, if given, must be it).
+fn tier_model(file: &ScenarioFile, tier: Tier, raw: &TierFile, scenario_path: &Path) -> Result<PathBuf, KeyError> {
+    let key = format!("tiers.{tier}.model");
+    let resolve = |text: &str, key: &str| {
+        resolve_model(text, scenario_path).map_err(|m| KeyError { key: key.into(), problem: m.into() })
+    };
+    let shared = match (&file.partition, file.placement) {
+        (Some(p), PlacementFile::Partition) => Some(resolve(&p.model, "partition.model")?),
+        _ => None,
+    };
+    match (shared, raw.model.is_empty()) {
+        (None, true) => err(&key, "is required: the model the tier runs (.onnx or .safetensors)"),
+        (None, false) => resolve(&raw.model, &key),
+        (Some(shared), true) => Ok(shared),
+        (Some(shared), false) if resolve(&raw.model, &key)? == shared => Ok(shared),
+        (Some(_), false) => err(
+            &key,
+            "under placement partition both tiers run partition.model (the head and the tail of it): leave this out",
+        ),
+    }
 }
 
 /// The tiers that run workers under `placement`: a policy routes between both.
@@ -190,6 +253,7 @@ fn policy(file: &ScenarioFile) -> Result<Option<Policy>, KeyError> {
         }
         PlacementFile::Deadline => Policy::Deadline { after: p.deadline.after.value },
         PlacementFile::Split => Policy::Split { edge: share("policy.split.edge", p.split.edge)? },
+        PlacementFile::Partition => Policy::Partition,
     }))
 }
 
@@ -317,7 +381,7 @@ fn read_data(
 }
 
 fn tier_config(
-    tier: Tier,
+    (tier, model): (Tier, PathBuf),
     raw: &TierFile,
     scenario_path: &Path,
     files: &Files,
@@ -326,8 +390,6 @@ fn tier_config(
     let fail = |key: String, message: String| KeyError { key, problem: message.into() };
     let key = |k: &str| format!("tiers.{tier}.{k}");
     let (workers, remote) = workers(tier, raw)?;
-    let model =
-        resolve_model(&raw.model, scenario_path).map_err(|m| KeyError { key: key("model"), problem: m.into() })?;
     // Either runtime at either tier; a format that can run code on load
     // (a pickle) is refused here, before a byte of it is read.
     if !matches!(model.extension().and_then(|e| e.to_str()), Some("onnx" | "safetensors")) {

@@ -69,6 +69,9 @@ fn parts(model: &EnergyConfig, s: &Sample) -> (bool, Option<Tier>) {
         (Tier::Edge, _) | (Tier::Policy, Some(Route::Edge)) => {
             (model.edge_on_device, model.uses_radio(Tier::Edge).then_some(Tier::Edge))
         }
+        // A split: the head computed on the device (when the edge is the
+        // device), its tensor crossed the radio.
+        (Tier::Policy, Some(Route::EdgeThenCloud)) if s.split.is_some() => (model.edge_on_device, Some(Tier::Cloud)),
         (Tier::Policy, Some(Route::EdgeThenCloud | Route::CloudThenEdge)) => {
             // The sample holds the answering tier's times: the edge's compute
             // is known only when the edge answered.
@@ -88,7 +91,11 @@ fn before_tail(
     let received = s.received_us?;
     let compute_mj = match (&model.edge_power, computes) {
         (Some(p), true) => {
-            let busy_s = (s.infer_us.unwrap_or(0) + s.held_us.unwrap_or(0)) as f64 / 1e6;
+            let busy_us = match s.split {
+                Some(split) => split.head_us,
+                None => s.infer_us.unwrap_or(0) + s.held_us.unwrap_or(0),
+            };
+            let busy_s = busy_us as f64 / 1e6;
             p.busy_w(model.edge_threads) * busy_s * 1e3
         }
         _ => 0.0,
@@ -96,8 +103,14 @@ fn before_tail(
     let radio_mj = match radio_tier {
         Some(tier) if !model.radio.is_free() => {
             let rates = model.rates(tier)?;
-            let bytes = (u64::from(s.request_bytes), u64::from(s.response_bytes.unwrap_or(0)));
-            let elapsed_s = received.saturating_sub(s.sent_us) as f64 / 1e6;
+            // An on-device head sends its tensor from the hand-off on; a
+            // gateway edge got the request over the radio as it came.
+            let (up, from_us) = match s.split.filter(|_| model.edge_on_device) {
+                Some(split) => (split.bytes, split.forwarded_us.max(s.sent_us)),
+                None => (s.request_bytes, s.sent_us),
+            };
+            let bytes = (u64::from(up), u64::from(s.response_bytes.unwrap_or(0)));
+            let elapsed_s = received.saturating_sub(from_us) as f64 / 1e6;
             radio_mj(&model.radio, rates, bytes, elapsed_s, promoted)
         }
         _ => 0.0,

@@ -208,6 +208,29 @@ pub struct Summary {
     /// With prices (`tiers.<tier>.cost`): per million answered requests.
     #[serde(default)]
     pub cost: Option<energy::Cost>,
+    /// Under `placement: partition`, on the `policy` row: where the split's
+    /// time went (docs/partition.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitSummary>,
+}
+
+/// A partitioned point's answered requests: the cut, and the means of their
+/// latency and its parts, in µs, over the same requests so that
+/// `head + tail + rest = latency`, and of the bytes the edge sent the cloud.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct SplitSummary {
+    /// The cut: a tensor, `input` (all in the cloud) or `output` (all on the edge).
+    pub at: String,
+    pub requests: u64,
+    pub latency_us: f64,
+    /// The head's compute on the edge (its calls and holds).
+    pub head_us: f64,
+    /// The tail's compute in the cloud (its calls and holds).
+    pub tail_us: f64,
+    /// The rest: links, broker and queues.
+    pub rest_us: f64,
+    /// Bytes the edge sent the cloud a request (0 when the edge answered).
+    pub bytes: f64,
 }
 
 /// The energy answered requests cost the device, in mJ above its idle draw:

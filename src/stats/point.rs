@@ -54,6 +54,10 @@ struct TierStats {
     energy_parts: [f64; 3],
     /// What reached the cloud, for its cost.
     cloud: energy::CloudTraffic,
+    /// Under `placement: partition`: answered requests, and the sums of
+    /// their latency, head, tail and bytes sent (µs, bytes).
+    split_n: u64,
+    split_sums: [u128; 4],
 }
 
 impl TierStats {
@@ -91,6 +95,8 @@ impl TierStats {
             energy_n: 0,
             energy_parts: [0.0; 3],
             cloud: energy::CloudTraffic::default(),
+            split_n: 0,
+            split_sums: [0; 4],
         }
     }
 }
@@ -125,6 +131,33 @@ impl TierStats {
         }
     }
 
+    /// A partitioned request's parts: the head's compute (all of it when the
+    /// edge answered), the tail's, and the bytes the edge sent the cloud.
+    fn add_split(&mut self, s: &Sample, latency: u64) {
+        let compute = s.infer_us.unwrap_or(0) + s.held_us.unwrap_or(0);
+        let (head, bytes) = match (s.split, s.answered_by) {
+            (Some(p), _) => (p.head_us, p.bytes),
+            (None, Some(Tier::Edge)) => (compute, 0),
+            (None, _) => (0, s.request_bytes),
+        };
+        self.split_n += 1;
+        let parts = [latency, head, compute.saturating_sub(head), u64::from(bytes)];
+        for (sum, v) in self.split_sums.iter_mut().zip(parts) {
+            *sum += u128::from(v);
+        }
+    }
+
+    fn split(&self, at: Option<&String>) -> Option<SplitSummary> {
+        let at = at?.clone();
+        if self.split_n == 0 {
+            return None;
+        }
+        let n = self.split_n as f64;
+        let [latency_us, head_us, tail_us, bytes] = self.split_sums.map(|sum| sum as f64 / n);
+        let rest_us = latency_us - head_us - tail_us;
+        Some(SplitSummary { at, requests: self.split_n, latency_us, head_us, tail_us, rest_us, bytes })
+    }
+
     fn breakdown(&self) -> Option<Breakdown> {
         if self.answered == 0 {
             return None;
@@ -156,6 +189,8 @@ pub struct PointStats {
     failed_intended: Vec<u64>,
     /// The energy model and prices, when the point has them.
     costing: Option<PointCosting>,
+    /// `placement: partition`'s cut, when the point splits the model.
+    split_at: Option<String>,
 }
 
 /// What the energy and cost columns need from the point's configuration.
@@ -186,7 +221,14 @@ impl PointStats {
             parity_pairs: 0,
             failed_intended: Vec::new(),
             costing: None,
+            split_at: None,
         }
+    }
+
+    /// Under `placement: partition` at `at`, the policy's summary says where the split's time went.
+    pub fn with_split(mut self, at: Option<String>) -> Self {
+        self.split_at = at;
+        self
     }
 
     /// With the point's energy model and prices, the summaries gain their columns.
@@ -221,17 +263,7 @@ impl PointStats {
 
     /// Adds one sample. Warmup samples only feed the parity check.
     pub fn add(&mut self, s: &Sample) {
-        if let Some(p) = s.probability {
-            match self.parity_waiting.remove(&s.seq) {
-                Some((tier, other)) if tier != s.tier => {
-                    self.parity_max = self.parity_max.max((p - other).abs());
-                    self.parity_pairs += 1;
-                }
-                _ => {
-                    self.parity_waiting.insert(s.seq, (s.tier, p));
-                }
-            }
-        }
+        self.pair_for_parity(s);
         if s.status != Status::Ok {
             self.failed_intended.push(s.intended_us);
         }
@@ -240,9 +272,11 @@ impl PointStats {
         }
         let reached_cloud = s.tier == Tier::Cloud || s.route.is_some_and(|r| r.reached_cloud());
         let units = if reached_cloud { self.costing.as_ref().map_or(0, |c| c.message_units(s)) } else { 0 };
+        let splits = s.tier == Tier::Policy && self.split_at.is_some();
         let t = self.tier_mut(s.tier);
         if reached_cloud {
-            t.cloud.bytes_in += u64::from(s.request_bytes);
+            // A split's cloud receives the edge's tensor, not the device's request.
+            t.cloud.bytes_in += u64::from(s.split.map_or(s.request_bytes, |p| p.bytes));
             t.cloud.bytes_out += u64::from(s.response_bytes.unwrap_or(0));
             t.cloud.message_units += units;
         }
@@ -270,10 +304,27 @@ impl PointStats {
         }
         if let Some(latency) = s.latency_us() {
             t.add_answer(s, latency);
+            if splits {
+                t.add_split(s, latency);
+            }
         }
         if let (Some(label), Some(prediction)) = (s.label, s.prediction) {
             t.labelled += 1;
             t.correct += u64::from(label == prediction);
+        }
+    }
+
+    /// Pairs the edge's and the cloud's probabilities of one request for the live parity.
+    fn pair_for_parity(&mut self, s: &Sample) {
+        let Some(p) = s.probability else { return };
+        match self.parity_waiting.remove(&s.seq) {
+            Some((tier, other)) if tier != s.tier => {
+                self.parity_max = self.parity_max.max((p - other).abs());
+                self.parity_pairs += 1;
+            }
+            _ => {
+                self.parity_waiting.insert(s.seq, (s.tier, p));
+            }
         }
     }
 
@@ -322,6 +373,7 @@ impl PointStats {
                 breakdown: t.breakdown(),
                 energy: self.energy_summary(t, secs),
                 cost: self.cost(*tier, t, secs),
+                split: if policy { t.split(self.split_at.as_ref()) } else { None },
             })
             .collect()
     }

@@ -213,6 +213,7 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         breakdown: None,
         energy: None,
         cost: None,
+        split: None,
     }
 }
 

@@ -59,6 +59,7 @@ async fn workers_answer_on_their_topics_with_the_models_probability_and_survive_
             queue_limit: 1000,
             batching: None,
             offload: None,
+            split: None,
         };
         let model = backend::load(&root.join(model)).expect("model loads");
         let timer = simrun::run::timer::PreciseTimer::start().expect("timer thread");

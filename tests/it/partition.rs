@@ -79,7 +79,10 @@ fn the_command_lists_cuts_with_sizes_and_writes_a_cut_it_checks() {
     let model = root().join("models/split_cnn.onnx");
     let (code, out, err) = simrun(&["partition", model.to_str().unwrap(), "--float16"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("| input (all in the cloud) | 3×128×128 | 196,608 | 98,304 | 1.000× | 0.0 % | 0.0 % |"), "{out}");
+    assert!(
+        out.contains("| input (all in the cloud) | 3×128×128 | 196,608 | 98,304 | 1.000× | 0.0 % | 0.0 % |"),
+        "{out}"
+    );
     assert!(out.contains("| `r4` | 32×16×16 | 32,768 | 16,384 | 0.167× |"), "{out}");
     assert!(out.contains("| output (all on the edge) | 10 | 40 | 20 |"), "{out}");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -126,4 +129,109 @@ fn bad_partition_requests_exit_2_naming_the_problem() {
         &["partition", two.to_str().unwrap()],
         &["has 1 inputs (image) and 2 outputs (probabilities, g)", "one input and one output"],
     );
+}
+
+/// Runs scenarios/partition.yaml briefly on `broker`: three cuts under two uplinks, with LTE energy.
+fn run_partition(broker: &crate::common::Mosquitto) -> std::path::PathBuf {
+    let out = tempfile::tempdir().expect("temp dir").keep();
+    let mut cmd = assert_cmd::Command::cargo_bin("simrun").expect("the binary");
+    cmd.current_dir(root()).args(["run", "scenarios/partition.yaml", "--quiet", "--out"]).arg(&out);
+    for set in [
+        format!("broker.url={}", broker.url()),
+        "load.rate=2/s".into(),
+        "load.duration=2s".into(),
+        "load.warmup=500ms".into(),
+        "devices.radio=lte".into(),
+        "sweep.tiers.cloud.link.bandwidth=[1Gbit/s, 4Mbit/s]".into(),
+        "sweep.partition.at=[input, r4, output]".into(),
+    ] {
+        cmd.args(["--set", &set]);
+    }
+    let output = cmd.output().expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    std::path::PathBuf::from(stdout.lines().last().expect("the report path")).parent().expect("folder").to_path_buf()
+}
+
+#[test]
+fn a_partitioned_run_records_each_side_and_its_report_agrees_with_its_csvs() {
+    let broker = crate::common::Mosquitto::start();
+    let dir = run_partition(&broker);
+    let samples = crate::common::Table::read(&dir.join("samples.csv"));
+    let summary = crate::common::Table::read(&dir.join("summary.csv"));
+    let get = |r: &Vec<String>, c: &str| r[samples.col(c)].clone();
+    let num = |r: &Vec<String>, c: &str| get(r, c).parse::<f64>().unwrap_or(0.0);
+    // Each request is one policy sample that says where it went.
+    let mut sums: std::collections::HashMap<String, [f64; 5]> = Default::default();
+    for r in samples.rows.iter().filter(|r| get(r, "phase") == "measure") {
+        assert_eq!((get(r, "tier").as_str(), get(r, "status").as_str()), ("policy", "ok"), "{r:?}");
+        let at = get(r, "reason");
+        let compute = num(r, "infer_us") + num(r, "held_us");
+        let (head, bytes) = match at.as_str() {
+            "all in the cloud" => {
+                assert_eq!((get(r, "route"), get(r, "answered_by")), ("edge>cloud".into(), "cloud".into()));
+                assert_eq!((num(r, "head_us"), get(r, "split_bytes")), (0.0, get(r, "request_bytes")));
+                (0.0, num(r, "split_bytes"))
+            }
+            "split at r4" => {
+                assert_eq!((get(r, "route"), get(r, "answered_by")), ("edge>cloud".into(), "cloud".into()));
+                let bytes = num(r, "split_bytes");
+                assert!(
+                    (32_768.0..32_768.0 + 100.0).contains(&bytes),
+                    "a binary r4 tensor (32×16×16 float32): {bytes}"
+                );
+                assert!(num(r, "head_us") > 0.0 && num(r, "head_us") < compute, "{r:?}");
+                assert!(num(r, "forwarded_us") > num(r, "sent_us") && num(r, "forwarded_us") < num(r, "received_us"));
+                // The head computed on the device: a Pi 4 core's power over its compute, no more.
+                let core_w = (6.4 - 2.7) / 4.0;
+                let expected = core_w * num(r, "head_us") / 1e3;
+                assert!((num(r, "energy_compute_mj") - expected).abs() <= 1e-3 * expected + 1e-3, "{r:?}");
+                (num(r, "head_us"), bytes)
+            }
+            "all on the edge" => {
+                assert_eq!((get(r, "route"), get(r, "answered_by")), ("edge".into(), "edge".into()));
+                assert_eq!(get(r, "split_bytes"), "");
+                (compute, 0.0)
+            }
+            other => panic!("unexpected reason {other:?}"),
+        };
+        let s = sums.entry(get(r, "point")).or_default();
+        for (sum, v) in s.iter_mut().zip([1.0, num(r, "latency_us"), head, compute - head, bytes]) {
+            *sum += v;
+        }
+    }
+    // summary.csv's split columns are those means; the parts add up to the mean latency.
+    let scol = |r: &Vec<String>, c: &str| r[summary.col(c)].parse::<f64>().unwrap_or(f64::NAN);
+    let rows: Vec<&Vec<String>> = summary.filter("tier", "policy").collect();
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        let [n, latency, head, tail, bytes] = sums[&r[summary.col("point")]];
+        for (c, v) in
+            [("split_head_mean_us", head / n), ("split_tail_mean_us", tail / n), ("split_bytes_mean", bytes / n)]
+        {
+            assert!((scol(r, c) - v).abs() <= 0.1, "{c}: {} against {v}", scol(r, c));
+        }
+        let rest = latency / n - head / n - tail / n;
+        assert!(
+            (scol(r, "split_rest_mean_us") - rest).abs() <= 0.2,
+            "rest: {} against {rest}",
+            scol(r, "split_rest_mean_us")
+        );
+    }
+    // The report's fastest cut under each uplink is summary.csv's lowest p50 there.
+    let report = std::fs::read_to_string(dir.join("report.md")).expect("report");
+    assert!(report.contains("**Split:** along tiers.cloud.link.bandwidth the fastest cut is"), "{report}");
+    for bandwidth in ["1Gbit/s", "4Mbit/s"] {
+        let here: Vec<&&Vec<String>> =
+            rows.iter().filter(|r| r[summary.col("param:tiers.cloud.link.bandwidth")] == bandwidth).collect();
+        let best = here
+            .iter()
+            .min_by(|a, b| scol(a, "latency_p50_us").total_cmp(&scol(b, "latency_p50_us")))
+            .map(|r| r[summary.col("split_at")].clone())
+            .expect("rows");
+        let section = report.split(&format!("### tiers.cloud.link.bandwidth={bandwidth}")).nth(1).expect("a table");
+        let table: String = section.lines().take_while(|l| !l.starts_with("###") && !l.starts_with("![")).collect();
+        assert!(table.contains(&format!("| **{best}** |")), "{bandwidth}: {best} is fastest in summary.csv: {table}");
+    }
+    assert!(dir.join("plots/split.svg").is_file());
 }

@@ -9,7 +9,7 @@ mod tables;
 
 use std::fmt::Write;
 
-pub use summary::{crossover_sentences, energy_sentences, finding};
+pub use summary::{crossover_sentences, energy_sentences, finding, split_sentences};
 
 use super::plot::{self, PlotKind};
 use crate::plan::Tier;
@@ -91,6 +91,9 @@ pub fn report_md(report: &Report) -> String {
     for sentence in energy_sentences(report) {
         let _ = writeln!(md, "**Energy:** {sentence}\n");
     }
+    for sentence in split_sentences(report) {
+        let _ = writeln!(md, "**Split:** {sentence}\n");
+    }
     let plots = if report.manifest.finished_at.is_some() { plot::plots_of(report) } else { Vec::new() };
     for kind in plots.iter().filter(|k| matches!(k, PlotKind::Latency { .. })) {
         embed(report, kind, &mut md);
@@ -104,6 +107,7 @@ pub fn report_md(report: &Report) -> String {
         sections::policies(report, &mut md);
         md.push('\n');
     }
+    sections::splits(report, &plots, &mut md);
     md.push_str("## Model validation\n\n");
     sections::models(report, &mut md);
     results_part(report, &plots, &mut md);

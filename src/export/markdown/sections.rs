@@ -113,6 +113,36 @@ pub(super) fn energy_cost(report: &Report, plots: &[crate::export::plot::PlotKin
     }
 }
 
+/// The Split points: per network condition, each cut's latency and parts.
+pub(super) fn splits(report: &Report, plots: &[crate::export::plot::PlotKind], md: &mut String) {
+    let tables = report.split_tables();
+    if tables.is_empty() {
+        return;
+    }
+    md.push_str("## Split points\n\n");
+    md.push_str(
+        "Each cut runs the model's head on the edge (slowed like any edge) and sends the tensor at the cut to the \
+         cloud, which runs the tail and answers the device; `input` sends the input as it came, `output` answers on \
+         the edge. Head, tail and the rest are means over the same answered requests and add up to the mean; the \
+         rest is the links, the broker and the queues. Bytes sent: what the edge sent the cloud a request.\n",
+    );
+    for t in &tables {
+        if !t.condition.is_empty() {
+            let _ = writeln!(md, "\n### {}", crate::plan::params_label(&t.condition));
+        }
+        md.push('\n');
+        md.push_str(&tables::split(t).markdown());
+    }
+    for kind in plots.iter().filter(|k| matches!(k, crate::export::plot::PlotKind::Split)) {
+        md.push('\n');
+        super::embed(report, kind, md);
+    }
+    for sentence in super::summary::split_sentences(report) {
+        let _ = writeln!(md, "\nBest split: {sentence}");
+    }
+    md.push('\n');
+}
+
 /// Every summary's percentiles, with the † note when a row rests on few answers.
 pub(super) fn results(report: &Report, md: &mut String) {
     let (table, few) = tables::results(report);

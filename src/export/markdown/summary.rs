@@ -57,6 +57,12 @@ pub fn finding(report: &Report) -> String {
             let best = ranking.map(|r| ranking_sentence(report, &placements, &r)).unwrap_or_default();
             format!("This run routes requests by policy; the Policies section compares its placements. {best}")
         }
+        Finding::Split { cuts, conditions } => format!(
+            "This run splits the model between the edge and the cloud: {cuts} cut{} under {conditions} network \
+             condition{}; the Split points section gives each cut's latency and where it goes.",
+            if cuts == 1 { "" } else { "s" },
+            if conditions == 1 { "" } else { "s" }
+        ),
         Finding::OneTier { tier, p50_us, executions } => format!(
             "Only the {tier} tier ran, with p50 latency {} over {executions} point executions. No edge-versus-cloud \
              comparison was made.",
@@ -272,4 +278,53 @@ fn accuracy_sentence(a: &Accuracy) -> String {
         })
         .collect();
     format!("On {} labelled answers, {}.", a.labelled, join_and(&parts))
+}
+
+/// The Split line of the Summary: where the fastest cut changes along each
+/// swept key, or the fastest cut of each condition when none is swept.
+pub fn split_sentences(report: &Report) -> Vec<String> {
+    let lines = report.split_lines();
+    if !lines.is_empty() {
+        return lines.iter().map(split_line_sentence).collect();
+    }
+    report
+        .split_tables()
+        .iter()
+        .filter_map(|t| {
+            let best = t.fastest.as_ref()?;
+            let row = t.rows.iter().find(|r| &r.at == best)?;
+            let at = if t.condition.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", crate::plan::params_label(&t.condition))
+            };
+            Some(format!(
+                "the fastest cut{at} is `{best}`, p50 {} ms{}.",
+                row.p50_us.map_or("–".into(), |us| super::ms(us.round() as u64)),
+                frugal(t)
+            ))
+        })
+        .collect()
+}
+
+/// `; on device energy, `r4``: when the cut using the least energy is another.
+fn frugal(t: &crate::report::SplitTable) -> String {
+    match (&t.frugal, &t.fastest) {
+        (Some(f), Some(best)) if f != best => format!("; the cut using the least device energy is `{f}`"),
+        (Some(_), Some(_)) => "; it also uses the least device energy".into(),
+        _ => String::new(),
+    }
+}
+
+fn split_line_sentence(line: &crate::report::SplitLine) -> String {
+    let fixed =
+        if line.fixed.is_empty() { String::new() } else { format!(" ({})", crate::plan::params_label(&line.fixed)) };
+    let each: Vec<String> = line.fastest.iter().map(|(v, cut)| format!("`{cut}` at {v}")).collect();
+    let changes: Vec<String> =
+        line.changes().iter().map(|(from, to, a, b)| format!("from `{from}` to `{to}` between {a} and {b}")).collect();
+    let verdict = match changes.is_empty() {
+        true => "the same cut throughout".to_string(),
+        false => format!("it changes {}", super::join_and(&changes)),
+    };
+    format!("along {}{fixed} the fastest cut is {}: {verdict}.", line.key, super::join_and(&each))
 }

@@ -377,3 +377,48 @@ pub(super) fn edge_cloud(report: &Report) -> Table {
     }
     t
 }
+
+/// One network condition's Split points: each cut's latency, where it went
+/// (means over the same requests, so head + tail + the rest = the mean) and
+/// what it sent; the fastest cut in bold.
+pub(super) fn split(table: &crate::report::SplitTable) -> Table {
+    let energy = table.rows.iter().any(|r| r.energy_mj.is_some());
+    let mut t = Table::new().left("cut").columns(
+        [
+            "p50 (ms)",
+            "p99 (ms)",
+            "mean (ms)",
+            "head, edge (ms)",
+            "tail, cloud (ms)",
+            "links, broker, queues (ms)",
+            "bytes sent",
+        ],
+        Align::Right,
+    );
+    if energy {
+        t = t.right("energy (mJ)");
+    }
+    let value = |v: Option<f64>| v.map_or_else(dash, |us| ms(us.round() as u64));
+    let mean = |us: f64| format!("{:.2}", us / 1000.0);
+    for r in &table.rows {
+        let name = match table.fastest.as_deref() == Some(r.at.as_str()) {
+            true => format!("**{}**", r.at),
+            false => r.at.clone(),
+        };
+        let mut row = vec![
+            name,
+            value(r.p50_us),
+            value(r.p99_us),
+            mean(r.latency_us),
+            mean(r.head_us),
+            mean(r.tail_us),
+            mean(r.rest_us),
+            super::thousands(r.bytes.round() as u64),
+        ];
+        if energy {
+            row.push(r.energy_mj.map_or_else(dash, |e| format!("{e:.1}")));
+        }
+        t.row(row);
+    }
+    t
+}

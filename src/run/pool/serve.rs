@@ -361,6 +361,8 @@ impl Host {
             queue_limit: self.w.queue_limit,
             batching: self.w.batching,
             offload: job.offload.clone(),
+            // A split runs in the run's own process (the scenario refuses remote pools with it).
+            split: None,
         };
         Ok((Worker::start(spec, model, self.timer.clone()).await?, link))
     }
