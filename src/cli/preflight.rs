@@ -35,6 +35,8 @@ fn parity_batch(width: usize) -> usize {
 pub struct ModelCheck {
     pub models: Vec<ModelRecord>,
     pub parity: Option<Parity>,
+    /// Under `placement: partition`: every cut's head then tail against the whole model.
+    pub split: Option<crate::report::SplitCheck>,
 }
 
 fn bad_model(plan: &Plan, point: usize, tier: Tier, message: String) -> Failure {
@@ -87,20 +89,21 @@ pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
     same_outputs(plan, &models)?;
     if plan.points.iter().any(|p| p.config.partition.is_some()) {
         // Both tiers hold the whole model; what must agree is head then tail with it.
-        check_partitions(plan)?;
-        return Ok(ModelCheck { models, parity: None });
+        let split = check_partitions(plan)?;
+        return Ok(ModelCheck { models, parity: None, split: Some(split) });
     }
     let parity = match crate::report::different_models(&models) {
         Some(_) => None,
         None => parity(&mut loaded)?,
     };
-    Ok(ModelCheck { models, parity })
+    Ok(ModelCheck { models, parity, split: None })
 }
 
 /// Under `placement: partition`: writes each cut the plan uses (once), holds
 /// head then tail to the whole model on the run's inputs within
 /// `PARITY_LIMIT`, refusing the cut otherwise, and gives each point its parts.
-fn check_partitions(plan: &mut Plan) -> Result<(), Failure> {
+fn check_partitions(plan: &mut Plan) -> Result<crate::report::SplitCheck, Failure> {
+    let mut check = crate::report::SplitCheck { cuts: 0, inputs: 0, max_abs_diff: 0.0 };
     let mut opened: Vec<(std::path::PathBuf, crate::partition::Partition)> = Vec::new();
     let mut made: Vec<((std::path::PathBuf, String), crate::plan::Parts)> = Vec::new();
     for p in 0..plan.points.len() {
@@ -121,23 +124,28 @@ fn check_partitions(plan: &mut Plan) -> Result<(), Failure> {
         let head_share = if model.macs == 0 { 0.0 } else { cut.head_macs as f64 / model.macs as f64 };
         let models = match split.all_cloud() || split.all_edge() {
             true => None,
-            false => Some(split_models(plan, p, model, &split.at)?),
+            false => {
+                let (models, (inputs, difference)) = split_models(plan, p, model, &split.at)?;
+                check.cuts += 1;
+                check.inputs = check.inputs.max(inputs);
+                check.max_abs_diff = check.max_abs_diff.max(difference);
+                Some(models)
+            }
         };
         let parts = crate::plan::Parts { models, shape: cut.shape.clone(), head_share };
         plan.points[p].config.partition = Some(crate::plan::PartitionConfig { parts: Some(parts.clone()), ..split });
         made.push((key, parts));
     }
-    Ok(())
+    Ok(check)
 }
 
+/// A cut's head and tail files, and the inputs and largest difference of their check.
+type SplitModels = ((std::path::PathBuf, std::path::PathBuf), (usize, f32));
+
 /// Writes the head and tail of cut `at` where the run keeps them and holds
-/// head then tail to the whole model on point `p`'s inputs.
-fn split_models(
-    plan: &Plan,
-    p: usize,
-    model: &crate::partition::Partition,
-    at: &str,
-) -> Result<(std::path::PathBuf, std::path::PathBuf), Failure> {
+/// head then tail to the whole model on point `p`'s inputs; gives the two
+/// files, and how many inputs and the largest difference.
+fn split_models(plan: &Plan, p: usize, model: &crate::partition::Partition, at: &str) -> Result<SplitModels, Failure> {
     let sha = crate::digest::sha256_hex(&std::fs::read(model.path()).map_err(Failure::input)?);
     let dir = std::env::temp_dir().join(format!("simrun-partition-{}", &sha[..16]));
     let (head, tail) = model.write(at, &dir).map_err(Failure::infrastructure)?;
@@ -161,7 +169,7 @@ fn split_models(
         );
         return Err(bad_key(plan, p, "partition.at", message));
     }
-    Ok((head, tail))
+    Ok(((head, tail), (inputs.len() / width.max(1), worst)))
 }
 
 /// The inputs a check runs on: the data file's first rows, or seeded random

@@ -131,6 +131,7 @@ pub async fn execute(
     let mut manifest = manifest(&plan, &models, &brokers, &run_id, command).map_err(Failure::input)?;
     manifest.remote_workers = pools.as_ref().map(Pools::members).unwrap_or_default();
     let mut report = Report::new(&plan, manifest, models.parity);
+    report.split_check = models.split;
     if let Some(w) = large_json(&plan, &run_id) {
         eprintln!("warning: {w}");
         report.warnings.push(w);

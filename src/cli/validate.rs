@@ -87,6 +87,16 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
             crate::report::PARITY_LIMIT
         );
     }
+    if let Some(c) = models.split {
+        let _ = writeln!(
+            out,
+            "split: head then tail of {} cut(s) against the whole model: max difference {:.2e} over {} inputs (limit {:e})",
+            c.cuts,
+            c.max_abs_diff,
+            c.inputs,
+            crate::report::PARITY_LIMIT
+        );
+    }
     if args.no_broker {
         let _ = writeln!(out, "broker: not checked (--no-broker)");
     } else {

@@ -21,7 +21,7 @@ pub use manifest::{
     Manifest, MergedShard, ModelRecord, Parity, Reuse, CANDLE_VERSION, GIT_COMMIT, ORT_CRATE_VERSION, RUMQTTC_VERSION,
     SIMRUN_VERSION,
 };
-pub use split::{SplitLine, SplitRow, SplitTable, CUT_KEY};
+pub use split::{SplitCheck, SplitLine, SplitRow, SplitTable, CUT_KEY};
 #[cfg(test)]
 pub use testing::test_report;
 pub use warning::{At, Warning, PARITY_LIMIT, SLOWDOWN_TOLERANCE};
@@ -89,6 +89,9 @@ pub struct Report {
     /// The energy and cost models, when the scenario asks for either.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub costing: Option<Costing>,
+    /// Under `placement: partition`: head then tail held to the whole model before the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_check: Option<SplitCheck>,
 }
 
 /// One tier's setup over a plan: its model, runtime and workers.
@@ -185,6 +188,7 @@ impl Report {
             tiers: TierSetup::of(plan),
             device_hosts: Vec::new(),
             costing: Costing::of(plan),
+            split_check: None,
         }
     }
 

@@ -7,6 +7,16 @@ use super::Report;
 use crate::plan::Tier;
 use crate::stats::SplitSummary;
 
+/// What the preflight found holding each cut's head then tail to the whole
+/// model on the run's inputs: the largest difference over the cuts.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct SplitCheck {
+    /// Cuts with a head and a tail (`input` and `output` run the whole model).
+    pub cuts: usize,
+    pub inputs: usize,
+    pub max_abs_diff: f32,
+}
+
 /// The swept key that chooses the cut.
 pub const CUT_KEY: &str = "partition.at";
 

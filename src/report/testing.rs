@@ -77,6 +77,7 @@ pub fn test_report(repetitions: u32, latencies: &[&str], summaries: Vec<Summary>
         tiers: vec![],
         device_hosts: vec![],
         costing: None,
+        split_check: None,
     };
     report.summaries_changed();
     report

@@ -126,6 +126,17 @@ pub(super) fn splits(report: &Report, plots: &[crate::export::plot::PlotKind], m
          the edge. Head, tail and the rest are means over the same answered requests and add up to the mean; the \
          rest is the links, the broker and the queues. Bytes sent: what the edge sent the cloud a request.\n",
     );
+    if let Some(c) = report.split_check.filter(|c| c.cuts > 0) {
+        let _ = writeln!(
+            md,
+            "\nBefore the run, head then tail reproduced the whole model at each of the {} cut(s) with a head and a \
+             tail within {:.2e} on {} of the run's inputs (limit {:e}).",
+            c.cuts,
+            c.max_abs_diff,
+            c.inputs,
+            crate::report::PARITY_LIMIT
+        );
+    }
     for t in &tables {
         if !t.condition.is_empty() {
             let _ = writeln!(md, "\n### {}", crate::plan::params_label(&t.condition));
