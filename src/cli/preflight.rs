@@ -172,15 +172,20 @@ fn split_models(plan: &Plan, p: usize, model: &crate::partition::Partition, at: 
     Ok(((head, tail), (inputs.len() / width.max(1), worst)))
 }
 
-/// The inputs a check runs on: the data file's first rows, or seeded random
-/// values where the devices send random ones.
+/// Inputs a split's check runs on: each runs the whole model and then the
+/// head and the tail, and a split model is a CNN of milliseconds a call
+/// (split_cnn: 64 inputs take under a second here).
+const SPLIT_INPUTS: usize = 64;
+
+/// The inputs a split's check runs on: the data file's first rows, or
+/// seeded random values where the devices send random ones.
 fn run_inputs(input: &InputConfig, width: usize) -> Vec<f32> {
     if let Some(rows) = input.data.file().filter(|r| r.width == width && r.rows() > 0) {
-        let n = rows.rows().min(PARITY_INPUTS);
+        let n = rows.rows().min(SPLIT_INPUTS);
         return rows.values[..n * width].to_vec();
     }
     let mut rng = ChaCha8Rng::seed_from_u64(crate::seeds::PARITY_INPUTS);
-    (0..PARITY_INPUTS * width).map(|_| rng.gen_range(-3.0f32..3.0)).collect()
+    (0..SPLIT_INPUTS * width).map(|_| rng.gen_range(-3.0f32..3.0)).collect()
 }
 
 /// Whether point `p`'s tier `t` can run its model as set: threads where the

@@ -59,6 +59,31 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
     check_open_files(&plan)?;
     let mut out = String::new();
     let _ = writeln!(out, "scenario: {} ({})", plan.scenario_path.display(), plan.name);
+    out.push_str(&models_text(&plan, &models));
+    if args.no_broker {
+        let _ = writeln!(out, "broker: not checked (--no-broker)");
+    } else {
+        let _broker = start_managed_broker(&mut plan)?;
+        if plan.points.iter().any(|p| p.config.broker.managed) {
+            let _ = writeln!(out, "broker: auto: simrun started a private Mosquitto for this check and stops it");
+        }
+        for (url, info) in check_brokers(&plan).await? {
+            let _ =
+                writeln!(out, "broker: {url} answers ({})", info.version.as_deref().unwrap_or("version not reported"));
+        }
+        check_delivery(&plan, &format!("validate-{}", std::process::id())).await?;
+        let _ = writeln!(out, "broker: delivers to the subscriptions the workers will make");
+    }
+    out.push_str(&describe_plan(&plan));
+    out.push_str("ok\n");
+    // A closed pipe (`simrun validate x | head`) is not an error.
+    super::print_text(&out);
+    Ok(Outcome::Passed)
+}
+
+/// The models, the devices' input and what the parity checks found.
+fn models_text(plan: &crate::plan::Plan, models: &super::preflight::ModelCheck) -> String {
+    let mut out = String::new();
     for m in &models.models {
         let _ = writeln!(
             out,
@@ -97,25 +122,7 @@ pub async fn validate(args: ValidateArgs) -> Result<Outcome, Failure> {
             crate::report::PARITY_LIMIT
         );
     }
-    if args.no_broker {
-        let _ = writeln!(out, "broker: not checked (--no-broker)");
-    } else {
-        let _broker = start_managed_broker(&mut plan)?;
-        if plan.points.iter().any(|p| p.config.broker.managed) {
-            let _ = writeln!(out, "broker: auto: simrun started a private Mosquitto for this check and stops it");
-        }
-        for (url, info) in check_brokers(&plan).await? {
-            let _ =
-                writeln!(out, "broker: {url} answers ({})", info.version.as_deref().unwrap_or("version not reported"));
-        }
-        check_delivery(&plan, &format!("validate-{}", std::process::id())).await?;
-        let _ = writeln!(out, "broker: delivers to the subscriptions the workers will make");
-    }
-    out.push_str(&describe_plan(&plan));
-    out.push_str("ok\n");
-    // A closed pipe (`simrun validate x | head`) is not an error.
-    super::print_text(&out);
-    Ok(Outcome::Passed)
+    out
 }
 
 /// A link in a few words: its latency, or the trace it replays.

@@ -149,7 +149,9 @@ impl Drop for Mosquitto {
 
 /// One test of a group at a time (`name`: the group): their runs share two
 /// cores, and a flood, a dead broker or extra processes next door would be
-/// measured as this test's noise. An exclusive lock on a file, so that it
+/// measured as this test's noise. Group `cpu`: the tests that compute for
+/// seconds (partitioning, its parity checks) and the tests whose timings a
+/// busy neighbour would break (the A/A tie, the searches). An exclusive lock on a file, so that it
 /// holds across threads (`cargo test`) and processes (`cargo nextest run`);
 /// it goes with the returned file, or with the process.
 pub fn serial(name: &str) -> std::fs::File {

@@ -14,6 +14,8 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn every_cut_of_the_shipped_model_written_to_disk_runs_head_then_tail_as_the_whole_model() {
+    // Seconds of inference: not beside a test whose timings a busy neighbour would break.
+    let _cpu = crate::common::serial("cpu");
     let path = root().join("models/split_cnn.onnx");
     let model = Partition::open(&path).expect("the shipped split model opens");
     let cuts = model.cuts();
@@ -49,6 +51,8 @@ fn every_cut_of_the_shipped_model_written_to_disk_runs_head_then_tail_as_the_who
 
 #[test]
 fn squeezenet_offers_no_cut_inside_a_fire_module_and_says_what_the_tail_would_miss() {
+    // Seconds of inference: not beside a test whose timings a busy neighbour would break.
+    let _cpu = crate::common::serial("cpu");
     let path = root().join("tests/fixtures/models/squeezenet1_1.onnx");
     let model = Partition::open(&path).expect("SqueezeNet 1.1 opens");
     let names: Vec<&str> = model.cuts().iter().map(|c| c.name.as_str()).collect();
@@ -155,6 +159,8 @@ fn run_partition(broker: &crate::common::Mosquitto) -> std::path::PathBuf {
 
 #[test]
 fn a_partitioned_run_records_each_side_and_its_report_agrees_with_its_csvs() {
+    // Seconds of inference: not beside a test whose timings a busy neighbour would break.
+    let _cpu = crate::common::serial("cpu");
     let broker = crate::common::Mosquitto::start();
     let dir = run_partition(&broker);
     let samples = crate::common::Table::read(&dir.join("samples.csv"));

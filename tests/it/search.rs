@@ -28,6 +28,8 @@ const SLOWED_CNN: [&str; 10] = [
 
 #[test]
 fn search_bisects_to_the_crossover_and_writes_its_steps_as_one_run_folder() {
+    // A slowed CNN near its capacity: not beside a test that keeps the cores busy for seconds.
+    let _cpu = crate::common::serial("cpu");
     let broker = crate::common::Mosquitto::start();
     let mut args = SLOWED_CNN.to_vec();
     args.extend(["--set", "load.rate=10/s", "--set", "load.duration=1s", "--set", "load.warmup=300ms"]);
@@ -60,6 +62,8 @@ fn search_bisects_to_the_crossover_and_writes_its_steps_as_one_run_folder() {
 
 #[test]
 fn search_finds_the_highest_rate_within_the_slos_and_a_faster_rate_fails_them() {
+    // A slowed CNN near its capacity: not beside a test that keeps the cores busy for seconds.
+    let _cpu = crate::common::serial("cpu");
     let broker = crate::common::Mosquitto::start();
     // One slot holding each CNN call twenty times over serves some tens of requests a second; a queue of
     // two turns the excess into `overloaded` errors at once, so the error-rate SLO fails sharply past it.
