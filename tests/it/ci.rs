@@ -112,6 +112,8 @@ fn slo_gates_junit_and_single_repetition_diffs() {
 /// A cloud link 20 % slower, measured with the repetitions a verdict needs.
 #[test]
 fn a_slower_cloud_link_regresses_the_cloud() {
+    // Link timings to the millisecond, or a slowed CNN near its capacity: one such test at a time.
+    let _cpu = crate::common::serial("cpu");
     let broker = Mosquitto::start();
     let scratch = tempfile::tempdir().unwrap();
     let short = ["--set", "repetitions=6", "--set", "load.duration=600ms", "--set", "load.warmup=200ms"];

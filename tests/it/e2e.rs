@@ -548,6 +548,8 @@ fn a_device_profile_gives_the_slowdown_per_model_class_and_the_report_names_its_
 
 #[test]
 fn a_slowed_edge_and_a_latency_sweep_give_a_crossover_between_the_bracketing_points() {
+    // Link timings to the millisecond, or a slowed CNN near its capacity: one such test at a time.
+    let _cpu = crate::common::serial("cpu");
     let broker = crate::common::Mosquitto::start();
     // The CNN (0.5–3 ms a call on any plausible host) twenty times slower at the edge: 10–60 ms there,
     // against one call plus the link in the cloud: faster at 0 ms, slower at 50 ms each way.

@@ -5,6 +5,8 @@ use crate::common::{run_smoke, Mosquitto, Table};
 
 #[test]
 fn uniform_jitter_widens_the_cloud_latency_and_is_reported() {
+    // Link timings to the millisecond, or a slowed CNN near its capacity: one such test at a time.
+    let _cpu = crate::common::serial("cpu");
     let broker = Mosquitto::start();
     let dir = run_smoke(
         &broker,
@@ -107,6 +109,8 @@ fn step_trace_round_trip_ms(t: f64) -> f64 {
 
 #[test]
 fn a_trace_steps_the_latency_and_holds_bytes_through_its_outage_when_it_says() {
+    // Link timings to the millisecond, or a slowed CNN near its capacity: one such test at a time.
+    let _cpu = crate::common::serial("cpu");
     let broker = Mosquitto::start();
     let dir = run_smoke(
         &broker,
