@@ -121,7 +121,6 @@ fn check_partitions(plan: &mut Plan) -> Result<crate::report::SplitCheck, Failur
         }
         let Some((_, model)) = opened.iter().find(|(m, _)| *m == split.model) else { continue };
         let cut = model.cut(&split.at).map_err(|e| bad_key(plan, p, "partition.at", e.to_string()))?;
-        let head_share = if model.macs == 0 { 0.0 } else { cut.head_macs as f64 / model.macs as f64 };
         let models = match split.all_cloud() || split.all_edge() {
             true => None,
             false => {
@@ -132,7 +131,7 @@ fn check_partitions(plan: &mut Plan) -> Result<crate::report::SplitCheck, Failur
                 Some(models)
             }
         };
-        let parts = crate::plan::Parts { models, shape: cut.shape.clone(), head_share };
+        let parts = crate::plan::Parts { models, shape: cut.shape.clone() };
         plan.points[p].config.partition = Some(crate::plan::PartitionConfig { parts: Some(parts.clone()), ..split });
         made.push((key, parts));
     }

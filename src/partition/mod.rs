@@ -184,8 +184,13 @@ impl Partition {
             ),
             None => "the model computes no tensor of that name from its input".into(),
         };
+        Err(self.not_a_cut(name, why))
+    }
+
+    /// Why `name` is no cut, with the list of cuts.
+    fn not_a_cut(&self, name: &str, why: String) -> PartitionError {
         let cuts = self.cuts.iter().map(|c| c.name.clone()).collect();
-        Err(PartitionError::NotACut { path: self.path.clone(), tensor: name.into(), why, cuts })
+        PartitionError::NotACut { path: self.path.clone(), tensor: name.into(), why, cuts }
     }
 
     /// The head and tail models of the tensor cut `name`, encoded.
@@ -193,8 +198,7 @@ impl Partition {
         let cut = self.cut(name)?;
         let Some(g) = self.model.graph.as_ref().filter(|_| name != INPUT && name != OUTPUT) else {
             let why = "`input` and `output` run the whole model on one side: there is nothing to split".into();
-            let cuts = self.cuts.iter().map(|c| c.name.clone()).collect();
-            return Err(PartitionError::NotACut { path: self.path.clone(), tensor: name.into(), why, cuts });
+            return Err(self.not_a_cut(name, why));
         };
         let whole = Graph::new(g, self.input.clone(), self.output.clone());
         let (head, tail) = whole.sides(name);

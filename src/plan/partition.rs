@@ -21,8 +21,6 @@ pub struct Parts {
     pub models: Option<(PathBuf, PathBuf)>,
     /// One sample's intermediate tensor, without the batch dimension.
     pub shape: Vec<usize>,
-    /// The head's share of the model's multiply-adds.
-    pub head_share: f64,
 }
 
 impl PartitionConfig {

@@ -21,7 +21,7 @@ pub struct SplitCheck {
 pub const CUT_KEY: &str = "partition.at";
 
 /// One cut at one point, over its repetitions: the median of their p50 and
-/// p99, and the means of the rest.
+/// p99 (the point's `Aggregate`), and the means of the rest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SplitRow {
     pub point: usize,
@@ -78,29 +78,20 @@ impl Report {
     pub fn split_rows(&self) -> Vec<SplitRow> {
         let mut out = Vec::new();
         for point in self.points.iter().map(|p| p.index) {
-            let reps: Vec<&SplitSummary> = self
-                .summaries
-                .iter()
-                .filter(|s| s.point == point && s.tier == Tier::Policy)
-                .filter_map(|s| s.split.as_ref())
-                .collect();
-            let Some(first) = reps.first() else { continue };
-            let mean = |f: fn(&SplitSummary) -> f64| reps.iter().map(|s| f(s)).sum::<f64>() / reps.len() as f64;
-            let percentile = |f: fn(&crate::stats::Percentiles) -> u64| {
-                let reps = self.summaries.iter().filter(|s| s.point == point && s.tier == Tier::Policy);
-                let v: Vec<f64> = reps.filter_map(|s| s.latency.as_ref().map(|l| f(l) as f64)).collect();
-                crate::math::median(&v)
-            };
+            let first = self.summaries.iter().find(|s| s.point == point && s.tier == Tier::Policy && s.split.is_some());
+            let Some(at) = first.and_then(|s| s.split.as_ref()).map(|s| s.at.clone()) else { continue };
+            let mean = |f: fn(&SplitSummary) -> f64| self.mean_over(point, Tier::Policy, |s| s.split.as_ref().map(f));
+            let agg = self.aggregates.iter().find(|a| a.point == point && a.tier == Tier::Policy);
             out.push(SplitRow {
                 point,
-                at: first.at.clone(),
-                p50_us: percentile(|l| l.p50_us),
-                p99_us: percentile(|l| l.p99_us),
-                latency_us: mean(|s| s.latency_us),
-                head_us: mean(|s| s.head_us),
-                tail_us: mean(|s| s.tail_us),
-                rest_us: mean(|s| s.rest_us),
-                bytes: mean(|s| s.bytes),
+                at,
+                p50_us: agg.and_then(|a| a.p50_us),
+                p99_us: agg.and_then(|a| a.p99_us),
+                latency_us: mean(|s| s.latency_us).unwrap_or(0.0),
+                head_us: mean(|s| s.head_us).unwrap_or(0.0),
+                tail_us: mean(|s| s.tail_us).unwrap_or(0.0),
+                rest_us: mean(|s| s.rest_us).unwrap_or(0.0),
+                bytes: mean(|s| s.bytes).unwrap_or(0.0),
                 energy_mj: self.mean_over(point, Tier::Policy, |s| s.energy.map(|e| e.mean_mj)),
             });
         }
@@ -196,6 +187,7 @@ mod tests {
                 r.summaries.push(s);
             }
         }
+        r.summaries_changed();
         let tables = r.split_tables();
         assert_eq!(tables.len(), 3);
         let fastest: Vec<Option<&str>> = tables.iter().map(|t| t.fastest.as_deref()).collect();
