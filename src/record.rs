@@ -192,6 +192,9 @@ pub struct Sample {
     pub repetition: u32,
     pub tier: Tier,
     pub device: u32,
+    /// The device's group, by its place in `devices` (0 with one block).
+    #[serde(default)]
+    pub group: u16,
     pub seq: u64,
     pub phase: Phase,
     pub intended_us: u64,
@@ -282,6 +285,7 @@ pub fn test_sample(tier: Tier, received_us: u64) -> Sample {
         repetition: 0,
         tier,
         device: 0,
+        group: 0,
         seq: 0,
         phase: Phase::Measure,
         intended_us: 0,

@@ -26,6 +26,16 @@ pub fn split_draw(execution: u64, seq: u64) -> f64 {
     rng.gen::<f64>()
 }
 
+/// Device group `group`'s draws of an execution (`execution`'s seed): the
+/// first group's are the execution's own, so a scenario with one devices
+/// block keeps its schedule.
+pub fn group(execution: u64, group: u16) -> u64 {
+    match group {
+        0 => execution,
+        g => execution ^ (u64::from(g) << 48 | 0x0067_7270),
+    }
+}
+
 /// The Poisson gaps of an execution's schedule (`execution`'s seed).
 pub fn schedule_gaps(execution: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(execution ^ 0x9015_5011)

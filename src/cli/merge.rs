@@ -142,6 +142,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
     report.points = shards.iter().flat_map(|s| s.report.points.clone()).collect();
     report.points.sort_by_key(|p| p.index);
     report.summaries.clear();
+    report.group_summaries.clear();
     report.links.clear();
     report.warnings.clear();
     report.stopped = None;
@@ -160,6 +161,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
                 .map(|p| Percentiles { mean_us: s.latency.map_or(p.mean_us, |l| l.mean_us), ..p });
             report.summaries.push(s);
         }
+        report.group_summaries.extend(r.group_summaries.iter().cloned());
         report.links.extend(r.links.iter().cloned());
         let own = r.stopped.iter().map(|s| Warning::Stopped(s.clone())).chain(r.warnings.iter().cloned());
         report.warnings.extend(own.map(|w| Warning::FromShard { shard: name.clone(), warning: Box::new(w) }));
@@ -181,6 +183,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
         }
     }
     report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));
+    report.group_summaries.sort_by_key(|s| (s.repetition, s.point));
     report.summaries_changed();
     report.links.sort_by_key(|l| (l.repetition, l.point));
     let have: BTreeSet<usize> = report.points.iter().map(|p| p.index).collect();

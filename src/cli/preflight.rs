@@ -64,6 +64,10 @@ pub fn check_models(plan: &mut Plan) -> Result<ModelCheck, Failure> {
             let info = model.info().clone();
             runs_as_set(plan, p, t, &info)?;
             fit_input(&mut plan.points[p].config.devices.input, &info).map_err(|e| bad_model(plan, p, tier, e.0))?;
+            for g in 0..plan.points[p].config.groups.len() {
+                fit_input(&mut plan.points[p].config.groups[g].input, &info)
+                    .map_err(|e| bad_model(plan, p, tier, e.0))?;
+            }
             if tier == Tier::Edge {
                 fit_cascade(plan, p, model.as_mut(), &info)?;
             }

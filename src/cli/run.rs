@@ -293,7 +293,7 @@ async fn sweep(
     let remaining = report.executions_planned - report.executions_done();
     let progress = ui::spawn(rx, remaining, ProgressMode::detect(quiet));
     let clock = Clock { epoch: Instant::now(), wall_before: report.manifest.wall_time_s.unwrap_or(0.0) };
-    let device_link_everywhere = plan.points.iter().any(|p| !p.config.devices.link.is_transparent());
+    let device_link_everywhere = plan.points.iter().any(|p| p.config.groups.iter().any(|g| !g.link.is_transparent()));
     let linked =
         |tier| plan.points.iter().flat_map(|p| &p.config.tiers).any(|t| t.tier == tier && !t.link.is_transparent());
     let remote_links = [crate::plan::Tier::Edge, crate::plan::Tier::Cloud].into_iter().filter(|&t| linked(t)).collect();
@@ -430,10 +430,13 @@ async fn execute_point(
         cloud_workers: point.config.tier(crate::plan::Tier::Cloud).map_or(0, |t| t.workers),
         devices: point.config.devices.count,
     };
-    let timelines = point.config.energy.clone().map(crate::stats::energy::Timelines::new);
+    let models: Option<Vec<_>> = point.config.groups.iter().map(|g| g.energy.clone()).collect();
+    let timelines = models.and_then(crate::stats::energy::Timelines::of_groups);
     let split = point.config.partition.as_ref().map(|p| p.at.clone());
-    let stats = PointStats::new(point.index, rep).with_costing(costing).with_split(split);
-    let consumer = tokio::task::spawn_blocking(move || consume(rx, &run_id, writer, stats, timelines));
+    let stats =
+        PointStats::new(point.index, rep).with_costing(costing).with_split(split).with_groups(point.config.grouped());
+    let names: Vec<String> = point.config.groups.iter().map(|g| g.name.clone()).collect();
+    let consumer = tokio::task::spawn_blocking(move || consume(rx, (&run_id, names), writer, stats, timelines));
     let outcome = tokio::select! {
         o = run_point(ctx, point, rep, tx) => o.map_err(|e| {
             report.stopped = Some(format!("run stopped at point {} rep {rep}: {e}", point.index));
@@ -462,12 +465,12 @@ async fn execute_point(
 /// ends when the run drops its sender.
 fn consume(
     mut rx: mpsc::UnboundedReceiver<Sample>,
-    run_id: &str,
+    (run_id, groups): (&str, Vec<String>),
     sink: std::io::BufWriter<std::fs::File>,
     mut stats: PointStats,
     mut timelines: Option<Timelines>,
 ) -> (PointStats, std::io::Result<()>) {
-    let mut writer = csv::SampleWriter::new(run_id, sink);
+    let mut writer = csv::SampleWriter::new(run_id, sink).with_groups(groups);
     let mut result = Ok(());
     // A sample is written once its energy is known: with an energy model,
     // when its device's next request is sent (its tail), or at the end.
@@ -527,13 +530,7 @@ fn record_point(
             replies_per_s: crate::run::worker::ERROR_REPLIES_PER_S,
         });
     }
-    let window = point.config.load.duration;
-    report.summaries.extend(stats.summaries(window, &point.params, &outcome.rejected).into_iter().map(|mut s| {
-        s.slowdown = point.config.tier(s.tier).map(|t| t.slowdown).filter(|k| *k > 1.0);
-        s.policy = point.config.policy.filter(|_| s.tier == crate::plan::Tier::Policy).map(|p| p.describe());
-        s
-    }));
-    report.summaries_changed();
+    add_summaries(report, point, stats, &outcome.rejected);
     for (tier, h) in stats.latency_histograms() {
         results.write(&export::histogram_name(point.index, rep, tier), &export::histogram_bytes(h))?;
     }
@@ -552,6 +549,20 @@ fn record_point(
         p.live_pairs += n;
     }
     Ok(())
+}
+
+/// The point execution's summaries, over every device and (with device groups) per group.
+fn add_summaries(report: &mut Report, point: &SweepPoint, stats: &PointStats, rejected: &[(crate::plan::Tier, u64)]) {
+    let window = point.config.load.duration;
+    let names: Vec<String> = point.config.groups.iter().map(|g| g.name.clone()).collect();
+    let tag = |mut s: crate::stats::Summary| {
+        s.slowdown = point.config.tier(s.tier).map(|t| t.slowdown).filter(|k| *k > 1.0);
+        s.policy = point.config.policy.filter(|_| s.tier == crate::plan::Tier::Policy).map(|p| p.describe());
+        s
+    };
+    report.summaries.extend(stats.summaries(window, &point.params, rejected).into_iter().map(tag));
+    report.group_summaries.extend(stats.group_summaries(window, &point.params, &names).into_iter().map(tag));
+    report.summaries_changed();
 }
 
 fn write_report(results: &ResultsDir, report: &Report) -> std::io::Result<()> {

@@ -32,20 +32,26 @@ pub fn describe_plan(plan: &Plan) -> String {
                 None => format!("{} ×{} link {}", t.tier, t.workers, link_summary(&t.link)),
             })
             .collect();
-        let (warm, measured) = c.load.request_counts();
         let devices = match &c.devices.remote {
             Some(r) => {
                 format!("{} devices over this run and {} device host(s) of pool {}", c.devices.count, r.hosts, r.pool)
             }
+            None if c.grouped() => {
+                let groups: Vec<String> = c.groups.iter().map(|g| format!("{} {}", g.count, g.name)).collect();
+                format!("{} devices ({})", c.devices.count, groups.join(", "))
+            }
             None => format!("{} devices", c.devices.count),
         };
+        let rate = c.groups.iter().filter_map(|g| g.load.offered()).map(|o| o.mean_hz).sum::<f64>();
+        let (warm, measured) =
+            c.groups.iter().map(|g| g.load.request_counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         let _ = writeln!(
             out,
             "  point {:>3}  {:<40} {}; {devices}, {:.0}/s, {} warmup + {} measured requests",
             p.index,
             p.label(),
             tiers.join(", "),
-            c.load.rate_hz,
+            rate,
             warm,
             measured
         );

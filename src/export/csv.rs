@@ -7,7 +7,7 @@ use crate::stats::energy::Energy;
 use crate::stats::{Aggregate, LinkFidelity, Percentiles, Summary};
 
 /// The columns of `samples.csv`, in order.
-pub const SAMPLE_COLUMNS: [&str; 37] = [
+pub const SAMPLE_COLUMNS: [&str; 38] = [
     "run_id",
     "point",
     "repetition",
@@ -45,6 +45,7 @@ pub const SAMPLE_COLUMNS: [&str; 37] = [
     "head_us",
     "forwarded_us",
     "split_bytes",
+    "group",
 ];
 
 /// The fixed columns of `summary.csv`; `param:<key>` columns and `rejected` follow.
@@ -127,11 +128,23 @@ pub fn samples_header() -> Vec<u8> {
 pub struct SampleWriter<W: std::io::Write> {
     run_id: String,
     csv: ::csv::Writer<W>,
+    /// The device groups' names, by index (`devices` for one block).
+    groups: Vec<String>,
 }
 
 impl<W: std::io::Write> SampleWriter<W> {
     pub fn new(run_id: &str, sink: W) -> Self {
-        SampleWriter { run_id: run_id.to_string(), csv: ::csv::WriterBuilder::new().from_writer(sink) }
+        SampleWriter {
+            run_id: run_id.to_string(),
+            csv: ::csv::WriterBuilder::new().from_writer(sink),
+            groups: vec![crate::plan::SINGLE_GROUP.to_string()],
+        }
+    }
+
+    /// Names each sample's `group` by the point's groups.
+    pub fn with_groups(mut self, names: Vec<String>) -> Self {
+        self.groups = names;
+        self
     }
 
     /// One row; `energy` when the scenario asks for the estimate and the request was answered.
@@ -176,6 +189,7 @@ impl<W: std::io::Write> SampleWriter<W> {
                 &opt(s.split.map(|p| p.head_us)),
                 &opt(s.split.map(|p| p.forwarded_us)),
                 &opt(s.split.map(|p| p.bytes)),
+                self.groups.get(usize::from(s.group)).map_or("", String::as_str),
             ])
             .map_err(std::io::Error::other)
     }
@@ -187,7 +201,7 @@ impl<W: std::io::Write> SampleWriter<W> {
 }
 
 /// Columns after the `param:` columns: the breakdown and repetition intervals.
-pub const EXTRA_COLUMNS: [&str; 51] = [
+pub const EXTRA_COLUMNS: [&str; 52] = [
     "rejected",
     "latency_p999_us",
     "network_p50_us",
@@ -239,6 +253,7 @@ pub const EXTRA_COLUMNS: [&str; 51] = [
     "split_tail_mean_us",
     "split_rest_mean_us",
     "split_bytes_mean",
+    "group",
 ];
 
 /// One row's cells by column name; `row_in` lays them out in the header's
@@ -253,6 +268,16 @@ fn params_cells(params: &[(String, String)]) -> Cells {
     params.iter().map(|(k, v)| (format!("param:{k}"), v.clone())).collect()
 }
 
+/// A row's group: its name, `all` for the row over every group when the
+/// run has groups, and nothing when it does not.
+fn group_cell(report: &Report, s: &Summary) -> String {
+    match &s.group {
+        Some(g) => g.clone(),
+        None if !report.group_summaries.is_empty() => "all".to_string(),
+        None => String::new(),
+    }
+}
+
 fn summary_cells(report: &Report, s: &Summary) -> Cells {
     let l = s.latency;
     let p = |x: Option<Percentiles>, f: fn(Percentiles) -> u64| opt(x.map(f));
@@ -261,6 +286,7 @@ fn summary_cells(report: &Report, s: &Summary) -> Cells {
         ("point", s.point.to_string()),
         ("repetition", s.repetition.to_string()),
         ("tier", s.tier.to_string()),
+        ("group", group_cell(report, s)),
         ("requests", s.counts.requests.to_string()),
         ("ok", s.counts.ok.to_string()),
         ("timeouts", s.counts.timeouts.to_string()),
@@ -410,6 +436,10 @@ pub fn summary_csv(report: &Report) -> Vec<u8> {
         for a in &report.aggregates {
             let _ = w.write_record(row_in(&header, aggregate_cells(report, a)));
         }
+    }
+    // Each device group's rows, after the rows over every device.
+    for s in &report.group_summaries {
+        let _ = w.write_record(row_in(&header, summary_cells(report, s)));
     }
     finish(w)
 }

@@ -18,6 +18,26 @@ pub struct DeviceConfig {
     pub remote: Option<RemoteDevices>,
 }
 
+/// One group of devices (`devices` written as a list of named groups; a
+/// single block is one group named `devices`): its own count, input, link,
+/// arrival process and radio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceGroup {
+    pub name: String,
+    /// Its devices are `first..first + count`, numbered over every group.
+    pub first: u32,
+    pub count: u32,
+    pub input: InputConfig,
+    pub link: LinkConfig,
+    pub load: LoadConfig,
+    pub energy: Option<super::EnergyConfig>,
+}
+
+/// The name of the one group of a scenario whose `devices` is a single block.
+pub const SINGLE_GROUP: &str = "devices";
+/// Groups in one scenario, at most.
+pub const MAX_GROUPS: usize = 64;
+
 /// Each device is an MQTT connection; the open-file limit (checked before a
 /// run) usually binds first. 15,000 ran here in 1.5 GB (docs/performance.md).
 pub const MAX_DEVICES: u32 = 50_000;
@@ -174,28 +194,6 @@ impl fmt::Display for InputData {
     }
 }
 
-/// How requests arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Arrival {
-    /// Evenly spaced at `rate_hz`.
-    #[default]
-    Constant,
-    /// A Poisson process at `rate_hz`: exponential gaps, seeded.
-    Poisson,
-    /// Each device keeps `concurrency` requests outstanding, `think` after each settles.
-    Closed,
-}
-
-impl Arrival {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arrival::Constant => "constant",
-            Arrival::Poisson => "poisson",
-            Arrival::Closed => "closed",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadConfig {
     pub arrival: Arrival,
@@ -211,11 +209,26 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    /// Requests in the warmup and in the measured window, on an evenly spaced
-    /// schedule (the expected counts for Poisson arrivals; none for closed loop).
+    /// Requests in the warmup and in the measured window at the offered mean
+    /// rate (exact for `constant`, expected for the other open-loop
+    /// processes; none for closed loop).
     pub fn request_counts(&self) -> (u64, u64) {
-        let warm = (self.warmup.as_secs_f64() * self.rate_hz).round() as u64;
-        let total = ((self.warmup + self.duration).as_secs_f64() * self.rate_hz).round() as u64;
+        let rate = self.offered().map_or(0.0, |o| o.mean_hz);
+        let warm = (self.warmup.as_secs_f64() * rate).round() as u64;
+        let total = ((self.warmup + self.duration).as_secs_f64() * rate).round() as u64;
         (warm, total.saturating_sub(warm))
+    }
+
+    /// The offered mean and peak rate of an open-loop process; `None` for closed loop.
+    pub fn offered(&self) -> Option<Offered> {
+        let rate = self.rate_hz;
+        let (mean_hz, peak_hz) = match &self.arrival {
+            Arrival::Closed => return None,
+            Arrival::Constant | Arrival::Poisson => (rate, rate),
+            Arrival::OnOff(o) => (rate * o.duty_cycle(), rate),
+            Arrival::Mmpp(m) => (m.mean_hz(), m.rates_hz[0].max(m.rates_hz[1])),
+            Arrival::Replay(r) => (r.mean_hz(), r.peak_hz()),
+        };
+        Some(Offered { mean_hz, peak_hz })
     }
 }

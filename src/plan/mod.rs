@@ -3,6 +3,7 @@
 //! Nothing here knows about YAML; `scenario` builds these values. One file
 //! per concern; each setting's limit sits beside its type.
 
+mod arrival;
 mod broker;
 mod compute;
 mod devices;
@@ -13,6 +14,7 @@ mod policy;
 mod shard;
 mod slo;
 
+pub use arrival::*;
 pub use broker::*;
 pub use compute::*;
 pub use devices::*;
@@ -153,11 +155,26 @@ pub struct PointConfig {
     pub cost: CostConfig,
     /// `placement: partition`: the model split between the tiers.
     pub partition: Option<PartitionConfig>,
+    /// The device groups, at least one. With one group it is `devices`,
+    /// `load` and `energy` themselves; with several, `devices.count` is their
+    /// sum and `devices`, `load` and `energy` are otherwise the first group's.
+    pub groups: Vec<DeviceGroup>,
 }
 
 impl PointConfig {
     pub fn tier(&self, tier: Tier) -> Option<&TierConfig> {
         self.tiers.iter().find(|t| t.tier == tier)
+    }
+
+    /// True when the scenario wrote `devices` as a list of named groups:
+    /// samples and summaries then say which group.
+    pub fn grouped(&self) -> bool {
+        self.groups.len() > 1 || self.groups.first().is_some_and(|g| g.name != SINGLE_GROUP)
+    }
+
+    /// The group device `device` belongs to, by index.
+    pub fn group_of(&self, device: u32) -> u16 {
+        self.groups.iter().rposition(|g| g.first <= device).unwrap_or(0) as u16
     }
 }
 

@@ -91,6 +91,10 @@ pub struct Slo {
     pub limit: f64,
     /// The limit as the scenario wrote it.
     pub limit_text: String,
+    /// With device groups: the group whose own rows it holds for; `None`:
+    /// the rows over every device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Slo {
@@ -105,6 +109,7 @@ impl Slo {
 
     /// `p99 ≤ 20ms`.
     pub fn objective(&self) -> String {
-        format!("{} {} {}", self.metric.as_str(), self.operator(), self.limit_text)
+        let group = self.group.as_ref().map_or(String::new(), |g| format!("{g}: "));
+        format!("{group}{} {} {}", self.metric.as_str(), self.operator(), self.limit_text)
     }
 }

@@ -37,6 +37,55 @@ pub struct PointRow {
     pub params: Vec<(String, String)>,
 }
 
+/// One device group's load over the plan's points (the report's **Load** line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LoadLine {
+    /// The group's name (`devices` for a single block).
+    pub group: String,
+    /// Its fewest and most devices over the points.
+    pub devices: (u32, u32),
+    /// Its arrival processes over the points, as `Arrival::describe` words them.
+    pub arrivals: Vec<String>,
+    /// The lowest and highest offered mean rate, and the highest peak, over
+    /// the points (open loop; `None` for closed loop).
+    pub mean_hz: Option<(f64, f64)>,
+    pub peak_hz: Option<f64>,
+}
+
+impl LoadLine {
+    pub fn of_plan(plan: &crate::plan::Plan) -> Vec<LoadLine> {
+        let mut lines: Vec<LoadLine> = Vec::new();
+        for g in plan.points.iter().flat_map(|p| &p.config.groups) {
+            let i = match lines.iter().position(|l| l.group == g.name) {
+                Some(i) => i,
+                None => {
+                    let fresh = LoadLine {
+                        group: g.name.clone(),
+                        devices: (g.count, g.count),
+                        arrivals: Vec::new(),
+                        mean_hz: None,
+                        peak_hz: None,
+                    };
+                    lines.push(fresh);
+                    lines.len() - 1
+                }
+            };
+            let l = &mut lines[i];
+            l.devices = (l.devices.0.min(g.count), l.devices.1.max(g.count));
+            let arrival = g.load.arrival.describe();
+            if !l.arrivals.contains(&arrival) {
+                l.arrivals.push(arrival);
+            }
+            if let Some(o) = g.load.offered() {
+                let (low, high) = l.mean_hz.unwrap_or((o.mean_hz, o.mean_hz));
+                l.mean_hz = Some((low.min(o.mean_hz), high.max(o.mean_hz)));
+                l.peak_hz = Some(l.peak_hz.unwrap_or(0.0).max(o.peak_hz));
+            }
+        }
+        lines
+    }
+}
+
 /// The whole run, as the exporters see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
@@ -45,6 +94,15 @@ pub struct Report {
     pub swept_keys: Vec<String>,
     pub points: Vec<PointRow>,
     pub summaries: Vec<Summary>,
+    /// With device groups (`devices` as a list): each group's summary of
+    /// each tier at each point execution, `group` naming it; `summaries`
+    /// hold the rows over every device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_summaries: Vec<Summary>,
+    /// What each device group offered: its devices, arrival process and
+    /// offered mean and peak rate, over the plan's points.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loads: Vec<LoadLine>,
     /// Each (point, tier) over its repetitions, derived from `summaries` by
     /// `summaries_changed` (and on reading a folder); not stored.
     #[serde(skip)]
@@ -172,6 +230,8 @@ impl Report {
             swept_keys: plan.swept_keys.clone(),
             points: plan.points.iter().map(|p| PointRow { index: p.index, params: p.params.clone() }).collect(),
             summaries: Vec::new(),
+            group_summaries: Vec::new(),
+            loads: LoadLine::of_plan(plan),
             aggregates: Vec::new(),
             crossovers: Vec::new(),
             links: Vec::new(),
@@ -223,7 +283,8 @@ impl Report {
 
     /// Every SLO at every point and tier that ran.
     pub fn slo_checks(&self) -> Vec<SloCheck> {
-        check_slos(&self.slos, &self.summaries)
+        let rows: Vec<Summary> = self.summaries.iter().chain(&self.group_summaries).cloned().collect();
+        check_slos(&self.slos, &rows)
     }
 
     /// How many SLO checks failed, out of how many.

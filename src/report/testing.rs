@@ -55,6 +55,8 @@ pub fn test_report(repetitions: u32, latencies: &[&str], summaries: Vec<Summary>
     let executions = points.len() * repetitions as usize;
     let mut report = Report {
         manifest,
+        group_summaries: Vec::new(),
+        loads: Vec::new(),
         description: String::new(),
         swept_keys: vec![key],
         finished: (0..repetitions)

@@ -165,6 +165,8 @@ pub struct Collector {
     /// its own share of the devices; answers to another share's are another
     /// collector's, and dropped uncounted.
     share: Option<(u32, u32, u32)>,
+    /// The device group whose requests this collector settles.
+    group: u16,
 }
 
 impl Collector {
@@ -181,7 +183,14 @@ impl Collector {
             timed_out: HashSet::new(),
             unmatched: Unmatched::default(),
             share: None,
+            group: 0,
         }
+    }
+
+    /// Its samples are of device group `group`.
+    pub fn with_group(mut self, group: u16) -> Self {
+        self.group = group;
+        self
     }
 
     /// Settles only slot `slot`'s requests of `slots` (`plan::device_slot`).
@@ -225,6 +234,7 @@ impl Collector {
             repetition: self.repetition,
             tier,
             device: s.device,
+            group: self.group,
             seq: s.seq,
             phase: s.phase,
             intended_us: s.intended_us,

@@ -43,9 +43,31 @@ pub struct Share {
     pub policy: Option<Policy>,
     pub qos: u8,
     pub encoding: Encoding,
+    /// The device group this share's devices are of (0 with one block), and
+    /// its first device's index over every group.
+    #[serde(default)]
+    pub group: u16,
+    #[serde(default)]
+    pub first: u32,
 }
 
 impl Share {
+    /// The last level of the topics this share's requests and answers go
+    /// on: its slot, kept apart per device group so that each group's
+    /// collector hears only its own devices' answers.
+    pub fn channel(&self) -> u32 {
+        self.slot + u32::from(self.group) * (crate::plan::MAX_DEVICE_HOSTS + 1)
+    }
+
+    /// What every request id of this share starts with: `<run-id>/<point>.<rep>/`,
+    /// and the group after it for every group but the first (`g2/`).
+    pub fn id_prefix(&self, run_id: &str, exec: &str) -> String {
+        match self.group {
+            0 => format!("{run_id}/{exec}/"),
+            g => format!("{run_id}/{exec}/g{g}/"),
+        }
+    }
+
     /// Samples a request owes: one per tier, or one under a routing policy.
     pub fn samples_per_request(&self) -> u64 {
         if self.policy.is_some() {
@@ -79,8 +101,10 @@ pub struct Fleet {
     qos: rumqttc::QoS,
     run_id: String,
     slots: u32,
-    /// The slot of this fleet's devices, whose answers its collector receives.
+    /// The topic channel of this fleet's devices (`Share::channel`), whose answers its collector receives.
     slot: u32,
+    /// Its first device's index over every group.
+    first: u32,
 }
 
 /// Where a fleet's samples and progress go, and its clock.
@@ -107,6 +131,19 @@ pub struct FleetOutcome {
 }
 
 impl FleetOutcome {
+    /// Adds another fleet's outcome of the same execution (another device group's).
+    pub fn add(&mut self, o: FleetOutcome) {
+        self.devices += o.devices;
+        self.sent += o.sent;
+        self.counts += o.counts;
+        let u = &mut self.unmatched;
+        u.unknown += o.unmatched.unknown;
+        u.duplicates += o.unmatched.duplicates;
+        u.late += o.unmatched.late;
+        u.anonymous_errors += o.unmatched.anonymous_errors;
+        self.broker_outages.extend(o.broker_outages);
+    }
+
     /// What this fleet's host sent and how its samples ended, as the run
     /// reports each device host (`name`, on `host`).
     pub fn tally(&self, share: &Share, name: &str, host: &str) -> DeviceHostTally {
@@ -174,12 +211,14 @@ async fn open_devices(
     let DeviceTemplate { request_topics, qos: q, samples, routing, exec } = template;
     let (point, repetition) = (share.point, share.repetition);
     let inflight = super::broker::device_inflight(share.qos, &share.load, share.devices);
+    let first = share.first;
     let shape: Arc<[usize]> = share.input.shape.clone().into();
-    let id_prefix = format!("{run_id}/{exec}/");
+    let id_prefix = share.id_prefix(run_id, exec);
     let mut devices = Vec::new();
     let mut conns = Vec::new();
     let mut copies = Vec::new();
-    for index in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
+    for place in (0..share.devices).filter(|&d| device_slot(d, share.slots) == share.slot) {
+        let index = first + place;
         let id = format!("simrun-{run_id}-dev{index}-{exec}");
         let conn = DeviceConnection::open(&id, addr, broker, inflight).await?;
         let copy = match share.connections_per_device() {
@@ -194,6 +233,7 @@ async fn open_devices(
         };
         devices.push(Device {
             index,
+            place,
             name: format!("dev-{index:03}"),
             client: conn.client(),
             topics: request_topics.clone(),
@@ -224,8 +264,12 @@ impl Fleet {
     ) -> Result<Fleet, RunError> {
         let broker = BrokerConfig { qos: share.qos, encoding: share.encoding, ..broker.clone() };
         let q = qos(share.qos);
-        let topics = AnswerTopics::new(run_id, &share.tiers, share.slot);
-        let slot = if share.slots > 1 { format!("-s{}", share.slot) } else { String::new() };
+        let channel = share.channel();
+        let topics = AnswerTopics::new(run_id, &share.tiers, channel);
+        let mut slot = if share.slots > 1 { format!("-s{}", share.slot) } else { String::new() };
+        if share.group > 0 {
+            slot.push_str(&format!("-g{}", share.group));
+        }
         let (tx, answers) = mpsc::unbounded_channel();
         let collector_id = format!("simrun-{run_id}-collector{slot}-{exec}");
         let subscriptions = topics.subscriptions(share.policy, q);
@@ -233,24 +277,26 @@ impl Fleet {
         let decided = Decided::default();
         let (point, repetition) = (share.point, share.repetition);
         let timeout_us = share.load.timeout.as_micros() as u64;
-        let settler = Collector::new(point, repetition, &share.tiers, format!("{run_id}/{exec}/"), timeout_us)
+        let settler = Collector::new(point, repetition, &share.tiers, share.id_prefix(run_id, exec), timeout_us)
             .with_policy(share.policy, decided.clone())
-            .with_share(share.devices, share.slot, share.slots);
+            .with_share(share.devices, share.slot, share.slots)
+            .with_group(share.group);
         let request_topics: Arc<[String]> =
-            share.tiers.iter().map(|&t| wire::topic(run_id, t, Topic::Request, share.slot)).collect::<Vec<_>>().into();
+            share.tiers.iter().map(|&t| wire::topic(run_id, t, Topic::Request, channel)).collect::<Vec<_>>().into();
         let samples = Samples::new(&share.input, seeds::rows(share.seed, point, repetition));
         let routing = share.policy.map(|policy| Routing {
             policy,
-            edge: Arc::from([wire::topic(run_id, Tier::Edge, Topic::Request, share.slot)]),
-            cloud: Arc::from([wire::topic(run_id, Tier::Cloud, Topic::Request, share.slot)]),
+            edge: Arc::from([wire::topic(run_id, Tier::Edge, Topic::Request, channel)]),
+            cloud: Arc::from([wire::topic(run_id, Tier::Cloud, Topic::Request, channel)]),
             execution: seeds::execution(share.seed, point, repetition),
             decided,
         });
         let template = DeviceTemplate { request_topics, qos: q, samples, routing, exec };
         let (devices, conns, copies) = open_devices(run_id, share, &broker, addr, template).await?;
-        let (slots, slot) = (share.slots, share.slot);
+        let (slots, slot) = (share.slots, channel);
         let run_id = run_id.to_string();
-        Ok(Fleet { devices, conns, copies, collector, answers, topics, settler, qos: q, run_id, slots, slot })
+        let first = share.first;
+        Ok(Fleet { devices, conns, copies, collector, answers, topics, settler, qos: q, run_id, slots, slot, first })
     }
 
     /// Devices in this fleet.
@@ -261,7 +307,7 @@ impl Fleet {
     /// The requests this fleet's devices will send, where known in advance (open loop).
     pub fn planned(&self, pacing: &Pacing) -> Option<u64> {
         match pacing {
-            Pacing::Open(s) => Some(self.devices.iter().map(|d| s.device_seqs(d.index).count() as u64).sum()),
+            Pacing::Open(s) => Some(self.devices.iter().map(|d| s.device_seqs(d.place).count() as u64).sum()),
             Pacing::Closed { .. } => None,
         }
     }
@@ -269,7 +315,7 @@ impl Fleet {
     /// Sends every device's requests by `pacing` and settles them; returns
     /// once each has settled. Fails when the broker stays lost longer than
     /// `reconnect_timeout`, or a device's task panics.
-    pub async fn run(mut self, io: FleetIo, pacing: Pacing, patience: Patience<'_>) -> Result<FleetOutcome, RunError> {
+    pub async fn run(mut self, io: FleetIo, pacing: Pacing, patience: Patience) -> Result<FleetOutcome, RunError> {
         let planned = self.planned(&pacing);
         let sent_count = Arc::new(AtomicU64::new(0));
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -292,6 +338,7 @@ impl Fleet {
         let streams = Streams {
             clients: self.conns.iter().map(DeviceConnection::client).collect(),
             slots: self.slots,
+            first: self.first,
             qos: self.qos,
             events: events_rx,
             answers: &mut self.answers,
@@ -340,16 +387,16 @@ pub fn pacing(t0: Instant, load: &LoadConfig, devices: u32, seed: u64) -> Pacing
 }
 
 /// How long the collector's broker may stay lost (`broker.reconnect_timeout`).
-#[derive(Clone, Copy)]
-pub struct Patience<'a> {
-    pub url: &'a str,
+#[derive(Clone)]
+pub struct Patience {
+    pub url: String,
     pub limit: Duration,
 }
 
 /// The collector's connection, and how long it may stay down.
 struct BrokerWatch<'a> {
     health: &'a super::broker::Health,
-    patience: Patience<'a>,
+    patience: Patience,
 }
 
 /// What the collector loop settles: the run's topics, its clock's zero.
@@ -375,6 +422,8 @@ struct Streams<'a> {
     /// Slots the devices are dealt over: a slot holds devices `slot`,
     /// `slot + slots`, …, so device `d` is at position `d / slots`.
     slots: u32,
+    /// The fleet's first device's index over every group.
+    first: u32,
     /// Per device: its connection, for what a policy has it send again.
     clients: Vec<DeviceClient>,
     qos: rumqttc::QoS,
@@ -386,7 +435,7 @@ struct Streams<'a> {
 
 impl Streams<'_> {
     fn position(&self, device: u32) -> usize {
-        (device / self.slots.max(1)) as usize
+        (device.saturating_sub(self.first) / self.slots.max(1)) as usize
     }
 
     fn notify(&self, device: Option<u32>) {
@@ -470,7 +519,8 @@ fn on_tick(
     for d in collector.expire(micros_since(epoch, Instant::now()), out) {
         io.notify(Some(d));
     }
-    let Patience { url, limit } = watch.patience;
+    let Patience { url, limit } = &watch.patience;
+    let (url, limit) = (url.as_str(), *limit);
     if let Some(down) = watch.health.down_for().filter(|d| *d > limit) {
         return Err(RunError::broker(
             url,

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution as _, Exp, StandardNormal};
+use rand_distr::StandardNormal;
 use tokio::sync::mpsc;
 
 use super::collector::{lock, micros_since, Decided, Sent};
 use super::lean::{DeviceClient, Prepared};
 use super::timer::PreciseTimer;
-use crate::plan::{Arrival, Encoding, InputConfig, InputData, InputRows, LoadConfig, Policy};
+use crate::plan::{Encoding, InputConfig, InputData, InputRows, LoadConfig, Policy};
 use crate::record::{Phase, Route};
 use crate::wire::{self, Request};
 
@@ -36,31 +36,11 @@ pub struct OpenSchedule {
 }
 
 impl OpenSchedule {
-    /// Evenly spaced (`constant`) or exponential gaps (`poisson`) at `load.rate`
-    /// over warmup + duration; `seed` drives the Poisson gaps.
+    /// The due times of `load`'s open-loop process over warmup + duration
+    /// (`run::arrivals`); `seed` drives its draws.
     pub fn new(t0: Instant, load: &LoadConfig, devices: u32, seed: u64) -> Self {
         let window_ns = (load.warmup + load.duration).as_nanos() as u64;
-        let rate = load.rate_hz;
-        let offsets: Vec<u64> = match load.arrival {
-            Arrival::Poisson => {
-                let mut rng = crate::seeds::schedule_gaps(seed);
-                let gaps = Exp::new(rate).expect("validated positive rate");
-                let mut t = 0f64;
-                let mut out = Vec::with_capacity((rate * window_ns as f64 / 1e9) as usize + 16);
-                loop {
-                    let ns = (t * 1e9) as u64;
-                    if ns >= window_ns {
-                        break out;
-                    }
-                    out.push(ns);
-                    t += gaps.sample(&mut rng);
-                }
-            }
-            _ => {
-                let (warm, measured) = load.request_counts();
-                (0..warm + measured).map(|k| (k as f64 * 1e9 / rate) as u64).collect()
-            }
-        };
+        let offsets = super::arrivals::offsets(load, window_ns, seed);
         OpenSchedule { t0, offsets_ns: Arc::new(offsets), warmup_ns: load.warmup.as_nanos() as u64, devices }
     }
 
@@ -229,6 +209,9 @@ impl Routing {
 /// One simulated device.
 pub struct Device {
     pub index: u32,
+    /// Its place in its group's schedule: the group's request `k` comes
+    /// from the device at place `k mod count`.
+    pub place: u32,
     /// `dev-003`: the name in every request's `device` field.
     pub name: String,
     pub client: DeviceClient,
@@ -269,7 +252,7 @@ impl Device {
     pub async fn run(mut self, pacing: Pacing, mut io: DeviceIo) {
         match pacing {
             Pacing::Open(s) => {
-                for seq in s.device_seqs(self.index) {
+                for seq in s.device_seqs(self.place) {
                     let due = s.due(seq);
                     // Hand requests to the timer a little ahead of time, not all at once.
                     if let Some(at) = due.checked_sub(LOOKAHEAD).filter(|at| *at > Instant::now()) {
@@ -283,7 +266,7 @@ impl Device {
             }
             Pacing::Closed { t0, warmup_end, end, concurrency, think, devices } => {
                 let mut next = 0u64;
-                let index = u64::from(self.index);
+                let index = u64::from(self.place);
                 let mut seq = || {
                     let s = next * u64::from(devices) + index;
                     next += 1;
@@ -403,6 +386,7 @@ impl Fallback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Arrival;
 
     fn load(arrival: Arrival, rate: f64, secs: u64) -> LoadConfig {
         LoadConfig {

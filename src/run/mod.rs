@@ -1,6 +1,7 @@
 //! Running one sweep point: links, workers, devices and collector against a
 //! real broker. Emits samples and events; prints nothing.
 
+pub mod arrivals;
 pub mod broker;
 pub mod collector;
 pub mod delivery;

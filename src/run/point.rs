@@ -25,6 +25,8 @@ use crate::wire::{self, Topic};
 /// (`seeds::link` streams: the devices' is 0, local tiers' 1 and 2).
 const HOST_LINKS: u64 = 100;
 const WORKER_LINKS: u64 = 16;
+/// Device group `g`'s link draws from `GROUP_LINKS + g` (the first group's, 0).
+const GROUP_LINKS: u64 = 200;
 
 /// Lead time between setting up a point and its first request: room for
 /// the remote pools' go message when there are any (`LEAD_REMOTE`), else only
@@ -106,8 +108,9 @@ pub async fn run_point(
     let exec = format!("{}.{}", point.index, repetition);
     let hosts = ctx.pools.clone().filter(|_| cfg.devices.remote.is_some());
     let _sink = SinkGuard(hosts.clone());
-    let share = share(ctx, point, repetition);
-    let (mut rig, fleet) = start_rig(ctx, point, (repetition, &exec), &share).await?;
+    let shares = shares(ctx, point, repetition);
+    let share = shares[0].clone();
+    let (mut rig, fleets) = start_rig(ctx, point, (repetition, &exec), &shares).await?;
     if let Some(p) = &hosts {
         // Each host runs the devices' link in front of its own devices.
         let link = ctx.device_link_everywhere.then(|| RemoteLink {
@@ -116,19 +119,19 @@ pub async fn run_point(
         });
         p.drive(&exec, &share, link.as_ref()).await?;
     }
-    let pacing = start_clock(ctx, point, (repetition, &exec), &mut rig, &samples).await?;
+    let pacings = start_clock(ctx, point, (repetition, &exec), &mut rig, &samples).await?;
     let _ = ctx.events.send(RunEvent::PointStarted {
         index: point.index,
         repetition,
         label: point.label(),
         // With device hosts, the progress shown is this run's share.
-        requests: fleet.planned(&pacing).unwrap_or(0),
+        requests: fleets.iter().zip(&pacings).map(|(f, p)| f.planned(p).unwrap_or(0)).sum(),
         tiers: cfg.tiers.len(),
     });
     let io = FleetIo { epoch: ctx.epoch, timer: ctx.timer.clone(), events: ctx.events.clone(), samples };
-    let patience = Patience { url: &cfg.broker.url, limit: cfg.broker.reconnect_timeout };
+    let patience = Patience { url: cfg.broker.url.clone(), limit: cfg.broker.reconnect_timeout };
     let local = tokio::select! {
-        done = fleet.run(io, pacing, patience) => done?,
+        done = run_fleets(fleets, pacings, io, patience) => done?,
         death = rig.first_death() => return Err(death),
     };
     // The host is filled in where the report is (`cli::run`).
@@ -153,26 +156,67 @@ pub async fn run_point(
     })
 }
 
-/// Sets the schedule a short lead from now, tells the remote workers when it
-/// starts, and arms the links for the measured window.
+/// Runs each device group's fleet to its end, at once, and adds up what
+/// they did. One group runs in this task, as it always has.
+async fn run_fleets(
+    fleets: Vec<Fleet>,
+    pacings: Vec<super::loadgen::Pacing>,
+    io: FleetIo,
+    patience: Patience,
+) -> Result<super::fleet::FleetOutcome, RunError> {
+    let mut runs = fleets.into_iter().zip(pacings);
+    if runs.len() == 1 {
+        let (fleet, pacing) = runs.next().expect("one fleet");
+        return fleet.run(io, pacing, patience).await;
+    }
+    // Dropped on an early return, the set stops the other groups' fleets.
+    let mut set = tokio::task::JoinSet::new();
+    for (fleet, pacing) in runs {
+        let io = FleetIo {
+            epoch: io.epoch,
+            timer: io.timer.clone(),
+            events: io.events.clone(),
+            samples: io.samples.clone(),
+        };
+        set.spawn(fleet.run(io, pacing, patience.clone()));
+    }
+    drop(io);
+    let mut total = super::fleet::FleetOutcome::default();
+    while let Some(done) = set.join_next().await {
+        let one = done.map_err(|e| RunError::WorkerDied(format!("a device group's fleet: {e}")))??;
+        total.add(one);
+    }
+    Ok(total)
+}
+
+/// Sets each group's schedule a short lead from now, tells the remote
+/// workers when it starts, and arms the links for the measured window.
+/// The first group draws from the execution's seed (as the one block
+/// always has), the others from `seeds::group`.
 async fn start_clock(
     ctx: &RunContext,
     point: &SweepPoint,
     (repetition, exec): (u32, &str),
     rig: &mut Rig,
     samples: &mpsc::UnboundedSender<Sample>,
-) -> Result<super::loadgen::Pacing, RunError> {
+) -> Result<Vec<super::loadgen::Pacing>, RunError> {
     let cfg = &point.config;
     let seed = seeds::execution(ctx.seed, point.index, repetition);
     let t0 = Instant::now() + if rig.remote.is_some() { LEAD_REMOTE } else { LEAD };
-    let pacing = pacing(t0, &cfg.load, cfg.devices.count, seed);
+    let pacings: Vec<_> = cfg
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, group)| pacing(t0, &group.load, group.count, seeds::group(seed, g as u16)))
+        .collect();
+    let measure_start = t0 + cfg.load.warmup;
     if let Some((p, _)) = &rig.remote {
         let now = Instant::now();
-        let after = (t0.saturating_duration_since(now), pacing.measure_start().saturating_duration_since(now));
+        let after = (t0.saturating_duration_since(now), measure_start.saturating_duration_since(now));
         p.go(exec, after, micros_since(ctx.epoch, t0), samples).await?;
     }
-    rig.arm(pacing.measure_start());
-    Ok(pacing)
+    rig.arm(measure_start);
+    Ok(pacings)
 }
 
 /// Each device host's tally and links once it has sent its last samples;
@@ -202,24 +246,27 @@ fn member_link(cfg: &crate::plan::PointConfig, l: MemberLink) -> LinkOutcome {
     LinkOutcome { name: l.name, config, record: l.record }
 }
 
-/// This run's share of the execution's devices (slot 0); each device host
-/// gets the same with its own slot.
-fn share(ctx: &RunContext, point: &SweepPoint, repetition: u32) -> Share {
+/// This run's share of each device group's devices (slot 0); each device
+/// host gets the same with its own slot.
+fn shares(ctx: &RunContext, point: &SweepPoint, repetition: u32) -> Vec<Share> {
     let cfg = &point.config;
-    Share {
+    let share = |(g, group): (usize, &crate::plan::DeviceGroup)| Share {
         point: point.index,
         repetition,
         seed: ctx.seed,
-        devices: cfg.devices.count,
+        devices: group.count,
         slot: 0,
         slots: cfg.devices.slots(),
-        input: cfg.devices.input.clone(),
-        load: cfg.load.clone(),
+        input: group.input.clone(),
+        load: group.load.clone(),
         tiers: cfg.tiers.iter().map(|t| t.tier).collect(),
         policy: cfg.policy,
         qos: cfg.broker.qos,
         encoding: cfg.broker.encoding,
-    }
+        group: g as u16,
+        first: group.first,
+    };
+    cfg.groups.iter().enumerate().map(share).collect()
 }
 
 /// Starts the point's rig. A broker that is away when the point starts gets
@@ -228,12 +275,12 @@ async fn start_rig(
     ctx: &RunContext,
     point: &SweepPoint,
     (repetition, exec): (u32, &str),
-    share: &Share,
-) -> Result<(Rig, Fleet), RunError> {
+    shares: &[Share],
+) -> Result<(Rig, Vec<Fleet>), RunError> {
     let waited = point.config.broker.reconnect_timeout;
     let deadline = Instant::now() + waited;
     loop {
-        match Rig::start(ctx, point, (repetition, exec), share).await {
+        match Rig::start(ctx, point, (repetition, exec), shares).await {
             Ok(started) => return Ok(started),
             Err(RunError::Broker { .. } | RunError::NotMqtt { .. }) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -267,25 +314,30 @@ async fn link(
 }
 
 impl Rig {
-    /// Links, this run's share of the devices (`share`), local workers,
-    /// and the remote ones' jobs.
+    /// Links, this run's share of each group's devices (`shares`), local
+    /// workers, and the remote ones' jobs.
     async fn start(
         ctx: &RunContext,
         point: &SweepPoint,
         (repetition, exec): (u32, &str),
-        share: &Share,
-    ) -> Result<(Rig, Fleet), RunError> {
+        shares: &[Share],
+    ) -> Result<(Rig, Vec<Fleet>), RunError> {
         let cfg = &point.config;
         let broker = resolve(&cfg.broker).await?;
         let mut links = Vec::new();
-        let device_seed = seeds::link(ctx.seed, point.index, repetition, 0);
-        let device_link = link(ctx, broker, &cfg.devices.link, device_seed, ctx.device_link_everywhere).await?;
-        // The collector stands for the devices' receiving side: it sits behind their link.
-        let device_addr = device_link.as_ref().map_or(broker, Link::addr);
-        if let Some(l) = device_link {
-            links.push(("devices".to_string(), l));
+        let mut fleets = Vec::new();
+        for (share, group) in shares.iter().zip(&cfg.groups) {
+            let stream = if share.group == 0 { 0 } else { GROUP_LINKS + u64::from(share.group) };
+            let device_seed = seeds::link(ctx.seed, point.index, repetition, stream);
+            let device_link = link(ctx, broker, &group.link, device_seed, ctx.device_link_everywhere).await?;
+            // The collector stands for the devices' receiving side: it sits behind their link.
+            let device_addr = device_link.as_ref().map_or(broker, Link::addr);
+            if let Some(l) = device_link {
+                let name = if cfg.grouped() { format!("devices.{}", group.name) } else { "devices".to_string() };
+                links.push((name, l));
+            }
+            fleets.push(Fleet::open(&ctx.run_id, exec, share, &cfg.broker, device_addr).await?);
         }
-        let fleet = Fleet::open(&ctx.run_id, exec, share, &cfg.broker, device_addr).await?;
         let workers = start_workers(ctx, point, repetition, broker, &mut links).await?;
         let remote = match &ctx.pools {
             Some(pools) => {
@@ -294,7 +346,7 @@ impl Rig {
             }
             None => None,
         };
-        Ok((Rig { links, workers, remote }, fleet))
+        Ok((Rig { links, workers, remote }, fleets))
     }
 
     /// Resolves when any worker's serving task ends, or a remote worker or

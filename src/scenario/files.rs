@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::plan::{InputRows, LinkTrace};
+use crate::plan::{ArrivalTrace, InputRows, LinkTrace};
 
 /// What this scenario's points have read so far.
 #[derive(Default)]
@@ -16,6 +16,8 @@ pub struct Files {
     data: RefCell<HashMap<(PathBuf, String), Arc<InputRows>>>,
     /// By path; a trace's rows are shared between its clones.
     traces: RefCell<HashMap<PathBuf, LinkTrace>>,
+    /// By path; an arrival file's rows are shared between its clones.
+    arrivals: RefCell<HashMap<PathBuf, ArrivalTrace>>,
 }
 
 impl Files {
@@ -43,6 +45,16 @@ impl Files {
         }
         let trace = read()?;
         self.traces.borrow_mut().insert(path.to_path_buf(), trace.clone());
+        Ok(trace)
+    }
+
+    /// The arrival file at `path`, read by `read` the first time it is asked for.
+    pub fn arrivals<E>(&self, path: &Path, read: impl FnOnce() -> Result<ArrivalTrace, E>) -> Result<ArrivalTrace, E> {
+        if let Some(trace) = self.arrivals.borrow().get(path) {
+            return Ok(trace.clone());
+        }
+        let trace = read()?;
+        self.arrivals.borrow_mut().insert(path.to_path_buf(), trace.clone());
         Ok(trace)
     }
 }

@@ -1,5 +1,6 @@
 //! Scenario files: YAML in, a validated `Plan` out. The only user of serde_yaml.
 
+pub mod arrivals;
 mod compare;
 pub mod data;
 pub mod energy;

@@ -70,7 +70,8 @@ pub fn load_str(path: &Path, text: &str, overrides: &[String]) -> Result<Plan, S
         points.iter().any(|p| p.config.energy.is_some()),
         points.iter().any(|p| p.config.cost.cloud.is_some() || p.config.cost.edge.is_some()),
     );
-    let slos = slos(&base.slo, &placed(&points), costed).map_err(|e| source.key_error(e, None))?;
+    let groups: Vec<String> = base.devices.groups.iter().map(|g| g.name.clone()).collect();
+    let slos = slos(&base.slo, &placed(&points), costed, &groups).map_err(|e| source.key_error(e, None))?;
 
     if base.repetitions == 0 {
         let origin = source.set_origin("repetitions");
@@ -207,6 +208,18 @@ fn set_path(root: &mut Value, key: &str, new: Value) -> Result<(), super::Invali
     for (i, part) in parts.iter().enumerate() {
         if node.is_null() {
             *node = Value::Mapping(Mapping::new());
+        }
+        // A list of named items (device groups): `devices.cameras.count`.
+        if let Value::Sequence(items) = node {
+            let name = Value::String(part.to_string());
+            let Some(item) = items.iter_mut().find(|v| v.get("name") == Some(&name)) else {
+                return Err(super::Invalid(format!("{} has no item named {part:?}", parts[..i].join("."))));
+            };
+            if i + 1 == parts.len() {
+                return Err(super::Invalid(format!("{key} names a whole group: set one of its keys")));
+            }
+            node = item;
+            continue;
         }
         let Value::Mapping(map) = node else {
             return Err(super::Invalid(format!("{} is not a mapping", parts[..i].join("."))));
@@ -357,8 +370,23 @@ impl Source<'_> {
 
 /// The location of `key`, or of its nearest enclosing key that the file has.
 fn locate_nearest(text: &str, key: &str) -> Option<(usize, usize)> {
-    let parts = split_key(key);
+    let key = group_indexed(text, key);
+    let parts = split_key(&key);
     (1..=parts.len()).rev().find_map(|n| locate(text, &parts[..n]))
+}
+
+/// A device group's key by its place in the list, as `locate` finds it:
+/// `devices.cameras.count` → `devices[1].count`.
+fn group_indexed(text: &str, key: &str) -> String {
+    let Some(rest) = key.strip_prefix("devices.") else { return key.to_string() };
+    let (name, tail) = rest.split_once('.').unwrap_or((rest, ""));
+    let Ok(value) = serde_yaml::from_str::<Value>(text) else { return key.to_string() };
+    let Some(Value::Sequence(groups)) = value.get("devices") else { return key.to_string() };
+    match groups.iter().position(|g| g.get("name").and_then(Value::as_str) == Some(name)) {
+        Some(i) if tail.is_empty() => format!("devices[{i}]"),
+        Some(i) => format!("devices[{i}].{tail}"),
+        None => key.to_string(),
+    }
 }
 
 fn split_key(key: &str) -> Vec<&str> {

@@ -51,7 +51,9 @@ pub struct ScenarioFile {
     pub seed: u64,
     #[serde(default)]
     pub broker: BrokerFile,
-    #[serde(default)]
+    /// One block of devices, or a list of named groups (docs/scenario.md, Device groups).
+    #[serde(default, deserialize_with = "block_or_groups", serialize_with = "write_block_or_groups")]
+    #[schemars(with = "DevicesSchema")]
     pub devices: DevicesFile,
     pub load: LoadFile,
     #[serde(default)]
@@ -84,6 +86,9 @@ pub struct ScenarioFile {
 pub struct SloFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<crate::plan::Tier>,
+    /// A device group's name: the objective holds for that group's own rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub metric: crate::plan::SloMetric,
     /// A duration for latency metrics, a percentage or fraction for rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +179,137 @@ pub struct DevicesFile {
     /// Each device's battery, in watt-hours, for its battery life.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub battery_wh: Option<f64>,
+    /// `devices` written as a list: its groups (and every other field its default).
+    #[serde(skip)]
+    pub groups: Vec<GroupFile>,
+}
+
+/// One named group of `devices` written as a list: a devices block of its
+/// own, with its own arrival process.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    /// Names the group in samples, summaries, SLOs and sweep keys (`devices.<name>.count`).
+    pub name: String,
+    #[serde(default = "default_one")]
+    pub count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputFile>,
+    #[serde(default)]
+    pub link: LinkFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radio: Option<RadioFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery_wh: Option<f64>,
+    /// The group's arrival process; the scenario's `load` when absent
+    /// (`load.duration`, `warmup` and `timeout` are always the scenario's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<GroupLoadFile>,
+}
+
+impl GroupFile {
+    /// The group as a devices block of its own.
+    pub fn block(&self) -> DevicesFile {
+        DevicesFile {
+            count: self.count,
+            features: self.features,
+            input: self.input.clone(),
+            link: self.link.clone(),
+            remote: None,
+            radio: self.radio.clone(),
+            battery_wh: self.battery_wh,
+            groups: Vec::new(),
+        }
+    }
+
+    /// The scenario's `load` with the group's process in place of its own.
+    pub fn load(&self, load: &LoadFile) -> LoadFile {
+        let Some(g) = &self.load else { return load.clone() };
+        LoadFile {
+            arrival: g.arrival,
+            rate: g.rate.clone(),
+            concurrency: g.concurrency,
+            think: g.think.clone(),
+            on_for: g.on_for.clone(),
+            off_for: g.off_for.clone(),
+            periods: g.periods,
+            rates: g.rates.clone(),
+            stay: g.stay.clone(),
+            file: g.file.clone(),
+            speed: g.speed,
+            ..load.clone()
+        }
+    }
+}
+
+/// A group's `load`: the arrival keys of `load`, without its window.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupLoadFile {
+    #[serde(default)]
+    pub arrival: ArrivalFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    #[serde(default = "default_one")]
+    pub concurrency: u32,
+    #[serde(default = "zero_duration")]
+    pub think: HumanDuration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_for: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_for: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub periods: Option<PeriodsFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates: Option<Vec<Rate>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stay: Option<Vec<HumanDuration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+}
+
+/// `devices` in the JSON Schema: a block, or a list of groups.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum DevicesSchema {
+    Block(Box<DevicesFile>),
+    Groups(Vec<GroupFile>),
+}
+
+/// `devices` as a mapping (one block) or a sequence (named groups), read
+/// from the text itself so that errors keep their line and column.
+fn block_or_groups<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DevicesFile, D::Error> {
+    struct Either;
+    impl<'de> serde::de::Visitor<'de> for Either {
+        type Value = DevicesFile;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a mapping of device settings, or a list of named device groups")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<DevicesFile, A::Error> {
+            DevicesFile::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<DevicesFile, A::Error> {
+            let groups = Vec::<GroupFile>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+            Ok(DevicesFile { groups, ..DevicesFile::default() })
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<DevicesFile, E> {
+            Ok(DevicesFile::default())
+        }
+    }
+    d.deserialize_any(Either)
+}
+
+fn write_block_or_groups<S: serde::Serializer>(devices: &DevicesFile, s: S) -> Result<S::Ok, S::Error> {
+    if devices.groups.is_empty() {
+        devices.serialize(s)
+    } else {
+        devices.groups.serialize(s)
+    }
 }
 
 /// `devices.radio`: a shipped radio by name, or a block of figures.
@@ -331,6 +467,7 @@ impl Default for DevicesFile {
             remote: None,
             radio: None,
             battery_wh: None,
+            groups: Vec::new(),
         }
     }
 }
@@ -352,6 +489,25 @@ pub struct LoadFile {
     pub concurrency: u32,
     #[serde(default = "zero_duration")]
     pub think: HumanDuration,
+    /// `onoff`: how long each on and off period lasts (their means with
+    /// `periods: exponential`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_for: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_for: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub periods: Option<PeriodsFile>,
+    /// `mmpp`: the two states' rates, and their mean stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates: Option<Vec<Rate>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stay: Option<Vec<HumanDuration>>,
+    /// `replay`: a file of request times (one a line) or per-interval counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `replay`: how many times faster than written the file plays (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
@@ -361,6 +517,22 @@ pub enum ArrivalFile {
     Constant,
     Poisson,
     Closed,
+    /// Bursts: evenly spaced at `rate` for `on`, then nothing for `off`.
+    Onoff,
+    /// A two-state Markov-modulated Poisson process (`rates`, `stay`).
+    Mmpp,
+    /// The request times of `file`.
+    Replay,
+}
+
+/// `load.periods`: whether on/off periods last exactly `on` and `off` or
+/// are exponential draws of those means.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PeriodsFile {
+    #[default]
+    Fixed,
+    Exponential,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]

@@ -35,12 +35,17 @@ const COLUMNS: [&str; 4] = ["time_s", "delay_ms", "bandwidth_kbit", "outage"];
 
 /// Reads and checks the trace at `path`; `shown` is how the scenario wrote it.
 pub fn read(path: &Path, shown: &str) -> Result<LinkTrace, TraceError> {
+    let (text, sha256) = read_text(path, shown)?;
+    Ok(LinkTrace { sha256, ..parse(&text, shown)? })
+}
+
+/// A trace-like file's text and the SHA-256 of its bytes; `shown` names it in errors.
+pub fn read_text(path: &Path, shown: &str) -> Result<(String, String), TraceError> {
     let fail = |message: String| TraceError { file: shown.to_string(), at: None, message };
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| fail("not UTF-8 text".into()))?;
-    let mut trace = parse(text, shown)?;
-    trace.sha256 = crate::digest::sha256_hex(&bytes);
-    Ok(trace)
+    let sha256 = crate::digest::sha256_hex(&bytes);
+    let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;
+    Ok((text, sha256))
 }
 
 /// Which columns the header names, by position.

@@ -5,16 +5,16 @@ use std::time::Duration;
 
 use super::files::Files;
 use super::raw::{
-    ArrivalFile, BatchingFile, DevicesFile, LinkFile, LoadFile, PlacementFile, ScenarioFile, SloFile, TierFile,
-    WorkersFile,
+    ArrivalFile, BatchingFile, DevicesFile, GroupFile, LinkFile, LoadFile, PeriodsFile, PlacementFile, ScenarioFile,
+    SloFile, TierFile, WorkersFile,
 };
 use super::units::{parse_duration, parse_rate, Invalid};
 use crate::plan::{
-    Arrival, Batching, BrokerConfig, DeviceConfig, Distribution, InputConfig, InputData, InputRows, LinkConfig,
-    LinkOutage, LoadConfig, Login, PartitionConfig, PointConfig, Policy, RemoteDevices, RemotePool, Secret, Slo,
-    SloMetric, Tier, TierConfig, TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT, MAX_CONCURRENCY, MAX_DEVICES,
-    MAX_DEVICE_HOSTS, MAX_INPUT_VALUES, MAX_QUEUE_LIMIT, MAX_REQUESTS_PER_POINT, MAX_SLOTS, MAX_SLOWDOWN, MAX_THREADS,
-    MAX_WORKERS,
+    Arrival, Batching, BrokerConfig, DeviceConfig, DeviceGroup, Distribution, InputConfig, InputData, InputRows,
+    LinkConfig, LinkOutage, LoadConfig, Login, Mmpp, OnOff, PartitionConfig, PointConfig, Policy, RemoteDevices,
+    RemotePool, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT,
+    MAX_CONCURRENCY, MAX_DEVICES, MAX_DEVICE_HOSTS, MAX_GROUPS, MAX_INPUT_VALUES, MAX_QUEUE_LIMIT,
+    MAX_REQUESTS_PER_POINT, MAX_SLOTS, MAX_SLOWDOWN, MAX_THREADS, MAX_WORKERS, SINGLE_GROUP,
 };
 
 /// A validation failure at a dotted key.
@@ -84,11 +84,109 @@ fn broker_config(file: &ScenarioFile, scenario_path: &Path) -> Result<BrokerConf
 }
 
 pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) -> Result<PointConfig, KeyError> {
+    if file.devices.groups.is_empty() {
+        return block_config(file, scenario_path, files);
+    }
+    let groups = &file.devices.groups;
+    check_group_names(groups)?;
+    let mut configs = Vec::new();
+    for g in groups {
+        let mut one = file.clone();
+        one.devices = g.block();
+        one.load = g.load(&file.load);
+        let c = block_config(&one, scenario_path, files).map_err(|e| in_group(e, g))?;
+        configs.push((g, c));
+    }
+    let mut first = 0u32;
+    let mut out: Vec<DeviceGroup> = Vec::new();
+    for (g, c) in &configs {
+        let at = |k: &str| format!("devices.{}.{k}", g.name);
+        if c.devices.input.shape != configs[0].1.devices.input.shape {
+            return err(
+                &at("input.shape"),
+                format!(
+                    "every group sends the one model's input: {} against {}'s {}",
+                    c.devices.input.shape_text(),
+                    configs[0].0.name,
+                    configs[0].1.devices.input.shape_text()
+                ),
+            );
+        }
+        if c.energy.is_some() != configs[0].1.energy.is_some() {
+            return err(&at("radio"), "give every group a radio (for the energy estimate) or none");
+        }
+        let group = DeviceGroup {
+            name: g.name.clone(),
+            first,
+            count: c.devices.count,
+            input: c.devices.input.clone(),
+            link: c.devices.link.clone(),
+            load: c.load.clone(),
+            energy: c.energy.clone(),
+        };
+        first = first.saturating_add(c.devices.count);
+        out.push(group);
+    }
+    if first > MAX_DEVICES {
+        return err("devices", format!("the groups hold {first} devices; at most {MAX_DEVICES}"));
+    }
+    let mut config = configs.swap_remove(0).1;
+    config.devices.count = first;
+    config.groups = out;
+    Ok(config)
+}
+
+/// Group names are unique, usable in a dotted key, and not `all` (the
+/// overall row's); there is at least one group and at most `MAX_GROUPS`.
+fn check_group_names(groups: &[GroupFile]) -> Result<(), KeyError> {
+    if groups.len() > MAX_GROUPS {
+        return err("devices", format!("{} groups; at most {MAX_GROUPS}", groups.len()));
+    }
+    for (i, g) in groups.iter().enumerate() {
+        let usable = !g.name.is_empty() && g.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        if !usable || g.name == "all" {
+            return err(
+                &format!("devices[{i}].name"),
+                format!("{:?} cannot name a group: use letters, digits, '_' and '-', and not \"all\"", g.name),
+            );
+        }
+        if let Some(j) = groups[..i].iter().position(|o| o.name == g.name) {
+            return err(
+                &format!("devices[{i}].name"),
+                format!("{:?} already names group {j}: group names must differ", g.name),
+            );
+        }
+        if g.count == 0 {
+            return err(
+                &format!("devices.{}.count", g.name),
+                format!("group {:?} has no devices: give it a count of at least 1", g.name),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A key of a group's own block, named as the group's (`devices.cameras.link.latency`,
+/// `devices.cameras.load.rate`); the shared window stays `load.duration`.
+fn in_group(mut e: KeyError, g: &GroupFile) -> KeyError {
+    let shared = ["load.duration", "load.warmup", "load.timeout"];
+    if let Some(rest) = e.key.strip_prefix("devices.") {
+        e.key = format!("devices.{}.{rest}", g.name);
+    } else if e.key == "devices" {
+        e.key = format!("devices.{}", g.name);
+    } else if e.key.starts_with("load.") && g.load.is_some() && !shared.iter().any(|k| e.key.starts_with(k)) {
+        e.key = format!("devices.{}.{}", g.name, e.key);
+    }
+    e
+}
+
+/// One devices block (a scenario's, or one group's as its own scenario).
+fn block_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) -> Result<PointConfig, KeyError> {
     let broker = broker_config(file, scenario_path)?;
     if file.devices.count == 0 || file.devices.count > MAX_DEVICES {
         return err("devices.count", count_in(file.devices.count, MAX_DEVICES));
     }
-    let load = load_config(&file.load)?;
+    let load = load_config(&file.load, "load", scenario_path, files)?;
     let policy = policy(file)?;
     let partition = partition_config(file, scenario_path)?;
     let mut tiers = Vec::new();
@@ -125,21 +223,22 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
     let devices_link = link_config(&file.devices.link, "devices.link", scenario_path, files, load.warmup)?;
     let energy = super::energy::energy_config(file, &tiers, &devices_link)?;
     let cost = super::energy::cost_config(file)?;
-    Ok(PointConfig {
-        broker,
-        devices: DeviceConfig {
-            count: file.devices.count,
-            input: input_config(&file.devices, scenario_path, files)?,
-            link: devices_link,
-            remote: remote_devices(&file.devices, managed)?,
-        },
-        load,
-        tiers,
-        policy,
-        energy,
-        cost,
-        partition,
-    })
+    let devices = DeviceConfig {
+        count: file.devices.count,
+        input: input_config(&file.devices, scenario_path, files)?,
+        link: devices_link,
+        remote: remote_devices(&file.devices, managed)?,
+    };
+    let group = DeviceGroup {
+        name: SINGLE_GROUP.to_string(),
+        first: 0,
+        count: devices.count,
+        input: devices.input.clone(),
+        link: devices.link.clone(),
+        load: load.clone(),
+        energy: energy.clone(),
+    };
+    Ok(PointConfig { broker, devices, load, tiers, policy, energy, cost, partition, groups: vec![group] })
 }
 
 /// `partition`'s model and cut, under `placement: partition` (and refused without it).
@@ -545,17 +644,27 @@ pub fn batching_of(max_batch: u32, max_wait: Duration, at: &str) -> Result<Batch
     Ok(Batching { max_batch, max_wait })
 }
 
-fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
-    let arrival = match raw.arrival {
-        ArrivalFile::Constant => Arrival::Constant,
-        ArrivalFile::Poisson => Arrival::Poisson,
-        ArrivalFile::Closed => Arrival::Closed,
-    };
-    let rate_hz = match (&raw.rate, arrival) {
-        (Some(r), _) if r.per_second <= 0.0 => return err("load.rate", format!("must be positive, got {:?}", r.text)),
+/// The load of the devices: the process at `at` (`load`, or a group's
+/// `devices.<name>.load` merged into it) and the shared window.
+pub(super) fn load_config(
+    raw: &LoadFile,
+    at: &str,
+    scenario_path: &Path,
+    files: &Files,
+) -> Result<LoadConfig, KeyError> {
+    let key = |k: &str| format!("{at}.{k}");
+    let arrival = arrival(raw, at, scenario_path, files)?;
+    let rate_hz = match (&raw.rate, &arrival) {
+        (Some(r), _) if r.per_second <= 0.0 => return err(&key("rate"), format!("must be positive, got {:?}", r.text)),
+        (Some(_), Arrival::Mmpp(_) | Arrival::Replay(_)) => {
+            return err(
+                &key("rate"),
+                format!("{} takes its rates from {}: remove rate", arrival.as_str(), process_keys(&arrival)),
+            )
+        }
         (Some(r), _) => r.per_second,
-        (None, Arrival::Closed) => 0.0,
-        (None, _) => return err("load.rate", format!("{} arrivals need a rate, e.g. \"200/s\"", arrival.as_str())),
+        (None, Arrival::Closed | Arrival::Mmpp(_) | Arrival::Replay(_)) => 0.0,
+        (None, _) => return err(&key("rate"), format!("{} arrivals need a rate, e.g. \"200/s\"", arrival.as_str())),
     };
     if raw.duration.value.is_zero() {
         return err("load.duration", Problem::NotPositive);
@@ -564,7 +673,7 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
         return err("load.timeout", Problem::NotPositive);
     }
     if raw.concurrency == 0 || raw.concurrency > MAX_CONCURRENCY {
-        return err("load.concurrency", count_in(raw.concurrency, MAX_CONCURRENCY));
+        return err(&key("concurrency"), count_in(raw.concurrency, MAX_CONCURRENCY));
     }
     let load = LoadConfig {
         arrival,
@@ -575,14 +684,14 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
         concurrency: raw.concurrency,
         think: raw.think.value,
     };
-    if arrival != Arrival::Closed {
+    if load.arrival != Arrival::Closed {
         let (warm, measured) = load.request_counts();
         if measured == 0 {
-            return err("load.rate", "rate × duration is less than one request in the measured window");
+            return err(&key("rate"), "the offered rate × duration is less than one request in the measured window");
         }
         if warm.saturating_add(measured) > MAX_REQUESTS_PER_POINT {
             return err(
-                "load.rate",
+                &key("rate"),
                 format!(
                     "rate × (warmup + duration) is {} requests per point; at most {MAX_REQUESTS_PER_POINT}",
                     warm.saturating_add(measured)
@@ -591,6 +700,109 @@ fn load_config(raw: &LoadFile) -> Result<LoadConfig, KeyError> {
         }
     }
     Ok(load)
+}
+
+/// The keys an arrival process takes its parameters from.
+fn process_keys(arrival: &Arrival) -> &'static str {
+    match arrival {
+        Arrival::OnOff(_) => "rate, on_for, off_for and periods",
+        Arrival::Mmpp(_) => "rates and stay",
+        Arrival::Replay(_) => "file and speed",
+        _ => "rate",
+    }
+}
+
+/// The arrival process at `at` with its own keys, refusing another process's.
+fn arrival(raw: &LoadFile, at: &str, scenario_path: &Path, files: &Files) -> Result<Arrival, KeyError> {
+    let key = |k: &str| format!("{at}.{k}");
+    let arrival = match raw.arrival {
+        ArrivalFile::Constant => Arrival::Constant,
+        ArrivalFile::Poisson => Arrival::Poisson,
+        ArrivalFile::Closed => Arrival::Closed,
+        ArrivalFile::Onoff => Arrival::OnOff(on_off(raw, at)?),
+        ArrivalFile::Mmpp => Arrival::Mmpp(mmpp(raw, at)?),
+        ArrivalFile::Replay => {
+            let Some(file) = &raw.file else {
+                return err(&key("file"), "replay needs a file of request times (docs/scenario.md, Arrivals)");
+            };
+            Arrival::Replay(Box::new(replay(file, raw.speed, at, scenario_path, files)?))
+        }
+    };
+    let given = [
+        ("on_for", raw.on_for.is_some(), matches!(arrival, Arrival::OnOff(_))),
+        ("off_for", raw.off_for.is_some(), matches!(arrival, Arrival::OnOff(_))),
+        ("periods", raw.periods.is_some(), matches!(arrival, Arrival::OnOff(_))),
+        ("rates", raw.rates.is_some(), matches!(arrival, Arrival::Mmpp(_))),
+        ("stay", raw.stay.is_some(), matches!(arrival, Arrival::Mmpp(_))),
+        ("file", raw.file.is_some(), matches!(arrival, Arrival::Replay(_))),
+        ("speed", raw.speed.is_some(), matches!(arrival, Arrival::Replay(_))),
+    ];
+    if let Some((name, _, _)) = given.iter().find(|(_, set, applies)| *set && !applies) {
+        let owner = match *name {
+            "on_for" | "off_for" | "periods" => "onoff",
+            "rates" | "stay" => "mmpp",
+            _ => "replay",
+        };
+        return err(&key(name), format!("applies to arrival: {owner}, not {}", arrival.as_str()));
+    }
+    Ok(arrival)
+}
+
+fn on_off(raw: &LoadFile, at: &str) -> Result<OnOff, KeyError> {
+    let (Some(on), Some(off)) = (&raw.on_for, &raw.off_for) else {
+        let missing = if raw.on_for.is_none() { "on_for" } else { "off_for" };
+        return err(
+            &format!("{at}.{missing}"),
+            "onoff needs how long each period is on and off, e.g. on_for: 2s, off_for: 6s",
+        );
+    };
+    if on.value.is_zero() {
+        return err(&format!("{at}.on_for"), Problem::NotPositive);
+    }
+    let exponential = raw.periods == Some(PeriodsFile::Exponential);
+    Ok(OnOff { on: on.value, off: off.value, exponential })
+}
+
+fn mmpp(raw: &LoadFile, at: &str) -> Result<Mmpp, KeyError> {
+    let rates: Vec<f64> = raw.rates.iter().flatten().map(|r| r.per_second).collect();
+    let stay: Vec<Duration> = raw.stay.iter().flatten().map(|d| d.value).collect();
+    let (Ok(rates_hz), Ok(stay)) = (<[f64; 2]>::try_from(rates), <[Duration; 2]>::try_from(stay)) else {
+        let k = if raw.rates.as_ref().map_or(0, Vec::len) != 2 { "rates" } else { "stay" };
+        return err(
+            &format!("{at}.{k}"),
+            "mmpp needs two rates and two mean stays, one for each state, e.g. rates: [50/s, 2/s], stay: [2s, 10s]",
+        );
+    };
+    if rates_hz.iter().all(|r| *r <= 0.0) {
+        return err(&format!("{at}.rates"), "at least one state needs a positive rate");
+    }
+    if let Some(i) = stay.iter().position(Duration::is_zero) {
+        return err(&format!("{at}.stay[{i}]"), Problem::NotPositive);
+    }
+    Ok(Mmpp { rates_hz, stay })
+}
+
+fn replay(
+    text: &str,
+    speed: Option<f64>,
+    at: &str,
+    scenario_path: &Path,
+    files: &Files,
+) -> Result<crate::plan::ArrivalTrace, KeyError> {
+    let key = format!("{at}.file");
+    let speed = speed.unwrap_or(1.0);
+    if !(speed.is_finite() && speed > 0.0) {
+        return err(&format!("{at}.speed"), format!("must be a positive factor, got {speed}"));
+    }
+    let path = resolve_file(text, scenario_path, "arrival file")
+        .map_err(|m| KeyError { key: key.clone(), problem: m.into() })?;
+    let shown = path.display().to_string();
+    let mut trace = files
+        .arrivals(&path, || super::arrivals::read(&path, &shown))
+        .map_err(|e| KeyError { key: key.clone(), problem: e.to_string().into() })?;
+    trace.path = text.to_string();
+    trace.speed = speed;
+    Ok(trace)
 }
 
 /// Checks a link block; `at` is its dotted key (`tiers.cloud.link`).
@@ -694,7 +906,8 @@ fn link_trace(
 /// Checks the `slo` list against the tiers the scenario places requests on.
 /// `placed`: the tiers (and `policy`) that get summaries at some point.
 /// `costed`: whether the scenario estimates energy, and whether it has prices.
-pub fn slos(raw: &[SloFile], placed: &[Tier], costed: (bool, bool)) -> Result<Vec<Slo>, KeyError> {
+/// `groups`: the device groups' names, when `devices` is a list.
+pub fn slos(raw: &[SloFile], placed: &[Tier], costed: (bool, bool), groups: &[String]) -> Result<Vec<Slo>, KeyError> {
     let mut out = Vec::new();
     for (i, s) in raw.iter().enumerate() {
         let key = |k: &str| format!("slo[{i}].{k}");
@@ -749,9 +962,25 @@ pub fn slos(raw: &[SloFile], placed: &[Tier], costed: (bool, bool)) -> Result<Ve
                 parse_duration(&text).map_err(|m| KeyError { key: key(field), problem: m.into() })?.as_secs_f64() * 1e6
             }
         };
-        out.push(Slo { tier: s.tier, metric: s.metric, limit, limit_text: text });
+        slo_group(s.group.as_ref(), groups, &key("group"))?;
+        out.push(Slo { tier: s.tier, metric: s.metric, limit, limit_text: text, group: s.group.clone() });
     }
     Ok(out)
+}
+
+/// An SLO's `group` names one of the scenario's device groups.
+fn slo_group(group: Option<&String>, groups: &[String], key: &str) -> Result<(), KeyError> {
+    {
+        if let Some(g) = group.filter(|g| !groups.contains(g)) {
+            let known = if groups.is_empty() {
+                "the scenario has no device groups (devices is one block)".to_string()
+            } else {
+                format!("its groups are {}", groups.join(", "))
+            };
+            return err(key, format!("no device group is named {g:?}: {known}"));
+        }
+    }
+    Ok(())
 }
 
 /// `1%`, `0.5 %` or `0.01`: a fraction from 0 to 1.

@@ -132,40 +132,56 @@ struct Held {
 /// of a timeline.
 pub struct Timelines {
     model: EnergyConfig,
+    /// With device groups: the other groups' models, by group (the first is `model`).
+    groups: Vec<EnergyConfig>,
     held: BTreeMap<(Tier, u32), Held>,
 }
 
 impl Timelines {
     pub fn new(model: EnergyConfig) -> Self {
-        Timelines { model, held: BTreeMap::new() }
+        Timelines { model, groups: Vec::new(), held: BTreeMap::new() }
+    }
+
+    /// Each device group's model, by group; the first is the one of `new`.
+    pub fn of_groups(models: Vec<EnergyConfig>) -> Option<Self> {
+        let mut models = models.into_iter();
+        let first = models.next()?;
+        Some(Timelines {
+            model: first.clone(),
+            groups: std::iter::once(first).chain(models).collect(),
+            held: BTreeMap::new(),
+        })
     }
 
     /// Takes a settled sample; hands on every sample whose energy is now known.
     pub fn push(&mut self, s: Sample, mut emit: impl FnMut(Sample, Option<Energy>)) {
         let Some(received) = s.received_us else { return emit(s, None) };
-        let parts = parts(&self.model, &s);
-        if parts.1.is_none() || self.model.radio.is_free() {
-            let energy = before_tail(&self.model, &s, parts, false);
+        // Fields, not a method: the model stays borrowed while `held` changes.
+        let model = self.groups.get(usize::from(s.group)).unwrap_or(&self.model);
+        let parts = parts(model, &s);
+        if parts.1.is_none() || model.radio.is_free() {
+            let energy = before_tail(model, &s, parts, false);
             return emit(s, energy);
         }
         let key = (s.tier, s.device);
-        let tail_us = self.model.radio.tail.as_micros() as u64;
+        let tail_us = model.radio.tail.as_micros() as u64;
         let previous = self.held.remove(&key);
         let promoted = previous.as_ref().is_none_or(|p| s.sent_us > p.end_us + tail_us);
         let mut end_us = received;
         if let Some(mut p) = previous {
-            p.energy.tail_mj = tail_mj(&self.model.radio, p.end_us, Some(s.sent_us));
+            p.energy.tail_mj = tail_mj(&model.radio, p.end_us, Some(s.sent_us));
             end_us = end_us.max(p.end_us);
             emit(p.sample, Some(p.energy));
         }
-        let Some(energy) = before_tail(&self.model, &s, parts, promoted) else { return emit(s, None) };
+        let Some(energy) = before_tail(model, &s, parts, promoted) else { return emit(s, None) };
         self.held.insert(key, Held { sample: s, energy, end_us });
     }
 
     /// Hands on the held samples: each device's last request pays its whole tail.
     pub fn finish(self, mut emit: impl FnMut(Sample, Option<Energy>)) {
         for (_, mut h) in self.held {
-            h.energy.tail_mj = tail_mj(&self.model.radio, h.end_us, None);
+            let model = self.groups.get(usize::from(h.sample.group)).unwrap_or(&self.model);
+            h.energy.tail_mj = tail_mj(&model.radio, h.end_us, None);
             emit(h.sample, Some(h.energy));
         }
     }

@@ -127,6 +127,10 @@ pub struct Summary {
     pub point: usize,
     pub repetition: u32,
     pub tier: Tier,
+    /// With device groups: the group this row is of; `None` for the row
+    /// over every device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// `(dotted key, value as written)` for each swept key.
     pub params: Vec<(String, String)>,
     /// Its measured requests and how they ended; results.json keeps them as

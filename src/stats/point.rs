@@ -181,8 +181,11 @@ pub struct PointStats {
     pub point: usize,
     pub repetition: u32,
     tiers: Vec<(Tier, TierStats)>,
+    /// With device groups: each group's statistics by (group, tier).
+    groups: Vec<((u16, Tier), TierStats)>,
+    grouped: bool,
     /// Edge or cloud probabilities waiting for the other tier's, by request.
-    parity_waiting: HashMap<u64, (Tier, f32)>,
+    parity_waiting: HashMap<(u16, u64), (Tier, f32)>,
     parity_max: f32,
     parity_pairs: u64,
     /// Intended send times (µs) of every request that did not end `ok`, any phase.
@@ -216,6 +219,8 @@ impl PointStats {
             point,
             repetition,
             tiers: Vec::new(),
+            groups: Vec::new(),
+            grouped: false,
             parity_waiting: HashMap::new(),
             parity_max: 0.0,
             parity_pairs: 0,
@@ -231,6 +236,12 @@ impl PointStats {
         self
     }
 
+    /// With device groups, each group gets summaries of its own as well (`group_summaries`).
+    pub fn with_groups(mut self, grouped: bool) -> Self {
+        self.grouped = grouped;
+        self
+    }
+
     /// With the point's energy model and prices, the summaries gain their columns.
     pub fn with_costing(mut self, costing: PointCosting) -> Self {
         self.costing = Some(costing);
@@ -242,12 +253,33 @@ impl PointStats {
         if s.phase != Phase::Measure {
             return;
         }
-        let t = self.tier_mut(s.tier);
-        t.energy_uj.saturating_record(((e.total_mj() * 1e3).round() as u64).max(1));
-        t.energy_n += 1;
-        for (sum, part) in t.energy_parts.iter_mut().zip([e.compute_mj, e.radio_mj, e.tail_mj]) {
-            *sum += part;
+        let add = |t: &mut TierStats| {
+            t.energy_uj.saturating_record(((e.total_mj() * 1e3).round() as u64).max(1));
+            t.energy_n += 1;
+            for (sum, part) in t.energy_parts.iter_mut().zip([e.compute_mj, e.radio_mj, e.tail_mj]) {
+                *sum += part;
+            }
+        };
+        add(self.tier_mut(s.tier));
+        if let Some(g) = self.group_mut(s) {
+            add(g);
         }
+    }
+
+    /// The statistics of a sample's group and tier, with device groups.
+    fn group_mut(&mut self, s: &Sample) -> Option<&mut TierStats> {
+        if !self.grouped {
+            return None;
+        }
+        let key = (s.group, s.tier);
+        let i = match self.groups.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.groups.push((key, TierStats::new()));
+                self.groups.len() - 1
+            }
+        };
+        Some(&mut self.groups[i].1)
     }
 
     fn tier_mut(&mut self, tier: Tier) -> &mut TierStats {
@@ -273,57 +305,67 @@ impl PointStats {
         let reached_cloud = s.tier == Tier::Cloud || s.route.is_some_and(|r| r.reached_cloud());
         let units = if reached_cloud { self.costing.as_ref().map_or(0, |c| c.message_units(s)) } else { 0 };
         let splits = s.tier == Tier::Policy && self.split_at.is_some();
-        let t = self.tier_mut(s.tier);
-        if reached_cloud {
-            // A split's cloud receives the edge's tensor, not the device's request.
-            t.cloud.bytes_in += u64::from(s.split.map_or(s.request_bytes, |p| p.bytes));
-            t.cloud.bytes_out += u64::from(s.response_bytes.unwrap_or(0));
-            t.cloud.message_units += units;
-        }
-        t.counts.count(s.status);
-        t.request_bytes += u64::from(s.request_bytes);
-        if let Some(b) = s.response_bytes {
-            t.response_bytes += u64::from(b);
-            t.responses += 1;
-        }
-        record(&mut t.dispatch, s.dispatch_us());
-        if let Some(route) = s.route {
-            t.reached_cloud += u64::from(route.reached_cloud());
-            t.routes[route as usize] += 1;
-            match s.answered_by.filter(|_| s.status == Status::Ok) {
-                Some(Tier::Edge) => t.by_edge += 1,
-                Some(Tier::Cloud) => t.by_cloud += 1,
-                _ => {}
-            }
-        }
-        if s.status != Status::Ok {
-            if s.error.as_deref().is_some_and(|e| e.starts_with(crate::wire::OVERLOADED)) {
-                t.overloaded += 1;
-            }
-            return;
-        }
-        if let Some(latency) = s.latency_us() {
-            t.add_answer(s, latency);
-            if splits {
-                t.add_split(s, latency);
-            }
-        }
-        if let (Some(label), Some(prediction)) = (s.label, s.prediction) {
-            t.labelled += 1;
-            t.correct += u64::from(label == prediction);
+        add_measured(self.tier_mut(s.tier), s, (reached_cloud, units, splits));
+        if let Some(g) = self.group_mut(s) {
+            add_measured(g, s, (reached_cloud, units, splits));
         }
     }
+}
 
+/// What a measured sample adds to one row's statistics (its tier's, or its
+/// group's): `reached_cloud`, its metered units, whether it is a split.
+fn add_measured(t: &mut TierStats, s: &Sample, (reached_cloud, units, splits): (bool, u64, bool)) {
+    if reached_cloud {
+        // A split's cloud receives the edge's tensor, not the device's request.
+        t.cloud.bytes_in += u64::from(s.split.map_or(s.request_bytes, |p| p.bytes));
+        t.cloud.bytes_out += u64::from(s.response_bytes.unwrap_or(0));
+        t.cloud.message_units += units;
+    }
+    t.counts.count(s.status);
+    t.request_bytes += u64::from(s.request_bytes);
+    if let Some(b) = s.response_bytes {
+        t.response_bytes += u64::from(b);
+        t.responses += 1;
+    }
+    record(&mut t.dispatch, s.dispatch_us());
+    if let Some(route) = s.route {
+        t.reached_cloud += u64::from(route.reached_cloud());
+        t.routes[route as usize] += 1;
+        match s.answered_by.filter(|_| s.status == Status::Ok) {
+            Some(Tier::Edge) => t.by_edge += 1,
+            Some(Tier::Cloud) => t.by_cloud += 1,
+            _ => {}
+        }
+    }
+    if s.status != Status::Ok {
+        if s.error.as_deref().is_some_and(|e| e.starts_with(crate::wire::OVERLOADED)) {
+            t.overloaded += 1;
+        }
+        return;
+    }
+    if let Some(latency) = s.latency_us() {
+        t.add_answer(s, latency);
+        if splits {
+            t.add_split(s, latency);
+        }
+    }
+    if let (Some(label), Some(prediction)) = (s.label, s.prediction) {
+        t.labelled += 1;
+        t.correct += u64::from(label == prediction);
+    }
+}
+
+impl PointStats {
     /// Pairs the edge's and the cloud's probabilities of one request for the live parity.
     fn pair_for_parity(&mut self, s: &Sample) {
         let Some(p) = s.probability else { return };
-        match self.parity_waiting.remove(&s.seq) {
+        match self.parity_waiting.remove(&(s.group, s.seq)) {
             Some((tier, other)) if tier != s.tier => {
                 self.parity_max = self.parity_max.max((p - other).abs());
                 self.parity_pairs += 1;
             }
             _ => {
-                self.parity_waiting.insert(s.seq, (s.tier, p));
+                self.parity_waiting.insert((s.group, s.seq), (s.tier, p));
             }
         }
     }
@@ -332,50 +374,71 @@ impl PointStats {
     pub fn summaries(&self, window: Duration, params: &[(String, String)], rejected: &[(Tier, u64)]) -> Vec<Summary> {
         let mut tiers: Vec<&(Tier, TierStats)> = self.tiers.iter().collect();
         tiers.sort_by_key(|(t, _)| *t);
-        let secs = window.as_secs_f64();
-        tiers
-            .into_iter()
-            .map(|(tier, t)| (tier, t, *tier == Tier::Policy))
-            .map(|(tier, t, policy)| Summary {
-                point: self.point,
-                repetition: self.repetition,
-                tier: *tier,
-                params: params.to_vec(),
-                counts: t.counts,
-                rejected: rejected.iter().find(|(x, _)| x == tier).map_or(0, |(_, n)| *n),
-                throughput_rps: if secs > 0.0 { t.counts.ok as f64 / secs } else { 0.0 },
-                window_s: secs,
-                latency: Percentiles::of(&t.latency, Some(t.latency_sum)),
-                infer: Percentiles::of(&t.infer, None),
-                queue: Percentiles::of(&t.queue, None),
-                network: Percentiles::of(&t.network, None),
-                dispatch: Percentiles::of(&t.dispatch, None),
-                request_bytes_mean: (t.counts.requests > 0).then(|| t.request_bytes as f64 / t.counts.requests as f64),
-                response_bytes_mean: (t.responses > 0).then(|| t.response_bytes as f64 / t.responses as f64),
-                held: Percentiles::of(&t.held, None),
-                slowdown_p50: (!t.slowdown_milli.is_empty())
-                    .then(|| t.slowdown_milli.value_at_quantile(0.50) as f64 / 1e3),
-                slowdown_p99: (!t.slowdown_milli.is_empty())
-                    .then(|| t.slowdown_milli.value_at_quantile(0.99) as f64 / 1e3),
-                slowdown: None,
-                labelled: t.labelled,
-                accuracy: (t.labelled > 0).then(|| t.correct as f64 / t.labelled as f64),
-                overloaded: t.overloaded,
-                held_late_share: (t.holds > 0).then(|| t.holds_late as f64 / t.holds as f64),
-                batch_mean: (t.batched > 0).then(|| t.batch_sum as f64 / t.batched as f64),
-                batch_max: (t.batched > 0).then_some(t.batch_max),
-                edge_share: (policy && t.counts.requests > 0).then(|| t.by_edge as f64 / t.counts.requests as f64),
-                cloud_share: (policy && t.counts.requests > 0).then(|| t.by_cloud as f64 / t.counts.requests as f64),
-                cloud_rps: (policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
-                policy: None,
-                routes: (policy && t.counts.requests > 0)
-                    .then(|| t.routes.map(|n| n as f64 / t.counts.requests as f64)),
-                breakdown: t.breakdown(),
-                energy: self.energy_summary(t, secs),
-                cost: self.cost(*tier, t, secs),
-                split: if policy { t.split(self.split_at.as_ref()) } else { None },
+        tiers.into_iter().map(|(tier, t)| self.summary(*tier, t, window, params, rejected)).collect()
+    }
+
+    /// With device groups, each group's summary of each tier, in group then
+    /// tier order, named by `names` (the groups' names by index). Workers
+    /// serve every group, so their rejections stay in the overall rows.
+    pub fn group_summaries(&self, window: Duration, params: &[(String, String)], names: &[String]) -> Vec<Summary> {
+        let mut rows: Vec<&((u16, Tier), TierStats)> = self.groups.iter().collect();
+        rows.sort_by_key(|(k, _)| *k);
+        rows.into_iter()
+            .map(|((g, tier), t)| Summary {
+                group: names.get(usize::from(*g)).cloned(),
+                ..self.summary(*tier, t, window, params, &[])
             })
             .collect()
+    }
+
+    fn summary(
+        &self,
+        tier: Tier,
+        t: &TierStats,
+        window: Duration,
+        params: &[(String, String)],
+        rejected: &[(Tier, u64)],
+    ) -> Summary {
+        let secs = window.as_secs_f64();
+        let policy = tier == Tier::Policy;
+        let tier = &tier;
+        Summary {
+            point: self.point,
+            repetition: self.repetition,
+            tier: *tier,
+            params: params.to_vec(),
+            counts: t.counts,
+            rejected: rejected.iter().find(|(x, _)| x == tier).map_or(0, |(_, n)| *n),
+            throughput_rps: if secs > 0.0 { t.counts.ok as f64 / secs } else { 0.0 },
+            window_s: secs,
+            latency: Percentiles::of(&t.latency, Some(t.latency_sum)),
+            infer: Percentiles::of(&t.infer, None),
+            queue: Percentiles::of(&t.queue, None),
+            network: Percentiles::of(&t.network, None),
+            dispatch: Percentiles::of(&t.dispatch, None),
+            request_bytes_mean: (t.counts.requests > 0).then(|| t.request_bytes as f64 / t.counts.requests as f64),
+            response_bytes_mean: (t.responses > 0).then(|| t.response_bytes as f64 / t.responses as f64),
+            held: Percentiles::of(&t.held, None),
+            slowdown_p50: (!t.slowdown_milli.is_empty()).then(|| t.slowdown_milli.value_at_quantile(0.50) as f64 / 1e3),
+            slowdown_p99: (!t.slowdown_milli.is_empty()).then(|| t.slowdown_milli.value_at_quantile(0.99) as f64 / 1e3),
+            slowdown: None,
+            labelled: t.labelled,
+            accuracy: (t.labelled > 0).then(|| t.correct as f64 / t.labelled as f64),
+            overloaded: t.overloaded,
+            held_late_share: (t.holds > 0).then(|| t.holds_late as f64 / t.holds as f64),
+            batch_mean: (t.batched > 0).then(|| t.batch_sum as f64 / t.batched as f64),
+            batch_max: (t.batched > 0).then_some(t.batch_max),
+            edge_share: (policy && t.counts.requests > 0).then(|| t.by_edge as f64 / t.counts.requests as f64),
+            cloud_share: (policy && t.counts.requests > 0).then(|| t.by_cloud as f64 / t.counts.requests as f64),
+            cloud_rps: (policy && secs > 0.0).then(|| t.reached_cloud as f64 / secs),
+            policy: None,
+            routes: (policy && t.counts.requests > 0).then(|| t.routes.map(|n| n as f64 / t.counts.requests as f64)),
+            breakdown: t.breakdown(),
+            energy: self.energy_summary(t, secs),
+            cost: self.cost(*tier, t, secs),
+            split: if policy { t.split(self.split_at.as_ref()) } else { None },
+            group: None,
+        }
     }
 
     /// The energy columns of a tier's summary.

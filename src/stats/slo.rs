@@ -45,11 +45,14 @@ fn value(metric: SloMetric, s: &Summary) -> Option<f64> {
 /// Checks every SLO at every (point, tier) the summaries cover, in SLO, point, tier order.
 /// A tier that ran no requests at a point is not checked there.
 pub fn check_slos(slos: &[Slo], summaries: &[Summary]) -> Vec<SloCheck> {
-    let mut keys: Vec<(usize, Tier)> = summaries.iter().map(|s| (s.point, s.tier)).collect();
-    keys.sort();
-    keys.dedup();
     let mut out = Vec::new();
     for (i, slo) in slos.iter().enumerate() {
+        // An SLO of a group holds for that group's rows, any other for the rows over every device.
+        let summaries: Vec<Summary> = summaries.iter().filter(|s| s.group == slo.group).cloned().collect();
+        let summaries = summaries.as_slice();
+        let mut keys: Vec<(usize, Tier)> = summaries.iter().map(|s| (s.point, s.tier)).collect();
+        keys.sort();
+        keys.dedup();
         for &(point, tier) in keys.iter().filter(|(_, t)| slo.tier.is_none_or(|want| want == *t)) {
             let values: Option<Vec<f64>> =
                 summaries.iter().filter(|s| s.point == point && s.tier == tier).map(|s| value(slo.metric, s)).collect();
@@ -79,7 +82,7 @@ mod tests {
     }
 
     fn slo(tier: Option<Tier>, metric: SloMetric, limit: f64) -> Slo {
-        Slo { tier, metric, limit, limit_text: limit.to_string() }
+        Slo { tier, metric, limit, limit_text: limit.to_string(), group: None }
     }
 
     #[test]

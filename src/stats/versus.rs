@@ -170,6 +170,7 @@ pub fn test_summary(point: usize, repetition: u32, tier: Tier, p50: Option<u64>)
         point,
         repetition,
         tier,
+        group: None,
         params: vec![],
         counts: crate::record::Counts {
             requests: 100,

@@ -11,6 +11,7 @@ mod docs;
 mod e2e;
 mod energy;
 mod exporters;
+mod fleets;
 mod fuzz_corpus;
 mod house;
 mod link;

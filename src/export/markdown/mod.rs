@@ -122,6 +122,7 @@ pub fn report_md(report: &Report) -> String {
     sections::fidelity(report, &mut md);
     sections::compute(report, &mut md);
     sections::device_hosts(report, &mut md);
+    sections::device_groups(report, &mut md);
     md.push_str("\n## Warnings\n\n");
     warnings_section(report, &mut md);
     md.push_str("\n## Environment\n\n");
@@ -206,6 +207,7 @@ fn header(report: &Report, md: &mut String) {
         let _ = writeln!(md, "**Merged from:** {} (the harness floor below is the first shard's)  ", shards.join(", "));
     }
     tiers_sentence(report, md);
+    sections::load_line(report, md);
     md.push('\n');
 }
 

@@ -534,3 +534,75 @@ pub(super) fn device_hosts(report: &Report, md: &mut String) {
     }
     md.push_str(&t.markdown());
 }
+
+/// `## Device groups`: each group's rows side by side at each point
+/// execution, beside the row over every device (docs/scenario.md, Device groups).
+pub(super) fn device_groups(report: &Report, md: &mut String) {
+    if report.group_summaries.is_empty() {
+        return;
+    }
+    md.push_str("\n## Device groups\n\n");
+    md.push_str(
+        "Each group's requests on their own, from the same samples as the rows over every device (`all`); \
+         summary.csv holds the same rows with a `group` column.\n\n",
+    );
+    let mut t = Table::new()
+        .left("Point")
+        .columns(["Rep"], Align::Right)
+        .columns(["Group", "Tier"], Align::Left)
+        .columns(["Requests", "p50 (ms)", "p99 (ms)", "Throughput (req/s)", "Timeouts", "Errors"], Align::Right);
+    let mut rows: Vec<&crate::stats::Summary> = report.summaries.iter().chain(&report.group_summaries).collect();
+    rows.sort_by_key(|s| (s.point, s.repetition, s.tier, s.group.is_some()));
+    for s in rows {
+        t.row(vec![
+            crate::plan::params_label(&s.params),
+            s.repetition.to_string(),
+            s.group.clone().unwrap_or_else(|| "all".into()),
+            s.tier.to_string(),
+            s.counts.requests.to_string(),
+            super::opt_ms(s.latency.map(|l| l.p50_us)),
+            super::opt_ms(s.latency.map(|l| l.p99_us)),
+            format!("{:.1}", s.throughput_rps),
+            s.counts.timeouts.to_string(),
+            s.counts.errors.to_string(),
+        ]);
+    }
+    md.push_str(&t.markdown());
+}
+
+/// The **Load** line: each group's devices, arrival process and offered
+/// mean and peak rate.
+pub(super) fn load_line(report: &Report, md: &mut String) {
+    let range = |(low, high): (f64, f64)| {
+        if (high - low).abs() < 1e-9 {
+            format!("{}/s", crate::math::trimmed(low, 3))
+        } else {
+            format!("{}–{}/s", crate::math::trimmed(low, 3), crate::math::trimmed(high, 3))
+        }
+    };
+    let parts: Vec<String> = report
+        .loads
+        .iter()
+        .map(|l| {
+            let devices = match l.devices {
+                (a, b) if a == b => format!("{a}"),
+                (a, b) => format!("{a}–{b}"),
+            };
+            let offered = match (l.mean_hz, l.peak_hz) {
+                (Some(mean), Some(peak)) => {
+                    format!(", offering {} on average and {} at peak", range(mean), range((peak, peak)))
+                }
+                _ => String::new(),
+            };
+            let name = if report.loads.len() > 1 || l.group != crate::plan::SINGLE_GROUP {
+                format!("{}: ", l.group)
+            } else {
+                String::new()
+            };
+            format!("{name}{devices} device(s), {}{offered}", l.arrivals.join(" or "))
+        })
+        .collect();
+    if !parts.is_empty() {
+        let _ = writeln!(md, "**Load:** {}  ", parts.join("; "));
+    }
+}

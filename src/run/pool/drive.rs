@@ -86,7 +86,7 @@ impl Prepared {
                 sent: 0,
             };
             let sender = tokio::spawn(send_batches(rx, out));
-            let patience = Patience { url: &broker.url, limit: broker.reconnect_timeout };
+            let patience = Patience { url: broker.url.clone(), limit: broker.reconnect_timeout };
             let ran = fleet.run(io, pacing, patience).await;
             let record = match link {
                 Some(l) => Some(l.shutdown().await),

@@ -474,8 +474,7 @@ mod tests {
     #[test]
     fn a_device_hosts_share_travels_whole_with_its_data_rows_and_its_samples_come_back() {
         use crate::plan::{Arrival, Encoding, InputConfig, InputData, InputRows, LoadConfig, Policy};
-        use std::sync::Arc;
-        use std::time::Duration;
+        use std::{sync::Arc, time::Duration};
         let rows = InputRows {
             path: "d.csv".into(),
             sha256: "ab".into(),
@@ -490,6 +489,8 @@ mod tests {
             devices: 6,
             slot: 2,
             slots: 3,
+            group: 1,
+            first: 6,
             input: InputConfig { shape: vec![2], data: InputData::File(Arc::new(rows)) },
             load: LoadConfig {
                 arrival: Arrival::Poisson,
