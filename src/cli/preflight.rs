@@ -218,10 +218,17 @@ fn runs_as_set(plan: &Plan, p: usize, t: usize, info: &ModelInfo) -> Result<(), 
 fn fit_cascade(plan: &mut Plan, p: usize, model: &mut dyn Inference, info: &ModelInfo) -> Result<(), Failure> {
     let path = info.path.clone();
     let tier = Tier::Edge;
-    if let Some(Policy::Cascade(mut u)) = plan.points[p].config.policy {
+    let config = &plan.points[p].config;
+    let cascades = config.groups.iter().map(|g| g.policy).chain([config.policy]);
+    if cascades.flatten().any(|c| matches!(c, Policy::Cascade(_))) {
         let out = model.infer(&vec![0.5; info.input_len()]).map_err(|e| bad_model(plan, p, tier, e.to_string()))?;
-        u.classes = Some(out.len() > 1);
-        plan.points[p].config.policy = Some(Policy::Cascade(u));
+        let config = &mut plan.points[p].config;
+        let policies = config.groups.iter_mut().map(|g| &mut g.policy).chain([&mut config.policy]);
+        for policy in policies {
+            if let Some(Policy::Cascade(u)) = policy {
+                u.classes = Some(out.len() > 1);
+            }
+        }
         if let Some(why) = no_confidence(&out) {
             let message = format!(
                 "cascade escalates on the edge model's score or class probability, and {} gives neither: \
@@ -334,15 +341,16 @@ const BASE_OPEN_FILES: u64 = 64;
 /// about sockets, not about the scenario.
 pub fn check_open_files(plan: &Plan) -> Result<(), Failure> {
     let Some(limit) = open_file_limit() else { return Ok(()) };
-    let device_link = plan.points.iter().any(|p| !p.config.devices.link.is_transparent());
+    let device_link = plan.points.iter().any(|p| p.config.groups.iter().any(|g| !g.link.is_transparent()));
     let per_device = if device_link { 3 } else { 1 };
     let need = |p: &crate::plan::SweepPoint| {
         let workers: u64 = p.config.tiers.iter().map(|t| u64::from(t.workers) * 3).sum();
         // With device hosts, this process runs one share of the devices.
         let slots = u64::from(p.config.devices.slots());
         // Under `placement: both` each device sends each tier's copy on a connection of its own.
-        let copies = if p.config.policy.is_none() && p.config.tiers.len() == 2 { 2 } else { 1 };
-        u64::from(p.config.devices.count).div_ceil(slots) * per_device * copies + workers + BASE_OPEN_FILES
+        let copies = |g: &crate::plan::DeviceGroup| if g.policy.is_none() && g.tiers.len() == 2 { 2 } else { 1 };
+        let devices: u64 = p.config.groups.iter().map(|g| u64::from(g.count).div_ceil(slots) * copies(g)).sum();
+        devices * per_device + workers + BASE_OPEN_FILES
     };
     let Some(point) = plan.points.iter().max_by_key(|p| need(p)) else { return Ok(()) };
     let needed = need(point);

@@ -551,13 +551,25 @@ fn record_point(
     Ok(())
 }
 
+/// The routing policy of a point's `group` (of every group for `None`: the
+/// groups' policies, each once, when they differ).
+fn policy_of(point: &SweepPoint, group: Option<&str>) -> Option<String> {
+    let mut names: Vec<String> = Vec::new();
+    for g in point.config.groups.iter().filter(|g| group.is_none_or(|name| g.name == name)) {
+        if let Some(d) = g.policy.map(|p| p.describe()).filter(|d| !names.contains(d)) {
+            names.push(d);
+        }
+    }
+    (!names.is_empty()).then(|| names.join(" / "))
+}
+
 /// The point execution's summaries, over every device and (with device groups) per group.
 fn add_summaries(report: &mut Report, point: &SweepPoint, stats: &PointStats, rejected: &[(crate::plan::Tier, u64)]) {
     let window = point.config.load.duration;
     let names: Vec<String> = point.config.groups.iter().map(|g| g.name.clone()).collect();
     let tag = |mut s: crate::stats::Summary| {
         s.slowdown = point.config.tier(s.tier).map(|t| t.slowdown).filter(|k| *k > 1.0);
-        s.policy = point.config.policy.filter(|_| s.tier == crate::plan::Tier::Policy).map(|p| p.describe());
+        s.policy = policy_of(point, s.group.as_deref()).filter(|_| s.tier == crate::plan::Tier::Policy);
         s
     };
     report.summaries.extend(stats.summaries(window, &point.params, rejected).into_iter().map(tag));

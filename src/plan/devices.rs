@@ -31,6 +31,9 @@ pub struct DeviceGroup {
     pub link: LinkConfig,
     pub load: LoadConfig,
     pub energy: Option<super::EnergyConfig>,
+    /// The tiers its requests go to, and how they are routed (`PointConfig::policy`'s meaning).
+    pub tiers: Vec<super::Tier>,
+    pub policy: Option<super::Policy>,
 }
 
 /// The name of the one group of a scenario whose `devices` is a single block.

@@ -172,6 +172,21 @@ impl PointConfig {
         self.groups.len() > 1 || self.groups.first().is_some_and(|g| g.name != SINGLE_GROUP)
     }
 
+    /// The one group of a single `devices` block: every device, the point's load, energy, tiers and policy.
+    pub fn whole_fleet(&self) -> DeviceGroup {
+        DeviceGroup {
+            name: SINGLE_GROUP.to_string(),
+            first: 0,
+            count: self.devices.count,
+            input: self.devices.input.clone(),
+            link: self.devices.link.clone(),
+            load: self.load.clone(),
+            energy: self.energy.clone(),
+            tiers: self.tiers.iter().map(|t| t.tier).collect(),
+            policy: self.policy,
+        }
+    }
+
     /// The group device `device` belongs to, by index.
     pub fn group_of(&self, device: u32) -> u16 {
         self.groups.iter().rposition(|g| g.first <= device).unwrap_or(0) as u16

@@ -138,10 +138,10 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
 fn placed(points: &[SweepPoint]) -> Vec<Tier> {
     let mut placed: Vec<Tier> = Vec::new();
     for p in points {
-        let tiers = match p.config.policy {
+        let tiers = p.config.groups.iter().flat_map(|g| match g.policy {
             Some(_) => vec![Tier::Policy],
-            None => p.config.tiers.iter().map(|t| t.tier).collect(),
-        };
+            None => g.tiers.clone(),
+        });
         for t in tiers {
             if !placed.contains(&t) {
                 placed.push(t);

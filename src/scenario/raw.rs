@@ -203,6 +203,11 @@ pub struct GroupFile {
     pub radio: Option<RadioFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub battery_wh: Option<f64>,
+    /// The group's own placement (edge, cloud, both, cascade, deadline or
+    /// split); the scenario's when absent. `offload` and `partition` are
+    /// the whole fleet's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementFile>,
     /// The group's arrival process; the scenario's `load` when absent
     /// (`load.duration`, `warmup` and `timeout` are always the scenario's).
     #[serde(default, skip_serializing_if = "Option::is_none")]

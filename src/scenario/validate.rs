@@ -14,7 +14,7 @@ use crate::plan::{
     LinkConfig, LinkOutage, LoadConfig, Login, Mmpp, OnOff, PartitionConfig, PointConfig, Policy, RemoteDevices,
     RemotePool, Secret, Slo, SloMetric, Tier, TierConfig, TlsConfig, Uncertain, MAX_BATCH, MAX_BATCH_WAIT,
     MAX_CONCURRENCY, MAX_DEVICES, MAX_DEVICE_HOSTS, MAX_GROUPS, MAX_INPUT_VALUES, MAX_QUEUE_LIMIT,
-    MAX_REQUESTS_PER_POINT, MAX_SLOTS, MAX_SLOWDOWN, MAX_THREADS, MAX_WORKERS, SINGLE_GROUP,
+    MAX_REQUESTS_PER_POINT, MAX_SLOTS, MAX_SLOWDOWN, MAX_THREADS, MAX_WORKERS,
 };
 
 /// A validation failure at a dotted key.
@@ -89,51 +89,85 @@ pub fn point_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) ->
     }
     let groups = &file.devices.groups;
     check_group_names(groups)?;
+    check_group_placements(file)?;
     let mut configs = Vec::new();
     for g in groups {
         let mut one = file.clone();
         one.devices = g.block();
         one.load = g.load(&file.load);
+        one.placement = g.placement.unwrap_or(file.placement);
         let c = block_config(&one, scenario_path, files).map_err(|e| in_group(e, g))?;
         configs.push((g, c));
     }
     let mut first = 0u32;
     let mut out: Vec<DeviceGroup> = Vec::new();
     for (g, c) in &configs {
-        let at = |k: &str| format!("devices.{}.{k}", g.name);
-        if c.devices.input.shape != configs[0].1.devices.input.shape {
-            return err(
-                &at("input.shape"),
-                format!(
-                    "every group sends the one model's input: {} against {}'s {}",
-                    c.devices.input.shape_text(),
-                    configs[0].0.name,
-                    configs[0].1.devices.input.shape_text()
-                ),
-            );
-        }
-        if c.energy.is_some() != configs[0].1.energy.is_some() {
-            return err(&at("radio"), "give every group a radio (for the energy estimate) or none");
-        }
-        let group = DeviceGroup {
-            name: g.name.clone(),
-            first,
-            count: c.devices.count,
-            input: c.devices.input.clone(),
-            link: c.devices.link.clone(),
-            load: c.load.clone(),
-            energy: c.energy.clone(),
-        };
+        same_as_first(g, c, &configs[0])?;
+        // Each group's own block is a scenario of one group; it is renamed and renumbered.
+        let mut group = c.groups[0].clone();
+        (group.name, group.first) = (g.name.clone(), first);
         first = first.saturating_add(c.devices.count);
         out.push(group);
     }
     if first > MAX_DEVICES {
         return err("devices", format!("the groups hold {first} devices; at most {MAX_DEVICES}"));
     }
+    // Every tier some group sends to runs; the point's policy is the groups' when they share one.
+    let mut tiers: Vec<TierConfig> = Vec::new();
+    for t in configs.iter().flat_map(|(_, c)| &c.tiers) {
+        if !tiers.iter().any(|x| x.tier == t.tier) {
+            tiers.push(t.clone());
+        }
+    }
+    tiers.sort_by_key(|t| t.tier);
+    let shared = out.iter().all(|g| g.policy == out[0].policy && g.tiers == out[0].tiers);
     let mut config = configs.swap_remove(0).1;
     config.devices.count = first;
+    config.tiers = tiers;
+    config.policy = out[0].policy.filter(|_| shared);
     config.groups = out;
     Ok(config)
+}
+
+/// Every group sends the first's input shape, and has a radio when it has one.
+fn same_as_first(g: &GroupFile, c: &PointConfig, (first, f): &(&GroupFile, PointConfig)) -> Result<(), KeyError> {
+    let at = |k: &str| format!("devices.{}.{k}", g.name);
+    if c.devices.input.shape != f.devices.input.shape {
+        return err(
+            &at("input.shape"),
+            format!(
+                "every group sends the one model's input: {} against {}'s {}",
+                c.devices.input.shape_text(),
+                first.name,
+                f.devices.input.shape_text()
+            ),
+        );
+    }
+    if c.energy.is_some() != f.energy.is_some() {
+        return err(&at("radio"), "give every group a radio (for the energy estimate) or none");
+    }
+    Ok(())
+}
+
+/// A group may place its requests itself, unless the placement is one the
+/// edge worker carries out for every request it receives (`offload`,
+/// `partition`): those are the whole fleet's.
+fn check_group_placements(file: &ScenarioFile) -> Result<(), KeyError> {
+    let whole = |p: PlacementFile| matches!(p, PlacementFile::Offload | PlacementFile::Partition);
+    let Some(g) = file.devices.groups.iter().find(|g| g.placement.is_some()) else { return Ok(()) };
+    let own = g.placement.unwrap_or(file.placement);
+    if whole(own) || whole(file.placement) {
+        let name = serde_yaml::to_string(if whole(own) { &own } else { &file.placement }).unwrap_or_default();
+        return err(
+            &format!("devices.{}.placement", g.name),
+            format!(
+                "{} is carried out by the edge worker for every request it receives, so it is the whole fleet's: \
+                 set it as the scenario's placement and give no group a placement of its own",
+                name.trim()
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// Group names are unique, usable in a dotted key, and not `all` (the
@@ -229,16 +263,9 @@ fn block_config(file: &ScenarioFile, scenario_path: &Path, files: &Files) -> Res
         link: devices_link,
         remote: remote_devices(&file.devices, managed)?,
     };
-    let group = DeviceGroup {
-        name: SINGLE_GROUP.to_string(),
-        first: 0,
-        count: devices.count,
-        input: devices.input.clone(),
-        link: devices.link.clone(),
-        load: load.clone(),
-        energy: energy.clone(),
-    };
-    Ok(PointConfig { broker, devices, load, tiers, policy, energy, cost, partition, groups: vec![group] })
+    let mut config = PointConfig { broker, devices, load, tiers, policy, energy, cost, partition, groups: Vec::new() };
+    config.groups = vec![config.whole_fleet()];
+    Ok(config)
 }
 
 /// `partition`'s model and cut, under `placement: partition` (and refused without it).
@@ -1247,5 +1274,28 @@ mod files_tests {
             })
             .collect();
         assert!(traces.iter().all(|t| std::sync::Arc::ptr_eq(t, &traces[0])), "one copy of the trace's rows");
+    }
+
+    #[test]
+    fn a_groups_keys_sweep_and_set_by_its_name_and_the_groups_number_their_devices_in_order() {
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/groups.yaml");
+        let text = "name: groups\n\
+                    devices:\n  - { name: sensors, count: 3, features: 32 }\n  \
+                    - { name: cameras, count: 2, features: 32, load: { arrival: poisson, rate: 5/s } }\n\
+                    load: { rate: 10/s, duration: 1s }\n\
+                    placement: edge\n\
+                    tiers:\n  edge: { model: ../models/anomaly_detector.onnx }\n\
+                    sweep: { devices.cameras.count: [1, 4] }\n";
+        let set = ["devices.cameras.load.rate=8/s".to_string()];
+        let plan = crate::scenario::load_str(&scenario, text, &set).expect("a valid scenario");
+        let shape = |p: &crate::plan::SweepPoint| {
+            p.config.groups.iter().map(|g| (g.name.clone(), g.first, g.count, g.load.rate_hz)).collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&plan.points[0]), [("sensors".into(), 0, 3, 10.0), ("cameras".into(), 3, 1, 8.0)]);
+        assert_eq!(shape(&plan.points[1]), [("sensors".into(), 0, 3, 10.0), ("cameras".into(), 3, 4, 8.0)]);
+        assert_eq!((plan.points[1].config.devices.count, plan.points[1].config.group_of(5)), (7, 1));
+        assert!(plan.points[0].config.grouped());
+        let missing = crate::scenario::load_str(&scenario, text, &["devices.camera.count=2".to_string()]);
+        assert!(missing.unwrap_err().to_string().contains(r#"devices has no item named "camera""#));
     }
 }

@@ -119,3 +119,35 @@ fn each_groups_rows_are_its_own_samples_and_add_up_to_the_whole() {
     assert!(report.contains("## Device groups") && report.contains("cameras: p50 ≤ 30ms"), "{report}");
     assert!(report.contains("**Load:** sensors: 3 device(s), constant"), "{report}");
 }
+
+#[test]
+fn a_group_places_its_own_requests() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap().keep();
+    let text = format!(
+        "name: placed\nseed: 3\nbroker: {{ url: {} }}\ndevices:\n  \
+         - {{ name: local, count: 2, features: 32, placement: edge }}\n  \
+         - {{ name: remote, count: 2, features: 32, placement: cascade }}\n\
+         load: {{ rate: 40/s, duration: 1s, timeout: 2s }}\n\
+         tiers:\n  edge: {{ model: {edge} }}\n  cloud: {{ model: {edge}, link: {{ latency: 5ms }} }}\n",
+        broker.url(),
+        edge = root().join("models/anomaly_detector.onnx").display()
+    );
+    std::fs::write(dir.join("s.yaml"), text).unwrap();
+    let (code, stdout, stderr) = simrun_in(&dir, &["run", "s.yaml", "--quiet", "--out", "out"]);
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let folder = dir.join(stdout.lines().last().unwrap()).parent().unwrap().to_path_buf();
+    let samples = Table::read(&folder.join("samples.csv"));
+    let tiers = |group: &str| {
+        let mut t: Vec<String> = samples.filter("group", group).map(|r| r[samples.col("tier")].clone()).collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    assert_eq!(tiers("local"), ["edge"], "the edge group's requests go to the edge alone");
+    assert_eq!(tiers("remote"), ["policy"], "the cascade group's are routed, one sample each");
+    assert!(samples.rows.iter().all(|r| r[samples.col("status")] == "ok"), "every request answered");
+    let results = std::fs::read_to_string(folder.join("results.json")).unwrap();
+    let unmatched = serde_json::from_str::<serde_json::Value>(&results).unwrap()["report"]["unmatched"].clone();
+    assert_eq!(unmatched["unknown"], 0, "no answer reached the other group's collector: {unmatched}");
+}
