@@ -429,6 +429,7 @@ async fn execute_point(
         cost: point.config.cost.clone(),
         cloud_workers: point.config.tier(crate::plan::Tier::Cloud).map_or(0, |t| t.workers),
         devices: point.config.devices.count,
+        groups: point.config.groups.iter().map(|g| (g.count, g.energy.clone())).collect(),
     };
     let models: Option<Vec<_>> = point.config.groups.iter().map(|g| g.energy.clone()).collect();
     let timelines = models.and_then(crate::stats::energy::Timelines::of_groups);

@@ -328,6 +328,34 @@ mod tests {
     }
 
     #[test]
+    fn each_group_gets_rows_of_its_own_samples_and_the_whole_keeps_them_all() {
+        let mut stats = PointStats::new(0, 0).with_groups(true);
+        // Group 0 answers in 1 ms, group 1 in 2 ms; both use seq 0, which must not pair them for parity.
+        for (group, seq, latency) in [(0u16, 0u64, 1_000u64), (0, 1, 1_000), (1, 0, 2_000)] {
+            let tier = if group == 0 { Tier::Edge } else { Tier::Cloud };
+            let s = Sample { group, tier, probability: Some(0.5), ..sample(seq, latency, Status::Ok, Phase::Measure) };
+            stats.add(&s);
+        }
+        let names = ["sensors".to_string(), "cameras".to_string()];
+        let rows = stats.group_summaries(Duration::from_secs(1), &[], &names);
+        let got: Vec<_> =
+            rows.iter().map(|r| (r.group.clone().unwrap(), r.counts.requests, r.latency.unwrap().max_us)).collect();
+        assert_eq!(got, [("sensors".into(), 2, 1_000), ("cameras".into(), 1, 2_000)]);
+        let whole = stats.summaries(Duration::from_secs(1), &[], &[]);
+        assert_eq!(
+            whole.iter().map(|w| (w.group.clone(), w.counts.requests)).collect::<Vec<_>>(),
+            [(None, 2), (None, 1)]
+        );
+        assert_eq!(
+            stats.live_parity(),
+            None,
+            "an edge and a cloud answer of seq 0 from two groups are not one request"
+        );
+        let ungrouped = PointStats::new(0, 0);
+        assert!(ungrouped.group_summaries(Duration::from_secs(1), &[], &names).is_empty());
+    }
+
+    #[test]
     fn accuracy_counts_answered_labelled_requests_of_the_measured_window() {
         let mut stats = PointStats::new(0, 0);
         let cases = [

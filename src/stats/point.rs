@@ -202,6 +202,8 @@ pub struct PointCosting {
     pub cost: crate::plan::CostConfig,
     pub cloud_workers: u32,
     pub devices: u32,
+    /// With device groups: each group's devices and energy model, by group.
+    pub groups: Vec<(u32, Option<crate::plan::EnergyConfig>)>,
 }
 
 impl PointCosting {
@@ -374,7 +376,7 @@ impl PointStats {
     pub fn summaries(&self, window: Duration, params: &[(String, String)], rejected: &[(Tier, u64)]) -> Vec<Summary> {
         let mut tiers: Vec<&(Tier, TierStats)> = self.tiers.iter().collect();
         tiers.sort_by_key(|(t, _)| *t);
-        tiers.into_iter().map(|(tier, t)| self.summary(*tier, t, window, params, rejected)).collect()
+        tiers.into_iter().map(|(tier, t)| self.summary((*tier, None), t, window, params, rejected)).collect()
     }
 
     /// With device groups, each group's summary of each tier, in group then
@@ -386,14 +388,15 @@ impl PointStats {
         rows.into_iter()
             .map(|((g, tier), t)| Summary {
                 group: names.get(usize::from(*g)).cloned(),
-                ..self.summary(*tier, t, window, params, &[])
+                ..self.summary((*tier, Some(*g)), t, window, params, &[])
             })
             .collect()
     }
 
+    /// One row's summary: a tier's over every device, or (`group`) over one group's.
     fn summary(
         &self,
-        tier: Tier,
+        (tier, group): (Tier, Option<u16>),
         t: &TierStats,
         window: Duration,
         params: &[(String, String)],
@@ -434,22 +437,29 @@ impl PointStats {
             policy: None,
             routes: (policy && t.counts.requests > 0).then(|| t.routes.map(|n| n as f64 / t.counts.requests as f64)),
             breakdown: t.breakdown(),
-            energy: self.energy_summary(t, secs),
-            cost: self.cost(*tier, t, secs),
+            energy: self.energy_summary(t, secs, group),
+            // The cloud's instances and the edge's devices serve every group: a cost is the fleet's.
+            cost: if group.is_none() { self.cost(*tier, t, secs) } else { None },
             split: if policy { t.split(self.split_at.as_ref()) } else { None },
             group: None,
         }
     }
 
     /// The energy columns of a tier's summary.
-    fn energy_summary(&self, t: &TierStats, secs: f64) -> Option<EnergySummary> {
-        let model = self.costing.as_ref()?.energy.as_ref()?;
+    /// With `group`, its devices and radio give the battery life.
+    fn energy_summary(&self, t: &TierStats, secs: f64, group: Option<u16>) -> Option<EnergySummary> {
+        let costing = self.costing.as_ref()?;
+        let own = group.and_then(|g| costing.groups.get(usize::from(g)));
+        let model = match own {
+            Some((_, model)) => model.as_ref()?,
+            None => costing.energy.as_ref()?,
+        };
         if t.energy_n == 0 {
             return None;
         }
         let n = t.energy_n as f64;
         let [compute_mj, radio_mj, tail_mj] = t.energy_parts.map(|sum| sum / n);
-        let devices = self.costing.as_ref().map_or(1, |c| c.devices.max(1));
+        let devices = own.map_or(costing.devices, |(d, _)| *d).max(1);
         let rate = if secs > 0.0 { t.counts.requests as f64 / secs / f64::from(devices) } else { 0.0 };
         Some(EnergySummary {
             requests: t.energy_n,
