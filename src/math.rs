@@ -37,8 +37,33 @@ pub fn trimmed(x: f64, decimals: usize) -> String {
     }
 }
 
+/// Levenshtein distance between two short words.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(super::edit_distance("durtion", "duration"), 1);
+        assert_eq!(super::edit_distance("rat", "rate"), 1);
+        assert_eq!(super::edit_distance("latnecy", "latency"), 2);
+        assert_eq!(super::edit_distance("", "abc"), 3);
+        assert_eq!(super::edit_distance("same", "same"), 0);
+    }
+
     #[test]
     fn median_of_odd_even_and_none() {
         assert_eq!(super::median(&[3.0, 1.0, 2.0]), Some(2.0));

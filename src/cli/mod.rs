@@ -398,7 +398,7 @@ fn mistyped_command(first: &str) -> Option<String> {
         return None;
     }
     let names = command_names();
-    let (best, distance) = names.iter().map(|c| (c, edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
+    let (best, distance) = names.iter().map(|c| (c, crate::math::edit_distance(first, c))).min_by_key(|(_, d)| *d)?;
     let listed: Vec<&str> = names.iter().map(String::as_str).filter(|n| *n != "help").collect();
     (distance <= 2).then(|| {
         format!(
@@ -406,22 +406,6 @@ fn mistyped_command(first: &str) -> Option<String> {
             listed.join(", ")
         )
     })
-}
-
-/// Levenshtein distance between two short words.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// Runs simrun with `args` (the program name first) and returns the process exit code.
@@ -504,6 +488,7 @@ fn shell_words(args: &[OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::edit_distance;
 
     #[test]
     fn mistyped_commands_are_named_and_files_are_not() {

@@ -409,8 +409,34 @@ fn clean_message(message: &str, key: Option<&str>) -> String {
     let unit = m.replace("invalid type: unit value", "no value");
     let m = unit.as_str();
     // "expected struct LoadFile" names our types, not the user's file.
-    match m.find("expected struct ") {
+    let m = match m.find("expected struct ") {
         Some(i) => format!("{}expected a mapping", &m[..i]),
         None => m.to_string(),
+    };
+    match near_miss(&m) {
+        Some(name) => format!("{m}; did you mean `{name}`?"),
+        None => m,
+    }
+}
+
+/// For serde's "unknown field `X`, expected one of `a`, `b`…" (or
+/// "expected `a`"), the expected name at most two edits from `X`.
+fn near_miss(message: &str) -> Option<&str> {
+    let rest = message.split_once("unknown field `")?.1;
+    let (unknown, expected) = rest.split_once("`, expected ")?;
+    let names = expected.split('`').skip(1).step_by(2);
+    let (best, distance) = names.map(|n| (n, crate::math::edit_distance(unknown, n))).min_by_key(|(_, d)| *d)?;
+    (distance <= 2).then_some(best)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_unknown_key_near_a_known_one_is_suggested() {
+        let m = "unknown field `durtion`, expected one of `rate`, `duration`, `warmup`";
+        assert_eq!(super::near_miss(m), Some("duration"));
+        assert_eq!(super::near_miss("unknown field `tier`, expected `tiers`"), Some("tiers"));
+        assert_eq!(super::near_miss("unknown field `xyz`, expected one of `rate`, `duration`"), None);
+        assert_eq!(super::near_miss("invalid type: string, expected a duration"), None);
     }
 }
