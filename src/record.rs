@@ -407,6 +407,15 @@ pub struct Unmatched {
     pub anonymous_errors: u64,
 }
 
+impl std::ops::AddAssign for Unmatched {
+    fn add_assign(&mut self, o: Unmatched) {
+        self.unknown += o.unknown;
+        self.duplicates += o.duplicates;
+        self.late += o.late;
+        self.anonymous_errors += o.anonymous_errors;
+    }
+}
+
 /// The round trips of one harness-floor echo, in µs from each message's
 /// intended send time, in arrival order.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -275,10 +275,7 @@ impl Report {
     }
 
     pub fn add_unmatched(&mut self, u: Unmatched) {
-        self.unmatched.unknown += u.unknown;
-        self.unmatched.duplicates += u.duplicates;
-        self.unmatched.late += u.late;
-        self.unmatched.anonymous_errors += u.anonymous_errors;
+        self.unmatched += u;
     }
 
     /// Every SLO at every point and tier that ran.

@@ -136,11 +136,7 @@ impl FleetOutcome {
         self.devices += o.devices;
         self.sent += o.sent;
         self.counts += o.counts;
-        let u = &mut self.unmatched;
-        u.unknown += o.unmatched.unknown;
-        u.duplicates += o.unmatched.duplicates;
-        u.late += o.unmatched.late;
-        u.anonymous_errors += o.unmatched.anonymous_errors;
+        self.unmatched += o.unmatched;
         self.broker_outages.extend(o.broker_outages);
     }
 

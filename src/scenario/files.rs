@@ -40,21 +40,25 @@ impl Files {
 
     /// The trace file at `path`, read by `read` the first time it is asked for.
     pub fn trace<E>(&self, path: &Path, read: impl FnOnce() -> Result<LinkTrace, E>) -> Result<LinkTrace, E> {
-        if let Some(trace) = self.traces.borrow().get(path) {
-            return Ok(trace.clone());
-        }
-        let trace = read()?;
-        self.traces.borrow_mut().insert(path.to_path_buf(), trace.clone());
-        Ok(trace)
+        cached(&self.traces, path, read)
     }
 
     /// The arrival file at `path`, read by `read` the first time it is asked for.
     pub fn arrivals<E>(&self, path: &Path, read: impl FnOnce() -> Result<ArrivalTrace, E>) -> Result<ArrivalTrace, E> {
-        if let Some(trace) = self.arrivals.borrow().get(path) {
-            return Ok(trace.clone());
-        }
-        let trace = read()?;
-        self.arrivals.borrow_mut().insert(path.to_path_buf(), trace.clone());
-        Ok(trace)
+        cached(&self.arrivals, path, read)
     }
+}
+
+/// What `cache` holds for `path`, or what `read` gives, kept; a failed read is not kept.
+fn cached<T: Clone, E>(
+    cache: &RefCell<HashMap<PathBuf, T>>,
+    path: &Path,
+    read: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    if let Some(value) = cache.borrow().get(path) {
+        return Ok(value.clone());
+    }
+    let value = read()?;
+    cache.borrow_mut().insert(path.to_path_buf(), value.clone());
+    Ok(value)
 }

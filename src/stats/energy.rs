@@ -131,33 +131,31 @@ struct Held {
 /// Requests without an answer are passed on without energy and are not part
 /// of a timeline.
 pub struct Timelines {
-    model: EnergyConfig,
-    /// With device groups: the other groups' models, by group (the first is `model`).
-    groups: Vec<EnergyConfig>,
+    /// Each device group's model, by group (one with a single devices block); never empty.
+    models: Vec<EnergyConfig>,
     held: BTreeMap<(Tier, u32), Held>,
 }
 
 impl Timelines {
     pub fn new(model: EnergyConfig) -> Self {
-        Timelines { model, groups: Vec::new(), held: BTreeMap::new() }
+        Timelines { models: vec![model], held: BTreeMap::new() }
     }
 
-    /// Each device group's model, by group; the first is the one of `new`.
+    /// Each device group's model, by group; `None` without any.
     pub fn of_groups(models: Vec<EnergyConfig>) -> Option<Self> {
-        let mut models = models.into_iter();
-        let first = models.next()?;
-        Some(Timelines {
-            model: first.clone(),
-            groups: std::iter::once(first).chain(models).collect(),
-            held: BTreeMap::new(),
-        })
+        (!models.is_empty()).then(|| Timelines { models, held: BTreeMap::new() })
+    }
+
+    /// The model of device group `group`.
+    fn model(models: &[EnergyConfig], group: u16) -> &EnergyConfig {
+        models.get(usize::from(group)).unwrap_or(&models[0])
     }
 
     /// Takes a settled sample; hands on every sample whose energy is now known.
     pub fn push(&mut self, s: Sample, mut emit: impl FnMut(Sample, Option<Energy>)) {
         let Some(received) = s.received_us else { return emit(s, None) };
-        // Fields, not a method: the model stays borrowed while `held` changes.
-        let model = self.groups.get(usize::from(s.group)).unwrap_or(&self.model);
+        // From the field, not `self`: the model stays borrowed while `held` changes.
+        let model = Self::model(&self.models, s.group);
         let parts = parts(model, &s);
         if parts.1.is_none() || model.radio.is_free() {
             let energy = before_tail(model, &s, parts, false);
@@ -180,7 +178,7 @@ impl Timelines {
     /// Hands on the held samples: each device's last request pays its whole tail.
     pub fn finish(self, mut emit: impl FnMut(Sample, Option<Energy>)) {
         for (_, mut h) in self.held {
-            let model = self.groups.get(usize::from(h.sample.group)).unwrap_or(&self.model);
+            let model = Self::model(&self.models, h.sample.group);
             h.energy.tail_mj = tail_mj(&model.radio, h.end_us, None);
             emit(h.sample, Some(h.energy));
         }

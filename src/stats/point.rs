@@ -171,6 +171,18 @@ impl TierStats {
     }
 }
 
+/// The statistics kept under `key`, started empty the first time it is asked for.
+fn entry<K: PartialEq>(rows: &mut Vec<(K, TierStats)>, key: K) -> &mut TierStats {
+    let i = match rows.iter().position(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            rows.push((key, TierStats::new()));
+            rows.len() - 1
+        }
+    };
+    &mut rows[i].1
+}
+
 fn record(h: &mut Histogram<u64>, v: u64) {
     h.saturating_record(v.max(1));
 }
@@ -270,29 +282,11 @@ impl PointStats {
 
     /// The statistics of a sample's group and tier, with device groups.
     fn group_mut(&mut self, s: &Sample) -> Option<&mut TierStats> {
-        if !self.grouped {
-            return None;
-        }
-        let key = (s.group, s.tier);
-        let i = match self.groups.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                self.groups.push((key, TierStats::new()));
-                self.groups.len() - 1
-            }
-        };
-        Some(&mut self.groups[i].1)
+        self.grouped.then(|| entry(&mut self.groups, (s.group, s.tier)))
     }
 
     fn tier_mut(&mut self, tier: Tier) -> &mut TierStats {
-        let i = match self.tiers.iter().position(|(t, _)| *t == tier) {
-            Some(i) => i,
-            None => {
-                self.tiers.push((tier, TierStats::new()));
-                self.tiers.len() - 1
-            }
-        };
-        &mut self.tiers[i].1
+        entry(&mut self.tiers, tier)
     }
 
     /// Adds one sample. Warmup samples only feed the parity check.
