@@ -436,3 +436,65 @@ pub struct FloorRecord {
     pub straight: EchoRecord,
     pub through_link: Option<EchoRecord>,
 }
+
+/// Above this mean share of its cores over a point execution, the host was
+/// saturated: the run's parts waited for CPU, and its latencies say so as
+/// much as they say anything about the tiers.
+pub const SATURATED_PCT: f64 = 90.0;
+
+/// How busy the host was over one point execution, from `/proc`: every
+/// core's busy time (`/proc/stat`) and the CPU time of the run's own parts
+/// (its threads by role, the broker's process when it runs on this host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HostLoad {
+    pub point: usize,
+    pub repetition: u32,
+    /// The wall time measured over, s: the whole execution, set-up and warmup included.
+    pub seconds: f64,
+    /// The host's cores, as `/proc/stat` counts them.
+    pub cores: u32,
+    /// Mean busy share of all cores over the execution, %.
+    pub busy_pct: f64,
+    /// The busiest whole second's busy share of all cores, %.
+    pub peak_pct: f64,
+    /// CPU seconds of each part, in the order the report shows them.
+    pub parts: Vec<CpuPart>,
+}
+
+/// One part's CPU time over a point execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CpuPart {
+    /// `simrun: async runtime`, `simrun: precise timer`, `simrun: other threads`, `broker (mosquitto)`.
+    pub name: String,
+    pub cpu_s: f64,
+}
+
+impl HostLoad {
+    /// `cpu_s` as a share of the host's capacity over the execution (cores × wall time), %.
+    pub fn share_pct(&self, cpu_s: f64) -> f64 {
+        let capacity = self.seconds * self.cores.max(1) as f64;
+        if capacity > 0.0 {
+            cpu_s / capacity * 100.0
+        } else {
+            0.0
+        }
+    }
+
+    /// The CPU seconds of the parts whose name starts with `prefix`.
+    pub fn cpu_of(&self, prefix: &str) -> Option<f64> {
+        let mut parts = self.parts.iter().filter(|p| p.name.starts_with(prefix)).peekable();
+        parts.peek()?;
+        Some(parts.map(|p| p.cpu_s).sum())
+    }
+
+    /// What the host's busy time leaves after the run's parts: other processes', %.
+    pub fn rest_pct(&self) -> f64 {
+        let ours: f64 = self.parts.iter().map(|p| p.cpu_s).sum();
+        (self.busy_pct - self.share_pct(ours)).max(0.0)
+    }
+
+    /// Whether the host was above `SATURATED_PCT` on average over the execution.
+    pub fn saturated(&self) -> bool {
+        self.busy_pct > SATURATED_PCT
+    }
+}

@@ -133,14 +133,8 @@ fn merged_manifest(m: &mut crate::report::Manifest, shards: &[RunFolder], comman
     }
 }
 
-fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], command: String) -> anyhow::Result<Report> {
-    let first = &shards[0].report;
-    let mut report = first.clone();
-    merged_manifest(&mut report.manifest, shards, command);
-    let m = &report.manifest;
-    report.shard = None;
-    report.points = shards.iter().flat_map(|s| s.report.points.clone()).collect();
-    report.points.sort_by_key(|p| p.index);
+/// Empties what each point execution adds to a report, for the shards' to be added.
+fn clear_executions(report: &mut Report) {
     report.summaries.clear();
     report.group_summaries.clear();
     report.links.clear();
@@ -149,7 +143,18 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
     report.unmatched = Default::default();
     report.finished.clear();
     report.device_hosts.clear();
-    report.executions_planned = report.plan_points * m.repetitions as usize;
+    report.host_load.clear();
+}
+
+fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], command: String) -> anyhow::Result<Report> {
+    let first = &shards[0].report;
+    let mut report = first.clone();
+    merged_manifest(&mut report.manifest, shards, command);
+    report.shard = None;
+    report.points = shards.iter().flat_map(|s| s.report.points.clone()).collect();
+    report.points.sort_by_key(|p| p.index);
+    clear_executions(&mut report);
+    report.executions_planned = report.plan_points * report.manifest.repetitions as usize;
     for (shard, saved) in shards.iter().zip(histograms) {
         let r = &shard.report;
         let name = r.shard.map_or_else(|| r.manifest.run_id.clone(), |s| format!("shard {s}"));
@@ -163,6 +168,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
         }
         report.group_summaries.extend(r.group_summaries.iter().cloned());
         report.links.extend(r.links.iter().cloned());
+        report.host_load.extend(r.host_load.iter().cloned());
         let own = r.stopped.iter().map(|s| Warning::Stopped(s.clone())).chain(r.warnings.iter().cloned());
         report.warnings.extend(own.map(|w| Warning::FromShard { shard: name.clone(), warning: Box::new(w) }));
         report.add_unmatched(r.unmatched);
@@ -186,6 +192,7 @@ fn merged_report(shards: &[RunFolder], histograms: &[Vec<SavedHistogram>], comma
     report.group_summaries.sort_by_key(|s| (s.repetition, s.point));
     report.summaries_changed();
     report.links.sort_by_key(|l| (l.repetition, l.point));
+    report.host_load.sort_by_key(|l| (l.repetition, l.point));
     let have: BTreeSet<usize> = report.points.iter().map(|p| p.index).collect();
     let missing: Vec<String> = (0..report.plan_points).filter(|i| !have.contains(i)).map(|i| format!("p{i}")).collect();
     if !missing.is_empty() {

@@ -348,8 +348,12 @@ fn outcome(report: &crate::report::Report, report_path: &std::path::Path) -> Out
 /// `simrun man`: the man page of every command, from the same definitions as `--help`.
 fn man_page(dir: Option<&std::path::Path>) -> Result<Outcome, Failure> {
     if let Some(dir) = dir {
-        clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), dir)
-            .map_err(|e| Failure::input(anyhow::anyhow!("writing man pages to {}: {e}", dir.display())))?;
+        let writing =
+            |e: std::io::Error| Failure::input(anyhow::anyhow!("writing man pages to {}: {e}", dir.display()));
+        clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), dir).map_err(writing)?;
+        let top = dir.join("simrun.1");
+        let page = std::fs::read_to_string(&top).map_err(writing)?;
+        std::fs::write(&top, page + MAN_EXTRA).map_err(writing)?;
         print_line(&dir.display().to_string());
         return Ok(Outcome::Passed);
     }
@@ -358,8 +362,83 @@ fn man_page(dir: Option<&std::path::Path>) -> Result<Outcome, Failure> {
         .render(&mut out)
         .map_err(|e| Failure::infrastructure(anyhow::anyhow!("rendering the man page: {e}")))?;
     print_text(&String::from_utf8_lossy(&out));
+    print_text(MAN_EXTRA);
     Ok(Outcome::Passed)
 }
+
+/// The top page's sections beyond the commands, in roff: examples, exit
+/// codes (`exit_code::ExitCode`), environment and the files a run writes.
+const MAN_EXTRA: &str = r#".SH EXAMPLES
+.TP
+\fBsimrun scenarios/m3b.yaml\fR
+Run a scenario (\fBrun\fR is the default command); the last line printed is the report's path.
+.TP
+\fBsimrun validate scenario.yaml \-\-set load.duration=5s\fR
+Check a scenario, its models and the broker, and print the plan; run nothing.
+.TP
+\fBsimrun scenario.yaml \-\-set 'sweep={tiers.cloud.link.latency: [5ms, 20ms, 80ms]}'\fR
+Sweep a key from the command line.
+.TP
+\fBsimrun search scenario.yaml \-\-for tiers.cloud.link.latency \-\-from 1ms \-\-to 100ms\fR
+Bisect for where the edge and the cloud cross.
+.TP
+\fBsimrun diff results/before results/after \-\-plot forest.svg\fR
+Compare two runs repetition by repetition; exit 1 on a significant regression.
+.TP
+\fBsimrun man \-\-dir man/\fR
+Write a page per command, for \fBman \-l\fR or a system's man path.
+.SH "EXIT STATUS"
+.TP
+\fB0\fR
+Everything ran and every check passed.
+.TP
+\fB1\fR
+The run finished but a service-level objective failed, a tier answered nothing, or \fBdiff\fR found a regression.
+.TP
+\fB2\fR
+Bad input: scenario (file, key and line are named), arguments, results folder, model file.
+.TP
+\fB3\fR
+Infrastructure: the broker unreachable or lost, a worker died.
+.TP
+\fB130\fR, \fB143\fR
+Stopped by SIGINT or SIGTERM after writing the finished points; \fBsimrun run \-\-resume\fR continues.
+.SH ENVIRONMENT
+.TP
+\fBSIMRUN_ORT_DYLIB\fR, \fBORT_DYLIB_PATH\fR
+The ONNX Runtime shared library to load, before \fI.deps/onnxruntime\fR (installed by \fIscripts/setup\fR).
+.TP
+\fBSIMRUN_MOSQUITTO\fR
+The mosquitto binary that \fBbroker.url: auto\fR starts, before the one on PATH.
+.TP
+\fBRAYON_NUM_THREADS\fR
+candle's threads for safetensors models; simrun sets 1 when unset.
+.TP
+\fBSIMRUN_FAULT_WORKER_PANIC\fR
+For tests only: a worker panics at the given request.
+.SH FILES
+A run writes one folder under \fBoutput\fR (\fIresults/\fR by default):
+.TP
+\fIreport.md\fR, \fIreport.html\fR
+The report; the HTML page holds the plots inline and needs no network.
+.TP
+\fIsamples.csv\fR
+One row per request and tier; every figure of the report can be recomputed from it.
+.TP
+\fIsummary.csv\fR
+One row per point execution and tier (and per group), with the host's CPU.
+.TP
+\fIresults.json\fR, \fImanifest.json\fR, \fIscenario.yaml\fR
+The whole report for \fBmerge\fR and \fBdiff\fR; versions, host and models; the scenario as run.
+.TP
+\fIplots/\fR
+Each plot as SVG and as PNG (twice the SVG's size).
+.TP
+\fIhistograms/\fR
+Each point execution's latency histogram (HdrHistogram V2).
+.SH "SEE ALSO"
+docs/usage.md, docs/scenario.md and docs/results.md in simrun's source.
+"#;
 
 /// Writes `text` to stdout. A closed pipe (`simrun … | head`) is not an
 /// error: the reader has what it wanted.

@@ -259,6 +259,7 @@ async fn run_remaining(
     report.summaries.sort_by_key(|s| (s.repetition, s.point, s.tier));
     report.summaries_changed();
     report.links.sort_by_key(|l| (l.repetition, l.point));
+    report.host_load.sort_by_key(|l| (l.repetition, l.point));
     for problem in export::write_plots(results, &report).map_err(io)? {
         eprintln!("simrun: plot {problem}");
     }
@@ -438,6 +439,7 @@ async fn execute_point(
         PointStats::new(point.index, rep).with_costing(costing).with_split(split).with_groups(point.config.grouped());
     let names: Vec<String> = point.config.groups.iter().map(|g| g.name.clone()).collect();
     let consumer = tokio::task::spawn_blocking(move || consume(rx, (&run_id, names), writer, stats, timelines));
+    let watch = crate::run::cpu::CpuWatch::start(local_broker(&point.config.broker));
     let outcome = tokio::select! {
         o = run_point(ctx, point, rep, tx) => o.map_err(|e| {
             report.stopped = Some(format!("run stopped at point {} rep {rep}: {e}", point.index));
@@ -458,8 +460,21 @@ async fn execute_point(
     written.map_err(|e| writing("writing samples", e))?;
     record_point(report, results, point, rep, &stats, &outcome, clock.epoch)
         .map_err(|e| writing(&format!("writing results to {}", results.path().display()), e))?;
+    if let Some(load) = watch.finish(point.index, rep) {
+        if load.saturated() {
+            let at = At { point: point.index, repetition: rep };
+            report.warnings.push(Warning::HostSaturated { at, busy_pct: load.busy_pct, cores: load.cores });
+        }
+        report.host_load.push(load);
+    }
     report.manifest.wall_time_s = Some(clock.wall_time());
     write_report(results, report).map_err(|e| Failure::infrastructure(anyhow::anyhow!("writing results: {e}")))
+}
+
+/// The broker's process when it runs on this host (`cpu::listener_pid`), for the host's CPU table.
+fn local_broker(broker: &crate::plan::BrokerConfig) -> Option<u32> {
+    let local = matches!(broker.host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]");
+    local.then(|| crate::run::cpu::listener_pid(broker.port)).flatten()
 }
 
 /// Writes each sample as it arrives and accumulates the point's statistics;

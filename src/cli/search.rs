@@ -123,7 +123,12 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
         super::print_line(&no_answer(&report, (key, objective), rate, (&values, unit), (v_low, v_high)));
         return Ok(Outcome::Passed);
     }
+    let bound = steps_bound((from, to), resolution);
     while (values[high] - values[low]).abs() > resolution && values.len() < MAX_STEPS {
+        if !args.quiet {
+            let (a, b) = (values[low].min(values[high]), values[low].max(values[high]));
+            eprintln!("search: step {} of ≤ {bound}, bracket {}–{}", values.len() + 1, unit.text(a), unit.text(b));
+        }
         values.push((values[low] + values[high]) / 2.0);
         let next = values.len() - 1;
         (report, _) = run::extend(&dir, &load(&values)?, report, args.quiet).await?;
@@ -137,6 +142,13 @@ pub async fn search(args: SearchArgs, command: String) -> Result<Outcome, Failur
     super::print_line(&answer(&report, (key, objective), rate, (&values, unit), (low, high), resolution));
     // The answer is the outcome: the steps past it fail their SLOs by design.
     Ok(Outcome::Passed)
+}
+
+/// The most steps a search of `from`..`to` to `resolution` takes: both ends,
+/// then one halving of the bracket a step.
+fn steps_bound((from, to): (f64, f64), resolution: f64) -> usize {
+    let halvings = ((to - from).abs() / resolution).log2().ceil().max(0.0) as usize;
+    (2 + halvings).min(MAX_STEPS)
 }
 
 /// Whether the scenario can answer a search of `key`: a rate needs SLOs to
@@ -351,3 +363,17 @@ fn dispatch_warning(report: &Report, point: usize) -> Option<String> {
 
 /// Dispatch error (sent − intended) at p99 above which a rate search warns.
 const DISPATCH_WARN_US: u64 = 1_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_bound_counts_both_ends_and_each_halving() {
+        // 64ths of the range: the ends, then six halvings.
+        assert_eq!(steps_bound((0.0, 64.0), 1.0), 8);
+        assert_eq!(steps_bound((10.0, 5.0), 1.0), 5);
+        assert_eq!(steps_bound((0.0, 1.0), 2.0), 2);
+        assert_eq!(steps_bound((0.0, 1e9), 1e-9), MAX_STEPS);
+    }
+}

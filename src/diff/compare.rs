@@ -93,23 +93,7 @@ fn tier_rows(
             Metric::Throughput | Metric::Energy | Metric::Cost => (1.0, "%"),
             Metric::TimeoutRate => (100.0, "pp"),
         };
-        let mut under_resolution = false;
-        let beyond = match (m, c.delta, c.baseline, c.candidate) {
-            (Metric::TimeoutRate, Some(d), Some(base), _) => {
-                // Relative to the baseline's rate; from zero, any change is beyond it.
-                if base > 0.0 {
-                    d.abs() > 100.0 * base * o.threshold_pct / 100.0
-                } else {
-                    d != 0.0
-                }
-            }
-            (Metric::Quantile(_), Some(d), Some(x), Some(y)) => {
-                under_resolution = d.abs() > o.threshold_pct && (y - x).abs() < resolution_us;
-                d.abs() > o.threshold_pct && !under_resolution
-            }
-            (_, Some(d), _, _) => d.abs() > o.threshold_pct,
-            _ => false,
-        };
+        let (beyond, under_resolution) = beyond_threshold(m, (c.delta, c.baseline, c.candidate), o, resolution_us);
         let worse_when_higher = m != Metric::Throughput;
         let row = Row {
             point: point.to_string(),
@@ -128,10 +112,35 @@ fn tier_rows(
             p_value: c.p_value,
             p_adjusted: None,
             verdict: Verdict::Same,
+            significant: false,
+            held_back: false,
         };
         rows.push((row, Pending { beyond, under_resolution, worse_when_higher }));
     }
     rows
+}
+
+/// Whether a change of `delta` (from `baseline` to `candidate`) is beyond
+/// the threshold, and whether the resolution held a latency change back.
+fn beyond_threshold(
+    m: Metric,
+    (delta, baseline, candidate): (Option<f64>, Option<f64>, Option<f64>),
+    o: &Options,
+    resolution_us: f64,
+) -> (bool, bool) {
+    match (m, delta, baseline, candidate) {
+        // Relative to the baseline's rate; from zero, any change is beyond it.
+        (Metric::TimeoutRate, Some(d), Some(base), _) if base > 0.0 => {
+            (d.abs() > 100.0 * base * o.threshold_pct / 100.0, false)
+        }
+        (Metric::TimeoutRate, Some(d), Some(_), _) => (d != 0.0, false),
+        (Metric::Quantile(_), Some(d), Some(x), Some(y)) => {
+            let under_resolution = d.abs() > o.threshold_pct && (y - x).abs() < resolution_us;
+            (d.abs() > o.threshold_pct && !under_resolution, under_resolution)
+        }
+        (_, Some(d), _, _) => (d.abs() > o.threshold_pct, false),
+        _ => (false, false),
+    }
 }
 
 /// A run's harness-floor medians in µs: before and after its sweep (for a
@@ -338,7 +347,9 @@ fn judge(mut rows: Vec<(Row, Pending)>, o: &Options) -> Judged {
         .into_iter()
         .map(|(mut row, pending)| {
             row.verdict = verdict(&row, &pending, o, needed);
-            if pending.under_resolution && row.verdict == Verdict::Same && significant(&row, o, needed) {
+            row.significant = row.verdict == Verdict::Same && significant(&row, o, needed);
+            row.held_back = pending.under_resolution && row.significant;
+            if row.held_back {
                 held_back.push(format!("{} {} {}", row.point, row.tier, row.metric));
             }
             row
@@ -396,6 +407,8 @@ mod tests {
             p_value: Some(p),
             p_adjusted: Some(p),
             verdict: Verdict::Same,
+            significant: false,
+            held_back: false,
         }
     }
 

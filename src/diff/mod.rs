@@ -92,6 +92,14 @@ pub struct Row {
     /// `p_value` after Holm's adjustment over every row of the comparison.
     pub p_adjusted: Option<f64>,
     pub verdict: Verdict,
+    /// `~` although the test found a change: within the threshold, or (with
+    /// `held_back`) beyond it but under the resolution. The forest plot marks
+    /// such rows apart from the unchanged.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub significant: bool,
+    /// A latency change beyond the threshold that the resolution held back to `~`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub held_back: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -3,12 +3,14 @@
 //!
 //! Verdicts differ by marker shape as well as colour: regressed a filled
 //! square, improved a filled circle, unchanged a hollow circle, undecided a
-//! cross.
+//! cross. A `~` row whose test found a change (within the threshold, or held
+//! back by the resolution) is a hollow triangle, never an unchanged circle,
+//! and a held-back row's label says so.
 
 use plotters::prelude::*;
 
 use super::{Comparison, Row, Verdict};
-use crate::export::plot::{tick, PlotError};
+use crate::export::plot::{tick, PlotError, AXIS, CAPTION, LABEL};
 
 const FONT: &str = "sans-serif";
 const REGRESSED: RGBColor = RGBColor(213, 94, 0);
@@ -21,7 +23,8 @@ fn plotted(c: &Comparison) -> Vec<&Row> {
 }
 
 fn label(r: &Row) -> String {
-    format!("{} {} {}", r.point, r.tier, r.metric.as_str())
+    let held = if r.held_back { " (held back by the resolution)" } else { "" };
+    format!("{} {} {}{held}", r.point, r.tier, r.metric.as_str())
 }
 
 /// The forest plot, or why there is none.
@@ -32,16 +35,16 @@ pub fn forest_plot(c: &Comparison) -> Result<String, PlotError> {
     }
     let ends = rows.iter().flat_map(|r| [r.delta, r.ci_low, r.ci_high]).flatten();
     let reach = ends.fold(c.threshold_pct, |m, v| m.max(v.abs())) * 1.1;
-    let height = 130 + 24 * rows.len() as u32;
+    let height = 150 + 24 * rows.len() as u32;
     let longest = rows.iter().map(|r| label(r).len()).max().unwrap_or(10) as u32;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (560 + 7 * longest, height)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Change per row, with its 95 % interval", (FONT, 20))
+            .caption("Change per row, with its 95 % interval", (FONT, CAPTION))
             .margin(12)
-            .margin_bottom(36)
+            .margin_bottom(56)
             .x_label_area_size(52)
             .y_label_area_size(20 + 7 * longest)
             .build_cartesian_2d(-reach..reach, -0.5f64..(rows.len() as f64 - 0.5))?;
@@ -59,6 +62,8 @@ pub fn forest_plot(c: &Comparison) -> Result<String, PlotError> {
             })
             .x_desc(format!("candidate against baseline (%); dashed: the ±{} % threshold", tick(c.threshold_pct)))
             .x_label_formatter(&|v| tick(*v))
+            .label_style((FONT, LABEL))
+            .axis_desc_style((FONT, AXIS))
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         let top = rows.len() as f64 - 0.5;
@@ -66,8 +71,13 @@ pub fn forest_plot(c: &Comparison) -> Result<String, PlotError> {
         for t in [-c.threshold_pct, c.threshold_pct] {
             chart.draw_series(DashedLineSeries::new([(t, -0.5), (t, top)], 5, 4, NEUTRAL.stroke_width(1)))?;
         }
-        let key = "■ regressed    ● improved    ○ unchanged (~)    × too few repetitions (?)";
-        root.draw(&Text::new(key, (12, height as i32 - 24), (FONT, 13).into_font()))?;
+        let keys = [
+            "■ regressed    ● improved    ○ unchanged (~)    × too few repetitions (?)",
+            "△ a change the test found, within the threshold or held back by the resolution (~)",
+        ];
+        for (i, key) in keys.iter().enumerate() {
+            root.draw(&Text::new(*key, (12, height as i32 - 44 + 20 * i as i32), (FONT, LABEL).into_font()))?;
+        }
         // The first row at the top.
         for (i, r) in rows.iter().enumerate() {
             draw_row(&mut chart, (rows.len() - 1 - i) as f64, r)?;
@@ -100,6 +110,9 @@ fn draw_row(chart: &mut Forest<'_, '_>, y: f64, r: &Row) -> Result<(), PlotError
         }
         Verdict::Improved => {
             chart.draw_series([EmptyElement::at(at) + Circle::new((0, 0), 5, color.filled())])?;
+        }
+        Verdict::Same if r.significant => {
+            chart.draw_series([TriangleMarker::new(at, 6, color.stroke_width(2))])?;
         }
         Verdict::Same => {
             chart.draw_series([EmptyElement::at(at) + Circle::new((0, 0), 5, color.stroke_width(2))])?;

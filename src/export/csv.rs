@@ -395,6 +395,9 @@ pub fn summary_header(report: &Report) -> Vec<String> {
     let mut header: Vec<String> = SUMMARY_COLUMNS.iter().map(|c| c.to_string()).collect();
     header.extend(report.swept_keys.iter().map(|k| format!("param:{k}")));
     header.extend(EXTRA_COLUMNS.iter().map(|c| c.to_string()));
+    if !report.host_load.is_empty() {
+        header.extend(HOST_COLUMNS.iter().map(|c| c.to_string()));
+    }
     for name in report.link_names() {
         for d in Direction::BOTH {
             header.extend(LINK_STATS.iter().map(|stat| link_column(&name, d, stat)));
@@ -408,6 +411,28 @@ pub fn summary_header(report: &Report) -> Vec<String> {
 fn row_in(header: &[String], cells: Cells) -> Vec<String> {
     let mut by_name: std::collections::HashMap<String, String> = cells.into_iter().collect();
     header.iter().map(|c| by_name.remove(c).unwrap_or_default()).collect()
+}
+
+/// How busy the host was over a row's point execution, each a share of all
+/// its cores (cores × wall time), in %: its mean and busiest second, simrun's
+/// own threads, the broker's process when local, and everything else.
+pub const HOST_COLUMNS: [&str; 5] =
+    ["host_cpu_pct", "host_cpu_peak_pct", "simrun_cpu_pct", "broker_cpu_pct", "other_cpu_pct"];
+
+/// The host's load over one point execution (`rep`), or none for an aggregate row.
+fn host_cells_of(report: &Report, point: usize, rep: Option<u32>) -> Cells {
+    let Some(l) = report.host_load.iter().find(|l| Some(l.repetition) == rep && l.point == point) else {
+        return Vec::new();
+    };
+    let pct = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
+    let values = [
+        Some(l.busy_pct),
+        Some(l.peak_pct),
+        l.cpu_of("simrun").map(|s| l.share_pct(s)),
+        l.cpu_of("broker").map(|s| l.share_pct(s)),
+        Some(l.rest_pct()),
+    ];
+    HOST_COLUMNS.iter().zip(values).map(|(c, v)| (c.to_string(), pct(v))).collect()
 }
 
 /// The link cells of one point execution (`rep`), or none for an aggregate row.
@@ -430,6 +455,7 @@ pub fn summary_csv(report: &Report) -> Vec<u8> {
     for s in &report.summaries {
         let mut cells = summary_cells(report, s);
         cells.extend(link_cells_of(report, s.point, Some(s.repetition)));
+        cells.extend(host_cells_of(report, s.point, Some(s.repetition)));
         let _ = w.write_record(row_in(&header, cells));
     }
     if report.manifest.repetitions > 1 {

@@ -2,17 +2,19 @@
 //! results folder that writes them atomically.
 
 pub mod csv;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod plot;
 mod read;
 mod results_dir;
 pub mod table;
+pub mod timeline;
 
 pub use read::{read_histogram, ReadError, Repetitions, RunFolder};
 pub use results_dir::{
-    ResultsDir, HISTOGRAMS, MANIFEST_JSON, PLOTS, REPORT_MD, RESULTS_JSON, SAMPLES_CSV, SAMPLES_PARTIAL, SCENARIO_YAML,
-    SUMMARY_CSV,
+    ResultsDir, HISTOGRAMS, MANIFEST_JSON, PLOTS, REPORT_HTML, REPORT_MD, RESULTS_JSON, SAMPLES_CSV, SAMPLES_PARTIAL,
+    SCENARIO_YAML, SUMMARY_CSV,
 };
 
 use serde::{Deserialize, Serialize};
@@ -41,12 +43,21 @@ pub fn results_json(report: &Report) -> Vec<u8> {
 }
 
 /// Writes everything derived from the report: `summary.csv`, `manifest.json`,
-/// `results.json` and `report.md`, each atomically.
+/// `results.json`, `report.md` and `report.html` (with the plots already in
+/// `plots/` inlined), each atomically.
 pub fn write_report(results: &ResultsDir, report: &Report) -> std::io::Result<std::path::PathBuf> {
     results.write(SUMMARY_CSV, &csv::summary_csv(report))?;
     results.write(MANIFEST_JSON, &manifest_json(&report.manifest))?;
     results.write(RESULTS_JSON, &results_json(report))?;
-    results.write(REPORT_MD, markdown::report_md(report).as_bytes())
+    let md = markdown::report_md(report);
+    let folder = results.path().to_path_buf();
+    let svg_of = |link: &str| {
+        let inside = link.starts_with(&format!("{PLOTS}/")) && !link.contains("..");
+        inside.then(|| std::fs::read_to_string(folder.join(link)).ok()).flatten()
+    };
+    let title = format!("Results: {}", report.manifest.scenario);
+    results.write(REPORT_HTML, html::report_html(&title, &md, &svg_of).as_bytes())?;
+    results.write(REPORT_MD, md.as_bytes())
 }
 
 /// Draws the report's plots (`plot::plots_of`) into `plots/`, the CDFs from
@@ -92,15 +103,56 @@ pub fn write_plots_from(
     histograms: &plot::PointHistograms,
 ) -> std::io::Result<Vec<String>> {
     let mut problems = Vec::new();
-    for kind in plot::plots_of(report) {
-        match plot::render(&kind, report, histograms) {
+    let kinds = plot::plots_of(report);
+    let fonts = if kinds.is_empty() { None } else { Some(plot::Fonts::system()) };
+    for kind in kinds {
+        let drawn = match kind {
+            plot::PlotKind::Time { point } => {
+                timed_samples(results.path(), point).and_then(|t| timeline::time_plot(report, point, &t))
+            }
+            _ => plot::render(&kind, report, histograms),
+        };
+        match drawn {
             Ok(svg) => {
                 results.write(&kind.file(), svg.as_bytes())?;
+                match fonts.as_ref().map(|f| plot::png(&svg, f)) {
+                    Some(Ok(png)) => {
+                        results.write(&kind.png_file(), &png)?;
+                    }
+                    Some(Err(e)) => problems.push(format!("{}: not drawn: {e}", kind.png_file())),
+                    None => {}
+                }
             }
             Err(e) => problems.push(format!("{}: not drawn: {e}", kind.file())),
         }
     }
     Ok(problems)
+}
+
+/// The first repetition's measured samples of `point`, from the folder's
+/// samples (`samples.csv`, or the file a run appends to until it ends).
+fn timed_samples(folder: &std::path::Path, point: usize) -> Result<Vec<timeline::Timed>, plot::PlotError> {
+    let path = [SAMPLES_CSV, SAMPLES_PARTIAL].iter().map(|f| folder.join(f)).find(|p| p.is_file());
+    let path = path.ok_or("no samples file")?;
+    let mut reader = ::csv::Reader::from_path(&path)?;
+    let header = reader.headers()?.clone();
+    let col = |name: &str| header.iter().position(|h| h == name).ok_or(format!("samples have no {name} column"));
+    let (p, rep, tier, phase) = (col("point")?, col("repetition")?, col("tier")?, col("phase")?);
+    let (intended, latency, status) = (col("intended_us")?, col("latency_us")?, col("status")?);
+    let want = point.to_string();
+    let mut out = Vec::new();
+    for row in reader.records() {
+        let row = row?;
+        if row.get(p) != Some(&want) || row.get(rep) != Some("0") || row.get(phase) != Some("measure") {
+            continue;
+        }
+        let Some(t) = row.get(tier).and_then(crate::plan::Tier::parse) else { continue };
+        let Some(at) = row.get(intended).and_then(|v| v.parse::<u64>().ok()) else { continue };
+        let ok = row.get(status) == Some("ok");
+        let latency_us = row.get(latency).and_then(|v| v.parse::<u64>().ok()).filter(|_| ok);
+        out.push(timeline::Timed { tier: t, intended_us: at, latency_us });
+    }
+    Ok(out)
 }
 
 /// An HDR histogram in the V2 format (`HdrHistogram` compatible), so that later

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use hdrhistogram::Histogram;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -28,6 +29,13 @@ pub type PointHistograms = BTreeMap<(usize, Tier), Histogram<u64>>;
 
 const SIZE: (u32, u32) = (760, 440);
 const FONT: &str = "sans-serif";
+/// Text sizes as plotters takes them; its SVG backend writes 0.806 times
+/// the size as the `font-size` in px, so labels come out at 12.1 px, axis
+/// titles at 14.5 and captions at 19.4: every text at least 12 px at the
+/// SVG's natural size (a test parses each plot for it).
+pub const CAPTION: u32 = 24;
+pub const AXIS: u32 = 18;
+pub const LABEL: u32 = 15;
 
 /// Okabe–Ito blue and vermillion: the tiers; bluish green: a routing policy.
 const EDGE: RGBColor = RGBColor(0, 114, 178);
@@ -55,6 +63,9 @@ pub enum PlotKind {
     Energy,
     /// Mean latency per cut of a partitioned model, its parts stacked.
     Split,
+    /// Each request's latency over time at a point whose link replays a
+    /// trace or has outages, the links' asked delay beneath (`timeline.rs`).
+    Time { point: usize },
 }
 
 impl PlotKind {
@@ -66,18 +77,118 @@ impl PlotKind {
             PlotKind::Breakdown => format!("{PLOTS}/breakdown.svg"),
             PlotKind::Energy => format!("{PLOTS}/energy.svg"),
             PlotKind::Split => format!("{PLOTS}/split.svg"),
+            PlotKind::Time { point } => format!("{PLOTS}/time-p{point}.svg"),
         }
+    }
+
+    /// Its PNG beside the SVG: `plots/breakdown.png`.
+    pub fn png_file(&self) -> String {
+        let svg = self.file();
+        format!("{}.png", svg.strip_suffix(".svg").unwrap_or(&svg))
     }
 
     /// What it shows, for the image's alternative text.
     pub fn alt(&self, report: &Report) -> String {
         match self {
-            PlotKind::Latency { key } => format!("p50 and p99 latency against {key}"),
-            PlotKind::Cdf { point } => format!("latency CDF at {}", report.point_label(*point)),
+            PlotKind::Latency { key } => format!("p50 and p99 latency against {}", key_words(key)),
+            PlotKind::Cdf { point } => format!("latency CDF at {}", params_words(report.params_of(*point))),
             PlotKind::Breakdown => "mean latency split into network, queue, inference and emulated compute".into(),
             PlotKind::Energy => "mean device energy per request split into compute, radio and tail".into(),
             PlotKind::Split => "mean latency per cut split into the head, the links and the tail".into(),
+            PlotKind::Time { point } => format!(
+                "each request's latency over time at {}, with the link's asked delay beneath",
+                params_words(report.params_of(*point))
+            ),
         }
+    }
+}
+
+/// A swept key in words, for an axis title or a caption: `tiers.cloud.link.latency`
+/// is "cloud link one-way latency", `devices.cameras.count` "cameras devices";
+/// a key without words of its own has its dots and underscores as spaces.
+pub fn key_words(key: &str) -> String {
+    let parts: Vec<&str> = key.split('.').collect();
+    let known = |rest: &[&str]| -> Option<&'static str> {
+        Some(match rest {
+            ["link", "latency"] => "link one-way latency",
+            ["link", "jitter"] => "link jitter",
+            ["link", "bandwidth"] => "link bandwidth",
+            ["link", "loss"] => "link loss",
+            ["workers"] => "workers",
+            ["compute", "slowdown"] => "compute slowdown",
+            ["compute", "slots"] => "slots per worker",
+            ["compute", "profile"] => "device profile",
+            ["count"] => "devices",
+            ["rate"] => "request rate per device",
+            _ => return None,
+        })
+    };
+    let words = match parts.as_slice() {
+        ["tiers", tier, rest @ ..] => known(rest).map(|w| format!("{tier} {w}")),
+        ["devices", "count"] => Some("devices".to_string()),
+        ["devices", "link", rest @ ..] => known(&[&["link"], rest].concat()).map(|w| format!("device {w}")),
+        ["devices", group, "count"] => Some(format!("{group} devices")),
+        ["load", "rate"] => Some("request rate per device".to_string()),
+        ["load", "concurrency"] => Some("requests in flight per device".to_string()),
+        ["broker", "qos"] => Some("MQTT QoS".to_string()),
+        ["broker", "encoding"] => Some("request encoding".to_string()),
+        ["partition", "at"] => Some("cut".to_string()),
+        _ => None,
+    };
+    words.unwrap_or_else(|| {
+        let plain: Vec<&str> = parts.iter().copied().filter(|p| *p != "tiers").collect();
+        plain.join(" ").replace('_', " ")
+    })
+}
+
+/// How many pixels a PNG has per SVG pixel: twice, sharp on slides and in print.
+pub const PNG_SCALE: f32 = 2.0;
+
+/// The fonts PNGs are drawn with: the system's, loaded once per set of plots.
+pub struct Fonts(resvg::usvg::Options<'static>);
+
+impl Fonts {
+    pub fn system() -> Fonts {
+        let mut options = resvg::usvg::Options::default();
+        let db = options.fontdb_mut();
+        db.load_system_fonts();
+        // The plots ask for `sans-serif`; fontdb maps it to Arial, which Linux rarely has.
+        let families: Vec<String> = db.faces().flat_map(|f| f.families.iter().map(|(name, _)| name.clone())).collect();
+        let sans = ["DejaVu Sans", "Liberation Sans", "Noto Sans", "FreeSans"]
+            .into_iter()
+            .find(|want| families.iter().any(|f| f == want))
+            .map(str::to_string)
+            .or_else(|| families.iter().find(|f| f.contains("Sans") && !f.contains("Mono")).cloned());
+        if let Some(sans) = sans {
+            db.set_sans_serif_family(sans);
+        }
+        Fonts(options)
+    }
+
+    /// Whether any font was found: without one, a PNG's text would be missing.
+    pub fn any(&self) -> bool {
+        !self.0.fontdb.is_empty()
+    }
+}
+
+/// `svg` drawn as a PNG at `PNG_SCALE` times its natural size.
+pub fn png(svg: &str, fonts: &Fonts) -> Result<Vec<u8>, PlotError> {
+    use resvg::tiny_skia::{Pixmap, Transform};
+    if !fonts.any() {
+        return Err("no system font to draw text with (scripts/setup installs fonts-dejavu-core)".into());
+    }
+    let tree = resvg::usvg::Tree::from_str(svg, &fonts.0)?;
+    let size = tree.size().to_int_size().scale_by(PNG_SCALE).ok_or("the plot has no size")?;
+    let mut pixmap = Pixmap::new(size.width(), size.height()).ok_or("the plot has no size")?;
+    resvg::render(&tree, Transform::from_scale(PNG_SCALE, PNG_SCALE), &mut pixmap.as_mut());
+    Ok(pixmap.encode_png()?)
+}
+
+/// A point's swept values in words: "cloud link one-way latency 20ms, devices 4".
+pub fn params_words(params: &[(String, String)]) -> String {
+    match params {
+        [] => "the base scenario".into(),
+        p => p.iter().map(|(k, v)| format!("{} {v}", key_words(k))).collect::<Vec<_>>().join(", "),
     }
 }
 
@@ -110,12 +221,19 @@ pub fn plots_of(report: &Report) -> Vec<PlotKind> {
     if report.summaries.iter().any(|s| s.split.is_some()) {
         out.push(PlotKind::Split);
     }
+    for p in &report.points {
+        if !super::timeline::changing_links(report, p.index).is_empty() {
+            out.push(PlotKind::Time { point: p.index });
+        }
+    }
     out
 }
 
-/// Draws one plot; `histograms` are needed for CDFs only.
+/// Draws one plot; `histograms` are needed for CDFs only, and a plot over
+/// time is drawn from samples (`timeline::time_plot`).
 pub fn render(kind: &PlotKind, report: &Report, histograms: &PointHistograms) -> Result<String, PlotError> {
     match kind {
+        PlotKind::Time { point } => Err(format!("the plot over time of point {point} is drawn from samples").into()),
         PlotKind::Latency { key } => latency_plot(report, key),
         PlotKind::Cdf { point } => cdf_plot(report, *point, histograms),
         PlotKind::Breakdown => breakdown_plot(report),
@@ -132,8 +250,21 @@ pub fn tick(v: f64) -> String {
     crate::math::trimmed(v, (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize)
 }
 
+/// A log axis's tick label: 1, 2 and 5 times a power of ten, others left
+/// blank (their grid lines stay), so that a decade's labels do not crowd.
+fn log_tick(v: f64) -> String {
+    if v <= 0.0 || !v.is_finite() {
+        return String::new();
+    }
+    let mantissa = v / 10f64.powf(v.log10().floor());
+    match [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 0.01) {
+        true => tick(v),
+        false => String::new(),
+    }
+}
+
 /// Whole decades around `[low, high]`, for a log axis that always has ticks.
-fn decades(low: f64, high: f64) -> Range<f64> {
+pub(super) fn decades(low: f64, high: f64) -> Range<f64> {
     let low = low.max(1e-3);
     let high = high.max(low * 1.01);
     // A hair wider, so that rounding never drops the end decades' ticks.
@@ -183,12 +314,6 @@ fn tiers_in(report: &Report) -> Vec<Tier> {
     tiers
 }
 
-/// (p50, p99) in ms of (point, tier): the medians over its repetitions of the report's aggregates.
-fn latency_at(report: &Report, point: usize, tier: Tier) -> Option<(f64, f64)> {
-    let a = report.aggregates.iter().find(|a| a.point == point && a.tier == tier)?;
-    Some((a.p50_us? / 1e3, a.p99_us? / 1e3))
-}
-
 /// The lines along `key` through the report's points (`stats::lines_along`).
 fn lines_along(report: &Report, key: &str) -> Vec<crate::stats::Line> {
     let params: Vec<(usize, Vec<(String, String)>)> =
@@ -214,12 +339,25 @@ fn padded(xs: &[f64]) -> Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// One series of the latency plot: its label, tier, whether p99, and points.
+/// One series of the latency plot: its label, tier, whether p99, and its
+/// points, each with its interval over repetitions when there is one.
 struct Series {
     label: String,
     tier: Tier,
     p99: bool,
     points: Vec<(f64, f64)>,
+    intervals: Vec<Option<(f64, f64)>>,
+    /// The swept value of each point, as written.
+    values: Vec<String>,
+}
+
+/// (p50, p99) of (point, tier) with their intervals over repetitions, in ms.
+type AtPoint = ((f64, f64), (Option<(f64, f64)>, Option<(f64, f64)>));
+
+fn latency_with_intervals(report: &Report, point: usize, tier: Tier) -> Option<AtPoint> {
+    let a = report.aggregates.iter().find(|a| a.point == point && a.tier == tier)?;
+    let ms = |i: Option<crate::stats::Interval>| i.filter(|_| a.repetitions > 1).map(|i| (i.low / 1e3, i.high / 1e3));
+    Some(((a.p50_us? / 1e3, a.p99_us? / 1e3), (ms(a.p50_ci), ms(a.p99_ci))))
 }
 
 fn latency_series(report: &Report, key: &str) -> (Vec<Series>, Vec<String>, Option<&'static str>) {
@@ -236,69 +374,181 @@ fn latency_series(report: &Report, key: &str) -> (Vec<Series>, Vec<String>, Opti
     let x_of = |v: &str| all_values.iter().position(|a| a == v).map(|i| xs[i]);
     let mut series = Vec::new();
     for (others, steps) in &lines {
-        let suffix =
-            if others.is_empty() { String::new() } else { format!(" ({})", crate::plan::params_label(others)) };
+        let suffix = if others.is_empty() { String::new() } else { format!(" ({})", params_words(others)) };
         for tier in tiers_in(report) {
-            let at: Vec<(f64, (f64, f64))> =
-                steps.iter().filter_map(|(v, p)| Some((x_of(v)?, latency_at(report, *p, tier)?))).collect();
+            let at: Vec<(f64, &String, AtPoint)> = steps
+                .iter()
+                .filter_map(|(v, p)| Some((x_of(v)?, v, latency_with_intervals(report, *p, tier)?)))
+                .collect();
             for p99 in [false, true] {
-                let points = at.iter().map(|(x, (a, b))| (*x, if p99 { *b } else { *a })).collect();
+                let pick = |(a, b): (f64, f64)| if p99 { b } else { a };
+                let points = at.iter().map(|(x, _, (l, _))| (*x, pick(*l))).collect();
+                let intervals = at.iter().map(|(_, _, (_, (i50, i99)))| if p99 { *i99 } else { *i50 }).collect();
+                let values = at.iter().map(|(_, v, _)| (*v).clone()).collect();
                 let label = format!("{tier} {}{suffix}", if p99 { "p99" } else { "p50" });
-                series.push(Series { label, tier, p99, points });
+                series.push(Series { label, tier, p99, points, intervals, values });
             }
         }
     }
     (series, all_values, unit)
 }
 
+/// Whether numeric swept values span a decade or more, all above zero: a log axis shows them evenly.
+fn wants_log(xs: &[f64]) -> bool {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    lo > 0.0 && hi / lo >= 10.0
+}
+
+/// What the error bars show, for the legend, when any point has them.
+fn interval_note(report: &Report) -> Option<String> {
+    let a = report.aggregates.iter().find(|a| a.repetitions > 1 && a.p50_ci.is_some())?;
+    let coverage = a.p50_ci.map_or(0.0, |i| i.coverage) * 100.0;
+    Some(format!("bars: the median's interval over {} repetitions ({coverage:.0} % coverage)", a.repetitions))
+}
+
 fn latency_plot(report: &Report, key: &str) -> Result<String, PlotError> {
     let (series, values, unit) = latency_series(report, key);
     let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
-    let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
+    let mut ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
+    ys.extend(series.iter().flat_map(|s| s.intervals.iter().flatten().flat_map(|(a, b)| [*a, *b])));
     if xs.is_empty() {
         return Err("no latency to plot".into());
     }
     let y = decades(ys.iter().copied().fold(f64::INFINITY, f64::min), ys.iter().copied().fold(0.0, f64::max));
-    let x_desc = match unit {
-        Some("") | None => key.to_string(),
-        Some(u) => format!("{key} ({u})"),
+    let log_x = unit.is_some() && wants_log(&xs);
+    let words = key_words(key);
+    let x_desc = match (unit, log_x) {
+        (Some("") | None, _) => words.clone(),
+        (Some(u), false) => format!("{words} ({u})"),
+        (Some(u), true) => format!("{words} ({u}, log scale)"),
     };
+    let note = interval_note(report);
     let longest = series.iter().map(|s| s.label.len()).max().unwrap_or(8) as u32;
-    let legend_width = 50 + 7 * longest;
+    let legend_width = 50 + 8 * longest;
+    let height = SIZE.1 + if note.is_some() { 24 } else { 0 };
     let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (SIZE.0 + legend_width, SIZE.1)).into_drawing_area();
+    let hovers = {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0 + legend_width, height)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Latency against {key}"), (FONT, 20))
+        let mut builder = ChartBuilder::on(&root);
+        builder
+            .caption(format!("Latency against {words}"), (FONT, CAPTION))
             .margin(12)
             .margin_right(12 + legend_width)
-            .x_label_area_size(44)
-            .y_label_area_size(60)
-            .build_cartesian_2d(padded(&xs), y.clone().log_scale())?;
-        let labels = values.clone();
-        let categorical = unit.is_none();
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc("latency (ms, log scale)")
-            .x_labels(if categorical { values.len() } else { 8 })
-            .x_label_formatter(&|v| match categorical {
-                true => category(&labels, *v),
-                false => tick(*v),
-            })
-            .y_label_formatter(&|v| tick(*v))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
-        for s in &series {
-            draw_series_line(&mut chart, s)?;
-        }
-        mark_crossovers(&mut chart, report, key, &y)?;
+            .margin_bottom(12 + if note.is_some() { 24 } else { 0 })
+            .x_label_area_size(50)
+            .y_label_area_size(66);
+        let axes = LatencyAxes { values: &values, categorical: unit.is_none(), log_x, x_desc: &x_desc, key, y: &y };
+        let hovers = match log_x {
+            true => {
+                let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = xs.iter().copied().fold(0.0, f64::max);
+                let chart = builder.build_cartesian_2d((lo / 1.3..hi * 1.3).log_scale(), y.clone().log_scale())?;
+                draw_latency(chart, report, &series, &axes)?
+            }
+            false => {
+                let chart = builder.build_cartesian_2d(padded(&xs), y.clone().log_scale())?;
+                draw_latency(chart, report, &series, &axes)?
+            }
+        };
         let entries: Vec<Entry> = series.iter().map(|s| (s.label.clone(), s.tier, s.p99, s.p99)).collect();
         side_legend(&root, SIZE.0 as i32, &entries)?;
+        if let Some(note) = &note {
+            let text = (FONT, LABEL).into_font().into_text_style(&root).pos(Pos::new(HPos::Left, VPos::Center));
+            root.draw(&Text::new(note.clone(), (80, height as i32 - 16), text))?;
+        }
         root.present()?;
+        hovers
+    };
+    Ok(with_hovers(svg, &hovers))
+}
+
+/// What the latency plot's axes show.
+struct LatencyAxes<'a> {
+    values: &'a [String],
+    categorical: bool,
+    log_x: bool,
+    x_desc: &'a str,
+    key: &'a str,
+    y: &'a Range<f64>,
+}
+
+/// The latency plot's mesh, lines, error bars and crossovers; the hover texts at their pixels.
+fn draw_latency<X>(
+    mut chart: ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, LogCoord<f64>>>,
+    report: &Report,
+    series: &[Series],
+    axes: &LatencyAxes,
+) -> Result<Vec<Hover>, PlotError>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let labels = axes.values.to_vec();
+    let categorical = axes.categorical;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x_desc)
+        .y_desc("latency (ms, log scale)")
+        .x_labels(if categorical { axes.values.len() } else { 8 })
+        .x_label_formatter(&|v| match (categorical, axes.log_x) {
+            (true, _) => category(&labels, *v),
+            (false, true) => log_tick(*v),
+            (false, false) => tick(*v),
+        })
+        .y_label_formatter(&|v| tick(*v))
+        .label_style((FONT, LABEL))
+        .axis_desc_style((FONT, AXIS))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    let mut hovers = Vec::new();
+    for s in series {
+        draw_series_line(&mut chart, s)?;
+        for ((p, interval), value) in s.points.iter().zip(&s.intervals).zip(&s.values) {
+            if let Some((lo, hi)) = interval {
+                let bar = tier_color(s.tier).stroke_width(1);
+                chart.draw_series(std::iter::once(ErrorBar::new_vertical(p.0, *lo, p.1, *hi, bar, 8)))?;
+            }
+            let spread = interval.map_or(String::new(), |(lo, hi)| format!(" (interval {}–{})", tick(lo), tick(hi)));
+            let text = format!("{}, {} = {value}: {} ms{spread}", s.label, key_words(axes.key), tick(p.1));
+            hovers.push(Hover { at: chart.backend_coord(p), text });
+        }
     }
-    Ok(svg)
+    mark_crossovers(&mut chart, report, axes.key, axes.y)?;
+    Ok(hovers)
+}
+
+/// A value shown on hover: the pixel it sits at and its text.
+pub struct Hover {
+    pub at: (i32, i32),
+    pub text: String,
+}
+
+/// `svg` with an invisible target over each hover's pixel whose `<title>` a
+/// browser shows on hover; the picture itself is unchanged.
+pub fn with_hovers(svg: String, hovers: &[Hover]) -> String {
+    let Some(end) = svg.rfind("</svg>") else { return svg };
+    let mut out = String::with_capacity(svg.len() + hovers.len() * 120);
+    out.push_str(&svg[..end]);
+    out.push_str("<g class=\"hover\">\n");
+    for h in hovers {
+        let _ = std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
+                "<circle cx=\"{}\" cy=\"{}\" r=\"7\" fill=\"#fff\" fill-opacity=\"0\"><title>{}</title></circle>\n",
+                h.at.0,
+                h.at.1,
+                xml_escape(&h.text)
+            ),
+        );
+    }
+    out.push_str("</g>\n");
+    out.push_str(&svg[end..]);
+    out
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The label of category `v` when it falls on one (0, 1, 2…), else nothing.
@@ -333,16 +583,16 @@ fn side_legend(root: &DrawingArea<SVGBackend<'_>, Shift>, x: i32, entries: &[Ent
             Tier::Cloud => root.draw(&Rectangle::new([(x + 7, y - 4), (x + 15, y + 4)], mark))?,
             Tier::Policy => root.draw(&TriangleMarker::new((x + 11, y), 5, mark))?,
         }
-        let text = (FONT, 13).into_font().into_text_style(root).pos(Pos::new(HPos::Left, VPos::Center));
+        let text = (FONT, LABEL).into_font().into_text_style(root).pos(Pos::new(HPos::Left, VPos::Center));
         root.draw(&Text::new(label.clone(), (x + 30, y), text))?;
     }
     Ok(())
 }
 
-type LogChart<'a, 'b> =
-    ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, LogCoord<f64>>>;
-
-fn draw_series_line<'a, 'b: 'a>(chart: &mut LogChart<'a, 'b>, s: &Series) -> Result<(), PlotError> {
+fn draw_series_line<CT>(chart: &mut ChartContext<'_, SVGBackend<'_>, CT>, s: &Series) -> Result<(), PlotError>
+where
+    CT: CoordTranslate<From = (f64, f64)>,
+{
     let color = tier_color(s.tier);
     let line = color.stroke_width(2);
     if s.p99 {
@@ -354,7 +604,15 @@ fn draw_series_line<'a, 'b: 'a>(chart: &mut LogChart<'a, 'b>, s: &Series) -> Res
 }
 
 /// A dotted vertical line and a label at each crossover along `key`.
-fn mark_crossovers(chart: &mut LogChart<'_, '_>, report: &Report, key: &str, y: &Range<f64>) -> Result<(), PlotError> {
+fn mark_crossovers<CT>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, CT>,
+    report: &Report,
+    key: &str,
+    y: &Range<f64>,
+) -> Result<(), PlotError>
+where
+    CT: CoordTranslate<From = (f64, f64)>,
+{
     for c in report.crossovers.iter().filter(|c| c.key == key) {
         let Some(at) = c.at else { continue };
         let line = BLACK.stroke_width(1);
@@ -365,7 +623,7 @@ fn mark_crossovers(chart: &mut LogChart<'_, '_>, report: &Report, key: &str, y: 
         let height = if c.percentile == "p50" { y.end / 1.5 } else { y.end / 2.6 };
         // Six pixels right of the rightmost crossover line, so that no line crosses it.
         let right = report.crossovers.iter().filter(|o| o.key == key).filter_map(|o| o.at).fold(at, f64::max);
-        let label = EmptyElement::at((right, height)) + Text::new(text, (6, 0), (FONT, 13).into_font());
+        let label = EmptyElement::at((right, height)) + Text::new(text, (6, 0), (FONT, LABEL).into_font());
         chart.draw_series(std::iter::once(label))?;
     }
     Ok(())
@@ -404,40 +662,69 @@ fn cdf_plot(report: &Report, point: usize, histograms: &PointHistograms) -> Resu
     if lines.is_empty() {
         return Err(format!("no histogram for point {point}").into());
     }
-    let lo = lines.iter().map(|l| l.2.min()).min().unwrap_or(1) as f64 / 1e3;
-    let hi = lines.iter().map(|l| l.2.max()).max().unwrap_or(1) as f64 / 1e3;
-    let x = decades(lo, hi);
+    // Tiers whose medians lie a decade or more apart get a panel each, on
+    // their own range: on one shared axis the faster would be a vertical line.
+    let medians: Vec<f64> = lines.iter().map(|l| l.2.value_at_quantile(0.5).max(1) as f64).collect();
+    let apart =
+        medians.iter().copied().fold(0.0, f64::max) / medians.iter().copied().fold(f64::INFINITY, f64::min) >= 10.0;
+    let panels: Vec<Vec<&CdfLine>> = match apart {
+        true => lines.iter().map(|l| vec![l]).collect(),
+        false => vec![lines.iter().collect()],
+    };
     let legend_width = 160;
+    let panel_width = if apart { 520 } else { SIZE.0 };
+    let width = panel_width * panels.len() as u32 + legend_width;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (SIZE.0 + legend_width, SIZE.1)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width, SIZE.1)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Latency CDF at {}", report.point_label(point)), (FONT, 20))
-            .margin(12)
-            .margin_right(12 + legend_width)
-            .x_label_area_size(44)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x.log_scale(), 0f64..1f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("latency (ms, log scale)")
-            .y_desc("share of requests at or below")
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let title = format!("Latency CDF at {}", params_words(report.params_of(point)));
+        let (plots, _) = root.split_horizontally(width - legend_width);
+        let plots = plots.titled(&title, (FONT, CAPTION))?;
+        for (area, panel) in plots.split_evenly((1, panels.len())).iter().zip(&panels) {
+            let name = if apart { panel.first().map(|l| format!("{}, on its own range", l.0)) } else { None };
+            draw_cdf_panel(area, panel, name)?;
+        }
         let mut entries: Vec<Entry> = Vec::new();
-        for (tier, points, h) in &lines {
-            draw_cdf_line(&mut chart, *tier, points, h)?;
+        for (tier, _, _) in &lines {
             let dashed = *tier == Tier::Cloud;
             entries.push((format!("{tier}, p50"), *tier, dashed, false));
             entries.push((format!("{tier}, p99"), *tier, dashed, true));
         }
-        side_legend(&root, SIZE.0 as i32, &entries)?;
+        side_legend(&root, (width - legend_width + 8) as i32, &entries)?;
         root.present()?;
     }
     Ok(svg)
+}
+
+/// One panel of the CDF plot: `lines` on the decades their latencies span.
+fn draw_cdf_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    lines: &[&CdfLine],
+    name: Option<String>,
+) -> Result<(), PlotError> {
+    let lo = lines.iter().map(|l| l.2.min()).min().unwrap_or(1) as f64 / 1e3;
+    let hi = lines.iter().map(|l| l.2.max()).max().unwrap_or(1) as f64 / 1e3;
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(12).x_label_area_size(50).y_label_area_size(66);
+    if let Some(name) = name {
+        builder.caption(name, (FONT, AXIS));
+    }
+    let mut chart = builder.build_cartesian_2d(decades(lo, hi).log_scale(), 0f64..1f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("latency (ms, log scale)")
+        .y_desc("share of requests at or below")
+        .x_label_formatter(&|v| log_tick(*v))
+        .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+        .label_style((FONT, LABEL))
+        .axis_desc_style((FONT, AXIS))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    for (tier, points, h) in lines {
+        draw_cdf_line(&mut chart, *tier, points, h)?;
+    }
+    Ok(())
 }
 
 type CdfChart<'a, 'b> =
@@ -469,7 +756,7 @@ fn draw_cdf_line<'a, 'b: 'a>(
 /// (percentiles do not).
 fn breakdown_bars(report: &Report) -> Vec<(String, [f64; 4])> {
     let mut bars = Vec::new();
-    for p in &report.points {
+    for p in in_value_order(report) {
         for tier in tiers_in(report) {
             let reps: Vec<crate::stats::Breakdown> = report
                 .summaries
@@ -494,6 +781,26 @@ fn breakdown_bars(report: &Report) -> Vec<(String, [f64; 4])> {
         }
     }
     bars
+}
+
+/// The report's points ordered by their swept values (numbers by value,
+/// others as first seen), so that a search's steps, appended in the order
+/// they ran, read along the key.
+fn in_value_order(report: &Report) -> Vec<&crate::report::PointRow> {
+    let mut points: Vec<&crate::report::PointRow> = report.points.iter().collect();
+    let mut seen: Vec<&str> = Vec::new();
+    for (_, v) in points.iter().flat_map(|p| &p.params) {
+        if !seen.contains(&v.as_str()) {
+            seen.push(v);
+        }
+    }
+    let rank = |v: &str| numeric(v).map_or_else(|| seen.iter().position(|s| *s == v).unwrap_or(0) as f64, |n| n.0);
+    points.sort_by(|a, b| {
+        let ka = a.params.iter().map(|(_, v)| rank(v));
+        let kb = b.params.iter().map(|(_, v)| rank(v));
+        ka.partial_cmp(kb).unwrap_or(std::cmp::Ordering::Equal).then(a.index.cmp(&b.index))
+    });
+    points
 }
 
 /// Each bar stacks the shares of its mean latency (so that a 0.5 ms bar
@@ -523,7 +830,7 @@ fn draw_breakdown(
     width: u32,
 ) -> Result<(), PlotError> {
     let mut chart = ChartBuilder::on(root)
-        .caption("Where the time goes (share of the mean latency)", (FONT, 20))
+        .caption("Where the time goes (share of the mean latency)", (FONT, CAPTION))
         .margin(12)
         .margin_right(170)
         .x_label_area_size(44)
@@ -555,11 +862,11 @@ fn draw_breakdown(
         let (x, y) = (width as i32 - 162, 174 - 24 * k as i32);
         root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], color.filled()))?;
         root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], BLACK.stroke_width(1)))?;
-        let style = (FONT, 13).into_font().into_text_style(root).pos(Pos::new(HPos::Left, VPos::Center));
+        let style = (FONT, LABEL).into_font().into_text_style(root).pos(Pos::new(HPos::Left, VPos::Center));
         root.draw(&Text::new(name.to_string(), (x + 20, y), style))?;
     }
     let totals = bars.iter().enumerate().map(|(i, (_, b))| {
-        let style = (FONT, 13).into_font().into_text_style(root).pos(Pos::new(HPos::Center, VPos::Bottom));
+        let style = (FONT, LABEL).into_font().into_text_style(root).pos(Pos::new(HPos::Center, VPos::Bottom));
         Text::new(format!("{} ms", tick(b.iter().sum())), (i as f64, 102.0), style)
     });
     chart.draw_series(totals)?;
@@ -582,7 +889,9 @@ fn bar_mesh(
         .disable_x_mesh()
         .x_labels(names.len())
         .x_label_formatter(&|v| category(names, *v))
-        .x_label_style((FONT, 12).into_font())
+        .label_style((FONT, LABEL))
+        .x_label_style((FONT, LABEL).into_font())
+        .axis_desc_style((FONT, AXIS))
         .x_desc(x_desc)
         .y_desc(y_desc)
         .y_labels(6)
@@ -674,7 +983,7 @@ impl Stacked<'_> {
             let root = SVGBackend::with_string(&mut svg, (width, SIZE.1)).into_drawing_area();
             root.fill(&WHITE)?;
             let mut chart = ChartBuilder::on(&root)
-                .caption(self.caption, (FONT, 20))
+                .caption(self.caption, (FONT, CAPTION))
                 .margin(12)
                 .margin_right(170)
                 .x_label_area_size(44)
@@ -695,11 +1004,11 @@ impl Stacked<'_> {
                 let (x, y) = (width as i32 - 162, 150 - 24 * k as i32);
                 root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], color.filled()))?;
                 root.draw(&Rectangle::new([(x, y - 7), (x + 14, y + 7)], BLACK.stroke_width(1)))?;
-                let style = (FONT, 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Left, VPos::Center));
+                let style = (FONT, LABEL).into_font().into_text_style(&root).pos(Pos::new(HPos::Left, VPos::Center));
                 root.draw(&Text::new(name.to_string(), (x + 20, y), style))?;
             }
             let totals = bars.iter().enumerate().map(|(i, (_, b))| {
-                let style = (FONT, 13).into_font().into_text_style(&root).pos(Pos::new(HPos::Center, VPos::Bottom));
+                let style = (FONT, LABEL).into_font().into_text_style(&root).pos(Pos::new(HPos::Center, VPos::Bottom));
                 let total: f64 = b.iter().sum();
                 Text::new(format!("{} {}", tick(total), self.unit), (i as f64, total + top * 0.02), style)
             });
@@ -731,6 +1040,22 @@ mod tests {
         assert!(close(whole(decades(0.36, 40.6)), (0.1, 100.0)));
         assert!(close(whole(decades(0.3, 0.6)), (0.1, 1.0)));
         assert!(close(whole(decades(2.0, 2.0)), (1.0, 10.0)));
+    }
+
+    #[test]
+    fn log_ticks_label_one_two_and_five() {
+        let labels: Vec<String> = [10.0, 20.0, 30.0, 50.0, 90.0, 100.0, 0.2, 0.7].map(log_tick).to_vec();
+        assert_eq!(labels, ["10", "20", "", "50", "", "100", "0.2", ""]);
+    }
+
+    #[test]
+    fn keys_read_as_words_and_never_keep_their_dots() {
+        assert_eq!(key_words("tiers.cloud.link.latency"), "cloud link one-way latency");
+        assert_eq!(key_words("tiers.edge.compute.slowdown"), "edge compute slowdown");
+        assert_eq!(key_words("devices.cameras.count"), "cameras devices");
+        assert_eq!(key_words("load.rate"), "request rate per device");
+        assert_eq!(key_words("policy.deadline.after"), "policy deadline after");
+        assert_eq!(key_words("tiers.cloud.link.jitter_timescale"), "cloud link jitter timescale");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub const SUMMARY_CSV: &str = "summary.csv";
 pub const MANIFEST_JSON: &str = "manifest.json";
 pub const RESULTS_JSON: &str = "results.json";
 pub const REPORT_MD: &str = "report.md";
+pub const REPORT_HTML: &str = "report.html";
 pub const SCENARIO_YAML: &str = "scenario.yaml";
 /// Subfolder of serialized HDR histograms, one per (point, repetition, tier).
 pub const HISTOGRAMS: &str = "histograms";

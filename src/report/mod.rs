@@ -150,6 +150,9 @@ pub struct Report {
     /// Under `placement: partition`: head then tail held to the whole model before the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_check: Option<SplitCheck>,
+    /// How busy the host was over each point execution: all its cores and the run's own parts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_load: Vec<crate::record::HostLoad>,
 }
 
 /// One tier's setup over a plan: its model, runtime and workers.
@@ -215,6 +218,28 @@ pub fn different_models(models: &[ModelRecord]) -> Option<(&str, &str)> {
     (!same_model(&edge.path, &cloud.path)).then_some((edge.path.as_str(), cloud.path.as_str()))
 }
 
+/// A warning for each link trace that a point plays only part of (its
+/// warmup and measured window are shorter than the trace), once per trace
+/// and length played.
+fn partial_traces(plan: &crate::plan::Plan) -> Vec<Warning> {
+    let mut out: Vec<Warning> = Vec::new();
+    for point in &plan.points {
+        let load = &point.config.load;
+        let played = (load.warmup + load.duration).as_secs_f64();
+        let tiers = point.config.tiers.iter().map(|t| (format!("tiers.{}.link", t.tier), &t.link));
+        let groups = point.config.groups.iter().map(|g| (format!("devices.{}.link", g.name), &g.link));
+        for (link, config) in tiers.chain(groups) {
+            let Some(trace) = &config.trace else { continue };
+            let span = trace.span.as_secs_f64();
+            let warning = Warning::PartialTrace { link, path: trace.path.clone(), played_s: played, span_s: span };
+            if played < span && !out.iter().any(|w| matches!(w, Warning::PartialTrace { path, played_s, .. } if *path == trace.path && *played_s == played)) {
+                out.push(warning);
+            }
+        }
+    }
+    out
+}
+
 impl Report {
     /// The edge's and the cloud's model paths, when the tiers run different
     /// models (so their answers are not compared).
@@ -236,7 +261,7 @@ impl Report {
             crossovers: Vec::new(),
             links: Vec::new(),
             parity,
-            warnings: Vec::new(),
+            warnings: partial_traces(plan),
             executions_planned: plan.points.len() * plan.repetitions as usize,
             unmatched: Unmatched::default(),
             floor: None,
@@ -249,6 +274,7 @@ impl Report {
             device_hosts: Vec::new(),
             costing: Costing::of(plan),
             split_check: None,
+            host_load: Vec::new(),
         }
     }
 

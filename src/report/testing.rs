@@ -80,6 +80,7 @@ pub fn test_report(repetitions: u32, latencies: &[&str], summaries: Vec<Summary>
         device_hosts: vec![],
         costing: None,
         split_check: None,
+        host_load: Vec::new(),
     };
     report.summaries_changed();
     report

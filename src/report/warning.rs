@@ -52,6 +52,19 @@ pub enum Warning {
         seconds: f64,
         touched: usize,
     },
+    /// A point plays `played_s` of a link trace `span_s` long.
+    PartialTrace {
+        link: String,
+        path: String,
+        played_s: f64,
+        span_s: f64,
+    },
+    /// The host's cores were busier than `record::SATURATED_PCT` on average over a point execution.
+    HostSaturated {
+        at: At,
+        busy_pct: f64,
+        cores: u32,
+    },
     UnrepliedMalformed {
         at: At,
         tier: Tier,
@@ -126,6 +139,18 @@ impl fmt::Display for Warning {
                 "{at}: the broker was unreachable from {since} for {seconds:.2} s; {touched} request samples due \
                  within the timeout before it or during it ended as timeout or error"
             ),
+            Warning::PartialTrace { link, path, played_s, span_s } => write!(
+                f,
+                "{link} plays only {played_s:.0} s of the {span_s:.0} s trace {path} (warmup and measured window): \
+                 the rest of the trace never ran; lengthen load.duration to play it all"
+            ),
+            Warning::HostSaturated { at, busy_pct, cores } => write!(
+                f,
+                "{at}: the host was saturated, its {cores} cores {busy_pct:.0} % busy on average (above {:.0} %): \
+                 devices, broker, links and tiers waited for CPU, so its latencies measure the host as much as \
+                 the tiers (Host CPU says which part used it)",
+                crate::record::SATURATED_PCT
+            ),
             Warning::UnrepliedMalformed { at, tier, count, replies_per_s } => write!(
                 f,
                 "{at} {tier}: {count} malformed requests got no error reply (replies are limited to \
@@ -163,7 +188,17 @@ impl fmt::Display for Warning {
             Warning::Rejected { at, tier, count } => {
                 write!(f, "{at} {tier}: workers rejected {count} malformed requests")
             }
-            Warning::Link(w) => w.fmt(f),
+            other => other.fmt_run_wide(f),
+        }
+    }
+}
+
+impl Warning {
+    /// The warnings about the run as a whole (answers, the floor, parity,
+    /// links); `fmt` writes every other.
+    fn fmt_run_wide(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Warning::Link(w) => fmt::Display::fmt(w, f),
             Warning::UnknownAnswers(n) => write!(f, "{n} answers matched no request of this run (ignored)"),
             Warning::DuplicateAnswers(n) => write!(
                 f,
@@ -191,6 +226,7 @@ impl fmt::Display for Warning {
             Warning::Partial { done, planned } => {
                 write!(f, "partial run: {done} of {planned} point executions finished")
             }
+            _ => Ok(()),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod arrivals;
 pub mod broker;
 pub mod collector;
+pub mod cpu;
 pub mod delivery;
 pub mod fleet;
 pub mod floor;

@@ -162,24 +162,36 @@ fn completions_load_in_bash_and_complete_commands_and_flags_and_the_man_pages_re
     }
     let (code, top, _) = simrun(&["man"]);
     assert!(code == 0 && top.contains(".TH simrun 1"), "{top}");
-    let rendered = std::process::Command::new("man")
-        .args(["-l", pages.join("simrun-search.1").to_str().unwrap()])
-        .env("MANWIDTH", "100")
-        .output()
-        .unwrap();
-    // man emboldens by overstriking (`x\u{8}x`) when it writes to a pipe: keep the last of each pair.
-    let mut text = String::new();
-    for c in String::from_utf8_lossy(&rendered.stdout).chars() {
-        if c == '\u{8}' {
-            text.pop();
-        } else {
-            text.push(c);
+    let render = |page: &str| {
+        let rendered = std::process::Command::new("man")
+            .args(["-l", pages.join(page).to_str().unwrap()])
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        // man emboldens by overstriking (`x\u{8}x`) when it writes to a pipe: keep the last of each pair.
+        let mut text = String::new();
+        for c in String::from_utf8_lossy(&rendered.stdout).chars() {
+            if c == '\u{8}' {
+                text.pop();
+            } else {
+                text.push(c);
+            }
         }
-    }
+        text
+    };
+    let text = render("simrun-search.1");
     assert!(
         text.contains("NAME") && text.contains("Bisect") && text.contains("--resolution") && text.contains("--for"),
         "{text}"
     );
+    // The top page, as ripgrep's: examples, exit status, environment and files.
+    let text = render("simrun.1");
+    for want in
+        ["EXAMPLES", "EXIT STATUS", "ENVIRONMENT", "SIMRUN_MOSQUITTO", "RAYON_NUM_THREADS", "FILES", "report.html"]
+    {
+        assert!(text.contains(want), "the top man page lacks {want}: {text}");
+    }
+    assert!(text.contains("simrun search scenario.yaml --for"), "examples render as written: {text}");
 }
 
 #[test]

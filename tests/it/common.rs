@@ -316,3 +316,52 @@ pub fn check_results_schema(files: &[PathBuf]) {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains(&format!("checked {} files, 0 errors", files.len())), "{text}");
 }
+
+/// A word like `tiers.cloud` or `devices.count`: a scenario key as the user
+/// writes it, which an axis title or caption should say in words.
+pub fn dotted_keys(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || "()=,:".contains(c))
+        .filter(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() > 1
+                && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// What is wrong with an SVG plot's text, parsed from its `<text>`
+/// elements: a raw dotted key, or a `font-size` under 12 px; and no text at all.
+pub fn svg_text_problems(svg: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut texts = 0;
+    for element in svg.split("<text").skip(1) {
+        let Some((attributes, rest)) = element.split_once('>') else { continue };
+        let content = rest.split_once("</text>").map_or("", |t| t.0);
+        texts += 1;
+        let size = attributes.split_once("font-size=\"").and_then(|t| t.1.split_once('"')).map(|t| t.0);
+        match size.and_then(|s| s.parse::<f64>().ok()) {
+            Some(px) if px >= 12.0 => {}
+            other => problems.push(format!("{content:?} at font-size {other:?}")),
+        }
+        for key in dotted_keys(content) {
+            problems.push(format!("{content:?} says the raw key {key}"));
+        }
+    }
+    if texts == 0 {
+        problems.push("no text".into());
+    }
+    problems
+}
+
+/// `svg_text_problems` of every SVG under a run folder's `plots/`; how many were checked.
+pub fn check_plots_text(dir: &Path) -> usize {
+    let plots: Vec<PathBuf> =
+        walk(&dir.join("plots")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "svg")).collect();
+    for p in &plots {
+        let problems = svg_text_problems(&std::fs::read_to_string(p).unwrap());
+        assert!(problems.is_empty(), "{}: {problems:?}", p.display());
+        assert!(p.with_extension("png").is_file(), "{} has its PNG", p.display());
+    }
+    plots.len()
+}

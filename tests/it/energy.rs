@@ -206,6 +206,7 @@ fn the_energy_and_cost_columns_recompute_from_samples_csv() {
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("## Energy and cost") && report.contains("**Energy:**"), "{report}");
     assert!(report.contains("(plots/energy.svg)") && dir.join("plots/energy.svg").is_file(), "{report}");
+    assert!(crate::common::check_plots_text(&dir) >= 3, "axis titles in words, text at 12 px or more");
     // diff compares the energy and cost of each (point, tier) too.
     let (code, stdout, stderr) = simrun_in(&root(), &["diff", dir.to_str().unwrap(), dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{stderr}");

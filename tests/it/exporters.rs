@@ -113,7 +113,8 @@ fn the_documented_columns_are_the_columns() {
         .into_iter()
         .filter(|c| !c.starts_with("param:") && !c.starts_with("link:"))
         .collect();
-    let want: Vec<&str> = csv::SUMMARY_COLUMNS.iter().chain(&csv::EXTRA_COLUMNS).copied().collect();
+    let want: Vec<&str> =
+        csv::SUMMARY_COLUMNS.iter().chain(&csv::EXTRA_COLUMNS).chain(&csv::HOST_COLUMNS).copied().collect();
     assert_eq!(summary, want, "docs/results.md, summary.csv");
     let stats: Vec<String> = documented(&doc, "## `summary.csv`", "`link:<link>:<dir>:<stat>`")
         .into_iter()
@@ -182,7 +183,8 @@ fn each_plot_draws_its_axes_series_and_labels() {
 
     let latency = svg(&kinds[0]);
     assert!(latency.starts_with("<svg") && latency.trim_end().ends_with("</svg>"));
-    for want in ["devices.count", "latency (ms, log scale)", "edge p50", "edge p99", "cloud p50", "cloud p99"] {
+    for want in ["Latency against devices", "latency (ms, log scale)", "edge p50", "edge p99", "cloud p50", "cloud p99"]
+    {
         assert!(has_text(&latency, want), "latency plot lacks {want:?}: {:?}", svg_texts(&latency));
     }
     assert!(has_text(&latency, "p50 crossover 1.5"), "the crossover is marked: {:?}", svg_texts(&latency));
@@ -197,7 +199,7 @@ fn each_plot_draws_its_axes_series_and_labels() {
         for want in ["latency (ms, log scale)", "share of requests at or below", "edge, p50", "cloud, p99", "100 %"] {
             assert!(has_text(&cdf, want), "CDF {i} lacks {want:?}: {:?}", svg_texts(&cdf));
         }
-        assert!(has_text(&cdf, &format!("devices.count={}", i + 1)), "{:?}", svg_texts(&cdf));
+        assert!(has_text(&cdf, &format!("Latency CDF at devices {}", i + 1)), "{:?}", svg_texts(&cdf));
     }
 
     let breakdown = svg(&kinds[3]);
@@ -206,6 +208,28 @@ fn each_plot_draws_its_axes_series_and_labels() {
     }
     // Three parts of four bars, each filled and outlined.
     assert!(breakdown.matches("<rect").count() >= 3 * 4 * 2, "{breakdown}");
+}
+
+#[test]
+fn every_plot_says_keys_in_words_at_a_readable_size() {
+    use crate::common::{dotted_keys, svg_text_problems};
+    assert_eq!(dotted_keys("Latency against tiers.cloud.link.latency (ms)"), ["tiers.cloud.link.latency"]);
+    assert!(dotted_keys("p50 crossover 1.5 ms, 0.2 %").is_empty(), "numbers are not keys");
+    let mut svgs: Vec<(String, String)> = Vec::new();
+    for name in ["rich"] {
+        let f = folder(name);
+        let histograms = rich_histograms(&f);
+        for kind in plot::plots_of(&f.report) {
+            if let Ok(svg) = plot::render(&kind, &f.report, &histograms) {
+                svgs.push((format!("{name}/{}", kind.file()), svg));
+            }
+        }
+    }
+    assert!(svgs.len() >= 4, "plots of the fixtures: {:?}", svgs.iter().map(|s| &s.0).collect::<Vec<_>>());
+    for (file, svg) in &svgs {
+        let problems = svg_text_problems(svg);
+        assert!(problems.is_empty(), "{file}: {problems:?}");
+    }
 }
 
 #[test]

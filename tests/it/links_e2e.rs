@@ -93,6 +93,13 @@ fn a_reset_outage_reconnects_and_every_request_is_accounted_for() {
         measured.iter().filter(|r| samples.num(r, "intended_us") >= start + 1_500_000.0).collect();
     assert!(!late.is_empty());
     assert!(late.iter().all(|r| r[samples.col("status")] == "ok"), "not reconnected: {late:?}");
+
+    // A link with an outage gets the plot over time, embedded in the report, its text in words.
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("### Over time") && report.contains("(plots/time-p0.svg)"), "{report}");
+    let time = std::fs::read_to_string(dir.join("plots/time-p0.svg")).unwrap();
+    assert!(time.contains("asked delay (ms)") && time.contains("outage (shaded)"), "{time}");
+    assert!(crate::common::check_plots_text(&dir) >= 3, "the CDF, the breakdown and the plot over time");
 }
 
 /// What `scenarios/traces/step.csv` asks of a request sent `t` seconds into

@@ -23,6 +23,7 @@ mod partition;
 mod policies;
 mod pools;
 mod reliability;
+mod report_html;
 mod scenario_errors;
 mod scenarios;
 mod search;

@@ -240,4 +240,5 @@ fn a_partitioned_run_records_each_side_and_its_report_agrees_with_its_csvs() {
         assert!(table.contains(&format!("| **{best}** |")), "{bandwidth}: {best} is fastest in summary.csv: {table}");
     }
     assert!(dir.join("plots/split.svg").is_file());
+    assert!(crate::common::check_plots_text(&dir) >= 2, "axis titles in words, text at 12 px or more");
 }

@@ -166,4 +166,20 @@ fn every_shipped_scenario_points_at_the_schema_and_an_independent_validator_acce
     let (code, text) = validate(&[bad.display().to_string()]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("warmpu") && text.contains("load/duration"), "{text}");
+    // Under tiers, the error names the failing key, not "any of the given schemas";
+    // sweep keys and their values are checked too, group keys pass by name.
+    let tiers = dir.path().join("tiers.yaml");
+    std::fs::write(
+        &tiers,
+        "name: x\nload: { rate: 10/s, duration: 1s }\ntiers: { cloud: { model: m.onnx, link: { latncy: 5ms } } }\n\
+         sweep: { tiers.cloud.link.latncy: [1ms], devices.count: [two], devices.cams.count: [1, 2], load.rate: [10/s] }\n",
+    )
+    .unwrap();
+    let (code, text) = validate(&[tiers.display().to_string()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(!text.contains("any of the given schemas"), "{text}");
+    assert!(text.contains("tiers/cloud/link: Additional properties are not allowed ('latncy'"), "{text}");
+    assert!(text.contains("'tiers.cloud.link.latncy'"), "an unknown sweep key: {text}");
+    assert!(text.contains("sweep/devices.count/0: 'two'"), "a sweep value of the wrong type: {text}");
+    assert!(text.contains("checked 1 files, 3 errors"), "group keys and load.rate pass: {text}");
 }

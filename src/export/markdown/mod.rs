@@ -123,6 +123,7 @@ pub fn report_md(report: &Report) -> String {
     sections::compute(report, &mut md);
     sections::device_hosts(report, &mut md);
     sections::device_groups(report, &mut md);
+    sections::host_cpu(report, &mut md);
     md.push_str("\n## Warnings\n\n");
     warnings_section(report, &mut md);
     md.push_str("\n## Environment\n\n");
@@ -157,6 +158,19 @@ fn results_part(report: &Report, plots: &[PlotKind], md: &mut String) {
         embed(report, kind, md);
     }
     distributions(report, plots, md);
+    let over_time: Vec<&PlotKind> = plots.iter().filter(|k| matches!(k, PlotKind::Time { .. })).collect();
+    if !over_time.is_empty() {
+        md.push_str("\n### Over time\n\n");
+        md.push_str(
+            "Each request's latency at its intended send time (first repetition, measured window) where a link \
+             replays a trace or has outages, with the one-way delay the link was asked for beneath and its \
+             outages shaded.\n",
+        );
+        for kind in over_time {
+            md.push('\n');
+            embed(report, kind, md);
+        }
+    }
     if report.summaries.iter().any(|s| s.accuracy.is_some()) {
         md.push_str("\n### Accuracy\n\n");
         sections::accuracy(report, md);

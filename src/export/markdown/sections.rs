@@ -606,3 +606,44 @@ pub(super) fn load_line(report: &Report, md: &mut String) {
         let _ = writeln!(md, "**Load:** {}  ", parts.join("; "));
     }
 }
+
+/// How busy the host was over each point execution: all its cores, and the
+/// CPU of the run's own parts, each a share of the host's capacity.
+pub(super) fn host_cpu(report: &Report, md: &mut String) {
+    let Some(first) = report.host_load.first() else { return };
+    md.push_str("\n## Host CPU\n\n");
+    let _ = writeln!(
+        md,
+        "How busy this host's {} cores were over each point execution (set-up and warmup included), from \
+         `/proc`: each figure is a share of all cores over the execution's wall time, so 50 % is one core of two. \
+         *Busiest second* is the busiest whole second's share; *other processes* is what the host's busy time \
+         leaves after simrun's threads and the broker. Above {:.0} % on average the host was saturated, and a \
+         warning names the point. Remote workers and device hosts run elsewhere and are not counted.\n",
+        first.cores,
+        crate::record::SATURATED_PCT
+    );
+    let mut names: Vec<String> = Vec::new();
+    for p in report.host_load.iter().flat_map(|l| &l.parts) {
+        if !names.contains(&p.name) {
+            names.push(p.name.clone());
+        }
+    }
+    let mut t = Table::new()
+        .left("Point")
+        .columns(["Rep", "Host busy", "Busiest second"], Align::Right)
+        .columns(names.iter().map(String::as_str), Align::Right)
+        .right("Other processes");
+    let pct = |v: f64| format!("{v:.1} %");
+    for l in &report.host_load {
+        let mut row = vec![report.point_label(l.point), l.repetition.to_string()];
+        let busy = if l.saturated() { format!("**{}**", pct(l.busy_pct)) } else { pct(l.busy_pct) };
+        row.extend([busy, pct(l.peak_pct)]);
+        for name in &names {
+            let part = l.parts.iter().find(|p| &p.name == name);
+            row.push(part.map_or_else(|| "–".into(), |p| pct(l.share_pct(p.cpu_s))));
+        }
+        row.push(pct(l.rest_pct()));
+        t.row(row);
+    }
+    md.push_str(&t.markdown());
+}
