@@ -246,7 +246,7 @@ fn write_merged(
         for h in histograms.iter().flatten() {
             export::add_histogram(&mut per_point, (h.point, h.tier), &h.histogram, &mut problems);
         }
-        problems.extend(export::write_plots_from(&results, report, &per_point)?);
+        problems.extend(export::write_plots_from(&results, report, per_point)?);
         for problem in problems {
             eprintln!("simrun: plot {problem}");
         }

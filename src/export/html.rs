@@ -84,8 +84,9 @@ fn inline(svg: &str) -> String {
     format!("<figure>{}</figure>", svg[start..].trim_end())
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// `text` safe inside an HTML or SVG element or a quoted attribute.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub fn write_plots(results: &ResultsDir, report: &Report) -> std::io::Result<Vec
             Err(e) => problems.push(format!("{e:#}")),
         }
     }
-    problems.extend(write_plots_from(results, report, &histograms)?);
+    problems.extend(write_plots_from(results, report, histograms)?);
     Ok(problems)
 }
 
@@ -96,23 +96,28 @@ pub fn add_histogram(
     }
 }
 
-/// Draws the report's plots from histograms already read (`merge` has them).
+/// Draws the report's plots from histograms already read (`merge` has them)
+/// and, for the plots over time, the folder's samples, read once.
 pub fn write_plots_from(
     results: &ResultsDir,
     report: &Report,
-    histograms: &plot::PointHistograms,
+    histograms: plot::PointHistograms,
 ) -> std::io::Result<Vec<String>> {
     let mut problems = Vec::new();
     let kinds = plot::plots_of(report);
+    let over_time: Vec<usize> =
+        kinds.iter().filter_map(|k| if let plot::PlotKind::Time { point } = k { Some(*point) } else { None }).collect();
+    let timed = match over_time.is_empty() {
+        true => Default::default(),
+        false => timed_samples(results.path(), &over_time).unwrap_or_else(|e| {
+            problems.push(format!("plots over time: samples not read: {e}"));
+            Default::default()
+        }),
+    };
+    let data = plot::PlotData { histograms, timed };
     let fonts = if kinds.is_empty() { None } else { Some(plot::Fonts::system()) };
     for kind in kinds {
-        let drawn = match kind {
-            plot::PlotKind::Time { point } => {
-                timed_samples(results.path(), point).and_then(|t| timeline::time_plot(report, point, &t))
-            }
-            _ => plot::render(&kind, report, histograms),
-        };
-        match drawn {
+        match plot::render(&kind, report, &data) {
             Ok(svg) => {
                 results.write(&kind.file(), svg.as_bytes())?;
                 match fonts.as_ref().map(|f| plot::png(&svg, f)) {
@@ -129,9 +134,12 @@ pub fn write_plots_from(
     Ok(problems)
 }
 
-/// The first repetition's measured samples of `point`, from the folder's
-/// samples (`samples.csv`, or the file a run appends to until it ends).
-fn timed_samples(folder: &std::path::Path, point: usize) -> Result<Vec<timeline::Timed>, plot::PlotError> {
+/// The first repetition's measured samples of each of `points`, from the
+/// folder's samples (`samples.csv`, or the file a run appends to until it ends).
+fn timed_samples(
+    folder: &std::path::Path,
+    points: &[usize],
+) -> Result<std::collections::BTreeMap<usize, Vec<timeline::Timed>>, plot::PlotError> {
     let path = [SAMPLES_CSV, SAMPLES_PARTIAL].iter().map(|f| folder.join(f)).find(|p| p.is_file());
     let path = path.ok_or("no samples file")?;
     let mut reader = ::csv::Reader::from_path(&path)?;
@@ -139,18 +147,20 @@ fn timed_samples(folder: &std::path::Path, point: usize) -> Result<Vec<timeline:
     let col = |name: &str| header.iter().position(|h| h == name).ok_or(format!("samples have no {name} column"));
     let (p, rep, tier, phase) = (col("point")?, col("repetition")?, col("tier")?, col("phase")?);
     let (intended, latency, status) = (col("intended_us")?, col("latency_us")?, col("status")?);
-    let want = point.to_string();
-    let mut out = Vec::new();
+    let mut out: std::collections::BTreeMap<usize, Vec<timeline::Timed>> = Default::default();
     for row in reader.records() {
         let row = row?;
-        if row.get(p) != Some(&want) || row.get(rep) != Some("0") || row.get(phase) != Some("measure") {
+        if row.get(rep) != Some("0") || row.get(phase) != Some("measure") {
             continue;
         }
+        let Some(point) = row.get(p).and_then(|v| v.parse::<usize>().ok()).filter(|p| points.contains(p)) else {
+            continue;
+        };
         let Some(t) = row.get(tier).and_then(crate::plan::Tier::parse) else { continue };
         let Some(at) = row.get(intended).and_then(|v| v.parse::<u64>().ok()) else { continue };
         let ok = row.get(status) == Some("ok");
         let latency_us = row.get(latency).and_then(|v| v.parse::<u64>().ok()).filter(|_| ok);
-        out.push(timeline::Timed { tier: t, intended_us: at, latency_us });
+        out.entry(point).or_default().push(timeline::Timed { tier: t, intended_us: at, latency_us });
     }
     Ok(out)
 }

@@ -113,13 +113,10 @@ pub fn key_words(key: &str) -> String {
             ["link", "latency"] => "link one-way latency",
             ["link", "jitter"] => "link jitter",
             ["link", "bandwidth"] => "link bandwidth",
-            ["link", "loss"] => "link loss",
             ["workers"] => "workers",
             ["compute", "slowdown"] => "compute slowdown",
             ["compute", "slots"] => "slots per worker",
             ["compute", "profile"] => "device profile",
-            ["count"] => "devices",
-            ["rate"] => "request rate per device",
             _ => return None,
         })
     };
@@ -128,7 +125,8 @@ pub fn key_words(key: &str) -> String {
         ["devices", "count"] => Some("devices".to_string()),
         ["devices", "link", rest @ ..] => known(&[&["link"], rest].concat()).map(|w| format!("device {w}")),
         ["devices", group, "count"] => Some(format!("{group} devices")),
-        ["load", "rate"] => Some("request rate per device".to_string()),
+        // `load.rate` is the rate offered by all devices together (docs/scenario.md).
+        ["load", "rate"] => Some("offered request rate, all devices".to_string()),
         ["load", "concurrency"] => Some("requests in flight per device".to_string()),
         ["broker", "qos"] => Some("MQTT QoS".to_string()),
         ["broker", "encoding"] => Some("request encoding".to_string()),
@@ -229,13 +227,24 @@ pub fn plots_of(report: &Report) -> Vec<PlotKind> {
     out
 }
 
-/// Draws one plot; `histograms` are needed for CDFs only, and a plot over
-/// time is drawn from samples (`timeline::time_plot`).
-pub fn render(kind: &PlotKind, report: &Report, histograms: &PointHistograms) -> Result<String, PlotError> {
+/// What plots are drawn from besides the report: the latency histograms
+/// of each (point, tier) over its repetitions, for the CDFs, and the
+/// measured requests of each point with a plot over time (`timeline.rs`).
+#[derive(Default)]
+pub struct PlotData {
+    pub histograms: PointHistograms,
+    pub timed: BTreeMap<usize, Vec<super::timeline::Timed>>,
+}
+
+/// Draws one plot.
+pub fn render(kind: &PlotKind, report: &Report, data: &PlotData) -> Result<String, PlotError> {
     match kind {
-        PlotKind::Time { point } => Err(format!("the plot over time of point {point} is drawn from samples").into()),
+        PlotKind::Time { point } => {
+            let requests = data.timed.get(point).map_or(&[][..], Vec::as_slice);
+            super::timeline::time_plot(report, *point, requests)
+        }
         PlotKind::Latency { key } => latency_plot(report, key),
-        PlotKind::Cdf { point } => cdf_plot(report, *point, histograms),
+        PlotKind::Cdf { point } => cdf_plot(report, *point, &data.histograms),
         PlotKind::Breakdown => breakdown_plot(report),
         PlotKind::Energy => energy_plot(report),
         PlotKind::Split => split_plot(report),
@@ -538,17 +547,13 @@ pub fn with_hovers(svg: String, hovers: &[Hover]) -> String {
                 "<circle cx=\"{}\" cy=\"{}\" r=\"7\" fill=\"#fff\" fill-opacity=\"0\"><title>{}</title></circle>\n",
                 h.at.0,
                 h.at.1,
-                xml_escape(&h.text)
+                super::html::escape(&h.text)
             ),
         );
     }
     out.push_str("</g>\n");
     out.push_str(&svg[end..]);
     out
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The label of category `v` when it falls on one (0, 1, 2…), else nothing.
@@ -1053,7 +1058,8 @@ mod tests {
         assert_eq!(key_words("tiers.cloud.link.latency"), "cloud link one-way latency");
         assert_eq!(key_words("tiers.edge.compute.slowdown"), "edge compute slowdown");
         assert_eq!(key_words("devices.cameras.count"), "cameras devices");
-        assert_eq!(key_words("load.rate"), "request rate per device");
+        assert_eq!(key_words("load.rate"), "offered request rate, all devices");
+        assert_eq!(key_words("devices.link.latency"), "device link one-way latency");
         assert_eq!(key_words("policy.deadline.after"), "policy deadline after");
         assert_eq!(key_words("tiers.cloud.link.jitter_timescale"), "cloud link jitter timescale");
     }

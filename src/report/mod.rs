@@ -218,23 +218,28 @@ pub fn different_models(models: &[ModelRecord]) -> Option<(&str, &str)> {
     (!same_model(&edge.path, &cloud.path)).then_some((edge.path.as_str(), cloud.path.as_str()))
 }
 
-/// A warning for each link trace that a point plays only part of (its
-/// warmup and measured window are shorter than the trace), once per trace
-/// and length played.
+/// A warning for each link trace that a point plays only part of, once per
+/// trace and length played. A trace starts with the measured window
+/// (`LinkConfig::trace`), so a point plays `load.duration` of it.
 fn partial_traces(plan: &crate::plan::Plan) -> Vec<Warning> {
     let mut out: Vec<Warning> = Vec::new();
+    let mut seen: Vec<(String, std::time::Duration)> = Vec::new();
     for point in &plan.points {
-        let load = &point.config.load;
-        let played = (load.warmup + load.duration).as_secs_f64();
+        let played = point.config.load.duration;
         let tiers = point.config.tiers.iter().map(|t| (format!("tiers.{}.link", t.tier), &t.link));
-        let groups = point.config.groups.iter().map(|g| (format!("devices.{}.link", g.name), &g.link));
+        let grouped = point.config.grouped();
+        let groups =
+            point.config.groups.iter().map(|g| {
+                (if grouped { format!("devices.{}.link", g.name) } else { "devices.link".to_string() }, &g.link)
+            });
         for (link, config) in tiers.chain(groups) {
             let Some(trace) = &config.trace else { continue };
-            let span = trace.span.as_secs_f64();
-            let warning = Warning::PartialTrace { link, path: trace.path.clone(), played_s: played, span_s: span };
-            if played < span && !out.iter().any(|w| matches!(w, Warning::PartialTrace { path, played_s, .. } if *path == trace.path && *played_s == played)) {
-                out.push(warning);
+            if played >= trace.span || seen.contains(&(trace.path.clone(), played)) {
+                continue;
             }
+            seen.push((trace.path.clone(), played));
+            let (played_s, span_s) = (played.as_secs_f64(), trace.span.as_secs_f64());
+            out.push(Warning::PartialTrace { link, path: trace.path.clone(), played_s, span_s });
         }
     }
     out
@@ -495,5 +500,31 @@ mod tests {
             )),
             "{text:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod partial_trace_tests {
+    use super::*;
+
+    fn plan(duration: &str, sweep: &str) -> crate::plan::Plan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/x.yaml");
+        let text = format!(
+            "name: x\ndevices: {{ count: 1, features: 32 }}\nload: {{ rate: 10/s, duration: {duration}, warmup: 2s }}\n\
+             tiers:\n  edge: {{ model: ../models/anomaly_detector.onnx }}\n  cloud:\n    model: ../models/anomaly_detector.onnx\n    \
+             link: {{ trace: traces/step.csv }}\nsweep: {sweep}\n"
+        );
+        crate::scenario::load_str(&path, &text, &[]).expect("a valid scenario")
+    }
+
+    #[test]
+    fn a_trace_longer_than_the_measured_window_is_warned_of_once_per_length() {
+        // step.csv runs 9 s from the measured window's start; warmup does not play it.
+        let warned = partial_traces(&plan("8s", "{ devices.count: [1, 2] }"));
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        let text = warned[0].to_string();
+        assert!(text.starts_with("tiers.cloud.link plays only 8 s of the 9 s trace traces/step.csv"), "{text}");
+        assert!(partial_traces(&plan("9s", "{}")).is_empty(), "a window as long as the trace plays it all");
+        assert_eq!(partial_traces(&plan("4s", "{ load.duration: [4s, 6s] }")).len(), 2, "one per length played");
     }
 }

@@ -141,16 +141,10 @@ impl fmt::Display for Warning {
             ),
             Warning::PartialTrace { link, path, played_s, span_s } => write!(
                 f,
-                "{link} plays only {played_s:.0} s of the {span_s:.0} s trace {path} (warmup and measured window): \
-                 the rest of the trace never ran; lengthen load.duration to play it all"
+                "{link} plays only {played_s:.0} s of the {span_s:.0} s trace {path} (it starts with the measured \
+                 window): the rest of the trace never ran; lengthen load.duration to play it all"
             ),
-            Warning::HostSaturated { at, busy_pct, cores } => write!(
-                f,
-                "{at}: the host was saturated, its {cores} cores {busy_pct:.0} % busy on average (above {:.0} %): \
-                 devices, broker, links and tiers waited for CPU, so its latencies measure the host as much as \
-                 the tiers (Host CPU says which part used it)",
-                crate::record::SATURATED_PCT
-            ),
+            Warning::HostSaturated { at, busy_pct, cores } => saturated(f, at, *busy_pct, *cores),
             Warning::UnrepliedMalformed { at, tier, count, replies_per_s } => write!(
                 f,
                 "{at} {tier}: {count} malformed requests got no error reply (replies are limited to \
@@ -188,16 +182,6 @@ impl fmt::Display for Warning {
             Warning::Rejected { at, tier, count } => {
                 write!(f, "{at} {tier}: workers rejected {count} malformed requests")
             }
-            other => other.fmt_run_wide(f),
-        }
-    }
-}
-
-impl Warning {
-    /// The warnings about the run as a whole (answers, the floor, parity,
-    /// links); `fmt` writes every other.
-    fn fmt_run_wide(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
             Warning::Link(w) => fmt::Display::fmt(w, f),
             Warning::UnknownAnswers(n) => write!(f, "{n} answers matched no request of this run (ignored)"),
             Warning::DuplicateAnswers(n) => write!(
@@ -209,15 +193,7 @@ impl Warning {
                 write!(f, "{n} answers came after their request had timed out (the request stays a timeout)")
             }
             Warning::AnonymousErrors(n) => write!(f, "{n} error replies named no request"),
-            Warning::FloorAlarm { p50_us } => {
-                let ms = *p50_us as f64 / 1e3;
-                write!(
-                    f,
-                    "⚠️ HARNESS FLOOR IS {ms:.1} ms: a plain echo through this broker takes {ms:.1} ms at the median, \
-                     which on loopback means Nagle's algorithm is on. Every latency in this report carries it. Add \
-                     `set_tcp_nodelay true` to the Mosquitto config (simrun's clients already set TCP_NODELAY)."
-                )
-            }
+            Warning::FloorAlarm { p50_us } => floor_alarm(f, *p50_us),
             Warning::FloorLost { lost, sent } => write!(f, "the harness floor echo lost {lost} of {sent} messages"),
             Warning::ParityOff { validation, live } => write!(
                 f,
@@ -226,9 +202,30 @@ impl Warning {
             Warning::Partial { done, planned } => {
                 write!(f, "partial run: {done} of {planned} point executions finished")
             }
-            _ => Ok(()),
         }
     }
+}
+
+/// `Warning::HostSaturated`'s prose.
+fn saturated(f: &mut fmt::Formatter, at: &At, busy_pct: f64, cores: u32) -> fmt::Result {
+    write!(
+        f,
+        "{at}: the host was saturated, its {cores} cores {busy_pct:.0} % busy on average (above {:.0} %): devices, \
+         broker, links and tiers waited for CPU, so its latencies measure the host as much as the tiers (Host CPU \
+         says which part used it)",
+        crate::record::SATURATED_PCT
+    )
+}
+
+/// `Warning::FloorAlarm`'s prose.
+fn floor_alarm(f: &mut fmt::Formatter, p50_us: u64) -> fmt::Result {
+    let ms = p50_us as f64 / 1e3;
+    write!(
+        f,
+        "⚠️ HARNESS FLOOR IS {ms:.1} ms: a plain echo through this broker takes {ms:.1} ms at the median, which on \
+         loopback means Nagle's algorithm is on. Every latency in this report carries it. Add `set_tcp_nodelay true` \
+         to the Mosquitto config (simrun's clients already set TCP_NODELAY)."
+    )
 }
 
 /// Stored as the text a reader sees.

@@ -138,22 +138,22 @@ impl CpuWatch {
     /// The host's load since `start`; `None` where `/proc` cannot be read.
     pub fn finish(mut self, point: usize, repetition: u32) -> Option<HostLoad> {
         let end = snapshot(self.broker);
-        self.stop.store(true, Ordering::Relaxed);
-        let peak = self.sampler.take().and_then(|s| {
-            s.thread().unpark();
-            s.join().ok()
-        });
+        let peak = self.stop_sampler();
         load_between(&self.start, &end, peak, (point, repetition))
+    }
+
+    /// Wakes the sampler to stop and waits for it; its busiest second, once.
+    fn stop_sampler(&mut self) -> Option<f64> {
+        self.stop.store(true, Ordering::Relaxed);
+        let sampler = self.sampler.take()?;
+        sampler.thread().unpark();
+        sampler.join().ok()
     }
 }
 
 impl Drop for CpuWatch {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(s) = self.sampler.take() {
-            s.thread().unpark();
-            let _ = s.join();
-        }
+        self.stop_sampler();
     }
 }
 

@@ -158,7 +158,7 @@ fn has_text(svg: &str, want: &str) -> bool {
 fn each_plot_draws_its_axes_series_and_labels() {
     let rich = folder("rich");
     let mut report = rich.report.clone();
-    let histograms = rich_histograms(&rich);
+    let histograms = plot::PlotData { histograms: rich_histograms(&rich), ..Default::default() };
     let kinds = plot::plots_of(&report);
     let files: Vec<String> = kinds.iter().map(|k| k.file()).collect();
     assert_eq!(
@@ -218,11 +218,10 @@ fn every_plot_says_keys_in_words_at_a_readable_size() {
     let mut svgs: Vec<(String, String)> = Vec::new();
     for name in ["rich"] {
         let f = folder(name);
-        let histograms = rich_histograms(&f);
+        let data = plot::PlotData { histograms: rich_histograms(&f), ..Default::default() };
         for kind in plot::plots_of(&f.report) {
-            if let Ok(svg) = plot::render(&kind, &f.report, &histograms) {
-                svgs.push((format!("{name}/{}", kind.file()), svg));
-            }
+            let svg = plot::render(&kind, &f.report, &data).unwrap_or_else(|e| panic!("{}: {e}", kind.file()));
+            svgs.push((format!("{name}/{}", kind.file()), svg));
         }
     }
     assert!(svgs.len() >= 4, "plots of the fixtures: {:?}", svgs.iter().map(|s| &s.0).collect::<Vec<_>>());
