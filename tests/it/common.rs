@@ -152,7 +152,8 @@ impl Drop for Mosquitto {
 /// measured as this test's noise. Group `cpu`: the tests that compute for
 /// seconds (partitioning, its parity checks) and the tests whose timings a
 /// busy neighbour would break (the A/A tie, the searches and the crossover
-/// of a slowed CNN, jitter and trace timings, the diff of a slower link):
+/// of a slowed CNN, jitter and trace timings, the diff of a slower link,
+/// the link benchmark's bias) and headless Chromium starting up:
 /// two of them side by side failed together on a busy run. An exclusive lock on a file, so that it
 /// holds across threads (`cargo test`) and processes (`cargo nextest run`);
 /// it goes with the returned file, or with the process.
