@@ -114,7 +114,7 @@ async fn a_bandwidth_cap_limits_throughput_to_within_10_percent() {
 
 #[test]
 fn the_link_benchmark_delivers_every_message_in_every_case() {
-    // Its end-to-end bias is a timing: a browser starting or a CNN computing next door added 9 ms once.
+    // Its end-to-end bias is a timing: run beside the trace test, whose link traffic it shares, it was 9 ms once.
     let _cpu = crate::common::serial("cpu");
     let out = assert_cmd::Command::cargo_bin("simrun").unwrap().args(["bench", "link", "--quick"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
